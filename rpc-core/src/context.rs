@@ -1,0 +1,61 @@
+//! The request context: what a transport knows about the caller.
+
+use std::any::{Any, TypeId};
+use std::fmt;
+use std::sync::Arc;
+
+/// Information a transport attaches to each request: the peer address, HTTP
+/// headers, the duplex connection the request came on, or anything else.
+///
+/// Values are looked up by type. Cloning is cheap.
+///
+/// ```
+/// use rpc_core::Context;
+/// #[derive(Debug, PartialEq)]
+/// struct UserId(u32);
+/// let ctx = Context::new().with(UserId(7));
+/// assert_eq!(ctx.get::<UserId>(), Some(&UserId(7)));
+/// assert_eq!(ctx.get::<String>(), None);
+/// ```
+#[derive(Clone, Default)]
+pub struct Context {
+    values: Arc<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
+}
+
+impl Context {
+    /// An empty context.
+    pub fn new() -> Self {
+        Context::default()
+    }
+
+    /// Returns the context with `value` added (replacing a value of the same type).
+    pub fn with<T: Any + Send + Sync>(mut self, value: T) -> Self {
+        self.insert(value);
+        self
+    }
+
+    /// Adds `value`, replacing any value of the same type.
+    pub fn insert<T: Any + Send + Sync>(&mut self, value: T) {
+        let values = Arc::make_mut(&mut self.values);
+        let id = TypeId::of::<T>();
+        values.retain(|(t, _)| *t != id);
+        values.push((id, Arc::new(value)));
+    }
+
+    /// The value of type `T`, if the transport provided one.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
+        let id = TypeId::of::<T>();
+        self.values
+            .iter()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, v)| v.downcast_ref())
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("values", &self.values.len())
+            .finish()
+    }
+}

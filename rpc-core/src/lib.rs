@@ -1,0 +1,35 @@
+//! The transport-agnostic core of the `rpc` JSON-RPC 2.0 framework.
+//!
+//! One path for every message: bytes are [parsed](request::parse) into a
+//! [`request::Message`], run by the [`Dispatcher`] against a [`MethodTable`],
+//! and written back as bytes. Transports (HTTP, WebSocket, TCP, in-process)
+//! call [`Dispatcher::handle`] and never re-implement protocol logic. The
+//! [`Client`] engine does the same for the calling side, over any
+//! [`Transport`].
+//!
+//! Most users depend on the facade crate `rpc` and never name this one.
+#![warn(missing_docs)]
+
+mod client;
+mod context;
+pub mod discover;
+mod dispatch;
+mod error;
+mod id;
+mod methods;
+mod params;
+pub mod request;
+pub mod response;
+
+pub use client::{
+    Batch, BoxFuture, Client, Error, Outgoing, ParamsBuilder, Push, Slot, Slots, Transport,
+};
+pub use context::Context;
+pub use dispatch::{Dispatcher, Limits};
+pub use error::{code, ErrorObject};
+pub use id::Id;
+pub use methods::{
+    to_result, Handler, Method, MethodFuture, MethodInfo, MethodResult, MethodTable, ParamInfo,
+    RegisterError,
+};
+pub use params::{Params, ParamsDecoder};

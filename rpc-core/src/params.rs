@@ -1,0 +1,255 @@
+//! Decoding of `params`: positional arrays and named objects, for every method.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::ErrorObject;
+
+/// The `params` member of a request, borrowed from the request bytes.
+///
+/// A missing `params`, `[]` and `{}` all mean "no parameters".
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Params<'a> {
+    raw: Option<&'a RawValue>,
+}
+
+impl<'a> Params<'a> {
+    /// Wraps the raw `params` member (an array or object; `None` when absent).
+    pub fn new(raw: Option<&'a RawValue>) -> Self {
+        Params { raw }
+    }
+
+    /// The raw JSON text of `params`, if present.
+    pub fn raw(&self) -> Option<&'a RawValue> {
+        self.raw
+    }
+
+    /// Decodes the whole `params` value into one type (for hand-written handlers).
+    ///
+    /// Missing params decode as JSON `null`.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ErrorObject> {
+        let text = self.raw.map_or("null", RawValue::get);
+        serde_json::from_str(text).map_err(ErrorObject::invalid_params)
+    }
+
+    /// Prepares to decode parameters named `names`, in declaration order, from
+    /// either a positional array or a named object.
+    ///
+    /// Fails with -32602 when an array holds more values than there are
+    /// parameters, or an object names a parameter that does not exist.
+    ///
+    /// ```
+    /// use rpc_core::Params;
+    /// let raw = serde_json::from_str::<&serde_json::value::RawValue>(r#"{"b":2,"a":1}"#).unwrap();
+    /// let mut p = Params::new(Some(raw)).decoder(&["a", "b", "c"]).unwrap();
+    /// assert_eq!(p.required::<i64>(0).unwrap(), 1);
+    /// assert_eq!(p.required::<i64>(1).unwrap(), 2);
+    /// assert_eq!(p.optional::<i64>(2).unwrap(), None);
+    /// ```
+    pub fn decoder(
+        &self,
+        names: &'static [&'static str],
+    ) -> Result<ParamsDecoder<'a>, ErrorObject> {
+        let mut slots = vec![None; names.len()];
+        if let Some(raw) = self.raw {
+            let text = raw.get();
+            let mut de = serde_json::Deserializer::from_str(text);
+            let filler = SlotFiller {
+                names,
+                slots: &mut slots,
+            };
+            match text.as_bytes().first() {
+                Some(b'[') => de.deserialize_seq(filler),
+                Some(b'{') => de.deserialize_map(filler),
+                _ => Err(de::Error::custom("params must be an array or an object")),
+            }
+            .map_err(|e| ErrorObject::invalid_params(strip_position(&e)))?;
+        }
+        Ok(ParamsDecoder { names, slots })
+    }
+}
+
+/// Per-parameter access to decoded `params`, made by [`Params::decoder`].
+#[derive(Debug)]
+pub struct ParamsDecoder<'a> {
+    names: &'static [&'static str],
+    slots: Vec<Option<&'a RawValue>>,
+}
+
+impl ParamsDecoder<'_> {
+    /// Decodes required parameter number `index`; -32602 naming it when it is
+    /// missing or has the wrong type.
+    pub fn required<T: DeserializeOwned>(&mut self, index: usize) -> Result<T, ErrorObject> {
+        let name = self.name(index);
+        match self.slots.get_mut(index).and_then(Option::take) {
+            Some(raw) => decode(name, raw),
+            None => Err(ErrorObject::invalid_params(format_args!(
+                "missing required parameter `{name}`"
+            ))
+            .with_data(serde_json::json!({ "param": name }))),
+        }
+    }
+
+    /// Decodes optional parameter number `index`: missing or `null` is `None`.
+    pub fn optional<T: DeserializeOwned>(
+        &mut self,
+        index: usize,
+    ) -> Result<Option<T>, ErrorObject> {
+        let name = self.name(index);
+        match self.slots.get_mut(index).and_then(Option::take) {
+            Some(raw) if raw.get() != "null" => decode(name, raw).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    fn name(&self, index: usize) -> &'static str {
+        self.names.get(index).copied().unwrap_or("?")
+    }
+}
+
+fn decode<T: DeserializeOwned>(name: &str, raw: &RawValue) -> Result<T, ErrorObject> {
+    serde_json::from_str(raw.get()).map_err(|e| {
+        ErrorObject::invalid_params(format_args!("parameter `{name}`: {}", strip_position(&e)))
+            .with_data(serde_json::json!({ "param": name }))
+    })
+}
+
+/// serde_json appends " at line 1 column 7", which points into the param's
+/// own text, not the request; drop it.
+fn strip_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(at) if e.line() > 0 => text[..at].to_owned(),
+        _ => text,
+    }
+}
+
+/// Fills one slot per declared parameter straight from the JSON, so a call
+/// costs one small vector and no map.
+struct SlotFiller<'s, 'a> {
+    names: &'static [&'static str],
+    slots: &'s mut Vec<Option<&'a RawValue>>,
+}
+
+impl<'de, 's> Visitor<'de> for SlotFiller<'s, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array or object of parameters")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut count = 0;
+        while let Some(value) = seq.next_element::<&'de RawValue>()? {
+            if let Some(slot) = self.slots.get_mut(count) {
+                *slot = Some(value);
+            }
+            count += 1;
+        }
+        if count > self.names.len() {
+            return Err(de::Error::custom(format_args!(
+                "too many parameters: expected at most {}, got {count}",
+                self.names.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            let Some(index) = self.names.iter().position(|n| *n == key) else {
+                return Err(de::Error::custom(format_args!(
+                    "unknown parameter `{key}`; expected one of: {}",
+                    self.names.join(", ")
+                )));
+            };
+            let value = map.next_value::<&'de RawValue>()?;
+            if self.slots[index].replace(value).is_some() {
+                return Err(de::Error::custom(format_args!(
+                    "parameter `{key}` given twice"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> &RawValue {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn positional_and_named_decode_alike() {
+        for text in ["[1, \"x\"]", r#"{"s":"x","n":1}"#] {
+            let mut p = Params::new(Some(raw(text))).decoder(&["n", "s"]).unwrap();
+            assert_eq!(p.required::<i64>(0).unwrap(), 1);
+            assert_eq!(p.required::<String>(1).unwrap(), "x");
+        }
+    }
+
+    #[test]
+    fn missing_parameter_is_named() {
+        let mut p = Params::new(Some(raw("[1]"))).decoder(&["a", "b"]).unwrap();
+        p.required::<i64>(0).unwrap();
+        let e = p.required::<i64>(1).unwrap_err();
+        assert_eq!(e.code, -32602);
+        assert!(e.message.contains("`b`"), "{}", e.message);
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let mut p = Params::new(Some(raw(r#"{"a":"x"}"#)))
+            .decoder(&["a"])
+            .unwrap();
+        let e = p.required::<i64>(0).unwrap_err();
+        assert!(
+            e.message
+                .contains("parameter `a`: invalid type: string \"x\""),
+            "{}",
+            e.message
+        );
+        assert!(!e.message.contains("line"), "{}", e.message);
+    }
+
+    #[test]
+    fn too_many_positional_is_rejected() {
+        let e = Params::new(Some(raw("[1,2,3]")))
+            .decoder(&["a", "b"])
+            .unwrap_err();
+        assert!(
+            e.message
+                .contains("too many parameters: expected at most 2, got 3"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn unknown_and_repeated_names_are_rejected() {
+        let e = Params::new(Some(raw(r#"{"z":1}"#)))
+            .decoder(&["a"])
+            .unwrap_err();
+        assert!(e.message.contains("unknown parameter `z`"), "{}", e.message);
+        let e = Params::new(Some(raw(r#"{"a":1,"a":2}"#)))
+            .decoder(&["a"])
+            .unwrap_err();
+        assert!(e.message.contains("given twice"), "{}", e.message);
+    }
+
+    #[test]
+    fn optional_accepts_missing_and_null() {
+        for text in ["[1]", "[1,null]", r#"{"a":1}"#, r#"{"a":1,"b":null}"#] {
+            let mut p = Params::new(Some(raw(text))).decoder(&["a", "b"]).unwrap();
+            assert_eq!(p.optional::<String>(1).unwrap(), None, "{text}");
+        }
+        let mut p = Params::new(None).decoder(&["a"]).unwrap();
+        assert_eq!(p.optional::<i64>(0).unwrap(), None);
+    }
+}
