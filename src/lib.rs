@@ -1,1 +1,63 @@
+//! A typed JSON-RPC 2.0 framework.
+//!
+//! Annotate a trait with [`#[rpc]`](macro@rpc), implement it on the server,
+//! and call it through the generated typed client. The same service runs
+//! over HTTP, WebSocket and TCP.
+//!
+//! ```
+//! use rpc::{rpc, ErrorObject};
+//!
+//! #[rpc]
+//! pub trait Calculator {
+//!     /// Adds two integers.
+//!     async fn add(&self, a: i64, b: i64) -> i64;
+//!
+//!     /// Greets, with an optional title.
+//!     async fn greet(&self, name: String, title: Option<String>) -> String;
+//!
+//!     #[rpc(name = "div")]
+//!     async fn divide(&self, a: f64, b: f64) -> Result<f64, ErrorObject>;
+//! }
+//!
+//! struct Calc;
+//!
+//! impl Calculator for Calc {
+//!     async fn add(&self, a: i64, b: i64) -> i64 {
+//!         a + b
+//!     }
+//!     async fn greet(&self, name: String, title: Option<String>) -> String {
+//!         match title {
+//!             Some(t) => format!("Hello, {t} {name}!"),
+//!             None => format!("Hello, {name}!"),
+//!         }
+//!     }
+//!     async fn divide(&self, a: f64, b: f64) -> Result<f64, ErrorObject> {
+//!         if b == 0.0 {
+//!             return Err(ErrorObject::new(-32000, "Division by zero"));
+//!         }
+//!         Ok(a / b)
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! // Serve in-process and call through the generated client.
+//! let client = CalculatorClient::new(rpc::InProcess::new(Calc.into_rpc()));
+//! assert_eq!(client.add(1, 2).await.unwrap(), 3);
+//! assert_eq!(client.greet("Ann".into(), None).await.unwrap(), "Hello, Ann!");
+//! let err = client.divide(1.0, 0.0).await.unwrap_err();
+//! assert_eq!(err.error_object().unwrap().code, -32000);
+//! let (sum, hello) = client.batch().add(2, 3).greet("Bo".into(), Some("Dr".into())).send().await.unwrap();
+//! assert_eq!((sum.unwrap(), hello.unwrap()), (5, "Hello, Dr Bo!".to_string()));
+//! # });
+//! ```
+#![warn(missing_docs)]
 
+pub use rpc_core::{
+    code, Batch, Client, Context, Dispatcher, Error, ErrorObject, Id, Limits, MethodInfo,
+    MethodTable, ParamInfo, Params, ParamsBuilder, Push, RegisterError, Slots, Transport,
+};
+pub use rpc_core::{discover, to_result, InProcess, MethodResult};
+pub use rpc_macros::rpc;
+
+#[doc(hidden)]
+pub use rpc_core::__private;

@@ -10,12 +10,15 @@
 //! Most users depend on the facade crate `rpc` and never name this one.
 #![warn(missing_docs)]
 
+#[doc(hidden)]
+pub mod __private;
 mod client;
 mod context;
 pub mod discover;
 mod dispatch;
 mod error;
 mod id;
+mod inprocess;
 mod methods;
 mod params;
 pub mod request;
@@ -28,6 +31,7 @@ pub use context::Context;
 pub use dispatch::{Dispatcher, Limits};
 pub use error::{code, ErrorObject};
 pub use id::Id;
+pub use inprocess::InProcess;
 pub use methods::{
     to_result, Handler, Method, MethodFuture, MethodInfo, MethodResult, MethodTable, ParamInfo,
     RegisterError,

@@ -1,0 +1,66 @@
+//! A transport that calls a dispatcher in the same process: for tests, and
+//! for using a service from the program that hosts it.
+
+use bytes::Bytes;
+
+use crate::{BoxFuture, Context, Dispatcher, Error, MethodTable, Outgoing, Transport};
+
+/// Runs every message through a [`Dispatcher`] directly, bytes in and bytes
+/// out, exactly as a network transport would, without the network.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use rpc_core::{Client, InProcess, MethodInfo, MethodTable, Params, ParamsBuilder};
+/// let mut table = MethodTable::new();
+/// table.register(MethodInfo::named("hello"), |_: Params<'_>, _: &rpc_core::Context| {
+///     Ok(async { Ok::<_, rpc_core::ErrorObject>("world") })
+/// }).unwrap();
+/// let client = Client::new(InProcess::new(table));
+/// let answer: String = client.call("hello", ParamsBuilder::new(false)).await.unwrap();
+/// assert_eq!(answer, "world");
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct InProcess {
+    dispatcher: Dispatcher,
+    context: Context,
+}
+
+impl InProcess {
+    /// Serves `methods` with default limits.
+    pub fn new(methods: MethodTable) -> Self {
+        InProcess::with_dispatcher(Dispatcher::new(methods))
+    }
+
+    /// Serves through an existing dispatcher.
+    pub fn with_dispatcher(dispatcher: Dispatcher) -> Self {
+        InProcess {
+            dispatcher,
+            context: Context::new(),
+        }
+    }
+
+    /// Sets the context every request sees.
+    pub fn with_context(mut self, context: Context) -> Self {
+        self.context = context;
+        self
+    }
+}
+
+impl Transport for InProcess {
+    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Bytes, Error>> {
+        Box::pin(async move {
+            match self.dispatcher.handle(&message.body, &self.context).await {
+                Some(answer) => Ok(Bytes::from(answer)),
+                None => Err(Error::InvalidResponse("no response to a request".into())),
+            }
+        })
+    }
+
+    fn notify(&self, body: Vec<u8>) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            self.dispatcher.handle(&body, &self.context).await;
+            Ok(())
+        })
+    }
+}

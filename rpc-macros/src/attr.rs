@@ -1,0 +1,149 @@
+//! Parsing of `#[rpc(...)]` arguments on the trait and on its methods.
+
+use proc_macro2::Span;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{Attribute, Expr, ExprArray, ExprLit, Lit, LitStr, Meta, Token};
+
+use crate::ctxt::Ctxt;
+
+/// Options of `#[rpc(...)]` on the trait.
+#[derive(Default)]
+pub struct TraitAttrs {
+    /// `namespace = "math"`: wire names become `math.<name>`.
+    pub namespace: Option<LitStr>,
+    /// `crate = "::rpc"`: the path of the runtime.
+    pub krate: Option<syn::Path>,
+}
+
+/// Options of `#[rpc(...)]` on a method.
+#[derive(Default)]
+pub struct MethodAttrs {
+    /// `name = "div"`.
+    pub name: Option<LitStr>,
+    /// `aliases = ["a", "b"]`.
+    pub aliases: Vec<LitStr>,
+    /// `notification`.
+    pub notification: Option<Span>,
+    /// `named_params`: the client always sends named params for this method.
+    pub named_params: bool,
+}
+
+/// The comma-separated `key = value` / `flag` list inside `#[rpc(...)]`.
+struct Args(Punctuated<Meta, Token![,]>);
+
+impl Parse for Args {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        Punctuated::parse_terminated(input).map(Args)
+    }
+}
+
+fn string_value(cx: &Ctxt, key: &str, expr: &Expr) -> Option<LitStr> {
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Some(s.clone()),
+        _ => {
+            cx.error_spanned_by(
+                expr,
+                format!("`{key}` expects a string literal, e.g. `{key} = \"...\"`"),
+            );
+            None
+        }
+    }
+}
+
+/// Parses the arguments given to `#[rpc(...)]` on the trait itself.
+pub fn trait_attrs(cx: &Ctxt, args: proc_macro2::TokenStream) -> TraitAttrs {
+    let mut out = TraitAttrs::default();
+    let args = match syn::parse2::<Args>(args) {
+        Ok(args) => args,
+        Err(e) => {
+            cx.syn_error(e);
+            return out;
+        }
+    };
+    for meta in args.0 {
+        match &meta {
+            Meta::NameValue(nv) if nv.path.is_ident("namespace") => {
+                out.namespace = string_value(cx, "namespace", &nv.value);
+            }
+            Meta::NameValue(nv) if nv.path.is_ident("crate") => {
+                if let Some(s) = string_value(cx, "crate", &nv.value) {
+                    match s.parse::<syn::Path>() {
+                        Ok(path) => out.krate = Some(path),
+                        Err(_) => cx.error_spanned_by(&s, "`crate` expects a path, e.g. `crate = \"::rpc\"`"),
+                    }
+                }
+            }
+            other => cx.error_spanned_by(
+                other.path(),
+                "unknown #[rpc] option on a trait; expected `namespace = \"...\"` or `crate = \"...\"`",
+            ),
+        }
+    }
+    out
+}
+
+/// Takes the `#[rpc(...)]` attributes off a method and parses them.
+pub fn method_attrs(cx: &Ctxt, attrs: &mut Vec<Attribute>) -> MethodAttrs {
+    let mut out = MethodAttrs::default();
+    let mut kept = Vec::new();
+    for attr in attrs.drain(..) {
+        if !attr.path().is_ident("rpc") {
+            kept.push(attr);
+            continue;
+        }
+        let args = match attr.parse_args::<Args>() {
+            Ok(args) => args,
+            Err(e) => {
+                cx.syn_error(e);
+                continue;
+            }
+        };
+        for meta in args.0 {
+            match &meta {
+                Meta::NameValue(nv) if nv.path.is_ident("name") => out.name = string_value(cx, "name", &nv.value),
+                Meta::NameValue(nv) if nv.path.is_ident("aliases") => match &nv.value {
+                    Expr::Array(ExprArray { elems, .. }) => {
+                        out.aliases.extend(elems.iter().filter_map(|e| string_value(cx, "aliases", e)));
+                    }
+                    other => cx.error_spanned_by(other, "`aliases` expects a list of strings, e.g. `aliases = [\"a\", \"b\"]`"),
+                },
+                Meta::Path(p) if p.is_ident("notification") => out.notification = Some(span_of(p)),
+                Meta::Path(p) if p.is_ident("named_params") => out.named_params = true,
+                other => cx.error_spanned_by(
+                    other.path(),
+                    "unknown #[rpc] option on a method; expected `name = \"...\"`, `aliases = [...]`, `notification` or `named_params`",
+                ),
+            }
+        }
+    }
+    *attrs = kept;
+    out
+}
+
+fn span_of(path: &syn::Path) -> Span {
+    path.segments
+        .first()
+        .map_or_else(Span::call_site, |s| s.ident.span())
+}
+
+/// The text of the doc comments among `attrs`, lines joined, trimmed.
+pub fn docs(attrs: &[Attribute]) -> Option<String> {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            Meta::NameValue(nv) => match &nv.value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) => Some(s.value().trim().to_owned()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    let text = lines.join("\n").trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}

@@ -1,0 +1,157 @@
+//! Every rule an `#[rpc]` trait must follow, checked in one place on the model.
+
+use std::collections::HashMap;
+
+use proc_macro2::Span;
+use syn::{Type, TypeParamBound};
+
+use crate::ctxt::Ctxt;
+use crate::model::{Method, Output, Service};
+
+/// Runs all checks, reporting each problem at the offending token.
+pub fn check(cx: &Ctxt, service: &Service) {
+    check_trait(cx, service);
+    let mut seen: HashMap<String, Span> = HashMap::new();
+    for method in &service.methods {
+        check_signature(cx, method);
+        check_params(cx, method);
+        check_notification(cx, method);
+        check_names(cx, service, method, &mut seen);
+    }
+}
+
+fn check_trait(cx: &Ctxt, service: &Service) {
+    let generics = &service.item.generics;
+    if !generics.params.is_empty() || generics.where_clause.is_some() {
+        cx.error_spanned_by(
+            generics,
+            "#[rpc] traits cannot be generic; the wire API needs concrete types",
+        );
+    }
+    if let Some(ns) = &service.namespace {
+        let value = ns.value();
+        let valid_chars = value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+        if value.is_empty() || !valid_chars || value.starts_with('.') || value.ends_with('.') {
+            cx.error_spanned_by(
+                ns,
+                "invalid namespace: use ASCII letters, digits, `_`, `-` and inner `.` only, e.g. `namespace = \"math\"`",
+            );
+        } else if value == "rpc" || value.starts_with("rpc.") {
+            cx.error_spanned_by(ns, "the `rpc` namespace is reserved for the framework");
+        }
+    }
+}
+
+fn check_signature(cx: &Ctxt, method: &Method) {
+    let sig = &method.sig;
+    if method.asyncness.is_none() {
+        cx.error_spanned_by(sig.fn_token, "#[rpc] methods must be `async fn`");
+    }
+    match &method.receiver {
+        None => cx.error_spanned_by(&sig.ident, "#[rpc] methods must take `&self` as their first parameter"),
+        Some(r) if r.reference.is_none() => {
+            cx.error_spanned_by(r, "#[rpc] methods must take `&self`, not `self` by value: the service is shared between calls")
+        }
+        Some(r) if r.mutability.is_some() => cx.error_spanned_by(
+            r,
+            "#[rpc] methods must take `&self`, not `&mut self`: calls run concurrently; use interior mutability (e.g. a Mutex) for state",
+        ),
+        Some(r) if r.colon_token.is_some() => cx.error_spanned_by(r, "#[rpc] methods must take plain `&self`"),
+        Some(_) => {}
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        cx.error_spanned_by(
+            &sig.generics,
+            "#[rpc] methods cannot be generic; parameter and result types must be concrete",
+        );
+    }
+    if let Some(v) = &sig.variadic {
+        cx.error_spanned_by(v, "#[rpc] methods cannot be variadic");
+    }
+    if let Some(u) = &sig.unsafety {
+        cx.error_spanned_by(u, "#[rpc] methods cannot be `unsafe`");
+    }
+    let output_types: Vec<&Type> = match &method.output {
+        Output::Unit => vec![],
+        Output::Value(t) => vec![t],
+        Output::Result { ok, err, .. } => vec![ok, err],
+    };
+    for ty in output_types {
+        check_type(cx, ty, "the return type");
+    }
+}
+
+fn check_params(cx: &Ctxt, method: &Method) {
+    let mut first_optional: Option<&syn::Ident> = None;
+    for param in &method.params {
+        check_type(cx, &param.ty, "a parameter");
+        match (&param.option_of, first_optional) {
+            (Some(_), None) => first_optional = Some(&param.ident),
+            (None, Some(opt)) => cx.error_spanned_by(
+                &param.ident,
+                format!(
+                    "required parameter `{}` follows optional parameter `{opt}`: positional calls could not tell them apart; move `Option` parameters to the end",
+                    param.ident
+                ),
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// Types that cannot travel: `impl Trait`, references, trait objects.
+fn check_type(cx: &Ctxt, ty: &Type, what: &str) {
+    match ty {
+        Type::ImplTrait(_) => cx.error_spanned_by(
+            ty,
+            format!("`impl Trait` cannot be {what} of an #[rpc] method; use a concrete type that implements Serialize/Deserialize"),
+        ),
+        Type::Reference(r) => cx.error_spanned_by(
+            r,
+            format!("references cannot be {what} of an #[rpc] method; use an owned type (e.g. `String` instead of `&str`)"),
+        ),
+        Type::TraitObject(t) if t.bounds.iter().any(|b| matches!(b, TypeParamBound::Trait(_))) => {
+            cx.error_spanned_by(ty, format!("trait objects cannot be {what} of an #[rpc] method; use a concrete type"))
+        }
+        _ => {}
+    }
+}
+
+fn check_notification(cx: &Ctxt, method: &Method) {
+    if method.attrs.notification.is_some() {
+        match &method.output {
+            Output::Unit => {}
+            Output::Value(ty) | Output::Result { whole: ty, .. } => cx.error_spanned_by(
+                ty,
+                "a #[rpc(notification)] method gets no answer, so it cannot return a value; remove the return type",
+            ),
+        }
+    }
+}
+
+fn check_names(cx: &Ctxt, service: &Service, method: &Method, seen: &mut HashMap<String, Span>) {
+    let base = method.base_name();
+    let mut names = vec![(base, method.name_span())];
+    names.extend(method.attrs.aliases.iter().map(|a| (a.value(), a.span())));
+    for (base, span) in names {
+        if base.is_empty() {
+            cx.syn_error(syn::Error::new(span, "method names cannot be empty"));
+            continue;
+        }
+        let wire = service.wire_name(&base);
+        if wire.starts_with("rpc.") {
+            cx.syn_error(syn::Error::new(
+                span,
+                format!("method name `{wire}` is reserved: names starting with `rpc.` belong to the framework"),
+            ));
+        }
+        if seen.insert(wire.clone(), span).is_some() {
+            cx.syn_error(syn::Error::new(
+                span,
+                format!("duplicate method name `{wire}`"),
+            ));
+        }
+    }
+}

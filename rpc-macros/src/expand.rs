@@ -1,0 +1,179 @@
+//! Generates the trait (with `Send` futures and `into_rpc`) and the server side.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, TraitItem};
+
+use crate::model::{Method, Output, Service};
+
+/// The trait, rewritten so every method's future is `Send`, plus `into_rpc`.
+pub fn server(service: &Service) -> TokenStream {
+    let krate = &service.krate;
+    let mut item = service.item.clone();
+    for method in &service.methods {
+        if let Some(TraitItem::Fn(f)) = item.items.get_mut(method.item_index) {
+            let ret = match &f.sig.output {
+                syn::ReturnType::Default => quote!(()),
+                syn::ReturnType::Type(_, ty) => quote!(#ty),
+            };
+            f.sig.asyncness = None;
+            f.sig.output = syn::parse_quote_spanned! {ret.span()=>
+                -> impl ::core::future::Future<Output = #ret> + ::core::marker::Send
+            };
+            if let Some(body) = f.default.take() {
+                f.default = Some(syn::parse_quote!({ async move #body }));
+            }
+        }
+    }
+    let registrations = service.methods.iter().map(|m| registration(service, m));
+    item.items.push(syn::parse_quote! {
+        /// Turns this implementation into a method table, ready to serve
+        /// (merge it with other tables first if the server offers several services).
+        fn into_rpc(self) -> #krate::MethodTable
+        where
+            Self: ::core::marker::Sized + ::core::marker::Send + ::core::marker::Sync + 'static,
+        {
+            let __rpc_this = ::std::sync::Arc::new(self);
+            let mut __rpc_table = #krate::MethodTable::new();
+            #(#registrations)*
+            __rpc_table
+        }
+    });
+    quote!(#item)
+}
+
+fn registration(service: &Service, method: &Method) -> TokenStream {
+    let krate = &service.krate;
+    let ident = &method.ident;
+    let info = method_info(service, method);
+    let names = method.params.iter().map(|p| p.ident.to_string());
+    let decodes = method.params.iter().enumerate().map(|(i, p)| {
+        let name = &p.ident;
+        match &p.option_of {
+            Some(inner) => {
+                quote_spanned!(p.ty.span()=> let #name = __rpc_params.optional::<#inner>(#i)?;)
+            }
+            None => {
+                let ty = &p.ty;
+                quote_spanned!(ty.span()=> let #name = __rpc_params.required::<#ty>(#i)?;)
+            }
+        }
+    });
+    let args = call_args(method);
+    let call = quote!(__rpc_this.#ident(#(#args),*).await);
+    let outcome = match &method.output {
+        Output::Unit => quote!({ #call; #krate::to_result(&()) }),
+        Output::Value(ty) => quote_spanned!(ty.span()=> #krate::to_result(&#call)),
+        Output::Result { ok, err, .. } => {
+            let ok_result = quote_spanned!(ok.span()=> #krate::to_result(&value));
+            let err_object = quote_spanned!(err.span()=> ::core::convert::Into::<#krate::ErrorObject>::into(error));
+            quote! {
+                match #call {
+                    ::core::result::Result::Ok(value) => #ok_result,
+                    ::core::result::Result::Err(error) => ::core::result::Result::Err(#err_object),
+                }
+            }
+        }
+    };
+    let context = method
+        .context
+        .map(|_| quote!(let __rpc_ctx = __rpc_ctx.clone();));
+    quote! {
+        {
+            let __rpc_this = ::std::sync::Arc::clone(&__rpc_this);
+            #krate::__private::register(&mut __rpc_table, #info, move |__rpc_params: #krate::Params<'_>, __rpc_ctx: &#krate::Context| {
+                let mut __rpc_params = __rpc_params.decoder(&[#(#names),*])?;
+                #(#decodes)*
+                let __rpc_this = ::std::sync::Arc::clone(&__rpc_this);
+                #context
+                ::core::result::Result::Ok(async move { #outcome })
+            });
+        }
+    }
+}
+
+/// The arguments of the call to the user's method, context included.
+fn call_args(method: &Method) -> Vec<TokenStream> {
+    let mut params = method.params.iter();
+    method
+        .sig
+        .inputs
+        .iter()
+        .enumerate()
+        .filter(|(_, arg)| matches!(arg, FnArg::Typed(_)))
+        .filter_map(|(position, _)| {
+            if method.context == Some(position) {
+                Some(quote!(__rpc_ctx))
+            } else {
+                params.next().map(|p| {
+                    let ident = &p.ident;
+                    quote!(#ident)
+                })
+            }
+        })
+        .collect()
+}
+
+/// The method's metadata, as a `MethodInfo` literal.
+pub fn method_info(service: &Service, method: &Method) -> TokenStream {
+    let krate = &service.krate;
+    let name = service.wire_name(&method.base_name());
+    let aliases = method
+        .attrs
+        .aliases
+        .iter()
+        .map(|a| service.wire_name(&a.value()));
+    let description = match &method.docs {
+        Some(d) => quote!(::core::option::Option::Some(#d.into())),
+        None => quote!(::core::option::Option::None),
+    };
+    let params = method.params.iter().map(|p| {
+        let name = p.ident.to_string();
+        let ty = type_text(&p.ty);
+        let required = p.option_of.is_none();
+        quote!(#krate::ParamInfo { name: #name.into(), ty: #ty.into(), required: #required })
+    });
+    let result = match &method.output {
+        Output::Unit => quote!(::core::option::Option::None),
+        Output::Value(ty) | Output::Result { ok: ty, .. } => {
+            let text = type_text(ty);
+            quote!(::core::option::Option::Some(#text.into()))
+        }
+    };
+    let notification = method.attrs.notification.is_some();
+    quote! {
+        #krate::MethodInfo {
+            name: #name.into(),
+            aliases: ::std::vec![#(#aliases.into()),*],
+            description: #description,
+            params: ::std::vec![#(#params),*],
+            result: #result,
+            notification: #notification,
+        }
+    }
+}
+
+/// A type as a person writes it: `Option<Vec<String>>`, not `Option < Vec < String > >`.
+pub fn type_text(ty: &syn::Type) -> String {
+    let raw = quote!(#ty).to_string();
+    let mut out = String::with_capacity(raw.len());
+    for token in raw.split(' ') {
+        let glue = matches!(token, "<" | ">" | "::" | "," | ")" | "]" | ";")
+            || out.ends_with(['<', ':', '(', '[', '&'])
+            || out.is_empty();
+        if !glue {
+            out.push(' ');
+        }
+        out.push_str(token);
+        if token == "," || token == ";" {
+            out.push(' ');
+        }
+    }
+    out.replace(", >", ">").replace("  ", " ")
+}
+
+/// The name of a generated item: `<Trait><suffix>`.
+pub fn derived_ident(service: &Service, suffix: &str) -> syn::Ident {
+    format_ident!("{}{}", service.item.ident, suffix)
+}

@@ -1,0 +1,234 @@
+//! The macro's own model of an `#[rpc]` trait, built from syn's syntax tree.
+
+use proc_macro2::Span;
+use syn::{
+    FnArg, GenericArgument, ItemTrait, LitStr, Pat, PathArguments, ReturnType, TraitItem, Type,
+};
+
+use crate::attr::{self, MethodAttrs, TraitAttrs};
+use crate::ctxt::Ctxt;
+
+/// The annotated trait.
+pub struct Service {
+    /// The trait as written, minus our attributes (kept for re-emission).
+    pub item: ItemTrait,
+    /// Path of the runtime crate.
+    pub krate: syn::Path,
+    /// `namespace = "..."`, if given.
+    pub namespace: Option<LitStr>,
+    /// The methods, in declaration order.
+    pub methods: Vec<Method>,
+}
+
+/// One trait method.
+pub struct Method {
+    /// The Rust name.
+    pub ident: syn::Ident,
+    /// Its position among the trait's items.
+    pub item_index: usize,
+    /// The doc comment.
+    pub docs: Option<String>,
+    /// Options from `#[rpc(...)]`.
+    pub attrs: MethodAttrs,
+    /// Wire parameters (the context parameter excluded).
+    pub params: Vec<Param>,
+    /// Where the context parameter sits among the Rust arguments, if any.
+    pub context: Option<usize>,
+    /// What the method returns.
+    pub output: Output,
+    /// The `async` keyword, if present.
+    pub asyncness: Option<syn::token::Async>,
+    /// The receiver, if any.
+    pub receiver: Option<syn::Receiver>,
+    /// The whole signature, for spans.
+    pub sig: syn::Signature,
+}
+
+/// One wire parameter.
+pub struct Param {
+    /// The parameter's name.
+    pub ident: syn::Ident,
+    /// Its declared type.
+    pub ty: Type,
+    /// `Some(T)` when the type is `Option<T>`.
+    pub option_of: Option<Type>,
+}
+
+/// What a method returns.
+pub enum Output {
+    /// Nothing (`()`).
+    Unit,
+    /// A plain value.
+    Value(Type),
+    /// `Result<T, E>`.
+    Result { ok: Type, err: Type, whole: Type },
+}
+
+impl Method {
+    /// The wire name without the namespace.
+    pub fn base_name(&self) -> String {
+        self.attrs
+            .name
+            .as_ref()
+            .map_or_else(|| self.ident.to_string(), LitStr::value)
+    }
+
+    /// The span to blame for the wire name.
+    pub fn name_span(&self) -> Span {
+        self.attrs
+            .name
+            .as_ref()
+            .map_or_else(|| self.ident.span(), LitStr::span)
+    }
+}
+
+impl Service {
+    /// Builds the model; structural problems go to `cx`.
+    pub fn from_syn(cx: &Ctxt, attrs: TraitAttrs, mut item: ItemTrait) -> Service {
+        let mut methods = Vec::new();
+        for (item_index, trait_item) in item.items.iter_mut().enumerate() {
+            match trait_item {
+                TraitItem::Fn(f) => {
+                    let method_attrs = attr::method_attrs(cx, &mut f.attrs);
+                    methods.push(Method::from_sig(cx, item_index, attr::docs(&f.attrs), method_attrs, &f.sig));
+                }
+                TraitItem::Type(t) => cx.error_spanned_by(
+                    t,
+                    "#[rpc] traits cannot have associated types; use concrete types in the method signatures",
+                ),
+                TraitItem::Const(c) => cx.error_spanned_by(
+                    c,
+                    "#[rpc] traits cannot have associated consts; use a constant outside the trait",
+                ),
+                other => cx.error_spanned_by(other, "#[rpc] traits can only contain `async fn` methods"),
+            }
+        }
+        Service {
+            krate: attrs.krate.unwrap_or_else(|| syn::parse_quote!(::rpc)),
+            namespace: attrs.namespace,
+            item,
+            methods,
+        }
+    }
+
+    /// The wire name of `method`, with the namespace.
+    pub fn wire_name(&self, base: &str) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{}.{base}", ns.value()),
+            None => base.to_owned(),
+        }
+    }
+}
+
+impl Method {
+    fn from_sig(
+        cx: &Ctxt,
+        item_index: usize,
+        docs: Option<String>,
+        attrs: MethodAttrs,
+        sig: &syn::Signature,
+    ) -> Method {
+        let mut receiver = None;
+        let mut params = Vec::new();
+        let mut context = None;
+        for (position, arg) in sig.inputs.iter().enumerate() {
+            match arg {
+                FnArg::Receiver(r) => receiver = Some(r.clone()),
+                FnArg::Typed(pt) => {
+                    if is_context(&pt.ty) {
+                        context = Some(position);
+                        continue;
+                    }
+                    let ident = match &*pt.pat {
+                        Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                            pi.ident.clone()
+                        }
+                        other => {
+                            cx.error_spanned_by(
+                                other,
+                                "#[rpc] parameters must be plain names (`name: Type`); the name is the parameter's wire name",
+                            );
+                            continue;
+                        }
+                    };
+                    params.push(Param {
+                        option_of: option_inner(&pt.ty).cloned(),
+                        ident,
+                        ty: (*pt.ty).clone(),
+                    });
+                }
+            }
+        }
+        Method {
+            ident: sig.ident.clone(),
+            item_index,
+            docs,
+            attrs,
+            params,
+            context,
+            output: output(&sig.output),
+            asyncness: sig.asyncness,
+            receiver,
+            sig: sig.clone(),
+        }
+    }
+}
+
+/// `Context`, `rpc::Context`, `::rpc::Context`: the request context, not a wire parameter.
+fn is_context(ty: &Type) -> bool {
+    match ty {
+        Type::Path(tp) if tp.qself.is_none() => tp
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "Context" && s.arguments.is_none()),
+        _ => false,
+    }
+}
+
+/// `T` for `Option<T>` (also `std::option::Option<T>`).
+fn option_inner(ty: &Type) -> Option<&Type> {
+    generic_args(ty, "Option").and_then(|args| match args.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    })
+}
+
+fn generic_args<'t>(ty: &'t Type, name: &str) -> Option<Vec<&'t Type>> {
+    let Type::Path(tp) = ty else { return None };
+    let last = tp.path.segments.last()?;
+    if last.ident != name {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    args.args
+        .iter()
+        .map(|a| match a {
+            GenericArgument::Type(t) => Some(t),
+            _ => None,
+        })
+        .collect()
+}
+
+fn output(ret: &ReturnType) -> Output {
+    match ret {
+        ReturnType::Default => Output::Unit,
+        ReturnType::Type(_, ty) => {
+            if let Type::Tuple(t) = &**ty {
+                if t.elems.is_empty() {
+                    return Output::Unit;
+                }
+            }
+            match generic_args(ty, "Result").as_deref() {
+                Some([ok, err]) => Output::Result {
+                    ok: (*ok).clone(),
+                    err: (*err).clone(),
+                    whole: (**ty).clone(),
+                },
+                _ => Output::Value((**ty).clone()),
+            }
+        }
+    }
+}
