@@ -56,8 +56,22 @@ pub use rpc_core::{
     code, Batch, Client, Context, Dispatcher, Error, ErrorObject, Id, Limits, MethodInfo,
     MethodTable, ParamInfo, Params, ParamsBuilder, Push, RegisterError, Slots, Transport,
 };
-pub use rpc_core::{discover, to_result, InProcess, MethodResult};
+pub use rpc_core::{discover, duplex, to_result, InProcess, MethodResult};
 pub use rpc_macros::rpc;
+
+/// HTTP and WebSocket: the axum server ([`http::router`], [`http::serve`],
+/// [`http::Server`]), the reqwest client ([`http::HttpClient`]) and the
+/// WebSocket client ([`http::ws::connect`]).
+pub mod http {
+    pub use rpc_http::*;
+}
+
+/// TCP and other byte streams (Unix sockets, stdio), with newline or
+/// length-prefix framing.
+pub mod tcp {
+    pub use rpc_core::codec::{Framing, NewlineCodec, StreamCodec, DEFAULT_MAX_FRAME};
+    pub use rpc_core::tcp::*;
+}
 
 #[doc(hidden)]
 pub use rpc_core::__private;

@@ -13,9 +13,11 @@
 #[doc(hidden)]
 pub mod __private;
 mod client;
+pub mod codec;
 mod context;
 pub mod discover;
 mod dispatch;
+pub mod duplex;
 mod error;
 mod id;
 mod inprocess;
@@ -23,6 +25,7 @@ mod methods;
 mod params;
 pub mod request;
 pub mod response;
+pub mod tcp;
 
 pub use client::{
     Batch, BoxFuture, Client, Error, Outgoing, ParamsBuilder, Push, Slot, Slots, Transport,

@@ -48,6 +48,13 @@ pub fn client(service: &Service) -> TokenStream {
                 self
             }
 
+            /// Sets a timeout for every call made through this client (a clone
+            /// with its own timeout is cheap: `client.clone().with_timeout(..)`).
+            #vis fn with_timeout(mut self, timeout: ::core::time::Duration) -> Self {
+                self.client = self.client.with_timeout(timeout);
+                self
+            }
+
             /// The underlying client engine.
             #vis fn client(&self) -> &#krate::Client {
                 &self.client

@@ -1,0 +1,581 @@
+//! The calculator service: the JSON-RPC 2.0 specification's example methods
+//! plus a few, served over HTTP, WebSocket and TCP, and a command-line
+//! client built on the generated typed client.
+//!
+//! ```text
+//! calculator serve [--http ADDR] [--tcp ADDR] [--framing newline|length-prefix-1|length-prefix-2|length-prefix-4]
+//! calculator call URL METHOD [ARG...] [--named] [--framing F] [--timeout-ms N]
+//! ```
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use rpc::duplex::Connections;
+use rpc::tcp::{Framing, StreamOptions};
+use rpc::{rpc, Context, ErrorObject};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// The calculator's application errors.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CalcError {
+    /// `divide` with `b == 0`.
+    #[error("Division by zero")]
+    DivisionByZero,
+    /// An integer result that does not fit in 64 bits.
+    #[error("Integer overflow")]
+    Overflow,
+    /// A method that needs a duplex connection was called over plain HTTP.
+    #[error("{0} needs a duplex connection (WebSocket or TCP)")]
+    NeedsDuplex(&'static str),
+    /// An argument outside the accepted range.
+    #[error("{0}")]
+    OutOfRange(String),
+}
+
+impl From<CalcError> for ErrorObject {
+    fn from(e: CalcError) -> Self {
+        let code = match e {
+            CalcError::DivisionByZero => -32000,
+            CalcError::Overflow => -32001,
+            CalcError::NeedsDuplex(_) => -32002,
+            CalcError::OutOfRange(_) => rpc::code::INVALID_PARAMS,
+        };
+        ErrorObject::new(code, e.to_string())
+    }
+}
+
+impl TryFrom<ErrorObject> for CalcError {
+    type Error = ErrorObject;
+
+    fn try_from(e: ErrorObject) -> Result<Self, ErrorObject> {
+        match e.code {
+            -32000 => Ok(CalcError::DivisionByZero),
+            -32001 => Ok(CalcError::Overflow),
+            _ => Err(e),
+        }
+    }
+}
+
+/// The JSON-RPC 2.0 specification's example methods, and a few more.
+#[rpc]
+pub trait Calculator {
+    /// Subtracts `subtrahend` from `minuend`.
+    async fn subtract(&self, minuend: i64, subtrahend: i64) -> Result<i64, CalcError>;
+
+    /// Adds three integers.
+    async fn sum(&self, a: i64, b: i64, c: i64) -> Result<i64, CalcError>;
+
+    /// Adds two integers.
+    async fn add(&self, a: i64, b: i64) -> Result<i64, CalcError>;
+
+    /// Returns `["hello", 5]`.
+    async fn get_data(&self) -> (String, i64);
+
+    /// Accepts five values and does nothing (the specification's notification example).
+    #[rpc(notification)]
+    async fn update(&self, a: Value, b: Value, c: Value, d: Value, e: Value);
+
+    /// Does nothing with `n`.
+    #[rpc(notification)]
+    async fn notify_hello(&self, n: Value);
+
+    /// Does nothing with three integers.
+    #[rpc(notification)]
+    async fn notify_sum(&self, a: Value, b: Value, c: Value);
+
+    /// Returns "Hello, [title ]name!".
+    async fn greet(&self, name: String, title: Option<String>) -> String;
+
+    /// Divides `a` by `b`; fails with -32000 "Division by zero" when `b` is 0.
+    async fn divide(&self, a: f64, b: f64) -> Result<f64, CalcError>;
+
+    /// Returns its argument unchanged.
+    async fn echo(&self, value: Value) -> Value;
+
+    /// Waits `ms` milliseconds, then returns `ms`.
+    async fn sleep(&self, ms: u64) -> u64;
+
+    /// Sends `count` notifications `tick` with params `[i]` to the caller, then returns `count`.
+    async fn notify_me(&self, count: u64, ctx: Context) -> Result<u64, CalcError>;
+
+    /// Sends notification `message` with params `[message]` to every connected
+    /// duplex client; returns how many it reached.
+    async fn broadcast(&self, message: String) -> usize;
+}
+
+/// Arithmetic under the `math` namespace.
+#[rpc(namespace = "math")]
+pub trait Math {
+    /// Multiplies two integers.
+    async fn multiply(&self, a: i64, b: i64) -> Result<i64, CalcError>;
+}
+
+/// What the server sends to duplex clients; the `call` command serves it
+/// on its side of the connection and reports each notification on stderr.
+#[rpc]
+pub trait Events {
+    /// One of `notify_me`'s notifications.
+    #[rpc(notification)]
+    async fn tick(&self, i: u64);
+
+    /// A `broadcast` message.
+    #[rpc(notification)]
+    async fn message(&self, message: String);
+}
+
+struct Calc {
+    connections: Connections,
+}
+
+const MAX_TICKS: u64 = 100_000;
+
+impl Calculator for Calc {
+    async fn subtract(&self, minuend: i64, subtrahend: i64) -> Result<i64, CalcError> {
+        minuend.checked_sub(subtrahend).ok_or(CalcError::Overflow)
+    }
+
+    async fn sum(&self, a: i64, b: i64, c: i64) -> Result<i64, CalcError> {
+        a.checked_add(b)
+            .and_then(|s| s.checked_add(c))
+            .ok_or(CalcError::Overflow)
+    }
+
+    async fn add(&self, a: i64, b: i64) -> Result<i64, CalcError> {
+        a.checked_add(b).ok_or(CalcError::Overflow)
+    }
+
+    async fn get_data(&self) -> (String, i64) {
+        ("hello".to_owned(), 5)
+    }
+
+    async fn update(&self, _a: Value, _b: Value, _c: Value, _d: Value, _e: Value) {}
+
+    async fn notify_hello(&self, _n: Value) {}
+
+    async fn notify_sum(&self, _a: Value, _b: Value, _c: Value) {}
+
+    async fn greet(&self, name: String, title: Option<String>) -> String {
+        match title {
+            Some(title) => format!("Hello, {title} {name}!"),
+            None => format!("Hello, {name}!"),
+        }
+    }
+
+    async fn divide(&self, a: f64, b: f64) -> Result<f64, CalcError> {
+        if b == 0.0 {
+            return Err(CalcError::DivisionByZero);
+        }
+        Ok(a / b)
+    }
+
+    async fn echo(&self, value: Value) -> Value {
+        value
+    }
+
+    async fn sleep(&self, ms: u64) -> u64 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        ms
+    }
+
+    async fn notify_me(&self, count: u64, ctx: Context) -> Result<u64, CalcError> {
+        let caller = rpc::duplex::caller(&ctx).ok_or(CalcError::NeedsDuplex("notify_me"))?;
+        if count > MAX_TICKS {
+            return Err(CalcError::OutOfRange(format!(
+                "count must be at most {MAX_TICKS}"
+            )));
+        }
+        for i in 0..count {
+            if caller.notify("tick", [i]).await.is_err() {
+                break;
+            }
+        }
+        Ok(count)
+    }
+
+    async fn broadcast(&self, message: String) -> usize {
+        self.connections
+            .broadcast("message", [&message])
+            .await
+            .unwrap_or(0)
+    }
+}
+
+struct Multiplier;
+
+impl Math for Multiplier {
+    async fn multiply(&self, a: i64, b: i64) -> Result<i64, CalcError> {
+        a.checked_mul(b).ok_or(CalcError::Overflow)
+    }
+}
+
+struct PrintEvents;
+
+impl Events for PrintEvents {
+    async fn tick(&self, i: u64) {
+        eprintln!("notification tick [{i}]");
+    }
+
+    async fn message(&self, message: String) {
+        eprintln!("notification message [{message:?}]");
+    }
+}
+
+const USAGE: &str = "usage:
+  calculator serve [--http ADDR] [--tcp ADDR] [--framing newline|length-prefix-1|length-prefix-2|length-prefix-4]
+  calculator call URL METHOD [ARG...] [--named] [--framing F] [--timeout-ms N]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match args.first().map(String::as_str) {
+        Some("serve") => runtime.block_on(serve(&args[1..])),
+        Some("call") => runtime.block_on(call(&args[1..])),
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Takes the value after `--flag`.
+fn flag_value<'a>(
+    args: &mut impl Iterator<Item = &'a String>,
+    flag: &str,
+) -> Result<&'a String, String> {
+    args.next()
+        .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+}
+
+async fn serve(args: &[String]) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let (mut http, mut tcp, mut framing) = (None, None, Framing::Newline);
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let parsed = match arg.as_str() {
+            "--http" => flag_value(&mut iter, "--http").map(|v| http = Some(v.clone())),
+            "--tcp" => flag_value(&mut iter, "--tcp").map(|v| tcp = Some(v.clone())),
+            "--framing" => {
+                flag_value(&mut iter, "--framing").and_then(|v| v.parse().map(|f| framing = f))
+            }
+            other => Err(format!("unknown argument `{other}`\n{USAGE}")),
+        };
+        if let Err(e) = parsed {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    }
+    if http.is_none() && tcp.is_none() {
+        http = Some("127.0.0.1:3000".to_owned());
+    }
+    let connections = Connections::new();
+    let methods = match (Calc {
+        connections: connections.clone(),
+    })
+    .into_rpc()
+    .merge(Multiplier.into_rpc())
+    {
+        Ok(methods) => methods,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(addr) = http {
+        let server = rpc::http::Server::new(methods.clone()).connections(connections.clone());
+        let listening = match server.bind(&addr).await {
+            Ok(listening) => listening,
+            Err(e) => {
+                eprintln!("cannot listen on {addr}: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let token = listening.shutdown_token();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            token.cancel();
+        });
+        tracing::info!(
+            "HTTP and WebSocket on http://{}/",
+            listening.local_addr().map_or(addr, |a| a.to_string())
+        );
+        tasks.spawn(async move {
+            if let Err(e) = listening.run().await {
+                tracing::error!("HTTP server failed: {e}");
+            }
+        });
+    }
+    if let Some(addr) = tcp {
+        let server = match rpc::tcp::TcpServer::bind(&addr, StreamOptions::framing(framing)).await {
+            Ok(server) => server.with_connections(connections.clone()),
+            Err(e) => {
+                eprintln!("cannot listen on {addr}: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let token = server.shutdown_token();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            token.cancel();
+        });
+        tracing::info!(
+            "TCP ({framing}) on {}",
+            server.local_addr().map_or(addr, |a| a.to_string())
+        );
+        tasks.spawn(server.serve(methods.clone()));
+    }
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("shutting down");
+            shutdown.cancel();
+        }
+        _ = tasks.join_next() => shutdown.cancel(),
+    }
+    while tasks.join_next().await.is_some() {}
+    ExitCode::SUCCESS
+}
+
+/// Everything `call` was asked to do.
+struct CallArgs {
+    url: String,
+    method: String,
+    values: Vec<Value>,
+    named: bool,
+    framing: Framing,
+    timeout: Option<Duration>,
+}
+
+fn parse_call_args(args: &[String]) -> Result<CallArgs, String> {
+    let (mut positional, mut named, mut framing, mut timeout) =
+        (Vec::new(), false, Framing::Newline, None);
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--named" => named = true,
+            "--framing" => framing = flag_value(&mut iter, "--framing")?.parse()?,
+            "--timeout-ms" => {
+                let v = flag_value(&mut iter, "--timeout-ms")?;
+                let ms: u64 = v
+                    .parse()
+                    .map_err(|_| format!("--timeout-ms expects milliseconds, got `{v}`"))?;
+                timeout = Some(Duration::from_millis(ms));
+            }
+            _ => positional.push(arg.clone()),
+        }
+    }
+    let mut positional = positional.into_iter();
+    let (Some(url), Some(method)) = (positional.next(), positional.next()) else {
+        return Err(USAGE.to_owned());
+    };
+    // Each argument is JSON if it parses as JSON, a string otherwise.
+    let values = positional
+        .map(|a| serde_json::from_str(&a).unwrap_or(Value::String(a)))
+        .collect();
+    Ok(CallArgs {
+        url,
+        method,
+        values,
+        named,
+        framing,
+        timeout,
+    })
+}
+
+async fn call(args: &[String]) -> ExitCode {
+    let args = match parse_call_args(args) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match connect(&args).await {
+        Ok(client) => {
+            let client = match args.timeout {
+                Some(timeout) => client.with_timeout(timeout),
+                None => client,
+            };
+            run_call(&client, &args).await
+        }
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(value) => {
+            println!("{value}");
+            ExitCode::SUCCESS
+        }
+        Err(rpc::Error::Call(e)) => {
+            eprintln!("error {}: {}", e.code, e.message);
+            if let Some(data) = &e.data {
+                eprintln!("data: {data}");
+            }
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The client engine over the transport the URL names.
+async fn connect(args: &CallArgs) -> Result<rpc::Client, rpc::Error> {
+    let url = args.url.as_str();
+    let events = PrintEvents.into_rpc();
+    if url.starts_with("http://") {
+        Ok(rpc::Client::new(rpc::http::HttpClient::new(url)?))
+    } else if url.starts_with("ws://") {
+        Ok(rpc::Client::new(rpc::http::ws::connect(url, events).await?))
+    } else if let Some(addr) = url.strip_prefix("tcp://") {
+        let addr = addr.trim_end_matches('/');
+        Ok(rpc::Client::new(
+            rpc::tcp::connect(addr, &StreamOptions::framing(args.framing), events).await?,
+        ))
+    } else {
+        Err(rpc::Error::Connect(format!(
+            "unsupported URL `{url}`: use http://, ws:// or tcp://"
+        )))
+    }
+}
+
+/// Argument `i` as `T`, or `None` when it is missing or of another type.
+fn arg<T: DeserializeOwned>(values: &[Value], i: usize) -> Option<T> {
+    values
+        .get(i)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+}
+
+/// Optional argument `i`: missing is `Some(None)`.
+fn opt_arg<T: DeserializeOwned>(values: &[Value], i: usize) -> Option<Option<T>> {
+    match values.get(i) {
+        None | Some(Value::Null) => Some(None),
+        Some(_) => arg(values, i).map(Some),
+    }
+}
+
+fn json<T: serde::Serialize>(result: Result<T, rpc::Error>) -> Result<Value, rpc::Error> {
+    result.and_then(|v| serde_json::to_value(v).map_err(rpc::Error::Encode))
+}
+
+/// Calls through the typed client when the arguments fit the method's
+/// signature; otherwise (unknown method, wrong arguments) sends them as they
+/// are, so the server's own answer (-32601, -32602) comes back.
+async fn run_call(engine: &rpc::Client, args: &CallArgs) -> Result<Value, rpc::Error> {
+    let calc = CalculatorClient::new(engine.clone());
+    let math = MathClient::new(engine.clone());
+    let (calc, math) = if args.named {
+        (calc.with_named_params(), math.with_named_params())
+    } else {
+        (calc, math)
+    };
+    let v = &args.values;
+    let n = v.len();
+    let typed =
+        match args.method.as_str() {
+            "subtract" if n == 2 => arg(v, 0)
+                .zip(arg(v, 1))
+                .map(|(a, b)| Box::pin(async move { json(calc.subtract(a, b).await) }) as Pending),
+            "sum" if n == 3 => (|| Some((arg(v, 0)?, arg(v, 1)?, arg(v, 2)?)))()
+                .map(|(a, b, c)| Box::pin(async move { json(calc.sum(a, b, c).await) }) as Pending),
+            "add" if n == 2 => arg(v, 0)
+                .zip(arg(v, 1))
+                .map(|(a, b)| Box::pin(async move { json(calc.add(a, b).await) }) as Pending),
+            "get_data" if n == 0 => {
+                Some(Box::pin(async move { json(calc.get_data().await) }) as Pending)
+            }
+            "update" if n == 5 => {
+                let v = v.clone();
+                Some(Box::pin(async move {
+                    let [a, b, c, d, e]: [Value; 5] = v.try_into().unwrap_or_default();
+                    json(calc.update(a, b, c, d, e).await)
+                }) as Pending)
+            }
+            "notify_hello" if n == 1 => {
+                let first = v[0].clone();
+                Some(Box::pin(async move { json(calc.notify_hello(first).await) }) as Pending)
+            }
+            "notify_sum" if n == 3 => {
+                let (a, b, c) = (v[0].clone(), v[1].clone(), v[2].clone());
+                Some(Box::pin(async move { json(calc.notify_sum(a, b, c).await) }) as Pending)
+            }
+            "greet" if (1..=2).contains(&n) => arg::<String>(v, 0)
+                .zip(opt_arg::<String>(v, 1))
+                .map(|(name, title)| {
+                    Box::pin(async move { json(calc.greet(name, title).await) }) as Pending
+                }),
+            "divide" if n == 2 => arg(v, 0)
+                .zip(arg(v, 1))
+                .map(|(a, b)| Box::pin(async move { json(calc.divide(a, b).await) }) as Pending),
+            "echo" if n == 1 => {
+                let first = v[0].clone();
+                Some(Box::pin(async move { json(calc.echo(first).await) }) as Pending)
+            }
+            "sleep" if n == 1 => {
+                arg(v, 0).map(|ms| Box::pin(async move { json(calc.sleep(ms).await) }) as Pending)
+            }
+            "notify_me" if n == 1 => arg(v, 0)
+                .map(|count| Box::pin(async move { json(calc.notify_me(count).await) }) as Pending),
+            "broadcast" if n == 1 => {
+                arg(v, 0).map(|m| Box::pin(async move { json(calc.broadcast(m).await) }) as Pending)
+            }
+            "math.multiply" if n == 2 => arg(v, 0)
+                .zip(arg(v, 1))
+                .map(|(a, b)| Box::pin(async move { json(math.multiply(a, b).await) }) as Pending),
+            _ => None,
+        };
+    match typed {
+        Some(call) => call.await,
+        None => {
+            let mut params = rpc::ParamsBuilder::new(false);
+            for value in v {
+                params.push("", value);
+            }
+            engine.call::<Value>(&args.method, params).await
+        }
+    }
+}
+
+type Pending =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, rpc::Error>> + Send>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_arguments_are_json_or_strings() {
+        let args: Vec<String> = [
+            "http://x/",
+            "greet",
+            "Ann",
+            "--named",
+            "\"Dr\"",
+            "--timeout-ms",
+            "50",
+        ]
+        .map(String::from)
+        .to_vec();
+        let parsed = parse_call_args(&args).unwrap();
+        assert_eq!(parsed.values, [Value::from("Ann"), Value::from("Dr")]);
+        assert!(parsed.named);
+        assert_eq!(parsed.timeout, Some(Duration::from_millis(50)));
+    }
+}

@@ -1,0 +1,134 @@
+//! The HTTP client transport (reqwest): one POST per message, pooled
+//! keep-alive connections.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+use rpc_core::{BoxFuture, Error, Outgoing, Transport};
+
+/// Sends JSON-RPC messages as HTTP POST requests.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), rpc_core::Error> {
+/// let http = rpc_http::HttpClient::new("http://127.0.0.1:3000/")?
+///     .with_header("authorization", "Bearer s3cret")?;
+/// let client = rpc_core::Client::new(http);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    http: reqwest::Client,
+    url: reqwest::Url,
+    headers: HeaderMap,
+}
+
+impl HttpClient {
+    /// A client for the endpoint at `url` (`http://host:port/path`).
+    pub fn new(url: &str) -> Result<Self, Error> {
+        let url = reqwest::Url::parse(url)
+            .map_err(|e| Error::Connect(format!("invalid URL `{url}`: {e}")))?;
+        if url.scheme() != "http" {
+            return Err(Error::Connect(format!(
+                "unsupported URL scheme `{}`; expected http",
+                url.scheme()
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| Error::Transport(e.to_string()))?;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Ok(HttpClient { http, url, headers })
+    }
+
+    /// Adds a header sent with every request (e.g. `Authorization`).
+    pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, Error> {
+        let name = HeaderName::try_from(name)
+            .map_err(|e| Error::Transport(format!("invalid header name: {e}")))?;
+        let value = HeaderValue::try_from(value)
+            .map_err(|e| Error::Transport(format!("invalid header value: {e}")))?;
+        self.headers.insert(name, value);
+        Ok(self)
+    }
+
+    async fn post(&self, body: Vec<u8>) -> Result<(u16, Bytes), Error> {
+        let response = self
+            .http
+            .post(self.url.clone())
+            .headers(self.headers.clone())
+            .body(body)
+            .send()
+            .await
+            .map_err(map_error)?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(map_error)?;
+        Ok((status, bytes))
+    }
+}
+
+fn map_error(e: reqwest::Error) -> Error {
+    if e.is_connect() {
+        Error::Connect(error_chain(&e))
+    } else if e.is_timeout() {
+        Error::Timeout(std::time::Duration::ZERO)
+    } else {
+        Error::Transport(error_chain(&e))
+    }
+}
+
+/// reqwest's top-level message is vague ("error sending request"); add its causes.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Whether an error-status body still carries a JSON-RPC answer (some
+/// servers send errors with 4xx/5xx); then the engine reports that error.
+fn is_jsonrpc(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| {
+        v.get("jsonrpc").is_some()
+            || v.as_array()
+                .is_some_and(|a| a.iter().any(|m| m.get("jsonrpc").is_some()))
+    })
+}
+
+fn status_error(status: u16, body: &[u8]) -> Error {
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+    Error::HttpStatus { status, body: text }
+}
+
+impl Transport for HttpClient {
+    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Bytes, Error>> {
+        Box::pin(async move {
+            let (status, body) = self.post(message.body).await?;
+            match status {
+                200..=299 if !body.is_empty() => Ok(body),
+                200..=299 => Err(Error::InvalidResponse(format!(
+                    "empty body with HTTP status {status}"
+                ))),
+                _ if is_jsonrpc(&body) => Ok(body),
+                _ => Err(status_error(status, &body)),
+            }
+        })
+    }
+
+    fn notify(&self, body: Vec<u8>) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            let (status, body) = self.post(body).await?;
+            match status {
+                200..=299 => Ok(()),
+                _ => Err(status_error(status, &body)),
+            }
+        })
+    }
+}
