@@ -1,0 +1,167 @@
+//! A small service shared by the transport tests.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rpc::{rpc, Context, ErrorObject};
+
+/// The service every transport test serves.
+#[rpc]
+pub trait Demo {
+    /// Adds two integers.
+    async fn add(&self, a: i64, b: i64) -> i64;
+
+    /// Waits, then returns `ms`.
+    async fn sleep(&self, ms: u64) -> u64;
+
+    /// Returns its argument.
+    async fn echo(&self, value: serde_json::Value) -> serde_json::Value;
+
+    /// Fails with an application error.
+    async fn fail(&self, code: i64) -> Result<(), ErrorObject>;
+
+    /// Panics.
+    async fn boom(&self) -> i64;
+
+    /// The request header `name`, if the transport provides headers.
+    async fn header(&self, name: String, ctx: Context) -> Option<String>;
+
+    /// The caller's address, if known.
+    async fn peer(&self, ctx: Context) -> Option<String>;
+
+    /// Sends `count` notifications `tick` [i] to the caller, then returns `count`.
+    async fn notify_me(&self, count: u64, ctx: Context) -> Result<u64, ErrorObject>;
+
+    /// Calls the caller's `double` method and returns its answer.
+    async fn call_back(&self, n: i64, ctx: Context) -> Result<i64, ErrorObject>;
+
+    /// Broadcasts notification `message` [text] to every duplex client.
+    async fn shout(&self, text: String, ctx: Context) -> Result<usize, ErrorObject>;
+
+    /// Counts a notification.
+    #[rpc(notification)]
+    async fn bump(&self);
+
+    /// How many `bump`s arrived.
+    async fn bumps(&self) -> usize;
+}
+
+#[derive(Default, Clone)]
+pub struct DemoService {
+    pub bumps: Arc<AtomicUsize>,
+}
+
+impl Demo for DemoService {
+    async fn add(&self, a: i64, b: i64) -> i64 {
+        a + b
+    }
+
+    async fn sleep(&self, ms: u64) -> u64 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        ms
+    }
+
+    async fn echo(&self, value: serde_json::Value) -> serde_json::Value {
+        value
+    }
+
+    async fn fail(&self, code: i64) -> Result<(), ErrorObject> {
+        Err(ErrorObject::new(code, "failed on purpose").with_data(serde_json::json!({"why": "test"})))
+    }
+
+    async fn boom(&self) -> i64 {
+        panic!("boom")
+    }
+
+    async fn header(&self, name: String, ctx: Context) -> Option<String> {
+        let headers = ctx.get::<rpc::http::HeaderMap>()?;
+        headers.get(name.as_str())?.to_str().ok().map(str::to_owned)
+    }
+
+    async fn peer(&self, ctx: Context) -> Option<String> {
+        ctx.get::<std::net::SocketAddr>().map(|a| a.ip().to_string())
+    }
+
+    async fn notify_me(&self, count: u64, ctx: Context) -> Result<u64, ErrorObject> {
+        let caller = rpc::duplex::caller(&ctx).ok_or_else(|| ErrorObject::new(-32002, "needs a duplex connection"))?;
+        for i in 0..count {
+            caller.notify("tick", [i]).await.map_err(|e| ErrorObject::internal_error(e))?;
+        }
+        Ok(count)
+    }
+
+    async fn call_back(&self, n: i64, ctx: Context) -> Result<i64, ErrorObject> {
+        let caller = rpc::duplex::caller(&ctx).ok_or_else(|| ErrorObject::new(-32002, "needs a duplex connection"))?;
+        PeerClient::new(caller.client()).double(n).await.map_err(|e| ErrorObject::internal_error(e))
+    }
+
+    async fn shout(&self, text: String, ctx: Context) -> Result<usize, ErrorObject> {
+        let all = ctx.get::<rpc::duplex::Connections>().ok_or_else(|| ErrorObject::new(-32002, "no registry"))?;
+        all.broadcast("message", [text]).await.map_err(|e| ErrorObject::internal_error(e))
+    }
+
+    async fn bump(&self) {
+        self.bumps.fetch_add(1, Ordering::SeqCst);
+    }
+
+    async fn bumps(&self) -> usize {
+        self.bumps.load(Ordering::SeqCst)
+    }
+}
+
+/// What a duplex client serves back to the server.
+#[rpc]
+pub trait Peer {
+    /// A `notify_me` notification.
+    #[rpc(notification)]
+    async fn tick(&self, i: u64);
+
+    /// A broadcast.
+    #[rpc(notification)]
+    async fn message(&self, text: String);
+
+    /// Doubles `n` (the server calls this).
+    async fn double(&self, n: i64) -> i64;
+}
+
+/// Records what the server pushed.
+#[derive(Clone)]
+pub struct PeerService {
+    pub events: tokio::sync::mpsc::UnboundedSender<String>,
+}
+
+impl Peer for PeerService {
+    async fn tick(&self, i: u64) {
+        let _ = self.events.send(format!("tick {i}"));
+    }
+
+    async fn message(&self, text: String) {
+        let _ = self.events.send(format!("message {text}"));
+    }
+
+    async fn double(&self, n: i64) -> i64 {
+        n * 2
+    }
+}
+
+/// A peer service and the receiving end of what it records.
+pub fn peer() -> (PeerService, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let (events, rx) = tokio::sync::mpsc::unbounded_channel();
+    (PeerService { events }, rx)
+}
+
+/// Receives the next recorded event, failing after two seconds.
+pub async fn next_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+    tokio::time::timeout(Duration::from_secs(2), rx.recv()).await.expect("no event within 2 s").expect("channel closed")
+}
+
+/// Starts an HTTP/WebSocket server for `methods` on a free port.
+pub async fn http_server(server: rpc::http::Server) -> (std::net::SocketAddr, tokio_util::sync::CancellationToken) {
+    let listening = server.bind("127.0.0.1:0").await.expect("bind");
+    let addr = listening.local_addr().expect("addr");
+    let token = listening.shutdown_token();
+    tokio::spawn(listening.run());
+    (addr, token)
+}
