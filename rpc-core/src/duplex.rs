@@ -135,7 +135,12 @@ impl DuplexConnection {
         if let Some(registry) = registry {
             context.insert(registry.clone());
         }
-        tokio::spawn(write_loop(receiver, outgoing, config.keep_alive));
+        tokio::spawn(write_loop(
+            receiver,
+            outgoing,
+            config.keep_alive,
+            connection.shared.done.clone(),
+        ));
         let done = connection.shared.done.clone();
         tokio::spawn(read_loop(
             incoming,
@@ -296,10 +301,13 @@ pub fn caller(ctx: &Context) -> Option<DuplexConnection> {
         .map(|shared| DuplexConnection { shared })
 }
 
+/// Writes queued frames until the connection ends; what was queued before
+/// the end (say, the error that explains it) is still written.
 async fn write_loop<O>(
     mut receiver: mpsc::Receiver<Frame>,
     mut outgoing: O,
     keep_alive: Option<Duration>,
+    done: CancellationToken,
 ) where
     O: Sink<Frame> + Unpin,
 {
@@ -312,6 +320,14 @@ async fn write_loop<O>(
                 None => break,
             },
             _ = ticker.tick(), if keep_alive.is_some() => Frame::Ping,
+            _ = done.cancelled() => {
+                while let Ok(frame) = receiver.try_recv() {
+                    if outgoing.feed(frame).await.is_err() {
+                        break;
+                    }
+                }
+                break;
+            }
         };
         if outgoing.send(frame).await.is_err() {
             break;
@@ -334,6 +350,18 @@ async fn read_loop<I>(
     I: Stream<Item = Result<Bytes, ErrorObject>> + Unpin,
 {
     let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
+    // Notifications are handled one after another, in the order they came
+    // (ticks, chat messages); requests run concurrently.
+    let (ordered, mut ordered_rx) = mpsc::channel::<Bytes>(256);
+    {
+        let dispatcher = dispatcher.clone();
+        let context = context.clone();
+        tokio::spawn(async move {
+            while let Some(bytes) = ordered_rx.recv().await {
+                dispatcher.handle(&bytes, &context).await;
+            }
+        });
+    }
     loop {
         let item = tokio::select! {
             item = incoming.next() => match item {
@@ -354,9 +382,19 @@ async fn read_loop<I>(
                 break;
             }
         };
-        if is_response(&bytes) {
-            deliver(&shared, bytes);
-            continue;
+        match kind(&bytes) {
+            Kind::Response => {
+                deliver(&shared, bytes);
+                continue;
+            }
+            Kind::Notification => {
+                drop(shared);
+                if ordered.send(bytes).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            Kind::Other => {}
         }
         let sender = shared.sender.clone();
         drop(shared);
@@ -404,13 +442,30 @@ impl Probe<'_> {
     }
 }
 
-/// Whether a message is a response (or batch of responses) to our calls.
-fn is_response(bytes: &[u8]) -> bool {
+/// How an incoming message is routed.
+enum Kind {
+    /// A response (or batch of responses) to our calls.
+    Response,
+    /// A single notification: handled in arrival order.
+    Notification,
+    /// Requests, batches and anything invalid: dispatched concurrently.
+    Other,
+}
+
+fn kind(bytes: &[u8]) -> Kind {
     match bytes.iter().copied().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => serde_json::from_slice::<Probe<'_>>(bytes).is_ok_and(|p| p.is_response()),
-        Some(b'[') => serde_json::from_slice::<Vec<Probe<'_>>>(bytes)
-            .is_ok_and(|members| !members.is_empty() && members.iter().all(Probe::is_response)),
-        _ => false,
+        Some(b'{') => match serde_json::from_slice::<Probe<'_>>(bytes) {
+            Ok(p) if p.is_response() => Kind::Response,
+            Ok(p) if p.method.is_some() && p.id.is_none() => Kind::Notification,
+            _ => Kind::Other,
+        },
+        Some(b'[') => match serde_json::from_slice::<Vec<Probe<'_>>>(bytes) {
+            Ok(members) if !members.is_empty() && members.iter().all(Probe::is_response) => {
+                Kind::Response
+            }
+            _ => Kind::Other,
+        },
+        _ => Kind::Other,
     }
 }
 

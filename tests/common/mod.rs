@@ -68,7 +68,8 @@ impl Demo for DemoService {
     }
 
     async fn fail(&self, code: i64) -> Result<(), ErrorObject> {
-        Err(ErrorObject::new(code, "failed on purpose").with_data(serde_json::json!({"why": "test"})))
+        Err(ErrorObject::new(code, "failed on purpose")
+            .with_data(serde_json::json!({"why": "test"})))
     }
 
     async fn boom(&self) -> i64 {
@@ -81,25 +82,38 @@ impl Demo for DemoService {
     }
 
     async fn peer(&self, ctx: Context) -> Option<String> {
-        ctx.get::<std::net::SocketAddr>().map(|a| a.ip().to_string())
+        ctx.get::<std::net::SocketAddr>()
+            .map(|a| a.ip().to_string())
     }
 
     async fn notify_me(&self, count: u64, ctx: Context) -> Result<u64, ErrorObject> {
-        let caller = rpc::duplex::caller(&ctx).ok_or_else(|| ErrorObject::new(-32002, "needs a duplex connection"))?;
+        let caller = rpc::duplex::caller(&ctx)
+            .ok_or_else(|| ErrorObject::new(-32002, "needs a duplex connection"))?;
         for i in 0..count {
-            caller.notify("tick", [i]).await.map_err(|e| ErrorObject::internal_error(e))?;
+            caller
+                .notify("tick", [i])
+                .await
+                .map_err(|e| ErrorObject::internal_error(e))?;
         }
         Ok(count)
     }
 
     async fn call_back(&self, n: i64, ctx: Context) -> Result<i64, ErrorObject> {
-        let caller = rpc::duplex::caller(&ctx).ok_or_else(|| ErrorObject::new(-32002, "needs a duplex connection"))?;
-        PeerClient::new(caller.client()).double(n).await.map_err(|e| ErrorObject::internal_error(e))
+        let caller = rpc::duplex::caller(&ctx)
+            .ok_or_else(|| ErrorObject::new(-32002, "needs a duplex connection"))?;
+        PeerClient::new(caller.client())
+            .double(n)
+            .await
+            .map_err(|e| ErrorObject::internal_error(e))
     }
 
     async fn shout(&self, text: String, ctx: Context) -> Result<usize, ErrorObject> {
-        let all = ctx.get::<rpc::duplex::Connections>().ok_or_else(|| ErrorObject::new(-32002, "no registry"))?;
-        all.broadcast("message", [text]).await.map_err(|e| ErrorObject::internal_error(e))
+        let all = ctx
+            .get::<rpc::duplex::Connections>()
+            .ok_or_else(|| ErrorObject::new(-32002, "no registry"))?;
+        all.broadcast("message", [text])
+            .await
+            .map_err(|e| ErrorObject::internal_error(e))
     }
 
     async fn bump(&self) {
@@ -154,14 +168,21 @@ pub fn peer() -> (PeerService, tokio::sync::mpsc::UnboundedReceiver<String>) {
 
 /// Receives the next recorded event, failing after two seconds.
 pub async fn next_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
-    tokio::time::timeout(Duration::from_secs(2), rx.recv()).await.expect("no event within 2 s").expect("channel closed")
+    tokio::time::timeout(Duration::from_secs(2), rx.recv())
+        .await
+        .expect("no event within 2 s")
+        .expect("channel closed")
 }
 
 /// Starts an HTTP/WebSocket server for `methods` on a free port.
-pub async fn http_server(server: rpc::http::Server) -> (std::net::SocketAddr, tokio_util::sync::CancellationToken) {
+pub async fn http_server(
+    server: rpc::http::Server,
+) -> (std::net::SocketAddr, tokio_util::sync::CancellationToken) {
     let listening = server.bind("127.0.0.1:0").await.expect("bind");
     let addr = listening.local_addr().expect("addr");
     let token = listening.shutdown_token();
     tokio::spawn(listening.run());
     (addr, token)
 }
+
+pub mod duplex;

@@ -1,0 +1,264 @@
+//! End to end over TCP (and any byte stream), in every framing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::duplex::*;
+use common::{Demo, DemoClient, DemoService};
+use rpc::tcp::{Framing, StreamOptions, TcpServer};
+use rpc::MethodTable;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const FRAMINGS: [Framing; 4] = [
+    Framing::Newline,
+    Framing::LengthPrefix(1),
+    Framing::LengthPrefix(2),
+    Framing::LengthPrefix(4),
+];
+
+async fn server_with(options: StreamOptions) -> std::net::SocketAddr {
+    let server = TcpServer::bind("127.0.0.1:0", options).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.serve(DemoService::default().into_rpc()));
+    addr
+}
+
+type Connector = Box<
+    dyn Fn(
+        MethodTable,
+    )
+        -> std::pin::Pin<Box<dyn std::future::Future<Output = rpc::duplex::DuplexConnection>>>,
+>;
+
+async fn connector(framing: Framing) -> Connector {
+    let options = StreamOptions::framing(framing);
+    let addr = server_with(options.clone()).await;
+    Box::new(move |methods| {
+        let options = options.clone();
+        Box::pin(async move {
+            rpc::tcp::connect(addr, &options, methods)
+                .await
+                .expect("connect")
+        })
+    })
+}
+
+#[tokio::test]
+async fn calls_in_both_directions_in_every_framing() {
+    for framing in FRAMINGS {
+        calls_both_ways(connector(framing).await).await;
+    }
+}
+
+#[tokio::test]
+async fn server_pushes_notifications_in_every_framing() {
+    for framing in FRAMINGS {
+        pushes_notifications_in_order_before_the_answer(connector(framing).await).await;
+    }
+}
+
+#[tokio::test]
+async fn broadcast_reaches_several_clients_in_every_framing() {
+    for framing in FRAMINGS {
+        broadcast_reaches_every_client(connector(framing).await).await;
+    }
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_calls_on_one_connection_in_every_framing() {
+    for framing in FRAMINGS {
+        thousand_concurrent_calls_all_matched(connector(framing).await).await;
+    }
+}
+
+#[tokio::test]
+async fn no_head_of_line_blocking() {
+    for framing in [Framing::Newline, Framing::LengthPrefix(4)] {
+        answers_arrive_as_calls_complete(connector(framing).await).await;
+    }
+}
+
+#[tokio::test]
+async fn closing_fails_pending_calls_promptly() {
+    pending_calls_fail_when_the_connection_closes(connector(Framing::Newline).await).await;
+}
+
+#[tokio::test]
+async fn panics_and_timeouts_affect_one_call() {
+    panics_and_timeouts_stay_on_their_call(connector(Framing::LengthPrefix(2)).await).await;
+}
+
+#[tokio::test]
+async fn peer_vanishing_mid_call_fails_the_call_promptly() {
+    // A "server" that reads the request and hangs up without answering.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 256];
+        let _ = socket.read(&mut buf).await;
+        drop(socket);
+    });
+    let conn = rpc::tcp::connect(addr, &StreamOptions::default(), MethodTable::new())
+        .await
+        .unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(1), DemoClient::new(conn).add(1, 2))
+        .await
+        .expect("hung");
+    assert!(matches!(outcome, Err(rpc::Error::Closed)), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn refused_connection_is_a_connect_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let err = rpc::tcp::connect(addr, &StreamOptions::default(), MethodTable::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, rpc::Error::Connect(_)), "{err:?}");
+}
+
+async fn read_line(socket: &mut TcpStream) -> Value {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            socket.read_exact(&mut byte).await.unwrap();
+            if byte[0] == b'\n' {
+                break;
+            }
+            line.push(byte[0]);
+        }
+    })
+    .await
+    .expect("no answer line");
+    serde_json::from_slice(&line).unwrap()
+}
+
+#[tokio::test]
+async fn newline_framing_reads_concatenated_values_and_split_writes() {
+    let addr = server_with(StreamOptions::default()).await;
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    // Two requests back to back with no delimiter, as node's json-rpc2 sends them.
+    let two = concat!(
+        r#"{"jsonrpc":"2.0","method":"add","params":[1,2],"id":1}"#,
+        r#"{"jsonrpc":"2.0","method":"add","params":[3,4],"id":2}"#
+    );
+    socket.write_all(two.as_bytes()).await.unwrap();
+    let mut results = vec![read_line(&mut socket).await, read_line(&mut socket).await];
+    results.sort_by_key(|v| v["id"].as_i64());
+    assert_eq!(results[0], json!({"jsonrpc":"2.0","result":3,"id":1}));
+    assert_eq!(results[1], json!({"jsonrpc":"2.0","result":7,"id":2}));
+    // One request written a byte at a time.
+    let one = r#"{"jsonrpc":"2.0","method":"echo","params":["a}b{\"c"],"id":3}"#;
+    for b in one.as_bytes() {
+        socket.write_all(&[*b]).await.unwrap();
+        socket.flush().await.unwrap();
+    }
+    assert_eq!(read_line(&mut socket).await["result"], "a}b{\"c");
+}
+
+#[tokio::test]
+async fn garbage_gets_a_parse_error_and_the_connection_goes_on() {
+    let addr = server_with(StreamOptions::default()).await;
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(
+            b"hello there\n{\"jsonrpc\":\"2.0\",\"method\":\"add\",\"params\":[1,1],\"id\":9}\n",
+        )
+        .await
+        .unwrap();
+    let first = read_line(&mut socket).await;
+    assert_eq!(first["error"]["code"], -32700);
+    assert_eq!(read_line(&mut socket).await["result"], 2);
+}
+
+#[tokio::test]
+async fn oversized_frame_closes_only_that_connection_with_an_error() {
+    for framing in [Framing::Newline, Framing::LengthPrefix(4)] {
+        let options = StreamOptions {
+            max_frame: 256,
+            ..StreamOptions::framing(framing)
+        };
+        let addr = server_with(options.clone()).await;
+        let other = DemoClient::new(
+            rpc::tcp::connect(addr, &options, MethodTable::new())
+                .await
+                .unwrap(),
+        );
+        let mut socket = TcpStream::connect(addr).await.unwrap();
+        let big = format!(
+            r#"{{"jsonrpc":"2.0","method":"echo","params":["{}"],"id":1}}"#,
+            "x".repeat(1000)
+        );
+        let mut frame = Vec::new();
+        if framing == Framing::LengthPrefix(4) {
+            frame.extend_from_slice(&(big.len() as u32).to_be_bytes());
+        }
+        frame.extend_from_slice(big.as_bytes());
+        let _ = socket.write_all(&frame).await;
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(2), socket.read_to_end(&mut answer))
+            .await
+            .expect("not closed")
+            .ok();
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            text.contains(&rpc::code::REQUEST_TOO_LARGE.to_string()),
+            "{framing}: {text}"
+        );
+        assert_eq!(
+            other.add(2, 2).await.unwrap(),
+            4,
+            "{framing}: the other connection survives"
+        );
+    }
+}
+
+#[tokio::test]
+async fn length_prefix_frames_are_big_endian() {
+    let addr = server_with(StreamOptions::framing(Framing::LengthPrefix(2))).await;
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    let body = br#"{"jsonrpc":"2.0","method":"add","params":{"a":20,"b":22},"id":"q"}"#;
+    let mut frame = (body.len() as u16).to_be_bytes().to_vec();
+    frame.extend_from_slice(body);
+    // Split inside the prefix and inside the body.
+    socket.write_all(&frame[..1]).await.unwrap();
+    socket.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    socket.write_all(&frame[1..10]).await.unwrap();
+    socket.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    socket.write_all(&frame[10..]).await.unwrap();
+    let mut len = [0u8; 2];
+    socket.read_exact(&mut len).await.unwrap();
+    let mut answer = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    socket.read_exact(&mut answer).await.unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&answer).unwrap(),
+        json!({"jsonrpc":"2.0","result":42,"id":"q"})
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn any_byte_stream_works_too() {
+    let (server_side, client_side) = tokio::net::UnixStream::pair().unwrap();
+    let options = StreamOptions::framing(Framing::LengthPrefix(4));
+    let dispatcher = rpc::Dispatcher::new(DemoService::default().into_rpc());
+    let server =
+        rpc::tcp::connect_stream(server_side, &options, dispatcher, rpc::Context::new(), None);
+    let client_conn = rpc::tcp::connect_stream(
+        client_side,
+        &options,
+        rpc::Dispatcher::new(MethodTable::new()),
+        rpc::Context::new(),
+        None,
+    );
+    assert_eq!(DemoClient::new(client_conn).add(5, 6).await.unwrap(), 11);
+    drop(server);
+}

@@ -1,0 +1,211 @@
+//! End to end over WebSocket: the HTTP server upgrades on the same route.
+
+mod common;
+
+use std::time::Duration;
+
+use common::duplex::*;
+use common::{http_server, Demo, DemoClient, DemoService};
+use futures_util::{SinkExt, StreamExt};
+use rpc::http::Server;
+use rpc::MethodTable;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+async fn server() -> String {
+    let (addr, _token) = http_server(Server::new(DemoService::default().into_rpc())).await;
+    format!("ws://{addr}/")
+}
+
+fn connector(
+    url: String,
+) -> impl Fn(
+    MethodTable,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = rpc::duplex::DuplexConnection>>> {
+    move |methods| {
+        let url = url.clone();
+        Box::pin(async move {
+            rpc::http::ws::connect(&url, methods)
+                .await
+                .expect("connect")
+        })
+    }
+}
+
+#[tokio::test]
+async fn calls_in_both_directions() {
+    calls_both_ways(connector(server().await)).await;
+}
+
+#[tokio::test]
+async fn server_pushes_notifications_to_its_caller() {
+    pushes_notifications_in_order_before_the_answer(connector(server().await)).await;
+}
+
+#[tokio::test]
+async fn broadcast_reaches_several_clients() {
+    broadcast_reaches_every_client(connector(server().await)).await;
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_calls_on_one_connection() {
+    thousand_concurrent_calls_all_matched(connector(server().await)).await;
+}
+
+#[tokio::test]
+async fn no_head_of_line_blocking() {
+    answers_arrive_as_calls_complete(connector(server().await)).await;
+}
+
+#[tokio::test]
+async fn closing_fails_pending_calls_promptly() {
+    pending_calls_fail_when_the_connection_closes(connector(server().await)).await;
+}
+
+#[tokio::test]
+async fn panics_and_timeouts_affect_one_call() {
+    panics_and_timeouts_stay_on_their_call(connector(server().await)).await;
+}
+
+#[tokio::test]
+async fn server_shutdown_ends_connections_and_pending_calls() {
+    let (addr, token) = http_server(Server::new(DemoService::default().into_rpc())).await;
+    let conn = rpc::http::ws::connect(&format!("ws://{addr}/"), MethodTable::new())
+        .await
+        .unwrap();
+    let client = DemoClient::new(conn);
+    let pending = tokio::spawn(async move { client.sleep(5_000).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    token.cancel();
+    let outcome = tokio::time::timeout(Duration::from_secs(2), pending)
+        .await
+        .expect("hung")
+        .unwrap();
+    assert!(matches!(outcome, Err(rpc::Error::Closed)), "{outcome:?}");
+}
+
+async fn raw(
+    url: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+async fn next_json(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(2), ws.next())
+            .await
+            .expect("no answer")
+            .unwrap()
+            .unwrap();
+        match msg {
+            Message::Text(t) => return serde_json::from_str(&t).unwrap(),
+            Message::Binary(b) => return serde_json::from_slice(&b).unwrap(),
+            _ => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn text_and_binary_frames_are_answered() {
+    let mut ws = raw(&server().await).await;
+    let call = r#"{"jsonrpc":"2.0","method":"add","params":[1,2],"id":1}"#;
+    ws.send(Message::text(call)).await.unwrap();
+    assert_eq!(
+        next_json(&mut ws).await,
+        json!({"jsonrpc":"2.0","result":3,"id":1})
+    );
+    ws.send(Message::binary(call.as_bytes().to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut ws).await["result"], 3);
+}
+
+#[tokio::test]
+async fn malformed_frame_gets_parse_error_and_connection_goes_on() {
+    let mut ws = raw(&server().await).await;
+    ws.send(Message::text("{not json")).await.unwrap();
+    let answer = next_json(&mut ws).await;
+    assert_eq!(answer["error"]["code"], -32700);
+    assert_eq!(answer["id"], Value::Null);
+    ws.send(Message::text(
+        r#"{"jsonrpc":"2.0","method":"add","params":{"a":2,"b":2},"id":"x"}"#,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next_json(&mut ws).await["result"], 4);
+}
+
+#[tokio::test]
+async fn pings_are_answered_with_pongs() {
+    let mut ws = raw(&server().await).await;
+    ws.send(Message::Ping(b"hello".to_vec().into()))
+        .await
+        .unwrap();
+    let msg = tokio::time::timeout(Duration::from_secs(2), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(msg, Message::Pong(b"hello".to_vec().into()));
+}
+
+#[tokio::test]
+async fn server_sends_keep_alive_pings() {
+    let config = rpc::duplex::DuplexConfig {
+        keep_alive: Some(Duration::from_millis(50)),
+        ..Default::default()
+    };
+    let (addr, _token) =
+        http_server(Server::new(DemoService::default().into_rpc()).duplex(config)).await;
+    let mut ws = raw(&format!("ws://{addr}/")).await;
+    let msg = tokio::time::timeout(Duration::from_secs(2), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(matches!(msg, Message::Ping(_)), "{msg:?}");
+}
+
+#[tokio::test]
+async fn oversized_message_closes_only_that_connection() {
+    let (addr, _token) =
+        http_server(Server::new(DemoService::default().into_rpc()).max_body_bytes(1024)).await;
+    let url = format!("ws://{addr}/");
+    let other = DemoClient::new(
+        rpc::http::ws::connect(&url, MethodTable::new())
+            .await
+            .unwrap(),
+    );
+    let mut ws = raw(&url).await;
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","method":"echo","params":["{}"],"id":1}}"#,
+        "x".repeat(4096)
+    );
+    let _ = ws.send(Message::text(big)).await;
+    let end = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the oversized connection stayed open");
+    assert_eq!(other.add(1, 1).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn handshake_against_a_non_websocket_endpoint_is_an_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let err = rpc::http::ws::connect(&format!("ws://{addr}/"), MethodTable::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, rpc::Error::Connect(_)), "{err:?}");
+}
