@@ -18,14 +18,21 @@ fn client(url: &str) -> DemoClient {
     DemoClient::new(HttpClient::new(url).unwrap())
 }
 
-async fn post_raw(url: &str, body: &str, content_type: Option<&str>) -> (u16, Option<String>, String) {
+async fn post_raw(
+    url: &str,
+    body: &str,
+    content_type: Option<&str>,
+) -> (u16, Option<String>, String) {
     let mut request = reqwest::Client::new().post(url).body(body.to_owned());
     if let Some(ct) = content_type {
         request = request.header("content-type", ct);
     }
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
-    let ct = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+    let ct = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
     (status, ct, response.text().await.unwrap())
 }
 
@@ -36,7 +43,10 @@ async fn generated_client_calls_in_both_param_styles() {
     assert_eq!(positional.add(2, 3).await.unwrap(), 5);
     let named = positional.with_named_params();
     assert_eq!(named.add(4, 5).await.unwrap(), 9);
-    assert_eq!(named.echo(json!({"k": [1, 2]})).await.unwrap(), json!({"k": [1, 2]}));
+    assert_eq!(
+        named.echo(json!({"k": [1, 2]})).await.unwrap(),
+        json!({"k": [1, 2]})
+    );
 }
 
 #[tokio::test]
@@ -47,14 +57,22 @@ async fn body_without_json_content_type_is_accepted_and_answer_is_json() {
         let (status, content_type, text) = post_raw(&url, body, ct).await;
         assert_eq!(status, 200);
         assert_eq!(content_type.as_deref(), Some("application/json"));
-        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({"jsonrpc":"2.0","result":3,"id":7}));
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            json!({"jsonrpc":"2.0","result":3,"id":7})
+        );
     }
 }
 
 #[tokio::test]
 async fn jsonrpc_errors_travel_with_status_200() {
     let (url, _stop) = demo_server().await;
-    for body in ["{bad json", r#"{"jsonrpc":"2.0","method":"nope","id":1}"#, "42", "[]"] {
+    for body in [
+        "{bad json",
+        r#"{"jsonrpc":"2.0","method":"nope","id":1}"#,
+        "42",
+        "[]",
+    ] {
         let (status, _, text) = post_raw(&url, body, None).await;
         assert_eq!(status, 200, "{body}");
         let answer: Value = serde_json::from_str(&text).unwrap();
@@ -80,7 +98,8 @@ async fn notifications_get_204_and_an_empty_body() {
 #[tokio::test]
 async fn get_and_rpc_discover_return_the_openrpc_document() {
     let (url, _stop) = demo_server().await;
-    let doc: Value = serde_json::from_str(&reqwest::get(&url).await.unwrap().text().await.unwrap()).unwrap();
+    let doc: Value =
+        serde_json::from_str(&reqwest::get(&url).await.unwrap().text().await.unwrap()).unwrap();
     let methods = doc["methods"].as_array().unwrap();
     let add = methods.iter().find(|m| m["name"] == "add").unwrap();
     assert_eq!(add["description"], "Adds two integers.");
@@ -88,52 +107,90 @@ async fn get_and_rpc_discover_return_the_openrpc_document() {
     assert_eq!(add["params"][0]["required"], true);
     assert_eq!(add["result"]["schema"]["type"], "integer");
     let header = methods.iter().find(|m| m["name"] == "header").unwrap();
-    assert_eq!(header["params"].as_array().unwrap().len(), 1, "the context is not a parameter");
-    let (_, _, text) = post_raw(&url, r#"{"jsonrpc":"2.0","method":"rpc.discover","id":1}"#, None).await;
+    assert_eq!(
+        header["params"].as_array().unwrap().len(),
+        1,
+        "the context is not a parameter"
+    );
+    let (_, _, text) = post_raw(
+        &url,
+        r#"{"jsonrpc":"2.0","method":"rpc.discover","id":1}"#,
+        None,
+    )
+    .await;
     let answer: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(answer["result"], doc);
 }
 
 #[tokio::test]
 async fn oversized_body_gets_413_with_a_jsonrpc_error() {
-    let (addr, _stop) = http_server(Server::new(DemoService::default().into_rpc()).max_body_bytes(1024)).await;
+    let (addr, _stop) =
+        http_server(Server::new(DemoService::default().into_rpc()).max_body_bytes(1024)).await;
     let url = format!("http://{addr}/");
-    let big = format!(r#"{{"jsonrpc":"2.0","method":"echo","params":["{}"],"id":1}}"#, "x".repeat(4096));
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","method":"echo","params":["{}"],"id":1}}"#,
+        "x".repeat(4096)
+    );
     let (status, _, text) = post_raw(&url, &big, None).await;
     assert_eq!(status, 413);
     let answer: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(answer["error"]["code"], rpc::code::REQUEST_TOO_LARGE);
     // The typed client reports it as the server's error.
-    let err = client(&url).echo(json!("x".repeat(4096))).await.unwrap_err();
-    assert_eq!(err.error_object().unwrap().code, rpc::code::REQUEST_TOO_LARGE);
+    let err = client(&url)
+        .echo(json!("x".repeat(4096)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.error_object().unwrap().code,
+        rpc::code::REQUEST_TOO_LARGE
+    );
     // Smaller bodies still work.
     assert_eq!(client(&url).add(1, 1).await.unwrap(), 2);
 }
 
 #[tokio::test]
 async fn batch_over_the_limit_is_refused() {
-    let (addr, _stop) = http_server(Server::new(DemoService::default().into_rpc()).max_batch_len(3)).await;
+    let (addr, _stop) =
+        http_server(Server::new(DemoService::default().into_rpc()).max_batch_len(3)).await;
     let url = format!("http://{addr}/");
     let call = r#"{"jsonrpc":"2.0","method":"add","params":[1,2],"id":1}"#;
     let (_, _, text) = post_raw(&url, &format!("[{call},{call},{call},{call}]"), None).await;
     let answer: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(answer["error"]["code"], rpc::code::REQUEST_TOO_LARGE);
     let (_, _, text) = post_raw(&url, &format!("[{call},{call},{call}]"), None).await;
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap().as_array().unwrap().len(), 3);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
 }
 
 #[tokio::test]
 async fn slow_calls_are_answered_with_a_timeout_error() {
-    let server = Server::new(DemoService::default().into_rpc()).request_timeout(Duration::from_millis(100));
+    let server =
+        Server::new(DemoService::default().into_rpc()).request_timeout(Duration::from_millis(100));
     let (addr, _stop) = http_server(server).await;
-    let err = client(&format!("http://{addr}/")).sleep(2000).await.unwrap_err();
+    let err = client(&format!("http://{addr}/"))
+        .sleep(2000)
+        .await
+        .unwrap_err();
     assert_eq!(err.error_object().unwrap().code, rpc::code::REQUEST_TIMEOUT);
 }
 
 #[tokio::test]
 async fn typed_batch_over_http() {
     let (url, _stop) = demo_server().await;
-    let (a, b, c) = client(&url).batch().add(1, 2).fail(-32050).sleep(1).send().await.unwrap();
+    let (a, b, c) = client(&url)
+        .batch()
+        .add(1, 2)
+        .fail(-32050)
+        .sleep(1)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(a.unwrap(), 3);
     assert_eq!(b.unwrap_err().error_object().unwrap().code, -32050);
     assert_eq!(c.unwrap(), 1);
@@ -151,9 +208,15 @@ async fn panicking_handler_answers_internal_error_and_server_goes_on() {
 #[tokio::test]
 async fn handlers_see_headers_and_peer_address() {
     let (url, _stop) = demo_server().await;
-    let http = HttpClient::new(&url).unwrap().with_header("authorization", "Bearer t0ken").unwrap();
+    let http = HttpClient::new(&url)
+        .unwrap()
+        .with_header("authorization", "Bearer t0ken")
+        .unwrap();
     let c = DemoClient::new(http);
-    assert_eq!(c.header("authorization".into()).await.unwrap().as_deref(), Some("Bearer t0ken"));
+    assert_eq!(
+        c.header("authorization".into()).await.unwrap().as_deref(),
+        Some("Bearer t0ken")
+    );
     assert_eq!(c.peer().await.unwrap().as_deref(), Some("127.0.0.1"));
 }
 
@@ -167,7 +230,15 @@ async fn router_mounts_into_an_existing_app_behind_tower_layers() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    assert_eq!(reqwest::get(format!("http://{addr}/health")).await.unwrap().text().await.unwrap(), "ok");
+    assert_eq!(
+        reqwest::get(format!("http://{addr}/health"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "ok"
+    );
     let response = reqwest::Client::new()
         .post(format!("http://{addr}/rpc"))
         .header("origin", "http://example.com")
@@ -175,9 +246,20 @@ async fn router_mounts_into_an_existing_app_behind_tower_layers() {
         .send()
         .await
         .unwrap();
-    assert!(response.headers().contains_key("access-control-allow-origin"));
-    assert_eq!(serde_json::from_str::<Value>(&response.text().await.unwrap()).unwrap()["result"], 3);
-    assert_eq!(client(&format!("http://{addr}/rpc")).add(2, 2).await.unwrap(), 4);
+    assert!(response
+        .headers()
+        .contains_key("access-control-allow-origin"));
+    assert_eq!(
+        serde_json::from_str::<Value>(&response.text().await.unwrap()).unwrap()["result"],
+        3
+    );
+    assert_eq!(
+        client(&format!("http://{addr}/rpc"))
+            .add(2, 2)
+            .await
+            .unwrap(),
+        4
+    );
 }
 
 #[tokio::test]
@@ -198,7 +280,8 @@ async fn graceful_shutdown_finishes_in_flight_calls_then_refuses() {
 
 #[tokio::test]
 async fn connection_limit_holds_extra_clients_until_a_slot_frees() {
-    let (addr, _stop) = http_server(Server::new(DemoService::default().into_rpc()).max_connections(1)).await;
+    let (addr, _stop) =
+        http_server(Server::new(DemoService::default().into_rpc()).max_connections(1)).await;
     let url = format!("http://{addr}/");
     // The first client's connection takes the only slot until the client is
     // dropped at the end of its task (about 400 ms from now).
@@ -207,8 +290,16 @@ async fn connection_limit_holds_extra_clients_until_a_slot_frees() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let started = std::time::Instant::now();
     let second = client(&url).add(1, 2).await;
-    assert_eq!(second.unwrap(), 3, "the waiting client is served once a slot frees");
-    assert!(started.elapsed() >= Duration::from_millis(250), "admitted after {:?}", started.elapsed());
+    assert_eq!(
+        second.unwrap(),
+        3,
+        "the waiting client is served once a slot frees"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "admitted after {:?}",
+        started.elapsed()
+    );
     assert_eq!(slow.await.unwrap().unwrap(), 400);
 }
 
@@ -216,14 +307,42 @@ async fn connection_limit_holds_extra_clients_until_a_slot_frees() {
 
 async fn misbehaving_server() -> String {
     let app = axum::Router::new()
-        .route("/status500", post(|| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "upstream broke") }))
+        .route(
+            "/status500",
+            post(|| async {
+                (
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "upstream broke",
+                )
+            }),
+        )
         .route("/html", post(|| async { "<html>hello</html>" }))
-        .route("/v1", post(|| async { r#"{"jsonrpc":"1.0","result":1,"id":1}"# }))
-        .route("/both", post(|| async { r#"{"jsonrpc":"2.0","result":1,"error":{"code":1,"message":"x"},"id":1}"# }))
+        .route(
+            "/v1",
+            post(|| async { r#"{"jsonrpc":"1.0","result":1,"id":1}"# }),
+        )
+        .route(
+            "/both",
+            post(|| async {
+                r#"{"jsonrpc":"2.0","result":1,"error":{"code":1,"message":"x"},"id":1}"#
+            }),
+        )
         .route("/neither", post(|| async { r#"{"jsonrpc":"2.0","id":1}"# }))
-        .route("/wrong-id", post(|| async { r#"{"jsonrpc":"2.0","result":1,"id":999}"# }))
-        .route("/wrong-type", post(|| async { r#"{"jsonrpc":"2.0","result":"three","id":1}"# }))
-        .route("/hang", post(|| async { tokio::time::sleep(Duration::from_secs(30)).await; "" }))
+        .route(
+            "/wrong-id",
+            post(|| async { r#"{"jsonrpc":"2.0","result":1,"id":999}"# }),
+        )
+        .route(
+            "/wrong-type",
+            post(|| async { r#"{"jsonrpc":"2.0","result":"three","id":1}"# }),
+        )
+        .route(
+            "/hang",
+            post(|| async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                ""
+            }),
+        )
         .route("/empty", post(|| async { "" }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -232,26 +351,59 @@ async fn misbehaving_server() -> String {
 }
 
 async fn add_at(base: &str, path: &str) -> rpc::Error {
-    client(&format!("{base}{path}")).add(1, 2).await.unwrap_err()
+    client(&format!("{base}{path}"))
+        .add(1, 2)
+        .await
+        .unwrap_err()
 }
 
 #[tokio::test]
 async fn each_client_failure_is_a_distinct_error() {
     let base = misbehaving_server().await;
-    assert!(matches!(add_at(&base, "/status500").await, rpc::Error::HttpStatus { status: 500, .. }));
-    assert!(matches!(add_at(&base, "/missing").await, rpc::Error::HttpStatus { status: 404, .. }));
-    assert!(matches!(add_at(&base, "/html").await, rpc::Error::NotJson(_)));
+    assert!(matches!(
+        add_at(&base, "/status500").await,
+        rpc::Error::HttpStatus { status: 500, .. }
+    ));
+    assert!(matches!(
+        add_at(&base, "/missing").await,
+        rpc::Error::HttpStatus { status: 404, .. }
+    ));
+    assert!(matches!(
+        add_at(&base, "/html").await,
+        rpc::Error::NotJson(_)
+    ));
     let e = add_at(&base, "/v1").await;
-    assert!(matches!(&e, rpc::Error::InvalidResponse(m) if m.contains("jsonrpc")), "{e:?}");
+    assert!(
+        matches!(&e, rpc::Error::InvalidResponse(m) if m.contains("jsonrpc")),
+        "{e:?}"
+    );
     let e = add_at(&base, "/both").await;
-    assert!(matches!(&e, rpc::Error::InvalidResponse(m) if m.contains("both")), "{e:?}");
+    assert!(
+        matches!(&e, rpc::Error::InvalidResponse(m) if m.contains("both")),
+        "{e:?}"
+    );
     let e = add_at(&base, "/neither").await;
-    assert!(matches!(&e, rpc::Error::InvalidResponse(m) if m.contains("neither")), "{e:?}");
-    assert!(matches!(add_at(&base, "/wrong-id").await, rpc::Error::IdMismatch { .. }));
-    assert!(matches!(add_at(&base, "/wrong-type").await, rpc::Error::Decode { .. }));
-    assert!(matches!(add_at(&base, "/empty").await, rpc::Error::InvalidResponse(_)));
+    assert!(
+        matches!(&e, rpc::Error::InvalidResponse(m) if m.contains("neither")),
+        "{e:?}"
+    );
+    assert!(matches!(
+        add_at(&base, "/wrong-id").await,
+        rpc::Error::IdMismatch { .. }
+    ));
+    assert!(matches!(
+        add_at(&base, "/wrong-type").await,
+        rpc::Error::Decode { .. }
+    ));
+    assert!(matches!(
+        add_at(&base, "/empty").await,
+        rpc::Error::InvalidResponse(_)
+    ));
     let slow = client(&format!("{base}/hang")).with_timeout(Duration::from_millis(100));
-    assert!(matches!(slow.add(1, 2).await.unwrap_err(), rpc::Error::Timeout(_)));
+    assert!(matches!(
+        slow.add(1, 2).await.unwrap_err(),
+        rpc::Error::Timeout(_)
+    ));
 }
 
 #[tokio::test]
@@ -259,7 +411,10 @@ async fn refused_connection_is_a_connect_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let err = client(&format!("http://{addr}/")).add(1, 2).await.unwrap_err();
+    let err = client(&format!("http://{addr}/"))
+        .add(1, 2)
+        .await
+        .unwrap_err();
     assert!(matches!(err, rpc::Error::Connect(_)), "{err:?}");
     assert!(HttpClient::new("ftp://x/").is_err());
     assert!(HttpClient::new("not a url").is_err());
