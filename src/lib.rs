@@ -75,3 +75,8 @@ pub mod tcp {
 
 #[doc(hidden)]
 pub use rpc_core::__private;
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,10 @@
+#!/bin/sh
+# Runs every test: installs the node and Python peers the interoperability
+# tests talk to, then runs the whole workspace's tests (unit, integration,
+# compile-fail ui cases, doctests).
+set -eu
+cd "$(dirname "$0")/.."
+if [ -f tests/peers/install.sh ]; then
+    sh tests/peers/install.sh
+fi
+cargo test --workspace "$@"
