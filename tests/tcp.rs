@@ -149,7 +149,7 @@ async fn newline_framing_reads_concatenated_values_and_split_writes() {
         r#"{"jsonrpc":"2.0","method":"add","params":[3,4],"id":2}"#
     );
     socket.write_all(two.as_bytes()).await.unwrap();
-    let mut results = vec![read_line(&mut socket).await, read_line(&mut socket).await];
+    let mut results = [read_line(&mut socket).await, read_line(&mut socket).await];
     results.sort_by_key(|v| v["id"].as_i64());
     assert_eq!(results[0], json!({"jsonrpc":"2.0","result":3,"id":1}));
     assert_eq!(results[1], json!({"jsonrpc":"2.0","result":7,"id":2}));

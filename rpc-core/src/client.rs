@@ -405,6 +405,9 @@ fn decode_result<T: DeserializeOwned>(method: &str, raw: &RawValue) -> Result<T,
     })
 }
 
+/// One call's raw answer within a batch answer (`None`: the server left it out).
+pub type BatchAnswer = Option<Result<Box<RawValue>, Error>>;
+
 /// A typed batch under construction: `S` records the result type of each
 /// call so that [`send`](Batch::send) returns a tuple of typed results.
 ///
@@ -443,11 +446,7 @@ pub trait Slots {
     /// `(Result<A, Error>, Result<B, Error>, ...)`.
     type Output;
     /// Takes each slot's answer.
-    fn take(
-        self,
-        answers: &mut [Option<Result<Box<RawValue>, Error>>],
-        methods: &[String],
-    ) -> Self::Output;
+    fn take(self, answers: &mut [BatchAnswer], methods: &[String]) -> Self::Output;
 }
 
 impl<T> Push<T> for () {
@@ -459,12 +458,12 @@ impl<T> Push<T> for () {
 
 impl Slots for () {
     type Output = ();
-    fn take(self, _: &mut [Option<Result<Box<RawValue>, Error>>], _: &[String]) {}
+    fn take(self, _: &mut [BatchAnswer], _: &[String]) {}
 }
 
 fn take_slot<T: DeserializeOwned>(
     slot: Slot<T>,
-    answers: &mut [Option<Result<Box<RawValue>, Error>>],
+    answers: &mut [BatchAnswer],
     methods: &[String],
 ) -> Result<T, Error> {
     let method = methods.get(slot.index).map_or("", String::as_str);
@@ -491,7 +490,7 @@ macro_rules! tuples {
         impl<$($name: DeserializeOwned),+> Slots for ($(Slot<$name>,)+) {
             type Output = ($(Result<$name, Error>,)+);
             #[allow(non_snake_case)]
-            fn take(self, answers: &mut [Option<Result<Box<RawValue>, Error>>], methods: &[String]) -> Self::Output {
+            fn take(self, answers: &mut [BatchAnswer], methods: &[String]) -> Self::Output {
                 let ($($name,)+) = self;
                 ($(take_slot($name, answers, methods),)+)
             }
@@ -579,10 +578,7 @@ impl<S> Batch<S> {
 }
 
 /// Matches a batch answer's members to our ids.
-fn batch_answers(
-    bytes: &[u8],
-    ids: &[Id],
-) -> Result<Vec<Option<Result<Box<RawValue>, Error>>>, Error> {
+fn batch_answers(bytes: &[u8], ids: &[Id]) -> Result<Vec<BatchAnswer>, Error> {
     let first = bytes.iter().copied().find(|b| !b.is_ascii_whitespace());
     if first == Some(b'{') {
         // The server refused the batch as a whole.
@@ -595,7 +591,7 @@ fn batch_answers(
         };
     }
     let members: Vec<RawResponse<'_>> = parse_json(bytes)?;
-    let mut answers: Vec<Option<Result<Box<RawValue>, Error>>> = ids.iter().map(|_| None).collect();
+    let mut answers: Vec<BatchAnswer> = ids.iter().map(|_| None).collect();
     for member in members {
         let answer = validate(member)?;
         let Some(index) = ids.iter().position(|id| *id == answer.id) else {

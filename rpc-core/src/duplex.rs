@@ -57,11 +57,14 @@ impl Default for DuplexConfig {
 
 type PendingSlot = Arc<Mutex<Option<oneshot::Sender<Bytes>>>>;
 
+/// Every id of a message we sent maps to its answer slot and all its ids.
+type PendingCalls = HashMap<Id, (PendingSlot, Arc<[Id]>)>;
+
 struct Shared {
     id: u64,
     sender: mpsc::Sender<Frame>,
     /// Our calls awaiting an answer: every id of a message maps to its slot.
-    pending: Mutex<HashMap<Id, (PendingSlot, Arc<[Id]>)>>,
+    pending: Mutex<PendingCalls>,
     closed: AtomicBool,
     /// Cancelled when the connection ends, for whatever reason.
     done: CancellationToken,

@@ -28,7 +28,8 @@ pub mod response;
 pub mod tcp;
 
 pub use client::{
-    Batch, BoxFuture, Client, Error, Outgoing, ParamsBuilder, Push, Slot, Slots, Transport,
+    Batch, BatchAnswer, BoxFuture, Client, Error, Outgoing, ParamsBuilder, Push, Slot, Slots,
+    Transport,
 };
 pub use context::Context;
 pub use dispatch::{Dispatcher, Limits};

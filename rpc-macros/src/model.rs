@@ -55,6 +55,8 @@ pub struct Param {
 }
 
 /// What a method returns.
+// A handful exist per expansion; boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum Output {
     /// Nothing (`()`).
     Unit,

@@ -93,7 +93,7 @@ impl Demo for DemoService {
             caller
                 .notify("tick", [i])
                 .await
-                .map_err(|e| ErrorObject::internal_error(e))?;
+                .map_err(ErrorObject::internal_error)?;
         }
         Ok(count)
     }
@@ -104,7 +104,7 @@ impl Demo for DemoService {
         PeerClient::new(caller.client())
             .double(n)
             .await
-            .map_err(|e| ErrorObject::internal_error(e))
+            .map_err(ErrorObject::internal_error)
     }
 
     async fn shout(&self, text: String, ctx: Context) -> Result<usize, ErrorObject> {
@@ -113,7 +113,7 @@ impl Demo for DemoService {
             .ok_or_else(|| ErrorObject::new(-32002, "no registry"))?;
         all.broadcast("message", [text])
             .await
-            .map_err(|e| ErrorObject::internal_error(e))
+            .map_err(ErrorObject::internal_error)
     }
 
     async fn bump(&self) {
