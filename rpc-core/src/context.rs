@@ -19,7 +19,8 @@ use std::sync::Arc;
 /// ```
 #[derive(Clone, Default)]
 pub struct Context {
-    values: Arc<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
+    /// `None` until something is inserted, so an empty context costs nothing.
+    values: Option<Arc<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>>,
 }
 
 impl Context {
@@ -36,7 +37,7 @@ impl Context {
 
     /// Adds `value`, replacing any value of the same type.
     pub fn insert<T: Any + Send + Sync>(&mut self, value: T) {
-        let values = Arc::make_mut(&mut self.values);
+        let values = Arc::make_mut(self.values.get_or_insert_with(|| Arc::new(Vec::with_capacity(4))));
         let id = TypeId::of::<T>();
         values.retain(|(t, _)| *t != id);
         values.push((id, Arc::new(value)));
@@ -46,6 +47,7 @@ impl Context {
     pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
         let id = TypeId::of::<T>();
         self.values
+            .as_deref()?
             .iter()
             .find(|(t, _)| *t == id)
             .and_then(|(_, v)| v.downcast_ref())
@@ -55,7 +57,7 @@ impl Context {
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
-            .field("values", &self.values.len())
+            .field("values", &self.values.as_ref().map_or(0, |v| v.len()))
             .finish()
     }
 }

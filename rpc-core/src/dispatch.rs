@@ -4,12 +4,17 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::{join_all, FutureExt};
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde_json::value::RawValue;
 
-use crate::request::{self, Entry, Message, ParseLimits, Rejected, Request};
-use crate::response::{error_response, write_batch, write_response};
-use crate::{code, discover, Context, ErrorObject, MethodResult, MethodTable};
+use crate::request::{self, Entry, Message, ParseLimits, Rejected};
+use crate::response::{error_response, write_response};
+use crate::{code, discover, Context, ErrorObject, MethodFuture, MethodResult, MethodTable};
 
 /// Limits the dispatcher enforces. The defaults are safe for a public server.
 #[derive(Clone, Copy, Debug)]
@@ -96,68 +101,170 @@ impl Dispatcher {
         };
         match request::parse(body, &parse_limits) {
             Err(Rejected(error)) => Some(error_response(&error)),
-            Ok(Message::Single(entry)) => self.entry(entry, ctx).await,
+            Ok(Message::Single(entry)) => {
+                let mut calls = [self.start(entry, ctx)];
+                self.run(&mut calls).await;
+                let [call] = calls;
+                call.answer().map(|(id, outcome)| {
+                    let size = outcome.as_ref().map_or(96, |r| r.get().len() + 40);
+                    let mut out = Vec::with_capacity(size);
+                    write_response(&mut out, id, &outcome);
+                    out
+                })
+            }
             Ok(Message::Batch(entries)) => {
-                let answers = join_all(entries.into_iter().map(|e| self.entry(e, ctx))).await;
-                write_batch(answers.into_iter().flatten())
+                let mut calls: Vec<Call<'_>> = entries.into_iter().map(|e| self.start(e, ctx)).collect();
+                self.run(&mut calls).await;
+                let mut out = Vec::new();
+                for (id, outcome) in calls.into_iter().filter_map(Call::answer) {
+                    out.push(if out.is_empty() { b'[' } else { b',' });
+                    write_response(&mut out, id, &outcome);
+                }
+                if out.is_empty() {
+                    return None;
+                }
+                out.push(b']');
+                Some(out)
             }
         }
     }
 
-    async fn entry(&self, entry: Entry<'_>, ctx: &Context) -> Option<Vec<u8>> {
-        match entry {
-            Entry::Invalid { id, error } => Some(answer(id, &Err(error))),
-            Entry::Notification(request) => {
-                if let Err(e) = self.call(&request, ctx).await {
-                    tracing::debug!(method = %request.method, error = %e, "notification failed");
+    /// Looks the method up and starts its handler (which decodes the params).
+    fn start<'a>(&self, entry: Entry<'a>, ctx: &Context) -> Call<'a> {
+        let (request, answer) = match entry {
+            Entry::Invalid { id, error } => return Call { id, answer: true, method: "".into(), state: State::Done(Err(error)) },
+            Entry::Notification(request) => (request, false),
+            Entry::Request(request) => (request, true),
+        };
+        let state = match self.methods.get(&request.method) {
+            Some(method) => {
+                let started = std::panic::catch_unwind(AssertUnwindSafe(|| (method.handler)(request.params, ctx)));
+                match started {
+                    Ok(future) => State::Running(future),
+                    Err(_) => State::Done(Err(panicked(&request.method))),
                 }
-                None
             }
-            Entry::Request(request) => {
-                let outcome = self.call(&request, ctx).await;
-                Some(answer(request.id, &outcome))
+            None if request.method == discover::METHOD => State::Done(crate::to_result(&discover::document(&self.methods))),
+            None => State::Done(Err(ErrorObject::method_not_found(&request.method))),
+        };
+        Call { id: request.id, answer, method: request.method, state }
+    }
+
+    /// Drives every started call to completion, concurrently, under one
+    /// deadline for the whole message. Calls that finish on their first poll
+    /// (the common case) cost no task and no timer.
+    async fn run(&self, calls: &mut [Call<'_>]) {
+        let mut waiting = FuturesUnordered::new();
+        // Moving the reborrows in keeps the future `Send` (a closure that
+        // borrows a `&mut` in place would need the calls to be `Sync`).
+        let (first_pass, queue) = (&mut *calls, &mut waiting);
+        std::future::poll_fn(move |cx| {
+            for (index, call) in first_pass.iter_mut().enumerate() {
+                let State::Running(future) = &mut call.state else { continue };
+                match poll_guarded(future, cx) {
+                    Poll::Ready(outcome) => call.finish(outcome),
+                    Poll::Pending => {
+                        if let State::Running(future) = std::mem::replace(&mut call.state, State::Waiting) {
+                            queue.push(Indexed { index, future });
+                        }
+                    }
+                }
+            }
+            Poll::Ready(())
+        })
+        .await;
+        if waiting.is_empty() {
+            return;
+        }
+        let deadline = self.limits.request_timeout.map(|limit| (limit, tokio::time::sleep(limit)));
+        let (limit, sleep) = match deadline {
+            Some((limit, sleep)) => (Some(limit), Some(sleep)),
+            None => (None, None),
+        };
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                next = waiting.next() => match next {
+                    Some((index, outcome)) => calls[index].finish(outcome),
+                    None => return,
+                },
+                _ = async { sleep.as_mut().as_pin_mut()?.await; Some(()) }, if limit.is_some() => {
+                    let millis = limit.map_or(0, |l| l.as_millis());
+                    for call in calls.iter_mut().filter(|c| matches!(c.state, State::Waiting)) {
+                        call.state = State::Done(Err(ErrorObject::new(
+                            code::REQUEST_TIMEOUT,
+                            format!("Request timed out after {millis} ms"),
+                        )));
+                    }
+                    return;
+                }
             }
         }
     }
+}
 
-    /// Runs one call: lookup, decode, handler, with panic and timeout guards.
-    async fn call(&self, request: &Request<'_>, ctx: &Context) -> MethodResult {
-        let Some(method) = self.methods.get(&request.method) else {
-            return match request.method.as_ref() {
-                discover::METHOD => crate::to_result(&discover::document(&self.methods)),
-                name => Err(ErrorObject::method_not_found(name)),
-            };
+/// One member of a message on its way through the dispatcher.
+struct Call<'a> {
+    id: Option<&'a RawValue>,
+    /// Whether it gets an answer (not a notification).
+    answer: bool,
+    method: Cow<'a, str>,
+    state: State,
+}
+
+enum State {
+    Running(MethodFuture),
+    /// Moved into the set of calls still running.
+    Waiting,
+    Done(MethodResult),
+}
+
+impl<'a> Call<'a> {
+    fn finish(&mut self, outcome: std::thread::Result<MethodResult>) {
+        self.state = State::Done(outcome.unwrap_or_else(|_| Err(panicked(&self.method))));
+    }
+
+    /// The id and outcome to answer with, or `None` for a notification.
+    fn answer(self) -> Option<(Option<&'a RawValue>, MethodResult)> {
+        let outcome = match self.state {
+            State::Done(outcome) => outcome,
+            State::Running(_) | State::Waiting => Err(ErrorObject::internal_error("the call did not finish")),
         };
-        let started =
-            std::panic::catch_unwind(AssertUnwindSafe(|| (method.handler)(request.params, ctx)));
-        let future = match started {
-            Ok(future) => AssertUnwindSafe(future).catch_unwind(),
-            Err(_) => return Err(panicked(&request.method)),
-        };
-        let outcome = match self.limits.request_timeout {
-            None => future.await,
-            Some(limit) => match tokio::time::timeout(limit, future).await {
-                Ok(outcome) => outcome,
-                Err(_) => {
-                    return Err(ErrorObject::new(
-                        code::REQUEST_TIMEOUT,
-                        format!("Request timed out after {} ms", limit.as_millis()),
-                    ))
-                }
-            },
-        };
-        outcome.unwrap_or_else(|_| Err(panicked(&request.method)))
+        if !self.answer {
+            if let Err(e) = &outcome {
+                tracing::debug!(method = %self.method, error = %e, "notification failed");
+            }
+            return None;
+        }
+        Some((self.id, outcome))
+    }
+}
+
+/// Polls a handler's future, turning a panic into an error outcome.
+fn poll_guarded(future: &mut MethodFuture, cx: &mut std::task::Context<'_>) -> Poll<std::thread::Result<MethodResult>> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+        Ok(Poll::Ready(outcome)) => Poll::Ready(Ok(outcome)),
+        Ok(Poll::Pending) => Poll::Pending,
+        Err(panic) => Poll::Ready(Err(panic)),
+    }
+}
+
+/// A call still running, tagged with its place in the message.
+struct Indexed {
+    index: usize,
+    future: MethodFuture,
+}
+
+impl Future for Indexed {
+    type Output = (usize, std::thread::Result<MethodResult>);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let index = self.index;
+        poll_guarded(&mut self.future, cx).map(|outcome| (index, outcome))
     }
 }
 
 fn panicked(method: &str) -> ErrorObject {
     tracing::error!(method, "handler panicked");
     ErrorObject::internal_error(format_args!("method `{method}` panicked"))
-}
-
-fn answer(id: Option<&RawValue>, outcome: &MethodResult) -> Vec<u8> {
-    let size = outcome.as_ref().map_or(96, |r| r.get().len() + 40);
-    let mut out = Vec::with_capacity(size);
-    write_response(&mut out, id, outcome);
-    out
 }

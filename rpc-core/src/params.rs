@@ -53,13 +53,13 @@ impl<'a> Params<'a> {
         &self,
         names: &'static [&'static str],
     ) -> Result<ParamsDecoder<'a>, ErrorObject> {
-        let mut slots = vec![None; names.len()];
+        let mut slots = Slots::new(names.len());
         if let Some(raw) = self.raw {
             let text = raw.get();
             let mut de = serde_json::Deserializer::from_str(text);
             let filler = SlotFiller {
                 names,
-                slots: &mut slots,
+                slots: slots.as_mut_slice(),
             };
             match text.as_bytes().first() {
                 Some(b'[') => de.deserialize_seq(filler),
@@ -76,7 +76,34 @@ impl<'a> Params<'a> {
 #[derive(Debug)]
 pub struct ParamsDecoder<'a> {
     names: &'static [&'static str],
-    slots: Vec<Option<&'a RawValue>>,
+    slots: Slots<'a>,
+}
+
+/// Parameters kept in place for the usual handful, on the heap beyond.
+#[derive(Debug)]
+enum Slots<'a> {
+    Inline([Option<&'a RawValue>; INLINE_PARAMS]),
+    Heap(Vec<Option<&'a RawValue>>),
+}
+
+/// Methods with up to this many parameters decode without allocating.
+const INLINE_PARAMS: usize = 8;
+
+impl<'a> Slots<'a> {
+    fn new(len: usize) -> Self {
+        if len <= INLINE_PARAMS {
+            Slots::Inline([None; INLINE_PARAMS])
+        } else {
+            Slots::Heap(vec![None; len])
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [Option<&'a RawValue>] {
+        match self {
+            Slots::Inline(array) => array,
+            Slots::Heap(vec) => vec,
+        }
+    }
 }
 
 impl ParamsDecoder<'_> {
@@ -84,7 +111,7 @@ impl ParamsDecoder<'_> {
     /// missing or has the wrong type.
     pub fn required<T: DeserializeOwned>(&mut self, index: usize) -> Result<T, ErrorObject> {
         let name = self.name(index);
-        match self.slots.get_mut(index).and_then(Option::take) {
+        match self.slots.as_mut_slice().get_mut(index).and_then(Option::take) {
             Some(raw) => decode(name, raw),
             None => Err(ErrorObject::invalid_params(format_args!(
                 "missing required parameter `{name}`"
@@ -99,7 +126,7 @@ impl ParamsDecoder<'_> {
         index: usize,
     ) -> Result<Option<T>, ErrorObject> {
         let name = self.name(index);
-        match self.slots.get_mut(index).and_then(Option::take) {
+        match self.slots.as_mut_slice().get_mut(index).and_then(Option::take) {
             Some(raw) if raw.get() != "null" => decode(name, raw).map(Some),
             _ => Ok(None),
         }
@@ -131,7 +158,7 @@ fn strip_position(e: &serde_json::Error) -> String {
 /// costs one small vector and no map.
 struct SlotFiller<'s, 'a> {
     names: &'static [&'static str],
-    slots: &'s mut Vec<Option<&'a RawValue>>,
+    slots: &'s mut [Option<&'a RawValue>],
 }
 
 impl<'de, 's> Visitor<'de> for SlotFiller<'s, 'de> {
@@ -167,7 +194,7 @@ impl<'de, 's> Visitor<'de> for SlotFiller<'s, 'de> {
                 )));
             };
             let value = map.next_value::<&'de RawValue>()?;
-            if self.slots[index].replace(value).is_some() {
+            if self.slots.get_mut(index).and_then(|slot| slot.replace(value)).is_some() {
                 return Err(de::Error::custom(format_args!(
                     "parameter `{key}` given twice"
                 )));

@@ -1,7 +1,5 @@
 //! Writing responses straight into a byte buffer.
 
-use std::io::Write;
-
 use serde_json::value::RawValue;
 
 use crate::ErrorObject;
@@ -43,18 +41,4 @@ pub fn error_response(error: &ErrorObject) -> Vec<u8> {
     let mut out = Vec::with_capacity(96);
     write_response(&mut out, None, &Err(error.clone()));
     out
-}
-
-/// Writes the bytes of a batch answer from its members' answers.
-pub(crate) fn write_batch(parts: impl Iterator<Item = Vec<u8>>) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    for part in parts {
-        out.push(if out.is_empty() { b'[' } else { b',' });
-        let _ = out.write_all(&part);
-    }
-    if out.is_empty() {
-        return None;
-    }
-    out.push(b']');
-    Some(out)
 }

@@ -1,0 +1,327 @@
+//! The load generator: the same code drives every contender.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long and how hard to push.
+pub struct Settings {
+    pub duration: Duration,
+    pub rounds: usize,
+    pub connections: usize,
+}
+
+/// Throughput and latency of one HTTP run.
+pub struct HttpStats {
+    pub rps: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+}
+
+/// One keep-alive connection sending `body` and reading each answer before
+/// the next request; returns the latencies in microseconds.
+async fn http_connection(addr: SocketAddr, body: Arc<String>, stop: Arc<AtomicBool>) -> Vec<u32> {
+    let Ok(stream) = TcpStream::connect(addr).await else { return Vec::new() };
+    let _ = stream.set_nodelay(true);
+    let mut stream = BufReader::new(stream);
+    let request = format!(
+        "POST / HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
+        body.len(),
+        body
+    );
+    let mut latencies = Vec::with_capacity(100_000);
+    let mut buf = Vec::with_capacity(64 * 1024);
+    while !stop.load(Ordering::Relaxed) {
+        let started = Instant::now();
+        if stream.get_mut().write_all(request.as_bytes()).await.is_err() {
+            break;
+        }
+        if read_http_response(&mut stream, &mut buf).await.is_none() {
+            break;
+        }
+        latencies.push(started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+    }
+    latencies
+}
+
+/// Reads one HTTP/1.1 response with a Content-Length; returns the status.
+async fn read_http_response(stream: &mut BufReader<TcpStream>, buf: &mut Vec<u8>) -> Option<u16> {
+    buf.clear();
+    let mut chunk = [0u8; 16 * 1024];
+    let header_end = loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = std::str::from_utf8(&buf[..header_end]).ok()?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < header_end + length {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some(status)
+}
+
+/// Requests/s and latency percentiles at `settings.connections` connections.
+pub async fn http(addr: SocketAddr, body: &str, settings: &Settings) -> HttpStats {
+    let stop = Arc::new(AtomicBool::new(false));
+    let body = Arc::new(body.to_owned());
+    let tasks: Vec<_> = (0..settings.connections)
+        .map(|_| tokio::spawn(http_connection(addr, body.clone(), stop.clone())))
+        .collect();
+    let started = Instant::now();
+    tokio::time::sleep(settings.duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap_or_default());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let pick = |q: f64| all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0) as f64;
+    HttpStats { rps: all.len() as f64 / elapsed, p50_us: pick(0.50), p99_us: pick(0.99) }
+}
+
+/// Most requests in flight per pipelined connection.
+const WINDOW: u64 = 128;
+
+/// Pipelined calls/s over WebSocket on `connections` connections.
+pub async fn websocket(addr: SocketAddr, body: &str, connections: usize, settings: &Settings) -> f64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let Ok((socket, _)) = tokio_tungstenite::connect_async(format!("ws://{addr}/")).await else { continue };
+        let (mut sink, mut stream) = socket.split();
+        let (stop, done, body) = (stop.clone(), done.clone(), body.to_owned());
+        let window = Arc::new(tokio::sync::Semaphore::new(WINDOW as usize));
+        let reader_window = window.clone();
+        let reader = tokio::spawn(async move {
+            let mut answered = 0u64;
+            while let Some(Ok(msg)) = stream.next().await {
+                if matches!(msg, Message::Text(_) | Message::Binary(_)) {
+                    answered += 1;
+                    reader_window.add_permits(1);
+                }
+            }
+            answered
+        });
+        tasks.push(tokio::spawn(async move {
+            let mut sent = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(permit) = window.acquire().await else { break };
+                permit.forget();
+                if sink.send(Message::text(body.clone())).await.is_err() {
+                    break;
+                }
+                sent += 1;
+            }
+            let _ = sink.close().await;
+            let answered = reader.await.unwrap_or(0);
+            done.fetch_add(answered.min(sent), Ordering::Relaxed);
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(settings.duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    for task in tasks {
+        let _ = task.await;
+    }
+    done.load(Ordering::Relaxed) as f64 / elapsed
+}
+
+/// Pipelined calls/s over raw TCP with newline or 4-byte length-prefix framing.
+pub async fn tcp(addr: SocketAddr, body: &str, length_prefix: bool, connections: usize, settings: &Settings) -> f64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let mut frame = Vec::new();
+    if length_prefix {
+        frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        frame.extend_from_slice(body.as_bytes());
+    } else {
+        frame.extend_from_slice(body.as_bytes());
+        frame.push(b'\n');
+    }
+    let frame = Arc::new(frame);
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let Ok(stream) = TcpStream::connect(addr).await else { continue };
+        let _ = stream.set_nodelay(true);
+        let (mut read, mut write) = stream.into_split();
+        let (stop, done, frame) = (stop.clone(), done.clone(), frame.clone());
+        let window = Arc::new(tokio::sync::Semaphore::new(WINDOW as usize));
+        let reader_window = window.clone();
+        let reader = tokio::spawn(async move {
+            let mut answered = 0u64;
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut pending: Vec<u8> = Vec::new();
+            loop {
+                let n = match read.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let count = if length_prefix {
+                    pending.extend_from_slice(&buf[..n]);
+                    let mut count = 0;
+                    let mut at = 0;
+                    while pending.len() >= at + 4 {
+                        let len = u32::from_be_bytes([pending[at], pending[at + 1], pending[at + 2], pending[at + 3]]) as usize;
+                        if pending.len() < at + 4 + len {
+                            break;
+                        }
+                        at += 4 + len;
+                        count += 1;
+                    }
+                    pending.drain(..at);
+                    count
+                } else {
+                    buf[..n].iter().filter(|&&b| b == b'\n').count()
+                };
+                answered += count as u64;
+                reader_window.add_permits(count);
+            }
+            answered
+        });
+        tasks.push(tokio::spawn(async move {
+            let mut sent = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(permit) = window.acquire().await else { break };
+                permit.forget();
+                if write.write_all(&frame).await.is_err() {
+                    break;
+                }
+                sent += 1;
+            }
+            // Give the last answers a moment, then hang up.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drop(write);
+            reader.abort();
+            let answered = reader.await.unwrap_or(sent);
+            done.fetch_add(answered.min(sent), Ordering::Relaxed);
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(settings.duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    for task in tasks {
+        let _ = task.await;
+    }
+    done.load(Ordering::Relaxed) as f64 / elapsed
+}
+
+/// Time and allocations per in-process call.
+pub struct InProcess {
+    pub ns_per_call: f64,
+    pub allocs_per_call: f64,
+}
+
+const IN_PROCESS_CALLS: u64 = 200_000;
+
+pub async fn in_process_ours(dispatcher: &rpc::Dispatcher, body: &str) -> InProcess {
+    let ctx = rpc::Context::new();
+    for _ in 0..1000 {
+        std::hint::black_box(dispatcher.handle(body.as_bytes(), &ctx).await);
+    }
+    let allocs = crate::alloc::count();
+    let started = Instant::now();
+    for _ in 0..IN_PROCESS_CALLS {
+        std::hint::black_box(dispatcher.handle(std::hint::black_box(body.as_bytes()), &ctx).await);
+    }
+    finish(started, allocs)
+}
+
+pub async fn in_process_jsonrpsee(module: &jsonrpsee::RpcModule<()>, body: &str) -> InProcess {
+    for _ in 0..1000 {
+        let _ = std::hint::black_box(module.raw_json_request(body, 1).await);
+    }
+    let allocs = crate::alloc::count();
+    let started = Instant::now();
+    for _ in 0..IN_PROCESS_CALLS {
+        let _ = std::hint::black_box(module.raw_json_request(std::hint::black_box(body), 1).await);
+    }
+    finish(started, allocs)
+}
+
+fn finish(started: Instant, allocs_before: u64) -> InProcess {
+    let elapsed = started.elapsed();
+    let allocs = crate::alloc::count() - allocs_before;
+    InProcess {
+        ns_per_call: elapsed.as_nanos() as f64 / IN_PROCESS_CALLS as f64,
+        allocs_per_call: allocs as f64 / IN_PROCESS_CALLS as f64,
+    }
+}
+
+/// Calls/s of our generated HTTP client from 64 concurrent callers.
+pub async fn client_ours(addr: SocketAddr, settings: &Settings) -> f64 {
+    let Ok(http) = rpc::http::HttpClient::new(&format!("http://{addr}/")) else { return 0.0 };
+    let client = crate::servers::BenchClient::new(http);
+    drive(settings, move || {
+        let client = client.clone();
+        async move { client.subtract(42, 23).await.is_ok() }
+    })
+    .await
+}
+
+/// Calls/s of jsonrpsee's HTTP client from 64 concurrent callers.
+pub async fn client_jsonrpsee(addr: SocketAddr, settings: &Settings) -> f64 {
+    use jsonrpsee::core::client::ClientT;
+    let Ok(client) = jsonrpsee::http_client::HttpClientBuilder::default().build(format!("http://{addr}/")) else {
+        return 0.0;
+    };
+    let client = Arc::new(client);
+    drive(settings, move || {
+        let client = client.clone();
+        async move { client.request::<i64, _>("subtract", jsonrpsee::rpc_params![42, 23]).await.is_ok() }
+    })
+    .await
+}
+
+async fn drive<F, Fut>(settings: &Settings, call: F) -> f64
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..settings.connections)
+        .map(|_| {
+            let (stop, done, call) = (stop.clone(), done.clone(), call.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    if call().await {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    tokio::time::sleep(settings.duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    for task in tasks {
+        let _ = task.await;
+    }
+    done.load(Ordering::Relaxed) as f64 / elapsed
+}

@@ -1,0 +1,198 @@
+//! Side-by-side benchmarks: rpc vs jsonrpsee vs a bare axum handler, driven
+//! by the same load generator in alternating rounds (DESIGN.md section 7).
+//!
+//! ```sh
+//! cargo run --release --manifest-path benches/Cargo.toml            # full run, writes BENCHMARKS.md
+//! cargo run --release --manifest-path benches/Cargo.toml -- --quick # shorter rounds
+//! ```
+
+mod alloc;
+mod load;
+mod servers;
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use load::{HttpStats, Settings};
+
+#[global_allocator]
+static ALLOC: alloc::Counting = alloc::Counting;
+
+/// One row of the results table.
+struct Row {
+    name: String,
+    unit: &'static str,
+    ours: f64,
+    theirs: f64,
+    /// `true` when a lower figure is better (latency, time, allocations).
+    lower_is_better: bool,
+    target: f64,
+    competitor: &'static str,
+}
+
+impl Row {
+    fn ratio(&self) -> f64 {
+        if self.lower_is_better {
+            self.theirs / self.ours
+        } else {
+            self.ours / self.theirs
+        }
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn median_stats(runs: Vec<HttpStats>) -> HttpStats {
+    HttpStats {
+        rps: median(runs.iter().map(|r| r.rps).collect()),
+        p50_us: median(runs.iter().map(|r| r.p50_us).collect()),
+        p99_us: median(runs.iter().map(|r| r.p99_us).collect()),
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let settings = Settings {
+        duration: if quick { Duration::from_millis(1000) } else { Duration::from_secs(3) },
+        rounds: if quick { 1 } else { 3 },
+        connections: 64,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rows = runtime.block_on(run(&settings));
+    let table = render(&rows, &settings, quick);
+    println!("{table}");
+    if let Err(e) = std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md"), &table) {
+        eprintln!("cannot write BENCHMARKS.md: {e}");
+    }
+}
+
+async fn run(settings: &Settings) -> Vec<Row> {
+    let ours = servers::ours().await;
+    let jsonrpsee = servers::jsonrpsee().await;
+    let floor = servers::bare_axum().await;
+    let mut rows = Vec::new();
+
+    let single = r#"{"jsonrpc":"2.0","method":"subtract","params":[42,23],"id":1}"#.to_owned();
+    let batch = format!(
+        "[{}]",
+        (0..100)
+            .map(|i| format!(r#"{{"jsonrpc":"2.0","method":"subtract","params":[{i},23],"id":{i}}}"#))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+
+    for (label, body) in [("HTTP single call", &single), ("HTTP batch of 100", &batch)] {
+        let (mut o, mut j, mut f) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..settings.rounds {
+            o.push(load::http(ours.http, body, settings).await);
+            j.push(load::http(jsonrpsee.http, body, settings).await);
+            f.push(load::http(floor, body, settings).await);
+        }
+        let (o, j, f) = (median_stats(o), median_stats(j), median_stats(f));
+        let batch_target = if label.contains("batch") { 1.3 } else { 1.0 };
+        rows.push(Row { name: format!("{label}: requests/s"), unit: "req/s", ours: o.rps, theirs: j.rps, lower_is_better: false, target: batch_target, competitor: "jsonrpsee" });
+        rows.push(Row { name: format!("{label}: p50 latency"), unit: "µs", ours: o.p50_us, theirs: j.p50_us, lower_is_better: true, target: 1.0, competitor: "jsonrpsee" });
+        rows.push(Row { name: format!("{label}: p99 latency"), unit: "µs", ours: o.p99_us, theirs: j.p99_us, lower_is_better: true, target: 1.0, competitor: "jsonrpsee" });
+        if !label.contains("batch") {
+            rows.push(Row { name: format!("{label}: requests/s vs bare axum"), unit: "req/s", ours: o.rps, theirs: f.rps, lower_is_better: false, target: 0.95, competitor: "bare axum" });
+        }
+    }
+
+    for connections in [1usize, 64] {
+        let (mut o, mut j) = (Vec::new(), Vec::new());
+        for _ in 0..settings.rounds {
+            o.push(load::websocket(ours.http, &single, connections, settings).await);
+            j.push(load::websocket(jsonrpsee.http, &single, connections, settings).await);
+        }
+        rows.push(Row {
+            name: format!("WebSocket pipelined, {connections} connection(s)"),
+            unit: "calls/s",
+            ours: median(o),
+            theirs: median(j),
+            lower_is_better: false,
+            target: 1.0,
+            competitor: "jsonrpsee",
+        });
+    }
+
+    for connections in [1usize, 64] {
+        let (mut nl, mut lp, mut j) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..settings.rounds {
+            nl.push(load::tcp(ours.tcp_newline, &single, false, connections, settings).await);
+            lp.push(load::tcp(ours.tcp_length_prefix, &single, true, connections, settings).await);
+            j.push(load::websocket(jsonrpsee.http, &single, connections, settings).await);
+        }
+        let theirs = median(j);
+        for (framing, figures) in [("newline", nl), ("length-prefix-4", lp)] {
+            rows.push(Row {
+                name: format!("TCP {framing} pipelined, {connections} connection(s)"),
+                unit: "calls/s",
+                ours: median(figures),
+                theirs,
+                lower_is_better: false,
+                target: 1.0,
+                competitor: "jsonrpsee WebSocket",
+            });
+        }
+    }
+
+    let inproc_ours = load::in_process_ours(&ours.dispatcher, &single).await;
+    let inproc_theirs = load::in_process_jsonrpsee(&jsonrpsee.module, &single).await;
+    rows.push(Row { name: "In-process parse+dispatch+serialize: time per call".into(), unit: "ns", ours: inproc_ours.ns_per_call, theirs: inproc_theirs.ns_per_call, lower_is_better: true, target: 1.0, competitor: "jsonrpsee" });
+    rows.push(Row { name: "In-process: allocations per call".into(), unit: "allocs", ours: inproc_ours.allocs_per_call, theirs: inproc_theirs.allocs_per_call, lower_is_better: true, target: 1.0, competitor: "jsonrpsee" });
+
+    let (mut o, mut j) = (Vec::new(), Vec::new());
+    for _ in 0..settings.rounds {
+        o.push(load::client_ours(ours.http, settings).await);
+        j.push(load::client_jsonrpsee(ours.http, settings).await);
+    }
+    rows.push(Row { name: "HTTP client, 64 concurrent callers".into(), unit: "calls/s", ours: median(o), theirs: median(j), lower_is_better: false, target: 1.0, competitor: "jsonrpsee client" });
+    rows
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| info.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores ({cpu}), {} {}", std::env::consts::OS, std::env::consts::ARCH)
+}
+
+fn render(rows: &[Row], settings: &Settings, quick: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Benchmarks\n");
+    let _ = writeln!(
+        out,
+        "Produced by `cargo run --release --manifest-path benches/Cargo.toml{}` on {}. \
+         Servers and load generator share one 2-worker tokio runtime; every contender is driven by the same \
+         generator ({} keep-alive connections for HTTP, {} s per run, {} alternating round(s), median shown). \
+         Ratios are ours / theirs for throughput and theirs / ours for latency, time and allocations, so above 1 means we are ahead.\n",
+        if quick { " -- --quick" } else { "" },
+        machine(),
+        settings.connections,
+        settings.duration.as_secs_f64(),
+        settings.rounds,
+    );
+    let _ = writeln!(out, "| benchmark | unit | rpc | competitor | competitor's figure | ratio | target | met |");
+    let _ = writeln!(out, "| --- | --- | ---: | --- | ---: | ---: | ---: | --- |");
+    for row in rows {
+        let ratio = row.ratio();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} | {} | {:.1} | {:.2} | ≥ {:.2} | {} |",
+            row.name,
+            row.unit,
+            row.ours,
+            row.competitor,
+            row.theirs,
+            ratio,
+            row.target,
+            if ratio >= row.target { "yes" } else { "**no**" }
+        );
+    }
+    out
+}

@@ -1,0 +1,96 @@
+//! The three contenders, serving the same `subtract` method.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use rpc::rpc;
+use rpc::tcp::{Framing, StreamOptions, TcpServer};
+
+/// `subtract` as users of each framework would write it.
+#[rpc]
+pub trait Bench {
+    /// minuend - subtrahend.
+    async fn subtract(&self, minuend: i64, subtrahend: i64) -> i64;
+}
+
+struct Impl;
+
+impl Bench for Impl {
+    async fn subtract(&self, minuend: i64, subtrahend: i64) -> i64 {
+        minuend.wrapping_sub(subtrahend)
+    }
+}
+
+/// Our server: HTTP + WebSocket, and TCP in both framings.
+pub struct Ours {
+    pub http: SocketAddr,
+    pub tcp_newline: SocketAddr,
+    pub tcp_length_prefix: SocketAddr,
+    pub dispatcher: rpc::Dispatcher,
+}
+
+pub async fn ours() -> Ours {
+    let methods = Impl.into_rpc();
+    let listening = rpc::http::Server::new(methods.clone()).bind("127.0.0.1:0").await.expect("bind");
+    let http = listening.local_addr().expect("addr");
+    tokio::spawn(listening.run());
+    let mut tcp = Vec::new();
+    for framing in [Framing::Newline, Framing::LengthPrefix(4)] {
+        let server = TcpServer::bind("127.0.0.1:0", StreamOptions::framing(framing)).await.expect("bind");
+        tcp.push(server.local_addr().expect("addr"));
+        tokio::spawn(server.serve(methods.clone()));
+    }
+    Ours { http, tcp_newline: tcp[0], tcp_length_prefix: tcp[1], dispatcher: rpc::Dispatcher::new(methods) }
+}
+
+/// jsonrpsee with the same method, as its `#[rpc]` macro registers an `async fn`.
+pub struct Jsonrpsee {
+    pub http: SocketAddr,
+    pub module: jsonrpsee::RpcModule<()>,
+    _handle: jsonrpsee::server::ServerHandle,
+}
+
+pub fn jsonrpsee_module() -> jsonrpsee::RpcModule<()> {
+    let mut module = jsonrpsee::RpcModule::new(());
+    module
+        .register_async_method("subtract", |params, _, _| async move {
+            let (minuend, subtrahend): (i64, i64) = params.parse()?;
+            Ok::<i64, jsonrpsee::types::ErrorObjectOwned>(minuend.wrapping_sub(subtrahend))
+        })
+        .expect("register");
+    module
+}
+
+pub async fn jsonrpsee() -> Jsonrpsee {
+    let server = jsonrpsee::server::Server::builder()
+        .build("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let http = server.local_addr().expect("addr");
+    let handle = server.start(jsonrpsee_module());
+    Jsonrpsee { http, module: jsonrpsee_module(), _handle: handle }
+}
+
+#[derive(serde::Deserialize)]
+struct Request<'a> {
+    #[serde(borrow)]
+    id: &'a serde_json::value::RawValue,
+    params: (i64, i64),
+}
+
+/// The floor: one axum handler that decodes exactly this request and writes
+/// the answer, with no framework in between.
+pub async fn bare_axum() -> SocketAddr {
+    async fn handler(body: Bytes) -> ([(axum::http::HeaderName, &'static str); 1], Vec<u8>) {
+        let answer = match serde_json::from_slice::<Request<'_>>(&body) {
+            Ok(req) => format!(r#"{{"jsonrpc":"2.0","result":{},"id":{}}}"#, req.params.0 - req.params.1, req.id.get()),
+            Err(_) => r#"{"jsonrpc":"2.0","error":{"code":-32700,"message":"Parse error"},"id":null}"#.to_owned(),
+        };
+        ([(axum::http::header::CONTENT_TYPE, "application/json")], answer.into_bytes())
+    }
+    let app = axum::Router::new().route("/", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
