@@ -37,7 +37,12 @@ impl Vault for Guarded {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let server = rpc::http::Server::new(Guarded { token: "s3cret".into() }.into_rpc());
+    let server = rpc::http::Server::new(
+        Guarded {
+            token: "s3cret".into(),
+        }
+        .into_rpc(),
+    );
     let listening = server.bind("127.0.0.1:0").await?;
     let url = format!("http://{}/", listening.local_addr()?);
     tokio::spawn(listening.run());

@@ -35,7 +35,9 @@ impl Todos {
 
 impl Todo for Todos {
     async fn add(&self, item: String) -> usize {
-        let Ok(mut items) = self.0.lock() else { return 0 };
+        let Ok(mut items) = self.0.lock() else {
+            return 0;
+        };
         items.push(item);
         items.len()
     }
@@ -51,10 +53,16 @@ async fn main() -> std::io::Result<()> {
     let rest_view = todos.clone();
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
-        .route("/todos", get(move || async move { rest_view.items().join("\n") }))
+        .route(
+            "/todos",
+            get(move || async move { rest_view.items().join("\n") }),
+        )
         .nest("/rpc", rpc::http::router(todos.into_rpc()))
         .layer(tower_http::cors::CorsLayer::permissive());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3001").await?;
-    eprintln!("listening on http://{}/ (JSON-RPC at /rpc)", listener.local_addr()?);
+    eprintln!(
+        "listening on http://{}/ (JSON-RPC at /rpc)",
+        listener.local_addr()?
+    );
     axum::serve(listener, app).await
 }

@@ -33,7 +33,10 @@ impl Room for ChatRoom {
             .get::<Connections>()
             .ok_or_else(|| ErrorObject::new(-32002, "chat needs a WebSocket connection"))?;
         everyone
-            .broadcast("chat.said", serde_json::json!({ "from": from, "text": text }))
+            .broadcast(
+                "chat.said",
+                serde_json::json!({ "from": from, "text": text }),
+            )
             .await
             .map_err(ErrorObject::internal_error)
     }
@@ -51,7 +54,9 @@ impl Listener for Printer {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let listening = rpc::http::Server::new(ChatRoom.into_rpc()).bind("127.0.0.1:0").await?;
+    let listening = rpc::http::Server::new(ChatRoom.into_rpc())
+        .bind("127.0.0.1:0")
+        .await?;
     let url = format!("ws://{}/", listening.local_addr()?);
     tokio::spawn(listening.run());
 
@@ -61,7 +66,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         people.push((me, RoomClient::new(connection)));
     }
     for (me, client) in &people {
-        let reached = client.say(me.to_string(), format!("hello from {me}")).await?;
+        let reached = client
+            .say(me.to_string(), format!("hello from {me}"))
+            .await?;
         println!("{me}'s message reached {reached} people");
     }
     // Let the last notifications arrive before the program ends.
