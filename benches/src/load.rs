@@ -27,7 +27,9 @@ pub struct HttpStats {
 /// One keep-alive connection sending `body` and reading each answer before
 /// the next request; returns the latencies in microseconds.
 async fn http_connection(addr: SocketAddr, body: Arc<String>, stop: Arc<AtomicBool>) -> Vec<u32> {
-    let Ok(stream) = TcpStream::connect(addr).await else { return Vec::new() };
+    let Ok(stream) = TcpStream::connect(addr).await else {
+        return Vec::new();
+    };
     let _ = stream.set_nodelay(true);
     let mut stream = BufReader::new(stream);
     let request = format!(
@@ -39,7 +41,12 @@ async fn http_connection(addr: SocketAddr, body: Arc<String>, stop: Arc<AtomicBo
     let mut buf = Vec::with_capacity(64 * 1024);
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
-        if stream.get_mut().write_all(request.as_bytes()).await.is_err() {
+        if stream
+            .get_mut()
+            .write_all(request.as_bytes())
+            .await
+            .is_err()
+        {
             break;
         }
         if read_http_response(&mut stream, &mut buf).await.is_none() {
@@ -68,7 +75,10 @@ async fn read_http_response(stream: &mut BufReader<TcpStream>, buf: &mut Vec<u8>
     let status = head.split(' ').nth(1)?.parse().ok()?;
     let length: usize = head
         .lines()
-        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")))
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        })
         .and_then(|(_, v)| v.trim().parse().ok())
         .unwrap_or(0);
     while buf.len() < header_end + length {
@@ -97,20 +107,36 @@ pub async fn http(addr: SocketAddr, body: &str, settings: &Settings) -> HttpStat
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort_unstable();
-    let pick = |q: f64| all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0) as f64;
-    HttpStats { rps: all.len() as f64 / elapsed, p50_us: pick(0.50), p99_us: pick(0.99) }
+    let pick = |q: f64| {
+        all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+    };
+    HttpStats {
+        rps: all.len() as f64 / elapsed,
+        p50_us: pick(0.50),
+        p99_us: pick(0.99),
+    }
 }
 
 /// Most requests in flight per pipelined connection.
 const WINDOW: u64 = 128;
 
 /// Pipelined calls/s over WebSocket on `connections` connections.
-pub async fn websocket(addr: SocketAddr, body: &str, connections: usize, settings: &Settings) -> f64 {
+pub async fn websocket(
+    addr: SocketAddr,
+    body: &str,
+    connections: usize,
+    settings: &Settings,
+) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let Ok((socket, _)) = tokio_tungstenite::connect_async(format!("ws://{addr}/")).await else { continue };
+        let Ok((socket, _)) = tokio_tungstenite::connect_async(format!("ws://{addr}/")).await
+        else {
+            continue;
+        };
         let (mut sink, mut stream) = socket.split();
         let (stop, done, body) = (stop.clone(), done.clone(), body.to_owned());
         let window = Arc::new(tokio::sync::Semaphore::new(WINDOW as usize));
@@ -128,7 +154,9 @@ pub async fn websocket(addr: SocketAddr, body: &str, connections: usize, setting
         tasks.push(tokio::spawn(async move {
             let mut sent = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let Ok(permit) = window.acquire().await else { break };
+                let Ok(permit) = window.acquire().await else {
+                    break;
+                };
                 permit.forget();
                 if sink.send(Message::text(body.clone())).await.is_err() {
                     break;
@@ -151,7 +179,13 @@ pub async fn websocket(addr: SocketAddr, body: &str, connections: usize, setting
 }
 
 /// Pipelined calls/s over raw TCP with newline or 4-byte length-prefix framing.
-pub async fn tcp(addr: SocketAddr, body: &str, length_prefix: bool, connections: usize, settings: &Settings) -> f64 {
+pub async fn tcp(
+    addr: SocketAddr,
+    body: &str,
+    length_prefix: bool,
+    connections: usize,
+    settings: &Settings,
+) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let mut frame = Vec::new();
@@ -165,7 +199,9 @@ pub async fn tcp(addr: SocketAddr, body: &str, length_prefix: bool, connections:
     let frame = Arc::new(frame);
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let Ok(stream) = TcpStream::connect(addr).await else { continue };
+        let Ok(stream) = TcpStream::connect(addr).await else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let (mut read, mut write) = stream.into_split();
         let (stop, done, frame) = (stop.clone(), done.clone(), frame.clone());
@@ -185,7 +221,12 @@ pub async fn tcp(addr: SocketAddr, body: &str, length_prefix: bool, connections:
                     let mut count = 0;
                     let mut at = 0;
                     while pending.len() >= at + 4 {
-                        let len = u32::from_be_bytes([pending[at], pending[at + 1], pending[at + 2], pending[at + 3]]) as usize;
+                        let len = u32::from_be_bytes([
+                            pending[at],
+                            pending[at + 1],
+                            pending[at + 2],
+                            pending[at + 3],
+                        ]) as usize;
                         if pending.len() < at + 4 + len {
                             break;
                         }
@@ -205,7 +246,9 @@ pub async fn tcp(addr: SocketAddr, body: &str, length_prefix: bool, connections:
         tasks.push(tokio::spawn(async move {
             let mut sent = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let Ok(permit) = window.acquire().await else { break };
+                let Ok(permit) = window.acquire().await else {
+                    break;
+                };
                 permit.forget();
                 if write.write_all(&frame).await.is_err() {
                     break;
@@ -246,7 +289,11 @@ pub async fn in_process_ours(dispatcher: &rpc::Dispatcher, body: &str) -> InProc
     let allocs = crate::alloc::count();
     let started = Instant::now();
     for _ in 0..IN_PROCESS_CALLS {
-        std::hint::black_box(dispatcher.handle(std::hint::black_box(body.as_bytes()), &ctx).await);
+        std::hint::black_box(
+            dispatcher
+                .handle(std::hint::black_box(body.as_bytes()), &ctx)
+                .await,
+        );
     }
     finish(started, allocs)
 }
@@ -274,7 +321,9 @@ fn finish(started: Instant, allocs_before: u64) -> InProcess {
 
 /// Calls/s of our generated HTTP client from 64 concurrent callers.
 pub async fn client_ours(addr: SocketAddr, settings: &Settings) -> f64 {
-    let Ok(http) = rpc::http::HttpClient::new(&format!("http://{addr}/")) else { return 0.0 };
+    let Ok(http) = rpc::http::HttpClient::new(&format!("http://{addr}/")) else {
+        return 0.0;
+    };
     let client = crate::servers::BenchClient::new(http);
     drive(settings, move || {
         let client = client.clone();
@@ -286,13 +335,20 @@ pub async fn client_ours(addr: SocketAddr, settings: &Settings) -> f64 {
 /// Calls/s of jsonrpsee's HTTP client from 64 concurrent callers.
 pub async fn client_jsonrpsee(addr: SocketAddr, settings: &Settings) -> f64 {
     use jsonrpsee::core::client::ClientT;
-    let Ok(client) = jsonrpsee::http_client::HttpClientBuilder::default().build(format!("http://{addr}/")) else {
+    let Ok(client) =
+        jsonrpsee::http_client::HttpClientBuilder::default().build(format!("http://{addr}/"))
+    else {
         return 0.0;
     };
     let client = Arc::new(client);
     drive(settings, move || {
         let client = client.clone();
-        async move { client.request::<i64, _>("subtract", jsonrpsee::rpc_params![42, 23]).await.is_ok() }
+        async move {
+            client
+                .request::<i64, _>("subtract", jsonrpsee::rpc_params![42, 23])
+                .await
+                .is_ok()
+        }
     })
     .await
 }

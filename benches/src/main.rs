@@ -56,15 +56,26 @@ fn median_stats(runs: Vec<HttpStats>) -> HttpStats {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let settings = Settings {
-        duration: if quick { Duration::from_millis(1000) } else { Duration::from_secs(3) },
+        duration: if quick {
+            Duration::from_millis(1000)
+        } else {
+            Duration::from_secs(3)
+        },
         rounds: if quick { 1 } else { 3 },
         connections: 64,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let rows = runtime.block_on(run(&settings));
     let table = render(&rows, &settings, quick);
     println!("{table}");
-    if let Err(e) = std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md"), &table) {
+    if let Err(e) = std::fs::write(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md"),
+        &table,
+    ) {
         eprintln!("cannot write BENCHMARKS.md: {e}");
     }
 }
@@ -79,7 +90,9 @@ async fn run(settings: &Settings) -> Vec<Row> {
     let batch = format!(
         "[{}]",
         (0..100)
-            .map(|i| format!(r#"{{"jsonrpc":"2.0","method":"subtract","params":[{i},23],"id":{i}}}"#))
+            .map(|i| format!(
+                r#"{{"jsonrpc":"2.0","method":"subtract","params":[{i},23],"id":{i}}}"#
+            ))
             .collect::<Vec<_>>()
             .join(",")
     );
@@ -93,11 +106,43 @@ async fn run(settings: &Settings) -> Vec<Row> {
         }
         let (o, j, f) = (median_stats(o), median_stats(j), median_stats(f));
         let batch_target = if label.contains("batch") { 1.3 } else { 1.0 };
-        rows.push(Row { name: format!("{label}: requests/s"), unit: "req/s", ours: o.rps, theirs: j.rps, lower_is_better: false, target: batch_target, competitor: "jsonrpsee" });
-        rows.push(Row { name: format!("{label}: p50 latency"), unit: "µs", ours: o.p50_us, theirs: j.p50_us, lower_is_better: true, target: 1.0, competitor: "jsonrpsee" });
-        rows.push(Row { name: format!("{label}: p99 latency"), unit: "µs", ours: o.p99_us, theirs: j.p99_us, lower_is_better: true, target: 1.0, competitor: "jsonrpsee" });
+        rows.push(Row {
+            name: format!("{label}: requests/s"),
+            unit: "req/s",
+            ours: o.rps,
+            theirs: j.rps,
+            lower_is_better: false,
+            target: batch_target,
+            competitor: "jsonrpsee",
+        });
+        rows.push(Row {
+            name: format!("{label}: p50 latency"),
+            unit: "µs",
+            ours: o.p50_us,
+            theirs: j.p50_us,
+            lower_is_better: true,
+            target: 1.0,
+            competitor: "jsonrpsee",
+        });
+        rows.push(Row {
+            name: format!("{label}: p99 latency"),
+            unit: "µs",
+            ours: o.p99_us,
+            theirs: j.p99_us,
+            lower_is_better: true,
+            target: 1.0,
+            competitor: "jsonrpsee",
+        });
         if !label.contains("batch") {
-            rows.push(Row { name: format!("{label}: requests/s vs bare axum"), unit: "req/s", ours: o.rps, theirs: f.rps, lower_is_better: false, target: 0.95, competitor: "bare axum" });
+            rows.push(Row {
+                name: format!("{label}: requests/s vs bare axum"),
+                unit: "req/s",
+                ours: o.rps,
+                theirs: f.rps,
+                lower_is_better: false,
+                target: 0.95,
+                competitor: "bare axum",
+            });
         }
     }
 
@@ -141,25 +186,57 @@ async fn run(settings: &Settings) -> Vec<Row> {
 
     let inproc_ours = load::in_process_ours(&ours.dispatcher, &single).await;
     let inproc_theirs = load::in_process_jsonrpsee(&jsonrpsee.module, &single).await;
-    rows.push(Row { name: "In-process parse+dispatch+serialize: time per call".into(), unit: "ns", ours: inproc_ours.ns_per_call, theirs: inproc_theirs.ns_per_call, lower_is_better: true, target: 1.0, competitor: "jsonrpsee" });
-    rows.push(Row { name: "In-process: allocations per call".into(), unit: "allocs", ours: inproc_ours.allocs_per_call, theirs: inproc_theirs.allocs_per_call, lower_is_better: true, target: 1.0, competitor: "jsonrpsee" });
+    rows.push(Row {
+        name: "In-process parse+dispatch+serialize: time per call".into(),
+        unit: "ns",
+        ours: inproc_ours.ns_per_call,
+        theirs: inproc_theirs.ns_per_call,
+        lower_is_better: true,
+        target: 1.0,
+        competitor: "jsonrpsee",
+    });
+    rows.push(Row {
+        name: "In-process: allocations per call".into(),
+        unit: "allocs",
+        ours: inproc_ours.allocs_per_call,
+        theirs: inproc_theirs.allocs_per_call,
+        lower_is_better: true,
+        target: 1.0,
+        competitor: "jsonrpsee",
+    });
 
     let (mut o, mut j) = (Vec::new(), Vec::new());
     for _ in 0..settings.rounds {
         o.push(load::client_ours(ours.http, settings).await);
         j.push(load::client_jsonrpsee(ours.http, settings).await);
     }
-    rows.push(Row { name: "HTTP client, 64 concurrent callers".into(), unit: "calls/s", ours: median(o), theirs: median(j), lower_is_better: false, target: 1.0, competitor: "jsonrpsee client" });
+    rows.push(Row {
+        name: "HTTP client, 64 concurrent callers".into(),
+        unit: "calls/s",
+        ours: median(o),
+        theirs: median(j),
+        lower_is_better: false,
+        target: 1.0,
+        competitor: "jsonrpsee client",
+    });
     rows
 }
 
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|info| info.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cores} cores ({cpu}), {} {}", std::env::consts::OS, std::env::consts::ARCH)
+    format!(
+        "{cores} cores ({cpu}), {} {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
 }
 
 fn render(rows: &[Row], settings: &Settings, quick: bool) -> String {
@@ -177,7 +254,10 @@ fn render(rows: &[Row], settings: &Settings, quick: bool) -> String {
         settings.duration.as_secs_f64(),
         settings.rounds,
     );
-    let _ = writeln!(out, "| benchmark | unit | rpc | competitor | competitor's figure | ratio | target | met |");
+    let _ = writeln!(
+        out,
+        "| benchmark | unit | rpc | competitor | competitor's figure | ratio | target | met |"
+    );
     let _ = writeln!(out, "| --- | --- | ---: | --- | ---: | ---: | ---: | --- |");
     for row in rows {
         let ratio = row.ratio();

@@ -31,16 +31,26 @@ pub struct Ours {
 
 pub async fn ours() -> Ours {
     let methods = Impl.into_rpc();
-    let listening = rpc::http::Server::new(methods.clone()).bind("127.0.0.1:0").await.expect("bind");
+    let listening = rpc::http::Server::new(methods.clone())
+        .bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let http = listening.local_addr().expect("addr");
     tokio::spawn(listening.run());
     let mut tcp = Vec::new();
     for framing in [Framing::Newline, Framing::LengthPrefix(4)] {
-        let server = TcpServer::bind("127.0.0.1:0", StreamOptions::framing(framing)).await.expect("bind");
+        let server = TcpServer::bind("127.0.0.1:0", StreamOptions::framing(framing))
+            .await
+            .expect("bind");
         tcp.push(server.local_addr().expect("addr"));
         tokio::spawn(server.serve(methods.clone()));
     }
-    Ours { http, tcp_newline: tcp[0], tcp_length_prefix: tcp[1], dispatcher: rpc::Dispatcher::new(methods) }
+    Ours {
+        http,
+        tcp_newline: tcp[0],
+        tcp_length_prefix: tcp[1],
+        dispatcher: rpc::Dispatcher::new(methods),
+    }
 }
 
 /// jsonrpsee with the same method, as its `#[rpc]` macro registers an `async fn`.
@@ -68,7 +78,11 @@ pub async fn jsonrpsee() -> Jsonrpsee {
         .expect("bind");
     let http = server.local_addr().expect("addr");
     let handle = server.start(jsonrpsee_module());
-    Jsonrpsee { http, module: jsonrpsee_module(), _handle: handle }
+    Jsonrpsee {
+        http,
+        module: jsonrpsee_module(),
+        _handle: handle,
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -83,13 +97,25 @@ struct Request<'a> {
 pub async fn bare_axum() -> SocketAddr {
     async fn handler(body: Bytes) -> ([(axum::http::HeaderName, &'static str); 1], Vec<u8>) {
         let answer = match serde_json::from_slice::<Request<'_>>(&body) {
-            Ok(req) => format!(r#"{{"jsonrpc":"2.0","result":{},"id":{}}}"#, req.params.0 - req.params.1, req.id.get()),
-            Err(_) => r#"{"jsonrpc":"2.0","error":{"code":-32700,"message":"Parse error"},"id":null}"#.to_owned(),
+            Ok(req) => format!(
+                r#"{{"jsonrpc":"2.0","result":{},"id":{}}}"#,
+                req.params.0 - req.params.1,
+                req.id.get()
+            ),
+            Err(_) => {
+                r#"{"jsonrpc":"2.0","error":{"code":-32700,"message":"Parse error"},"id":null}"#
+                    .to_owned()
+            }
         };
-        ([(axum::http::header::CONTENT_TYPE, "application/json")], answer.into_bytes())
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            answer.into_bytes(),
+        )
     }
     let app = axum::Router::new().route("/", axum::routing::post(handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr

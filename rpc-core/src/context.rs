@@ -20,8 +20,11 @@ use std::sync::Arc;
 #[derive(Clone, Default)]
 pub struct Context {
     /// `None` until something is inserted, so an empty context costs nothing.
-    values: Option<Arc<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>>,
+    values: Option<Arc<Vec<Entry>>>,
 }
+
+/// One value, keyed by its type.
+type Entry = (TypeId, Arc<dyn Any + Send + Sync>);
 
 impl Context {
     /// An empty context.
@@ -37,7 +40,10 @@ impl Context {
 
     /// Adds `value`, replacing any value of the same type.
     pub fn insert<T: Any + Send + Sync>(&mut self, value: T) {
-        let values = Arc::make_mut(self.values.get_or_insert_with(|| Arc::new(Vec::with_capacity(4))));
+        let values = Arc::make_mut(
+            self.values
+                .get_or_insert_with(|| Arc::new(Vec::with_capacity(4))),
+        );
         let id = TypeId::of::<T>();
         values.retain(|(t, _)| *t != id);
         values.push((id, Arc::new(value)));

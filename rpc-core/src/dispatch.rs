@@ -113,7 +113,8 @@ impl Dispatcher {
                 })
             }
             Ok(Message::Batch(entries)) => {
-                let mut calls: Vec<Call<'_>> = entries.into_iter().map(|e| self.start(e, ctx)).collect();
+                let mut calls: Vec<Call<'_>> =
+                    entries.into_iter().map(|e| self.start(e, ctx)).collect();
                 self.run(&mut calls).await;
                 let mut out = Vec::new();
                 for (id, outcome) in calls.into_iter().filter_map(Call::answer) {
@@ -132,22 +133,38 @@ impl Dispatcher {
     /// Looks the method up and starts its handler (which decodes the params).
     fn start<'a>(&self, entry: Entry<'a>, ctx: &Context) -> Call<'a> {
         let (request, answer) = match entry {
-            Entry::Invalid { id, error } => return Call { id, answer: true, method: "".into(), state: State::Done(Err(error)) },
+            Entry::Invalid { id, error } => {
+                return Call {
+                    id,
+                    answer: true,
+                    method: "".into(),
+                    state: State::Done(Err(error)),
+                }
+            }
             Entry::Notification(request) => (request, false),
             Entry::Request(request) => (request, true),
         };
         let state = match self.methods.get(&request.method) {
             Some(method) => {
-                let started = std::panic::catch_unwind(AssertUnwindSafe(|| (method.handler)(request.params, ctx)));
+                let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    (method.handler)(request.params, ctx)
+                }));
                 match started {
                     Ok(future) => State::Running(future),
                     Err(_) => State::Done(Err(panicked(&request.method))),
                 }
             }
-            None if request.method == discover::METHOD => State::Done(crate::to_result(&discover::document(&self.methods))),
+            None if request.method == discover::METHOD => {
+                State::Done(crate::to_result(&discover::document(&self.methods)))
+            }
             None => State::Done(Err(ErrorObject::method_not_found(&request.method))),
         };
-        Call { id: request.id, answer, method: request.method, state }
+        Call {
+            id: request.id,
+            answer,
+            method: request.method,
+            state,
+        }
     }
 
     /// Drives every started call to completion, concurrently, under one
@@ -160,11 +177,15 @@ impl Dispatcher {
         let (first_pass, queue) = (&mut *calls, &mut waiting);
         std::future::poll_fn(move |cx| {
             for (index, call) in first_pass.iter_mut().enumerate() {
-                let State::Running(future) = &mut call.state else { continue };
+                let State::Running(future) = &mut call.state else {
+                    continue;
+                };
                 match poll_guarded(future, cx) {
                     Poll::Ready(outcome) => call.finish(outcome),
                     Poll::Pending => {
-                        if let State::Running(future) = std::mem::replace(&mut call.state, State::Waiting) {
+                        if let State::Running(future) =
+                            std::mem::replace(&mut call.state, State::Waiting)
+                        {
                             queue.push(Indexed { index, future });
                         }
                     }
@@ -176,7 +197,10 @@ impl Dispatcher {
         if waiting.is_empty() {
             return;
         }
-        let deadline = self.limits.request_timeout.map(|limit| (limit, tokio::time::sleep(limit)));
+        let deadline = self
+            .limits
+            .request_timeout
+            .map(|limit| (limit, tokio::time::sleep(limit)));
         let (limit, sleep) = match deadline {
             Some((limit, sleep)) => (Some(limit), Some(sleep)),
             None => (None, None),
@@ -228,7 +252,9 @@ impl<'a> Call<'a> {
     fn answer(self) -> Option<(Option<&'a RawValue>, MethodResult)> {
         let outcome = match self.state {
             State::Done(outcome) => outcome,
-            State::Running(_) | State::Waiting => Err(ErrorObject::internal_error("the call did not finish")),
+            State::Running(_) | State::Waiting => {
+                Err(ErrorObject::internal_error("the call did not finish"))
+            }
         };
         if !self.answer {
             if let Err(e) = &outcome {
@@ -241,7 +267,10 @@ impl<'a> Call<'a> {
 }
 
 /// Polls a handler's future, turning a panic into an error outcome.
-fn poll_guarded(future: &mut MethodFuture, cx: &mut std::task::Context<'_>) -> Poll<std::thread::Result<MethodResult>> {
+fn poll_guarded(
+    future: &mut MethodFuture,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<std::thread::Result<MethodResult>> {
     match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
         Ok(Poll::Ready(outcome)) => Poll::Ready(Ok(outcome)),
         Ok(Poll::Pending) => Poll::Pending,

@@ -111,7 +111,12 @@ impl ParamsDecoder<'_> {
     /// missing or has the wrong type.
     pub fn required<T: DeserializeOwned>(&mut self, index: usize) -> Result<T, ErrorObject> {
         let name = self.name(index);
-        match self.slots.as_mut_slice().get_mut(index).and_then(Option::take) {
+        match self
+            .slots
+            .as_mut_slice()
+            .get_mut(index)
+            .and_then(Option::take)
+        {
             Some(raw) => decode(name, raw),
             None => Err(ErrorObject::invalid_params(format_args!(
                 "missing required parameter `{name}`"
@@ -126,7 +131,12 @@ impl ParamsDecoder<'_> {
         index: usize,
     ) -> Result<Option<T>, ErrorObject> {
         let name = self.name(index);
-        match self.slots.as_mut_slice().get_mut(index).and_then(Option::take) {
+        match self
+            .slots
+            .as_mut_slice()
+            .get_mut(index)
+            .and_then(Option::take)
+        {
             Some(raw) if raw.get() != "null" => decode(name, raw).map(Some),
             _ => Ok(None),
         }
@@ -194,7 +204,12 @@ impl<'de, 's> Visitor<'de> for SlotFiller<'s, 'de> {
                 )));
             };
             let value = map.next_value::<&'de RawValue>()?;
-            if self.slots.get_mut(index).and_then(|slot| slot.replace(value)).is_some() {
+            if self
+                .slots
+                .get_mut(index)
+                .and_then(|slot| slot.replace(value))
+                .is_some()
+            {
                 return Err(de::Error::custom(format_args!(
                     "parameter `{key}` given twice"
                 )));

@@ -63,7 +63,9 @@ pub fn trait_attrs(cx: &Ctxt, args: proc_macro2::TokenStream) -> TraitAttrs {
             return out;
         }
     };
+    let mut seen = Seen::default();
     for meta in args.0 {
+        seen.check(cx, meta.path());
         match &meta {
             Meta::NameValue(nv) if nv.path.is_ident("namespace") => {
                 out.namespace = string_value(cx, "namespace", &nv.value);
@@ -75,6 +77,10 @@ pub fn trait_attrs(cx: &Ctxt, args: proc_macro2::TokenStream) -> TraitAttrs {
                         Err(_) => cx.error_spanned_by(&s, "`crate` expects a path, e.g. `crate = \"::rpc\"`"),
                     }
                 }
+            }
+            other if is_any(other.path(), &["namespace", "crate"]) => {
+                let key = other.path().get_ident().map(ToString::to_string).unwrap_or_default();
+                cx.error_spanned_by(other, format!("`{key}` expects a string: `{key} = \"...\"`"));
             }
             other => cx.error_spanned_by(
                 other.path(),
@@ -89,6 +95,7 @@ pub fn trait_attrs(cx: &Ctxt, args: proc_macro2::TokenStream) -> TraitAttrs {
 pub fn method_attrs(cx: &Ctxt, attrs: &mut Vec<Attribute>) -> MethodAttrs {
     let mut out = MethodAttrs::default();
     let mut kept = Vec::new();
+    let mut seen = Seen::default();
     for attr in attrs.drain(..) {
         if !attr.path().is_ident("rpc") {
             kept.push(attr);
@@ -102,6 +109,7 @@ pub fn method_attrs(cx: &Ctxt, attrs: &mut Vec<Attribute>) -> MethodAttrs {
             }
         };
         for meta in args.0 {
+            seen.check(cx, meta.path());
             match &meta {
                 Meta::NameValue(nv) if nv.path.is_ident("name") => out.name = string_value(cx, "name", &nv.value),
                 Meta::NameValue(nv) if nv.path.is_ident("aliases") => match &nv.value {
@@ -112,6 +120,16 @@ pub fn method_attrs(cx: &Ctxt, attrs: &mut Vec<Attribute>) -> MethodAttrs {
                 },
                 Meta::Path(p) if p.is_ident("notification") => out.notification = Some(span_of(p)),
                 Meta::Path(p) if p.is_ident("named_params") => out.named_params = true,
+                other if is_any(other.path(), &["name"]) => {
+                    cx.error_spanned_by(other, "`name` expects a string: `name = \"...\"`");
+                }
+                other if is_any(other.path(), &["aliases"]) => {
+                    cx.error_spanned_by(other, "`aliases` expects a list of strings: `aliases = [\"a\", \"b\"]`");
+                }
+                other if is_any(other.path(), &["notification", "named_params"]) => {
+                    let key = other.path().get_ident().map(ToString::to_string).unwrap_or_default();
+                    cx.error_spanned_by(other, format!("`{key}` takes no value: write `#[rpc({key})]`"));
+                }
                 other => cx.error_spanned_by(
                     other.path(),
                     "unknown #[rpc] option on a method; expected `name = \"...\"`, `aliases = [...]`, `notification` or `named_params`",
@@ -123,13 +141,34 @@ pub fn method_attrs(cx: &Ctxt, attrs: &mut Vec<Attribute>) -> MethodAttrs {
     out
 }
 
+fn is_any(path: &syn::Path, keys: &[&str]) -> bool {
+    keys.iter().any(|k| path.is_ident(k))
+}
+
+/// The options given so far, to report one given twice.
+#[derive(Default)]
+struct Seen(Vec<String>);
+
+impl Seen {
+    fn check(&mut self, cx: &Ctxt, path: &syn::Path) {
+        let Some(key) = path.get_ident().map(ToString::to_string) else {
+            return;
+        };
+        if self.0.contains(&key) {
+            cx.error_spanned_by(path, format!("`{key}` is given more than once"));
+        } else {
+            self.0.push(key);
+        }
+    }
+}
+
 fn span_of(path: &syn::Path) -> Span {
     path.segments
         .first()
         .map_or_else(Span::call_site, |s| s.ident.span())
 }
 
-/// The text of the doc comments among `attrs`, lines joined, trimmed.
+/// The text of the doc comments among `attrs`, lines joined, trimmed at both ends.
 pub fn docs(attrs: &[Attribute]) -> Option<String> {
     let lines: Vec<String> = attrs
         .iter()
@@ -138,7 +177,17 @@ pub fn docs(attrs: &[Attribute]) -> Option<String> {
             Meta::NameValue(nv) => match &nv.value {
                 Expr::Lit(ExprLit {
                     lit: Lit::Str(s), ..
-                }) => Some(s.value().trim().to_owned()),
+                }) => {
+                    // `/// text` arrives as " text": drop that one space, as rustdoc does,
+                    // and keep deeper indentation (code blocks).
+                    let line = s.value();
+                    Some(
+                        line.strip_prefix(' ')
+                            .unwrap_or(&line)
+                            .trim_end()
+                            .to_owned(),
+                    )
+                }
                 _ => None,
             },
             _ => None,

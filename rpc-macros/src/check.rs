@@ -2,21 +2,53 @@
 
 use std::collections::HashMap;
 
-use proc_macro2::Span;
+use syn::ext::IdentExt;
 use syn::{Type, TypeParamBound};
 
 use crate::ctxt::Ctxt;
-use crate::model::{Method, Output, Service};
+use crate::model::{is_context, Method, Output, Service};
+
+/// Rust names the generated code already uses: the trait's `into_rpc`, the
+/// client's own methods, and the batch builder's `send`.
+const GENERATED_NAMES: &[(&str, &str)] = &[
+    ("into_rpc", "the trait's generated `into_rpc`"),
+    ("new", "the generated client's constructor `new`"),
+    (
+        "with_named_params",
+        "the generated client's `with_named_params`",
+    ),
+    (
+        "with_positional_params",
+        "the generated client's `with_positional_params`",
+    ),
+    ("with_timeout", "the generated client's `with_timeout`"),
+    ("client", "the generated client's `client`"),
+    ("batch", "the generated client's `batch`"),
+    ("send", "the generated batch builder's `send`"),
+];
 
 /// Runs all checks, reporting each problem at the offending token.
 pub fn check(cx: &Ctxt, service: &Service) {
     check_trait(cx, service);
-    let mut seen: HashMap<String, Span> = HashMap::new();
+    let mut seen: HashMap<String, &syn::Ident> = HashMap::new();
     for method in &service.methods {
         check_signature(cx, method);
+        check_rust_name(cx, method);
         check_params(cx, method);
         check_notification(cx, method);
         check_names(cx, service, method, &mut seen);
+    }
+}
+
+fn check_rust_name(cx: &Ctxt, method: &Method) {
+    let name = method.ident.unraw().to_string();
+    if let Some((_, what)) = GENERATED_NAMES.iter().find(|(n, _)| *n == name) {
+        cx.error_spanned_by(
+            &method.ident,
+            format!(
+                "a method named `{name}` would clash with {what}; rename the Rust method and keep the wire name with `#[rpc(name = \"{name}\")]`"
+            ),
+        );
     }
 }
 
@@ -81,11 +113,38 @@ fn check_signature(cx: &Ctxt, method: &Method) {
     for ty in output_types {
         check_type(cx, ty, "the return type");
     }
+    if let Output::Value(ty) = &method.output {
+        check_result_alias(cx, ty);
+    }
+}
+
+/// A `Result` written with one type (an alias such as `io::Result<T>`) hides
+/// the error type from the macro, and serde would put `{"Ok": ..}` on the wire.
+fn check_result_alias(cx: &Ctxt, ty: &Type) {
+    let Type::Path(tp) = ty else { return };
+    let Some(last) = tp.path.segments.last() else {
+        return;
+    };
+    if last.ident == "Result" {
+        cx.error_spanned_by(
+            ty,
+            "#[rpc] recognises a fallible method only by `Result<T, E>` written with both types; spell out the error type (a `Result` alias hides it)",
+        );
+    }
 }
 
 fn check_params(cx: &Ctxt, method: &Method) {
     let mut first_optional: Option<&syn::Ident> = None;
     for param in &method.params {
+        if let Type::Reference(r) = &param.ty {
+            if is_context(&r.elem) {
+                cx.error_spanned_by(
+                    r,
+                    "take the request context by value (`ctx: Context`); it is cheap to clone",
+                );
+                continue;
+            }
+        }
         check_type(cx, &param.ty, "a parameter");
         match (&param.option_of, first_optional) {
             (Some(_), None) => first_optional = Some(&param.ident),
@@ -131,7 +190,12 @@ fn check_notification(cx: &Ctxt, method: &Method) {
     }
 }
 
-fn check_names(cx: &Ctxt, service: &Service, method: &Method, seen: &mut HashMap<String, Span>) {
+fn check_names<'m>(
+    cx: &Ctxt,
+    service: &Service,
+    method: &'m Method,
+    seen: &mut HashMap<String, &'m syn::Ident>,
+) {
     let base = method.base_name();
     let mut names = vec![(base, method.name_span())];
     names.extend(method.attrs.aliases.iter().map(|a| (a.value(), a.span())));
@@ -147,11 +211,13 @@ fn check_names(cx: &Ctxt, service: &Service, method: &Method, seen: &mut HashMap
                 format!("method name `{wire}` is reserved: names starting with `rpc.` belong to the framework"),
             ));
         }
-        if seen.insert(wire.clone(), span).is_some() {
+        if let Some(first) = seen.get(&wire) {
             cx.syn_error(syn::Error::new(
                 span,
-                format!("duplicate method name `{wire}`"),
+                format!("duplicate method name `{wire}`: method `{first}` already uses it"),
             ));
+        } else {
+            seen.insert(wire, &method.ident);
         }
     }
 }

@@ -1,9 +1,9 @@
 //! Generates `<Trait>Client` and its typed batch builder `<Trait>Batch`.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
 
-use crate::expand::derived_ident;
+use crate::expand::{derived_ident, user_span};
 use crate::model::{Method, Output, Service};
 
 /// The typed client and batch builder.
@@ -30,7 +30,7 @@ pub fn client(service: &Service) -> TokenStream {
         }
 
         impl #client {
-            /// A client over `transport` (any transport, or an existing [`Client`](#krate::Client)).
+            /// A client over `transport`: any transport, or an existing `Client` engine.
             /// Parameters are sent by position.
             #vis fn new(transport: impl ::core::convert::Into<#krate::Client>) -> Self {
                 #client { client: transport.into(), named: false }
@@ -89,7 +89,8 @@ pub fn client(service: &Service) -> TokenStream {
     }
 }
 
-/// `fn name(&self, a: A, b: B)`'s parameter list and the statements that fill `params`.
+/// `fn name(&self, a: A, b: B)`'s parameter list and the statements that fill
+/// `__rpc_params` (prefixed, so a parameter may itself be called `params`).
 fn params(service: &Service, method: &Method) -> (Vec<TokenStream>, TokenStream) {
     let krate = &service.krate;
     let named = if method.attrs.named_params {
@@ -105,21 +106,24 @@ fn params(service: &Service, method: &Method) -> (Vec<TokenStream>, TokenStream)
             quote!(#ident: #ty)
         })
         .collect();
+    // Types under their own span: a type that is not `Serialize` is reported
+    // at the parameter, not at `#[rpc]`.
     let pushes = method.params.iter().map(|p| {
-        let ident = &p.ident;
-        let name = ident.to_string();
-        match p.option_of {
-            Some(_) => quote!(params.push_optional(#name, &#ident);),
-            None => quote!(params.push(#name, &#ident);),
-        }
+        let (ident, name, ty) = (&p.ident, &p.name, &p.ty);
+        let push = match &p.option_of {
+            Some(inner) => quote_spanned!(user_span(inner)=> push_optional::<#inner>),
+            None => quote_spanned!(user_span(ty)=> push::<#ty>),
+        };
+        quote!(__rpc_params.#push(#name, &#ident);)
     });
     let build = quote! {
-        let mut params = #krate::ParamsBuilder::new(#named);
+        let mut __rpc_params = #krate::ParamsBuilder::new(#named);
         #(#pushes)*
     };
     (decls, build)
 }
 
+/// The type a successful call decodes into, spanned at the user's type.
 fn ok_type(method: &Method) -> TokenStream {
     match &method.output {
         Output::Unit => quote!(()),
@@ -136,9 +140,11 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
     let (decls, build) = params(service, method);
     let ok = ok_type(method);
     let send = if method.attrs.notification.is_some() {
-        quote!(self.client.notify(#wire, params).await)
+        quote!(self.client.notify(#wire, __rpc_params).await)
     } else {
-        quote!(self.client.call(#wire, params).await)
+        // The whole call and its `.await` sit at the result type: awaiting the
+        // future of `call::<T>` checks `T: DeserializeOwned` a second time.
+        quote_spanned!(user_span(&ok)=> self.client.call::<#ok>(#wire, __rpc_params).await)
     };
     quote! {
         #(#[doc = #docs])*
@@ -165,7 +171,7 @@ fn batch_method(service: &Service, method: &Method) -> TokenStream {
             S: #krate::Push<#ok>,
         {
             #build
-            #batch { batch: self.batch.call::<#ok>(#wire, params), named: self.named }
+            #batch { batch: self.batch.call::<#ok>(#wire, __rpc_params), named: self.named }
         }
     }
 }

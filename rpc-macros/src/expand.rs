@@ -1,7 +1,7 @@
-//! Generates the trait (with `Send` futures and `into_rpc`) and the server side.
+//! Generates the trait (`Sync`, with `Send` futures and `into_rpc`) and the server side.
 
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{FnArg, TraitItem};
 
@@ -18,7 +18,7 @@ pub fn server(service: &Service) -> TokenStream {
                 syn::ReturnType::Type(_, ty) => quote!(#ty),
             };
             f.sig.asyncness = None;
-            f.sig.output = syn::parse_quote_spanned! {ret.span()=>
+            f.sig.output = syn::parse_quote_spanned! {user_span(&ret)=>
                 -> impl ::core::future::Future<Output = #ret> + ::core::marker::Send
             };
             if let Some(body) = f.default.take() {
@@ -26,13 +26,20 @@ pub fn server(service: &Service) -> TokenStream {
             }
         }
     }
+    // Every method takes `&self` and promises a `Send` future, and a future
+    // that holds `&Self` is `Send` only when `Self: Sync`. Saying so on the
+    // trait lets default bodies use `self`, and tells an implementor that is
+    // not `Sync` so at its `impl`, not inside each method.
+    item.colon_token.get_or_insert_with(Default::default);
+    item.supertraits
+        .push(syn::parse_quote!(::core::marker::Sync));
     let registrations = service.methods.iter().map(|m| registration(service, m));
     item.items.push(syn::parse_quote! {
         /// Turns this implementation into a method table, ready to serve
         /// (merge it with other tables first if the server offers several services).
         fn into_rpc(self) -> #krate::MethodTable
         where
-            Self: ::core::marker::Sized + ::core::marker::Send + ::core::marker::Sync + 'static,
+            Self: ::core::marker::Sized + ::core::marker::Send + 'static,
         {
             let __rpc_this = ::std::sync::Arc::new(self);
             let mut __rpc_table = #krate::MethodTable::new();
@@ -47,27 +54,32 @@ fn registration(service: &Service, method: &Method) -> TokenStream {
     let krate = &service.krate;
     let ident = &method.ident;
     let info = method_info(service, method);
-    let names = method.params.iter().map(|p| p.ident.to_string());
+    let names = method.params.iter().map(|p| &p.name);
+    // Each type goes into a turbofish under its own span, so that a type that
+    // is not `Deserialize` (or `Serialize`, or convertible into an error
+    // object) is reported at the type in the trait, not at `#[rpc]`.
     let decodes = method.params.iter().enumerate().map(|(i, p)| {
-        let name = &p.ident;
-        match &p.option_of {
-            Some(inner) => {
-                quote_spanned!(p.ty.span()=> let #name = __rpc_params.optional::<#inner>(#i)?;)
-            }
-            None => {
-                let ty = &p.ty;
-                quote_spanned!(ty.span()=> let #name = __rpc_params.required::<#ty>(#i)?;)
-            }
-        }
+        let (name, ty) = (&p.ident, &p.ty);
+        let decode = match &p.option_of {
+            Some(inner) => quote_spanned!(user_span(inner)=> optional::<#inner>),
+            None => quote_spanned!(user_span(ty)=> required::<#ty>),
+        };
+        quote!(let #name = __rpc_params.#decode(#i)?;)
     });
     let args = call_args(method);
     let call = quote!(__rpc_this.#ident(#(#args),*).await);
     let outcome = match &method.output {
         Output::Unit => quote!({ #call; #krate::to_result(&()) }),
-        Output::Value(ty) => quote_spanned!(ty.span()=> #krate::to_result(&#call)),
+        Output::Value(ty) => {
+            let to_result = quote_spanned!(user_span(ty)=> to_result::<#ty>);
+            quote!(#krate::#to_result(&#call))
+        }
         Output::Result { ok, err, .. } => {
-            let ok_result = quote_spanned!(ok.span()=> #krate::to_result(&value));
-            let err_object = quote_spanned!(err.span()=> ::core::convert::Into::<#krate::ErrorObject>::into(error));
+            let to_result = quote_spanned!(user_span(ok)=> to_result::<#ok>);
+            let ok_result = quote!(#krate::#to_result(&value));
+            let err_object = quote_spanned! {user_span(err)=>
+                <#err as ::core::convert::Into<#krate::ErrorObject>>::into(error)
+            };
             quote! {
                 match #call {
                     ::core::result::Result::Ok(value) => #ok_result,
@@ -129,7 +141,7 @@ pub fn method_info(service: &Service, method: &Method) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let params = method.params.iter().map(|p| {
-        let name = p.ident.to_string();
+        let name = &p.name;
         let ty = type_text(&p.ty);
         let required = p.option_of.is_none();
         quote!(#krate::ParamInfo { name: #name.into(), ty: #ty.into(), required: #required })
@@ -171,6 +183,13 @@ pub fn type_text(ty: &syn::Type) -> String {
         }
     }
     out.replace(", >", ">").replace("  ", " ")
+}
+
+/// A span located at `tokens` (the user's type) that resolves names like
+/// the rest of the generated code, so errors point at the type while
+/// generated locals such as `self` and `__rpc_params` stay in scope.
+pub fn user_span<T: ToTokens>(tokens: &T) -> Span {
+    Span::call_site().located_at(tokens.span())
 }
 
 /// The name of a generated item: `<Trait><suffix>`.

@@ -1,6 +1,7 @@
 //! The macro's own model of an `#[rpc]` trait, built from syn's syntax tree.
 
 use proc_macro2::Span;
+use syn::ext::IdentExt;
 use syn::{
     FnArg, GenericArgument, ItemTrait, LitStr, Pat, PathArguments, ReturnType, TraitItem, Type,
 };
@@ -46,8 +47,10 @@ pub struct Method {
 
 /// One wire parameter.
 pub struct Param {
-    /// The parameter's name.
+    /// The parameter's Rust name.
     pub ident: syn::Ident,
+    /// Its wire name (the Rust name without any `r#`).
+    pub name: String,
     /// Its declared type.
     pub ty: Type,
     /// `Some(T)` when the type is `Option<T>`.
@@ -72,7 +75,7 @@ impl Method {
         self.attrs
             .name
             .as_ref()
-            .map_or_else(|| self.ident.to_string(), LitStr::value)
+            .map_or_else(|| self.ident.unraw().to_string(), LitStr::value)
     }
 
     /// The span to blame for the wire name.
@@ -92,7 +95,19 @@ impl Service {
             match trait_item {
                 TraitItem::Fn(f) => {
                     let method_attrs = attr::method_attrs(cx, &mut f.attrs);
-                    methods.push(Method::from_sig(cx, item_index, attr::docs(&f.attrs), method_attrs, &f.sig));
+                    let method = Method::from_sig(cx, item_index, attr::docs(&f.attrs), method_attrs, &f.sig);
+                    if f.default.is_none() {
+                        // The pattern was reported above; `_` keeps the re-emitted trait
+                        // valid so rustc does not report it a second time (E0642).
+                        for arg in &mut f.sig.inputs {
+                            if let FnArg::Typed(pt) = arg {
+                                if !is_plain_name(&pt.pat) {
+                                    *pt.pat = syn::parse_quote!(_);
+                                }
+                            }
+                        }
+                    }
+                    methods.push(method);
                 }
                 TraitItem::Type(t) => cx.error_spanned_by(
                     t,
@@ -138,13 +153,17 @@ impl Method {
                 FnArg::Receiver(r) => receiver = Some(r.clone()),
                 FnArg::Typed(pt) => {
                     if is_context(&pt.ty) {
+                        if context.is_some() {
+                            cx.error_spanned_by(
+                                &pt.ty,
+                                "#[rpc] methods take at most one `Context` parameter",
+                            );
+                        }
                         context = Some(position);
                         continue;
                     }
                     let ident = match &*pt.pat {
-                        Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
-                            pi.ident.clone()
-                        }
+                        Pat::Ident(pi) if is_plain_name(&pt.pat) => pi.ident.clone(),
                         other => {
                             cx.error_spanned_by(
                                 other,
@@ -155,6 +174,7 @@ impl Method {
                     };
                     params.push(Param {
                         option_of: option_inner(&pt.ty).cloned(),
+                        name: ident.unraw().to_string(),
                         ident,
                         ty: (*pt.ty).clone(),
                     });
@@ -176,8 +196,13 @@ impl Method {
     }
 }
 
+/// `name` or `mut name`: a parameter whose name can be its wire name.
+fn is_plain_name(pat: &Pat) -> bool {
+    matches!(pat, Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none())
+}
+
 /// `Context`, `rpc::Context`, `::rpc::Context`: the request context, not a wire parameter.
-fn is_context(ty: &Type) -> bool {
+pub fn is_context(ty: &Type) -> bool {
     match ty {
         Type::Path(tp) if tp.qself.is_none() => tp
             .path

@@ -1,0 +1,8 @@
+use rpc::rpc;
+
+#[rpc]
+trait Service {
+    async fn show(&self, value: impl std::fmt::Display) -> String;
+}
+
+fn main() {}
