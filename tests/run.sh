@@ -4,7 +4,5 @@
 # compile-fail ui cases, doctests).
 set -eu
 cd "$(dirname "$0")/.."
-if [ -f tests/peers/install.sh ]; then
-    sh tests/peers/install.sh
-fi
+sh tests/peers/install.sh
 cargo test --workspace "$@"

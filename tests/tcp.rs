@@ -262,3 +262,40 @@ async fn any_byte_stream_works_too() {
     assert_eq!(DemoClient::new(client_conn).add(5, 6).await.unwrap(), 11);
     drop(server);
 }
+
+#[tokio::test]
+async fn answer_too_long_for_a_one_byte_prefix_becomes_an_error_and_the_connection_goes_on() {
+    let addr = server_with(StreamOptions::framing(Framing::LengthPrefix(1))).await;
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    let batch: Vec<String> = (0..6)
+        .map(|i| format!(r#"{{"jsonrpc":"2.0","method":"x","id":{i}}}"#))
+        .collect();
+    let body = format!("[{}]", batch.join(","));
+    let mut frame = vec![u8::try_from(body.len()).unwrap()];
+    frame.extend_from_slice(body.as_bytes());
+    socket.write_all(&frame).await.unwrap();
+    let mut len = [0u8; 1];
+    tokio::time::timeout(Duration::from_secs(2), socket.read_exact(&mut len))
+        .await
+        .expect("no answer")
+        .unwrap();
+    let mut answer = vec![0u8; usize::from(len[0])];
+    socket.read_exact(&mut answer).await.unwrap();
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(
+        answer["error"]["code"],
+        rpc::code::REQUEST_TOO_LARGE,
+        "{answer}"
+    );
+    let call = br#"{"jsonrpc":"2.0","method":"add","params":[1,2],"id":1}"#;
+    let mut frame = vec![u8::try_from(call.len()).unwrap()];
+    frame.extend_from_slice(call);
+    socket.write_all(&frame).await.unwrap();
+    socket.read_exact(&mut len).await.unwrap();
+    let mut answer = vec![0u8; usize::from(len[0])];
+    socket.read_exact(&mut answer).await.unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&answer).unwrap()["result"],
+        3
+    );
+}

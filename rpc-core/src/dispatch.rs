@@ -171,7 +171,8 @@ impl Dispatcher {
     /// deadline for the whole message. Calls that finish on their first poll
     /// (the common case) cost no task and no timer.
     async fn run(&self, calls: &mut [Call<'_>]) {
-        let mut waiting = FuturesUnordered::new();
+        // Created only when a call is still running after its first poll.
+        let mut waiting: Option<FuturesUnordered<Indexed>> = None;
         // Moving the reborrows in keeps the future `Send` (a closure that
         // borrows a `&mut` in place would need the calls to be `Sync`).
         let (first_pass, queue) = (&mut *calls, &mut waiting);
@@ -186,7 +187,9 @@ impl Dispatcher {
                         if let State::Running(future) =
                             std::mem::replace(&mut call.state, State::Waiting)
                         {
-                            queue.push(Indexed { index, future });
+                            queue
+                                .get_or_insert_with(FuturesUnordered::new)
+                                .push(Indexed { index, future });
                         }
                     }
                 }
@@ -194,9 +197,7 @@ impl Dispatcher {
             Poll::Ready(())
         })
         .await;
-        if waiting.is_empty() {
-            return;
-        }
+        let Some(mut waiting) = waiting else { return };
         let deadline = self
             .limits
             .request_timeout

@@ -9,8 +9,10 @@
 //! ends.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -43,6 +45,25 @@ pub struct DuplexConfig {
     pub keep_alive: Option<Duration>,
     /// Outgoing frames queued before senders wait. Default 1024.
     pub send_queue: usize,
+    /// Largest message the framing can carry (255 bytes for a 1-byte length
+    /// prefix). A longer answer is replaced by an error answer; a longer
+    /// call or notification fails. Default: no limit.
+    pub max_message: Option<usize>,
+}
+
+/// A frame queued for the writer, with an optional notice once it is written.
+struct Outbound {
+    frame: Frame,
+    written: Option<oneshot::Sender<()>>,
+}
+
+impl From<Frame> for Outbound {
+    fn from(frame: Frame) -> Self {
+        Outbound {
+            frame,
+            written: None,
+        }
+    }
 }
 
 impl Default for DuplexConfig {
@@ -51,6 +72,7 @@ impl Default for DuplexConfig {
             max_in_flight: 1024,
             keep_alive: Some(Duration::from_secs(30)),
             send_queue: 1024,
+            max_message: None,
         }
     }
 }
@@ -62,7 +84,9 @@ type PendingCalls = HashMap<Id, (PendingSlot, Arc<[Id]>)>;
 
 struct Shared {
     id: u64,
-    sender: mpsc::Sender<Frame>,
+    sender: mpsc::Sender<Outbound>,
+    /// Largest message the framing can carry, if it has a limit.
+    max_message: Option<usize>,
     /// Our calls awaiting an answer: every id of a message maps to its slot.
     pending: Mutex<PendingCalls>,
     closed: AtomicBool,
@@ -125,6 +149,7 @@ impl DuplexConnection {
         let shared = Arc::new(Shared {
             id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
             sender,
+            max_message: config.max_message,
             pending: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
             done: CancellationToken::new(),
@@ -175,7 +200,7 @@ impl DuplexConnection {
     /// Sends a notification to the peer.
     pub async fn notify<P: Serialize>(&self, method: &str, params: P) -> Result<(), Error> {
         let body = notification(method, &params)?;
-        self.send(body).await
+        self.send(body, true).await
     }
 
     /// A client engine that calls the peer over this connection.
@@ -183,15 +208,38 @@ impl DuplexConnection {
         Client::new(self.clone())
     }
 
-    async fn send(&self, body: Vec<u8>) -> Result<(), Error> {
+    /// Queues a message; with `wait_written`, returns only once it has been
+    /// written out (so a program that exits right after a notification does
+    /// not lose it).
+    async fn send(&self, body: Vec<u8>, wait_written: bool) -> Result<(), Error> {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
+        if let Some(max) = self.shared.max_message.filter(|max| body.len() > *max) {
+            return Err(Error::Transport(format!(
+                "message of {} bytes exceeds the framing's limit of {max} bytes",
+                body.len()
+            )));
+        }
+        let (written, done) = if wait_written {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let outbound = Outbound {
+            frame: Frame::Message(Bytes::from(body)),
+            written,
+        };
         self.shared
             .sender
-            .send(Frame::Message(Bytes::from(body)))
+            .send(outbound)
             .await
-            .map_err(|_| Error::Closed)
+            .map_err(|_| Error::Closed)?;
+        match done {
+            Some(rx) => rx.await.map_err(|_| Error::Closed),
+            None => Ok(()),
+        }
     }
 
     /// Closes the connection: pending calls fail with [`Error::Closed`].
@@ -271,13 +319,13 @@ impl Transport for DuplexConnection {
                 shared: &self.shared,
                 ids,
             };
-            self.send(message.body).await?;
+            self.send(message.body, false).await?;
             rx.await.map_err(|_| Error::Closed)
         })
     }
 
     fn notify(&self, body: Vec<u8>) -> BoxFuture<'_, Result<(), Error>> {
-        Box::pin(self.send(body))
+        Box::pin(self.send(body, true))
     }
 }
 
@@ -307,7 +355,7 @@ pub fn caller(ctx: &Context) -> Option<DuplexConnection> {
 /// Writes queued frames until the connection ends; what was queued before
 /// the end (say, the error that explains it) is still written.
 async fn write_loop<O>(
-    mut receiver: mpsc::Receiver<Frame>,
+    mut receiver: mpsc::Receiver<Outbound>,
     mut outgoing: O,
     keep_alive: Option<Duration>,
     done: CancellationToken,
@@ -316,24 +364,44 @@ async fn write_loop<O>(
 {
     let period = keep_alive.unwrap_or(Duration::from_secs(3600 * 24 * 365));
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let mut acks = Vec::new();
     loop {
-        let frame = tokio::select! {
-            frame = receiver.recv() => match frame {
-                Some(frame) => frame,
+        let first = tokio::select! {
+            next = receiver.recv() => match next {
+                Some(outbound) => outbound,
                 None => break,
             },
-            _ = ticker.tick(), if keep_alive.is_some() => Frame::Ping,
+            _ = ticker.tick(), if keep_alive.is_some() => Frame::Ping.into(),
             _ = done.cancelled() => {
-                while let Ok(frame) = receiver.try_recv() {
-                    if outgoing.feed(frame).await.is_err() {
+                while let Ok(outbound) = receiver.try_recv() {
+                    if outgoing.feed(outbound.frame).await.is_err() {
                         break;
                     }
+                    acks.extend(outbound.written);
+                }
+                if outgoing.flush().await.is_ok() {
+                    acks.drain(..).for_each(|ack| { let _ = ack.send(()); });
                 }
                 break;
             }
         };
-        if outgoing.send(frame).await.is_err() {
+        // Write everything already queued, then flush once: under load many
+        // answers share one write.
+        let mut next = Some(first);
+        let mut ok = true;
+        while let Some(outbound) = next.take() {
+            ok = outgoing.feed(outbound.frame).await.is_ok();
+            acks.extend(outbound.written);
+            if !ok {
+                break;
+            }
+            next = receiver.try_recv().ok();
+        }
+        if !ok || outgoing.flush().await.is_err() {
             break;
+        }
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
         }
     }
     receiver.close();
@@ -381,7 +449,10 @@ async fn read_loop<I>(
             Err(error) => {
                 tracing::debug!(%error, "closing connection after a framing error");
                 let answer = crate::response::error_response(&error);
-                let _ = shared.sender.send(Frame::Message(answer.into())).await;
+                let _ = shared
+                    .sender
+                    .send(Frame::Message(answer.into()).into())
+                    .await;
                 break;
             }
         };
@@ -400,6 +471,7 @@ async fn read_loop<I>(
             Kind::Other => {}
         }
         let sender = shared.sender.clone();
+        let max_message = shared.max_message;
         drop(shared);
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => match permit {
@@ -410,16 +482,76 @@ async fn read_loop<I>(
         };
         let dispatcher = dispatcher.clone();
         let context = context.clone();
-        tokio::spawn(async move {
-            if let Some(answer) = dispatcher.handle(&bytes, &context).await {
-                let _ = sender.send(Frame::Message(answer.into())).await;
+        let mut call = Box::pin(async move { dispatcher.handle(&bytes, &context).await });
+        // Most calls finish on their first poll: answer them here and save a
+        // task; the others go on in their own task (no head-of-line blocking).
+        let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+        match first {
+            Poll::Ready(answer) => {
+                if let Some(answer) = answer {
+                    let answer = fit(answer, max_message);
+                    let _ = sender.send(Frame::Message(answer.into()).into()).await;
+                }
+                drop(permit);
             }
-            drop(permit);
-        });
+            Poll::Pending => {
+                tokio::spawn(async move {
+                    if let Some(answer) = call.await {
+                        let answer = fit(answer, max_message);
+                        let _ = sender.send(Frame::Message(answer.into()).into()).await;
+                    }
+                    drop(permit);
+                });
+            }
+        }
     }
     if let Some(shared) = connection.shared.upgrade() {
         close(&shared);
     }
+}
+
+/// An answer that fits the framing: one too long for it is replaced by
+/// error answers (for the same ids when they fit too) so the caller learns
+/// what happened and the connection goes on.
+fn fit(answer: Vec<u8>, max: Option<usize>) -> Vec<u8> {
+    let Some(max) = max.filter(|max| answer.len() > *max) else {
+        return answer;
+    };
+    let error = ErrorObject::new(
+        crate::code::REQUEST_TOO_LARGE,
+        format!(
+            "Response of {} bytes exceeds the framing's limit of {max} bytes",
+            answer.len()
+        ),
+    );
+    let ids: Vec<Option<Box<RawValue>>> = match answer.first() {
+        Some(b'[') => serde_json::from_slice::<Vec<Probe<'_>>>(&answer)
+            .map(|members| {
+                members
+                    .iter()
+                    .map(|p| p.id.map(ToOwned::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => serde_json::from_slice::<Probe<'_>>(&answer)
+            .map(|p| vec![p.id.map(ToOwned::to_owned)])
+            .unwrap_or_default(),
+    };
+    let mut out = Vec::new();
+    for id in &ids {
+        out.push(if out.is_empty() { b'[' } else { b',' });
+        crate::response::write_response(&mut out, id.as_deref(), &Err(error.clone()));
+    }
+    if ids.len() > 1 {
+        out.push(b']');
+    } else if !out.is_empty() {
+        out.remove(0);
+    }
+    if out.is_empty() || out.len() > max {
+        // Even the per-call errors do not fit: one error for the whole message.
+        out = crate::response::error_response(&error);
+    }
+    out
 }
 
 /// Just enough of a message to route it.
@@ -570,7 +702,7 @@ impl Connections {
             if connection
                 .shared
                 .sender
-                .send(Frame::Message(body.clone()))
+                .send(Frame::Message(body.clone()).into())
                 .await
                 .is_ok()
             {
@@ -578,5 +710,28 @@ impl Connections {
             }
         }
         Ok(reached)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_answers_become_errors_that_fit() {
+        let member =
+            r#"{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found: x"},"id":0}"#;
+        let batch = format!("[{}]", vec![member; 6].join(","));
+        let fitted = fit(batch.into_bytes(), Some(255));
+        assert!(fitted.len() <= 255, "{}", String::from_utf8_lossy(&fitted));
+        let single = format!(
+            r#"{{"jsonrpc":"2.0","result":"{}","id":"q"}}"#,
+            "x".repeat(300)
+        );
+        let fitted: serde_json::Value =
+            serde_json::from_slice(&fit(single.into_bytes(), Some(255))).unwrap();
+        assert_eq!(fitted["id"], "q");
+        assert_eq!(fitted["error"]["code"], crate::code::REQUEST_TOO_LARGE);
+        assert_eq!(fit(b"{}".to_vec(), Some(255)), b"{}");
     }
 }

@@ -74,14 +74,12 @@ where
             ErrorObject::new(code, format!("Invalid frame: {e}"))
         })
     });
-    DuplexConnection::spawn(
-        stream,
-        sink,
-        dispatcher,
-        context,
-        registry,
-        options.duplex.clone(),
-    )
+    let mut config = options.duplex.clone();
+    if let Framing::LengthPrefix(width @ (1 | 2)) = options.framing {
+        let cap = (1usize << (8 * u32::from(width))) - 1;
+        config.max_message = Some(config.max_message.map_or(cap, |max| max.min(cap)));
+    }
+    DuplexConnection::spawn(stream, sink, dispatcher, context, registry, config)
 }
 
 /// A TCP JSON-RPC server.

@@ -1,0 +1,56 @@
+#!/bin/sh
+# Installs the independent JSON-RPC implementations that tests/interop.rs
+# runs against our server and client:
+#   - node packages from the committed package-lock.json into tests/peers/node_modules (npm ci)
+#   - Python packages pinned in tests/peers/requirements.txt (pip)
+# Idempotent, and quick when everything is already in place.
+# Environment: NODE, NPM and PYTHON name the programs (default node, npm, python3).
+set -eu
+cd "$(dirname "$0")"
+NODE=${NODE:-node}
+NPM=${NPM:-npm}
+PYTHON=${PYTHON:-python3}
+
+for tool in "$NODE" "$NPM" "$PYTHON"; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "tests/peers/install.sh: \`$tool\` is not installed (the interoperability tests need node, npm and python3)" >&2
+        exit 1
+    fi
+done
+
+# node: `npm ci` wipes and reinstalls node_modules, so run it only when the
+# lock file differs from the one the last install used.
+stamp=node_modules/.installed-package-lock.json
+if [ -f "$stamp" ] && cmp -s package-lock.json "$stamp"; then
+    echo "tests/peers: node packages up to date"
+else
+    echo "tests/peers: npm ci"
+    "$NPM" ci --no-audit --no-fund --loglevel=error
+    cp package-lock.json "$stamp"
+fi
+
+# Python: install only when a pinned version is missing.
+if "$PYTHON" - <<'PY'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+missing = []
+with open("requirements.txt") as f:
+    for line in f:
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, wanted = line.split("==")
+        try:
+            if version(name) != wanted:
+                missing.append(line)
+        except PackageNotFoundError:
+            missing.append(line)
+sys.exit(1 if missing else 0)
+PY
+then
+    echo "tests/peers: Python packages up to date"
+else
+    echo "tests/peers: pip install -r requirements.txt"
+    "$PYTHON" -m pip install --disable-pip-version-check --root-user-action=ignore -q -r requirements.txt
+fi
