@@ -53,8 +53,9 @@
 #![warn(missing_docs)]
 
 pub use rpc_core::{
-    code, Batch, Client, Context, Dispatcher, Error, ErrorObject, Id, Limits, MethodInfo,
-    MethodTable, ParamInfo, Params, ParamsBuilder, Push, RegisterError, Slots, Transport,
+    code, Batch, BatchAnswer, BoxFuture, Client, Context, Dispatcher, Error, ErrorObject, Id,
+    Limits, MethodInfo, MethodTable, Outgoing, ParamInfo, Params, ParamsBuilder, Push,
+    RegisterError, Slot, Slots, Transport,
 };
 pub use rpc_core::{discover, duplex, to_result, InProcess, MethodResult};
 pub use rpc_macros::rpc;

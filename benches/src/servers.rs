@@ -117,6 +117,10 @@ pub async fn bare_axum() -> SocketAddr {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
+    // Same socket option as the framework servers, so the floor is a fair one.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
 }

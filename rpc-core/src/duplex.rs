@@ -721,7 +721,7 @@ mod tests {
     fn oversized_answers_become_errors_that_fit() {
         let member =
             r#"{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found: x"},"id":0}"#;
-        let batch = format!("[{}]", vec![member; 6].join(","));
+        let batch = format!("[{}]", [member; 6].join(","));
         let fitted = fit(batch.into_bytes(), Some(255));
         assert!(fitted.len() <= 255, "{}", String::from_utf8_lossy(&fitted));
         let single = format!(

@@ -32,17 +32,16 @@ impl HttpClient {
                 url.scheme()
             )));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| Error::Transport(e.to_string()))?;
         let mut headers = HeaderMap::new();
         headers.insert(
             axum::http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        Ok(HttpClient { http, url, headers })
+        Ok(HttpClient {
+            http: build(&headers)?,
+            url,
+            headers,
+        })
     }
 
     /// Adds a header sent with every request (e.g. `Authorization`).
@@ -52,6 +51,8 @@ impl HttpClient {
         let value = HeaderValue::try_from(value)
             .map_err(|e| Error::Transport(format!("invalid header value: {e}")))?;
         self.headers.insert(name, value);
+        // The headers live in the reqwest client, so no call copies them.
+        self.http = build(&self.headers)?;
         Ok(self)
     }
 
@@ -59,7 +60,6 @@ impl HttpClient {
         let response = self
             .http
             .post(self.url.clone())
-            .headers(self.headers.clone())
             .body(body)
             .send()
             .await
@@ -68,6 +68,16 @@ impl HttpClient {
         let bytes = response.bytes().await.map_err(map_error)?;
         Ok((status, bytes))
     }
+}
+
+/// A pooled reqwest client sending `headers` with every request.
+fn build(headers: &HeaderMap) -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .default_headers(headers.clone())
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| Error::Transport(e.to_string()))
 }
 
 fn map_error(e: reqwest::Error) -> Error {
