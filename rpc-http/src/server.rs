@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -128,14 +129,14 @@ impl Server {
         self.shutdown.clone()
     }
 
-    fn shared(self) -> Shared {
-        Shared {
+    fn shared(self) -> Arc<Shared> {
+        Arc::new(Shared {
             dispatcher: Dispatcher::new(self.methods).with_limits(self.limits),
             max_body_bytes: self.max_body_bytes,
             connections: self.connections,
             duplex: self.duplex,
             shutdown: self.shutdown,
-        }
+        })
     }
 
     /// An axum router serving JSON-RPC at `/`: mount it into an existing app
@@ -229,7 +230,7 @@ fn request_context(parts: axum::http::request::Parts) -> Context {
     ctx
 }
 
-async fn on_post(State(shared): State<Shared>, request: Request) -> Response {
+async fn on_post(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let bytes = match read_body(body, shared.max_body_bytes).await {
         Ok(bytes) => bytes,
@@ -281,7 +282,7 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     response
 }
 
-async fn on_get(State(shared): State<Shared>, request: Request) -> Response {
+async fn on_get(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
     let wants_upgrade = parts
         .headers

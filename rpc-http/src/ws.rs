@@ -2,6 +2,7 @@
 //! shared duplex engine; this module only converts frames.
 
 use std::future::ready;
+use std::sync::Arc;
 
 use axum::extract::ws::{Message as AxumMessage, Utf8Bytes as AxumText, WebSocketUpgrade};
 use axum::response::Response;
@@ -15,7 +16,7 @@ use crate::server::Shared;
 
 /// Upgrades an HTTP request and runs the connection until the peer leaves
 /// or the server shuts down.
-pub(crate) fn accept(upgrade: WebSocketUpgrade, shared: Shared, context: Context) -> Response {
+pub(crate) fn accept(upgrade: WebSocketUpgrade, shared: Arc<Shared>, context: Context) -> Response {
     upgrade
         .max_message_size(shared.max_body_bytes)
         .on_upgrade(move |socket| async move {
