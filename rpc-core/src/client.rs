@@ -1,7 +1,6 @@
 //! The client engine: ids, request encoding, response validation, typed
 //! decoding, batches. Transports only move bytes.
 
-use std::fmt::Write as _;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -168,7 +167,7 @@ impl Client {
         params: ParamsBuilder,
     ) -> Result<T, Error> {
         let id = self.id();
-        let body = encode(method, &params.finish()?, Some(id));
+        let body = encode(method, params.into_bytes()?.as_deref(), Some(id));
         let answer = self
             .send(Outgoing {
                 body,
@@ -181,7 +180,7 @@ impl Client {
 
     /// Sends `method` as a notification: no id, no answer.
     pub async fn notify(&self, method: &str, params: ParamsBuilder) -> Result<(), Error> {
-        let body = encode(method, &params.finish()?, None);
+        let body = encode(method, params.into_bytes()?.as_deref(), None);
         match self.timeout {
             None => self.transport.notify(body).await,
             Some(limit) => tokio::time::timeout(limit, self.transport.notify(body))
@@ -225,7 +224,11 @@ impl Client {
 #[derive(Debug, Default)]
 pub struct ParamsBuilder {
     named: bool,
-    entries: Vec<(&'static str, Option<String>)>,
+    /// The params written so far, without the closing bracket.
+    out: Vec<u8>,
+    /// Optional positional params left out so far: written as `null` only if
+    /// a later param follows them.
+    skipped: usize,
     error: Option<serde_json::Error>,
 }
 
@@ -234,16 +237,40 @@ impl ParamsBuilder {
     pub fn new(named: bool) -> Self {
         ParamsBuilder {
             named,
-            entries: Vec::new(),
+            out: Vec::new(),
+            skipped: 0,
             error: None,
         }
     }
 
+    fn separator(&mut self) {
+        let open = if self.named { b'{' } else { b'[' };
+        self.out.push(if self.out.is_empty() { open } else { b',' });
+    }
+
     /// Adds a parameter.
     pub fn push<T: Serialize + ?Sized>(&mut self, name: &'static str, value: &T) {
-        match serde_json::to_string(value) {
-            Ok(json) => self.entries.push((name, Some(json))),
-            Err(e) => self.error = self.error.take().or(Some(e)),
+        if self.error.is_some() {
+            return;
+        }
+        let start = self.out.len();
+        if self.named {
+            self.separator();
+            if let Err(e) = serde_json::to_writer(&mut self.out, name) {
+                self.error = Some(e);
+                return;
+            }
+            self.out.push(b':');
+        } else {
+            for _ in 0..std::mem::take(&mut self.skipped) {
+                self.separator();
+                self.out.extend_from_slice(b"null");
+            }
+            self.separator();
+        }
+        if let Err(e) = serde_json::to_writer(&mut self.out, value) {
+            self.out.truncate(start);
+            self.error = Some(e);
         }
     }
 
@@ -251,52 +278,43 @@ impl ParamsBuilder {
     pub fn push_optional<T: Serialize>(&mut self, name: &'static str, value: &Option<T>) {
         match value {
             Some(v) => self.push(name, v),
-            None => self.entries.push((name, None)),
+            None if self.named => {}
+            None => self.skipped += 1,
         }
+    }
+
+    /// The encoded params as bytes, or `None` when there are none to send.
+    fn into_bytes(mut self) -> Result<Option<Vec<u8>>, Error> {
+        if let Some(e) = self.error {
+            return Err(Error::Encode(e));
+        }
+        if self.out.is_empty() {
+            return Ok(None);
+        }
+        self.out.push(if self.named { b'}' } else { b']' });
+        Ok(Some(self.out))
     }
 
     /// The encoded params, or `None` when there are none to send.
     pub fn finish(self) -> Result<Option<Box<RawValue>>, Error> {
-        if let Some(e) = self.error {
-            return Err(Error::Encode(e));
+        match self.into_bytes()? {
+            None => Ok(None),
+            Some(bytes) => {
+                let text = String::from_utf8(bytes).map_err(|e| Error::Transport(e.to_string()))?;
+                RawValue::from_string(text).map(Some).map_err(Error::Encode)
+            }
         }
-        let mut entries = self.entries;
-        let mut out = String::new();
-        if self.named {
-            for (name, value) in entries.iter().filter_map(|(n, v)| Some((n, v.as_ref()?))) {
-                out.push(if out.is_empty() { '{' } else { ',' });
-                let _ = write!(out, "{}:{value}", serde_json::Value::from(*name));
-            }
-            if out.is_empty() {
-                return Ok(None);
-            }
-            out.push('}');
-        } else {
-            while entries.last().is_some_and(|(_, v)| v.is_none()) {
-                entries.pop();
-            }
-            if entries.is_empty() {
-                return Ok(None);
-            }
-            for (_, value) in &entries {
-                out.push(if out.is_empty() { '[' } else { ',' });
-                out.push_str(value.as_deref().unwrap_or("null"));
-            }
-            out.push(']');
-        }
-        RawValue::from_string(out).map(Some).map_err(Error::Encode)
     }
 }
 
 /// Encodes one request (`id` given) or notification.
-fn encode(method: &str, params: &Option<Box<RawValue>>, id: Option<u64>) -> Vec<u8> {
-    let mut out =
-        Vec::with_capacity(64 + method.len() + params.as_ref().map_or(0, |p| p.get().len()));
+fn encode(method: &str, params: Option<&[u8]>, id: Option<u64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + method.len() + params.map_or(0, <[u8]>::len));
     out.extend_from_slice(br#"{"jsonrpc":"2.0","method":"#);
     let _ = serde_json::to_writer(&mut out, method);
     if let Some(p) = params {
         out.extend_from_slice(br#","params":"#);
-        out.extend_from_slice(p.get().as_bytes());
+        out.extend_from_slice(p);
     }
     if let Some(id) = id {
         out.extend_from_slice(br#","id":"#);
@@ -519,11 +537,11 @@ impl<S> Batch<S> {
     {
         let index = self.calls.len();
         let id = self.client.id();
-        match params.finish() {
+        match params.into_bytes() {
             Ok(params) => self.calls.push((
                 method.to_owned(),
                 Id::from(id),
-                encode(method, &params, Some(id)),
+                encode(method, params.as_deref(), Some(id)),
             )),
             Err(e) => {
                 self.error.get_or_insert(e);
@@ -609,4 +627,37 @@ fn batch_answers(bytes: &[u8], ids: &[Id]) -> Result<Vec<BatchAnswer>, Error> {
         });
     }
     Ok(answers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn built(named: bool, fill: impl FnOnce(&mut ParamsBuilder)) -> Option<String> {
+        let mut p = ParamsBuilder::new(named);
+        fill(&mut p);
+        p.finish().unwrap().map(|raw| raw.get().to_owned())
+    }
+
+    #[test]
+    fn left_out_optionals_are_null_only_between_values() {
+        let fill = |p: &mut ParamsBuilder| {
+            p.push("a", &1);
+            p.push_optional("b", &None::<i64>);
+            p.push("c", &"x");
+            p.push_optional("d", &None::<i64>);
+        };
+        assert_eq!(built(false, fill).as_deref(), Some(r#"[1,null,"x"]"#));
+        assert_eq!(built(true, fill).as_deref(), Some(r#"{"a":1,"c":"x"}"#));
+        assert_eq!(built(false, |p| p.push_optional("a", &None::<i64>)), None);
+        assert_eq!(built(true, |_| {}), None);
+    }
+
+    #[test]
+    fn a_value_that_cannot_serialize_is_an_encode_error() {
+        let mut p = ParamsBuilder::new(false);
+        let map: std::collections::HashMap<Vec<u8>, i32> = [(vec![1u8], 1)].into();
+        p.push("b", &map);
+        assert!(matches!(p.finish(), Err(Error::Encode(_))));
+    }
 }
