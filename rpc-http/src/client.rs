@@ -76,6 +76,10 @@ fn build(headers: &HeaderMap) -> Result<reqwest::Client, Error> {
         .default_headers(headers.clone())
         .connect_timeout(std::time::Duration::from_secs(10))
         .tcp_nodelay(true)
+        // A JSON-RPC endpoint is one URL: no redirects, no proxy lookup per call.
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
+        .no_proxy()
         .build()
         .map_err(|e| Error::Transport(e.to_string()))
 }
