@@ -295,7 +295,8 @@ async fn serve(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let shutdown = tokio_util::sync::CancellationToken::new();
+    // Each server's own shutdown token; Ctrl-C (or one server stopping) cancels them all.
+    let mut stops = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(addr) = http {
         let server = rpc::http::Server::new(methods.clone()).connections(connections.clone());
@@ -306,12 +307,7 @@ async fn serve(args: &[String]) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let token = listening.shutdown_token();
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            stop.cancelled().await;
-            token.cancel();
-        });
+        stops.push(listening.shutdown_token());
         tracing::info!(
             "HTTP and WebSocket on http://{}/",
             listening.local_addr().map_or(addr, |a| a.to_string())
@@ -330,12 +326,7 @@ async fn serve(args: &[String]) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let token = server.shutdown_token();
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            stop.cancelled().await;
-            token.cancel();
-        });
+        stops.push(server.shutdown_token());
         tracing::info!(
             "TCP ({framing}) on {}",
             server.local_addr().map_or(addr, |a| a.to_string())
@@ -343,12 +334,12 @@ async fn serve(args: &[String]) -> ExitCode {
         tasks.spawn(server.serve(methods.clone()));
     }
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {
-            tracing::info!("shutting down");
-            shutdown.cancel();
-        }
-        _ = tasks.join_next() => shutdown.cancel(),
+        _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+        _ = tasks.join_next() => {}
     }
+    stops
+        .iter()
+        .for_each(tokio_util::sync::CancellationToken::cancel);
     while tasks.join_next().await.is_some() {}
     ExitCode::SUCCESS
 }

@@ -29,6 +29,19 @@ pub enum Framing {
     LengthPrefix(u8),
 }
 
+impl Framing {
+    /// The longest message the framing itself can carry: 255 bytes behind a
+    /// 1-byte prefix, 65535 behind a 2-byte one; `None` when only the
+    /// configured limit applies.
+    pub fn max_message(self) -> Option<usize> {
+        match self {
+            Framing::LengthPrefix(1) => Some(u8::MAX.into()),
+            Framing::LengthPrefix(2) => Some(u16::MAX.into()),
+            _ => None,
+        }
+    }
+}
+
 impl FromStr for Framing {
     type Err = String;
 
@@ -205,24 +218,21 @@ impl StreamCodec {
     pub fn new(framing: Framing, max_frame: usize) -> Self {
         match framing {
             Framing::Newline => StreamCodec::Newline(NewlineCodec::new(max_frame)),
-            Framing::LengthPrefix(width) => {
-                let width = match width {
-                    1 | 2 => usize::from(width),
-                    _ => 4,
-                };
-                let cap = if width == 4 {
-                    usize::MAX
-                } else {
-                    (1usize << (8 * width)) - 1
-                };
-                StreamCodec::LengthPrefix(
-                    LengthDelimitedCodec::builder()
-                        .length_field_length(width)
-                        .big_endian()
-                        .max_frame_length(max_frame.min(cap))
-                        .new_codec(),
-                )
-            }
+            Framing::LengthPrefix(width) => StreamCodec::LengthPrefix(
+                LengthDelimitedCodec::builder()
+                    .length_field_length(if matches!(width, 1 | 2) {
+                        usize::from(width)
+                    } else {
+                        4
+                    })
+                    .big_endian()
+                    .max_frame_length(
+                        framing
+                            .max_message()
+                            .map_or(max_frame, |cap| max_frame.min(cap)),
+                    )
+                    .new_codec(),
+            ),
         }
     }
 }

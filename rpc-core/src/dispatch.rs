@@ -1,7 +1,7 @@
 //! The one entry point every transport calls: bytes in, bytes (or nothing) out.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use std::borrow::Cow;
@@ -13,7 +13,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde_json::value::RawValue;
 
 use crate::request::{self, Entry, Message, ParseLimits, Rejected};
-use crate::response::{error_response, write_response};
+use crate::response::{error_response, write_batch, write_response};
 use crate::{code, discover, Context, ErrorObject, MethodFuture, MethodResult, MethodTable};
 
 /// Limits the dispatcher enforces. The defaults are safe for a public server.
@@ -61,6 +61,8 @@ impl Default for Limits {
 pub struct Dispatcher {
     methods: Arc<MethodTable>,
     limits: Limits,
+    /// The OpenRPC document, built on first request: the table never changes.
+    discovery: Arc<OnceLock<Box<RawValue>>>,
 }
 
 impl Dispatcher {
@@ -69,6 +71,7 @@ impl Dispatcher {
         Dispatcher {
             methods: Arc::new(methods),
             limits: Limits::default(),
+            discovery: Arc::default(),
         }
     }
 
@@ -86,6 +89,15 @@ impl Dispatcher {
     /// The method table.
     pub fn methods(&self) -> &MethodTable {
         &self.methods
+    }
+
+    /// The OpenRPC document of the methods, as `rpc.discover` returns it.
+    pub fn discovery_document(&self) -> &RawValue {
+        self.discovery.get_or_init(|| {
+            let document = discover::document(&self.methods);
+            // A `Value` always serializes; fall back to `null` rather than panic.
+            serde_json::value::to_raw_value(&document).unwrap_or_else(|_| RawValue::NULL.to_owned())
+        })
     }
 
     /// Handles one message (a request, a notification or a batch) and returns
@@ -116,16 +128,7 @@ impl Dispatcher {
                 let mut calls: Vec<Call<'_>> =
                     entries.into_iter().map(|e| self.start(e, ctx)).collect();
                 self.run(&mut calls).await;
-                let mut out = Vec::new();
-                for (id, outcome) in calls.into_iter().filter_map(Call::answer) {
-                    out.push(if out.is_empty() { b'[' } else { b',' });
-                    write_response(&mut out, id, &outcome);
-                }
-                if out.is_empty() {
-                    return None;
-                }
-                out.push(b']');
-                Some(out)
+                write_batch(calls.into_iter().filter_map(Call::answer))
             }
         }
     }
@@ -155,7 +158,7 @@ impl Dispatcher {
                 }
             }
             None if request.method == discover::METHOD => {
-                State::Done(crate::to_result(&discover::document(&self.methods)))
+                State::Done(Ok(self.discovery_document().to_owned()))
             }
             None => State::Done(Err(ErrorObject::method_not_found(&request.method))),
         };
@@ -198,22 +201,21 @@ impl Dispatcher {
         })
         .await;
         let Some(mut waiting) = waiting else { return };
-        let deadline = self
-            .limits
-            .request_timeout
-            .map(|limit| (limit, tokio::time::sleep(limit)));
-        let (limit, sleep) = match deadline {
-            Some((limit, sleep)) => (Some(limit), Some(sleep)),
-            None => (None, None),
+        let limit = self.limits.request_timeout;
+        let deadline = async {
+            match limit {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
+            }
         };
-        tokio::pin!(sleep);
+        tokio::pin!(deadline);
         loop {
             tokio::select! {
                 next = waiting.next() => match next {
                     Some((index, outcome)) => calls[index].finish(outcome),
                     None => return,
                 },
-                _ = async { sleep.as_mut().as_pin_mut()?.await; Some(()) }, if limit.is_some() => {
+                () = &mut deadline => {
                     let millis = limit.map_or(0, |l| l.as_millis());
                     for call in calls.iter_mut().filter(|c| matches!(c.state, State::Waiting)) {
                         call.state = State::Done(Err(ErrorObject::new(

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use serde::de::{Deserialize, Deserializer, IgnoredAny};
+use serde::de::IgnoredAny;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -457,8 +457,8 @@ async fn read_loop<I>(
             }
         };
         match kind(&bytes) {
-            Kind::Response => {
-                deliver(&shared, bytes);
+            Kind::Response(ids) => {
+                deliver(&shared, bytes, &ids);
                 continue;
             }
             Kind::Notification => {
@@ -524,34 +524,23 @@ fn fit(answer: Vec<u8>, max: Option<usize>) -> Vec<u8> {
             answer.len()
         ),
     );
-    let ids: Vec<Option<Box<RawValue>>> = match answer.first() {
-        Some(b'[') => serde_json::from_slice::<Vec<Probe<'_>>>(&answer)
-            .map(|members| {
-                members
-                    .iter()
-                    .map(|p| p.id.map(ToOwned::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        _ => serde_json::from_slice::<Probe<'_>>(&answer)
-            .map(|p| vec![p.id.map(ToOwned::to_owned)])
-            .unwrap_or_default(),
-    };
-    let mut out = Vec::new();
-    for id in &ids {
-        out.push(if out.is_empty() { b'[' } else { b',' });
-        crate::response::write_response(&mut out, id.as_deref(), &Err(error.clone()));
-    }
-    if ids.len() > 1 {
-        out.push(b']');
-    } else if !out.is_empty() {
-        out.remove(0);
-    }
-    if out.is_empty() || out.len() > max {
+    let per_call = probes(&answer).map(|(batch, members)| {
+        let answers = members.iter().map(|p| (p.id, Err(error.clone())));
+        if batch {
+            crate::response::write_batch(answers).unwrap_or_default()
+        } else {
+            let mut out = Vec::new();
+            for (id, outcome) in answers {
+                crate::response::write_response(&mut out, id, &outcome);
+            }
+            out
+        }
+    });
+    match per_call {
+        Some(out) if !out.is_empty() && out.len() <= max => out,
         // Even the per-call errors do not fit: one error for the whole message.
-        out = crate::response::error_response(&error);
+        _ => crate::response::error_response(&error),
     }
-    out
 }
 
 /// Just enough of a message to route it.
@@ -563,12 +552,8 @@ struct Probe<'a> {
     result: Option<IgnoredAny>,
     #[serde(default)]
     error: Option<IgnoredAny>,
-    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(borrow, default, deserialize_with = "crate::request::present")]
     id: Option<&'a RawValue>,
-}
-
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&'de RawValue>::deserialize(d).map(Some)
 }
 
 impl Probe<'_> {
@@ -577,10 +562,20 @@ impl Probe<'_> {
     }
 }
 
+/// The members of a message, read just enough to route it; `None` when it
+/// is not a JSON object or array of objects. The flag says whether it was a batch.
+fn probes(bytes: &[u8]) -> Option<(bool, Vec<Probe<'_>>)> {
+    match bytes.iter().copied().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => serde_json::from_slice(bytes).ok().map(|p| (false, vec![p])),
+        Some(b'[') => serde_json::from_slice(bytes).ok().map(|ps| (true, ps)),
+        _ => None,
+    }
+}
+
 /// How an incoming message is routed.
 enum Kind {
-    /// A response (or batch of responses) to our calls.
-    Response,
+    /// A response (or batch of responses) to our calls, with its ids.
+    Response(Vec<Id>),
     /// A single notification: handled in arrival order.
     Notification,
     /// Requests, batches and anything invalid: dispatched concurrently.
@@ -588,34 +583,24 @@ enum Kind {
 }
 
 fn kind(bytes: &[u8]) -> Kind {
-    match bytes.iter().copied().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => match serde_json::from_slice::<Probe<'_>>(bytes) {
-            Ok(p) if p.is_response() => Kind::Response,
-            Ok(p) if p.method.is_some() && p.id.is_none() => Kind::Notification,
-            _ => Kind::Other,
-        },
-        Some(b'[') => match serde_json::from_slice::<Vec<Probe<'_>>>(bytes) {
-            Ok(members) if !members.is_empty() && members.iter().all(Probe::is_response) => {
-                Kind::Response
-            }
-            _ => Kind::Other,
-        },
+    match probes(bytes) {
+        Some((_, members)) if !members.is_empty() && members.iter().all(Probe::is_response) => {
+            Kind::Response(
+                members
+                    .iter()
+                    .filter_map(|p| p.id.and_then(Id::from_raw))
+                    .collect(),
+            )
+        }
+        Some((false, members)) if members[0].method.is_some() && members[0].id.is_none() => {
+            Kind::Notification
+        }
         _ => Kind::Other,
     }
 }
 
-/// Hands a response to the call waiting for it.
-fn deliver(shared: &Shared, bytes: Bytes) {
-    let ids: Vec<Id> = match bytes.iter().copied().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => serde_json::from_slice::<Probe<'_>>(&bytes)
-            .ok()
-            .into_iter()
-            .collect(),
-        _ => serde_json::from_slice::<Vec<Probe<'_>>>(&bytes).unwrap_or_default(),
-    }
-    .into_iter()
-    .filter_map(|p| p.id.and_then(Id::from_raw))
-    .collect();
+/// Hands a response (whose ids `kind` read) to the call waiting for it.
+fn deliver(shared: &Shared, bytes: Bytes, ids: &[Id]) {
     let Ok(mut pending) = shared.pending.lock() else {
         return;
     };

@@ -42,3 +42,20 @@ pub fn error_response(error: &ErrorObject) -> Vec<u8> {
     write_response(&mut out, None, &Err(error.clone()));
     out
 }
+
+/// Writes a batch answer `[..]` from each call's id and outcome; `None`
+/// when there is nothing to answer (a batch of notifications).
+pub(crate) fn write_batch<'a>(
+    answers: impl IntoIterator<Item = (Option<&'a RawValue>, Result<Box<RawValue>, ErrorObject>)>,
+) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    for (id, outcome) in answers {
+        out.push(if out.is_empty() { b'[' } else { b',' });
+        write_response(&mut out, id, &outcome);
+    }
+    if out.is_empty() {
+        return None;
+    }
+    out.push(b']');
+    Some(out)
+}

@@ -75,8 +75,7 @@ where
         })
     });
     let mut config = options.duplex.clone();
-    if let Framing::LengthPrefix(width @ (1 | 2)) = options.framing {
-        let cap = (1usize << (8 * u32::from(width))) - 1;
+    if let Some(cap) = options.framing.max_message() {
         config.max_message = Some(config.max_message.map_or(cap, |max| max.min(cap)));
     }
     DuplexConnection::spawn(stream, sink, dispatcher, context, registry, config)

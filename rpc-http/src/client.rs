@@ -70,11 +70,14 @@ impl HttpClient {
     }
 }
 
+/// How long to wait for a TCP connection to the server.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A pooled reqwest client sending `headers` with every request.
 fn build(headers: &HeaderMap) -> Result<reqwest::Client, Error> {
     reqwest::Client::builder()
         .default_headers(headers.clone())
-        .connect_timeout(std::time::Duration::from_secs(10))
+        .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)
         // A JSON-RPC endpoint is one URL: no redirects, no proxy lookup per call.
         .redirect(reqwest::redirect::Policy::none())
@@ -88,7 +91,8 @@ fn map_error(e: reqwest::Error) -> Error {
     if e.is_connect() {
         Error::Connect(error_chain(&e))
     } else if e.is_timeout() {
-        Error::Timeout(std::time::Duration::ZERO)
+        // The connect timeout is the only one reqwest enforces; call timeouts are the engine's.
+        Error::Timeout(CONNECT_TIMEOUT)
     } else {
         Error::Transport(error_chain(&e))
     }

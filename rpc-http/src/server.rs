@@ -48,7 +48,6 @@ pub struct Server {
 }
 
 /// What every request handler shares.
-#[derive(Clone)]
 pub(crate) struct Shared {
     pub(crate) dispatcher: Dispatcher,
     pub(crate) max_body_bytes: usize,
@@ -295,7 +294,11 @@ async fn on_get(State(shared): State<Arc<Shared>>, request: Request) -> Response
             Err(rejection) => rejection.into_response(),
         };
     }
-    let document = rpc_core::discover::document(shared.dispatcher.methods());
-    let body = serde_json::to_vec_pretty(&document).unwrap_or_default();
-    json_response(StatusCode::OK, body)
+    let document = shared
+        .dispatcher
+        .discovery_document()
+        .get()
+        .as_bytes()
+        .to_vec();
+    json_response(StatusCode::OK, document)
 }
