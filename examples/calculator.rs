@@ -269,9 +269,11 @@ async fn serve(args: &[String]) -> ExitCode {
         let parsed = match arg.as_str() {
             "--http" => flag_value(&mut iter, "--http").map(|v| http = Some(v.clone())),
             "--tcp" => flag_value(&mut iter, "--tcp").map(|v| tcp = Some(v.clone())),
-            "--framing" => {
-                flag_value(&mut iter, "--framing").and_then(|v| v.parse().map(|f| framing = f))
-            }
+            "--framing" => flag_value(&mut iter, "--framing").and_then(|v| {
+                v.parse()
+                    .map(|f| framing = f)
+                    .map_err(|e: rpc::tcp::UnknownFraming| e.to_string())
+            }),
             other => Err(format!("unknown argument `{other}`\n{USAGE}")),
         };
         if let Err(e) = parsed {
@@ -295,11 +297,14 @@ async fn serve(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Each server's own shutdown token; Ctrl-C (or one server stopping) cancels them all.
-    let mut stops = Vec::new();
+    // SIGTERM and Ctrl-C drain every server: new connections are refused,
+    // calls in flight are answered, WebSockets close with 1001.
+    let shutdown = rpc::Shutdown::new().on_signals();
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(addr) = http {
-        let server = rpc::http::Server::new(methods.clone()).connections(connections.clone());
+        let server = rpc::http::Server::new(methods.clone())
+            .connections(connections.clone())
+            .shutdown(shutdown.clone());
         let listening = match server.bind(&addr).await {
             Ok(listening) => listening,
             Err(e) => {
@@ -307,41 +312,41 @@ async fn serve(args: &[String]) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        stops.push(listening.shutdown_token());
-        tracing::info!(
-            "HTTP and WebSocket on http://{}/",
+        println!(
+            "http://{}/",
             listening.local_addr().map_or(addr, |a| a.to_string())
         );
-        tasks.spawn(async move {
-            if let Err(e) = listening.run().await {
-                tracing::error!("HTTP server failed: {e}");
-            }
-        });
+        tasks.spawn(listening.run());
     }
     if let Some(addr) = tcp {
-        let server = match rpc::tcp::TcpServer::bind(&addr, StreamOptions::framing(framing)).await {
-            Ok(server) => server.with_connections(connections.clone()),
+        let server = rpc::tcp::TcpServer::new(methods.clone())
+            .framing(framing)
+            .connections(connections.clone())
+            .shutdown(shutdown.clone());
+        let listening = match server.bind(&addr).await {
+            Ok(listening) => listening,
             Err(e) => {
                 eprintln!("cannot listen on {addr}: {e}");
                 return ExitCode::from(2);
             }
         };
-        stops.push(server.shutdown_token());
-        tracing::info!(
-            "TCP ({framing}) on {}",
-            server.local_addr().map_or(addr, |a| a.to_string())
+        println!(
+            "tcp://{}",
+            listening.local_addr().map_or(addr, |a| a.to_string())
         );
-        tasks.spawn(server.serve(methods.clone()));
+        tracing::info!("TCP framing: {framing}");
+        tasks.spawn(listening.run());
     }
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
-        _ = tasks.join_next() => {}
+    let mut code = ExitCode::SUCCESS;
+    while let Some(finished) = tasks.join_next().await {
+        if let Ok(Err(e)) = finished {
+            tracing::error!("server failed: {e}");
+            code = ExitCode::from(1);
+            shutdown.trigger();
+        }
     }
-    stops
-        .iter()
-        .for_each(tokio_util::sync::CancellationToken::cancel);
-    while tasks.join_next().await.is_some() {}
-    ExitCode::SUCCESS
+    tracing::info!("drained; exiting");
+    code
 }
 
 /// Everything `call` was asked to do.
@@ -361,7 +366,11 @@ fn parse_call_args(args: &[String]) -> Result<CallArgs, String> {
     while let Some(arg) = iter.next() {
         match arg.as_str() {
             "--named" => named = true,
-            "--framing" => framing = flag_value(&mut iter, "--framing")?.parse()?,
+            "--framing" => {
+                framing = flag_value(&mut iter, "--framing")?
+                    .parse()
+                    .map_err(|e: rpc::tcp::UnknownFraming| e.to_string())?
+            }
             "--timeout-ms" => {
                 let v = flag_value(&mut iter, "--timeout-ms")?;
                 let ms: u64 = v
@@ -434,7 +443,7 @@ async fn connect(args: &CallArgs) -> Result<rpc::Client, rpc::Error> {
     if url.starts_with("http://") {
         Ok(rpc::Client::new(rpc::http::HttpClient::new(url)?))
     } else if url.starts_with("ws://") {
-        Ok(rpc::Client::new(rpc::http::ws::connect(url, events).await?))
+        Ok(rpc::Client::new(rpc::ws::connect(url, events).await?))
     } else if let Some(addr) = url.strip_prefix("tcp://") {
         let addr = addr.trim_end_matches('/');
         Ok(rpc::Client::new(

@@ -57,21 +57,27 @@ pub use rpc_core::{
     Limits, MethodInfo, MethodTable, Outgoing, ParamInfo, Params, ParamsBuilder, Push,
     RegisterError, Slot, Slots, Transport,
 };
-pub use rpc_core::{discover, duplex, to_result, InProcess, MethodResult};
+pub use rpc_core::{discover, duplex, limits, to_result, InProcess, MethodResult};
 pub use rpc_macros::rpc;
+pub use rpc_net::{shutdown, Shutdown};
 
-/// HTTP and WebSocket: the axum server ([`http::router`], [`http::serve`],
-/// [`http::Server`]), the reqwest client ([`http::HttpClient`]) and the
-/// WebSocket client ([`http::ws::connect`]).
+/// HTTP: the axum server ([`http::router`], [`http::serve`],
+/// [`http::Server`]) and the reqwest client ([`http::HttpClient`]); the
+/// server also upgrades WebSocket connections on its route.
 pub mod http {
-    pub use rpc_http::*;
+    pub use rpc_net::http::*;
+}
+
+/// The WebSocket client ([`ws::connect`]).
+pub mod ws {
+    pub use rpc_net::ws::*;
 }
 
 /// TCP and other byte streams (Unix sockets, stdio), with newline or
 /// length-prefix framing.
 pub mod tcp {
-    pub use rpc_core::codec::{Framing, NewlineCodec, StreamCodec, DEFAULT_MAX_FRAME};
-    pub use rpc_core::tcp::*;
+    pub use rpc_core::codec::{Framing, NewlineCodec, StreamCodec, UnknownFraming};
+    pub use rpc_net::tcp::*;
 }
 
 #[doc(hidden)]

@@ -9,7 +9,7 @@ use common::{http_server, Demo, DemoClient, DemoService};
 use rpc::http::{HttpClient, Server};
 use serde_json::{json, Value};
 
-async fn demo_server() -> (String, tokio_util::sync::CancellationToken) {
+async fn demo_server() -> (String, rpc::Shutdown) {
     let (addr, token) = http_server(Server::new(DemoService::default().into_rpc())).await;
     (format!("http://{addr}/"), token)
 }
@@ -271,7 +271,7 @@ async fn graceful_shutdown_finishes_in_flight_calls_then_refuses() {
         async move { c.sleep(300).await }
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    stop.cancel();
+    stop.trigger();
     assert_eq!(in_flight.await.unwrap().unwrap(), 300);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let err = client(&url).add(1, 2).await.unwrap_err();

@@ -20,9 +20,13 @@ const FRAMINGS: [Framing; 4] = [
 ];
 
 async fn server_with(options: StreamOptions) -> std::net::SocketAddr {
-    let server = TcpServer::bind("127.0.0.1:0", options).await.unwrap();
-    let addr = server.local_addr().unwrap();
-    tokio::spawn(server.serve(DemoService::default().into_rpc()));
+    serve(TcpServer::new(DemoService::default().into_rpc()).options(options)).await
+}
+
+async fn serve(server: TcpServer) -> std::net::SocketAddr {
+    let listening = server.bind("127.0.0.1:0").await.unwrap();
+    let addr = listening.local_addr().unwrap();
+    tokio::spawn(listening.run());
     addr
 }
 
@@ -180,11 +184,13 @@ async fn garbage_gets_a_parse_error_and_the_connection_goes_on() {
 #[tokio::test]
 async fn oversized_frame_closes_only_that_connection_with_an_error() {
     for framing in [Framing::Newline, Framing::LengthPrefix(4)] {
-        let options = StreamOptions {
-            max_frame: 256,
-            ..StreamOptions::framing(framing)
-        };
-        let addr = server_with(options.clone()).await;
+        let options = StreamOptions::framing(framing);
+        let addr = serve(
+            TcpServer::new(DemoService::default().into_rpc())
+                .options(options.clone())
+                .max_message_bytes(256),
+        )
+        .await;
         let other = DemoClient::new(
             rpc::tcp::connect(addr, &options, MethodTable::new())
                 .await

@@ -24,11 +24,7 @@ fn connector(
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = rpc::duplex::DuplexConnection>>> {
     move |methods| {
         let url = url.clone();
-        Box::pin(async move {
-            rpc::http::ws::connect(&url, methods)
-                .await
-                .expect("connect")
-        })
+        Box::pin(async move { rpc::ws::connect(&url, methods).await.expect("connect") })
     }
 }
 
@@ -68,20 +64,28 @@ async fn panics_and_timeouts_affect_one_call() {
 }
 
 #[tokio::test]
-async fn server_shutdown_ends_connections_and_pending_calls() {
-    let (addr, token) = http_server(Server::new(DemoService::default().into_rpc())).await;
-    let conn = rpc::http::ws::connect(&format!("ws://{addr}/"), MethodTable::new())
+async fn server_shutdown_answers_calls_in_flight_then_closes() {
+    let (addr, shutdown) = http_server(Server::new(DemoService::default().into_rpc())).await;
+    let conn = rpc::ws::connect(&format!("ws://{addr}/"), MethodTable::new())
         .await
         .unwrap();
-    let client = DemoClient::new(conn);
-    let pending = tokio::spawn(async move { client.sleep(5_000).await });
+    let client = DemoClient::new(conn.clone());
+    let in_flight = tokio::spawn({
+        let client = client.clone();
+        async move { client.sleep(300).await }
+    });
     tokio::time::sleep(Duration::from_millis(50)).await;
-    token.cancel();
-    let outcome = tokio::time::timeout(Duration::from_secs(2), pending)
+    shutdown.trigger();
+    let outcome = tokio::time::timeout(Duration::from_secs(2), in_flight)
         .await
         .expect("hung")
         .unwrap();
-    assert!(matches!(outcome, Err(rpc::Error::Closed)), "{outcome:?}");
+    assert_eq!(outcome.unwrap(), 300, "the call in flight is answered");
+    tokio::time::timeout(Duration::from_secs(2), conn.closed())
+        .await
+        .expect("the connection ends after the drain");
+    let err = client.add(1, 2).await.unwrap_err();
+    assert!(matches!(err, rpc::Error::Closed), "{err:?}");
 }
 
 async fn raw(
@@ -175,11 +179,7 @@ async fn oversized_message_closes_only_that_connection() {
     let (addr, _token) =
         http_server(Server::new(DemoService::default().into_rpc()).max_body_bytes(1024)).await;
     let url = format!("ws://{addr}/");
-    let other = DemoClient::new(
-        rpc::http::ws::connect(&url, MethodTable::new())
-            .await
-            .unwrap(),
-    );
+    let other = DemoClient::new(rpc::ws::connect(&url, MethodTable::new()).await.unwrap());
     let mut ws = raw(&url).await;
     let big = format!(
         r#"{{"jsonrpc":"2.0","method":"echo","params":["{}"],"id":1}}"#,
@@ -204,7 +204,7 @@ async fn handshake_against_a_non_websocket_endpoint_is_an_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let err = rpc::http::ws::connect(&format!("ws://{addr}/"), MethodTable::new())
+    let err = rpc::ws::connect(&format!("ws://{addr}/"), MethodTable::new())
         .await
         .unwrap_err();
     assert!(matches!(err, rpc::Error::Connect(_)), "{err:?}");

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use rpc::rpc;
-use rpc::tcp::{Framing, StreamOptions, TcpServer};
+use rpc::tcp::{Framing, TcpServer};
 
 /// `subtract` as users of each framework would write it.
 #[rpc]
@@ -39,11 +39,13 @@ pub async fn ours() -> Ours {
     tokio::spawn(listening.run());
     let mut tcp = Vec::new();
     for framing in [Framing::Newline, Framing::LengthPrefix(4)] {
-        let server = TcpServer::bind("127.0.0.1:0", StreamOptions::framing(framing))
+        let server = TcpServer::new(methods.clone())
+            .framing(framing)
+            .bind("127.0.0.1:0")
             .await
             .expect("bind");
         tcp.push(server.local_addr().expect("addr"));
-        tokio::spawn(server.serve(methods.clone()));
+        tokio::spawn(server.run());
     }
     Ours {
         http,

@@ -2,42 +2,21 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
+use futures_util::future::{CatchUnwind, FutureExt};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde_json::value::RawValue;
 
-use crate::request::{self, Entry, Message, ParseLimits, Rejected};
+use crate::request::{self, Entry, Message, Rejected};
 use crate::response::{error_response, write_batch, write_response};
-use crate::{code, discover, Context, ErrorObject, MethodFuture, MethodResult, MethodTable};
-
-/// Limits the dispatcher enforces. The defaults are safe for a public server.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    /// Most members a batch may have (default 1000).
-    pub max_batch_len: usize,
-    /// Deepest nesting of arrays/objects in a message (default 64).
-    pub max_depth: usize,
-    /// Longest a single call may run before it is answered with a timeout
-    /// error (default: none; transports set their own).
-    pub request_timeout: Option<Duration>,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        let parse = ParseLimits::default();
-        Limits {
-            max_batch_len: parse.max_batch_len,
-            max_depth: parse.max_depth,
-            request_timeout: None,
-        }
-    }
-}
+use crate::{
+    code, discover, Context, ErrorObject, Limits, MethodFuture, MethodResult, MethodTable,
+};
 
 /// Runs messages against a [`MethodTable`].
 ///
@@ -107,11 +86,17 @@ impl Dispatcher {
     /// Batch members run concurrently; their answers keep request order. A
     /// handler that panics is answered with -32603 for its own request only.
     pub async fn handle(&self, body: &[u8], ctx: &Context) -> Option<Vec<u8>> {
-        let parse_limits = ParseLimits {
-            max_batch_len: self.limits.max_batch_len,
-            max_depth: self.limits.max_depth,
-        };
-        match request::parse(body, &parse_limits) {
+        if body.len() > self.limits.max_message_bytes {
+            return Some(error_response(&ErrorObject::new(
+                code::REQUEST_TOO_LARGE,
+                format!(
+                    "Message of {} bytes exceeds the limit of {} bytes",
+                    body.len(),
+                    self.limits.max_message_bytes
+                ),
+            )));
+        }
+        match request::parse(body, &self.limits) {
             Err(Rejected(error)) => Some(error_response(&error)),
             Ok(Message::Single(entry)) => {
                 let mut calls = [self.start(entry, ctx)];
@@ -153,7 +138,7 @@ impl Dispatcher {
                     (method.handler)(request.params, ctx)
                 }));
                 match started {
-                    Ok(future) => State::Running(future),
+                    Ok(future) => State::Running(AssertUnwindSafe(future).catch_unwind()),
                     Err(_) => State::Done(Err(panicked(&request.method))),
                 }
             }
@@ -184,7 +169,7 @@ impl Dispatcher {
                 let State::Running(future) = &mut call.state else {
                     continue;
                 };
-                match poll_guarded(future, cx) {
+                match future.poll_unpin(cx) {
                     Poll::Ready(outcome) => call.finish(outcome),
                     Poll::Pending => {
                         if let State::Running(future) =
@@ -239,8 +224,11 @@ struct Call<'a> {
     state: State,
 }
 
+/// A handler's future whose panic becomes an outcome.
+type Guarded = CatchUnwind<AssertUnwindSafe<MethodFuture>>;
+
 enum State {
-    Running(MethodFuture),
+    Running(Guarded),
     /// Moved into the set of calls still running.
     Waiting,
     Done(MethodResult),
@@ -269,22 +257,10 @@ impl<'a> Call<'a> {
     }
 }
 
-/// Polls a handler's future, turning a panic into an error outcome.
-fn poll_guarded(
-    future: &mut MethodFuture,
-    cx: &mut std::task::Context<'_>,
-) -> Poll<std::thread::Result<MethodResult>> {
-    match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-        Ok(Poll::Ready(outcome)) => Poll::Ready(Ok(outcome)),
-        Ok(Poll::Pending) => Poll::Pending,
-        Err(panic) => Poll::Ready(Err(panic)),
-    }
-}
-
 /// A call still running, tagged with its place in the message.
 struct Indexed {
     index: usize,
-    future: MethodFuture,
+    future: Guarded,
 }
 
 impl Future for Indexed {
@@ -292,7 +268,7 @@ impl Future for Indexed {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let index = self.index;
-        poll_guarded(&mut self.future, cx).map(|outcome| (index, outcome))
+        self.future.poll_unpin(cx).map(|outcome| (index, outcome))
     }
 }
 

@@ -7,6 +7,7 @@
 //! [`Client`] engine does the same for the calling side, over any
 //! [`Transport`].
 //!
+//! This crate opens no sockets: the network transports live in `rpc-net`.
 //! Most users depend on the facade crate `rpc` and never name this one.
 #![warn(missing_docs)]
 
@@ -18,24 +19,27 @@ mod context;
 pub mod discover;
 mod dispatch;
 pub mod duplex;
+mod encode;
 mod error;
 mod id;
 mod inprocess;
+pub mod limits;
 mod methods;
 mod params;
 pub mod request;
 pub mod response;
-pub mod tcp;
+mod scan;
 
 pub use client::{
     Batch, BatchAnswer, BoxFuture, Client, Error, Outgoing, ParamsBuilder, Push, Slot, Slots,
     Transport,
 };
 pub use context::Context;
-pub use dispatch::{Dispatcher, Limits};
+pub use dispatch::Dispatcher;
 pub use error::{code, ErrorObject};
 pub use id::Id;
 pub use inprocess::InProcess;
+pub use limits::{Limits, DEFAULT_MAX_MESSAGE, DEFAULT_REQUEST_TIMEOUT};
 pub use methods::{
     to_result, Handler, Method, MethodFuture, MethodInfo, MethodResult, MethodTable, ParamInfo,
     RegisterError,

@@ -6,7 +6,8 @@ use serde::de::{Deserialize, Deserializer, IgnoredAny};
 use serde_json::error::Category;
 use serde_json::value::RawValue;
 
-use crate::{ErrorObject, Id, Params};
+use crate::scan::{deeper_than, first_byte};
+use crate::{ErrorObject, Id, Limits, Params};
 
 /// A parsed message: one request or a batch of them.
 #[derive(Debug)]
@@ -51,24 +52,6 @@ impl Request<'_> {
     }
 }
 
-/// Parse limits.
-#[derive(Clone, Copy, Debug)]
-pub struct ParseLimits {
-    /// Most members a batch may have.
-    pub max_batch_len: usize,
-    /// Deepest nesting of arrays and objects accepted anywhere in a message.
-    pub max_depth: usize,
-}
-
-impl Default for ParseLimits {
-    fn default() -> Self {
-        ParseLimits {
-            max_batch_len: 1000,
-            max_depth: 64,
-        }
-    }
-}
-
 /// Why a whole message is answered with one error and no dispatch.
 #[derive(Debug)]
 pub struct Rejected(pub ErrorObject);
@@ -98,9 +81,8 @@ pub(crate) fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de Raw
 /// Invalid JSON is -32700; valid JSON that is not an object or array, an
 /// empty batch, a batch over the limit, or nesting over the limit is one
 /// -32600 for the whole message.
-pub fn parse<'a>(body: &'a [u8], limits: &ParseLimits) -> Result<Message<'a>, Rejected> {
-    let first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
-    let message = match first {
+pub fn parse<'a>(body: &'a [u8], limits: &Limits) -> Result<Message<'a>, Rejected> {
+    let message = match first_byte(body) {
         Some(b'{') => match serde_json::from_slice::<RawRequest<'_>>(body) {
             Ok(raw) => Message::Single(validate(raw)),
             Err(e) => return Err(Rejected(classify(body, &e))),
@@ -130,7 +112,7 @@ pub fn parse<'a>(body: &'a [u8], limits: &ParseLimits) -> Result<Message<'a>, Re
             }))
         }
     };
-    if exceeds_depth(body, limits.max_depth) {
+    if deeper_than(body, limits.max_depth) {
         return Err(Rejected(ErrorObject::invalid_request(format_args!(
             "nested deeper than {} levels",
             limits.max_depth
@@ -225,44 +207,12 @@ fn method_name(raw: &RawValue) -> Option<Cow<'_, str>> {
     }
 }
 
-/// Whether arrays and objects nest deeper than `max` anywhere in `body`
-/// (which is known to be valid JSON). Strings are skipped.
-fn exceeds_depth(body: &[u8], max: usize) -> bool {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in body {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return true;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn single(text: &str) -> Entry<'_> {
-        match parse(text.as_bytes(), &ParseLimits::default()).unwrap() {
+        match parse(text.as_bytes(), &Limits::default()).unwrap() {
             Message::Single(e) => e,
             Message::Batch(_) => panic!("batch"),
         }
@@ -308,7 +258,7 @@ mod tests {
     #[test]
     fn scalar_bodies_are_invalid_requests_not_parse_errors() {
         for body in ["42", "\"x\"", "null", "true"] {
-            let Err(Rejected(e)) = parse(body.as_bytes(), &ParseLimits::default()) else {
+            let Err(Rejected(e)) = parse(body.as_bytes(), &Limits::default()) else {
                 panic!()
             };
             assert_eq!(e.code, -32600, "{body}");
@@ -318,7 +268,7 @@ mod tests {
     #[test]
     fn duplicate_member_with_later_syntax_error_is_a_parse_error() {
         let body = br#"{"id":1,"id":2,"#;
-        let Err(Rejected(e)) = parse(body, &ParseLimits::default()) else {
+        let Err(Rejected(e)) = parse(body, &Limits::default()) else {
             panic!()
         };
         assert_eq!(e.code, -32700);
@@ -330,12 +280,5 @@ mod tests {
             Entry::Request(r) => assert_eq!(r.method, "abc"),
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn depth_limit_counts_only_structure() {
-        assert!(!exceeds_depth(br#"["[[[[[[[["]"#, 1));
-        assert!(exceeds_depth(b"[[[]]]", 2));
-        assert!(!exceeds_depth(b"[[[]]]", 3));
     }
 }

@@ -175,12 +175,10 @@ pub async fn next_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -
 }
 
 /// Starts an HTTP/WebSocket server for `methods` on a free port.
-pub async fn http_server(
-    server: rpc::http::Server,
-) -> (std::net::SocketAddr, tokio_util::sync::CancellationToken) {
+pub async fn http_server(server: rpc::http::Server) -> (std::net::SocketAddr, rpc::Shutdown) {
     let listening = server.bind("127.0.0.1:0").await.expect("bind");
     let addr = listening.local_addr().expect("addr");
-    let token = listening.shutdown_token();
+    let token = listening.shutdown_handle().clone();
     tokio::spawn(listening.run());
     (addr, token)
 }

@@ -11,13 +11,20 @@ use std::fmt;
 use std::io;
 use std::str::FromStr;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
-use crate::duplex::Frame;
+mod newline;
 
-/// Largest message accepted by default (4 MiB).
-pub const DEFAULT_MAX_FRAME: usize = 4 * 1024 * 1024;
+pub use newline::NewlineCodec;
+
+/// The error a codec reports for a message longer than its limit.
+fn too_large(max: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("message longer than {max} bytes"),
+    )
+}
 
 /// How messages are delimited on a byte stream.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,19 +49,24 @@ impl Framing {
     }
 }
 
+/// A framing name that [`Framing::from_str`] does not know.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown framing `{0}`; expected newline, length-prefix-1, length-prefix-2 or length-prefix-4"
+)]
+pub struct UnknownFraming(pub String);
+
 impl FromStr for Framing {
-    type Err = String;
+    type Err = UnknownFraming;
 
     /// Parses `newline`, `length-prefix-1`, `length-prefix-2` or `length-prefix-4`.
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, UnknownFraming> {
         match s {
             "newline" => Ok(Framing::Newline),
             "length-prefix-1" => Ok(Framing::LengthPrefix(1)),
             "length-prefix-2" => Ok(Framing::LengthPrefix(2)),
             "length-prefix-4" => Ok(Framing::LengthPrefix(4)),
-            other => Err(format!(
-                "unknown framing `{other}`; expected newline, length-prefix-1, length-prefix-2 or length-prefix-4"
-            )),
+            other => Err(UnknownFraming(other.to_owned())),
         }
     }
 }
@@ -68,142 +80,7 @@ impl fmt::Display for Framing {
     }
 }
 
-/// Splits a byte stream into JSON values: objects and arrays by balancing
-/// brackets (outside strings), anything else up to the end of the line.
-/// Writes each message followed by `\n`.
-#[derive(Debug, Clone)]
-pub struct NewlineCodec {
-    max_frame: usize,
-    /// Bytes of the current frame already scanned, and the scan state there.
-    scanned: usize,
-    depth: usize,
-    in_string: bool,
-    escaped: bool,
-}
-
-impl NewlineCodec {
-    /// A codec refusing messages longer than `max_frame` bytes.
-    pub fn new(max_frame: usize) -> Self {
-        NewlineCodec {
-            max_frame,
-            scanned: 0,
-            depth: 0,
-            in_string: false,
-            escaped: false,
-        }
-    }
-
-    fn reset(&mut self) {
-        self.scanned = 0;
-        self.depth = 0;
-        self.in_string = false;
-        self.escaped = false;
-    }
-
-    /// Scans for the end of a bracketed value; returns its length when complete.
-    fn scan_structure(&mut self, buf: &[u8]) -> Option<usize> {
-        for (i, &b) in buf.iter().enumerate().skip(self.scanned) {
-            if self.in_string {
-                if self.escaped {
-                    self.escaped = false;
-                } else if b == b'\\' {
-                    self.escaped = true;
-                } else if b == b'"' {
-                    self.in_string = false;
-                }
-                continue;
-            }
-            match b {
-                b'"' => self.in_string = true,
-                b'[' | b'{' => self.depth += 1,
-                b']' | b'}' => {
-                    self.depth = self.depth.saturating_sub(1);
-                    if self.depth == 0 {
-                        return Some(i + 1);
-                    }
-                }
-                _ => {}
-            }
-        }
-        self.scanned = buf.len();
-        None
-    }
-
-    fn too_large(&self) -> io::Error {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("message longer than {} bytes", self.max_frame),
-        )
-    }
-}
-
-impl Default for NewlineCodec {
-    fn default() -> Self {
-        NewlineCodec::new(DEFAULT_MAX_FRAME)
-    }
-}
-
-impl Decoder for NewlineCodec {
-    type Item = BytesMut;
-    type Error = io::Error;
-
-    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<BytesMut>, io::Error> {
-        if self.scanned == 0 {
-            let blank = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
-            buf.advance(blank);
-        }
-        let Some(&first) = buf.first() else {
-            return Ok(None);
-        };
-        let end = if first == b'{' || first == b'[' {
-            self.scan_structure(buf).map(|len| (len, len))
-        } else {
-            let found = buf[self.scanned..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map(|i| i + self.scanned);
-            if found.is_none() {
-                self.scanned = buf.len();
-            }
-            found.map(|nl| (nl, nl + 1))
-        };
-        match end {
-            Some((len, consumed)) if len <= self.max_frame => {
-                let mut frame = buf.split_to(consumed);
-                frame.truncate(len);
-                self.reset();
-                Ok(Some(frame))
-            }
-            Some(_) => Err(self.too_large()),
-            None if buf.len() > self.max_frame => Err(self.too_large()),
-            None => Ok(None),
-        }
-    }
-
-    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<BytesMut>, io::Error> {
-        if let Some(frame) = self.decode(buf)? {
-            return Ok(Some(frame));
-        }
-        // What is left when the peer stops writing is answered too (as a parse error).
-        let rest = buf.split();
-        self.reset();
-        Ok((!rest.iter().all(u8::is_ascii_whitespace)).then_some(rest))
-    }
-}
-
-impl Encoder<Bytes> for NewlineCodec {
-    type Error = io::Error;
-
-    fn encode(&mut self, item: Bytes, dst: &mut BytesMut) -> Result<(), io::Error> {
-        dst.reserve(item.len() + 1);
-        dst.put_slice(&item);
-        dst.put_u8(b'\n');
-        Ok(())
-    }
-}
-
-/// The codec for one [`Framing`], reading messages and writing [`Frame`]s
-/// (keep-alive pings write nothing on a byte stream).
+/// The codec for one [`Framing`]: reads and writes whole messages.
 #[derive(Debug)]
 pub enum StreamCodec {
     /// [`Framing::Newline`].
@@ -256,13 +133,10 @@ impl Decoder for StreamCodec {
     }
 }
 
-impl Encoder<Frame> for StreamCodec {
+impl Encoder<Bytes> for StreamCodec {
     type Error = io::Error;
 
-    fn encode(&mut self, item: Frame, dst: &mut BytesMut) -> Result<(), io::Error> {
-        let Frame::Message(bytes) = item else {
-            return Ok(());
-        };
+    fn encode(&mut self, bytes: Bytes, dst: &mut BytesMut) -> Result<(), io::Error> {
         match self {
             StreamCodec::Newline(c) => c.encode(bytes, dst),
             StreamCodec::LengthPrefix(c) => c.encode(bytes, dst),
@@ -343,11 +217,8 @@ mod tests {
             let mut encoded = BytesMut::new();
             let mut codec = StreamCodec::new(Framing::LengthPrefix(width), 1000);
             for msg in ["{\"x\":1}", "[]", "{}"] {
-                codec
-                    .encode(Frame::Message(Bytes::from(msg)), &mut encoded)
-                    .unwrap();
+                codec.encode(Bytes::from(msg), &mut encoded).unwrap();
             }
-            codec.encode(Frame::Ping, &mut encoded).unwrap();
             assert_eq!(encoded.len(), 11 + 3 * usize::from(width));
             for cut in 0..=encoded.len() {
                 let (a, b) = encoded.split_at(cut);

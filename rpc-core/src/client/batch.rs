@@ -1,0 +1,195 @@
+//! Typed batches: several calls in one round trip, a tuple of results back.
+
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use super::response::{batch_answers, decode_result};
+use super::{Client, Error, Outgoing, ParamsBuilder};
+use crate::encode;
+use crate::Id;
+
+/// One call's raw answer within a batch answer (`None`: the server left it out).
+pub type BatchAnswer = Option<Result<Box<RawValue>, Error>>;
+
+/// A typed batch under construction: `S` records the result type of each
+/// call so that [`send`](Batch::send) returns a tuple of typed results.
+///
+/// ```no_run
+/// # async fn demo(client: rpc_core::Client) -> Result<(), rpc_core::Error> {
+/// use rpc_core::ParamsBuilder;
+/// let mut p = ParamsBuilder::new(false);
+/// p.push("a", &1);
+/// let (one, two) = client.batch().call::<i64>("inc", p).call::<String>("name", ParamsBuilder::new(false)).send().await?;
+/// # Ok(()) }
+/// ```
+#[must_use = "a batch does nothing until sent"]
+pub struct Batch<S> {
+    client: Client,
+    calls: Vec<(String, Id, Vec<u8>)>,
+    error: Option<Error>,
+    slots: S,
+}
+
+impl Batch<()> {
+    /// An empty batch on `client`.
+    pub(super) fn new(client: Client) -> Self {
+        Batch {
+            client,
+            calls: Vec::new(),
+            error: None,
+            slots: (),
+        }
+    }
+}
+
+/// The typed place of one call's result in a batch.
+pub struct Slot<T> {
+    index: usize,
+    _result: PhantomData<fn() -> T>,
+}
+
+/// Appends a slot to a tuple of slots (implemented for up to 12 calls).
+pub trait Push<T> {
+    /// The tuple with one more slot.
+    type Output;
+    /// Appends `slot`.
+    fn push(self, slot: Slot<T>) -> Self::Output;
+}
+
+/// Turns a tuple of slots into a tuple of results.
+pub trait Slots {
+    /// `(Result<A, Error>, Result<B, Error>, ...)`.
+    type Output;
+    /// Takes each slot's answer.
+    fn take(self, answers: &mut [BatchAnswer], methods: &[String]) -> Self::Output;
+}
+
+impl<T> Push<T> for () {
+    type Output = (Slot<T>,);
+    fn push(self, slot: Slot<T>) -> Self::Output {
+        (slot,)
+    }
+}
+
+impl Slots for () {
+    type Output = ();
+    fn take(self, _: &mut [BatchAnswer], _: &[String]) {}
+}
+
+fn take_slot<T: DeserializeOwned>(
+    slot: Slot<T>,
+    answers: &mut [BatchAnswer],
+    methods: &[String],
+) -> Result<T, Error> {
+    let method = methods.get(slot.index).map_or("", String::as_str);
+    match answers.get_mut(slot.index).and_then(Option::take) {
+        Some(Ok(raw)) => decode_result(method, &raw),
+        Some(Err(e)) => Err(e),
+        None => Err(Error::InvalidResponse(format!(
+            "batch answer has no response for `{method}`"
+        ))),
+    }
+}
+
+macro_rules! tuples {
+    ($($name:ident)+) => {
+        impl<T, $($name),+> Push<T> for ($(Slot<$name>,)+) {
+            type Output = ($(Slot<$name>,)+ Slot<T>,);
+            #[allow(non_snake_case)]
+            fn push(self, slot: Slot<T>) -> Self::Output {
+                let ($($name,)+) = self;
+                ($($name,)+ slot,)
+            }
+        }
+
+        impl<$($name: DeserializeOwned),+> Slots for ($(Slot<$name>,)+) {
+            type Output = ($(Result<$name, Error>,)+);
+            #[allow(non_snake_case)]
+            fn take(self, answers: &mut [BatchAnswer], methods: &[String]) -> Self::Output {
+                let ($($name,)+) = self;
+                ($(take_slot($name, answers, methods),)+)
+            }
+        }
+    };
+}
+
+tuples!(A);
+tuples!(A B);
+tuples!(A B C);
+tuples!(A B C D);
+tuples!(A B C D E);
+tuples!(A B C D E F);
+tuples!(A B C D E F G);
+tuples!(A B C D E F G H);
+tuples!(A B C D E F G H I);
+tuples!(A B C D E F G H I J);
+tuples!(A B C D E F G H I J K);
+tuples!(A B C D E F G H I J K L);
+
+impl<S> Batch<S> {
+    /// Adds a call whose result decodes as `T`.
+    pub fn call<T>(mut self, method: &str, params: ParamsBuilder) -> Batch<S::Output>
+    where
+        S: Push<T>,
+    {
+        let index = self.calls.len();
+        let id = self.client.id();
+        match params.into_bytes() {
+            Ok(params) => self.calls.push((
+                method.to_owned(),
+                Id::from(id),
+                encode::request(method, params.as_deref(), Some(id)),
+            )),
+            Err(e) => {
+                self.error.get_or_insert(e);
+                self.calls
+                    .push((method.to_owned(), Id::from(id), Vec::new()));
+            }
+        }
+        Batch {
+            client: self.client,
+            calls: self.calls,
+            error: self.error,
+            slots: self.slots.push(Slot {
+                index,
+                _result: PhantomData,
+            }),
+        }
+    }
+
+    /// Sends every call in one message and returns their results in order.
+    ///
+    /// The outer `Err` is a failure of the whole round trip (transport,
+    /// invalid answer, or the server refusing the whole batch); each inner
+    /// result is that call's own outcome.
+    pub async fn send(self) -> Result<S::Output, Error>
+    where
+        S: Slots,
+    {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let methods: Vec<String> = self.calls.iter().map(|(m, _, _)| m.clone()).collect();
+        if self.calls.is_empty() {
+            return Ok(self.slots.take(&mut [], &methods));
+        }
+        let ids: Vec<Id> = self.calls.iter().map(|(_, id, _)| id.clone()).collect();
+        let mut body = Vec::new();
+        for (_, _, call) in &self.calls {
+            body.push(if body.is_empty() { b'[' } else { b',' });
+            body.extend_from_slice(call);
+        }
+        body.push(b']');
+        let bytes = self
+            .client
+            .send(Outgoing {
+                body,
+                ids: ids.clone(),
+            })
+            .await?;
+        let mut answers = batch_answers(&bytes, &ids)?;
+        Ok(self.slots.take(&mut answers, &methods))
+    }
+}

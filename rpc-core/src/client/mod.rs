@@ -1,0 +1,134 @@
+//! The client engine: ids, request encoding, response validation, typed
+//! decoding, batches. Transports only move bytes.
+
+mod batch;
+mod error;
+mod params;
+mod response;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+pub use futures_util::future::BoxFuture;
+use serde::de::DeserializeOwned;
+
+pub use batch::{Batch, BatchAnswer, Push, Slot, Slots};
+pub use error::Error;
+pub use params::ParamsBuilder;
+use response::{decode_result, single_response};
+
+use crate::{encode, Id};
+
+/// One message to send that expects an answer.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The encoded request or batch.
+    pub body: Vec<u8>,
+    /// The ids of the requests it carries (one for a single call).
+    pub ids: Vec<Id>,
+}
+
+/// Moves encoded messages to a server and answers back. Implemented by the
+/// HTTP, WebSocket and TCP clients; the engine does everything else.
+pub trait Transport: Send + Sync + 'static {
+    /// Sends a request (or batch) and returns the raw answer.
+    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Bytes, Error>>;
+    /// Sends a notification (or batch of them); no answer is expected.
+    fn notify(&self, body: Vec<u8>) -> BoxFuture<'_, Result<(), Error>>;
+}
+
+/// The client engine, generic over the transport. Cheap to clone.
+///
+/// Generated clients (`<Trait>Client`) wrap one; use it directly to call
+/// methods by name.
+#[derive(Clone)]
+pub struct Client {
+    transport: Arc<dyn Transport>,
+    next_id: Arc<AtomicU64>,
+    timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Transport> From<T> for Client {
+    fn from(transport: T) -> Self {
+        Client::new(transport)
+    }
+}
+
+impl Client {
+    /// A client over `transport`, with no timeout.
+    pub fn new(transport: impl Transport) -> Self {
+        Client {
+            transport: Arc::new(transport),
+            next_id: Arc::new(AtomicU64::new(1)),
+            timeout: None,
+        }
+    }
+
+    /// Sets a timeout for every call made through this client (and its clones made after).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The timeout in force, if any.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Calls `method` and decodes its result.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: ParamsBuilder,
+    ) -> Result<T, Error> {
+        let id = self.id();
+        let body = encode::request(method, params.into_bytes()?.as_deref(), Some(id));
+        let answer = self
+            .send(Outgoing {
+                body,
+                ids: vec![Id::from(id)],
+            })
+            .await?;
+        let raw = single_response(&answer, &Id::from(id))?;
+        decode_result(method, raw)
+    }
+
+    /// Sends `method` as a notification: no id, no answer.
+    pub async fn notify(&self, method: &str, params: ParamsBuilder) -> Result<(), Error> {
+        let body = encode::request(method, params.into_bytes()?.as_deref(), None);
+        match self.timeout {
+            None => self.transport.notify(body).await,
+            Some(limit) => tokio::time::timeout(limit, self.transport.notify(body))
+                .await
+                .unwrap_or(Err(Error::Timeout(limit))),
+        }
+    }
+
+    /// Starts a batch: several calls in one round trip, results in order.
+    pub fn batch(&self) -> Batch<()> {
+        Batch::new(self.clone())
+    }
+
+    pub(crate) async fn send(&self, message: Outgoing) -> Result<Bytes, Error> {
+        match self.timeout {
+            None => self.transport.request(message).await,
+            Some(limit) => tokio::time::timeout(limit, self.transport.request(message))
+                .await
+                .unwrap_or(Err(Error::Timeout(limit))),
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Validating answers: one parser for responses, checks of `jsonrpc`, `id`
+//! and exactly one of `result` and `error`, typed decoding.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::batch::BatchAnswer;
+use super::Error;
+use crate::scan::first_byte;
+use crate::{ErrorObject, Id};
+
+#[derive(Deserialize)]
+struct RawResponse<'a> {
+    #[serde(borrow, default, deserialize_with = "crate::request::present")]
+    jsonrpc: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "crate::request::present")]
+    result: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "crate::request::present")]
+    error: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "crate::request::present")]
+    id: Option<&'a RawValue>,
+}
+
+/// A validated response: its id and its outcome (raw result or error).
+struct Answer<'a> {
+    id: Id,
+    outcome: Result<&'a RawValue, ErrorObject>,
+}
+
+fn parse_json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => Error::InvalidResponse(e.to_string()),
+        _ => Error::NotJson(format!("{e}: {}", preview(bytes))),
+    })
+}
+
+fn preview(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);
+    format!("{text:?}")
+}
+
+fn validate(raw: RawResponse<'_>) -> Result<Answer<'_>, Error> {
+    match raw.jsonrpc {
+        Some(v) if v.get() == "\"2.0\"" => {}
+        Some(v) => {
+            return Err(Error::InvalidResponse(format!(
+                "`jsonrpc` is {}, expected \"2.0\"",
+                v.get()
+            )))
+        }
+        None => return Err(Error::InvalidResponse("missing `jsonrpc`".into())),
+    }
+    let id = match raw.id {
+        Some(id) => Id::from_raw(id)
+            .ok_or_else(|| Error::InvalidResponse(format!("invalid id {}", id.get())))?,
+        None => return Err(Error::InvalidResponse("missing `id`".into())),
+    };
+    let outcome = match (raw.result, raw.error) {
+        (Some(result), None) => Ok(result),
+        (None, Some(error)) => Err(serde_json::from_str::<ErrorObject>(error.get())
+            .map_err(|e| Error::InvalidResponse(format!("malformed error object: {e}")))?),
+        (Some(_), Some(_)) => {
+            return Err(Error::InvalidResponse(
+                "both `result` and `error` present".into(),
+            ))
+        }
+        (None, None) => {
+            return Err(Error::InvalidResponse(
+                "neither `result` nor `error` present".into(),
+            ))
+        }
+    };
+    Ok(Answer { id, outcome })
+}
+
+/// Validates the answer to a single call with id `expected`.
+pub(super) fn single_response<'a>(bytes: &'a [u8], expected: &Id) -> Result<&'a RawValue, Error> {
+    if first_byte(bytes) != Some(b'{') {
+        // Not an object: say whether it is JSON at all.
+        parse_json::<serde::de::IgnoredAny>(bytes)?;
+        return Err(Error::InvalidResponse(format!(
+            "expected a response object, got {}",
+            preview(bytes)
+        )));
+    }
+    let answer = validate(parse_json::<RawResponse<'_>>(bytes)?)?;
+    match answer.outcome {
+        // A server that could not read our request answers with a null id.
+        Err(obj) if answer.id == *expected || answer.id == Id::Null => Err(Error::Call(obj)),
+        _ if answer.id != *expected => Err(Error::IdMismatch {
+            expected: expected.clone(),
+            got: answer.id,
+        }),
+        Ok(raw) => Ok(raw),
+        Err(obj) => Err(Error::Call(obj)),
+    }
+}
+
+pub(super) fn decode_result<T: DeserializeOwned>(method: &str, raw: &RawValue) -> Result<T, Error> {
+    serde_json::from_str(raw.get()).map_err(|source| Error::Decode {
+        method: method.to_owned(),
+        source,
+    })
+}
+
+/// Matches a batch answer's members to our ids.
+pub(super) fn batch_answers(bytes: &[u8], ids: &[Id]) -> Result<Vec<BatchAnswer>, Error> {
+    if first_byte(bytes) == Some(b'{') {
+        // The server refused the batch as a whole.
+        let answer = validate(parse_json::<RawResponse<'_>>(bytes)?)?;
+        return match answer.outcome {
+            Err(obj) => Err(Error::Call(obj)),
+            Ok(_) => Err(Error::InvalidResponse(
+                "a batch was answered with a single result".into(),
+            )),
+        };
+    }
+    let members: Vec<RawResponse<'_>> = parse_json(bytes)?;
+    let mut answers: Vec<BatchAnswer> = ids.iter().map(|_| None).collect();
+    for member in members {
+        let answer = validate(member)?;
+        let Some(index) = ids.iter().position(|id| *id == answer.id) else {
+            if let (Id::Null, Err(obj)) = (&answer.id, &answer.outcome) {
+                return Err(Error::Call(obj.clone()));
+            }
+            return Err(Error::InvalidResponse(format!(
+                "batch answer has unknown id {}",
+                answer.id
+            )));
+        };
+        answers[index] = Some(match answer.outcome {
+            Ok(raw) => Ok(raw.to_owned()),
+            Err(obj) => Err(Error::Call(obj)),
+        });
+    }
+    Ok(answers)
+}

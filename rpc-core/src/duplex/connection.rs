@@ -1,0 +1,265 @@
+//! The handle to one duplex connection: call and notify the peer, drain or
+//! close the connection.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use bytes::Bytes;
+use futures_util::{Sink, Stream};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::pending::{PendingCalls, PendingGuard};
+use super::reader::{read_loop, Reader};
+use super::registry::{Connections, Registered};
+use super::writer::{write_loop, Outbound};
+use super::{DuplexConfig, Frame};
+use crate::{
+    encode, BoxFuture, Client, Context, Dispatcher, Error, ErrorObject, Id, Outgoing, Transport,
+};
+
+/// What the handle, the loops and the registry share.
+pub(super) struct Shared {
+    pub(super) id: u64,
+    pub(super) sender: mpsc::Sender<Outbound>,
+    /// Largest message the framing can carry, if it has a limit.
+    pub(super) max_message: Option<usize>,
+    pub(super) pending: PendingCalls,
+    closed: AtomicBool,
+    /// Cancelled when the connection ends, for whatever reason: running
+    /// calls are dropped, the loops stop.
+    pub(super) done: CancellationToken,
+    /// Cancelled to end the connection gracefully (see [`DuplexConnection::drain`]).
+    pub(super) drain: CancellationToken,
+    registered: Option<Registered>,
+}
+
+impl Shared {
+    /// Ends the connection at once: pending calls fail with `Closed`.
+    pub(super) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.done.cancel();
+        self.pending.clear();
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Nobody holds the connection any more: stop reading, which closes it.
+        self.done.cancel();
+        if let Some(registered) = self.registered.take() {
+            registered.remove(self.id);
+        }
+    }
+}
+
+/// A handle to one duplex connection: send notifications and calls to the
+/// peer. Cheap to clone. Handlers reach their caller's with [`caller`].
+#[derive(Clone)]
+pub struct DuplexConnection {
+    pub(super) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for DuplexConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DuplexConnection")
+            .field("id", &self.shared.id)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+
+impl DuplexConnection {
+    /// Starts the engine on a connection.
+    ///
+    /// `incoming` yields each received message; an `Err` carries an error
+    /// to report to the peer (e.g. a frame over the size limit) before the
+    /// connection closes. `outgoing` receives frames to write. Requests from
+    /// the peer are answered through `dispatcher` with `context` (plus this
+    /// connection) attached; `registry`, when given, makes the connection
+    /// reachable by [`Connections::broadcast`].
+    pub fn spawn<I, O>(
+        incoming: I,
+        outgoing: O,
+        dispatcher: Dispatcher,
+        context: Context,
+        registry: Option<&Connections>,
+        config: DuplexConfig,
+    ) -> DuplexConnection
+    where
+        I: Stream<Item = Result<Bytes, ErrorObject>> + Send + Unpin + 'static,
+        O: Sink<Frame> + Send + Unpin + 'static,
+    {
+        let (sender, receiver) = mpsc::channel(config.send_queue.max(1));
+        let shared = Arc::new(Shared {
+            id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
+            sender,
+            max_message: config.max_message,
+            pending: PendingCalls::default(),
+            closed: AtomicBool::new(false),
+            done: CancellationToken::new(),
+            drain: CancellationToken::new(),
+            registered: registry.map(Connections::handle),
+        });
+        let connection = DuplexConnection { shared };
+        let mut context = context.with(connection.downgrade());
+        if let Some(registry) = registry {
+            registry.insert(&connection);
+            context.insert(registry.clone());
+        }
+        tokio::spawn(write_loop(
+            receiver,
+            outgoing,
+            config.keep_alive,
+            connection.shared.done.clone(),
+        ));
+        tokio::spawn(read_loop(
+            incoming,
+            Reader {
+                connection: connection.downgrade(),
+                done: connection.shared.done.clone(),
+                drain: connection.shared.drain.clone(),
+                dispatcher,
+                context,
+                max_in_flight: config.max_in_flight,
+            },
+        ));
+        connection
+    }
+
+    pub(super) fn downgrade(&self) -> WeakConnection {
+        WeakConnection {
+            shared: Arc::downgrade(&self.shared),
+        }
+    }
+
+    /// A number that identifies this connection within the process.
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire) || self.shared.sender.is_closed()
+    }
+
+    /// Sends a notification to the peer; returns once it is written.
+    pub async fn notify<P: Serialize>(&self, method: &str, params: P) -> Result<(), Error> {
+        let body = encode::notification(method, &params)?;
+        self.send(body, true).await
+    }
+
+    /// A client engine that calls the peer over this connection.
+    pub fn client(&self) -> Client {
+        Client::new(self.clone())
+    }
+
+    /// Queues a message; with `wait_written`, returns only once it has been
+    /// written out (so a program that exits right after a notification does
+    /// not lose it).
+    async fn send(&self, body: Vec<u8>, wait_written: bool) -> Result<(), Error> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        if let Some(max) = self.shared.max_message.filter(|max| body.len() > *max) {
+            return Err(Error::Transport(format!(
+                "message of {} bytes exceeds the framing's limit of {max} bytes",
+                body.len()
+            )));
+        }
+        let (written, done) = if wait_written {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let outbound = Outbound {
+            frame: Frame::Message(Bytes::from(body)),
+            written,
+        };
+        self.shared
+            .sender
+            .send(outbound)
+            .await
+            .map_err(|_| Error::Closed)?;
+        match done {
+            Some(rx) => rx.await.map_err(|_| Error::Closed),
+            None => Ok(()),
+        }
+    }
+
+    /// Closes the connection at once: the peer's calls still running are
+    /// cancelled, our pending calls fail with [`Error::Closed`].
+    pub fn close(&self) {
+        self.shared.close();
+    }
+
+    /// Ends the connection gracefully, as a server shutting down does: new
+    /// requests from the peer are refused (-32099), the calls in flight run
+    /// to their answers, then [`Frame::Close`] (code 1001) ends the
+    /// connection. Returns at once; [`closed`](Self::closed) tells when it
+    /// is over. A peer that vanishes meanwhile still cancels its calls.
+    pub fn drain(&self) {
+        self.shared.drain.cancel();
+    }
+
+    /// Resolves when the connection has ended (the peer left, a framing
+    /// error, [`close`](Self::close), or the end of a [`drain`](Self::drain)).
+    pub async fn closed(&self) {
+        self.shared.done.cancelled().await;
+    }
+}
+
+impl Transport for DuplexConnection {
+    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Bytes, Error>> {
+        Box::pin(async move {
+            let ids: Arc<[Id]> = message.ids.into();
+            let answer = self
+                .shared
+                .pending
+                .insert(ids.clone())
+                .ok_or(Error::Closed)?;
+            let _guard = PendingGuard {
+                pending: &self.shared.pending,
+                ids,
+            };
+            self.send(message.body, false).await?;
+            answer.await.map_err(|_| Error::Closed)
+        })
+    }
+
+    fn notify(&self, body: Vec<u8>) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(self.send(body, true))
+    }
+}
+
+/// A connection handle that does not keep the connection alive; what
+/// handlers get in their context and what the registry holds.
+#[derive(Clone)]
+pub(super) struct WeakConnection {
+    shared: Weak<Shared>,
+}
+
+impl WeakConnection {
+    pub(super) fn upgrade(&self) -> Option<DuplexConnection> {
+        self.shared
+            .upgrade()
+            .map(|shared| DuplexConnection { shared })
+    }
+}
+
+/// The connection a request arrived on, from a handler's [`Context`].
+///
+/// ```no_run
+/// # async fn demo(ctx: rpc_core::Context) {
+/// if let Some(conn) = rpc_core::duplex::caller(&ctx) {
+///     conn.notify("tick", [1]).await.ok();
+/// }
+/// # }
+/// ```
+pub fn caller(ctx: &Context) -> Option<DuplexConnection> {
+    ctx.get::<WeakConnection>()?.upgrade()
+}

@@ -1,0 +1,82 @@
+//! The duplex connection engine shared by WebSocket and TCP: both sides send
+//! requests and notifications over one long-lived connection.
+//!
+//! A transport turns its connection into a stream of incoming messages and
+//! a sink of outgoing [`Frame`]s and calls [`DuplexConnection::spawn`]. The
+//! engine then answers the peer's requests through a
+//! [`Dispatcher`](crate::Dispatcher) (each as soon as it completes, no
+//! head-of-line blocking), matches the peer's responses to our pending
+//! calls by id, and fails every pending call when the connection ends.
+//!
+//! How a connection ends:
+//! - the peer leaves, or [`DuplexConnection::close`]: calls still running
+//!   for the peer are cancelled (their futures dropped), our pending calls
+//!   fail with [`Error::Closed`](crate::Error::Closed);
+//! - [`DuplexConnection::drain`] (a server shutting down): no new request is
+//!   run (each is answered -32099 "Server is shutting down"), the calls in
+//!   flight are answered, then a [`Frame::Close`] with code 1001 ends it.
+//!
+//! The parts: [`connection`](DuplexConnection) (the handle), `reader` and
+//! `writer` (the two loops), `route` (what an incoming message is),
+//! `pending` (our calls awaiting answers), `registry` ([`Connections`]).
+
+mod connection;
+mod pending;
+mod reader;
+mod registry;
+mod route;
+mod writer;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub use connection::{caller, DuplexConnection};
+pub use registry::Connections;
+
+/// A frame for the transport to write to the peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// A JSON-RPC message.
+    Message(Bytes),
+    /// A keep-alive probe (a WebSocket ping; byte streams write nothing).
+    Ping,
+    /// The last frame: the connection ends (a WebSocket close frame with
+    /// this code and reason; byte streams just shut down their write side).
+    Close {
+        /// The WebSocket close code (1001 "going away" on shutdown).
+        code: u16,
+        /// A short reason for the peer.
+        reason: &'static str,
+    },
+}
+
+/// The close code a draining server sends: 1001, "going away".
+pub const GOING_AWAY: u16 = 1001;
+
+/// Settings of one duplex connection.
+#[derive(Clone, Debug)]
+pub struct DuplexConfig {
+    /// Most peer requests handled at once on this connection; more wait
+    /// (reading pauses), none is dropped. Default 1024.
+    pub max_in_flight: usize,
+    /// How often to send [`Frame::Ping`]; `None` disables keep-alive. Default 30 s.
+    pub keep_alive: Option<Duration>,
+    /// Outgoing frames queued before senders wait. Default 1024.
+    pub send_queue: usize,
+    /// Largest message the framing can carry (255 bytes for a 1-byte length
+    /// prefix). A longer answer is replaced by an error answer; a longer
+    /// call or notification fails. Default: no limit.
+    pub max_message: Option<usize>,
+}
+
+impl Default for DuplexConfig {
+    fn default() -> Self {
+        DuplexConfig {
+            max_in_flight: 1024,
+            keep_alive: Some(Duration::from_secs(30)),
+            send_queue: 1024,
+            max_message: None,
+        }
+    }
+}

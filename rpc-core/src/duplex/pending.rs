@@ -1,0 +1,81 @@
+//! Our calls awaiting the peer's answers, by id.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use crate::Id;
+
+/// Where one message's answer goes; shared by every id the message carries.
+type Slot = Arc<Mutex<Option<oneshot::Sender<Bytes>>>>;
+
+/// A message's answer slot and every id it carries.
+type Entry = (Slot, Arc<[Id]>);
+
+/// Every id of a message we sent maps to its answer slot and all its ids
+/// (a batch answer is delivered once, to the call that sent the batch).
+#[derive(Default)]
+pub(super) struct PendingCalls {
+    calls: Mutex<HashMap<Id, Entry>>,
+}
+
+impl PendingCalls {
+    /// Registers a message carrying `ids`; its answer arrives on the receiver.
+    pub(super) fn insert(&self, ids: Arc<[Id]>) -> Option<oneshot::Receiver<Bytes>> {
+        let (tx, rx) = oneshot::channel();
+        let slot: Slot = Arc::new(Mutex::new(Some(tx)));
+        let mut calls = self.calls.lock().ok()?;
+        for id in ids.iter() {
+            calls.insert(id.clone(), (slot.clone(), ids.clone()));
+        }
+        Some(rx)
+    }
+
+    /// Forgets a message's ids (answered, timed out or abandoned).
+    pub(super) fn remove(&self, ids: &[Id]) {
+        if let Ok(mut calls) = self.calls.lock() {
+            for id in ids {
+                calls.remove(id);
+            }
+        }
+    }
+
+    /// Hands an answer whose ids are `ids` to the call waiting for it.
+    pub(super) fn deliver(&self, bytes: Bytes, ids: &[Id]) {
+        let Ok(mut calls) = self.calls.lock() else {
+            return;
+        };
+        let Some((slot, all_ids)) = ids.iter().find_map(|id| calls.get(id).cloned()) else {
+            tracing::debug!("dropping a response that matches no pending call");
+            return;
+        };
+        for id in all_ids.iter() {
+            calls.remove(id);
+        }
+        drop(calls);
+        if let Some(tx) = slot.lock().ok().and_then(|mut s| s.take()) {
+            let _ = tx.send(bytes);
+        }
+    }
+
+    /// Fails every waiting call (their receivers see the sender dropped).
+    pub(super) fn clear(&self) {
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.clear();
+        }
+    }
+}
+
+/// Removes a call's ids when it ends for any reason (answer, timeout, drop).
+pub(super) struct PendingGuard<'a> {
+    pub(super) pending: &'a PendingCalls,
+    pub(super) ids: Arc<[Id]>,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.pending.remove(&self.ids);
+    }
+}

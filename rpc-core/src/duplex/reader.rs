@@ -1,0 +1,179 @@
+//! The read loop: routes each incoming message, runs the peer's calls, and
+//! ends the connection (cancelling its calls, or draining them).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::task::Poll;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::connection::WeakConnection;
+use super::route::{answer_all, fit, kind, Kind};
+use super::{Frame, GOING_AWAY};
+use crate::response::error_response;
+use crate::{code, Context, Dispatcher, ErrorObject};
+
+/// What the read loop needs besides the incoming stream.
+pub(super) struct Reader {
+    pub(super) connection: WeakConnection,
+    pub(super) done: CancellationToken,
+    pub(super) drain: CancellationToken,
+    pub(super) dispatcher: Dispatcher,
+    pub(super) context: Context,
+    pub(super) max_in_flight: usize,
+}
+
+/// Reads until the peer leaves, the connection is closed, every handle to it
+/// is dropped (a server keeps one while its peer is connected), or a drain
+/// has answered the calls in flight.
+pub(super) async fn read_loop<I>(mut incoming: I, reader: Reader)
+where
+    I: Stream<Item = Result<Bytes, ErrorObject>> + Unpin,
+{
+    let Reader {
+        connection,
+        done,
+        drain,
+        dispatcher,
+        context,
+        max_in_flight,
+    } = reader;
+    // Every call and notification still running; a closed connection
+    // cancels them (each one races `done`).
+    let calls = TaskTracker::new();
+    let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
+    // Notifications are handled one after another, in the order they came
+    // (ticks, chat messages); requests run concurrently.
+    let (ordered, mut ordered_rx) = mpsc::channel::<Bytes>(256);
+    {
+        let (dispatcher, context, done) = (dispatcher.clone(), context.clone(), done.clone());
+        calls.spawn(async move {
+            let run = async {
+                while let Some(bytes) = ordered_rx.recv().await {
+                    dispatcher.handle(&bytes, &context).await;
+                }
+            };
+            tokio::select! {
+                () = run => {}
+                () = done.cancelled() => {}
+            }
+        });
+    }
+    let mut ordered = Some(ordered);
+    let mut draining = false;
+    loop {
+        let item = tokio::select! {
+            item = incoming.next() => match item {
+                Some(item) => item,
+                None => break,
+            },
+            () = done.cancelled() => break,
+            () = drain.cancelled(), if !draining => {
+                draining = true;
+                // No more notifications to run; the calls in flight finish.
+                ordered = None;
+                calls.close();
+                continue;
+            }
+            () = calls.wait(), if draining => {
+                if let Some(connection) = connection.upgrade() {
+                    let close = Frame::Close { code: GOING_AWAY, reason: "server shutting down" };
+                    let _ = connection.shared.sender.send(close.into()).await;
+                }
+                break;
+            }
+        };
+        let Some(connection) = connection.upgrade() else {
+            break;
+        };
+        let shared = &connection.shared;
+        let bytes = match item {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::debug!(%error, "closing connection after a framing error");
+                let answer = error_response(&error);
+                let _ = shared
+                    .sender
+                    .send(Frame::Message(answer.into()).into())
+                    .await;
+                break;
+            }
+        };
+        match kind(&bytes) {
+            Kind::Response(ids) => {
+                shared.pending.deliver(bytes, &ids);
+                continue;
+            }
+            _ if draining => {
+                let error = ErrorObject::new(code::SHUTTING_DOWN, "Server is shutting down");
+                if let Some(answer) = answer_all(&bytes, &error) {
+                    let answer = fit(answer, shared.max_message);
+                    let _ = shared
+                        .sender
+                        .send(Frame::Message(answer.into()).into())
+                        .await;
+                }
+                continue;
+            }
+            Kind::Notification => {
+                drop(connection);
+                let Some(ordered) = &ordered else { continue };
+                if ordered.send(bytes).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            Kind::Other => {}
+        }
+        let sender = shared.sender.clone();
+        let max_message = shared.max_message;
+        drop(connection);
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = done.cancelled() => break,
+        };
+        let dispatcher = dispatcher.clone();
+        let context = context.clone();
+        let mut call = Box::pin(async move { dispatcher.handle(&bytes, &context).await });
+        // Most calls finish on their first poll: answer them here and save a
+        // task; the others go on in their own task (no head-of-line blocking).
+        let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+        match first {
+            Poll::Ready(answer) => {
+                if let Some(answer) = answer {
+                    let answer = fit(answer, max_message);
+                    let _ = sender.send(Frame::Message(answer.into()).into()).await;
+                }
+                drop(permit);
+            }
+            Poll::Pending => {
+                let done = done.clone();
+                calls.spawn(async move {
+                    tokio::select! {
+                        answer = call => {
+                            if let Some(answer) = answer {
+                                let answer = fit(answer, max_message);
+                                let _ = sender.send(Frame::Message(answer.into()).into()).await;
+                            }
+                        }
+                        // The connection is gone: drop the call.
+                        () = done.cancelled() => {}
+                    }
+                    drop(permit);
+                });
+            }
+        }
+    }
+    if let Some(connection) = connection.upgrade() {
+        connection.shared.close();
+    } else {
+        done.cancel();
+    }
+}

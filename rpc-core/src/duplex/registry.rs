@@ -1,0 +1,101 @@
+//! The registry of a server's open connections, for broadcasting.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::connection::{DuplexConnection, WeakConnection};
+use super::Frame;
+use crate::{encode, Error};
+
+/// The live connections of a server, for broadcasting. Cheap to clone.
+/// Handlers find it in their [`Context`](crate::Context)
+/// (`ctx.get::<Connections>()`).
+#[derive(Clone, Default)]
+pub struct Connections {
+    inner: Arc<RegistryInner>,
+}
+
+#[derive(Default)]
+struct RegistryInner {
+    connections: Mutex<HashMap<u64, WeakConnection>>,
+}
+
+/// A connection's link back to its registry, to leave it when it ends.
+pub(super) struct Registered(Weak<RegistryInner>);
+
+impl Registered {
+    pub(super) fn remove(self, id: u64) {
+        if let Some(inner) = self.0.upgrade() {
+            if let Ok(mut map) = inner.connections.lock() {
+                map.remove(&id);
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Connections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connections")
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl Connections {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Connections::default()
+    }
+
+    pub(super) fn handle(&self) -> Registered {
+        Registered(Arc::downgrade(&self.inner))
+    }
+
+    pub(super) fn insert(&self, connection: &DuplexConnection) {
+        if let Ok(mut map) = self.inner.connections.lock() {
+            map.insert(connection.id(), connection.downgrade());
+        }
+    }
+
+    /// The connections currently open.
+    pub fn all(&self) -> Vec<DuplexConnection> {
+        let Ok(map) = self.inner.connections.lock() else {
+            return Vec::new();
+        };
+        map.values()
+            .filter_map(WeakConnection::upgrade)
+            .filter(|c| !c.is_closed())
+            .collect()
+    }
+
+    /// How many connections are open.
+    pub fn len(&self) -> usize {
+        self.all().len()
+    }
+
+    /// Whether no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sends a notification to every open connection; returns how many it reached.
+    pub async fn broadcast<P: Serialize>(&self, method: &str, params: P) -> Result<usize, Error> {
+        let body = Bytes::from(encode::notification(method, &params)?);
+        let mut reached = 0;
+        for connection in self.all() {
+            if connection
+                .shared
+                .sender
+                .send(Frame::Message(body.clone()).into())
+                .await
+                .is_ok()
+            {
+                reached += 1;
+            }
+        }
+        Ok(reached)
+    }
+}

@@ -1,0 +1,150 @@
+//! What an incoming message is (a response to us, a notification, requests),
+//! and answers built from a message's ids without dispatching it.
+
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
+
+use crate::response::{error_response, write_batch, write_response};
+use crate::scan::first_byte;
+use crate::{code, ErrorObject, Id};
+
+/// Just enough of a message to route it.
+#[derive(serde::Deserialize)]
+struct Probe<'a> {
+    #[serde(default)]
+    method: Option<IgnoredAny>,
+    #[serde(default)]
+    result: Option<IgnoredAny>,
+    #[serde(default)]
+    error: Option<IgnoredAny>,
+    #[serde(borrow, default, deserialize_with = "crate::request::present")]
+    id: Option<&'a RawValue>,
+}
+
+impl Probe<'_> {
+    fn is_response(&self) -> bool {
+        self.method.is_none() && (self.result.is_some() || self.error.is_some())
+    }
+}
+
+/// The members of a message, read just enough to route it; `None` when it
+/// is not a JSON object or array of objects. The flag says whether it was a batch.
+fn probes(bytes: &[u8]) -> Option<(bool, Vec<Probe<'_>>)> {
+    match first_byte(bytes) {
+        Some(b'{') => serde_json::from_slice(bytes).ok().map(|p| (false, vec![p])),
+        Some(b'[') => serde_json::from_slice(bytes).ok().map(|ps| (true, ps)),
+        _ => None,
+    }
+}
+
+/// How an incoming message is routed.
+pub(super) enum Kind {
+    /// A response (or batch of responses) to our calls, with its ids.
+    Response(Vec<Id>),
+    /// A single notification: handled in arrival order.
+    Notification,
+    /// Requests, batches and anything invalid: dispatched concurrently.
+    Other,
+}
+
+pub(super) fn kind(bytes: &[u8]) -> Kind {
+    match probes(bytes) {
+        Some((_, members)) if !members.is_empty() && members.iter().all(Probe::is_response) => {
+            Kind::Response(
+                members
+                    .iter()
+                    .filter_map(|p| p.id.and_then(Id::from_raw))
+                    .collect(),
+            )
+        }
+        Some((false, members)) if members[0].method.is_some() && members[0].id.is_none() => {
+            Kind::Notification
+        }
+        _ => Kind::Other,
+    }
+}
+
+/// `error` as the answer to every call in `message` (by its ids), or one
+/// error for the whole message when its members cannot be read; `None`
+/// when nothing in it expects an answer.
+pub(super) fn answer_all(message: &[u8], error: &ErrorObject) -> Option<Vec<u8>> {
+    let Some((batch, members)) = probes(message) else {
+        return Some(error_response(error));
+    };
+    let answers = members
+        .iter()
+        .filter(|p| p.id.is_some() || p.method.is_none())
+        .map(|p| (p.id, Err(error.clone())));
+    if batch {
+        write_batch(answers)
+    } else {
+        let mut out = Vec::new();
+        for (id, outcome) in answers {
+            write_response(&mut out, id, &outcome);
+        }
+        (!out.is_empty()).then_some(out)
+    }
+}
+
+/// An answer that fits the framing: one too long for it is replaced by
+/// error answers (for the same ids when they fit too) so the caller learns
+/// what happened and the connection goes on.
+pub(super) fn fit(answer: Vec<u8>, max: Option<usize>) -> Vec<u8> {
+    let Some(max) = max.filter(|max| answer.len() > *max) else {
+        return answer;
+    };
+    let error = ErrorObject::new(
+        code::REQUEST_TOO_LARGE,
+        format!(
+            "Response of {} bytes exceeds the framing's limit of {max} bytes",
+            answer.len()
+        ),
+    );
+    match answer_all(&answer, &error) {
+        Some(out) if out.len() <= max => out,
+        // Even the per-call errors do not fit: one error for the whole message.
+        _ => error_response(&error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_answers_become_errors_that_fit() {
+        let member =
+            r#"{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found: x"},"id":0}"#;
+        let batch = format!("[{}]", [member; 6].join(","));
+        let fitted = fit(batch.into_bytes(), Some(255));
+        assert!(fitted.len() <= 255, "{}", String::from_utf8_lossy(&fitted));
+        let single = format!(
+            r#"{{"jsonrpc":"2.0","result":"{}","id":"q"}}"#,
+            "x".repeat(300)
+        );
+        let fitted: serde_json::Value =
+            serde_json::from_slice(&fit(single.into_bytes(), Some(255))).unwrap();
+        assert_eq!(fitted["id"], "q");
+        assert_eq!(fitted["error"]["code"], code::REQUEST_TOO_LARGE);
+        assert_eq!(fit(b"{}".to_vec(), Some(255)), b"{}");
+    }
+
+    #[test]
+    fn refusing_a_message_answers_each_request_but_no_notification() {
+        let error = ErrorObject::new(code::SHUTTING_DOWN, "Server is shutting down");
+        let batch = br#"[{"jsonrpc":"2.0","method":"a","id":1},{"jsonrpc":"2.0","method":"n"},{"jsonrpc":"2.0","method":"b","id":"x"}]"#;
+        let out: serde_json::Value =
+            serde_json::from_slice(&answer_all(batch, &error).unwrap()).unwrap();
+        let ids: Vec<_> = out
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].clone())
+            .collect();
+        assert_eq!(ids, [serde_json::json!(1), serde_json::json!("x")]);
+        assert!(answer_all(br#"{"jsonrpc":"2.0","method":"n"}"#, &error).is_none());
+        let garbage: serde_json::Value =
+            serde_json::from_slice(&answer_all(b"{oops", &error).unwrap()).unwrap();
+        assert_eq!(garbage["id"], serde_json::Value::Null);
+    }
+}

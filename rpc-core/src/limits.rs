@@ -1,0 +1,82 @@
+//! The limits every server applies, with defaults safe for a public server.
+//!
+//! One set of defaults for every transport (HTTP, WebSocket, TCP and the
+//! in-process one):
+//!
+//! | limit | default | what happens beyond it |
+//! | --- | --- | --- |
+//! | message size ([`Limits::max_message_bytes`]) | 5 MiB | HTTP 413 with error -32600; on WebSocket and TCP an error, then the connection closes |
+//! | batch length ([`Limits::max_batch_len`]) | 1000 members | one -32600 error for the whole batch |
+//! | nesting depth ([`Limits::max_depth`]) | 64 levels | -32600 |
+//! | run time of one message ([`Limits::request_timeout`]) | 60 s | each unfinished call answers -32000 "Request timed out" |
+//!
+//! The network servers add connection limits (open connections, header
+//! read timeout, shutdown grace period) with defaults of their own.
+
+use std::time::Duration;
+
+/// Largest message accepted by default: 5 MiB.
+pub const DEFAULT_MAX_MESSAGE: usize = 5 * 1024 * 1024;
+
+/// Longest one message may run by default: 60 s.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Limits on incoming messages. [`Limits::default`] is safe for a public
+/// server (see the [module documentation](self) for each default).
+///
+/// ```
+/// use std::time::Duration;
+/// let limits = rpc_core::Limits::default()
+///     .with_request_timeout(Some(Duration::from_secs(5)))
+///     .with_max_batch_len(100);
+/// assert_eq!(limits.max_message_bytes, 5 * 1024 * 1024);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest message in bytes (default 5 MiB).
+    pub max_message_bytes: usize,
+    /// Most members a batch may have (default 1000).
+    pub max_batch_len: usize,
+    /// Deepest nesting of arrays and objects in a message (default 64).
+    pub max_depth: usize,
+    /// Longest the calls of one message may run before each unfinished one
+    /// is answered with a timeout error (default 60 s; `None`: no limit).
+    pub request_timeout: Option<Duration>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: DEFAULT_MAX_MESSAGE,
+            max_batch_len: 1000,
+            max_depth: 64,
+            request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
+        }
+    }
+}
+
+impl Limits {
+    /// Sets [`max_message_bytes`](Self::max_message_bytes).
+    pub fn with_max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// Sets [`max_batch_len`](Self::max_batch_len).
+    pub fn with_max_batch_len(mut self, len: usize) -> Self {
+        self.max_batch_len = len;
+        self
+    }
+
+    /// Sets [`max_depth`](Self::max_depth).
+    pub fn with_max_depth(mut self, depth: usize) -> Self {
+        self.max_depth = depth;
+        self
+    }
+
+    /// Sets [`request_timeout`](Self::request_timeout).
+    pub fn with_request_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+}

@@ -1,0 +1,38 @@
+//! The network transports of the `rpc` JSON-RPC 2.0 framework: HTTP and
+//! WebSocket (axum server, reqwest and tungstenite clients), TCP and any
+//! other byte stream, one listener that every server uses, and graceful
+//! shutdown.
+//!
+//! - [`http`]: [`http::Server`], [`http::router`], [`http::serve`], [`http::HttpClient`].
+//! - [`ws`]: the WebSocket client ([`ws::connect`]); the server side is the
+//!   HTTP server's upgrade on the same route.
+//! - [`tcp`]: [`tcp::TcpServer`], [`tcp::connect`], [`tcp::connect_stream`].
+//! - [`Shutdown`]: drain every server of a process on SIGTERM or Ctrl-C.
+//!
+//! # Defaults
+//!
+//! Every server starts with the same limits, safe for a public server:
+//!
+//! | setting | default | where |
+//! | --- | --- | --- |
+//! | message size | 5 MiB ([`rpc_core::DEFAULT_MAX_MESSAGE`]) | HTTP bodies (413 beyond, at once when `Content-Length` says so), WebSocket messages, TCP frames |
+//! | batch length | 1000 members | every transport |
+//! | nesting depth | 64 levels | every transport |
+//! | run time of one message | 60 s ([`rpc_core::DEFAULT_REQUEST_TIMEOUT`]); an HTTP body must also arrive within it | every transport |
+//! | open connections | 10 000 per server ([`DEFAULT_MAX_CONNECTIONS`]); WebSockets count as HTTP connections | every server |
+//! | request header read | 10 s ([`http::DEFAULT_HEADER_READ_TIMEOUT`]), from connecting or from the previous response, so idle keep-alive connections close after it | HTTP |
+//! | keep-alive ping | every 30 s | WebSocket |
+//! | shutdown grace period | 30 s ([`shutdown::DEFAULT_GRACE`]) | every server |
+//!
+//! A closed connection cancels the calls it left running, on every
+//! transport: their handler futures are dropped.
+#![warn(missing_docs)]
+
+pub mod http;
+mod listener;
+pub mod shutdown;
+pub mod tcp;
+pub mod ws;
+
+pub use listener::DEFAULT_MAX_CONNECTIONS;
+pub use shutdown::Shutdown;

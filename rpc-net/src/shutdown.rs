@@ -1,0 +1,181 @@
+//! Graceful shutdown, shared by every server of a process.
+//!
+//! [`Shutdown::trigger`] (or SIGTERM / Ctrl-C with [`Shutdown::on_signals`])
+//! starts it:
+//! 1. the readiness probe (`GET /ready` on HTTP servers) answers 503 at once;
+//! 2. after the drain delay (default none), listeners stop accepting: new
+//!    connections are refused;
+//! 3. open connections drain: HTTP connections finish the request in flight
+//!    and close, WebSocket and TCP connections answer the calls in flight,
+//!    refuse new ones (-32099) and close (WebSockets with code 1001);
+//! 4. after the grace period (default 30 s) whatever is left is closed,
+//!    whatever the peers do, and the servers' `run` futures return.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+/// How long connections may take to drain by default: 30 s.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+
+/// A shutdown signal shared by servers (clone it into each). Cheap to clone.
+///
+/// ```no_run
+/// # async fn demo(methods: rpc_core::MethodTable) -> std::io::Result<()> {
+/// use rpc_net::Shutdown;
+/// // Drain on SIGTERM or Ctrl-C; both servers stop together.
+/// let shutdown = Shutdown::new().on_signals();
+/// let http = rpc_net::http::Server::new(methods.clone()).shutdown(shutdown.clone()).bind("127.0.0.1:3000").await?;
+/// let tcp = rpc_net::tcp::TcpServer::new(methods).shutdown(shutdown.clone()).bind("127.0.0.1:4000").await?;
+/// let (a, b) = tokio::join!(http.run(), tcp.run());
+/// a?;
+/// b?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Shutdown {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// Cancelled by `trigger`: not ready any more.
+    triggered: CancellationToken,
+    /// Cancelled after the drain delay: stop accepting, drain connections.
+    draining: CancellationToken,
+    /// Cancelled after the grace period: close whatever is left.
+    forced: CancellationToken,
+    drain_delay: Duration,
+    grace: Duration,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown::new()
+    }
+}
+
+impl Shutdown {
+    /// A shutdown with no drain delay and a 30 s grace period.
+    pub fn new() -> Self {
+        Shutdown::with_timing(Duration::ZERO, DEFAULT_GRACE)
+    }
+
+    /// A shutdown whose listeners keep serving for `drain_delay` after the
+    /// trigger while the readiness probe already says 503 (so that a load
+    /// balancer stops sending new clients), then drain for at most `grace`.
+    pub fn with_timing(drain_delay: Duration, grace: Duration) -> Self {
+        Shutdown {
+            inner: Arc::new(Inner {
+                triggered: CancellationToken::new(),
+                draining: CancellationToken::new(),
+                forced: CancellationToken::new(),
+                drain_delay,
+                grace,
+            }),
+        }
+    }
+
+    /// Triggers on SIGTERM (what systemd, Docker and Kubernetes send) or
+    /// SIGINT (Ctrl-C). Call it inside a Tokio runtime.
+    pub fn on_signals(self) -> Self {
+        let this = self.clone();
+        tokio::spawn(async move {
+            signal().await;
+            tracing::info!("shutdown signal received: draining");
+            this.trigger();
+        });
+        self
+    }
+
+    /// Starts the shutdown (see the [module documentation](self)). Calling
+    /// it again does nothing. Call it inside a Tokio runtime.
+    pub fn trigger(&self) {
+        if self.inner.triggered.is_cancelled() {
+            return;
+        }
+        self.inner.triggered.cancel();
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(inner.drain_delay).await;
+            inner.draining.cancel();
+            tokio::time::sleep(inner.grace).await;
+            inner.forced.cancel();
+        });
+    }
+
+    /// Whether the shutdown has been triggered (the server is not ready).
+    pub fn is_triggered(&self) -> bool {
+        self.inner.triggered.is_cancelled()
+    }
+
+    /// Resolves when listeners must stop accepting and connections drain.
+    pub async fn draining(&self) {
+        self.inner.draining.cancelled().await;
+    }
+
+    /// Resolves when the grace period is over: close what is left.
+    pub async fn forced(&self) {
+        self.inner.forced.cancelled().await;
+    }
+
+    pub(crate) fn draining_token(&self) -> &CancellationToken {
+        &self.inner.draining
+    }
+}
+
+/// Resolves on Ctrl-C; never, if Ctrl-C cannot be watched.
+async fn ctrl_c() {
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+        std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(unix)]
+async fn signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                () = ctrl_c() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C will drain");
+            ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn signal() {
+    ctrl_c().await;
+}
+
+impl Shutdown {
+    /// Waits for a server's connections to end, at most until the grace
+    /// period is over (they close themselves then).
+    pub(crate) async fn wait_for(&self, connections: tokio_util::task::TaskTracker) {
+        connections.close();
+        tokio::select! {
+            () = connections.wait() => {}
+            () = self.forced() => tracing::warn!("grace period over: closing the connections left"),
+        }
+    }
+
+    /// Runs until `connection` ends: drains it when the shutdown drains,
+    /// closes it when the grace period is over.
+    pub(crate) async fn follow(&self, connection: &rpc_core::duplex::DuplexConnection) {
+        tokio::select! {
+            () = connection.closed() => return,
+            () = self.draining() => connection.drain(),
+        }
+        tokio::select! {
+            () = connection.closed() => {}
+            () = self.forced() => connection.close(),
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The TCP client.
+
+use rpc_core::duplex::DuplexConnection;
+use rpc_core::{Context, Dispatcher, Error, MethodTable};
+use tokio::net::{TcpStream, ToSocketAddrs};
+
+use super::{connect_stream, StreamOptions};
+
+/// Connects to a TCP JSON-RPC server. The returned connection is a
+/// [`Transport`](rpc_core::Transport): wrap it in a generated client.
+///
+/// `methods` serves what the server sends this client (its notifications
+/// and calls); pass an empty table to ignore them.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), rpc_core::Error> {
+/// use rpc_net::tcp::{connect, StreamOptions};
+/// let connection = connect("127.0.0.1:4000", &StreamOptions::default(), rpc_core::MethodTable::new()).await?;
+/// let client = rpc_core::Client::new(connection);
+/// # Ok(()) }
+/// ```
+pub async fn connect(
+    addr: impl ToSocketAddrs,
+    options: &StreamOptions,
+    methods: MethodTable,
+) -> Result<DuplexConnection, Error> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| Error::Connect(e.to_string()))?;
+    let _ = stream.set_nodelay(true);
+    Ok(connect_stream(
+        stream,
+        options,
+        Dispatcher::new(methods),
+        Context::new(),
+        None,
+    ))
+}

@@ -1,0 +1,109 @@
+//! The one WebSocket adapter: a socket of some library's messages becomes
+//! the engine's stream of incoming messages and sink of [`Frame`]s.
+
+use std::future::ready;
+
+use bytes::Bytes;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use rpc_core::duplex::Frame;
+use rpc_core::ErrorObject;
+
+/// What a received WebSocket message means to the engine.
+pub(crate) enum Received {
+    /// A text or binary message: a JSON-RPC message.
+    Data(Bytes),
+    /// The peer closes.
+    Close,
+    /// Ping, pong and the like: nothing for the engine.
+    Control,
+}
+
+/// A WebSocket library's message type (axum's on the server, tungstenite's
+/// on the client).
+pub(crate) trait WsMessage: Sized {
+    fn received(self) -> Received;
+    fn from_frame(frame: Frame) -> Self;
+}
+
+/// Splits `socket` into what [`DuplexConnection::spawn`](rpc_core::duplex::DuplexConnection::spawn)
+/// takes. A read error (a message over the size limit, a broken socket)
+/// ends the incoming stream like a close.
+pub(crate) fn adapt<S, M, E>(
+    socket: S,
+) -> (
+    impl Stream<Item = Result<Bytes, ErrorObject>> + Send + Unpin + 'static,
+    impl Sink<Frame> + Send + Unpin + 'static,
+)
+where
+    S: Stream<Item = Result<M, E>> + Sink<M, Error = E> + Send + 'static,
+    M: WsMessage + Send + 'static,
+    E: Send + 'static,
+{
+    let (sink, stream) = socket.split();
+    let incoming = stream
+        .map(|m| m.map_or(Received::Close, M::received))
+        .take_while(|m| ready(!matches!(m, Received::Close)))
+        .filter_map(|m| {
+            ready(match m {
+                Received::Data(bytes) => Some(Ok(bytes)),
+                Received::Close | Received::Control => None,
+            })
+        });
+    let outgoing = sink.with(|frame: Frame| ready(Ok::<_, E>(M::from_frame(frame))));
+    (Box::pin(incoming), Box::pin(outgoing))
+}
+
+impl WsMessage for axum::extract::ws::Message {
+    fn received(self) -> Received {
+        use axum::extract::ws::Message;
+        match self {
+            Message::Text(text) => Received::Data(Bytes::from(text)),
+            Message::Binary(bytes) => Received::Data(bytes),
+            Message::Close(_) => Received::Close,
+            _ => Received::Control,
+        }
+    }
+
+    fn from_frame(frame: Frame) -> Self {
+        use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+        match frame {
+            Frame::Message(bytes) => match Utf8Bytes::try_from(bytes.clone()) {
+                Ok(text) => Message::Text(text),
+                Err(_) => Message::Binary(bytes),
+            },
+            Frame::Ping => Message::Ping(Bytes::new()),
+            Frame::Close { code, reason } => Message::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            })),
+        }
+    }
+}
+
+impl WsMessage for tokio_tungstenite::tungstenite::Message {
+    fn received(self) -> Received {
+        use tokio_tungstenite::tungstenite::Message;
+        match self {
+            Message::Text(text) => Received::Data(Bytes::from(text)),
+            Message::Binary(bytes) => Received::Data(bytes),
+            Message::Close(_) => Received::Close,
+            _ => Received::Control,
+        }
+    }
+
+    fn from_frame(frame: Frame) -> Self {
+        use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+        use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+        match frame {
+            Frame::Message(bytes) => match Utf8Bytes::try_from(bytes.clone()) {
+                Ok(text) => Message::Text(text),
+                Err(_) => Message::Binary(bytes),
+            },
+            Frame::Ping => Message::Ping(Bytes::new()),
+            Frame::Close { code, reason } => Message::Close(Some(CloseFrame {
+                code: code.into(),
+                reason: Utf8Bytes::from_static(reason),
+            })),
+        }
+    }
+}

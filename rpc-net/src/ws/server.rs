@@ -1,0 +1,34 @@
+//! The server side of a WebSocket upgrade.
+
+use std::sync::Arc;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::response::Response;
+use rpc_core::duplex::DuplexConnection;
+use rpc_core::Context;
+
+use super::adapter::adapt;
+use crate::http::Shared;
+
+/// Upgrades an HTTP request and runs the connection until the peer leaves
+/// or the server's shutdown has drained it.
+pub(crate) fn accept(upgrade: WebSocketUpgrade, shared: Arc<Shared>, context: Context) -> Response {
+    // Counted as a connection of the server until it ends, so that a
+    // shutdown waits for it.
+    let tracked = shared.tracker.token();
+    upgrade
+        .max_message_size(shared.dispatcher.limits().max_message_bytes)
+        .on_upgrade(move |socket| async move {
+            let (incoming, outgoing) = adapt(socket);
+            let connection = DuplexConnection::spawn(
+                incoming,
+                outgoing,
+                shared.dispatcher.clone(),
+                context,
+                Some(&shared.connections),
+                shared.duplex.clone(),
+            );
+            shared.shutdown.follow(&connection).await;
+            drop(tracked);
+        })
+}
