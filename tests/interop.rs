@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+mod common;
+
 /// How long one peer script may run before it counts as hung.
 const PEER_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long a server may take to start listening.
@@ -47,53 +49,9 @@ fn peers_dir() -> PathBuf {
 // Prerequisites: the example binary and the installed peers.
 // ---------------------------------------------------------------------------
 
-/// The calculator example binary, built by `cargo test` (which builds the
-/// examples); built here only when it is missing or older than this test.
+/// The calculator example binary.
 fn calculator() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test binary's path");
-        // target/<profile>/deps/interop-HASH -> target/<profile>/examples/calculator
-        let name = format!("calculator{}", std::env::consts::EXE_SUFFIX);
-        let bin = exe
-            .parent()
-            .and_then(Path::parent)
-            .map(|profile| profile.join("examples").join(&name))
-            .unwrap_or_else(|| root().join("target/debug/examples").join(&name));
-        let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
-        let stale = match (modified(&bin), modified(&exe)) {
-            (None, _) => true,
-            (Some(b), Some(t)) => b < t,
-            (Some(_), None) => false,
-        };
-        if stale {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let mut cmd = Command::new(cargo);
-            cmd.current_dir(root())
-                .args(["build", "--example", "calculator"]);
-            let profile = bin
-                .parent()
-                .and_then(Path::parent)
-                .and_then(Path::file_name);
-            if profile.is_some_and(|p| p == "release") {
-                cmd.arg("--release");
-            }
-            let out = cmd
-                .output()
-                .expect("running `cargo build --example calculator`");
-            assert!(
-                out.status.success(),
-                "`cargo build --example calculator` failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        assert!(
-            bin.exists(),
-            "the calculator example is not at {}",
-            bin.display()
-        );
-        bin
-    })
+    common::calculator::binary()
 }
 
 /// Fails (never skips) when node or the node peers are not installed.

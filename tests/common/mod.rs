@@ -46,11 +46,33 @@ pub trait Demo {
 
     /// How many `bump`s arrived.
     async fn bumps(&self) -> usize;
+
+    /// Waits `ms` like `sleep`, counted in `DemoService::live` while its
+    /// future exists (so a test sees when a call is cancelled).
+    async fn hold(&self, ms: u64) -> u64;
+}
+
+/// Counts a live call until dropped.
+struct Live(Arc<AtomicUsize>);
+
+impl Live {
+    fn new(count: &Arc<AtomicUsize>) -> Live {
+        count.fetch_add(1, Ordering::SeqCst);
+        Live(count.clone())
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 #[derive(Default, Clone)]
 pub struct DemoService {
     pub bumps: Arc<AtomicUsize>,
+    /// `hold` calls whose futures are alive.
+    pub live: Arc<AtomicUsize>,
 }
 
 impl Demo for DemoService {
@@ -123,6 +145,12 @@ impl Demo for DemoService {
     async fn bumps(&self) -> usize {
         self.bumps.load(Ordering::SeqCst)
     }
+
+    async fn hold(&self, ms: u64) -> u64 {
+        let _live = Live::new(&self.live);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        ms
+    }
 }
 
 /// What a duplex client serves back to the server.
@@ -183,4 +211,17 @@ pub async fn http_server(server: rpc::http::Server) -> (std::net::SocketAddr, rp
     (addr, token)
 }
 
+/// Waits until `count` reads `expected`, for at most `within`.
+pub async fn eventually(count: &AtomicUsize, expected: usize, within: Duration) -> usize {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let now = count.load(Ordering::SeqCst);
+        if now == expected || tokio::time::Instant::now() >= deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+pub mod calculator;
 pub mod duplex;

@@ -1,0 +1,139 @@
+//! The calculator example as the end-to-end tests run it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The calculator example binary, built by `cargo test` (which builds the
+/// examples); built here only when it is missing or older than this test.
+pub fn binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        // target/<profile>/deps/interop-HASH -> target/<profile>/examples/calculator
+        let name = format!("calculator{}", std::env::consts::EXE_SUFFIX);
+        let bin = exe
+            .parent()
+            .and_then(Path::parent)
+            .map(|profile| profile.join("examples").join(&name))
+            .unwrap_or_else(|| root().join("target/debug/examples").join(&name));
+        let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
+        let stale = match (modified(&bin), modified(&exe)) {
+            (None, _) => true,
+            (Some(b), Some(t)) => b < t,
+            (Some(_), None) => false,
+        };
+        if stale {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let mut cmd = Command::new(cargo);
+            cmd.current_dir(root())
+                .args(["build", "--example", "calculator"]);
+            let profile = bin
+                .parent()
+                .and_then(Path::parent)
+                .and_then(Path::file_name);
+            if profile.is_some_and(|p| p == "release") {
+                cmd.arg("--release");
+            }
+            let out = cmd
+                .output()
+                .expect("running `cargo build --example calculator`");
+            assert!(
+                out.status.success(),
+                "`cargo build --example calculator` failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(
+            bin.exists(),
+            "the calculator example is not at {}",
+            bin.display()
+        );
+        bin
+    })
+}
+
+/// A running `calculator serve` on ports the system chose, read from the
+/// addresses it prints on stdout. Killed when dropped.
+pub struct Served {
+    pub child: Child,
+    /// `http://ADDR/`
+    pub http: String,
+    /// `ADDR` of the TCP listener.
+    pub tcp: String,
+}
+
+impl Served {
+    /// Starts `calculator serve --http 127.0.0.1:0 --tcp 127.0.0.1:0 --framing FRAMING`.
+    pub fn start(framing: &str) -> Served {
+        let mut child = Command::new(binary())
+            .args(["serve", "--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
+            .args(["--framing", framing])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting the calculator example");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let started = Instant::now();
+        let mut next = |what: &str| {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("the calculator printed no {what} line"))
+                .expect("reading the calculator's stdout");
+            assert!(started.elapsed() < Duration::from_secs(30));
+            line
+        };
+        let http = next("http");
+        let tcp = next("tcp");
+        assert!(http.starts_with("http://") && http.ends_with('/'), "{http}");
+        let tcp = tcp
+            .strip_prefix("tcp://")
+            .unwrap_or_else(|| panic!("expected tcp://ADDR, got {tcp}"))
+            .to_owned();
+        Served { child, http, tcp }
+    }
+
+    /// `ws://ADDR/` on the HTTP listener.
+    pub fn ws(&self) -> String {
+        self.http.replacen("http://", "ws://", 1)
+    }
+
+    /// Sends SIGTERM, as systemd, Docker and Kubernetes do.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, for at most `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
