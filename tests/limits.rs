@@ -5,6 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::calculator::{binary, Served};
 use common::{http_server, Demo, DemoClient, DemoService};
 use rpc::http::{HttpClient, Server};
 use rpc::tcp::{StreamOptions, TcpServer};
@@ -179,4 +180,64 @@ async fn a_full_tcp_listener_does_not_starve_the_http_one() {
     for i in 0..20 {
         assert_eq!(client.add(i, 1).await.unwrap(), i + 1);
     }
+}
+
+/// Out of file descriptors, the listeners wait with a growing back-off and
+/// warn once, instead of retrying (and logging) every few milliseconds;
+/// once descriptors free up, every listener serves again.
+#[test]
+fn accept_failures_back_off_quietly_and_the_server_recovers() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let mut command = Command::new("prlimit");
+    command
+        .arg("--nofile=40:40")
+        .arg("--")
+        .arg(binary())
+        .args(["serve", "--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped());
+    let mut served = Served::spawn(command);
+    let stderr = served.child.stderr.take().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    std::thread::spawn({
+        let log = log.clone();
+        move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                log.lock().unwrap().push(line);
+            }
+        }
+    });
+    let warnings = || {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("accept failed"))
+            .count()
+    };
+    // Far more connections than the server has descriptors for.
+    let mut held = Vec::new();
+    for _ in 0..80 {
+        held.push(std::net::TcpStream::connect(served.tcp.as_str()).unwrap());
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let failing = warnings();
+    assert!(
+        failing >= 1,
+        "accept never failed: {:?}",
+        log.lock().unwrap()
+    );
+    assert!(
+        failing <= 2,
+        "{failing} warnings in 2 s: the listener spins"
+    );
+    drop(held);
+    let http = served.http.clone();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sum = runtime.block_on(async move {
+        let client = DemoClient::new(HttpClient::new(&http).unwrap());
+        tokio::time::timeout(Duration::from_secs(5), client.add(2, 3)).await
+    });
+    assert_eq!(sum.expect("not served after recovery").unwrap(), 5);
 }

@@ -72,13 +72,20 @@ pub struct Served {
 impl Served {
     /// Starts `calculator serve --http 127.0.0.1:0 --tcp 127.0.0.1:0 --framing FRAMING`.
     pub fn start(framing: &str) -> Served {
-        let mut child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .args(["serve", "--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
             .args(["--framing", framing])
             .env("RUST_LOG", "warn")
+            .stderr(Stdio::inherit());
+        Served::spawn(command)
+    }
+
+    /// Starts a command that runs `calculator serve` and prints its addresses.
+    pub fn spawn(mut command: Command) -> Served {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
             .expect("starting the calculator example");
         let stdout = child.stdout.take().expect("piped stdout");

@@ -1,0 +1,338 @@
+//! Graceful shutdown, the same on every transport: calls in flight are
+//! answered, new ones refused, the servers return within the grace period
+//! whatever the peers do; and the calculator drains on SIGTERM.
+
+mod common;
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::calculator::Served;
+use common::{eventually, Demo, DemoClient, DemoService};
+use futures_util::{SinkExt, StreamExt};
+use rpc::http::{HttpClient, Server};
+use rpc::tcp::{Framing, StreamOptions, TcpServer};
+use rpc::{MethodTable, Shutdown};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Transport {
+    Http,
+    WebSocket,
+    Tcp(Framing),
+}
+
+const EVERY_TRANSPORT: [Transport; 6] = [
+    Transport::Http,
+    Transport::WebSocket,
+    Transport::Tcp(Framing::Newline),
+    Transport::Tcp(Framing::LengthPrefix(1)),
+    Transport::Tcp(Framing::LengthPrefix(2)),
+    Transport::Tcp(Framing::LengthPrefix(4)),
+];
+
+/// A server for `service` on `transport` that drains on `shutdown`.
+async fn start(
+    transport: Transport,
+    service: &DemoService,
+    shutdown: &Shutdown,
+) -> (SocketAddr, JoinHandle<io::Result<()>>) {
+    match transport {
+        Transport::Http | Transport::WebSocket => {
+            let listening = Server::new(service.clone().into_rpc())
+                .shutdown(shutdown.clone())
+                .bind("127.0.0.1:0")
+                .await
+                .unwrap();
+            (
+                listening.local_addr().unwrap(),
+                tokio::spawn(listening.run()),
+            )
+        }
+        Transport::Tcp(framing) => {
+            let listening = TcpServer::new(service.clone().into_rpc())
+                .framing(framing)
+                .shutdown(shutdown.clone())
+                .bind("127.0.0.1:0")
+                .await
+                .unwrap();
+            (
+                listening.local_addr().unwrap(),
+                tokio::spawn(listening.run()),
+            )
+        }
+    }
+}
+
+async fn connect(transport: Transport, addr: SocketAddr) -> Result<DemoClient, rpc::Error> {
+    Ok(match transport {
+        Transport::Http => {
+            let client = DemoClient::new(HttpClient::new(&format!("http://{addr}/"))?);
+            // An HTTP client connects lazily: make it connect now.
+            client.add(0, 0).await?;
+            client
+        }
+        Transport::WebSocket => {
+            DemoClient::new(rpc::ws::connect(&format!("ws://{addr}/"), MethodTable::new()).await?)
+        }
+        Transport::Tcp(framing) => DemoClient::new(
+            rpc::tcp::connect(addr, &StreamOptions::framing(framing), MethodTable::new()).await?,
+        ),
+    })
+}
+
+#[tokio::test]
+async fn draining_answers_calls_in_flight_and_refuses_new_ones_on_every_transport() {
+    for transport in EVERY_TRANSPORT {
+        let service = DemoService::default();
+        let shutdown = Shutdown::with_timing(Duration::ZERO, Duration::from_secs(10));
+        let (addr, server) = start(transport, &service, &shutdown).await;
+        let client = connect(transport, addr).await.unwrap();
+        let mut in_flight = Vec::new();
+        for ms in [300, 350, 400, 450] {
+            let client = client.clone();
+            in_flight.push(tokio::spawn(async move { client.hold(ms).await }));
+        }
+        let batch = tokio::spawn({
+            let client = client.clone();
+            async move { client.batch().hold(400).add(1, 2).send().await }
+        });
+        let running = eventually(&service.live, 5, Duration::from_secs(2)).await;
+        assert_eq!(running, 5, "{transport:?}: calls started");
+        let triggered = Instant::now();
+        shutdown.trigger();
+        if transport != Transport::Http {
+            // A new call on a draining connection is refused, not run.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let refused = client.add(1, 1).await.unwrap_err();
+            assert_eq!(
+                refused.error_object().map(|e| e.code),
+                Some(rpc::code::SHUTTING_DOWN),
+                "{transport:?}: {refused}"
+            );
+        }
+        for (call, ms) in in_flight.into_iter().zip([300, 350, 400, 450]) {
+            assert_eq!(call.await.unwrap().unwrap(), ms, "{transport:?}");
+        }
+        let (held, sum) = batch.await.unwrap().unwrap();
+        assert_eq!((held.unwrap(), sum.unwrap()), (400, 3), "{transport:?}");
+        tokio::time::timeout(Duration::from_secs(2), server)
+            .await
+            .unwrap_or_else(|_| panic!("{transport:?}: the server did not return"))
+            .unwrap()
+            .unwrap();
+        assert!(
+            triggered.elapsed() < Duration::from_secs(2),
+            "{transport:?}"
+        );
+        assert!(
+            TcpStream::connect(addr).await.is_err(),
+            "{transport:?}: a new connection was accepted after the drain"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_grace_period_bounds_the_drain_whatever_the_peers_do() {
+    for transport in EVERY_TRANSPORT {
+        let service = DemoService::default();
+        let shutdown = Shutdown::with_timing(Duration::ZERO, Duration::from_millis(500));
+        let (addr, server) = start(transport, &service, &shutdown).await;
+        let client = connect(transport, addr).await.unwrap();
+        let stuck = tokio::spawn(async move { client.hold(60_000).await });
+        assert_eq!(
+            eventually(&service.live, 1, Duration::from_secs(2)).await,
+            1
+        );
+        // A peer that sent half a header and nothing more.
+        let mut half = TcpStream::connect(addr).await.unwrap();
+        half.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Le")
+            .await
+            .unwrap();
+        let triggered = Instant::now();
+        shutdown.trigger();
+        tokio::time::timeout(Duration::from_secs(3), server)
+            .await
+            .unwrap_or_else(|_| panic!("{transport:?}: the server did not return"))
+            .unwrap()
+            .unwrap();
+        assert!(
+            triggered.elapsed() < Duration::from_millis(1500),
+            "{transport:?}"
+        );
+        assert!(stuck.await.unwrap().is_err(), "{transport:?}");
+        assert_eq!(
+            eventually(&service.live, 0, Duration::from_secs(1)).await,
+            0,
+            "{transport:?}: the stuck call was not dropped"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_half_sent_header_does_not_hold_up_the_drain() {
+    let service = DemoService::default();
+    let shutdown = Shutdown::new();
+    let (addr, server) = start(Transport::Http, &service, &shutdown).await;
+    let mut half = TcpStream::connect(addr).await.unwrap();
+    half.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Le")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    shutdown.trigger();
+    tokio::time::timeout(Duration::from_secs(2), server)
+        .await
+        .expect("a half-sent header held the server")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn websockets_close_with_going_away_after_their_answers() {
+    let service = DemoService::default();
+    let shutdown = Shutdown::new();
+    let (addr, _server) = start(Transport::WebSocket, &service, &shutdown).await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/"))
+        .await
+        .unwrap();
+    socket
+        .send(Message::text(
+            r#"{"jsonrpc":"2.0","method":"hold","params":[300],"id":7}"#,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        eventually(&service.live, 1, Duration::from_secs(2)).await,
+        1
+    );
+    shutdown.trigger();
+    let mut answered = false;
+    let close = loop {
+        let next = tokio::time::timeout(Duration::from_secs(3), socket.next())
+            .await
+            .expect("no close frame")
+            .expect("the stream ended without a close frame")
+            .unwrap();
+        match next {
+            Message::Text(text) => {
+                let answer: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(answer["result"], 300, "{answer}");
+                answered = true;
+            }
+            Message::Close(frame) => break frame,
+            _ => {}
+        }
+    };
+    assert!(answered, "the close came before the answer");
+    assert_eq!(close.map(|f| f.code), Some(CloseCode::Away));
+}
+
+#[tokio::test]
+async fn the_readiness_probe_says_draining_while_the_server_still_serves() {
+    let service = DemoService::default();
+    let shutdown = Shutdown::with_timing(Duration::from_millis(600), Duration::from_secs(5));
+    let (addr, server) = start(Transport::Http, &service, &shutdown).await;
+    let ready = |addr: SocketAddr| async move {
+        let mut socket = TcpStream::connect(addr).await?;
+        socket
+            .write_all(b"GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut text = String::new();
+        socket.read_to_string(&mut text).await?;
+        io::Result::Ok(text)
+    };
+    let before = ready(addr).await.unwrap();
+    assert!(before.starts_with("HTTP/1.1 200"), "{before}");
+    shutdown.trigger();
+    let during = ready(addr).await.unwrap();
+    assert!(during.starts_with("HTTP/1.1 503"), "{during}");
+    assert!(during.ends_with("draining\n"), "{during}");
+    // Until the drain delay is over, new clients are still served.
+    let client = connect(Transport::Http, addr).await.unwrap();
+    assert_eq!(client.add(2, 3).await.unwrap(), 5);
+    tokio::time::timeout(Duration::from_secs(3), server)
+        .await
+        .expect("the server did not return")
+        .unwrap()
+        .unwrap();
+    assert!(
+        ready(addr).await.is_err(),
+        "connections refused after the drain"
+    );
+}
+
+/// `calculator serve`, SIGTERM while calls are in flight on HTTP, WebSocket
+/// and TCP: every call is answered and the process exits 0.
+#[test]
+fn the_calculator_drains_on_sigterm_in_every_framing() {
+    for framing in [
+        "newline",
+        "length-prefix-1",
+        "length-prefix-2",
+        "length-prefix-4",
+    ] {
+        let mut served = Served::start(framing);
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let outcomes = runtime.block_on(async {
+            let framing: Framing = framing.parse().unwrap();
+            let http = rpc::Client::new(HttpClient::new(&served.http).unwrap());
+            let ws = rpc::Client::new(
+                rpc::ws::connect(&served.ws(), MethodTable::new())
+                    .await
+                    .unwrap(),
+            );
+            let tcp = rpc::Client::new(
+                rpc::tcp::connect(
+                    served.tcp.as_str(),
+                    &StreamOptions::framing(framing),
+                    MethodTable::new(),
+                )
+                .await
+                .unwrap(),
+            );
+            let mut calls = Vec::new();
+            for client in [http, ws, tcp] {
+                for ms in [600u64, 700, 800] {
+                    let client = client.clone();
+                    calls.push(tokio::spawn(async move {
+                        let mut p = rpc::ParamsBuilder::new(false);
+                        p.push("ms", &ms);
+                        (ms, client.call::<u64>("sleep", p).await)
+                    }));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            served.terminate();
+            let mut outcomes = Vec::new();
+            for call in calls {
+                outcomes.push(call.await.unwrap());
+            }
+            // New connections are refused once the calls are answered.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let refused = TcpStream::connect(served.tcp.as_str()).await.is_err();
+            (outcomes, refused)
+        });
+        let (outcomes, refused) = outcomes;
+        for (ms, outcome) in outcomes {
+            assert_eq!(
+                outcome.unwrap(),
+                ms,
+                "{framing}: a call in flight was not answered"
+            );
+        }
+        assert!(
+            refused,
+            "{framing}: a new connection was accepted while draining"
+        );
+        let status = served
+            .wait_exit(Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("{framing}: the calculator did not exit"));
+        assert!(status.success(), "{framing}: exit status {status}");
+    }
+}
