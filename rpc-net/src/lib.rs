@@ -30,6 +30,7 @@
 
 pub mod http;
 mod listener;
+mod settings;
 pub mod shutdown;
 pub mod tcp;
 pub mod ws;

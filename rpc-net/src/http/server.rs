@@ -18,7 +18,8 @@ use rpc_core::{code, Context, Dispatcher, ErrorObject, Limits, MethodTable};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio_util::task::TaskTracker;
 
-use crate::listener::{Listener, DEFAULT_MAX_CONNECTIONS};
+use crate::listener::Listener;
+use crate::settings::{settings_methods, Settings};
 use crate::{ws, Shutdown};
 
 /// How long a client may take to send a request's complete header, counted
@@ -50,13 +51,9 @@ pub const READY_PATH: &str = "/ready";
 /// ```
 #[derive(Clone)]
 pub struct Server {
-    methods: MethodTable,
-    limits: Limits,
-    max_connections: usize,
+    settings: Settings,
     header_read_timeout: Duration,
-    connections: Connections,
     duplex: DuplexConfig,
-    shutdown: Shutdown,
 }
 
 /// What every request handler shares.
@@ -73,48 +70,18 @@ impl Server {
     /// A server for `methods` with safe defaults.
     pub fn new(methods: MethodTable) -> Self {
         Server {
-            methods,
-            limits: Limits::default(),
-            max_connections: DEFAULT_MAX_CONNECTIONS,
+            settings: Settings::new(methods),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
-            connections: Connections::new(),
             duplex: DuplexConfig::default(),
-            shutdown: Shutdown::new(),
         }
     }
 
-    /// Largest request body (and WebSocket message) accepted; a larger one
-    /// gets 413 with a JSON-RPC error, before its body is read when its
-    /// `Content-Length` announces it.
-    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
-        self.limits.max_message_bytes = bytes;
-        self
-    }
+    settings_methods!();
 
-    /// Most members in one batch.
-    pub fn max_batch_len(mut self, len: usize) -> Self {
-        self.limits.max_batch_len = len;
-        self
-    }
-
-    /// Longest a message's calls may run before each is answered with a
-    /// timeout error; also bounds reading a request body.
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.limits.request_timeout = Some(timeout);
-        self
-    }
-
-    /// Replaces all message limits at once.
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// Most connections open at once, WebSockets included (applies to
-    /// [`bind`](Self::bind)); more clients wait in the kernel's backlog.
-    pub fn max_connections(mut self, max: usize) -> Self {
-        self.max_connections = max;
-        self
+    /// The same as [`max_message_bytes`](Self::max_message_bytes): the
+    /// largest request body and WebSocket message.
+    pub fn max_body_bytes(self, bytes: usize) -> Self {
+        self.max_message_bytes(bytes)
     }
 
     /// How long a client may take to send a complete request header
@@ -125,41 +92,25 @@ impl Server {
         self
     }
 
-    /// Shares a registry of duplex connections (e.g. with a TCP server) so a
-    /// broadcast reaches both.
-    pub fn connections(mut self, connections: Connections) -> Self {
-        self.connections = connections;
-        self
-    }
-
     /// Settings of WebSocket connections (keep-alive interval, in-flight limit).
     pub fn duplex(mut self, config: DuplexConfig) -> Self {
         self.duplex = config;
         self
     }
 
-    /// Drains on this shutdown (share one between the servers of a process).
-    pub fn shutdown(mut self, shutdown: Shutdown) -> Self {
-        self.shutdown = shutdown;
-        self
-    }
-
-    /// The registry of open WebSocket connections.
-    pub fn connection_registry(&self) -> &Connections {
-        &self.connections
-    }
-
-    /// The shutdown this server drains on.
-    pub fn shutdown_handle(&self) -> &Shutdown {
-        &self.shutdown
-    }
-
     fn shared(self, tracker: TaskTracker) -> Arc<Shared> {
+        let Settings {
+            methods,
+            limits,
+            connections,
+            shutdown,
+            ..
+        } = self.settings;
         Arc::new(Shared {
-            dispatcher: Dispatcher::new(self.methods).with_limits(self.limits),
-            connections: self.connections,
+            dispatcher: Dispatcher::new(methods).with_limits(limits),
+            connections,
             duplex: self.duplex,
-            shutdown: self.shutdown,
+            shutdown,
             tracker,
         })
     }
@@ -180,13 +131,14 @@ impl Server {
 
     /// Binds `addr`; call [`Listening::run`] to serve.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Listening> {
-        let listener = Listener::new(TcpListener::bind(addr).await?, self.max_connections);
+        let max_connections = self.settings.max_connections;
+        let listener = Listener::new(TcpListener::bind(addr).await?, max_connections);
         let tracker = TaskTracker::new();
         Ok(Listening {
             local_addr: listener.local_addr()?,
             listener,
             header_read_timeout: self.header_read_timeout,
-            shutdown: self.shutdown.clone(),
+            shutdown: self.settings.shutdown.clone(),
             router: self.router_with(tracker.clone()),
             tracker,
         })

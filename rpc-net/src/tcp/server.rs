@@ -2,16 +2,16 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use rpc_core::codec::Framing;
 use rpc_core::duplex::Connections;
-use rpc_core::{Context, Dispatcher, Limits, MethodTable};
+use rpc_core::{Context, Dispatcher, MethodTable};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio_util::task::TaskTracker;
 
 use super::{connect_stream, StreamOptions};
-use crate::listener::{Listener, DEFAULT_MAX_CONNECTIONS};
+use crate::listener::Listener;
+use crate::settings::{settings_methods, Settings};
 use crate::Shutdown;
 
 /// Configures and builds a TCP JSON-RPC server, with the same defaults as
@@ -31,26 +31,20 @@ use crate::Shutdown;
 /// ```
 #[derive(Clone)]
 pub struct TcpServer {
-    methods: MethodTable,
+    settings: Settings,
     options: StreamOptions,
-    limits: Limits,
-    max_connections: usize,
-    connections: Connections,
-    shutdown: Shutdown,
 }
 
 impl TcpServer {
     /// A server for `methods` with newline framing and safe defaults.
     pub fn new(methods: MethodTable) -> Self {
         TcpServer {
-            methods,
+            settings: Settings::new(methods),
             options: StreamOptions::default(),
-            limits: Limits::default(),
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            connections: Connections::new(),
-            shutdown: Shutdown::new(),
         }
     }
+
+    settings_methods!();
 
     /// How messages are delimited.
     pub fn framing(mut self, framing: Framing) -> Self {
@@ -64,54 +58,21 @@ impl TcpServer {
         self
     }
 
-    /// Largest message accepted; a larger one is answered with an error,
-    /// then the connection closes.
-    pub fn max_message_bytes(mut self, bytes: usize) -> Self {
-        self.limits.max_message_bytes = bytes;
-        self
-    }
-
-    /// Longest a message's calls may run before each is answered with a
-    /// timeout error.
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.limits.request_timeout = Some(timeout);
-        self
-    }
-
-    /// Replaces all message limits at once.
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// Most connections open at once; more clients wait in the kernel's backlog.
-    pub fn max_connections(mut self, max: usize) -> Self {
-        self.max_connections = max;
-        self
-    }
-
-    /// Shares a registry of connections (e.g. with a WebSocket server), so
-    /// that a broadcast reaches the clients of both.
-    pub fn connections(mut self, connections: Connections) -> Self {
-        self.connections = connections;
-        self
-    }
-
-    /// Drains on this shutdown (share one between the servers of a process).
-    pub fn shutdown(mut self, shutdown: Shutdown) -> Self {
-        self.shutdown = shutdown;
-        self
-    }
-
     /// Binds `addr`; call [`TcpListening::run`] to serve.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<TcpListening> {
-        let listener = Listener::new(TcpListener::bind(addr).await?, self.max_connections);
+        let Settings {
+            methods,
+            limits,
+            max_connections,
+            connections,
+            shutdown,
+        } = self.settings;
         Ok(TcpListening {
-            listener,
-            dispatcher: Dispatcher::new(self.methods).with_limits(self.limits),
+            listener: Listener::new(TcpListener::bind(addr).await?, max_connections),
+            dispatcher: Dispatcher::new(methods).with_limits(limits),
             options: self.options,
-            connections: self.connections,
-            shutdown: self.shutdown,
+            connections,
+            shutdown,
         })
     }
 }

@@ -53,57 +53,48 @@ where
     (Box::pin(incoming), Box::pin(outgoing))
 }
 
-impl WsMessage for axum::extract::ws::Message {
-    fn received(self) -> Received {
-        use axum::extract::ws::Message;
-        match self {
-            Message::Text(text) => Received::Data(Bytes::from(text)),
-            Message::Binary(bytes) => Received::Data(bytes),
-            Message::Close(_) => Received::Close,
-            _ => Received::Control,
-        }
-    }
+/// Both libraries' message types have the same shape (axum's mirrors
+/// tungstenite's): one implementation, written once.
+macro_rules! ws_message {
+    ($message:path, $close_frame:path, $utf8:path) => {
+        impl WsMessage for $message {
+            fn received(self) -> Received {
+                use $message as Message;
+                match self {
+                    Message::Text(text) => Received::Data(Bytes::from(text)),
+                    Message::Binary(bytes) => Received::Data(bytes),
+                    Message::Close(_) => Received::Close,
+                    _ => Received::Control,
+                }
+            }
 
-    fn from_frame(frame: Frame) -> Self {
-        use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
-        match frame {
-            Frame::Message(bytes) => match Utf8Bytes::try_from(bytes.clone()) {
-                Ok(text) => Message::Text(text),
-                Err(_) => Message::Binary(bytes),
-            },
-            Frame::Ping => Message::Ping(Bytes::new()),
-            Frame::Close { code, reason } => Message::Close(Some(CloseFrame {
-                code,
-                reason: Utf8Bytes::from_static(reason),
-            })),
+            fn from_frame(frame: Frame) -> Self {
+                use $close_frame as CloseFrame;
+                use $message as Message;
+                use $utf8 as Utf8Bytes;
+                match frame {
+                    Frame::Message(bytes) => match Utf8Bytes::try_from(bytes.clone()) {
+                        Ok(text) => Message::Text(text),
+                        Err(_) => Message::Binary(bytes),
+                    },
+                    Frame::Ping => Message::Ping(Bytes::new()),
+                    Frame::Close { code, reason } => Message::Close(Some(CloseFrame {
+                        code: code.into(),
+                        reason: Utf8Bytes::from_static(reason),
+                    })),
+                }
+            }
         }
-    }
+    };
 }
 
-impl WsMessage for tokio_tungstenite::tungstenite::Message {
-    fn received(self) -> Received {
-        use tokio_tungstenite::tungstenite::Message;
-        match self {
-            Message::Text(text) => Received::Data(Bytes::from(text)),
-            Message::Binary(bytes) => Received::Data(bytes),
-            Message::Close(_) => Received::Close,
-            _ => Received::Control,
-        }
-    }
-
-    fn from_frame(frame: Frame) -> Self {
-        use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-        use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
-        match frame {
-            Frame::Message(bytes) => match Utf8Bytes::try_from(bytes.clone()) {
-                Ok(text) => Message::Text(text),
-                Err(_) => Message::Binary(bytes),
-            },
-            Frame::Ping => Message::Ping(Bytes::new()),
-            Frame::Close { code, reason } => Message::Close(Some(CloseFrame {
-                code: code.into(),
-                reason: Utf8Bytes::from_static(reason),
-            })),
-        }
-    }
-}
+ws_message!(
+    axum::extract::ws::Message,
+    axum::extract::ws::CloseFrame,
+    axum::extract::ws::Utf8Bytes
+);
+ws_message!(
+    tokio_tungstenite::tungstenite::Message,
+    tokio_tungstenite::tungstenite::protocol::CloseFrame,
+    tokio_tungstenite::tungstenite::Utf8Bytes
+);
