@@ -300,40 +300,43 @@ async fn serve(args: &[String]) -> ExitCode {
     // SIGTERM and Ctrl-C drain every server: new connections are refused,
     // calls in flight are answered, WebSockets close with 1001.
     let shutdown = rpc::Shutdown::new().on_signals();
-    let mut tasks = tokio::task::JoinSet::new();
-    if let Some(addr) = http {
-        let server = rpc::http::Server::new(methods.clone())
+    let http = match http {
+        Some(addr) => match rpc::http::Server::new(methods.clone())
             .connections(connections.clone())
-            .shutdown(shutdown.clone());
-        let listening = match server.bind(&addr).await {
-            Ok(listening) => listening,
-            Err(e) => {
-                eprintln!("cannot listen on {addr}: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        println!(
-            "http://{}/",
-            listening.local_addr().map_or(addr, |a| a.to_string())
-        );
+            .shutdown(shutdown.clone())
+            .bind(&addr)
+            .await
+        {
+            Ok(listening) => Some(listening),
+            Err(e) => return cannot_listen(&addr, e),
+        },
+        None => None,
+    };
+    let tcp = match tcp {
+        Some(addr) => match rpc::tcp::TcpServer::new(methods)
+            .framing(framing)
+            .connections(connections)
+            .shutdown(shutdown.clone())
+            .bind(&addr)
+            .await
+        {
+            Ok(listening) => Some(listening),
+            Err(e) => return cannot_listen(&addr, e),
+        },
+        None => None,
+    };
+    // One line per listener on stdout, so that port 0 works.
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(listening) = http {
+        if let Ok(addr) = listening.local_addr() {
+            println!("http://{addr}/");
+        }
         tasks.spawn(listening.run());
     }
-    if let Some(addr) = tcp {
-        let server = rpc::tcp::TcpServer::new(methods.clone())
-            .framing(framing)
-            .connections(connections.clone())
-            .shutdown(shutdown.clone());
-        let listening = match server.bind(&addr).await {
-            Ok(listening) => listening,
-            Err(e) => {
-                eprintln!("cannot listen on {addr}: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        println!(
-            "tcp://{}",
-            listening.local_addr().map_or(addr, |a| a.to_string())
-        );
+    if let Some(listening) = tcp {
+        if let Ok(addr) = listening.local_addr() {
+            println!("tcp://{addr}");
+        }
         tracing::info!("TCP framing: {framing}");
         tasks.spawn(listening.run());
     }
@@ -347,6 +350,11 @@ async fn serve(args: &[String]) -> ExitCode {
     }
     tracing::info!("drained; exiting");
     code
+}
+
+fn cannot_listen(addr: &str, error: std::io::Error) -> ExitCode {
+    eprintln!("cannot listen on {addr}: {error}");
+    ExitCode::from(2)
 }
 
 /// Everything `call` was asked to do.

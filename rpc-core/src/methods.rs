@@ -3,7 +3,6 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -16,7 +15,7 @@ pub type MethodResult = Result<Box<RawValue>, ErrorObject>;
 
 /// The future a handler returns. It owns everything it needs (`'static`), so
 /// it can outlive the request bytes and run on any thread.
-pub type MethodFuture = Pin<Box<dyn Future<Output = MethodResult> + Send>>;
+pub type MethodFuture = futures_util::future::BoxFuture<'static, MethodResult>;
 
 /// A type-erased handler: decodes `params` synchronously (borrowing the
 /// request bytes) and returns the future that does the work.

@@ -110,13 +110,8 @@ impl ParamsDecoder<'_> {
     /// Decodes required parameter number `index`; -32602 naming it when it is
     /// missing or has the wrong type.
     pub fn required<T: DeserializeOwned>(&mut self, index: usize) -> Result<T, ErrorObject> {
-        let name = self.name(index);
-        match self
-            .slots
-            .as_mut_slice()
-            .get_mut(index)
-            .and_then(Option::take)
-        {
+        let (name, slot) = self.take(index);
+        match slot {
             Some(raw) => decode(name, raw),
             None => Err(ErrorObject::invalid_params(format_args!(
                 "missing required parameter `{name}`"
@@ -130,13 +125,8 @@ impl ParamsDecoder<'_> {
         &mut self,
         index: usize,
     ) -> Result<Option<T>, ErrorObject> {
-        let name = self.name(index);
-        match self
-            .slots
-            .as_mut_slice()
-            .get_mut(index)
-            .and_then(Option::take)
-        {
+        let (name, slot) = self.take(index);
+        match slot {
             Some(raw) if raw.get() != "null" => decode(name, raw).map(Some),
             _ => Ok(None),
         }
@@ -144,6 +134,17 @@ impl ParamsDecoder<'_> {
 
     fn name(&self, index: usize) -> &'static str {
         self.names.get(index).copied().unwrap_or("?")
+    }
+
+    /// Parameter number `index`'s name and raw value (taken: each is decoded once).
+    fn take(&mut self, index: usize) -> (&'static str, Option<&RawValue>) {
+        let name = self.name(index);
+        let slot = self
+            .slots
+            .as_mut_slice()
+            .get_mut(index)
+            .and_then(Option::take);
+        (name, slot)
     }
 }
 
