@@ -90,19 +90,29 @@ impl Shutdown {
     }
 
     /// Starts the shutdown (see the [module documentation](self)). Calling
-    /// it again does nothing. Call it inside a Tokio runtime.
+    /// it again does nothing. Outside a Tokio runtime there is nothing to
+    /// time the delays with: the servers drain and close at once.
     pub fn trigger(&self) {
         if self.inner.triggered.is_cancelled() {
             return;
         }
         self.inner.triggered.cancel();
         let inner = self.inner.clone();
-        tokio::spawn(async move {
+        let timeline = async move {
             tokio::time::sleep(inner.drain_delay).await;
             inner.draining.cancel();
             tokio::time::sleep(inner.grace).await;
             inner.forced.cancel();
-        });
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(timeline)),
+            // No runtime to time the delays with: drain at once, and close
+            // what is left at once too.
+            Err(_) => {
+                self.inner.draining.cancel();
+                self.inner.forced.cancel();
+            }
+        }
     }
 
     /// Whether the shutdown has been triggered (the server is not ready).
@@ -177,5 +187,33 @@ impl Shutdown {
             () = connection.closed() => {}
             () = self.forced() => connection.close(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trigger_outside_a_runtime_drains_and_closes_at_once() {
+        let shutdown = Shutdown::new();
+        shutdown.trigger();
+        assert!(shutdown.is_triggered());
+        assert!(shutdown.inner.draining.is_cancelled());
+        assert!(shutdown.inner.forced.is_cancelled());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_drain_waits_for_its_delay_and_the_grace_period_follows() {
+        let shutdown = Shutdown::with_timing(Duration::from_secs(5), Duration::from_secs(30));
+        shutdown.trigger();
+        assert!(shutdown.is_triggered());
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert!(!shutdown.inner.draining.is_cancelled());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(shutdown.inner.draining.is_cancelled());
+        assert!(!shutdown.inner.forced.is_cancelled());
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert!(shutdown.inner.forced.is_cancelled());
     }
 }

@@ -93,7 +93,7 @@ impl TcpListening {
     }
 
     /// The registry of this server's open connections.
-    pub fn connections(&self) -> &Connections {
+    pub fn connection_registry(&self) -> &Connections {
         &self.connections
     }
 
