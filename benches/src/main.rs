@@ -53,6 +53,18 @@ fn median_stats(runs: Vec<HttpStats>) -> HttpStats {
     }
 }
 
+/// `--only SECTION` (http, websocket, tcp, in-process, client) runs one
+/// section and prints its rows without rewriting BENCHMARKS.md.
+fn only() -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|a| a == "--only")?;
+    args.get(at + 1).cloned()
+}
+
+fn wants(section: &str) -> bool {
+    only().is_none_or(|s| s == section)
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let settings = Settings {
@@ -72,6 +84,9 @@ fn main() {
     let rows = runtime.block_on(run(&settings));
     let table = render(&rows, &settings, quick);
     println!("{table}");
+    if only().is_some() {
+        return;
+    }
     if let Err(e) = std::fs::write(
         concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md"),
         &table,
@@ -97,7 +112,12 @@ async fn run(settings: &Settings) -> Vec<Row> {
             .join(",")
     );
 
-    for (label, body) in [("HTTP single call", &single), ("HTTP batch of 100", &batch)] {
+    let http_sections = if wants("http") {
+        vec![("HTTP single call", &single), ("HTTP batch of 100", &batch)]
+    } else {
+        Vec::new()
+    };
+    for (label, body) in http_sections {
         let (mut o, mut j, mut f) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..settings.rounds {
             o.push(load::http(ours.http, body, settings).await);
@@ -146,7 +166,7 @@ async fn run(settings: &Settings) -> Vec<Row> {
         }
     }
 
-    for connections in [1usize, 64] {
+    for connections in [1usize, 64].into_iter().filter(|_| wants("websocket")) {
         let (mut o, mut j) = (Vec::new(), Vec::new());
         for _ in 0..settings.rounds {
             o.push(load::websocket(ours.http, &single, connections, settings).await);
@@ -163,7 +183,7 @@ async fn run(settings: &Settings) -> Vec<Row> {
         });
     }
 
-    for connections in [1usize, 64] {
+    for connections in [1usize, 64].into_iter().filter(|_| wants("tcp")) {
         let (mut nl, mut lp, mut j) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..settings.rounds {
             nl.push(load::tcp(ours.tcp_newline, &single, false, connections, settings).await);
@@ -184,8 +204,23 @@ async fn run(settings: &Settings) -> Vec<Row> {
         }
     }
 
-    let inproc_ours = load::in_process_ours(&ours.dispatcher, &single).await;
-    let inproc_theirs = load::in_process_jsonrpsee(&jsonrpsee.module, &single).await;
+    if wants("in-process") {
+        in_process(&ours, &jsonrpsee, &single, &mut rows).await;
+    }
+    if wants("client") {
+        client(&ours, settings, &mut rows).await;
+    }
+    rows
+}
+
+async fn in_process(
+    ours: &servers::Ours,
+    jsonrpsee: &servers::Jsonrpsee,
+    single: &str,
+    rows: &mut Vec<Row>,
+) {
+    let inproc_ours = load::in_process_ours(&ours.dispatcher, single).await;
+    let inproc_theirs = load::in_process_jsonrpsee(&jsonrpsee.module, single).await;
     rows.push(Row {
         name: "In-process parse+dispatch+serialize: time per call".into(),
         unit: "ns",
@@ -204,7 +239,9 @@ async fn run(settings: &Settings) -> Vec<Row> {
         target: 1.0,
         competitor: "jsonrpsee",
     });
+}
 
+async fn client(ours: &servers::Ours, settings: &Settings, rows: &mut Vec<Row>) {
     let (mut o, mut j) = (Vec::new(), Vec::new());
     for _ in 0..settings.rounds {
         o.push(load::client_ours(ours.http, settings).await);
@@ -219,7 +256,6 @@ async fn run(settings: &Settings) -> Vec<Row> {
         target: 1.0,
         competitor: "jsonrpsee client",
     });
-    rows
 }
 
 fn machine() -> String {

@@ -20,7 +20,7 @@
 //! | nesting depth | 64 levels | every transport |
 //! | run time of one message | 60 s ([`rpc_core::DEFAULT_REQUEST_TIMEOUT`]); an HTTP body must also arrive within it | every transport |
 //! | open connections | 10 000 per server ([`DEFAULT_MAX_CONNECTIONS`]); WebSockets count as HTTP connections | every server |
-//! | request header read | 10 s ([`http::DEFAULT_HEADER_READ_TIMEOUT`]), from connecting or from the previous response, so idle keep-alive connections close after it | HTTP |
+//! | request header read | 10 s ([`http::DEFAULT_HEADER_READ_TIMEOUT`]) without a request in progress, from connecting or from the previous answer: silent, slow-header and idle keep-alive connections are closed | HTTP |
 //! | keep-alive ping | every 30 s | WebSocket |
 //! | shutdown grace period | 30 s ([`shutdown::DEFAULT_GRACE`]) | every server |
 //!

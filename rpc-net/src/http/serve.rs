@@ -3,18 +3,16 @@
 //! WebSocket, and a graceful end on shutdown.
 
 use std::io;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
@@ -31,28 +29,23 @@ pub(crate) async fn serve(
     header_read_timeout: Duration,
     tracker: TaskTracker,
 ) -> io::Result<()> {
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
+    let builder = http1::Builder::new();
     while let Some((io, peer)) = listener.accept(shutdown.draining_token()).await {
         let router = router.clone();
-        // Requests of this connection being answered: a drain lets them
-        // finish, but does not wait for a header that is still arriving.
-        let busy = Arc::new(AtomicUsize::new(0));
-        let in_flight = busy.clone();
+        let activity = Arc::new(Activity::default());
+        let seen = activity.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            let busy = Busy::new(&in_flight);
+            let busy = Busy::new(&seen);
             let answer = router.clone().oneshot(request);
             async move {
                 // Busy until the answer's body has been written out.
                 answer.await.map(|response| {
                     response.map(|body| {
-                        Body::new(body.map_frame(move |frame| {
+                        body.map_frame(move |frame| {
                             let _writing = &busy;
                             frame
-                        }))
+                        })
                     })
                 })
             }
@@ -65,8 +58,12 @@ pub(crate) async fn serve(
             tokio::pin!(connection);
             let outcome = tokio::select! {
                 outcome = connection.as_mut() => outcome,
+                () = activity.quiet_for(header_read_timeout) => {
+                    tracing::debug!(%peer, "closing a connection that sent no complete request header in time");
+                    return;
+                }
                 () = shutdown.draining() => {
-                    if busy.load(Ordering::Acquire) == 0 {
+                    if !activity.is_busy() {
                         // Idle, or a header still arriving: close now.
                         return;
                     }
@@ -79,7 +76,7 @@ pub(crate) async fn serve(
                 }
             };
             if let Err(error) = outcome {
-                log_connection_error(peer, &error);
+                tracing::debug!(%peer, %error, "HTTP connection ended with an error");
             }
         });
     }
@@ -88,26 +85,64 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-/// Counts a request of a connection until its answer is ready.
-struct Busy(Arc<AtomicUsize>);
+/// What a connection is doing, as the header timeout and the drain see it.
+///
+/// The timeout is kept here rather than in hyper (whose own header timeout
+/// allocates and arms a timer for every request): one timer per connection
+/// ticks four times per timeout period, and a connection with no request in
+/// progress that has seen no request start or finish for three ticks in a
+/// row (at least three quarters of the timeout, at most all of it) is closed. That
+/// covers a client that connects and sends nothing, one that sends its
+/// header a byte at a time, and an idle keep-alive connection.
+#[derive(Default)]
+struct Activity {
+    /// Requests being answered.
+    busy: AtomicUsize,
+    /// Requests started plus requests finished: changes on any progress.
+    events: AtomicU64,
+}
+
+impl Activity {
+    fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::Acquire) > 0
+    }
+
+    /// Resolves once the connection has been without a request for the timeout.
+    async fn quiet_for(&self, timeout: Duration) {
+        const TICKS: u32 = 4;
+        let period = (timeout / TICKS).max(Duration::from_millis(1));
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        let (mut last, mut quiet) = (self.events.load(Ordering::Acquire), 0);
+        loop {
+            ticker.tick().await;
+            let now = self.events.load(Ordering::Acquire);
+            quiet = if now == last && !self.is_busy() {
+                quiet + 1
+            } else {
+                0
+            };
+            if quiet >= TICKS - 1 {
+                return;
+            }
+            last = now;
+        }
+    }
+}
+
+/// Counts a request of a connection until its answer has been written.
+struct Busy(Arc<Activity>);
 
 impl Busy {
-    fn new(count: &Arc<AtomicUsize>) -> Busy {
-        count.fetch_add(1, Ordering::AcqRel);
-        Busy(count.clone())
+    fn new(activity: &Arc<Activity>) -> Busy {
+        activity.busy.fetch_add(1, Ordering::AcqRel);
+        activity.events.fetch_add(1, Ordering::AcqRel);
+        Busy(activity.clone())
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-fn log_connection_error(peer: SocketAddr, error: &hyper::Error) {
-    if error.is_timeout() {
-        tracing::debug!(%peer, "closing a connection that sent no complete request header in time");
-    } else {
-        tracing::debug!(%peer, %error, "HTTP connection ended with an error");
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+        self.0.events.fetch_add(1, Ordering::AcqRel);
     }
 }

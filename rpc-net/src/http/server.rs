@@ -1,6 +1,7 @@
 //! The HTTP server: JSON-RPC over POST, the API description over GET, a
 //! readiness probe, and WebSocket upgrades on the same route.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,9 +23,11 @@ use crate::listener::Listener;
 use crate::settings::{settings_methods, Settings};
 use crate::{ws, Shutdown};
 
-/// How long a client may take to send a request's complete header, counted
-/// from connecting or from the previous response; also how long an idle
-/// keep-alive connection stays open. Default 10 s.
+/// How long an HTTP connection may go without a request in progress
+/// (from connecting, or from the previous answer) before it is closed: a
+/// client that sends nothing, sends its header a byte at a time, or keeps an
+/// idle keep-alive connection. Default 10 s; a connection is closed after
+/// between three quarters of it and all of it.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The path of the readiness probe: 200 `ready`, or 503 `draining` once the
@@ -84,9 +87,10 @@ impl Server {
         self.max_message_bytes(bytes)
     }
 
-    /// How long a client may take to send a complete request header
-    /// (counted from connecting, or from the previous response on a
-    /// keep-alive connection, so idle connections close after it too).
+    /// How long a connection may go without a request in progress before
+    /// it is closed (see [`DEFAULT_HEADER_READ_TIMEOUT`]); a request's
+    /// header must arrive within it, and idle keep-alive connections close
+    /// after it.
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout;
         self
@@ -243,21 +247,26 @@ async fn read_body(
     if announced.is_some_and(|len| len > limit as u64) {
         return Err(too_large(limit));
     }
-    let read = axum::body::to_bytes(body, limit);
-    let outcome = match limits.request_timeout {
-        Some(timeout) => tokio::time::timeout(timeout, read).await.map_err(|_| {
-            error_reply(
-                StatusCode::REQUEST_TIMEOUT,
-                ErrorObject::new(
-                    code::REQUEST_TIMEOUT,
-                    format!(
-                        "Request body not received within {} ms",
-                        timeout.as_millis()
+    let mut read = std::pin::pin!(axum::body::to_bytes(body, limit));
+    // A small body is usually here already: no timer for it.
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(read.as_mut().poll(cx))).await;
+    let outcome = match (first, limits.request_timeout) {
+        (std::task::Poll::Ready(outcome), _) => outcome,
+        (std::task::Poll::Pending, None) => read.await,
+        (std::task::Poll::Pending, Some(timeout)) => {
+            tokio::time::timeout(timeout, read).await.map_err(|_| {
+                error_reply(
+                    StatusCode::REQUEST_TIMEOUT,
+                    ErrorObject::new(
+                        code::REQUEST_TIMEOUT,
+                        format!(
+                            "Request body not received within {} ms",
+                            timeout.as_millis()
+                        ),
                     ),
-                ),
-            )
-        })?,
-        None => read.await,
+                )
+            })?
+        }
     };
     outcome.map_err(|e| {
         let over = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
