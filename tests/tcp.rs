@@ -305,3 +305,74 @@ async fn answer_too_long_for_a_one_byte_prefix_becomes_an_error_and_the_connecti
         3
     );
 }
+
+#[tokio::test]
+async fn null_results_are_answers_in_every_framing() {
+    for framing in FRAMINGS {
+        null_results_are_answers(connector(framing).await).await;
+    }
+}
+
+/// A connection whose peer never reads, with a small receive buffer.
+async fn stalled_tcp(addr: std::net::SocketAddr) -> Box<dyn std::any::Any + Send> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    Box::new(stream)
+}
+
+#[tokio::test]
+async fn a_peer_that_never_reads_does_not_block_broadcasts_in_every_framing() {
+    for framing in FRAMINGS {
+        let mut options = StreamOptions::framing(framing);
+        options.duplex.send_queue = 16;
+        let addr = server_with(options.clone()).await;
+        let connect = move |methods| {
+            let options = options.clone();
+            async move { rpc::tcp::connect(addr, &options, methods).await.unwrap() }
+        };
+        let (len, rounds) = match framing {
+            Framing::LengthPrefix(1) => (150, 3000),
+            _ => (60_000, 400),
+        };
+        a_peer_that_never_reads_does_not_block_broadcasts(connect, stalled_tcp(addr), len, rounds)
+            .await;
+    }
+}
+
+/// A TCP peer in `framing` that answers every request with `answer`.
+async fn fake_peer(framing: Framing, answer: Answer) -> std::net::SocketAddr {
+    use futures_util::{SinkExt, StreamExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let codec = rpc::tcp::StreamCodec::new(framing, 1 << 20);
+                let mut framed = tokio_util::codec::Framed::new(socket, codec);
+                while let Some(Ok(message)) = framed.next().await {
+                    let reply = answer(&request_id(&message));
+                    if framed.send(bytes::Bytes::from(reply)).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn odd_answers_from_a_peer_end_the_call_clearly_in_every_framing() {
+    for framing in FRAMINGS {
+        let peer_with = |answer: Answer| {
+            move |methods: MethodTable| async move {
+                let addr = fake_peer(framing, answer).await;
+                rpc::tcp::connect(addr, &StreamOptions::framing(framing), methods)
+                    .await
+                    .unwrap()
+            }
+        };
+        odd_answers_end_the_call_clearly(peer_with).await;
+    }
+}

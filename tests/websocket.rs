@@ -209,3 +209,63 @@ async fn handshake_against_a_non_websocket_endpoint_is_an_error() {
         .unwrap_err();
     assert!(matches!(err, rpc::Error::Connect(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn methods_returning_nothing_are_answered() {
+    null_results_are_answers(connector(server().await)).await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_does_not_block_broadcasts() {
+    let config = rpc::duplex::DuplexConfig {
+        send_queue: 16,
+        ..Default::default()
+    };
+    let (addr, _stop) =
+        http_server(Server::new(DemoService::default().into_rpc()).duplex(config)).await;
+    let url = format!("ws://{addr}/");
+    let stalled = {
+        let url = url.clone();
+        async move {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.set_recv_buffer_size(4096).unwrap();
+            let stream = socket.connect(addr).await.unwrap();
+            let (ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+            Box::new(ws) as Box<dyn std::any::Any + Send>
+        }
+    };
+    a_peer_that_never_reads_does_not_block_broadcasts(connector(url), stalled, 60_000, 400).await;
+}
+
+/// A WebSocket peer that answers every request with `answer`.
+async fn fake_peer(answer: Answer) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut ws = tokio_tungstenite::accept_async(socket).await.unwrap();
+                while let Some(Ok(message)) = ws.next().await {
+                    if let Message::Text(text) = message {
+                        let reply = answer(&request_id(text.as_bytes()));
+                        if ws.send(Message::text(reply)).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    format!("ws://{addr}/")
+}
+
+#[tokio::test]
+async fn odd_answers_from_a_peer_end_the_call_clearly() {
+    let peer_with = |answer: Answer| {
+        move |methods: MethodTable| async move {
+            let url = fake_peer(answer).await;
+            rpc::ws::connect(&url, methods).await.unwrap()
+        }
+    };
+    odd_answers_end_the_call_clearly(peer_with).await;
+}

@@ -119,3 +119,114 @@ pub async fn panics_and_timeouts_stay_on_their_call(connect: impl Connect) {
     ));
     assert_eq!(client.add(1, 2).await.unwrap(), 3);
 }
+
+/// A method returning `()` or `None` answers `"result": null`: still an answer.
+pub async fn null_results_are_answers(connect: impl Connect) {
+    let client = DemoClient::new(connect.connect(MethodTable::new()).await);
+    let within = Duration::from_secs(2);
+    tokio::time::timeout(within, client.nothing())
+        .await
+        .expect("`()` result hung")
+        .unwrap();
+    let none = tokio::time::timeout(within, client.maybe(None))
+        .await
+        .expect("`None` hung");
+    assert_eq!(none.unwrap(), None);
+    assert_eq!(client.maybe(Some(4)).await.unwrap(), Some(4));
+    assert_eq!(
+        client.echo(serde_json::Value::Null).await.unwrap(),
+        serde_json::Value::Null
+    );
+    let (a, b, c) = tokio::time::timeout(
+        Duration::from_secs(2),
+        client.batch().nothing().maybe(None).add(1, 2).send(),
+    )
+    .await
+    .expect("a batch with null results hung")
+    .unwrap();
+    a.unwrap();
+    assert_eq!(b.unwrap(), None);
+    assert_eq!(c.unwrap(), 3);
+}
+
+/// A peer that never reads cannot hold up broadcasts to the others: it is
+/// dropped once its queue is full, and the others get every message.
+pub async fn a_peer_that_never_reads_does_not_block_broadcasts(
+    connect: impl Connect,
+    stalled: impl Future<Output = Box<dyn std::any::Any + Send>>,
+    text_len: usize,
+    rounds: usize,
+) {
+    let (service, mut events) = peer();
+    let listener = DemoClient::new(connect.connect(service.into_rpc()).await);
+    let _stalled = stalled.await;
+    let text = "x".repeat(text_len);
+    let started = Instant::now();
+    for round in 0..rounds {
+        let reached = tokio::time::timeout(Duration::from_secs(2), listener.shout(text.clone()))
+            .await
+            .unwrap_or_else(|_| panic!("broadcast {round} waited on the stalled peer"))
+            .unwrap();
+        assert!(reached >= 1, "round {round}: reached {reached}");
+        assert_eq!(
+            next_event(&mut events).await,
+            format!("message {text}"),
+            "round {round}"
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+/// How a fake peer answers a request (given its id as JSON text).
+pub type Answer = fn(&str) -> String;
+
+/// Calls `add` through our client over `connect`, and returns what the
+/// call ended with (never a hang: it fails the test after two seconds).
+pub async fn call_once(connect: impl Connect) -> Result<i64, rpc::Error> {
+    let client = DemoClient::new(connect.connect(MethodTable::new()).await);
+    tokio::time::timeout(Duration::from_secs(2), client.add(1, 2))
+        .await
+        .expect("the call waited for an answer it had been given")
+}
+
+/// The peer answers `"error": null` beside the result, as json-rpc2 does.
+pub fn error_null_beside_result(id: &str) -> String {
+    format!(r#"{{"jsonrpc":"2.0","result":3,"error":null,"id":{id}}}"#)
+}
+
+/// The peer answers `"result": null` beside a real error.
+pub fn result_null_beside_error(id: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","result":null,"error":{{"code":-32000,"message":"no"}},"id":{id}}}"#
+    )
+}
+
+/// The peer could not read the request: an error with `"id": null`.
+pub fn null_id_error(_id: &str) -> String {
+    r#"{"jsonrpc":"2.0","error":{"code":-32700,"message":"Parse error"},"id":null}"#.to_owned()
+}
+
+/// The peer answers with an id we never sent.
+pub fn wrong_id(_id: &str) -> String {
+    r#"{"jsonrpc":"2.0","result":3,"id":987654}"#.to_owned()
+}
+
+/// Checks what each kind of odd answer does to a call.
+pub async fn odd_answers_end_the_call_clearly<C: Connect>(peer_with: impl Fn(Answer) -> C) {
+    let ok = call_once(peer_with(error_null_beside_result)).await;
+    assert_eq!(ok.unwrap(), 3, "`error: null` beside a result");
+    let err = call_once(peer_with(result_null_beside_error))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_object().map(|e| e.code), Some(-32000), "{err}");
+    let err = call_once(peer_with(null_id_error)).await.unwrap_err();
+    assert_eq!(err.error_object().map(|e| e.code), Some(-32700), "{err}");
+    let err = call_once(peer_with(wrong_id)).await.unwrap_err();
+    assert!(matches!(err, rpc::Error::IdMismatch { .. }), "{err}");
+}
+
+/// The id of a request, as JSON text.
+pub fn request_id(message: &[u8]) -> String {
+    let value: serde_json::Value = serde_json::from_slice(message).expect("a JSON request");
+    value["id"].to_string()
+}

@@ -47,6 +47,12 @@ pub trait Demo {
     /// How many `bump`s arrived.
     async fn bumps(&self) -> usize;
 
+    /// Returns nothing: the answer's result is `null`.
+    async fn nothing(&self);
+
+    /// Returns its argument: `null` for `None`.
+    async fn maybe(&self, x: Option<i64>) -> Option<i64>;
+
     /// Waits `ms` like `sleep`, counted in `DemoService::live` while its
     /// future exists (so a test sees when a call is cancelled).
     async fn hold(&self, ms: u64) -> u64;
@@ -144,6 +150,12 @@ impl Demo for DemoService {
 
     async fn bumps(&self) -> usize {
         self.bumps.load(Ordering::SeqCst)
+    }
+
+    async fn nothing(&self) {}
+
+    async fn maybe(&self, x: Option<i64>) -> Option<i64> {
+        x
     }
 
     async fn hold(&self, ms: u64) -> u64 {

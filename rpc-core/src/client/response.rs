@@ -56,7 +56,16 @@ fn validate(raw: RawResponse<'_>) -> Result<Answer<'_>, Error> {
             .ok_or_else(|| Error::InvalidResponse(format!("invalid id {}", id.get())))?,
         None => return Err(Error::InvalidResponse("missing `id`".into())),
     };
-    let outcome = match (raw.result, raw.error) {
+    // Some peers (node's json-rpc2) send the unused member as `null`: read
+    // `"error": null` beside a result, or `"result": null` beside an error,
+    // as absent. Two real members stay an error.
+    let is_null = |v: &RawValue| v.get() == "null";
+    let (result, error) = match (raw.result, raw.error) {
+        (Some(result), Some(error)) if is_null(error) => (Some(result), None),
+        (Some(result), Some(error)) if is_null(result) => (None, Some(error)),
+        other => other,
+    };
+    let outcome = match (result, error) {
         (Some(result), None) => Ok(result),
         (None, Some(error)) => Err(serde_json::from_str::<ErrorObject>(error.get())
             .map_err(|e| Error::InvalidResponse(format!("malformed error object: {e}")))?),

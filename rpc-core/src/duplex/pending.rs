@@ -43,12 +43,23 @@ impl PendingCalls {
     }
 
     /// Hands an answer whose ids are `ids` to the call waiting for it.
+    ///
+    /// An answer that matches no call (an error with `"id": null` from a
+    /// peer that could not read our request, or a wrong id) goes to the one
+    /// call waiting when there is exactly one, which then fails with that
+    /// error or with a clear id mismatch; with several calls waiting it
+    /// cannot be attributed: it is logged, and the calls end at their deadlines.
     pub(super) fn deliver(&self, bytes: Bytes, ids: &[Id]) {
         let Ok(mut calls) = self.calls.lock() else {
             return;
         };
-        let Some((slot, all_ids)) = ids.iter().find_map(|id| calls.get(id).cloned()) else {
-            tracing::debug!("dropping a response that matches no pending call");
+        let matched = ids.iter().find_map(|id| calls.get(id).cloned());
+        let Some((slot, all_ids)) = matched.or_else(|| only_one(&calls)) else {
+            tracing::warn!(
+                ids = ?ids,
+                waiting = calls.len(),
+                "an answer matches no pending call and cannot be attributed to one"
+            );
             return;
         };
         for id in all_ids.iter() {
@@ -66,6 +77,16 @@ impl PendingCalls {
             calls.clear();
         }
     }
+}
+
+/// The entry of the only message waiting, if exactly one is.
+fn only_one(calls: &HashMap<Id, Entry>) -> Option<Entry> {
+    let mut entries = calls.values();
+    let first = entries.next()?;
+    // Every id of one batch maps to the same slot.
+    entries
+        .all(|(slot, _)| Arc::ptr_eq(slot, &first.0))
+        .then(|| first.clone())
 }
 
 /// Removes a call's ids when it ends for any reason (answer, timeout, drop).

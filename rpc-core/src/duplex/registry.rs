@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
 use serde::Serialize;
+use tokio::sync::mpsc::error::TrySendError;
 
 use super::connection::{DuplexConnection, WeakConnection};
 use super::Frame;
@@ -81,19 +82,30 @@ impl Connections {
         self.len() == 0
     }
 
-    /// Sends a notification to every open connection; returns how many it reached.
+    /// Sends a notification to every open connection; returns how many it
+    /// reached.
+    ///
+    /// It never waits for a slow peer: a connection whose outgoing queue is
+    /// full (its peer does not read fast enough) is closed, with a warning
+    /// in the log, and does not count as reached.
     pub async fn broadcast<P: Serialize>(&self, method: &str, params: P) -> Result<usize, Error> {
         let body = Bytes::from(encode::notification(method, &params)?);
         let mut reached = 0;
         for connection in self.all() {
-            if connection
+            match connection
                 .shared
                 .sender
-                .send(Frame::Message(body.clone()).into())
-                .await
-                .is_ok()
+                .try_send(Frame::Message(body.clone()).into())
             {
-                reached += 1;
+                Ok(()) => reached += 1,
+                Err(TrySendError::Full(_)) => {
+                    tracing::warn!(
+                        connection = connection.id(),
+                        "closing a connection that does not keep up with broadcasts"
+                    );
+                    connection.close();
+                }
+                Err(TrySendError::Closed(_)) => {}
             }
         }
         Ok(reached)

@@ -1,22 +1,23 @@
 //! What an incoming message is (a response to us, a notification, requests),
 //! and answers built from a message's ids without dispatching it.
 
-use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
 use crate::response::{error_response, write_batch, write_response};
 use crate::scan::first_byte;
 use crate::{code, ErrorObject, Id};
 
-/// Just enough of a message to route it.
+/// Just enough of a message to route it. A member that is present counts,
+/// even when it is `null` (`"result": null` is the answer of a method that
+/// returns nothing).
 #[derive(serde::Deserialize)]
 struct Probe<'a> {
-    #[serde(default)]
-    method: Option<IgnoredAny>,
-    #[serde(default)]
-    result: Option<IgnoredAny>,
-    #[serde(default)]
-    error: Option<IgnoredAny>,
+    #[serde(borrow, default, deserialize_with = "crate::request::present")]
+    method: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "crate::request::present")]
+    result: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "crate::request::present")]
+    error: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "crate::request::present")]
     id: Option<&'a RawValue>,
 }
