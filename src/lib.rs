@@ -55,7 +55,7 @@
 pub use rpc_core::{
     code, Batch, BatchAnswer, BoxFuture, Client, Context, Dispatcher, Error, ErrorObject, Id,
     Limits, MethodInfo, MethodTable, Outgoing, ParamInfo, Params, ParamsBuilder, Push,
-    RegisterError, Slot, Slots, Transport,
+    RegisterError, Slot, Slots, Transport, DEFAULT_CLIENT_TIMEOUT,
 };
 pub use rpc_core::{discover, duplex, limits, to_result, InProcess, MethodResult};
 pub use rpc_macros::rpc;

@@ -32,7 +32,7 @@ mod scan;
 
 pub use client::{
     Batch, BatchAnswer, BoxFuture, Client, Error, Outgoing, ParamsBuilder, Push, Slot, Slots,
-    Transport,
+    Transport, DEFAULT_CLIENT_TIMEOUT,
 };
 pub use context::Context;
 pub use dispatch::Dispatcher;

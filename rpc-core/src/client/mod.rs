@@ -64,19 +64,31 @@ impl<T: Transport> From<T> for Client {
     }
 }
 
+/// How long a call waits for its answer by default: 60 s.
+pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl Client {
-    /// A client over `transport`, with no timeout.
+    /// A client over `transport`. Every call made through it waits at most
+    /// [`DEFAULT_CLIENT_TIMEOUT`] for its answer, whatever the peer does.
     pub fn new(transport: impl Transport) -> Self {
         Client {
             transport: Arc::new(transport),
             next_id: Arc::new(AtomicU64::new(1)),
-            timeout: None,
+            timeout: Some(DEFAULT_CLIENT_TIMEOUT),
         }
     }
 
-    /// Sets a timeout for every call made through this client (and its clones made after).
+    /// Sets the timeout of every call made through this client (and its
+    /// clones made after).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Lets calls wait for their answers as long as it takes: only for a
+    /// peer known to answer, or with a timeout of the caller's own.
+    pub fn without_timeout(mut self) -> Self {
+        self.timeout = None;
         self
     }
 
@@ -130,5 +142,41 @@ impl Client {
                 .await
                 .unwrap_or(Err(Error::Timeout(limit))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A peer that never answers.
+    struct Silent;
+
+    impl Transport for Silent {
+        fn request(&self, _: Outgoing) -> BoxFuture<'_, Result<Bytes, Error>> {
+            Box::pin(std::future::pending())
+        }
+        fn notify(&self, _: Vec<u8>) -> BoxFuture<'_, Result<(), Error>> {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_call_has_a_deadline_by_default() {
+        let client = Client::new(Silent);
+        let started = tokio::time::Instant::now();
+        let outcome = client.call::<u64>("x", ParamsBuilder::new(false)).await;
+        assert!(matches!(outcome, Err(Error::Timeout(t)) if t == DEFAULT_CLIENT_TIMEOUT));
+        assert_eq!(started.elapsed(), DEFAULT_CLIENT_TIMEOUT);
+        let notified = client.notify("n", ParamsBuilder::new(false)).await;
+        assert!(matches!(notified, Err(Error::Timeout(_))));
+        let (one,) = client
+            .batch()
+            .call::<u64>("x", ParamsBuilder::new(false))
+            .send()
+            .await
+            .map(|(one,)| (one.is_ok(),))
+            .unwrap_or((false,));
+        assert!(!one);
     }
 }
