@@ -17,9 +17,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 const FRAMINGS: [Framing; 4] = [
     Framing::Newline,
-    Framing::LengthPrefix(1),
-    Framing::LengthPrefix(2),
-    Framing::LengthPrefix(4),
+    Framing::LengthPrefix1,
+    Framing::LengthPrefix2,
+    Framing::LengthPrefix4,
 ];
 
 /// A batch of `n` calls that would each run for a minute.
@@ -37,9 +37,9 @@ fn slow_call(id: usize) -> String {
 
 fn framed(framing: Framing, message: &str) -> Vec<u8> {
     let mut out = match framing {
-        Framing::LengthPrefix(1) => vec![u8::try_from(message.len()).unwrap()],
-        Framing::LengthPrefix(2) => u16::try_from(message.len()).unwrap().to_be_bytes().to_vec(),
-        Framing::LengthPrefix(_) => u32::try_from(message.len()).unwrap().to_be_bytes().to_vec(),
+        Framing::LengthPrefix1 => vec![u8::try_from(message.len()).unwrap()],
+        Framing::LengthPrefix2 => u16::try_from(message.len()).unwrap().to_be_bytes().to_vec(),
+        Framing::LengthPrefix4 => u32::try_from(message.len()).unwrap().to_be_bytes().to_vec(),
         Framing::Newline => Vec::new(),
     };
     out.extend_from_slice(message.as_bytes());
@@ -65,7 +65,7 @@ async fn closing_a_tcp_connection_cancels_its_calls_in_every_framing() {
         for round in 0..3 {
             let mut socket = TcpStream::connect(addr).await.unwrap();
             let mut expected = 0;
-            if framing == Framing::LengthPrefix(1) {
+            if framing == Framing::LengthPrefix1 {
                 for id in 0..50 {
                     socket
                         .write_all(&framed(framing, &slow_call(id)))

@@ -32,9 +32,9 @@ const EVERY_TRANSPORT: [Transport; 6] = [
     Transport::Http,
     Transport::WebSocket,
     Transport::Tcp(Framing::Newline),
-    Transport::Tcp(Framing::LengthPrefix(1)),
-    Transport::Tcp(Framing::LengthPrefix(2)),
-    Transport::Tcp(Framing::LengthPrefix(4)),
+    Transport::Tcp(Framing::LengthPrefix1),
+    Transport::Tcp(Framing::LengthPrefix2),
+    Transport::Tcp(Framing::LengthPrefix4),
 ];
 
 /// A server for `service` on `transport` that drains on `shutdown`.

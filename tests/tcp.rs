@@ -14,9 +14,9 @@ use tokio::net::TcpStream;
 
 const FRAMINGS: [Framing; 4] = [
     Framing::Newline,
-    Framing::LengthPrefix(1),
-    Framing::LengthPrefix(2),
-    Framing::LengthPrefix(4),
+    Framing::LengthPrefix1,
+    Framing::LengthPrefix2,
+    Framing::LengthPrefix4,
 ];
 
 async fn server_with(options: StreamOptions) -> std::net::SocketAddr {
@@ -80,7 +80,7 @@ async fn a_thousand_concurrent_calls_on_one_connection_in_every_framing() {
 
 #[tokio::test]
 async fn no_head_of_line_blocking() {
-    for framing in [Framing::Newline, Framing::LengthPrefix(4)] {
+    for framing in [Framing::Newline, Framing::LengthPrefix4] {
         answers_arrive_as_calls_complete(connector(framing).await).await;
     }
 }
@@ -92,7 +92,7 @@ async fn closing_fails_pending_calls_promptly() {
 
 #[tokio::test]
 async fn panics_and_timeouts_affect_one_call() {
-    panics_and_timeouts_stay_on_their_call(connector(Framing::LengthPrefix(2)).await).await;
+    panics_and_timeouts_stay_on_their_call(connector(Framing::LengthPrefix2).await).await;
 }
 
 #[tokio::test]
@@ -183,7 +183,7 @@ async fn garbage_gets_a_parse_error_and_the_connection_goes_on() {
 
 #[tokio::test]
 async fn oversized_frame_closes_only_that_connection_with_an_error() {
-    for framing in [Framing::Newline, Framing::LengthPrefix(4)] {
+    for framing in [Framing::Newline, Framing::LengthPrefix4] {
         let options = StreamOptions::framing(framing);
         let addr = serve(
             TcpServer::new(DemoService::default().into_rpc())
@@ -202,7 +202,7 @@ async fn oversized_frame_closes_only_that_connection_with_an_error() {
             "x".repeat(1000)
         );
         let mut frame = Vec::new();
-        if framing == Framing::LengthPrefix(4) {
+        if framing == Framing::LengthPrefix4 {
             frame.extend_from_slice(&(big.len() as u32).to_be_bytes());
         }
         frame.extend_from_slice(big.as_bytes());
@@ -227,7 +227,7 @@ async fn oversized_frame_closes_only_that_connection_with_an_error() {
 
 #[tokio::test]
 async fn length_prefix_frames_are_big_endian() {
-    let addr = server_with(StreamOptions::framing(Framing::LengthPrefix(2))).await;
+    let addr = server_with(StreamOptions::framing(Framing::LengthPrefix2)).await;
     let mut socket = TcpStream::connect(addr).await.unwrap();
     let body = br#"{"jsonrpc":"2.0","method":"add","params":{"a":20,"b":22},"id":"q"}"#;
     let mut frame = (body.len() as u16).to_be_bytes().to_vec();
@@ -254,7 +254,7 @@ async fn length_prefix_frames_are_big_endian() {
 #[tokio::test]
 async fn any_byte_stream_works_too() {
     let (server_side, client_side) = tokio::net::UnixStream::pair().unwrap();
-    let options = StreamOptions::framing(Framing::LengthPrefix(4));
+    let options = StreamOptions::framing(Framing::LengthPrefix4);
     let dispatcher = rpc::Dispatcher::new(DemoService::default().into_rpc());
     let server =
         rpc::tcp::connect_stream(server_side, &options, dispatcher, rpc::Context::new(), None);
@@ -271,7 +271,7 @@ async fn any_byte_stream_works_too() {
 
 #[tokio::test]
 async fn answer_too_long_for_a_one_byte_prefix_becomes_an_error_and_the_connection_goes_on() {
-    let addr = server_with(StreamOptions::framing(Framing::LengthPrefix(1))).await;
+    let addr = server_with(StreamOptions::framing(Framing::LengthPrefix1)).await;
     let mut socket = TcpStream::connect(addr).await.unwrap();
     let batch: Vec<String> = (0..6)
         .map(|i| format!(r#"{{"jsonrpc":"2.0","method":"x","id":{i}}}"#))
@@ -332,7 +332,7 @@ async fn a_peer_that_never_reads_does_not_block_broadcasts_in_every_framing() {
             async move { rpc::tcp::connect(addr, &options, methods).await.unwrap() }
         };
         let (len, rounds) = match framing {
-            Framing::LengthPrefix(1) => (150, 3000),
+            Framing::LengthPrefix1 => (150, 3000),
             _ => (60_000, 400),
         };
         a_peer_that_never_reads_does_not_block_broadcasts(connect, stalled_tcp(addr), len, rounds)

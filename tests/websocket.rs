@@ -160,7 +160,9 @@ async fn pings_are_answered_with_pongs() {
 #[tokio::test]
 async fn server_sends_keep_alive_pings() {
     let config = rpc::duplex::DuplexConfig {
-        keep_alive: Some(Duration::from_millis(50)),
+        keep_alive: Some(
+            rpc::duplex::KeepAlive::new(Duration::from_millis(50), Duration::from_secs(5)).unwrap(),
+        ),
         ..Default::default()
     };
     let (addr, _token) =
@@ -268,4 +270,30 @@ async fn odd_answers_from_a_peer_end_the_call_clearly() {
         }
     };
     odd_answers_end_the_call_clearly(peer_with).await;
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_answering_pings_is_closed() {
+    let keep_alive =
+        rpc::duplex::KeepAlive::new(Duration::from_millis(100), Duration::from_millis(100))
+            .unwrap();
+    let config = rpc::duplex::DuplexConfig {
+        keep_alive: Some(keep_alive),
+        ..Default::default()
+    };
+    let server = Server::new(DemoService::default().into_rpc()).duplex(config);
+    let registry = server.connection_registry().clone();
+    let (addr, _stop) = http_server(server).await;
+    // A healthy client answers pings (tungstenite does while it reads).
+    let healthy = rpc::ws::connect(&format!("ws://{addr}/"), MethodTable::new())
+        .await
+        .unwrap();
+    // A half-open peer: it completed the handshake, then went silent.
+    let (_silent, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/"))
+        .await
+        .unwrap();
+    assert_eq!(registry.len(), 2);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(registry.len(), 1, "the silent peer is still connected");
+    assert_eq!(DemoClient::new(healthy).add(1, 2).await.unwrap(), 3);
 }

@@ -38,7 +38,7 @@ pub async fn ours() -> Ours {
     let http = listening.local_addr().expect("addr");
     tokio::spawn(listening.run());
     let mut tcp = Vec::new();
-    for framing in [Framing::Newline, Framing::LengthPrefix(4)] {
+    for framing in [Framing::Newline, Framing::LengthPrefix4] {
         let server = TcpServer::new(methods.clone())
             .framing(framing)
             .bind("127.0.0.1:0")

@@ -32,18 +32,32 @@ pub enum Framing {
     /// JSON values back to back or one per line; writes one per line.
     #[default]
     Newline,
-    /// A big-endian length of this many bytes (1, 2 or 4) before each message.
-    LengthPrefix(u8),
+    /// A one-byte length before each message (messages of at most 255 bytes).
+    LengthPrefix1,
+    /// A big-endian two-byte length before each message (at most 65535 bytes).
+    LengthPrefix2,
+    /// A big-endian four-byte length before each message.
+    LengthPrefix4,
 }
 
 impl Framing {
+    /// Bytes of the length prefix (0 for newline framing).
+    pub fn prefix_width(self) -> usize {
+        match self {
+            Framing::Newline => 0,
+            Framing::LengthPrefix1 => 1,
+            Framing::LengthPrefix2 => 2,
+            Framing::LengthPrefix4 => 4,
+        }
+    }
+
     /// The longest message the framing itself can carry: 255 bytes behind a
     /// 1-byte prefix, 65535 behind a 2-byte one; `None` when only the
     /// configured limit applies.
     pub fn max_message(self) -> Option<usize> {
         match self {
-            Framing::LengthPrefix(1) => Some(u8::MAX.into()),
-            Framing::LengthPrefix(2) => Some(u16::MAX.into()),
+            Framing::LengthPrefix1 => Some(u8::MAX.into()),
+            Framing::LengthPrefix2 => Some(u16::MAX.into()),
             _ => None,
         }
     }
@@ -63,9 +77,9 @@ impl FromStr for Framing {
     fn from_str(s: &str) -> Result<Self, UnknownFraming> {
         match s {
             "newline" => Ok(Framing::Newline),
-            "length-prefix-1" => Ok(Framing::LengthPrefix(1)),
-            "length-prefix-2" => Ok(Framing::LengthPrefix(2)),
-            "length-prefix-4" => Ok(Framing::LengthPrefix(4)),
+            "length-prefix-1" => Ok(Framing::LengthPrefix1),
+            "length-prefix-2" => Ok(Framing::LengthPrefix2),
+            "length-prefix-4" => Ok(Framing::LengthPrefix4),
             other => Err(UnknownFraming(other.to_owned())),
         }
     }
@@ -75,7 +89,9 @@ impl fmt::Display for Framing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Framing::Newline => f.write_str("newline"),
-            Framing::LengthPrefix(n) => write!(f, "length-prefix-{n}"),
+            Framing::LengthPrefix1 => f.write_str("length-prefix-1"),
+            Framing::LengthPrefix2 => f.write_str("length-prefix-2"),
+            Framing::LengthPrefix4 => f.write_str("length-prefix-4"),
         }
     }
 }
@@ -95,21 +111,19 @@ impl StreamCodec {
     pub fn new(framing: Framing, max_frame: usize) -> Self {
         match framing {
             Framing::Newline => StreamCodec::Newline(NewlineCodec::new(max_frame)),
-            Framing::LengthPrefix(width) => StreamCodec::LengthPrefix(
-                LengthDelimitedCodec::builder()
-                    .length_field_length(if matches!(width, 1 | 2) {
-                        usize::from(width)
-                    } else {
-                        4
-                    })
-                    .big_endian()
-                    .max_frame_length(
-                        framing
-                            .max_message()
-                            .map_or(max_frame, |cap| max_frame.min(cap)),
-                    )
-                    .new_codec(),
-            ),
+            Framing::LengthPrefix1 | Framing::LengthPrefix2 | Framing::LengthPrefix4 => {
+                StreamCodec::LengthPrefix(
+                    LengthDelimitedCodec::builder()
+                        .length_field_length(framing.prefix_width())
+                        .big_endian()
+                        .max_frame_length(
+                            framing
+                                .max_message()
+                                .map_or(max_frame, |cap| max_frame.min(cap)),
+                        )
+                        .new_codec(),
+                )
+            }
         }
     }
 }
@@ -213,16 +227,21 @@ mod tests {
 
     #[test]
     fn length_prefix_round_trips_at_every_split_point() {
-        for width in [1u8, 2, 4] {
+        for framing in [
+            Framing::LengthPrefix1,
+            Framing::LengthPrefix2,
+            Framing::LengthPrefix4,
+        ] {
+            let width = framing.prefix_width();
             let mut encoded = BytesMut::new();
-            let mut codec = StreamCodec::new(Framing::LengthPrefix(width), 1000);
+            let mut codec = StreamCodec::new(framing, 1000);
             for msg in ["{\"x\":1}", "[]", "{}"] {
                 codec.encode(Bytes::from(msg), &mut encoded).unwrap();
             }
-            assert_eq!(encoded.len(), 11 + 3 * usize::from(width));
+            assert_eq!(encoded.len(), 11 + 3 * width);
             for cut in 0..=encoded.len() {
                 let (a, b) = encoded.split_at(cut);
-                let mut codec = StreamCodec::new(Framing::LengthPrefix(width), 1000);
+                let mut codec = StreamCodec::new(framing, 1000);
                 assert_eq!(
                     decode_all(&mut codec, &[a, b]),
                     ["{\"x\":1}", "[]", "{}"],

@@ -14,7 +14,7 @@ use super::pending::{PendingCalls, PendingGuard};
 use super::reader::{read_loop, Reader};
 use super::registry::{Connections, Registered};
 use super::writer::{write_loop, Outbound};
-use super::{DuplexConfig, Frame};
+use super::{DuplexConfig, Frame, Incoming};
 use crate::{
     encode, BoxFuture, Client, Context, Dispatcher, Error, ErrorObject, Id, Outgoing, Transport,
 };
@@ -75,7 +75,8 @@ static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 impl DuplexConnection {
     /// Starts the engine on a connection.
     ///
-    /// `incoming` yields each received message; an `Err` carries an error
+    /// `incoming` yields each received message (and [`Incoming::Alive`] for
+    /// a sign of life such as a pong); an `Err` carries an error
     /// to report to the peer (e.g. a frame over the size limit) before the
     /// connection closes. `outgoing` receives frames to write. Requests from
     /// the peer are answered through `dispatcher` with `context` (plus this
@@ -90,7 +91,7 @@ impl DuplexConnection {
         config: DuplexConfig,
     ) -> DuplexConnection
     where
-        I: Stream<Item = Result<Bytes, ErrorObject>> + Send + Unpin + 'static,
+        I: Stream<Item = Result<Incoming, ErrorObject>> + Send + Unpin + 'static,
         O: Sink<Frame> + Send + Unpin + 'static,
     {
         let (sender, receiver) = mpsc::channel(config.send_queue.max(1));
@@ -125,6 +126,7 @@ impl DuplexConnection {
                 dispatcher,
                 context,
                 max_in_flight: config.max_in_flight,
+                keep_alive: config.keep_alive,
             },
         ));
         connection

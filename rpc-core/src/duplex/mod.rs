@@ -21,17 +21,17 @@
 //! `pending` (our calls awaiting answers), `registry` ([`Connections`]).
 
 mod connection;
+mod keep_alive;
 mod pending;
 mod reader;
 mod registry;
 mod route;
 mod writer;
 
-use std::time::Duration;
-
 use bytes::Bytes;
 
 pub use connection::{caller, DuplexConnection};
+pub use keep_alive::{KeepAlive, ZeroInterval};
 pub use registry::Connections;
 
 /// A frame for the transport to write to the peer.
@@ -54,14 +54,25 @@ pub enum Frame {
 /// The close code a draining server sends: 1001, "going away".
 pub const GOING_AWAY: u16 = 1001;
 
+/// What a transport hands the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// A JSON-RPC message.
+    Message(Bytes),
+    /// A sign of life without a message (a WebSocket pong or ping): it
+    /// counts for the keep-alive's deadline.
+    Alive,
+}
+
 /// Settings of one duplex connection.
 #[derive(Clone, Debug)]
 pub struct DuplexConfig {
     /// Most peer requests handled at once on this connection; more wait
     /// (reading pauses), none is dropped. Default 1024.
     pub max_in_flight: usize,
-    /// How often to send [`Frame::Ping`]; `None` disables keep-alive. Default 30 s.
-    pub keep_alive: Option<Duration>,
+    /// Pings and their deadline; `None` disables them. Default: a ping
+    /// every 30 s, and a peer heard from neither within 20 s after is gone.
+    pub keep_alive: Option<KeepAlive>,
     /// Outgoing frames queued before senders wait. Default 1024.
     pub send_queue: usize,
     /// Largest message the framing can carry (255 bytes for a 1-byte length
@@ -74,7 +85,7 @@ impl Default for DuplexConfig {
     fn default() -> Self {
         DuplexConfig {
             max_in_flight: 1024,
-            keep_alive: Some(Duration::from_secs(30)),
+            keep_alive: Some(KeepAlive::default()),
             send_queue: 1024,
             max_message: None,
         }

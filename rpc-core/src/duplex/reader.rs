@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::task::Poll;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -13,7 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use super::connection::WeakConnection;
 use super::route::{answer_all, fit, kind, Kind};
-use super::{Frame, GOING_AWAY};
+use super::{Frame, Incoming, KeepAlive, GOING_AWAY};
 use crate::response::error_response;
 use crate::{code, Context, Dispatcher, ErrorObject};
 
@@ -25,6 +26,7 @@ pub(super) struct Reader {
     pub(super) dispatcher: Dispatcher,
     pub(super) context: Context,
     pub(super) max_in_flight: usize,
+    pub(super) keep_alive: Option<KeepAlive>,
 }
 
 /// Reads until the peer leaves, the connection is closed, every handle to it
@@ -32,7 +34,7 @@ pub(super) struct Reader {
 /// has answered the calls in flight.
 pub(super) async fn read_loop<I>(mut incoming: I, reader: Reader)
 where
-    I: Stream<Item = Result<Bytes, ErrorObject>> + Unpin,
+    I: Stream<Item = Result<Incoming, ErrorObject>> + Unpin,
 {
     let Reader {
         connection,
@@ -41,7 +43,12 @@ where
         dispatcher,
         context,
         max_in_flight,
+        keep_alive,
     } = reader;
+    // When the peer was last heard from, for the keep-alive's deadline.
+    let mut heard = tokio::time::Instant::now();
+    let check = keep_alive.map_or(Duration::from_secs(3600 * 24 * 365), |k| k.timeout());
+    let mut liveness = tokio::time::interval_at(heard + check, check);
     // Every call and notification still running; a closed connection
     // cancels them (each one races `done`).
     let calls = TaskTracker::new();
@@ -79,6 +86,14 @@ where
                 calls.close();
                 continue;
             }
+            _ = liveness.tick(), if keep_alive.is_some() => {
+                let allowed = keep_alive.map_or(check, |k| k.silence_allowed());
+                if heard.elapsed() > allowed {
+                    tracing::debug!(silent = ?heard.elapsed(), "closing a connection whose peer stopped answering pings");
+                    break;
+                }
+                continue;
+            }
             () = calls.wait(), if draining => {
                 if let Some(connection) = connection.upgrade() {
                     let close = Frame::Close { code: GOING_AWAY, reason: "server shutting down" };
@@ -91,8 +106,10 @@ where
             break;
         };
         let shared = &connection.shared;
+        heard = tokio::time::Instant::now();
         let bytes = match item {
-            Ok(bytes) => bytes,
+            Ok(Incoming::Message(bytes)) => bytes,
+            Ok(Incoming::Alive) => continue,
             Err(error) => {
                 tracing::debug!(%error, "closing connection after a framing error");
                 let answer = error_response(&error);

@@ -6,7 +6,7 @@ use futures_util::{Sink, SinkExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::Frame;
+use super::{Frame, KeepAlive};
 
 /// A frame queued for the writer, with an optional notice once it is written.
 pub(super) struct Outbound {
@@ -29,12 +29,13 @@ impl From<Frame> for Outbound {
 pub(super) async fn write_loop<O>(
     mut receiver: mpsc::Receiver<Outbound>,
     mut outgoing: O,
-    keep_alive: Option<Duration>,
+    keep_alive: Option<KeepAlive>,
     done: CancellationToken,
 ) where
     O: Sink<Frame> + Unpin,
 {
-    let period = keep_alive.unwrap_or(Duration::from_secs(3600 * 24 * 365));
+    // A keep-alive interval is never zero (`KeepAlive::new` refuses it).
+    let period = keep_alive.map_or(Duration::from_secs(3600 * 24 * 365), |k| k.interval());
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let mut acks = Vec::new();
     let mut ended = false;

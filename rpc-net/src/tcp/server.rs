@@ -22,7 +22,7 @@ use crate::Shutdown;
 /// use rpc_net::tcp::TcpServer;
 /// use rpc_core::codec::Framing;
 /// let server = TcpServer::new(methods)
-///     .framing(Framing::LengthPrefix(4))
+///     .framing(Framing::LengthPrefix4)
 ///     .bind("127.0.0.1:4000")
 ///     .await?;
 /// println!("listening on {}", server.local_addr()?);

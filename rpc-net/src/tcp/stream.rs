@@ -5,7 +5,7 @@ use std::io;
 use bytes::BytesMut;
 use futures_util::{stream, SinkExt, StreamExt};
 use rpc_core::codec::{Framing, StreamCodec};
-use rpc_core::duplex::{Connections, DuplexConfig, DuplexConnection, Frame};
+use rpc_core::duplex::{Connections, DuplexConfig, DuplexConnection, Frame, Incoming};
 use rpc_core::{code, Context, Dispatcher, ErrorObject};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::Framed;
@@ -60,14 +60,16 @@ where
     let max = dispatcher.limits().max_message_bytes;
     let (sink, stream) = Framed::new(io, StreamCodec::new(options.framing, max)).split();
     let incoming = stream.map(|frame| {
-        frame.map(BytesMut::freeze).map_err(|e| {
-            let code = if e.kind() == io::ErrorKind::InvalidData {
-                code::REQUEST_TOO_LARGE
-            } else {
-                code::PARSE_ERROR
-            };
-            ErrorObject::new(code, format!("Invalid frame: {e}"))
-        })
+        frame
+            .map(|bytes| Incoming::Message(BytesMut::freeze(bytes)))
+            .map_err(|e| {
+                let code = if e.kind() == io::ErrorKind::InvalidData {
+                    code::REQUEST_TOO_LARGE
+                } else {
+                    code::PARSE_ERROR
+                };
+                ErrorObject::new(code, format!("Invalid frame: {e}"))
+            })
     });
     // A byte stream carries messages only: pings and close frames write nothing.
     let outgoing = sink.with_flat_map(|frame| {

@@ -5,7 +5,7 @@ use std::future::ready;
 
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use rpc_core::duplex::Frame;
+use rpc_core::duplex::{Frame, Incoming};
 use rpc_core::ErrorObject;
 
 /// What a received WebSocket message means to the engine.
@@ -14,7 +14,7 @@ pub(crate) enum Received {
     Data(Bytes),
     /// The peer closes.
     Close,
-    /// Ping, pong and the like: nothing for the engine.
+    /// Ping, pong and the like: only a sign of life for the engine.
     Control,
 }
 
@@ -31,7 +31,7 @@ pub(crate) trait WsMessage: Sized {
 pub(crate) fn adapt<S, M, E>(
     socket: S,
 ) -> (
-    impl Stream<Item = Result<Bytes, ErrorObject>> + Send + Unpin + 'static,
+    impl Stream<Item = Result<Incoming, ErrorObject>> + Send + Unpin + 'static,
     impl Sink<Frame> + Send + Unpin + 'static,
 )
 where
@@ -43,11 +43,9 @@ where
     let incoming = stream
         .map(|m| m.map_or(Received::Close, M::received))
         .take_while(|m| ready(!matches!(m, Received::Close)))
-        .filter_map(|m| {
-            ready(match m {
-                Received::Data(bytes) => Some(Ok(bytes)),
-                Received::Close | Received::Control => None,
-            })
+        .map(|m| match m {
+            Received::Data(bytes) => Ok(Incoming::Message(bytes)),
+            Received::Close | Received::Control => Ok(Incoming::Alive),
         });
     let outgoing = sink.with(|frame: Frame| ready(Ok::<_, E>(M::from_frame(frame))));
     (Box::pin(incoming), Box::pin(outgoing))

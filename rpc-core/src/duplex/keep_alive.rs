@@ -1,0 +1,60 @@
+//! Keep-alive: pings, and a deadline for hearing back.
+
+use std::time::Duration;
+
+/// A ping every `interval`; a peer from which nothing at all (no pong, no
+/// message) arrives for `interval + timeout` is taken for gone (a half-open
+/// connection) and the connection closes.
+///
+/// ```
+/// use std::time::Duration;
+/// use rpc_core::duplex::KeepAlive;
+/// let keep_alive = KeepAlive::new(Duration::from_secs(10), Duration::from_secs(5)).unwrap();
+/// assert_eq!(keep_alive.interval(), Duration::from_secs(10));
+/// assert!(KeepAlive::new(Duration::ZERO, Duration::from_secs(5)).is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeepAlive {
+    interval: Duration,
+    timeout: Duration,
+}
+
+/// A keep-alive interval or timeout of zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a keep-alive interval and timeout must be longer than zero")]
+pub struct ZeroInterval;
+
+impl KeepAlive {
+    /// Pings every `interval`; gives the peer `timeout` more to answer.
+    pub fn new(interval: Duration, timeout: Duration) -> Result<KeepAlive, ZeroInterval> {
+        if interval.is_zero() || timeout.is_zero() {
+            return Err(ZeroInterval);
+        }
+        Ok(KeepAlive { interval, timeout })
+    }
+
+    /// How often a ping is sent.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// How long after a ping the peer has to show it is there.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The longest the peer may stay silent.
+    pub(super) fn silence_allowed(&self) -> Duration {
+        self.interval + self.timeout
+    }
+}
+
+impl Default for KeepAlive {
+    /// A ping every 30 s, 20 s to answer it.
+    fn default() -> Self {
+        KeepAlive {
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(20),
+        }
+    }
+}
