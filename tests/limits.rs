@@ -241,3 +241,10 @@ fn accept_failures_back_off_quietly_and_the_server_recovers() {
     });
     assert_eq!(sum.expect("not served after recovery").unwrap(), 5);
 }
+
+#[tokio::test]
+async fn a_request_running_longer_than_the_header_timeout_is_answered() {
+    let (addr, _stop) = http_server(timed_server(Duration::from_millis(300))).await;
+    let client = DemoClient::new(HttpClient::new(&format!("http://{addr}/")).unwrap());
+    assert_eq!(client.sleep(1000).await.unwrap(), 1000);
+}

@@ -336,3 +336,52 @@ fn the_calculator_drains_on_sigterm_in_every_framing() {
         assert!(status.success(), "{framing}: exit status {status}");
     }
 }
+
+#[tokio::test]
+async fn a_peer_that_never_reads_cannot_hold_up_the_drain() {
+    for framing in [Framing::Newline, Framing::LengthPrefix4] {
+        let service = DemoService::default();
+        let shutdown = Shutdown::with_timing(Duration::ZERO, Duration::from_millis(300));
+        let (addr, server) = start(Transport::Tcp(framing), &service, &shutdown).await;
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket.connect(addr).await.unwrap();
+        // Big answers it never reads: the server's writer blocks.
+        let big = "y".repeat(100_000);
+        for id in 0..200 {
+            let call =
+                format!(r#"{{"jsonrpc":"2.0","method":"echo","params":["{big}"],"id":{id}}}"#);
+            let mut frame = Vec::new();
+            if framing == Framing::LengthPrefix4 {
+                frame.extend_from_slice(&u32::try_from(call.len()).unwrap().to_be_bytes());
+            }
+            frame.extend_from_slice(call.as_bytes());
+            frame.push(b'\n');
+            let write = tokio::time::timeout(Duration::from_millis(200), stream.write_all(&frame));
+            if write.await.is_err() {
+                break;
+            }
+        }
+        let triggered = Instant::now();
+        shutdown.trigger();
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .unwrap_or_else(|_| panic!("{framing}: a peer that never reads held the server"))
+            .unwrap()
+            .unwrap();
+        assert!(triggered.elapsed() < Duration::from_secs(4), "{framing}");
+        // The server gave up on the peer (its writer stopped waiting, the
+        // socket closed) instead of keeping a task and a socket for it.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mut received = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut received))
+            .await
+            .unwrap_or_else(|_| panic!("{framing}: the server kept the socket open"))
+            .ok();
+        assert!(
+            received.len() < 200 * 100_000,
+            "{framing}: everything was still written ({} bytes)",
+            received.len()
+        );
+    }
+}

@@ -5,10 +5,10 @@
 //!
 //! | limit | default | what happens beyond it |
 //! | --- | --- | --- |
-//! | message size ([`Limits::max_message_bytes`]) | 5 MiB | HTTP 413 with error -32600; on WebSocket and TCP an error, then the connection closes |
-//! | batch length ([`Limits::max_batch_len`]) | 1000 members | one -32600 error for the whole batch |
+//! | message size ([`Limits::max_message_bytes`]) | 5 MiB | HTTP 413 with error -32098; on TCP that error, then the connection closes; on WebSocket the connection closes |
+//! | batch length ([`Limits::max_batch_len`]) | 1000 members | one -32098 error for the whole batch |
 //! | nesting depth ([`Limits::max_depth`]) | 64 levels | -32600 |
-//! | run time of one message ([`Limits::request_timeout`]) | 60 s | each unfinished call answers -32000 "Request timed out" |
+//! | run time of one message ([`Limits::request_timeout`]) | 60 s | each unfinished call answers -32097 "Request timed out" |
 //!
 //! The network servers add connection limits (open connections, header
 //! read timeout, shutdown grace period) with defaults of their own.

@@ -78,13 +78,20 @@ impl Shutdown {
     }
 
     /// Triggers on SIGTERM (what systemd, Docker and Kubernetes send) or
-    /// SIGINT (Ctrl-C). Call it inside a Tokio runtime.
+    /// SIGINT (Ctrl-C); a second signal ends the grace period at once. The
+    /// handlers are in place when this returns. Call it inside a Tokio
+    /// runtime.
     pub fn on_signals(self) -> Self {
+        let mut signals = Signals::install();
         let this = self.clone();
         tokio::spawn(async move {
-            signal().await;
-            tracing::info!("shutdown signal received: draining");
+            signals.next().await;
+            tracing::info!("shutdown signal received: draining (a second signal stops at once)");
             this.trigger();
+            signals.next().await;
+            tracing::warn!("second shutdown signal: closing every connection now");
+            this.inner.draining.cancel();
+            this.inner.forced.cancel();
         });
         self
     }
@@ -135,34 +142,60 @@ impl Shutdown {
     }
 }
 
-/// Resolves on Ctrl-C; never, if Ctrl-C cannot be watched.
-async fn ctrl_c() {
-    if let Err(e) = tokio::signal::ctrl_c().await {
-        tracing::warn!(error = %e, "cannot listen for Ctrl-C");
-        std::future::pending::<()>().await;
-    }
+/// SIGTERM and SIGINT, watched from the moment they are installed.
+struct Signals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
 }
 
-#[cfg(unix)]
-async fn signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                () = ctrl_c() => {}
+impl Signals {
+    #[cfg(unix)]
+    fn install() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        let watch = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(stream) => Some(stream),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for {name}");
+                None
+            }
+        };
+        Signals {
+            term: watch(SignalKind::terminate(), "SIGTERM"),
+            int: watch(SignalKind::interrupt(), "SIGINT"),
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn install() -> Signals {
+        Signals {}
+    }
+
+    /// The next signal; never, if none can be watched.
+    #[cfg(unix)]
+    async fn next(&mut self) {
+        async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+            let received = match signal {
+                Some(signal) => signal.recv().await.is_some(),
+                None => false,
+            };
+            if !received {
+                std::future::pending::<()>().await;
             }
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C will drain");
-            ctrl_c().await;
+        tokio::select! {
+            () = recv(&mut self.term) => {}
+            () = recv(&mut self.int) => {}
         }
     }
-}
 
-#[cfg(not(unix))]
-async fn signal() {
-    ctrl_c().await;
+    #[cfg(not(unix))]
+    async fn next(&mut self) {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 impl Shutdown {

@@ -64,8 +64,9 @@ impl<T: Transport> From<T> for Client {
     }
 }
 
-/// How long a call waits for its answer by default: 60 s.
-pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a call waits for its answer by default: 90 s, longer than a
+/// server's own 60 s request timeout, so that its timeout answer arrives first.
+pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
 
 impl Client {
     /// A client over `transport`. Every call made through it waits at most

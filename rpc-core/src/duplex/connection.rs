@@ -32,6 +32,9 @@ pub(super) struct Shared {
     pub(super) done: CancellationToken,
     /// Cancelled to end the connection gracefully (see [`DuplexConnection::drain`]).
     pub(super) drain: CancellationToken,
+    /// Cancelled when the writer has finished: everything is written or
+    /// abandoned, and the transport is closed.
+    finished: CancellationToken,
     registered: Option<Registered>,
 }
 
@@ -103,6 +106,7 @@ impl DuplexConnection {
             closed: AtomicBool::new(false),
             done: CancellationToken::new(),
             drain: CancellationToken::new(),
+            finished: CancellationToken::new(),
             registered: registry.map(Connections::handle),
         });
         let connection = DuplexConnection { shared };
@@ -116,6 +120,7 @@ impl DuplexConnection {
             outgoing,
             config.keep_alive,
             connection.shared.done.clone(),
+            connection.shared.finished.clone(),
         ));
         tokio::spawn(read_loop(
             incoming,
@@ -209,9 +214,11 @@ impl DuplexConnection {
     }
 
     /// Resolves when the connection has ended (the peer left, a framing
-    /// error, [`close`](Self::close), or the end of a [`drain`](Self::drain)).
+    /// error, [`close`](Self::close), or the end of a [`drain`](Self::drain))
+    /// and what was queued before the end has been written (or abandoned, at
+    /// most two seconds later, when the peer does not read).
     pub async fn closed(&self) {
-        self.shared.done.cancelled().await;
+        self.shared.finished.cancelled().await;
     }
 }
 

@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use super::connection::WeakConnection;
 use super::route::{answer_all, fit, kind, Kind};
+use super::writer::Outbound;
 use super::{Frame, Incoming, KeepAlive, GOING_AWAY};
 use crate::response::error_response;
 use crate::{code, Context, Dispatcher, ErrorObject};
@@ -97,7 +98,7 @@ where
             () = calls.wait(), if draining => {
                 if let Some(connection) = connection.upgrade() {
                     let close = Frame::Close { code: GOING_AWAY, reason: "server shutting down" };
-                    let _ = connection.shared.sender.send(close.into()).await;
+                    send(&connection.shared.sender, close, &done).await;
                 }
                 break;
             }
@@ -113,10 +114,7 @@ where
             Err(error) => {
                 tracing::debug!(%error, "closing connection after a framing error");
                 let answer = error_response(&error);
-                let _ = shared
-                    .sender
-                    .send(Frame::Message(answer.into()).into())
-                    .await;
+                send(&shared.sender, Frame::Message(answer.into()), &done).await;
                 break;
             }
         };
@@ -129,17 +127,18 @@ where
                 let error = ErrorObject::new(code::SHUTTING_DOWN, "Server is shutting down");
                 if let Some(answer) = answer_all(&bytes, &error) {
                     let answer = fit(answer, shared.max_message);
-                    let _ = shared
-                        .sender
-                        .send(Frame::Message(answer.into()).into())
-                        .await;
+                    send(&shared.sender, Frame::Message(answer.into()), &done).await;
                 }
                 continue;
             }
             Kind::Notification => {
                 drop(connection);
                 let Some(ordered) = &ordered else { continue };
-                if ordered.send(bytes).await.is_err() {
+                let queued = tokio::select! {
+                    queued = ordered.send(bytes) => queued.is_ok(),
+                    () = done.cancelled() => false,
+                };
+                if !queued {
                     break;
                 }
                 continue;
@@ -166,7 +165,7 @@ where
             Poll::Ready(answer) => {
                 if let Some(answer) = answer {
                     let answer = fit(answer, max_message);
-                    let _ = sender.send(Frame::Message(answer.into()).into()).await;
+                    send(&sender, Frame::Message(answer.into()), &done).await;
                 }
                 drop(permit);
             }
@@ -177,7 +176,7 @@ where
                         answer = call => {
                             if let Some(answer) = answer {
                                 let answer = fit(answer, max_message);
-                                let _ = sender.send(Frame::Message(answer.into()).into()).await;
+                                send(&sender, Frame::Message(answer.into()), &done).await;
                             }
                         }
                         // The connection is gone: drop the call.
@@ -192,5 +191,15 @@ where
         connection.shared.close();
     } else {
         done.cancel();
+    }
+}
+
+/// Queues a frame for the writer, waiting for room only while the
+/// connection lives: a peer that does not read cannot hold a task here.
+async fn send(sender: &mpsc::Sender<Outbound>, frame: Frame, done: &CancellationToken) {
+    tokio::select! {
+        biased;
+        _ = sender.send(frame.into()) => {}
+        () = done.cancelled() => {}
     }
 }

@@ -23,20 +23,34 @@ impl From<Frame> for Outbound {
     }
 }
 
+/// How long the writer may still take, once the connection has ended, to
+/// write what was queued before the end (the last answers of a drain, its
+/// close frame, the error that explains a close). A peer that does not read
+/// cannot hold the connection open longer than this.
+const LINGER: Duration = Duration::from_secs(2);
+
 /// Writes queued frames until the connection ends or a [`Frame::Close`] is
-/// written; what was queued before the end (say, the error that explains
-/// it) is still written.
+/// written; what was queued before the end is still written, for at most
+/// [`LINGER`]. `finished` is cancelled when the writer is done (or dropped).
 pub(super) async fn write_loop<O>(
     mut receiver: mpsc::Receiver<Outbound>,
     mut outgoing: O,
     keep_alive: Option<KeepAlive>,
     done: CancellationToken,
+    finished: CancellationToken,
 ) where
     O: Sink<Frame> + Unpin,
 {
+    let _finished = finished.drop_guard();
     // A keep-alive interval is never zero (`KeepAlive::new` refuses it).
     let period = keep_alive.map_or(Duration::from_secs(3600 * 24 * 365), |k| k.interval());
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    // Runs out `LINGER` after the end: every write races it.
+    let linger = async {
+        done.cancelled().await;
+        tokio::time::sleep(LINGER).await;
+    };
+    let mut linger = std::pin::pin!(futures_util::FutureExt::fuse(linger));
     let mut acks = Vec::new();
     let mut ended = false;
     while !ended {
@@ -61,7 +75,11 @@ pub(super) async fn write_loop<O>(
         let mut ok = true;
         while let Some(outbound) = next.take() {
             let last = matches!(outbound.frame, Frame::Close { .. });
-            ok = outgoing.feed(outbound.frame).await.is_ok();
+            ok = tokio::select! {
+                biased;
+                written = outgoing.feed(outbound.frame) => written.is_ok(),
+                () = &mut linger => false,
+            };
             acks.extend(outbound.written);
             if !ok || last {
                 ended |= last;
@@ -69,7 +87,13 @@ pub(super) async fn write_loop<O>(
             }
             next = receiver.try_recv().ok();
         }
-        if !ok || outgoing.flush().await.is_err() {
+        let flushed = ok
+            && tokio::select! {
+                biased;
+                flushed = outgoing.flush() => flushed.is_ok(),
+                () = &mut linger => false,
+            };
+        if !flushed {
             break;
         }
         for ack in acks.drain(..) {
@@ -77,5 +101,11 @@ pub(super) async fn write_loop<O>(
         }
     }
     receiver.close();
-    let _ = outgoing.close().await;
+    tokio::select! {
+        biased;
+        _ = outgoing.close() => {}
+        () = &mut linger => {}
+    }
+    // Nothing more can be written: the connection is over for the reader too.
+    done.cancel();
 }

@@ -112,15 +112,15 @@ impl Activity {
         const TICKS: u32 = 4;
         let period = (timeout / TICKS).max(Duration::from_millis(1));
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        // After a stall, wait whole periods again rather than tick in a burst.
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (mut last, mut quiet) = (self.events.load(Ordering::Acquire), 0);
         loop {
             ticker.tick().await;
+            // `busy` first: a request that starts after this load changes `events`.
+            let busy = self.is_busy();
             let now = self.events.load(Ordering::Acquire);
-            quiet = if now == last && !self.is_busy() {
-                quiet + 1
-            } else {
-                0
-            };
+            quiet = if now == last && !busy { quiet + 1 } else { 0 };
             if quiet >= TICKS - 1 {
                 return;
             }

@@ -119,9 +119,9 @@ impl Server {
         })
     }
 
-    /// An axum router serving JSON-RPC at `/` and the readiness probe at
-    /// [`READY_PATH`]: mount it into an existing app with `Router::nest` or
-    /// `Router::merge`.
+    /// An axum router serving JSON-RPC at `/`: mount it into an existing app
+    /// with `Router::nest` or `Router::merge`. (A server started with
+    /// [`bind`](Self::bind) also answers the readiness probe at [`READY_PATH`].)
     pub fn router(self) -> Router {
         self.router_with(TaskTracker::new())
     }
@@ -129,7 +129,6 @@ impl Server {
     fn router_with(self, tracker: TaskTracker) -> Router {
         Router::new()
             .route("/", get(on_get).post(on_post))
-            .route(READY_PATH, get(on_ready))
             .with_state(self.shared(tracker))
     }
 
@@ -143,7 +142,12 @@ impl Server {
             listener,
             header_read_timeout: self.header_read_timeout,
             shutdown: self.settings.shutdown.clone(),
-            router: self.router_with(tracker.clone()),
+            router: Router::new()
+                .route(
+                    READY_PATH,
+                    get(on_ready).with_state(self.settings.shutdown.clone()),
+                )
+                .merge(self.router_with(tracker.clone())),
             tracker,
         })
     }
@@ -306,8 +310,8 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     response
 }
 
-async fn on_ready(State(shared): State<Arc<Shared>>) -> Response {
-    if shared.shutdown.is_triggered() {
+async fn on_ready(State(shutdown): State<Shutdown>) -> Response {
+    if shutdown.is_triggered() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
     } else {
         (StatusCode::OK, "ready\n").into_response()
