@@ -24,7 +24,7 @@ use crate::{
 ///
 /// ```
 /// use rpc_core::{Context, Dispatcher, MethodInfo, MethodTable, Params};
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let mut table = MethodTable::new();
 /// table.register(MethodInfo::named("add"), |p: Params<'_>, _: &Context| {
 ///     let mut p = p.decoder(&["a", "b"])?;

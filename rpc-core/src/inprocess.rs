@@ -9,7 +9,7 @@ use crate::{BoxFuture, Context, Dispatcher, Error, MethodTable, Outgoing, Transp
 /// out, exactly as a network transport would, without the network.
 ///
 /// ```
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use rpc_core::{Client, InProcess, MethodInfo, MethodTable, Params, ParamsBuilder};
 /// let mut table = MethodTable::new();
 /// table.register(MethodInfo::named("hello"), |_: Params<'_>, _: &rpc_core::Context| {

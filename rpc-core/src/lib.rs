@@ -7,6 +7,10 @@
 //! [`Client`] engine does the same for the calling side, over any
 //! [`Transport`].
 //!
+//! Every call has a deadline on both sides (a server's
+//! [`Limits::request_timeout`], a client's [`DEFAULT_CLIENT_TIMEOUT`]), so
+//! the Tokio runtime needs its timer (`enable_all()`, as `#[tokio::main]`).
+//!
 //! This crate opens no sockets: the network transports live in `rpc-net`.
 //! Most users depend on the facade crate `rpc` and never name this one.
 #![warn(missing_docs)]
