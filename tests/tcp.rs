@@ -376,3 +376,10 @@ async fn odd_answers_from_a_peer_end_the_call_clearly_in_every_framing() {
         odd_answers_end_the_call_clearly(peer_with).await;
     }
 }
+
+#[tokio::test]
+async fn a_stuck_notification_does_not_stall_the_connection_in_every_framing() {
+    for framing in FRAMINGS {
+        a_stuck_notification_does_not_stall_the_connection(connector(framing).await).await;
+    }
+}

@@ -297,3 +297,8 @@ async fn a_peer_that_stops_answering_pings_is_closed() {
     assert_eq!(registry.len(), 1, "the silent peer is still connected");
     assert_eq!(DemoClient::new(healthy).add(1, 2).await.unwrap(), 3);
 }
+
+#[tokio::test]
+async fn a_stuck_notification_does_not_stall_the_websocket() {
+    a_stuck_notification_does_not_stall_the_connection(connector(server().await)).await;
+}

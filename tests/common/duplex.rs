@@ -230,3 +230,25 @@ pub fn request_id(message: &[u8]) -> String {
     let value: serde_json::Value = serde_json::from_slice(message).expect("a JSON request");
     value["id"].to_string()
 }
+
+/// A notification whose handler never finishes holds up the notifications
+/// after it for a bounded time only, and the calls not at all.
+pub async fn a_stuck_notification_does_not_stall_the_connection(connect: impl Connect) {
+    let client = DemoClient::new(connect.connect(MethodTable::new()).await);
+    let before = client.bumps().await.unwrap();
+    client.stall().await.unwrap();
+    for _ in 0..3 {
+        client.bump().await.unwrap();
+    }
+    let started = Instant::now();
+    assert_eq!(client.add(2, 2).await.unwrap(), 4);
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "a call waited"
+    );
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while client.bumps().await.unwrap() < before + 3 {
+        assert!(Instant::now() < deadline, "later notifications stalled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -47,6 +47,10 @@ pub trait Demo {
     /// How many `bump`s arrived.
     async fn bumps(&self) -> usize;
 
+    /// A notification whose handler runs for a minute.
+    #[rpc(notification)]
+    async fn stall(&self);
+
     /// Returns nothing: the answer's result is `null`.
     async fn nothing(&self);
 
@@ -150,6 +154,11 @@ impl Demo for DemoService {
 
     async fn bumps(&self) -> usize {
         self.bumps.load(Ordering::SeqCst)
+    }
+
+    async fn stall(&self) {
+        let _live = Live::new(&self.live);
+        tokio::time::sleep(Duration::from_secs(60)).await;
     }
 
     async fn nothing(&self) {}

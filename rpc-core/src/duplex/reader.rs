@@ -54,15 +54,21 @@ where
     // cancels them (each one races `done`).
     let calls = TaskTracker::new();
     let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
-    // Notifications are handled one after another, in the order they came
-    // (ticks, chat messages); requests run concurrently.
+    // Notifications start in the order they came (ticks, chat messages),
+    // each once the one before has finished or has run for
+    // `NOTIFICATION_ORDER`; requests run concurrently, never behind them.
     let (ordered, mut ordered_rx) = mpsc::channel::<Bytes>(256);
     {
         let (dispatcher, context, done) = (dispatcher.clone(), context.clone(), done.clone());
+        let tracker = calls.clone();
         calls.spawn(async move {
             let run = async {
                 while let Some(bytes) = ordered_rx.recv().await {
-                    dispatcher.handle(&bytes, &context).await;
+                    let (dispatcher, context) = (dispatcher.clone(), context.clone());
+                    let handled = async move {
+                        dispatcher.handle(&bytes, &context).await;
+                    };
+                    in_order(handled, &tracker, &done).await;
                 }
             };
             tokio::select! {
@@ -202,4 +208,37 @@ async fn send(sender: &mpsc::Sender<Outbound>, frame: Frame, done: &Cancellation
         _ = sender.send(frame.into()) => {}
         () = done.cancelled() => {}
     }
+}
+
+/// How long a notification may hold up the ones after it on its connection.
+pub(super) const NOTIFICATION_ORDER: Duration = Duration::from_secs(1);
+
+/// Runs a notification's handling until it finishes or has had
+/// [`NOTIFICATION_ORDER`]; then it goes on in its own task (cancelled with
+/// the connection) and the next notification starts.
+async fn in_order<F>(handled: F, tracker: &TaskTracker, done: &CancellationToken)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let mut handled = Box::pin(handled);
+    // Most handlers finish on their first poll: no timer for them.
+    if std::future::poll_fn(|cx| Poll::Ready(handled.as_mut().poll(cx)))
+        .await
+        .is_ready()
+    {
+        return;
+    }
+    if tokio::time::timeout(NOTIFICATION_ORDER, handled.as_mut())
+        .await
+        .is_ok()
+    {
+        return;
+    }
+    let done = done.clone();
+    tracker.spawn(async move {
+        tokio::select! {
+            () = handled => {}
+            () = done.cancelled() => {}
+        }
+    });
 }
