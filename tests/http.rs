@@ -419,3 +419,32 @@ async fn refused_connection_is_a_connect_error() {
     assert!(HttpClient::new("ftp://x/").is_err());
     assert!(HttpClient::new("not a url").is_err());
 }
+
+#[tokio::test]
+async fn an_answer_over_the_client_limit_fails_the_call_without_being_read() {
+    let (url, _stop) = demo_server().await;
+    let small = DemoClient::new(HttpClient::new(&url).unwrap().with_max_response_bytes(1000));
+    let err = small.echo(json!("z".repeat(5000))).await.unwrap_err();
+    assert!(
+        matches!(err, rpc::Error::ResponseTooLarge { limit: 1000 }),
+        "{err}"
+    );
+    assert_eq!(small.add(1, 2).await.unwrap(), 3);
+    // A server announcing a gigabyte: refused from its headers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = [0u8; 4096];
+        let _ = socket.read(&mut request).await;
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n[";
+        let _ = socket.write_all(head.as_bytes()).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let huge = DemoClient::new(HttpClient::new(&format!("http://{addr}/")).unwrap());
+    let started = std::time::Instant::now();
+    let err = huge.add(1, 2).await.unwrap_err();
+    assert!(matches!(err, rpc::Error::ResponseTooLarge { .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}

@@ -191,14 +191,48 @@ async fn oversized_message_closes_only_that_connection() {
     let end = tokio::time::timeout(Duration::from_secs(2), async {
         loop {
             match ws.next().await {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(Message::Close(frame))) => break frame,
+                None | Some(Err(_)) => break None,
                 Some(Ok(_)) => continue,
             }
         }
     })
-    .await;
-    assert!(end.is_ok(), "the oversized connection stayed open");
+    .await
+    .expect("the oversized connection stayed open");
+    let frame = end.expect("closed without a close frame");
+    assert_eq!(u16::from(frame.code), 1009, "{frame:?}");
+    assert!(!frame.reason.is_empty());
     assert_eq!(other.add(1, 1).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn a_protocol_violation_closes_with_1002() {
+    let (addr, _token) = http_server(Server::new(DemoService::default().into_rpc())).await;
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    socket
+        .write_all(
+            format!(
+                "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut head = [0u8; 1024];
+    let n = socket.read(&mut head).await.unwrap();
+    assert!(String::from_utf8_lossy(&head[..n]).contains("101"));
+    // An unmasked text frame from a client: a protocol violation.
+    socket.write_all(&[0x81, 0x02, b'{', b'}']).await.unwrap();
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), socket.read_to_end(&mut reply)).await;
+    // A close frame (0x88), its length, then the code 1002 big-endian.
+    let at = reply
+        .iter()
+        .position(|b| *b == 0x88)
+        .expect("no close frame");
+    assert_eq!(&reply[at + 2..at + 4], &1002u16.to_be_bytes(), "{reply:?}");
 }
 
 #[tokio::test]

@@ -49,6 +49,12 @@ pub enum Error {
     /// The parameters could not be serialized.
     #[error("cannot encode the parameters: {0}")]
     Encode(serde_json::Error),
+    /// The answer is larger than the client accepts.
+    #[error("response larger than the limit of {limit} bytes")]
+    ResponseTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// The connection closed before the answer arrived.
     #[error("connection closed")]
     Closed,

@@ -62,6 +62,15 @@ pub enum Incoming {
     /// A sign of life without a message (a WebSocket pong or ping): it
     /// counts for the keep-alive's deadline.
     Alive,
+    /// The peer broke the transport's rules (a WebSocket protocol error, a
+    /// message over the size limit): the connection ends with a
+    /// [`Frame::Close`] carrying this code and reason.
+    Violation {
+        /// The close code (1002 protocol error, 1007 invalid data, 1009 too big).
+        code: u16,
+        /// A short reason for the peer.
+        reason: &'static str,
+    },
 }
 
 /// Settings of one duplex connection.

@@ -117,6 +117,15 @@ where
         let bytes = match item {
             Ok(Incoming::Message(bytes)) => bytes,
             Ok(Incoming::Alive) => continue,
+            Ok(Incoming::Violation { code, reason }) => {
+                tracing::debug!(
+                    code,
+                    reason,
+                    "closing a connection whose peer broke the protocol"
+                );
+                send(&shared.sender, Frame::Close { code, reason }, &done).await;
+                break;
+            }
             Err(error) => {
                 tracing::debug!(%error, "closing connection after a framing error");
                 let answer = error_response(&error);

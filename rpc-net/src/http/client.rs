@@ -19,6 +19,7 @@ pub struct HttpClient {
     http: reqwest::Client,
     url: reqwest::Url,
     headers: HeaderMap,
+    max_response_bytes: usize,
 }
 
 impl HttpClient {
@@ -41,7 +42,16 @@ impl HttpClient {
             http: build(&headers)?,
             url,
             headers,
+            max_response_bytes: rpc_core::DEFAULT_MAX_MESSAGE,
         })
+    }
+
+    /// Largest answer accepted (default 5 MiB, the servers' message limit);
+    /// a larger one fails the call with [`Error::ResponseTooLarge`] without
+    /// being read further.
+    pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
     }
 
     /// Adds a header sent with every request (e.g. `Authorization`).
@@ -57,7 +67,7 @@ impl HttpClient {
     }
 
     async fn post(&self, body: Vec<u8>) -> Result<(u16, Bytes), Error> {
-        let response = self
+        let mut response = self
             .http
             .post(self.url.clone())
             .body(body)
@@ -65,8 +75,33 @@ impl HttpClient {
             .await
             .map_err(map_error)?;
         let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(map_error)?;
-        Ok((status, bytes))
+        let limit = self.max_response_bytes;
+        let too_large = Error::ResponseTooLarge { limit };
+        if response
+            .content_length()
+            .is_some_and(|len| len > limit as u64)
+        {
+            return Err(too_large);
+        }
+        let announced = response.content_length();
+        let Some(first) = response.chunk().await.map_err(map_error)? else {
+            return Ok((status, Bytes::new()));
+        };
+        if announced == Some(first.len() as u64) && first.len() <= limit {
+            // The whole body in one piece: no copy.
+            return Ok((status, first));
+        }
+        let mut body = bytes::BytesMut::from(&first[..]);
+        if body.len() > limit {
+            return Err(too_large);
+        }
+        while let Some(chunk) = response.chunk().await.map_err(map_error)? {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, body.freeze()))
     }
 }
 

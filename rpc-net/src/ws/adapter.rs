@@ -16,6 +16,22 @@ pub(crate) enum Received {
     Close,
     /// Ping, pong and the like: only a sign of life for the engine.
     Control,
+    /// A read failed because the peer broke the rules.
+    Violation { code: u16, reason: &'static str },
+}
+
+/// The close code and reason for a read error caused by the peer (found in
+/// the error or its sources); `None` for I/O errors and the like.
+fn violation(error: &(dyn std::error::Error + 'static)) -> Option<(u16, &'static str)> {
+    use tokio_tungstenite::tungstenite::Error;
+    let cause = std::iter::successors(Some(error), |e| e.source())
+        .find_map(|e| e.downcast_ref::<Error>())?;
+    match cause {
+        Error::Capacity(_) => Some((1009, "message too big")),
+        Error::Utf8(_) => Some((1007, "invalid UTF-8")),
+        Error::Protocol(_) => Some((1002, "protocol error")),
+        _ => None,
+    }
 }
 
 /// A WebSocket library's message type (axum's on the server, tungstenite's
@@ -37,14 +53,25 @@ pub(crate) fn adapt<S, M, E>(
 where
     S: Stream<Item = Result<M, E>> + Sink<M, Error = E> + Send + 'static,
     M: WsMessage + Send + 'static,
-    E: Send + 'static,
+    E: std::error::Error + Send + 'static,
 {
     let (sink, stream) = socket.split();
     let incoming = stream
-        .map(|m| m.map_or(Received::Close, M::received))
-        .take_while(|m| ready(!matches!(m, Received::Close)))
+        .map(|m| match m {
+            Ok(message) => message.received(),
+            Err(error) => violation(&error).map_or(Received::Close, |(code, reason)| {
+                Received::Violation { code, reason }
+            }),
+        })
+        // A violation is the last item; a close ends the stream.
+        .scan(false, |ended, m| {
+            let item = (!*ended && !matches!(m, Received::Close)).then_some(m);
+            *ended |= matches!(item, Some(Received::Violation { .. }));
+            ready(item)
+        })
         .map(|m| match m {
             Received::Data(bytes) => Ok(Incoming::Message(bytes)),
+            Received::Violation { code, reason } => Ok(Incoming::Violation { code, reason }),
             Received::Close | Received::Control => Ok(Incoming::Alive),
         });
     let outgoing = sink.with(|frame: Frame| ready(Ok::<_, E>(M::from_frame(frame))));

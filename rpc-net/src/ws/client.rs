@@ -3,6 +3,7 @@
 use rpc_core::duplex::{DuplexConfig, DuplexConnection};
 use rpc_core::{Context, Dispatcher, Error, MethodTable};
 use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::adapter::adapt;
 
@@ -28,7 +29,13 @@ pub async fn connect_with(
     methods: MethodTable,
     config: DuplexConfig,
 ) -> Result<DuplexConnection, Error> {
-    let (socket, _response) = tokio_tungstenite::connect_async(url)
+    // Answers are bounded like requests on a server: the message size limit.
+    let max = rpc_core::DEFAULT_MAX_MESSAGE;
+    let limits = WebSocketConfig::default()
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
+        .max_write_buffer_size(super::max_write_buffer(max));
+    let (socket, _response) = tokio_tungstenite::connect_async_with_config(url, Some(limits), true)
         .await
         .map_err(|e| match e {
             tungstenite::Error::Io(io) => Error::Connect(io.to_string()),

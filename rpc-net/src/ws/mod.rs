@@ -8,3 +8,10 @@ mod server;
 
 pub use client::{connect, connect_with};
 pub(crate) use server::accept;
+
+/// The most a WebSocket may hold unwritten: one message at the size limit
+/// and a little more. Beyond it the connection fails rather than buffer
+/// without bound (a peer that sends but never reads).
+pub(crate) fn max_write_buffer(max_message: usize) -> usize {
+    max_message.saturating_add(1 << 20)
+}

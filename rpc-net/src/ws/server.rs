@@ -16,8 +16,13 @@ pub(crate) fn accept(upgrade: WebSocketUpgrade, shared: Arc<Shared>, context: Co
     // Counted as a connection of the server until it ends, so that a
     // shutdown waits for it.
     let tracked = shared.tracker.token();
+    let max = shared.dispatcher.limits().max_message_bytes;
     upgrade
-        .max_message_size(shared.dispatcher.limits().max_message_bytes)
+        .max_message_size(max)
+        // Bounded output, control frames included: pongs answering a flood
+        // of pings from a peer that does not read end the connection
+        // instead of piling up.
+        .max_write_buffer_size(super::max_write_buffer(max))
         .on_upgrade(move |socket| async move {
             let (incoming, outgoing) = adapt(socket);
             let connection = DuplexConnection::spawn(
