@@ -8,6 +8,7 @@
 
 mod alloc;
 mod load;
+mod memory;
 mod servers;
 
 use std::fmt::Write as _;
@@ -66,6 +67,18 @@ fn wants(section: &str) -> bool {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--serve") {
+        // The child process of the memory rows.
+        let kind = args.get(at + 1).cloned().unwrap_or_default();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(memory::serve(&kind));
+        return;
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     let settings = Settings {
         duration: if quick {
@@ -210,6 +223,9 @@ async fn run(settings: &Settings) -> Vec<Row> {
     if wants("client") {
         client(&ours, settings, &mut rows).await;
     }
+    if wants("memory") {
+        memory_rows(&mut rows).await;
+    }
     rows
 }
 
@@ -255,6 +271,31 @@ async fn client(ours: &servers::Ours, settings: &Settings, rows: &mut Vec<Row>) 
         lower_is_better: false,
         target: 1.0,
         competitor: "jsonrpsee client",
+    });
+}
+
+/// Idle connections held open on servers in child processes.
+const IDLE_CONNECTIONS: usize = 5000;
+
+async fn memory_rows(rows: &mut Vec<Row>) {
+    let (ours_ws, theirs_ws, ours_tcp) = memory::idle_connections(IDLE_CONNECTIONS).await;
+    rows.push(Row {
+        name: format!("WebSocket idle connection ({IDLE_CONNECTIONS} open): resident bytes each"),
+        unit: "bytes",
+        ours: ours_ws,
+        theirs: theirs_ws,
+        lower_is_better: true,
+        target: 1.0,
+        competitor: "jsonrpsee",
+    });
+    rows.push(Row {
+        name: format!("TCP idle connection ({IDLE_CONNECTIONS} open): resident bytes each"),
+        unit: "bytes",
+        ours: ours_tcp,
+        theirs: ours_ws,
+        lower_is_better: true,
+        target: 1.0,
+        competitor: "our WebSocket",
     });
 }
 

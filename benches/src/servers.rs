@@ -74,7 +74,16 @@ pub fn jsonrpsee_module() -> jsonrpsee::RpcModule<()> {
 }
 
 pub async fn jsonrpsee() -> Jsonrpsee {
+    jsonrpsee_with_connections(100).await
+}
+
+/// jsonrpsee accepting up to `max` connections (its default is 100).
+pub async fn jsonrpsee_with_connections(max: u32) -> Jsonrpsee {
+    let config = jsonrpsee::server::ServerConfig::builder()
+        .max_connections(max)
+        .build();
     let server = jsonrpsee::server::Server::builder()
+        .set_config(config)
         .build("127.0.0.1:0")
         .await
         .expect("bind");

@@ -57,27 +57,9 @@ where
     // Notifications start in the order they came (ticks, chat messages),
     // each once the one before has finished or has run for
     // `NOTIFICATION_ORDER`; requests run concurrently, never behind them.
-    let (ordered, mut ordered_rx) = mpsc::channel::<Bytes>(256);
-    {
-        let (dispatcher, context, done) = (dispatcher.clone(), context.clone(), done.clone());
-        let tracker = calls.clone();
-        calls.spawn(async move {
-            let run = async {
-                while let Some(bytes) = ordered_rx.recv().await {
-                    let (dispatcher, context) = (dispatcher.clone(), context.clone());
-                    let handled = async move {
-                        dispatcher.handle(&bytes, &context).await;
-                    };
-                    in_order(handled, &tracker, &done).await;
-                }
-            };
-            tokio::select! {
-                () = run => {}
-                () = done.cancelled() => {}
-            }
-        });
-    }
-    let mut ordered = Some(ordered);
+    // The queue and its task exist from the first notification on: an idle
+    // connection does not pay for them.
+    let mut ordered: Option<mpsc::Sender<Bytes>> = None;
     let mut draining = false;
     loop {
         let item = tokio::select! {
@@ -148,7 +130,9 @@ where
             }
             Kind::Notification => {
                 drop(connection);
-                let Some(ordered) = &ordered else { continue };
+                let ordered = ordered.get_or_insert_with(|| {
+                    notification_queue(&dispatcher, &context, &calls, &done)
+                });
                 let queued = tokio::select! {
                     queued = ordered.send(bytes) => queued.is_ok(),
                     () = done.cancelled() => false,
@@ -250,4 +234,33 @@ where
             () = done.cancelled() => {}
         }
     });
+}
+
+/// Starts the task that runs a connection's notifications in order; returns
+/// its queue.
+fn notification_queue(
+    dispatcher: &Dispatcher,
+    context: &Context,
+    calls: &TaskTracker,
+    done: &CancellationToken,
+) -> mpsc::Sender<Bytes> {
+    let (queue, mut queued) = mpsc::channel::<Bytes>(256);
+    let (dispatcher, context, done) = (dispatcher.clone(), context.clone(), done.clone());
+    let tracker = calls.clone();
+    calls.spawn(async move {
+        let run = async {
+            while let Some(bytes) = queued.recv().await {
+                let (dispatcher, context) = (dispatcher.clone(), context.clone());
+                let handled = async move {
+                    dispatcher.handle(&bytes, &context).await;
+                };
+                in_order(handled, &tracker, &done).await;
+            }
+        };
+        tokio::select! {
+            () = run => {}
+            () = done.cancelled() => {}
+        }
+    });
+    queue
 }

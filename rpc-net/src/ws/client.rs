@@ -32,6 +32,8 @@ pub async fn connect_with(
     // Answers are bounded like requests on a server: the message size limit.
     let max = rpc_core::DEFAULT_MAX_MESSAGE;
     let limits = WebSocketConfig::default()
+        .read_buffer_size(super::READ_BUFFER)
+        .write_buffer_size(super::WRITE_BUFFER)
         .max_message_size(Some(max))
         .max_frame_size(Some(max))
         .max_write_buffer_size(super::max_write_buffer(max));

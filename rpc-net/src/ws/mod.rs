@@ -15,3 +15,10 @@ pub(crate) use server::accept;
 pub(crate) fn max_write_buffer(max_message: usize) -> usize {
     max_message.saturating_add(1 << 20)
 }
+
+/// Bytes a WebSocket reads at a time (tungstenite reserves 128 KiB by
+/// default, for every connection, idle or not).
+pub(crate) const READ_BUFFER: usize = 4 * 1024;
+
+/// Bytes of output gathered before a write to the socket.
+pub(crate) const WRITE_BUFFER: usize = 16 * 1024;

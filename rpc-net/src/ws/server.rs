@@ -18,6 +18,10 @@ pub(crate) fn accept(upgrade: WebSocketUpgrade, shared: Arc<Shared>, context: Co
     let tracked = shared.tracker.token();
     let max = shared.dispatcher.limits().max_message_bytes;
     upgrade
+        // Buffers sized on demand: an idle connection holds a few KiB, not
+        // tungstenite's default 128 KiB read buffer.
+        .read_buffer_size(super::READ_BUFFER)
+        .write_buffer_size(super::WRITE_BUFFER)
         .max_message_size(max)
         // Bounded output, control frames included: pongs answering a flood
         // of pings from a peer that does not read end the connection

@@ -1,0 +1,155 @@
+//! Resident memory per idle connection, read from /proc of a server running
+//! in a child process (this same binary with `--serve ours|jsonrpsee`), so
+//! that the clients' memory does not count.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+
+const CALL: &str = r#"{"jsonrpc":"2.0","method":"subtract","params":[42,23],"id":1}"#;
+
+/// The server side of the measurement: serve until stdin closes.
+pub async fn serve(kind: &str) {
+    match kind {
+        "ours" => {
+            let ours = crate::servers::ours().await;
+            println!("ws {}", ours.http);
+            println!("tcp {}", ours.tcp_newline);
+        }
+        _ => {
+            let theirs = crate::servers::jsonrpsee_with_connections(20_000).await;
+            println!("ws {}", theirs.http);
+            println!("tcp none");
+            std::mem::forget(theirs);
+        }
+    }
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        while std::io::stdin().read_line(&mut line).is_ok_and(|n| n > 0) {}
+    })
+    .await;
+}
+
+/// A server in a child process.
+struct Server {
+    child: Child,
+    ws: SocketAddr,
+    tcp: Option<SocketAddr>,
+}
+
+impl Server {
+    fn start(kind: &str) -> Server {
+        let exe = std::env::current_exe().expect("own path");
+        let mut child = Command::new(exe)
+            .args(["--serve", kind])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the server process");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut next = || lines.next().and_then(Result::ok).unwrap_or_default();
+        let ws = next()
+            .trim_start_matches("ws ")
+            .parse()
+            .expect("ws address");
+        let tcp = next().trim_start_matches("tcp ").parse().ok();
+        Server { child, ws, tcp }
+    }
+
+    fn rss_bytes(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| kb * 1024.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type Held = Vec<Box<dyn std::any::Any + Send>>;
+
+async fn open_ws(addr: SocketAddr, n: usize, held: &mut Held) {
+    for _ in 0..n {
+        let Ok((mut ws, _)) = tokio_tungstenite::connect_async(format!("ws://{addr}/")).await
+        else {
+            continue;
+        };
+        if ws.send(Message::text(CALL)).await.is_ok() {
+            let _ = ws.next().await;
+        }
+        held.push(Box::new(ws));
+    }
+}
+
+async fn open_tcp(addr: SocketAddr, n: usize, held: &mut Held) {
+    for _ in 0..n {
+        let Ok(stream) = tokio::net::TcpStream::connect(addr).await else {
+            continue;
+        };
+        let mut stream = tokio::io::BufReader::new(stream);
+        if stream
+            .get_mut()
+            .write_all(format!("{CALL}\n").as_bytes())
+            .await
+            .is_ok()
+        {
+            let mut line = String::new();
+            let _ = stream.read_line(&mut line).await;
+        }
+        held.push(Box::new(stream));
+    }
+}
+
+async fn open(tcp: bool, addr: SocketAddr, n: usize, held: &mut Held) {
+    if tcp {
+        open_tcp(addr, n, held).await;
+    } else {
+        open_ws(addr, n, held).await;
+    }
+}
+
+/// Bytes of resident memory each idle connection costs the server: `n`
+/// connections held open, each after one call.
+async fn per_connection(server: &Server, tcp: bool, n: usize) -> f64 {
+    let addr = if tcp {
+        server.tcp.expect("a TCP listener")
+    } else {
+        server.ws
+    };
+    let mut warm = Held::new();
+    open(tcp, addr, 50, &mut warm).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = server.rss_bytes();
+    let mut held = Held::new();
+    open(tcp, addr, n, &mut held).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = server.rss_bytes();
+    let opened = held.len().max(1) as f64;
+    drop(held);
+    drop(warm);
+    (after - before) / opened
+}
+
+/// Per idle connection: (our WebSocket, jsonrpsee's WebSocket, our TCP).
+pub async fn idle_connections(n: usize) -> (f64, f64, f64) {
+    let ours = Server::start("ours");
+    let ours_ws = per_connection(&ours, false, n).await;
+    let ours_tcp = per_connection(&ours, true, n).await;
+    drop(ours);
+    let theirs = Server::start("jsonrpsee");
+    let theirs_ws = per_connection(&theirs, false, n).await;
+    (ours_ws, theirs_ws, ours_tcp)
+}
