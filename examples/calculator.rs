@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! calculator serve [--http ADDR] [--tcp ADDR] [--framing newline|length-prefix-1|length-prefix-2|length-prefix-4]
-//! calculator call URL METHOD [ARG...] [--named] [--framing F] [--timeout-ms N]
+//! calculator call URL METHOD [ARG...] [--named] [--framing F] [--timeout-ms N] [--token T] [--ca-cert FILE]
 //! ```
 
 use std::process::ExitCode;
@@ -223,7 +223,7 @@ impl Events for PrintEvents {
 
 const USAGE: &str = "usage:
   calculator serve [--http ADDR] [--tcp ADDR] [--framing newline|length-prefix-1|length-prefix-2|length-prefix-4]
-  calculator call URL METHOD [ARG...] [--named] [--framing F] [--timeout-ms N]";
+  calculator call URL METHOD [ARG...] [--named] [--framing F] [--timeout-ms N] [--token T] [--ca-cert FILE]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -365,11 +365,14 @@ struct CallArgs {
     named: bool,
     framing: Framing,
     timeout: Option<Duration>,
+    token: Option<String>,
+    ca_cert: Option<String>,
 }
 
 fn parse_call_args(args: &[String]) -> Result<CallArgs, String> {
     let (mut positional, mut named, mut framing, mut timeout) =
         (Vec::new(), false, Framing::Newline, None);
+    let (mut token, mut ca_cert) = (None, None);
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match arg.as_str() {
@@ -386,6 +389,8 @@ fn parse_call_args(args: &[String]) -> Result<CallArgs, String> {
                     .map_err(|_| format!("--timeout-ms expects milliseconds, got `{v}`"))?;
                 timeout = Some(Duration::from_millis(ms));
             }
+            "--token" => token = Some(flag_value(&mut iter, "--token")?.clone()),
+            "--ca-cert" => ca_cert = Some(flag_value(&mut iter, "--ca-cert")?.clone()),
             _ => positional.push(arg.clone()),
         }
     }
@@ -404,6 +409,8 @@ fn parse_call_args(args: &[String]) -> Result<CallArgs, String> {
         named,
         framing,
         timeout,
+        token,
+        ca_cert,
     })
 }
 
@@ -448,18 +455,44 @@ async fn call(args: &[String]) -> ExitCode {
 async fn connect(args: &CallArgs) -> Result<rpc::Client, rpc::Error> {
     let url = args.url.as_str();
     let events = PrintEvents.into_rpc();
-    if url.starts_with("http://") {
-        Ok(rpc::Client::new(rpc::http::HttpClient::new(url)?))
-    } else if url.starts_with("ws://") {
-        Ok(rpc::Client::new(rpc::ws::connect(url, events).await?))
+    let ca_cert = match &args.ca_cert {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            rpc::Error::Connect(format!("cannot read the CA certificate {path}: {e}"))
+        })?),
+        None => None,
+    };
+    let bearer = args.token.as_ref().map(|t| format!("Bearer {t}"));
+    if url.starts_with("http://") || url.starts_with("https://") {
+        let mut http = rpc::http::HttpClient::new(url)?;
+        if let Some(pem) = &ca_cert {
+            http = http.with_root_certificates(pem)?;
+        }
+        if let Some(bearer) = &bearer {
+            http = http.with_header("authorization", bearer)?;
+        }
+        Ok(rpc::Client::new(http))
+    } else if url.starts_with("ws://") || url.starts_with("wss://") {
+        let mut ws = rpc::ws::WsClient::new(url);
+        if let Some(pem) = &ca_cert {
+            ws = ws.with_root_certificates(pem)?;
+        }
+        if let Some(bearer) = &bearer {
+            ws = ws.with_header("authorization", bearer)?;
+        }
+        Ok(rpc::Client::new(ws.connect(events).await?))
     } else if let Some(addr) = url.strip_prefix("tcp://") {
+        if args.token.is_some() {
+            return Err(rpc::Error::Connect(
+                "--token needs http(s):// or ws(s)://: TCP carries no credentials".into(),
+            ));
+        }
         let addr = addr.trim_end_matches('/');
         Ok(rpc::Client::new(
             rpc::tcp::connect(addr, &StreamOptions::framing(args.framing), events).await?,
         ))
     } else {
         Err(rpc::Error::Connect(format!(
-            "unsupported URL `{url}`: use http://, ws:// or tcp://"
+            "unsupported URL `{url}`: use http://, https://, ws://, wss:// or tcp://"
         )))
     }
 }

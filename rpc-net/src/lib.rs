@@ -33,6 +33,7 @@ mod listener;
 mod settings;
 pub mod shutdown;
 pub mod tcp;
+mod tls;
 pub mod ws;
 
 pub use listener::DEFAULT_MAX_CONNECTIONS;

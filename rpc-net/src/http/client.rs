@@ -5,6 +5,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 use rpc_core::{BoxFuture, Error, Outgoing, Transport};
 
+use crate::tls::ExtraRoots;
+
 /// Sends JSON-RPC messages as HTTP POST requests.
 ///
 /// ```no_run
@@ -18,32 +20,72 @@ use rpc_core::{BoxFuture, Error, Outgoing, Transport};
 pub struct HttpClient {
     http: reqwest::Client,
     url: reqwest::Url,
-    headers: HeaderMap,
+    settings: Settings,
     max_response_bytes: usize,
 }
 
+/// What the pooled reqwest client is built from.
+#[derive(Clone, Debug, Default)]
+struct Settings {
+    headers: HeaderMap,
+    roots: ExtraRoots,
+    proxy: Option<reqwest::Url>,
+}
+
 impl HttpClient {
-    /// A client for the endpoint at `url` (`http://host:port/path`).
+    /// A client for the endpoint at `url` (`http://` or `https://`).
     pub fn new(url: &str) -> Result<Self, Error> {
-        let url = reqwest::Url::parse(url)
-            .map_err(|e| Error::Connect(format!("invalid URL `{url}`: {e}")))?;
-        if url.scheme() != "http" {
-            return Err(Error::Connect(format!(
-                "unsupported URL scheme `{}`; expected http",
-                url.scheme()
-            )));
-        }
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            axum::http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        let url = endpoint(url)?;
+        let settings = Settings::default();
         Ok(HttpClient {
-            http: build(&headers)?,
+            http: build(&settings)?,
             url,
-            headers,
+            settings,
             max_response_bytes: rpc_core::DEFAULT_MAX_MESSAGE,
         })
+    }
+
+    /// A client that sends through `http`, a `reqwest::Client` configured
+    /// as the caller likes (its own TLS, proxy, timeouts, headers).
+    /// reqwest 0.12 is the version this crate uses.
+    pub fn from_reqwest(http: reqwest::Client, url: &str) -> Result<Self, Error> {
+        Ok(HttpClient {
+            http,
+            url: endpoint(url)?,
+            settings: Settings::default(),
+            max_response_bytes: rpc_core::DEFAULT_MAX_MESSAGE,
+        })
+    }
+
+    /// Adds a header sent with every request (e.g. `Authorization`).
+    pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, Error> {
+        let name = HeaderName::try_from(name)
+            .map_err(|e| Error::Transport(format!("invalid header name: {e}")))?;
+        let value = HeaderValue::try_from(value)
+            .map_err(|e| Error::Transport(format!("invalid header value: {e}")))?;
+        self.settings.headers.insert(name, value);
+        // The headers live in the reqwest client, so no call copies them.
+        self.http = build(&self.settings)?;
+        Ok(self)
+    }
+
+    /// Trusts the certificate authorities of a PEM document (for `https://`
+    /// servers with a private CA or a self-signed certificate), beside the
+    /// Mozilla roots.
+    pub fn with_root_certificates(mut self, pem: &[u8]) -> Result<Self, Error> {
+        self.settings.roots.add_pem(pem)?;
+        self.http = build(&self.settings)?;
+        Ok(self)
+    }
+
+    /// Sends every request through the HTTP proxy at `url` (none by
+    /// default: the environment's proxy variables are ignored).
+    pub fn with_proxy(mut self, url: &str) -> Result<Self, Error> {
+        let proxy = reqwest::Url::parse(url)
+            .map_err(|e| Error::Connect(format!("invalid proxy URL `{url}`: {e}")))?;
+        self.settings.proxy = Some(proxy);
+        self.http = build(&self.settings)?;
+        Ok(self)
     }
 
     /// Largest answer accepted (default 5 MiB, the servers' message limit);
@@ -54,22 +96,14 @@ impl HttpClient {
         self
     }
 
-    /// Adds a header sent with every request (e.g. `Authorization`).
-    pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, Error> {
-        let name = HeaderName::try_from(name)
-            .map_err(|e| Error::Transport(format!("invalid header name: {e}")))?;
-        let value = HeaderValue::try_from(value)
-            .map_err(|e| Error::Transport(format!("invalid header value: {e}")))?;
-        self.headers.insert(name, value);
-        // The headers live in the reqwest client, so no call copies them.
-        self.http = build(&self.headers)?;
-        Ok(self)
-    }
-
     async fn post(&self, body: Vec<u8>) -> Result<(u16, Bytes), Error> {
         let mut response = self
             .http
             .post(self.url.clone())
+            .header(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )
             .body(body)
             .send()
             .await
@@ -108,18 +142,40 @@ impl HttpClient {
 /// How long to wait for a TCP connection to the server.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// A pooled reqwest client sending `headers` with every request.
-fn build(headers: &HeaderMap) -> Result<reqwest::Client, Error> {
-    reqwest::Client::builder()
-        .default_headers(headers.clone())
+/// The endpoint's URL: `http://` or `https://`.
+fn endpoint(url: &str) -> Result<reqwest::Url, Error> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| Error::Connect(format!("invalid URL `{url}`: {e}")))?;
+    match parsed.scheme() {
+        "http" | "https" => Ok(parsed),
+        other => Err(Error::Connect(format!(
+            "unsupported URL scheme `{other}`; expected http or https"
+        ))),
+    }
+}
+
+/// A pooled reqwest client from `settings`.
+fn build(settings: &Settings) -> Result<reqwest::Client, Error> {
+    let builder = reqwest::Client::builder()
+        .default_headers(settings.headers.clone())
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)
-        // A JSON-RPC endpoint is one URL: no redirects, no proxy lookup per call.
+        // A JSON-RPC endpoint is one URL: no redirects.
         .redirect(reqwest::redirect::Policy::none())
         .referer(false)
-        .no_proxy()
+        .use_preconfigured_tls(rustls::ClientConfig::clone(&*crate::tls::client_config(
+            &settings.roots,
+        )?));
+    let builder = match &settings.proxy {
+        Some(url) => builder.proxy(
+            reqwest::Proxy::all(url.clone())
+                .map_err(|e| Error::Connect(format!("invalid proxy: {e}")))?,
+        ),
+        None => builder.no_proxy(),
+    };
+    builder
         .build()
-        .map_err(|e| Error::Transport(e.to_string()))
+        .map_err(|e| Error::Transport(error_chain(&e)))
 }
 
 fn map_error(e: reqwest::Error) -> Error {

@@ -6,7 +6,7 @@ mod adapter;
 mod client;
 mod server;
 
-pub use client::{connect, connect_with};
+pub use client::{connect, connect_with, WsClient};
 pub(crate) use server::accept;
 
 /// The most a WebSocket may hold unwritten: one message at the size limit
