@@ -737,6 +737,25 @@ fn our_client_calls_jayson_websocket_server() {
     our_client_checks(&format!("ws://127.0.0.1:{}/", server.port), &[]);
 }
 
+/// json-rpc2's WebSocket server answers `{"result": .., "error": null}`.
+#[test]
+fn our_client_calls_json_rpc2_websocket_server() {
+    require_node();
+    let server = PeerServer::start("node", "json_rpc2_server.js", &[]);
+    let url = format!("ws://127.0.0.1:{}/", server.port);
+    expect_result(&url, &["add", "1", "2"], json!(3));
+    expect_result(&url, &["subtract", "42", "23"], json!(19));
+    expect_result(&url, &["greet", "Ann", "Dr"], json!("Hello, Dr Ann!"));
+    expect_result(&url, &["echo", "null"], json!(null));
+    expect_result(&url, &["add", "1", "2", "--named"], json!(3));
+    // Its WebSocket connection sends an error as a string ("ServerError:
+    // Division by zero"), which JSON-RPC 2.0 does not allow: a clear
+    // protocol failure (exit 2), not a hang and not a misread.
+    let out = our_call(&url, &["divide", "1", "0"]);
+    assert_eq!(out.code(), Some(2), "{}", out.describe());
+    assert!(out.stderr.contains("malformed error object"), "{}", out.describe());
+}
+
 fn our_client_calls_jsonframe_server(prefix: u8) {
     let server = jayson_server(&format!("jsonframe-{prefix}"));
     let framing = format!("length-prefix-{prefix}");
