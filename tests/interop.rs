@@ -753,7 +753,11 @@ fn our_client_calls_json_rpc2_websocket_server() {
     // protocol failure (exit 2), not a hang and not a misread.
     let out = our_call(&url, &["divide", "1", "0"]);
     assert_eq!(out.code(), Some(2), "{}", out.describe());
-    assert!(out.stderr.contains("malformed error object"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("malformed error object"),
+        "{}",
+        out.describe()
+    );
 }
 
 fn our_client_calls_jsonframe_server(prefix: u8) {

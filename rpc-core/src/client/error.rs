@@ -39,7 +39,7 @@ pub enum Error {
         got: Id,
     },
     /// The result does not decode into the declared type.
-    #[error("cannot decode the result of `{method}`: {source}")]
+    #[error("cannot decode the result of `{method}`: {}", super::response::excerpt(&source.to_string()))]
     Decode {
         /// The method called.
         method: String,

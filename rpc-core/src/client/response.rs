@@ -30,8 +30,8 @@ struct Answer<'a> {
 
 fn parse_json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Error> {
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => Error::InvalidResponse(e.to_string()),
-        _ => Error::NotJson(format!("{e}: {}", preview(bytes))),
+        serde_json::error::Category::Data => Error::InvalidResponse(excerpt(&e.to_string())),
+        _ => Error::NotJson(format!("{}: {}", excerpt(&e.to_string()), preview(bytes))),
     })
 }
 
@@ -67,8 +67,14 @@ fn validate(raw: RawResponse<'_>) -> Result<Answer<'_>, Error> {
     };
     let outcome = match (result, error) {
         (Some(result), None) => Ok(result),
-        (None, Some(error)) => Err(serde_json::from_str::<ErrorObject>(error.get())
-            .map_err(|e| Error::InvalidResponse(format!("malformed error object: {e}")))?),
+        (None, Some(error)) => Err(serde_json::from_str::<ErrorObject>(error.get()).map_err(
+            |e| {
+                Error::InvalidResponse(format!(
+                    "malformed error object: {}",
+                    excerpt(&e.to_string())
+                ))
+            },
+        )?),
         (Some(_), Some(_)) => {
             return Err(Error::InvalidResponse(
                 "both `result` and `error` present".into(),
@@ -144,4 +150,48 @@ pub(super) fn batch_answers(bytes: &[u8], ids: &[Id]) -> Result<Vec<BatchAnswer>
         });
     }
     Ok(answers)
+}
+
+/// At most [`EXCERPT`] characters of `text` (a serde message can quote a
+/// whole string the peer sent): an error message stays readable whatever
+/// the peer sends.
+pub(crate) fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(EXCERPT) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// Characters of a peer's text quoted in an error message.
+const EXCERPT: usize = 200;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_quote_only_an_excerpt_of_what_the_peer_sent() {
+        let big = "x".repeat(100_000);
+        let answer = format!(r#"{{"jsonrpc":"2.0","result":"{big}","id":1}}"#);
+        let raw = single_response(answer.as_bytes(), &Id::from(1u64)).unwrap();
+        let err = decode_result::<u64>("m", raw).unwrap_err();
+        assert!(
+            err.to_string().len() < 400,
+            "{} bytes",
+            err.to_string().len()
+        );
+        let answer = format!(r#"{{"jsonrpc":"2.0","error":"{big}","id":1}}"#);
+        let err = single_response(answer.as_bytes(), &Id::from(1u64)).unwrap_err();
+        assert!(
+            err.to_string().len() < 400,
+            "{} bytes",
+            err.to_string().len()
+        );
+        let err = single_response(format!("{{{big}").as_bytes(), &Id::from(1u64)).unwrap_err();
+        assert!(
+            err.to_string().len() < 700,
+            "{} bytes",
+            err.to_string().len()
+        );
+    }
 }
