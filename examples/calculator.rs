@@ -456,8 +456,9 @@ async fn connect(args: &CallArgs) -> Result<rpc::Client, rpc::Error> {
     let url = args.url.as_str();
     let events = PrintEvents.into_rpc();
     let ca_cert = match &args.ca_cert {
-        Some(path) => Some(std::fs::read(path).map_err(|e| {
-            rpc::Error::Connect(format!("cannot read the CA certificate {path}: {e}"))
+        Some(path) => Some(std::fs::read(path).map_err(|e| rpc::Error::Config {
+            setting: "--ca-cert",
+            source: format!("cannot read {path}: {e}").into(),
         })?),
         None => None,
     };
@@ -482,18 +483,20 @@ async fn connect(args: &CallArgs) -> Result<rpc::Client, rpc::Error> {
         Ok(rpc::Client::new(ws.connect(events).await?))
     } else if let Some(addr) = url.strip_prefix("tcp://") {
         if args.token.is_some() {
-            return Err(rpc::Error::Connect(
-                "--token needs http(s):// or ws(s)://: TCP carries no credentials".into(),
-            ));
+            return Err(rpc::Error::Config {
+                setting: "--token",
+                source: "needs http(s):// or ws(s)://: TCP carries no credentials".into(),
+            });
         }
         let addr = addr.trim_end_matches('/');
         Ok(rpc::Client::new(
             rpc::tcp::connect(addr, &StreamOptions::framing(args.framing), events).await?,
         ))
     } else {
-        Err(rpc::Error::Connect(format!(
-            "unsupported URL `{url}`: use http://, https://, ws://, wss:// or tcp://"
-        )))
+        Err(rpc::Error::InvalidUrl {
+            url: url.to_owned(),
+            reason: "use http://, https://, ws://, wss:// or tcp://".into(),
+        })
     }
 }
 

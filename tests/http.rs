@@ -360,31 +360,33 @@ async fn add_at(base: &str, path: &str) -> rpc::Error {
 #[tokio::test]
 async fn each_client_failure_is_a_distinct_error() {
     let base = misbehaving_server().await;
-    assert!(matches!(
-        add_at(&base, "/status500").await,
-        rpc::Error::HttpStatus { status: 500, .. }
-    ));
-    assert!(matches!(
-        add_at(&base, "/missing").await,
-        rpc::Error::HttpStatus { status: 404, .. }
-    ));
+    let status = |e: rpc::Error| {
+        e.transport_error::<rpc::http::StatusError>()
+            .map(|s| s.status)
+    };
+    assert_eq!(status(add_at(&base, "/status500").await), Some(500));
+    assert_eq!(status(add_at(&base, "/missing").await), Some(404));
     assert!(matches!(
         add_at(&base, "/html").await,
-        rpc::Error::NotJson(_)
+        rpc::Error::NotJson { .. }
     ));
+    use rpc::InvalidResponse as Invalid;
     let e = add_at(&base, "/v1").await;
     assert!(
-        matches!(&e, rpc::Error::InvalidResponse(m) if m.contains("jsonrpc")),
+        matches!(&e, rpc::Error::InvalidResponse(Invalid::WrongVersion(_))),
         "{e:?}"
     );
     let e = add_at(&base, "/both").await;
     assert!(
-        matches!(&e, rpc::Error::InvalidResponse(m) if m.contains("both")),
+        matches!(&e, rpc::Error::InvalidResponse(Invalid::BothResultAndError)),
         "{e:?}"
     );
     let e = add_at(&base, "/neither").await;
     assert!(
-        matches!(&e, rpc::Error::InvalidResponse(m) if m.contains("neither")),
+        matches!(
+            &e,
+            rpc::Error::InvalidResponse(Invalid::NeitherResultNorError)
+        ),
         "{e:?}"
     );
     assert!(matches!(

@@ -52,7 +52,7 @@ impl Transport for InProcess {
         Box::pin(async move {
             match self.dispatcher.handle(&message.body, &self.context).await {
                 Some(answer) => Ok(Bytes::from(answer)),
-                None => Err(Error::InvalidResponse("no response to a request".into())),
+                None => Err(crate::client::InvalidResponse::Empty.into()),
             }
         })
     }

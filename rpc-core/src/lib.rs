@@ -35,8 +35,8 @@ pub mod response;
 mod scan;
 
 pub use client::{
-    Batch, BatchAnswer, BoxFuture, Client, Error, Outgoing, ParamsBuilder, Push, Slot, Slots,
-    Transport, DEFAULT_CLIENT_TIMEOUT,
+    Batch, BatchAnswer, BoxError, BoxFuture, Client, Error, InvalidResponse, Outgoing,
+    ParamsBuilder, Push, Slot, Slots, Transport, DEFAULT_CLIENT_TIMEOUT,
 };
 pub use context::Context;
 pub use dispatch::Dispatcher;

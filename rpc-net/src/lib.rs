@@ -38,3 +38,18 @@ pub mod ws;
 
 pub use listener::DEFAULT_MAX_CONNECTIONS;
 pub use shutdown::Shutdown;
+
+/// A header for a request or a handshake, checked.
+pub(crate) fn header(
+    name: &str,
+    value: &str,
+) -> Result<(axum::http::HeaderName, axum::http::HeaderValue), rpc_core::Error> {
+    let invalid = |source: rpc_core::BoxError| rpc_core::Error::InvalidHeader {
+        name: name.to_owned(),
+        source,
+    };
+    let parsed_name = axum::http::HeaderName::try_from(name).map_err(|e| invalid(Box::new(e)))?;
+    let parsed_value =
+        axum::http::HeaderValue::try_from(value).map_err(|e| invalid(Box::new(e)))?;
+    Ok((parsed_name, parsed_value))
+}

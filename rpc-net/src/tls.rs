@@ -18,11 +18,17 @@ impl ExtraRoots {
     pub(crate) fn add_pem(&mut self, pem: &[u8]) -> Result<(), Error> {
         let before = self.0.len();
         for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(|e| Error::Connect(format!("invalid PEM certificate: {e}")))?;
+            let cert = cert.map_err(|e| Error::Config {
+                setting: "root certificate",
+                source: Box::new(e),
+            })?;
             self.0.push(cert);
         }
         if self.0.len() == before {
-            return Err(Error::Connect("no certificate in the PEM data".into()));
+            return Err(Error::Config {
+                setting: "root certificate",
+                source: "no certificate in the PEM data".into(),
+            });
         }
         Ok(())
     }
@@ -38,14 +44,18 @@ pub(crate) fn client_config(extra: &ExtraRoots) -> Result<Arc<ClientConfig>, Err
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
     for cert in extra.iter() {
-        roots
-            .add(cert.clone())
-            .map_err(|e| Error::Connect(format!("unusable certificate authority: {e}")))?;
+        roots.add(cert.clone()).map_err(|e| Error::Config {
+            setting: "root certificate",
+            source: Box::new(e),
+        })?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Connect(format!("TLS set-up failed: {e}")))?
+        .map_err(|e| Error::Config {
+            setting: "TLS",
+            source: Box::new(e),
+        })?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))

@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use super::response::{batch_answers, decode_result};
-use super::{Client, Error, Outgoing, ParamsBuilder};
+use super::{Client, Error, InvalidResponse, Outgoing, ParamsBuilder};
 use crate::encode;
 use crate::Id;
 
@@ -87,9 +87,7 @@ fn take_slot<T: DeserializeOwned>(
     match answers.get_mut(slot.index).and_then(Option::take) {
         Some(Ok(raw)) => decode_result(method, &raw),
         Some(Err(e)) => Err(e),
-        None => Err(Error::InvalidResponse(format!(
-            "batch answer has no response for `{method}`"
-        ))),
+        None => Err(InvalidResponse::MissingBatchMember(method.to_owned()).into()),
     }
 }
 

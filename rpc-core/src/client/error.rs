@@ -4,32 +4,65 @@ use std::time::Duration;
 
 use crate::{ErrorObject, Id};
 
-/// Everything that can go wrong with a call, as the caller sees it.
+/// Any error, as transports report their own (the HTTP crate's status
+/// error, I/O, TLS).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong with a call, as the caller sees it. Each
+/// variant is a situation a caller can act on; the underlying error, when
+/// there is one, is its [`source`](std::error::Error::source).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The server answered with a JSON-RPC error object.
     #[error("server returned error {}: {}", .0.code, .0.message)]
     Call(ErrorObject),
-    /// The connection could not be made.
+    /// The endpoint's URL is not one this client can use.
+    #[error("invalid URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A header name or value is not valid HTTP.
+    #[error("invalid header `{name}`: {source}")]
+    InvalidHeader {
+        /// The header's name as given.
+        name: String,
+        /// What the HTTP library said.
+        source: BoxError,
+    },
+    /// Client settings that cannot be used (a certificate, a proxy).
+    #[error("invalid client setting ({setting}): {source}")]
+    Config {
+        /// Which setting.
+        setting: &'static str,
+        /// Why.
+        source: BoxError,
+    },
+    /// The connection could not be made (refused, unreachable, TLS handshake).
     #[error("cannot connect: {0}")]
-    Connect(String),
+    Connect(#[source] BoxError),
     /// No answer within the allowed time.
     #[error("no response within {} ms", .0.as_millis())]
     Timeout(Duration),
-    /// The HTTP server answered with an error status.
-    #[error("HTTP status {status}: {body}")]
-    HttpStatus {
-        /// The status code.
-        status: u16,
-        /// The start of the body, for the message.
-        body: String,
-    },
+    /// The transport failed on an established connection; for HTTP an
+    /// error status is `rpc_net::http::StatusError`, reachable with
+    /// [`Error::transport_error`].
+    #[error("transport error: {0}")]
+    Transport(#[source] BoxError),
     /// The answer is not JSON at all.
-    #[error("response is not JSON: {0}")]
-    NotJson(String),
+    #[error("response is not JSON ({source}): {excerpt}")]
+    NotJson {
+        /// The start of what came back.
+        excerpt: String,
+        /// Where parsing stopped.
+        source: serde_json::Error,
+    },
     /// The answer is JSON but not a valid JSON-RPC 2.0 response.
     #[error("invalid JSON-RPC response: {0}")]
-    InvalidResponse(String),
+    InvalidResponse(#[from] InvalidResponse),
     /// The answer's id is not the id of the request.
     #[error("response id {got} does not match request id {expected}")]
     IdMismatch {
@@ -48,22 +81,82 @@ pub enum Error {
     },
     /// The parameters could not be serialized.
     #[error("cannot encode the parameters: {0}")]
-    Encode(serde_json::Error),
+    Encode(#[source] serde_json::Error),
     /// The answer is larger than the client accepts.
     #[error("response larger than the limit of {limit} bytes")]
     ResponseTooLarge {
         /// The limit in bytes.
         limit: usize,
     },
+    /// A call or notification too long for the connection's framing (255
+    /// bytes behind a one-byte length prefix, say).
+    #[error("message of {size} bytes exceeds the framing's limit of {limit} bytes")]
+    MessageTooLarge {
+        /// The message's size.
+        size: usize,
+        /// The framing's limit.
+        limit: usize,
+    },
     /// The connection closed before the answer arrived.
     #[error("connection closed")]
     Closed,
-    /// Another transport failure (I/O, protocol of the carrier).
-    #[error("transport error: {0}")]
-    Transport(String),
+}
+
+/// How an answer breaks JSON-RPC 2.0.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidResponse {
+    /// No `"jsonrpc": "2.0"` member.
+    #[error("missing `jsonrpc`")]
+    MissingVersion,
+    /// `jsonrpc` is not `"2.0"` (an excerpt of what it is).
+    #[error("`jsonrpc` is {0}, expected \"2.0\"")]
+    WrongVersion(String),
+    /// No `id` member.
+    #[error("missing `id`")]
+    MissingId,
+    /// An `id` that is not a string, a number or null (an excerpt).
+    #[error("invalid id {0}")]
+    InvalidId(String),
+    /// Both `result` and `error`, neither of them `null`.
+    #[error("both `result` and `error` present")]
+    BothResultAndError,
+    /// Neither `result` nor `error`.
+    #[error("neither `result` nor `error` present")]
+    NeitherResultNorError,
+    /// An `error` member that is not an error object.
+    #[error("malformed error object: {}", super::response::excerpt(&.0.to_string()))]
+    MalformedError(#[source] serde_json::Error),
+    /// A member of the wrong type, or a value that is not a response object.
+    #[error("not a response: {}", super::response::excerpt(&.0.to_string()))]
+    Shape(#[source] serde_json::Error),
+    /// A single call answered with an array, or a value that is no object.
+    #[error("expected a response object, got {0}")]
+    NotAnObject(String),
+    /// A batch answered with a single result.
+    #[error("a batch was answered with a single result")]
+    BatchAnsweredWithSingle,
+    /// A batch answer whose member has an id we did not send.
+    #[error("batch answer has unknown id {0}")]
+    UnknownBatchId(Id),
+    /// A batch answer without an answer for one of its calls.
+    #[error("batch answer has no response for `{0}`")]
+    MissingBatchMember(String),
+    /// No answer at all to a request (a transport that returned nothing).
+    #[error("no response to a request")]
+    Empty,
 }
 
 impl Error {
+    /// The transport's own error, if this is one of type `T` (for HTTP,
+    /// `rpc_net::http::StatusError` carries the status).
+    pub fn transport_error<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        match self {
+            Error::Transport(e) | Error::Connect(e) => e.downcast_ref::<T>(),
+            _ => None,
+        }
+    }
+
     /// The error object the server sent, if this is a JSON-RPC error.
     pub fn error_object(&self) -> Option<&ErrorObject> {
         match self {

@@ -15,7 +15,7 @@ pub use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 
 pub use batch::{Batch, BatchAnswer, Push, Slot, Slots};
-pub use error::Error;
+pub use error::{BoxError, Error, InvalidResponse};
 pub use params::ParamsBuilder;
 use response::{decode_result, single_response};
 

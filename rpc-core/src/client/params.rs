@@ -96,7 +96,7 @@ impl ParamsBuilder {
         match self.into_bytes()? {
             None => Ok(None),
             Some(bytes) => {
-                let text = String::from_utf8(bytes).map_err(|e| Error::Transport(e.to_string()))?;
+                let text = String::from_utf8(bytes).map_err(|e| Error::Transport(Box::new(e)))?;
                 RawValue::from_string(text).map(Some).map_err(Error::Encode)
             }
         }

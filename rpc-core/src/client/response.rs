@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::batch::BatchAnswer;
-use super::Error;
+use super::{Error, InvalidResponse};
 use crate::scan::first_byte;
 use crate::{ErrorObject, Id};
 
@@ -30,31 +30,30 @@ struct Answer<'a> {
 
 fn parse_json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Error> {
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => Error::InvalidResponse(excerpt(&e.to_string())),
-        _ => Error::NotJson(format!("{}: {}", excerpt(&e.to_string()), preview(bytes))),
+        serde_json::error::Category::Data => InvalidResponse::Shape(e).into(),
+        _ => Error::NotJson {
+            excerpt: preview(bytes),
+            source: e,
+        },
     })
 }
 
 fn preview(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(EXCERPT)]);
     format!("{text:?}")
 }
 
 fn validate(raw: RawResponse<'_>) -> Result<Answer<'_>, Error> {
     match raw.jsonrpc {
         Some(v) if v.get() == "\"2.0\"" => {}
-        Some(v) => {
-            return Err(Error::InvalidResponse(format!(
-                "`jsonrpc` is {}, expected \"2.0\"",
-                v.get()
-            )))
-        }
-        None => return Err(Error::InvalidResponse("missing `jsonrpc`".into())),
+        Some(v) => return Err(InvalidResponse::WrongVersion(excerpt(v.get())).into()),
+        None => return Err(InvalidResponse::MissingVersion.into()),
     }
     let id = match raw.id {
-        Some(id) => Id::from_raw(id)
-            .ok_or_else(|| Error::InvalidResponse(format!("invalid id {}", id.get())))?,
-        None => return Err(Error::InvalidResponse("missing `id`".into())),
+        Some(id) => {
+            Id::from_raw(id).ok_or_else(|| InvalidResponse::InvalidId(excerpt(id.get())))?
+        }
+        None => return Err(InvalidResponse::MissingId.into()),
     };
     // Some peers (node's json-rpc2) send the unused member as `null`: read
     // `"error": null` beside a result, or `"result": null` beside an error,
@@ -67,24 +66,10 @@ fn validate(raw: RawResponse<'_>) -> Result<Answer<'_>, Error> {
     };
     let outcome = match (result, error) {
         (Some(result), None) => Ok(result),
-        (None, Some(error)) => Err(serde_json::from_str::<ErrorObject>(error.get()).map_err(
-            |e| {
-                Error::InvalidResponse(format!(
-                    "malformed error object: {}",
-                    excerpt(&e.to_string())
-                ))
-            },
-        )?),
-        (Some(_), Some(_)) => {
-            return Err(Error::InvalidResponse(
-                "both `result` and `error` present".into(),
-            ))
-        }
-        (None, None) => {
-            return Err(Error::InvalidResponse(
-                "neither `result` nor `error` present".into(),
-            ))
-        }
+        (None, Some(error)) => Err(serde_json::from_str::<ErrorObject>(error.get())
+            .map_err(InvalidResponse::MalformedError)?),
+        (Some(_), Some(_)) => return Err(InvalidResponse::BothResultAndError.into()),
+        (None, None) => return Err(InvalidResponse::NeitherResultNorError.into()),
     };
     Ok(Answer { id, outcome })
 }
@@ -94,10 +79,7 @@ pub(super) fn single_response<'a>(bytes: &'a [u8], expected: &Id) -> Result<&'a 
     if first_byte(bytes) != Some(b'{') {
         // Not an object: say whether it is JSON at all.
         parse_json::<serde::de::IgnoredAny>(bytes)?;
-        return Err(Error::InvalidResponse(format!(
-            "expected a response object, got {}",
-            preview(bytes)
-        )));
+        return Err(InvalidResponse::NotAnObject(preview(bytes)).into());
     }
     let answer = validate(parse_json::<RawResponse<'_>>(bytes)?)?;
     match answer.outcome {
@@ -126,9 +108,7 @@ pub(super) fn batch_answers(bytes: &[u8], ids: &[Id]) -> Result<Vec<BatchAnswer>
         let answer = validate(parse_json::<RawResponse<'_>>(bytes)?)?;
         return match answer.outcome {
             Err(obj) => Err(Error::Call(obj)),
-            Ok(_) => Err(Error::InvalidResponse(
-                "a batch was answered with a single result".into(),
-            )),
+            Ok(_) => Err(InvalidResponse::BatchAnsweredWithSingle.into()),
         };
     }
     let members: Vec<RawResponse<'_>> = parse_json(bytes)?;
@@ -139,10 +119,7 @@ pub(super) fn batch_answers(bytes: &[u8], ids: &[Id]) -> Result<Vec<BatchAnswer>
             if let (Id::Null, Err(obj)) = (&answer.id, &answer.outcome) {
                 return Err(Error::Call(obj.clone()));
             }
-            return Err(Error::InvalidResponse(format!(
-                "batch answer has unknown id {}",
-                answer.id
-            )));
+            return Err(InvalidResponse::UnknownBatchId(answer.id).into());
         };
         answers[index] = Some(match answer.outcome {
             Ok(raw) => Ok(raw.to_owned()),

@@ -172,10 +172,10 @@ impl DuplexConnection {
             return Err(Error::Closed);
         }
         if let Some(max) = self.shared.max_message.filter(|max| body.len() > *max) {
-            return Err(Error::Transport(format!(
-                "message of {} bytes exceeds the framing's limit of {max} bytes",
-                body.len()
-            )));
+            return Err(Error::MessageTooLarge {
+                size: body.len(),
+                limit: max,
+            });
         }
         let (written, done) = if wait_written {
             let (tx, rx) = oneshot::channel();

@@ -1,7 +1,7 @@
 //! The HTTP client transport (reqwest): one POST per message, pooled
 //! keep-alive connections.
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue};
 use bytes::Bytes;
 use rpc_core::{BoxFuture, Error, Outgoing, Transport};
 
@@ -59,10 +59,7 @@ impl HttpClient {
 
     /// Adds a header sent with every request (e.g. `Authorization`).
     pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, Error> {
-        let name = HeaderName::try_from(name)
-            .map_err(|e| Error::Transport(format!("invalid header name: {e}")))?;
-        let value = HeaderValue::try_from(value)
-            .map_err(|e| Error::Transport(format!("invalid header value: {e}")))?;
+        let (name, value) = crate::header(name, value)?;
         self.settings.headers.insert(name, value);
         // The headers live in the reqwest client, so no call copies them.
         self.http = build(&self.settings)?;
@@ -81,8 +78,10 @@ impl HttpClient {
     /// Sends every request through the HTTP proxy at `url` (none by
     /// default: the environment's proxy variables are ignored).
     pub fn with_proxy(mut self, url: &str) -> Result<Self, Error> {
-        let proxy = reqwest::Url::parse(url)
-            .map_err(|e| Error::Connect(format!("invalid proxy URL `{url}`: {e}")))?;
+        let proxy = reqwest::Url::parse(url).map_err(|e| Error::InvalidUrl {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
         self.settings.proxy = Some(proxy);
         self.http = build(&self.settings)?;
         Ok(self)
@@ -144,12 +143,15 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The endpoint's URL: `http://` or `https://`.
 fn endpoint(url: &str) -> Result<reqwest::Url, Error> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| Error::Connect(format!("invalid URL `{url}`: {e}")))?;
+    let invalid = |reason: String| Error::InvalidUrl {
+        url: url.to_owned(),
+        reason,
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
     match parsed.scheme() {
         "http" | "https" => Ok(parsed),
-        other => Err(Error::Connect(format!(
-            "unsupported URL scheme `{other}`; expected http or https"
+        other => Err(invalid(format!(
+            "unsupported scheme `{other}`; expected http or https"
         ))),
     }
 }
@@ -167,38 +169,73 @@ fn build(settings: &Settings) -> Result<reqwest::Client, Error> {
             &settings.roots,
         )?));
     let builder = match &settings.proxy {
-        Some(url) => builder.proxy(
-            reqwest::Proxy::all(url.clone())
-                .map_err(|e| Error::Connect(format!("invalid proxy: {e}")))?,
-        ),
+        Some(url) => {
+            builder.proxy(reqwest::Proxy::all(url.clone()).map_err(|e| Error::Config {
+                setting: "proxy",
+                source: Box::new(e),
+            })?)
+        }
         None => builder.no_proxy(),
     };
-    builder
-        .build()
-        .map_err(|e| Error::Transport(error_chain(&e)))
+    builder.build().map_err(|e| Error::Config {
+        setting: "HTTP client",
+        source: Box::new(Described::new(e)),
+    })
 }
 
 fn map_error(e: reqwest::Error) -> Error {
     if e.is_connect() {
-        Error::Connect(error_chain(&e))
+        Error::Connect(Box::new(Described::new(e)))
     } else if e.is_timeout() {
         // The connect timeout is the only one reqwest enforces; call timeouts are the engine's.
         Error::Timeout(CONNECT_TIMEOUT)
     } else {
-        Error::Transport(error_chain(&e))
+        Error::Transport(Box::new(Described::new(e)))
     }
 }
 
-/// reqwest's top-level message is vague ("error sending request"); add its causes.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+/// A reqwest error whose message names its causes too (reqwest's own is
+/// vague: "error sending request"); the error itself stays the source.
+#[derive(Debug)]
+struct Described {
+    message: String,
+    error: reqwest::Error,
+}
+
+impl Described {
+    fn new(error: reqwest::Error) -> Self {
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Described { message, error }
     }
-    text
+}
+
+impl std::fmt::Display for Described {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Described {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// An HTTP error status with a body that is no JSON-RPC answer; reach it
+/// with `err.transport_error::<StatusError>()`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("HTTP status {status}: {body}")]
+pub struct StatusError {
+    /// The status code.
+    pub status: u16,
+    /// The start of the body (at most 200 bytes).
+    pub body: String,
 }
 
 /// Whether an error-status body still carries a JSON-RPC answer (some
@@ -212,8 +249,8 @@ fn is_jsonrpc(body: &[u8]) -> bool {
 }
 
 fn status_error(status: u16, body: &[u8]) -> Error {
-    let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-    Error::HttpStatus { status, body: text }
+    let body = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+    Error::Transport(Box::new(StatusError { status, body }))
 }
 
 impl Transport for HttpClient {
@@ -222,9 +259,7 @@ impl Transport for HttpClient {
             let (status, body) = self.post(message.body).await?;
             match status {
                 200..=299 if !body.is_empty() => Ok(body),
-                200..=299 => Err(Error::InvalidResponse(format!(
-                    "empty body with HTTP status {status}"
-                ))),
+                200..=299 => Err(rpc_core::InvalidResponse::Empty.into()),
                 _ if is_jsonrpc(&body) => Ok(body),
                 _ => Err(status_error(status, &body)),
             }

@@ -12,6 +12,6 @@ mod serve;
 mod server;
 
 pub use axum::http::HeaderMap;
-pub use client::HttpClient;
+pub use client::{HttpClient, StatusError};
 pub(crate) use server::Shared;
 pub use server::{router, serve, Listening, Server, DEFAULT_HEADER_READ_TIMEOUT, READY_PATH};

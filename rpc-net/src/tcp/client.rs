@@ -26,7 +26,7 @@ pub async fn connect(
 ) -> Result<DuplexConnection, Error> {
     let stream = TcpStream::connect(addr)
         .await
-        .map_err(|e| Error::Connect(e.to_string()))?;
+        .map_err(|e| Error::Connect(Box::new(e)))?;
     let _ = stream.set_nodelay(true);
     Ok(connect_stream(
         stream,

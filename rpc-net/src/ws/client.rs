@@ -1,6 +1,6 @@
 //! The WebSocket client (tokio-tungstenite).
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::HeaderMap;
 use rpc_core::duplex::{DuplexConfig, DuplexConnection};
 use rpc_core::{Context, Dispatcher, Error, MethodTable};
 use tokio_tungstenite::tungstenite;
@@ -71,10 +71,7 @@ impl WsClient {
 
     /// Adds a header to the handshake request.
     pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, Error> {
-        let name = HeaderName::try_from(name)
-            .map_err(|e| Error::Transport(format!("invalid header name: {e}")))?;
-        let value = HeaderValue::try_from(value)
-            .map_err(|e| Error::Transport(format!("invalid header value: {e}")))?;
+        let (name, value) = crate::header(name, value)?;
         self.headers.insert(name, value);
         Ok(self)
     }
@@ -95,9 +92,13 @@ impl WsClient {
     /// Connects; `methods` serves what the server sends this client.
     pub async fn connect(self, methods: MethodTable) -> Result<DuplexConnection, Error> {
         let mut request =
-            self.url.as_str().into_client_request().map_err(|e| {
-                Error::Connect(format!("invalid WebSocket URL `{}`: {e}", self.url))
-            })?;
+            self.url
+                .as_str()
+                .into_client_request()
+                .map_err(|e| Error::InvalidUrl {
+                    url: self.url.clone(),
+                    reason: e.to_string(),
+                })?;
         request.headers_mut().extend(self.headers);
         // Answers are bounded like requests on a server: the message size limit.
         let max = rpc_core::DEFAULT_MAX_MESSAGE;
@@ -116,15 +117,14 @@ impl WsClient {
         )
         .await
         .map_err(|e| match e {
-            tungstenite::Error::Io(io) => Error::Connect(io.to_string()),
-            tungstenite::Error::Http(response) => Error::HttpStatus {
-                status: response.status().as_u16(),
-                body: String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
-                    .chars()
-                    .take(200)
-                    .collect(),
-            },
-            other => Error::Connect(other.to_string()),
+            tungstenite::Error::Http(response) => {
+                let body = response.body().as_deref().unwrap_or_default();
+                Error::Connect(Box::new(crate::http::StatusError {
+                    status: response.status().as_u16(),
+                    body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+                }))
+            }
+            other => Error::Connect(Box::new(other)),
         })?;
         let (incoming, outgoing) = adapt(socket);
         Ok(DuplexConnection::spawn(
