@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 pub use batch::{Batch, BatchAnswer, Push, Slot, Slots};
 pub use error::{BoxError, Error, InvalidResponse};
 pub use params::ParamsBuilder;
+pub(crate) use response::excerpt;
 use response::{decode_result, single_response};
 
 use crate::{encode, Id};

@@ -71,6 +71,11 @@ impl PendingCalls {
         }
     }
 
+    /// How many ids are waiting for answers.
+    pub(super) fn waiting(&self) -> usize {
+        self.calls.lock().map_or(0, |calls| calls.len())
+    }
+
     /// Fails every waiting call (their receivers see the sender dropped).
     pub(super) fn clear(&self) {
         if let Ok(mut calls) = self.calls.lock() {

@@ -142,7 +142,16 @@ where
                 }
                 continue;
             }
-            Kind::Other => {}
+            Kind::Unreadable if shared.pending.waiting() > 0 => {
+                // Perhaps the answer we wait for, garbled: say so rather
+                // than let the calls time out without a word.
+                tracing::warn!(
+                    waiting = shared.pending.waiting(),
+                    message = %crate::client::excerpt(&String::from_utf8_lossy(&bytes)),
+                    "the peer sent something that is not JSON-RPC while calls wait for answers"
+                );
+            }
+            Kind::Other | Kind::Unreadable => {}
         }
         let sender = shared.sender.clone();
         let max_message = shared.max_message;

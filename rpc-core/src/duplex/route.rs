@@ -46,6 +46,9 @@ pub(super) enum Kind {
     Notification,
     /// Requests, batches and anything invalid: dispatched concurrently.
     Other,
+    /// Not JSON-RPC at all (not JSON, or not objects): dispatched (the peer
+    /// gets -32700 or -32600), and reported if we were waiting for answers.
+    Unreadable,
 }
 
 pub(super) fn kind(bytes: &[u8]) -> Kind {
@@ -61,7 +64,8 @@ pub(super) fn kind(bytes: &[u8]) -> Kind {
         Some((false, members)) if members[0].method.is_some() && members[0].id.is_none() => {
             Kind::Notification
         }
-        _ => Kind::Other,
+        Some(_) => Kind::Other,
+        None => Kind::Unreadable,
     }
 }
 
