@@ -53,3 +53,7 @@ pub(crate) fn header(
         axum::http::HeaderValue::try_from(value).map_err(|e| invalid(Box::new(e)))?;
     Ok((parsed_name, parsed_value))
 }
+
+/// How long a client waits for a connection to be made (TCP, TLS and the
+/// WebSocket handshake included): 10 s.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

@@ -17,7 +17,6 @@ use serde::de::DeserializeOwned;
 pub use batch::{Batch, BatchAnswer, Push, Slot, Slots};
 pub use error::{BoxError, Error, InvalidResponse};
 pub use params::ParamsBuilder;
-pub(crate) use response::excerpt;
 use response::{decode_result, single_response};
 
 use crate::{encode, Id};
@@ -38,6 +37,14 @@ pub trait Transport: Send + Sync + 'static {
     fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Bytes, Error>>;
     /// Sends a notification (or batch of them); no answer is expected.
     fn notify(&self, body: Vec<u8>) -> BoxFuture<'_, Result<(), Error>>;
+
+    /// The counter request ids come from, when the transport needs every
+    /// client on it to share one (a duplex connection matches answers by
+    /// id, whichever client sent the call). `None`: each client counts
+    /// for itself.
+    fn id_counter(&self) -> Option<Arc<AtomicU64>> {
+        None
+    }
 }
 
 /// The client engine, generic over the transport. Cheap to clone.
@@ -73,9 +80,12 @@ impl Client {
     /// A client over `transport`. Every call made through it waits at most
     /// [`DEFAULT_CLIENT_TIMEOUT`] for its answer, whatever the peer does.
     pub fn new(transport: impl Transport) -> Self {
+        let next_id = transport
+            .id_counter()
+            .unwrap_or_else(|| Arc::new(AtomicU64::new(1)));
         Client {
             transport: Arc::new(transport),
-            next_id: Arc::new(AtomicU64::new(1)),
+            next_id,
             timeout: Some(DEFAULT_CLIENT_TIMEOUT),
         }
     }

@@ -26,6 +26,8 @@ pub(super) struct Shared {
     /// Largest message the framing can carry, if it has a limit.
     pub(super) max_message: Option<usize>,
     pub(super) pending: PendingCalls,
+    /// Ids of our calls on this connection, shared by every client on it.
+    next_id: Arc<AtomicU64>,
     closed: AtomicBool,
     /// Cancelled when the connection ends, for whatever reason: running
     /// calls are dropped, the loops stop.
@@ -103,6 +105,7 @@ impl DuplexConnection {
             sender,
             max_message: config.max_message,
             pending: PendingCalls::default(),
+            next_id: Arc::new(AtomicU64::new(1)),
             closed: AtomicBool::new(false),
             done: CancellationToken::new(),
             drain: CancellationToken::new(),
@@ -242,6 +245,10 @@ impl Transport for DuplexConnection {
 
     fn notify(&self, body: Vec<u8>) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(self.send(body, true))
+    }
+
+    fn id_counter(&self) -> Option<Arc<AtomicU64>> {
+        Some(self.shared.next_id.clone())
     }
 }
 

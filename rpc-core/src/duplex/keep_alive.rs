@@ -19,16 +19,18 @@ pub struct KeepAlive {
     timeout: Duration,
 }
 
-/// A keep-alive interval or timeout of zero.
+/// A keep-alive interval or timeout that is zero or longer than a day.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("a keep-alive interval and timeout must be longer than zero")]
-pub struct ZeroInterval;
+#[error("a keep-alive interval and timeout must be longer than zero and at most a day")]
+pub struct InvalidKeepAlive;
 
 impl KeepAlive {
     /// Pings every `interval`; gives the peer `timeout` more to answer.
-    pub fn new(interval: Duration, timeout: Duration) -> Result<KeepAlive, ZeroInterval> {
-        if interval.is_zero() || timeout.is_zero() {
-            return Err(ZeroInterval);
+    pub fn new(interval: Duration, timeout: Duration) -> Result<KeepAlive, InvalidKeepAlive> {
+        const DAY: Duration = Duration::from_secs(24 * 3600);
+        let valid = |d: Duration| !d.is_zero() && d <= DAY;
+        if !valid(interval) || !valid(timeout) {
+            return Err(InvalidKeepAlive);
         }
         Ok(KeepAlive { interval, timeout })
     }

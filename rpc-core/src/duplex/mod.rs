@@ -31,7 +31,7 @@ mod writer;
 use bytes::Bytes;
 
 pub use connection::{caller, DuplexConnection};
-pub use keep_alive::{KeepAlive, ZeroInterval};
+pub use keep_alive::{InvalidKeepAlive, KeepAlive};
 pub use registry::Connections;
 
 /// A frame for the transport to write to the peer.

@@ -1,6 +1,6 @@
 //! Our calls awaiting the peer's answers, by id.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -19,7 +19,13 @@ type Entry = (Slot, Arc<[Id]>);
 #[derive(Default)]
 pub(super) struct PendingCalls {
     calls: Mutex<HashMap<Id, Entry>>,
+    /// Ids of calls lately answered or abandoned (timed out): an answer for
+    /// one of them comes late or twice, and belongs to no waiting call.
+    recent: Mutex<VecDeque<Id>>,
 }
+
+/// How many finished ids `recent` remembers.
+const RECENT: usize = 256;
 
 impl PendingCalls {
     /// Registers a message carrying `ids`; its answer arrives on the receiver.
@@ -40,6 +46,24 @@ impl PendingCalls {
                 calls.remove(id);
             }
         }
+        self.remember(ids);
+    }
+
+    fn remember(&self, ids: &[Id]) {
+        if let Ok(mut recent) = self.recent.lock() {
+            for id in ids {
+                if recent.len() == RECENT {
+                    recent.pop_front();
+                }
+                recent.push_back(id.clone());
+            }
+        }
+    }
+
+    fn is_recent(&self, ids: &[Id]) -> bool {
+        self.recent
+            .lock()
+            .is_ok_and(|recent| ids.iter().any(|id| recent.contains(id)))
     }
 
     /// Hands an answer whose ids are `ids` to the call waiting for it.
@@ -48,12 +72,18 @@ impl PendingCalls {
     /// peer that could not read our request, or a wrong id) goes to the one
     /// call waiting when there is exactly one, which then fails with that
     /// error or with a clear id mismatch; with several calls waiting it
-    /// cannot be attributed: it is logged, and the calls end at their deadlines.
+    /// cannot be attributed: it is logged, and the calls end at their
+    /// deadlines. An answer for a call lately answered or timed out (late,
+    /// or sent twice) is dropped: it belongs to none of the waiting calls.
     pub(super) fn deliver(&self, bytes: Bytes, ids: &[Id]) {
         let Ok(mut calls) = self.calls.lock() else {
             return;
         };
         let matched = ids.iter().find_map(|id| calls.get(id).cloned());
+        if matched.is_none() && self.is_recent(ids) {
+            tracing::debug!(ids = ?ids, "dropping a late or repeated answer");
+            return;
+        }
         let Some((slot, all_ids)) = matched.or_else(|| only_one(&calls)) else {
             tracing::warn!(
                 ids = ?ids,
@@ -66,6 +96,7 @@ impl PendingCalls {
             calls.remove(id);
         }
         drop(calls);
+        self.remember(&all_ids);
         if let Some(tx) = slot.lock().ok().and_then(|mut s| s.take()) {
             let _ = tx.send(bytes);
         }

@@ -62,12 +62,16 @@ where
     let mut ordered: Option<mpsc::Sender<Bytes>> = None;
     let mut draining = false;
     loop {
+        // Biased: what has arrived is read before the keep-alive looks at
+        // how long the peer has been silent (the reader may have been
+        // waiting for room, not reading, meanwhile).
         let item = tokio::select! {
+            biased;
+            () = done.cancelled() => break,
             item = incoming.next() => match item {
                 Some(item) => item,
                 None => break,
             },
-            () = done.cancelled() => break,
             () = drain.cancelled(), if !draining => {
                 draining = true;
                 // No more notifications to run; the calls in flight finish.
@@ -147,7 +151,7 @@ where
                 // than let the calls time out without a word.
                 tracing::warn!(
                     waiting = shared.pending.waiting(),
-                    message = %crate::client::excerpt(&String::from_utf8_lossy(&bytes)),
+                    message = ?String::from_utf8_lossy(&bytes[..bytes.len().min(200)]),
                     "the peer sent something that is not JSON-RPC while calls wait for answers"
                 );
             }

@@ -92,6 +92,18 @@ impl Connections {
         let body = Bytes::from(encode::notification(method, &params)?);
         let mut reached = 0;
         for connection in self.all() {
+            if connection
+                .shared
+                .max_message
+                .is_some_and(|max| body.len() > max)
+            {
+                // Too long for this connection's framing: not sent, not counted.
+                tracing::debug!(
+                    connection = connection.id(),
+                    "broadcast too long for the framing"
+                );
+                continue;
+            }
             match connection
                 .shared
                 .sender

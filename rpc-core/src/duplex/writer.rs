@@ -101,10 +101,10 @@ pub(super) async fn write_loop<O>(
         }
     }
     receiver.close();
-    tokio::select! {
-        biased;
-        _ = outgoing.close() => {}
-        () = &mut linger => {}
+    // Close the transport, unless the linger already ran out (a peer that
+    // does not read would block the close too); bounded either way.
+    if !futures_util::future::FusedFuture::is_terminated(&linger) {
+        let _ = tokio::time::timeout(LINGER, outgoing.close()).await;
     }
     // Nothing more can be written: the connection is over for the reader too.
     done.cancel();

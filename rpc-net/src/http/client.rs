@@ -27,6 +27,8 @@ pub struct HttpClient {
 /// What the pooled reqwest client is built from.
 #[derive(Clone, Debug, Default)]
 struct Settings {
+    /// The caller brought its own reqwest client: it holds every setting.
+    own_client: bool,
     headers: HeaderMap,
     roots: ExtraRoots,
     proxy: Option<reqwest::Url>,
@@ -46,13 +48,17 @@ impl HttpClient {
     }
 
     /// A client that sends through `http`, a `reqwest::Client` configured
-    /// as the caller likes (its own TLS, proxy, timeouts, headers).
+    /// as the caller likes (its own TLS, proxy, timeouts, headers; the
+    /// `with_*` settings of this type then refuse with [`Error::Config`]).
     /// reqwest 0.12 is the version this crate uses.
     pub fn from_reqwest(http: reqwest::Client, url: &str) -> Result<Self, Error> {
         Ok(HttpClient {
             http,
             url: endpoint(url)?,
-            settings: Settings::default(),
+            settings: Settings {
+                own_client: true,
+                ..Settings::default()
+            },
             max_response_bytes: rpc_core::DEFAULT_MAX_MESSAGE,
         })
     }
@@ -138,8 +144,7 @@ impl HttpClient {
     }
 }
 
-/// How long to wait for a TCP connection to the server.
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+use crate::CONNECT_TIMEOUT;
 
 /// The endpoint's URL: `http://` or `https://`.
 fn endpoint(url: &str) -> Result<reqwest::Url, Error> {
@@ -158,6 +163,12 @@ fn endpoint(url: &str) -> Result<reqwest::Url, Error> {
 
 /// A pooled reqwest client from `settings`.
 fn build(settings: &Settings) -> Result<reqwest::Client, Error> {
+    if settings.own_client {
+        return Err(Error::Config {
+            setting: "HttpClient::from_reqwest",
+            source: "set headers, certificates and proxies on your own reqwest::Client".into(),
+        });
+    }
     let builder = reqwest::Client::builder()
         .default_headers(settings.headers.clone())
         .connect_timeout(CONNECT_TIMEOUT)
@@ -184,11 +195,12 @@ fn build(settings: &Settings) -> Result<reqwest::Client, Error> {
 }
 
 fn map_error(e: reqwest::Error) -> Error {
-    if e.is_connect() {
-        Error::Connect(Box::new(Described::new(e)))
-    } else if e.is_timeout() {
-        // The connect timeout is the only one reqwest enforces; call timeouts are the engine's.
+    if e.is_timeout() && e.is_connect() {
+        // The connect timeout is the only one our reqwest client enforces;
+        // call timeouts are the engine's.
         Error::Timeout(CONNECT_TIMEOUT)
+    } else if e.is_connect() {
+        Error::Connect(Box::new(Described::new(e)))
     } else {
         Error::Transport(Box::new(Described::new(e)))
     }

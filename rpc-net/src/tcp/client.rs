@@ -24,8 +24,9 @@ pub async fn connect(
     options: &StreamOptions,
     methods: MethodTable,
 ) -> Result<DuplexConnection, Error> {
-    let stream = TcpStream::connect(addr)
+    let stream = tokio::time::timeout(crate::CONNECT_TIMEOUT, TcpStream::connect(addr))
         .await
+        .map_err(|_| Error::Timeout(crate::CONNECT_TIMEOUT))?
         .map_err(|e| Error::Connect(Box::new(e)))?;
     let _ = stream.set_nodelay(true);
     Ok(connect_stream(

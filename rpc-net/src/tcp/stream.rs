@@ -15,7 +15,7 @@ use tokio_util::codec::Framed;
 pub struct StreamOptions {
     /// How messages are delimited (default: newline).
     pub framing: Framing,
-    /// Engine settings (in-flight limit, queue size; keep-alive is unused on streams).
+    /// Engine settings (in-flight limit, queue size; keep-alive does not apply to streams).
     pub duplex: DuplexConfig,
 }
 
@@ -79,6 +79,8 @@ where
         })
     });
     let mut config = options.duplex.clone();
+    // A byte stream has no pings: no keep-alive deadline either.
+    config.keep_alive = None;
     if let Some(cap) = options.framing.max_message() {
         config.max_message = Some(config.max_message.map_or(cap, |max| max.min(cap)));
     }

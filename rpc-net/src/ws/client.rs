@@ -109,23 +109,25 @@ impl WsClient {
             .max_frame_size(Some(max))
             .max_write_buffer_size(super::max_write_buffer(max));
         let tls = Connector::Rustls(crate::tls::client_config(&self.roots)?);
-        let (socket, _response) = tokio_tungstenite::connect_async_tls_with_config(
+        let handshake = tokio_tungstenite::connect_async_tls_with_config(
             request,
             Some(limits),
             true,
             Some(tls),
-        )
-        .await
-        .map_err(|e| match e {
-            tungstenite::Error::Http(response) => {
-                let body = response.body().as_deref().unwrap_or_default();
-                Error::Connect(Box::new(crate::http::StatusError {
-                    status: response.status().as_u16(),
-                    body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
-                }))
-            }
-            other => Error::Connect(Box::new(other)),
-        })?;
+        );
+        let (socket, _response) = tokio::time::timeout(crate::CONNECT_TIMEOUT, handshake)
+            .await
+            .map_err(|_| Error::Timeout(crate::CONNECT_TIMEOUT))?
+            .map_err(|e| match e {
+                tungstenite::Error::Http(response) => {
+                    let body = response.body().as_deref().unwrap_or_default();
+                    Error::Connect(Box::new(crate::http::StatusError {
+                        status: response.status().as_u16(),
+                        body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+                    }))
+                }
+                other => Error::Connect(Box::new(other)),
+            })?;
         let (incoming, outgoing) = adapt(socket);
         Ok(DuplexConnection::spawn(
             incoming,
