@@ -383,3 +383,50 @@ async fn a_stuck_notification_does_not_stall_the_connection_in_every_framing() {
         a_stuck_notification_does_not_stall_the_connection(connector(framing).await).await;
     }
 }
+
+#[tokio::test]
+async fn clients_sharing_a_connection_never_mix_their_answers() {
+    let addr = server_with(StreamOptions::default()).await;
+    let conn = rpc::tcp::connect(addr, &StreamOptions::default(), MethodTable::new())
+        .await
+        .unwrap();
+    // Two clients on one connection: their ids come from one counter.
+    let (a, b) = (DemoClient::new(conn.clone()), DemoClient::new(conn));
+    let (x, y) = tokio::join!(a.sleep(200), b.sleep(100));
+    assert_eq!((x.unwrap(), y.unwrap()), (200, 100));
+}
+
+#[tokio::test]
+async fn a_late_answer_is_dropped_not_given_to_the_next_call() {
+    use futures_util::{SinkExt, StreamExt};
+    // A peer that answers every call 300 ms late, with the call's own id.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let codec = rpc::tcp::StreamCodec::new(Framing::Newline, 1 << 20);
+        let (mut sink, mut stream) = tokio_util::codec::Framed::new(socket, codec).split();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        tokio::spawn(async move {
+            while let Some(reply) = rx.recv().await {
+                let _ = sink.send(bytes::Bytes::from(reply)).await;
+            }
+        });
+        while let Some(Ok(message)) = stream.next().await {
+            let id = request_id(&message);
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let _ = tx.send(format!(r#"{{"jsonrpc":"2.0","result":7,"id":{id}}}"#));
+            });
+        }
+    });
+    let conn = rpc::tcp::connect(addr, &StreamOptions::default(), MethodTable::new())
+        .await
+        .unwrap();
+    let client = DemoClient::new(conn);
+    let hasty = client.clone().with_timeout(Duration::from_millis(100));
+    assert!(matches!(hasty.add(1, 2).await, Err(rpc::Error::Timeout(_))));
+    // The first answer arrives while this call waits: it is not this call's.
+    assert_eq!(client.add(3, 4).await.unwrap(), 7);
+}

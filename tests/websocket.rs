@@ -336,3 +336,22 @@ async fn a_peer_that_stops_answering_pings_is_closed() {
 async fn a_stuck_notification_does_not_stall_the_websocket() {
     a_stuck_notification_does_not_stall_the_connection(connector(server().await)).await;
 }
+
+#[tokio::test]
+async fn a_handshake_that_never_completes_times_out() {
+    // Accepts TCP connections and never answers the upgrade.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let started = std::time::Instant::now();
+    let err = rpc::ws::connect(&format!("ws://{addr}/"), MethodTable::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, rpc::Error::Timeout(_)), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+}
