@@ -355,3 +355,63 @@ async fn a_handshake_that_never_completes_times_out() {
     assert!(matches!(err, rpc::Error::Timeout(_)), "{err}");
     assert!(started.elapsed() < Duration::from_secs(15));
 }
+
+/// Resident bytes of this process.
+fn resident() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+#[tokio::test]
+async fn a_ping_flood_from_a_peer_that_never_reads_stays_bounded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (addr, _stop) = http_server(Server::new(DemoService::default().into_rpc())).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    stream
+        .write_all(
+            format!(
+                "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut head = [0u8; 512];
+    let n = stream.read(&mut head).await.unwrap();
+    assert!(String::from_utf8_lossy(&head[..n]).contains("101"));
+    // Masked pings with a 100-byte payload, sent for two seconds and never
+    // read back: each asks for a pong.
+    let mut ping = vec![0x89, 0x80 | 100, 1, 2, 3, 4];
+    ping.extend((0..100u8).map(|i| i ^ [1, 2, 3, 4][usize::from(i % 4)]));
+    let batch: Vec<u8> = ping
+        .iter()
+        .copied()
+        .cycle()
+        .take(ping.len() * 10_000)
+        .collect();
+    let before = resident();
+    let started = std::time::Instant::now();
+    let mut sent = 0usize;
+    while started.elapsed() < Duration::from_secs(2) {
+        match tokio::time::timeout(Duration::from_millis(200), stream.write_all(&batch)).await {
+            Ok(Ok(())) => sent += batch.len(),
+            // The server stopped reading or closed: the flood is refused.
+            _ => break,
+        }
+    }
+    let grown = resident().saturating_sub(before);
+    assert!(
+        grown < 25 << 20,
+        "the server grew by {} MB answering {} MB of pings",
+        grown >> 20,
+        sent >> 20
+    );
+}
