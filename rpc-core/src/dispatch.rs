@@ -102,19 +102,58 @@ impl Dispatcher {
                 let mut calls = [self.start(entry, ctx)];
                 self.run(&mut calls).await;
                 let [call] = calls;
-                call.answer().map(|(id, outcome)| {
-                    let size = outcome.as_ref().map_or(96, |r| r.get().len() + 40);
-                    let mut out = Vec::with_capacity(size);
-                    write_response(&mut out, id, &outcome);
-                    out
-                })
+                let (id, outcome) = call.answer()?;
+                let size = outcome.as_ref().map_or(96, |r| r.get().len() + 40);
+                let mut out = Vec::with_capacity(size);
+                write_response(&mut out, id, &outcome);
+                Some(self.within_limit(out, || [id]))
             }
             Ok(Message::Batch(entries)) => {
                 let mut calls: Vec<Call<'_>> =
                     entries.into_iter().map(|e| self.start(e, ctx)).collect();
                 self.run(&mut calls).await;
-                write_batch(calls.into_iter().filter_map(Call::answer))
+                let answers: Vec<_> = calls.into_iter().filter_map(Call::answer).collect();
+                let ids: Vec<_> = answers.iter().map(|(id, _)| *id).collect();
+                let out = write_batch(answers)?;
+                Some(self.within_limit(out, || ids))
             }
+        }
+    }
+
+    /// An answer within [`Limits::max_response_bytes`]: one too long is
+    /// replaced by an error for each of its calls (`ids`), or by one error
+    /// when even those do not fit. Nothing is parsed again: the ids are at hand.
+    fn within_limit<'a, I>(&self, answer: Vec<u8>, ids: impl FnOnce() -> I) -> Vec<u8>
+    where
+        I: IntoIterator<Item = Option<&'a RawValue>>,
+    {
+        let Some(max) = self
+            .limits
+            .max_response_bytes
+            .filter(|max| answer.len() > *max)
+        else {
+            return answer;
+        };
+        let error = ErrorObject::new(
+            code::REQUEST_TOO_LARGE,
+            format!(
+                "Response of {} bytes exceeds the limit of {max} bytes",
+                answer.len()
+            ),
+        );
+        let ids: Vec<_> = ids().into_iter().collect();
+        let per_call = if answer.first() == Some(&b'[') {
+            write_batch(ids.into_iter().map(|id| (id, Err(error.clone()))))
+        } else {
+            ids.first().map(|id| {
+                let mut out = Vec::new();
+                write_response(&mut out, *id, &Err(error.clone()));
+                out
+            })
+        };
+        match per_call {
+            Some(out) if out.len() <= max => out,
+            _ => error_response(&error),
         }
     }
 
@@ -275,4 +314,52 @@ impl Future for Indexed {
 fn panicked(method: &str) -> ErrorObject {
     tracing::error!(method, "handler panicked");
     ErrorObject::internal_error(format_args!("method `{method}` panicked"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MethodInfo, Params};
+
+    fn long_answers(max: usize) -> Dispatcher {
+        let mut table = MethodTable::new();
+        table
+            .register(MethodInfo::named("long"), |_: Params<'_>, _: &Context| {
+                Ok(async { Ok::<_, ErrorObject>("x".repeat(300)) })
+            })
+            .unwrap();
+        let limits = Limits {
+            max_response_bytes: Some(max),
+            ..Limits::default()
+        };
+        Dispatcher::new(table).with_limits(limits)
+    }
+
+    #[tokio::test]
+    async fn answers_over_the_limit_become_errors_that_fit() {
+        let d = long_answers(255);
+        let ctx = Context::new();
+        let single = d
+            .handle(br#"{"jsonrpc":"2.0","method":"long","id":"q"}"#, &ctx)
+            .await
+            .unwrap();
+        assert!(single.len() <= 255);
+        let single: serde_json::Value = serde_json::from_slice(&single).unwrap();
+        assert_eq!(single["id"], "q");
+        assert_eq!(single["error"]["code"], code::REQUEST_TOO_LARGE);
+        let batch = d
+            .handle(
+                br#"[{"jsonrpc":"2.0","method":"long","id":1},{"jsonrpc":"2.0","method":"long","id":2}]"#,
+                &ctx,
+            )
+            .await
+            .unwrap();
+        assert!(batch.len() <= 255, "{}", String::from_utf8_lossy(&batch));
+        let big: String = (0..6)
+            .map(|i| format!(r#"{{"jsonrpc":"2.0","method":"long","id":{i}}}"#))
+            .collect::<Vec<_>>()
+            .join(",");
+        let batch = d.handle(format!("[{big}]").as_bytes(), &ctx).await.unwrap();
+        assert!(batch.len() <= 255, "{}", String::from_utf8_lossy(&batch));
+    }
 }

@@ -42,6 +42,11 @@ pub struct Limits {
     /// Longest the calls of one message may run before each unfinished one
     /// is answered with a timeout error (default 60 s; `None`: no limit).
     pub request_timeout: Option<Duration>,
+    /// Largest answer to send (default: none). A longer one is replaced by
+    /// error -32098 for each of its calls, or by one such error when even
+    /// those do not fit; a duplex connection sets it to what its framing
+    /// can carry (255 bytes behind a one-byte length prefix).
+    pub max_response_bytes: Option<usize>,
 }
 
 impl Default for Limits {
@@ -51,6 +56,7 @@ impl Default for Limits {
             max_batch_len: 1000,
             max_depth: 64,
             request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
+            max_response_bytes: None,
         }
     }
 }

@@ -99,6 +99,16 @@ impl DuplexConnection {
         I: Stream<Item = Result<Incoming, ErrorObject>> + Send + Unpin + 'static,
         O: Sink<Frame> + Send + Unpin + 'static,
     {
+        // Answers must fit the framing: the dispatcher bounds them.
+        let dispatcher = match config.max_message {
+            Some(max) => {
+                let mut limits = *dispatcher.limits();
+                limits.max_response_bytes =
+                    Some(limits.max_response_bytes.map_or(max, |m| m.min(max)));
+                dispatcher.with_limits(limits)
+            }
+            None => dispatcher,
+        };
         let (sender, receiver) = mpsc::channel(config.send_queue.max(1));
         let shared = Arc::new(Shared {
             id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::connection::WeakConnection;
-use super::route::{answer_all, fit, kind, Kind};
+use super::route::{answer_all, kind, Kind};
 use super::writer::Outbound;
 use super::{Frame, Incoming, KeepAlive, GOING_AWAY};
 use crate::response::error_response;
@@ -127,7 +127,11 @@ where
             _ if draining => {
                 let error = ErrorObject::new(code::SHUTTING_DOWN, "Server is shutting down");
                 if let Some(answer) = answer_all(&bytes, &error) {
-                    let answer = fit(answer, shared.max_message);
+                    // Refusals of a long batch may not fit the framing: then one refusal.
+                    let answer = match shared.max_message {
+                        Some(max) if answer.len() > max => error_response(&error),
+                        _ => answer,
+                    };
                     send(&shared.sender, Frame::Message(answer.into()), &done).await;
                 }
                 continue;
@@ -158,7 +162,6 @@ where
             Kind::Other | Kind::Unreadable => {}
         }
         let sender = shared.sender.clone();
-        let max_message = shared.max_message;
         drop(connection);
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => match permit {
@@ -176,7 +179,6 @@ where
         match first {
             Poll::Ready(answer) => {
                 if let Some(answer) = answer {
-                    let answer = fit(answer, max_message);
                     send(&sender, Frame::Message(answer.into()), &done).await;
                 }
                 drop(permit);
@@ -187,7 +189,6 @@ where
                     tokio::select! {
                         answer = call => {
                             if let Some(answer) = answer {
-                                let answer = fit(answer, max_message);
                                 send(&sender, Frame::Message(answer.into()), &done).await;
                             }
                         }

@@ -5,7 +5,7 @@ use serde_json::value::RawValue;
 
 use crate::response::{error_response, write_batch, write_response};
 use crate::scan::first_byte;
-use crate::{code, ErrorObject, Id};
+use crate::{ErrorObject, Id};
 
 /// Just enough of a message to route it. A member that is present counts,
 /// even when it is `null` (`"result": null` is the answer of a method that
@@ -91,52 +91,13 @@ pub(super) fn answer_all(message: &[u8], error: &ErrorObject) -> Option<Vec<u8>>
     }
 }
 
-/// An answer that fits the framing: one too long for it is replaced by
-/// error answers (for the same ids when they fit too) so the caller learns
-/// what happened and the connection goes on.
-pub(super) fn fit(answer: Vec<u8>, max: Option<usize>) -> Vec<u8> {
-    let Some(max) = max.filter(|max| answer.len() > *max) else {
-        return answer;
-    };
-    let error = ErrorObject::new(
-        code::REQUEST_TOO_LARGE,
-        format!(
-            "Response of {} bytes exceeds the framing's limit of {max} bytes",
-            answer.len()
-        ),
-    );
-    match answer_all(&answer, &error) {
-        Some(out) if out.len() <= max => out,
-        // Even the per-call errors do not fit: one error for the whole message.
-        _ => error_response(&error),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn oversized_answers_become_errors_that_fit() {
-        let member =
-            r#"{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found: x"},"id":0}"#;
-        let batch = format!("[{}]", [member; 6].join(","));
-        let fitted = fit(batch.into_bytes(), Some(255));
-        assert!(fitted.len() <= 255, "{}", String::from_utf8_lossy(&fitted));
-        let single = format!(
-            r#"{{"jsonrpc":"2.0","result":"{}","id":"q"}}"#,
-            "x".repeat(300)
-        );
-        let fitted: serde_json::Value =
-            serde_json::from_slice(&fit(single.into_bytes(), Some(255))).unwrap();
-        assert_eq!(fitted["id"], "q");
-        assert_eq!(fitted["error"]["code"], code::REQUEST_TOO_LARGE);
-        assert_eq!(fit(b"{}".to_vec(), Some(255)), b"{}");
-    }
-
-    #[test]
     fn refusing_a_message_answers_each_request_but_no_notification() {
-        let error = ErrorObject::new(code::SHUTTING_DOWN, "Server is shutting down");
+        let error = ErrorObject::new(crate::code::SHUTTING_DOWN, "Server is shutting down");
         let batch = br#"[{"jsonrpc":"2.0","method":"a","id":1},{"jsonrpc":"2.0","method":"n"},{"jsonrpc":"2.0","method":"b","id":"x"}]"#;
         let out: serde_json::Value =
             serde_json::from_slice(&answer_all(batch, &error).unwrap()).unwrap();
