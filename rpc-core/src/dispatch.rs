@@ -112,7 +112,11 @@ impl Dispatcher {
                 let mut calls: Vec<Call<'_>> =
                     entries.into_iter().map(|e| self.start(e, ctx)).collect();
                 self.run(&mut calls).await;
-                let answers: Vec<_> = calls.into_iter().filter_map(Call::answer).collect();
+                let answers = calls.into_iter().filter_map(Call::answer);
+                if self.limits.max_response_bytes.is_none() {
+                    return write_batch(answers);
+                }
+                let answers: Vec<_> = answers.collect();
                 let ids: Vec<_> = answers.iter().map(|(id, _)| *id).collect();
                 let out = write_batch(answers)?;
                 Some(self.within_limit(out, || ids))

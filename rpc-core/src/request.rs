@@ -56,18 +56,32 @@ impl Request<'_> {
 #[derive(Debug)]
 pub struct Rejected(pub ErrorObject);
 
-/// The members of a request object, each kept as raw JSON so that a wrong
-/// type in one member still lets us read (and echo) the others.
+/// The members of a JSON-RPC message object (a request, a notification or
+/// a response), each kept as raw JSON so that a wrong type in one member
+/// still lets us read (and echo) the others. The one definition every
+/// reader of messages uses: the dispatcher, the duplex routing and the
+/// client's response validation.
 #[derive(serde::Deserialize)]
-struct RawRequest<'a> {
+pub(crate) struct Members<'a> {
     #[serde(borrow, default, deserialize_with = "present")]
-    jsonrpc: Option<&'a RawValue>,
+    pub(crate) jsonrpc: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
-    method: Option<&'a RawValue>,
+    pub(crate) method: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
-    params: Option<&'a RawValue>,
+    pub(crate) params: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
-    id: Option<&'a RawValue>,
+    pub(crate) id: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    pub(crate) result: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    pub(crate) error: Option<&'a RawValue>,
+}
+
+impl Members<'_> {
+    /// A response: no `method`, and a `result` or an `error` (even `null`).
+    pub(crate) fn is_response(&self) -> bool {
+        self.method.is_none() && (self.result.is_some() || self.error.is_some())
+    }
 }
 
 /// Distinguishes a member that is present with value `null` (Some) from one
@@ -83,7 +97,7 @@ pub(crate) fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de Raw
 /// -32600 for the whole message.
 pub fn parse<'a>(body: &'a [u8], limits: &Limits) -> Result<Message<'a>, Rejected> {
     let message = match first_byte(body) {
-        Some(b'{') => match serde_json::from_slice::<RawRequest<'_>>(body) {
+        Some(b'{') => match serde_json::from_slice::<Members<'_>>(body) {
             Ok(raw) => Message::Single(validate(raw)),
             Err(e) => return Err(Rejected(classify(body, &e))),
         },
@@ -148,7 +162,7 @@ fn member(raw: &RawValue) -> Entry<'_> {
             error: ErrorObject::invalid_request("a batch member must be an object"),
         };
     }
-    match serde_json::from_str::<RawRequest<'_>>(raw.get()) {
+    match serde_json::from_str::<Members<'_>>(raw.get()) {
         Ok(req) => validate(req),
         Err(e) => Entry::Invalid {
             id: None,
@@ -157,7 +171,7 @@ fn member(raw: &RawValue) -> Entry<'_> {
     }
 }
 
-fn validate(raw: RawRequest<'_>) -> Entry<'_> {
+fn validate(raw: Members<'_>) -> Entry<'_> {
     let id = raw.id;
     let id_ok = id.is_none_or(Id::is_valid_raw);
     let echo = if id_ok { id } else { None };

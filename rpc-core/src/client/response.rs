@@ -7,20 +7,9 @@ use serde_json::value::RawValue;
 
 use super::batch::BatchAnswer;
 use super::{Error, InvalidResponse};
+use crate::request::Members;
 use crate::scan::first_byte;
 use crate::{ErrorObject, Id};
-
-#[derive(Deserialize)]
-struct RawResponse<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::request::present")]
-    jsonrpc: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "crate::request::present")]
-    result: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "crate::request::present")]
-    error: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "crate::request::present")]
-    id: Option<&'a RawValue>,
-}
 
 /// A validated response: its id and its outcome (raw result or error).
 struct Answer<'a> {
@@ -43,7 +32,7 @@ fn preview(bytes: &[u8]) -> String {
     format!("{text:?}")
 }
 
-fn validate(raw: RawResponse<'_>) -> Result<Answer<'_>, Error> {
+fn validate(raw: Members<'_>) -> Result<Answer<'_>, Error> {
     match raw.jsonrpc {
         Some(v) if v.get() == "\"2.0\"" => {}
         Some(v) => return Err(InvalidResponse::WrongVersion(excerpt(v.get())).into()),
@@ -81,7 +70,7 @@ pub(super) fn single_response<'a>(bytes: &'a [u8], expected: &Id) -> Result<&'a 
         parse_json::<serde::de::IgnoredAny>(bytes)?;
         return Err(InvalidResponse::NotAnObject(preview(bytes)).into());
     }
-    let answer = validate(parse_json::<RawResponse<'_>>(bytes)?)?;
+    let answer = validate(parse_json::<Members<'_>>(bytes)?)?;
     match answer.outcome {
         // A server that could not read our request answers with a null id.
         Err(obj) if answer.id == *expected || answer.id == Id::Null => Err(Error::Call(obj)),
@@ -105,13 +94,13 @@ pub(super) fn decode_result<T: DeserializeOwned>(method: &str, raw: &RawValue) -
 pub(super) fn batch_answers(bytes: &[u8], ids: &[Id]) -> Result<Vec<BatchAnswer>, Error> {
     if first_byte(bytes) == Some(b'{') {
         // The server refused the batch as a whole.
-        let answer = validate(parse_json::<RawResponse<'_>>(bytes)?)?;
+        let answer = validate(parse_json::<Members<'_>>(bytes)?)?;
         return match answer.outcome {
             Err(obj) => Err(Error::Call(obj)),
             Ok(_) => Err(InvalidResponse::BatchAnsweredWithSingle.into()),
         };
     }
-    let members: Vec<RawResponse<'_>> = parse_json(bytes)?;
+    let members: Vec<Members<'_>> = parse_json(bytes)?;
     let mut answers: Vec<BatchAnswer> = ids.iter().map(|_| None).collect();
     for member in members {
         let answer = validate(member)?;

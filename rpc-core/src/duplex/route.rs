@@ -1,36 +1,14 @@
 //! What an incoming message is (a response to us, a notification, requests),
 //! and answers built from a message's ids without dispatching it.
 
-use serde_json::value::RawValue;
-
+use crate::request::Members;
 use crate::response::{error_response, write_batch, write_response};
 use crate::scan::first_byte;
 use crate::{ErrorObject, Id};
 
-/// Just enough of a message to route it. A member that is present counts,
-/// even when it is `null` (`"result": null` is the answer of a method that
-/// returns nothing).
-#[derive(serde::Deserialize)]
-struct Probe<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::request::present")]
-    method: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "crate::request::present")]
-    result: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "crate::request::present")]
-    error: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "crate::request::present")]
-    id: Option<&'a RawValue>,
-}
-
-impl Probe<'_> {
-    fn is_response(&self) -> bool {
-        self.method.is_none() && (self.result.is_some() || self.error.is_some())
-    }
-}
-
 /// The members of a message, read just enough to route it; `None` when it
 /// is not a JSON object or array of objects. The flag says whether it was a batch.
-fn probes(bytes: &[u8]) -> Option<(bool, Vec<Probe<'_>>)> {
+fn probes(bytes: &[u8]) -> Option<(bool, Vec<Members<'_>>)> {
     match first_byte(bytes) {
         Some(b'{') => serde_json::from_slice(bytes).ok().map(|p| (false, vec![p])),
         Some(b'[') => serde_json::from_slice(bytes).ok().map(|ps| (true, ps)),
@@ -53,7 +31,7 @@ pub(super) enum Kind {
 
 pub(super) fn kind(bytes: &[u8]) -> Kind {
     match probes(bytes) {
-        Some((_, members)) if !members.is_empty() && members.iter().all(Probe::is_response) => {
+        Some((_, members)) if !members.is_empty() && members.iter().all(Members::is_response) => {
             Kind::Response(
                 members
                     .iter()
