@@ -301,28 +301,28 @@ async fn serve(args: &[String]) -> ExitCode {
     // calls in flight are answered, WebSockets close with 1001.
     let shutdown = rpc::Shutdown::new().on_signals();
     let http = match http {
-        Some(addr) => match rpc::http::Server::new(methods.clone())
-            .connections(connections.clone())
-            .shutdown(shutdown.clone())
-            .bind(&addr)
-            .await
-        {
-            Ok(listening) => Some(listening),
-            Err(e) => return cannot_listen(&addr, e),
-        },
+        Some(addr) => {
+            let server = rpc::http::Server::new(methods.clone())
+                .connections(connections.clone())
+                .shutdown(shutdown.clone());
+            match bound(&addr, server.bind(&addr).await) {
+                Ok(listening) => Some(listening),
+                Err(code) => return code,
+            }
+        }
         None => None,
     };
     let tcp = match tcp {
-        Some(addr) => match rpc::tcp::TcpServer::new(methods)
-            .framing(framing)
-            .connections(connections)
-            .shutdown(shutdown.clone())
-            .bind(&addr)
-            .await
-        {
-            Ok(listening) => Some(listening),
-            Err(e) => return cannot_listen(&addr, e),
-        },
+        Some(addr) => {
+            let server = rpc::tcp::TcpServer::new(methods)
+                .framing(framing)
+                .connections(connections)
+                .shutdown(shutdown.clone());
+            match bound(&addr, server.bind(&addr).await) {
+                Ok(listening) => Some(listening),
+                Err(code) => return code,
+            }
+        }
         None => None,
     };
     // One line per listener on stdout, so that port 0 works.
@@ -352,9 +352,12 @@ async fn serve(args: &[String]) -> ExitCode {
     code
 }
 
-fn cannot_listen(addr: &str, error: std::io::Error) -> ExitCode {
-    eprintln!("cannot listen on {addr}: {error}");
-    ExitCode::from(2)
+/// A bound listener, or exit code 2 after saying why not.
+fn bound<T>(addr: &str, bind: std::io::Result<T>) -> Result<T, ExitCode> {
+    bind.map_err(|error| {
+        eprintln!("cannot listen on {addr}: {error}");
+        ExitCode::from(2)
+    })
 }
 
 /// Everything `call` was asked to do.

@@ -122,11 +122,12 @@ async fn draining_answers_calls_in_flight_and_refuses_new_ones_on_every_transpor
         }
         let (held, sum) = batch.await.unwrap().unwrap();
         assert_eq!((held.unwrap(), sum.unwrap()), (400, 3), "{transport:?}");
-        tokio::time::timeout(Duration::from_secs(2), server)
-            .await
-            .unwrap_or_else(|_| panic!("{transport:?}: the server did not return"))
-            .unwrap()
-            .unwrap();
+        returns_within(
+            server,
+            Duration::from_secs(2),
+            format!("{transport:?}: the server did not return"),
+        )
+        .await;
         assert!(
             triggered.elapsed() < Duration::from_secs(2),
             "{transport:?}"
@@ -157,11 +158,12 @@ async fn the_grace_period_bounds_the_drain_whatever_the_peers_do() {
             .unwrap();
         let triggered = Instant::now();
         shutdown.trigger();
-        tokio::time::timeout(Duration::from_secs(3), server)
-            .await
-            .unwrap_or_else(|_| panic!("{transport:?}: the server did not return"))
-            .unwrap()
-            .unwrap();
+        returns_within(
+            server,
+            Duration::from_secs(3),
+            format!("{transport:?}: the server did not return"),
+        )
+        .await;
         assert!(
             triggered.elapsed() < Duration::from_millis(1500),
             "{transport:?}"
@@ -186,11 +188,12 @@ async fn a_half_sent_header_does_not_hold_up_the_drain() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     shutdown.trigger();
-    tokio::time::timeout(Duration::from_secs(2), server)
-        .await
-        .expect("a half-sent header held the server")
-        .unwrap()
-        .unwrap();
+    returns_within(
+        server,
+        Duration::from_secs(2),
+        "a half-sent header held the server".to_owned(),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -256,11 +259,12 @@ async fn the_readiness_probe_says_draining_while_the_server_still_serves() {
     // Until the drain delay is over, new clients are still served.
     let client = connect(Transport::Http, addr).await.unwrap();
     assert_eq!(client.add(2, 3).await.unwrap(), 5);
-    tokio::time::timeout(Duration::from_secs(3), server)
-        .await
-        .expect("the server did not return")
-        .unwrap()
-        .unwrap();
+    returns_within(
+        server,
+        Duration::from_secs(3),
+        "the server did not return".to_owned(),
+    )
+    .await;
     assert!(
         ready(addr).await.is_err(),
         "connections refused after the drain"
@@ -364,11 +368,12 @@ async fn a_peer_that_never_reads_cannot_hold_up_the_drain() {
         }
         let triggered = Instant::now();
         shutdown.trigger();
-        tokio::time::timeout(Duration::from_secs(5), server)
-            .await
-            .unwrap_or_else(|_| panic!("{framing}: a peer that never reads held the server"))
-            .unwrap()
-            .unwrap();
+        returns_within(
+            server,
+            Duration::from_secs(5),
+            format!("{framing}: a peer that never reads held the server"),
+        )
+        .await;
         assert!(triggered.elapsed() < Duration::from_secs(4), "{framing}");
         // The server gave up on the peer (its writer stopped waiting, the
         // socket closed) instead of keeping a task and a socket for it.
@@ -383,5 +388,15 @@ async fn a_peer_that_never_reads_cannot_hold_up_the_drain() {
             "{framing}: everything was still written ({} bytes)",
             received.len()
         );
+    }
+}
+
+/// Waits for a server's `run` to return Ok within `limit`.
+async fn returns_within(server: JoinHandle<io::Result<()>>, limit: Duration, what: String) {
+    match tokio::time::timeout(limit, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => panic!("{what}: the server failed: {e}"),
+        Ok(Err(e)) => panic!("{what}: the server task failed: {e}"),
+        Err(_) => panic!("{what} (within {limit:?})"),
     }
 }

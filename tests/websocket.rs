@@ -210,19 +210,7 @@ async fn a_protocol_violation_closes_with_1002() {
     let (addr, _token) = http_server(Server::new(DemoService::default().into_rpc())).await;
     let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    socket
-        .write_all(
-            format!(
-                "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-    let mut head = [0u8; 1024];
-    let n = socket.read(&mut head).await.unwrap();
-    assert!(String::from_utf8_lossy(&head[..n]).contains("101"));
+    upgrade_by_hand(&mut socket, addr).await;
     // An unmasked text frame from a client: a protocol violation.
     socket.write_all(&[0x81, 0x02, b'{', b'}']).await.unwrap();
     let mut reply = Vec::new();
@@ -369,24 +357,12 @@ fn resident() -> usize {
 
 #[tokio::test]
 async fn a_ping_flood_from_a_peer_that_never_reads_stays_bounded() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let (addr, _stop) = http_server(Server::new(DemoService::default().into_rpc())).await;
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stream = socket.connect(addr).await.unwrap();
-    stream
-        .write_all(
-            format!(
-                "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-    let mut head = [0u8; 512];
-    let n = stream.read(&mut head).await.unwrap();
-    assert!(String::from_utf8_lossy(&head[..n]).contains("101"));
+    upgrade_by_hand(&mut stream, addr).await;
     // Masked pings with a 100-byte payload, sent for two seconds and never
     // read back: each asks for a pong.
     let mut ping = vec![0x89, 0x80 | 100, 1, 2, 3, 4];
@@ -414,4 +390,18 @@ async fn a_ping_flood_from_a_peer_that_never_reads_stays_bounded() {
         grown >> 20,
         sent >> 20
     );
+}
+
+/// The WebSocket upgrade of a raw socket, written by hand (so that the test
+/// can then send frames no library would).
+async fn upgrade_by_hand(socket: &mut tokio::net::TcpStream, addr: std::net::SocketAddr) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut head = [0u8; 1024];
+    let n = socket.read(&mut head).await.unwrap();
+    assert!(String::from_utf8_lossy(&head[..n]).contains("101"));
 }
