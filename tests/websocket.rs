@@ -405,3 +405,17 @@ async fn upgrade_by_hand(socket: &mut tokio::net::TcpStream, addr: std::net::Soc
     let n = socket.read(&mut head).await.unwrap();
     assert!(String::from_utf8_lossy(&head[..n]).contains("101"));
 }
+
+#[tokio::test]
+async fn an_answer_over_the_client_limit_ends_the_call_with_the_reason() {
+    let server = Server::new(DemoService::default().into_rpc()).max_body_bytes(20 << 20);
+    let (addr, _stop) = http_server(server).await;
+    let client = DemoClient::new(
+        rpc::ws::connect(&format!("ws://{addr}/"), MethodTable::new())
+            .await
+            .unwrap(),
+    );
+    // The answer (6 MB) is over the client's 5 MiB limit.
+    let err = client.echo(json!("x".repeat(6_000_000))).await.unwrap_err();
+    assert!(matches!(err, rpc::Error::Ended { code: 1009, .. }), "{err}");
+}

@@ -100,6 +100,16 @@ pub enum Error {
     /// The connection closed before the answer arrived.
     #[error("connection closed")]
     Closed,
+    /// The connection ended because a message broke the transport's rules
+    /// (on WebSocket: 1009 for a message over the size limit, 1002 for a
+    /// protocol error), before the answer arrived.
+    #[error("connection ended: {reason} (close code {code})")]
+    Ended {
+        /// The close code.
+        code: u16,
+        /// Why.
+        reason: &'static str,
+    },
 }
 
 /// How an answer breaks JSON-RPC 2.0.

@@ -29,6 +29,8 @@ pub(super) struct Shared {
     /// Ids of our calls on this connection, shared by every client on it.
     next_id: Arc<AtomicU64>,
     closed: AtomicBool,
+    /// Why the connection ended, when a violation ended it.
+    pub(super) ended_by: std::sync::OnceLock<(u16, &'static str)>,
     /// Cancelled when the connection ends, for whatever reason: running
     /// calls are dropped, the loops stop.
     pub(super) done: CancellationToken,
@@ -46,6 +48,16 @@ impl Shared {
         self.closed.store(true, Ordering::Release);
         self.done.cancel();
         self.pending.clear();
+    }
+}
+
+impl Shared {
+    /// What a call that can no longer be answered fails with.
+    pub(super) fn closed_error(&self) -> Error {
+        match self.ended_by.get() {
+            Some(&(code, reason)) => Error::Ended { code, reason },
+            None => Error::Closed,
+        }
     }
 }
 
@@ -117,6 +129,7 @@ impl DuplexConnection {
             pending: PendingCalls::default(),
             next_id: Arc::new(AtomicU64::new(1)),
             closed: AtomicBool::new(false),
+            ended_by: std::sync::OnceLock::new(),
             done: CancellationToken::new(),
             drain: CancellationToken::new(),
             finished: CancellationToken::new(),
@@ -249,7 +262,7 @@ impl Transport for DuplexConnection {
                 ids,
             };
             self.send(message.body, false).await?;
-            answer.await.map_err(|_| Error::Closed)
+            answer.await.map_err(|_| self.shared.closed_error())
         })
     }
 

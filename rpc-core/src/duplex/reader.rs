@@ -109,6 +109,7 @@ where
                     reason,
                     "closing a connection whose peer broke the protocol"
                 );
+                let _ = shared.ended_by.set((code, reason));
                 send(&shared.sender, Frame::Close { code, reason }, &done).await;
                 break;
             }
