@@ -1,7 +1,7 @@
 //! The handle to one duplex connection: call and notify the peer, drain or
 //! close the connection.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
@@ -28,7 +28,6 @@ pub(super) struct Shared {
     pub(super) pending: PendingCalls,
     /// Ids of our calls on this connection, shared by every client on it.
     next_id: Arc<AtomicU64>,
-    closed: AtomicBool,
     /// Why the connection ended, when a violation ended it.
     pub(super) ended_by: std::sync::OnceLock<(u16, &'static str)>,
     /// Cancelled when the connection ends, for whatever reason: running
@@ -45,13 +44,15 @@ pub(super) struct Shared {
 impl Shared {
     /// Ends the connection at once: pending calls fail with `Closed`.
     pub(super) fn close(&self) {
-        self.closed.store(true, Ordering::Release);
         self.done.cancel();
         self.pending.clear();
     }
-}
 
-impl Shared {
+    /// Whether the connection has ended, for whatever reason.
+    fn is_ended(&self) -> bool {
+        self.done.is_cancelled() || self.sender.is_closed()
+    }
+
     /// What a call that can no longer be answered fails with.
     pub(super) fn closed_error(&self) -> Error {
         match self.ended_by.get() {
@@ -128,7 +129,6 @@ impl DuplexConnection {
             max_message: config.max_message,
             pending: PendingCalls::default(),
             next_id: Arc::new(AtomicU64::new(1)),
-            closed: AtomicBool::new(false),
             ended_by: std::sync::OnceLock::new(),
             done: CancellationToken::new(),
             drain: CancellationToken::new(),
@@ -176,7 +176,7 @@ impl DuplexConnection {
 
     /// Whether the connection has ended.
     pub fn is_closed(&self) -> bool {
-        self.shared.closed.load(Ordering::Acquire) || self.shared.sender.is_closed()
+        self.shared.is_ended()
     }
 
     /// Sends a notification to the peer; returns once it is written.
@@ -194,7 +194,7 @@ impl DuplexConnection {
     /// written out (so a program that exits right after a notification does
     /// not lose it).
     async fn send(&self, body: Vec<u8>, wait_written: bool) -> Result<(), Error> {
-        if self.shared.closed.load(Ordering::Acquire) {
+        if self.shared.is_ended() {
             return Err(Error::Closed);
         }
         if let Some(max) = self.shared.max_message.filter(|max| body.len() > *max) {

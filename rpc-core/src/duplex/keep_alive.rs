@@ -51,6 +51,22 @@ impl KeepAlive {
     }
 }
 
+/// A clock ticking every `period`, first after one period; `None` (no
+/// keep-alive) never ticks.
+pub(super) fn clock(period: Option<Duration>) -> Option<tokio::time::Interval> {
+    period.map(|p| tokio::time::interval_at(tokio::time::Instant::now() + p, p))
+}
+
+/// The next tick of a [`clock`]; never, for `None`.
+pub(super) async fn tick(clock: &mut Option<tokio::time::Interval>) {
+    match clock {
+        Some(clock) => {
+            clock.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 impl Default for KeepAlive {
     /// A ping every 30 s, 20 s to answer it.
     fn default() -> Self {

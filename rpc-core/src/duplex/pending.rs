@@ -39,14 +39,23 @@ impl PendingCalls {
         Some(rx)
     }
 
-    /// Forgets a message's ids (answered, timed out or abandoned).
+    /// Forgets a message's ids when its call ends. Ids still waiting here
+    /// were abandoned (timed out, dropped): remembered, so that their late
+    /// answers are dropped. Answered ids were removed (and remembered) by
+    /// [`deliver`](Self::deliver) already.
     pub(super) fn remove(&self, ids: &[Id]) {
-        if let Ok(mut calls) = self.calls.lock() {
-            for id in ids {
-                calls.remove(id);
-            }
+        let Ok(mut calls) = self.calls.lock() else {
+            return;
+        };
+        let abandoned: Vec<Id> = ids
+            .iter()
+            .filter(|id| calls.remove(*id).is_some())
+            .cloned()
+            .collect();
+        drop(calls);
+        if !abandoned.is_empty() {
+            self.remember(&abandoned);
         }
-        self.remember(ids);
     }
 
     fn remember(&self, ids: &[Id]) {

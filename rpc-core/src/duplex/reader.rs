@@ -3,16 +3,16 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::connection::WeakConnection;
+use super::keep_alive::{clock, tick};
 use super::route::{answer_all, kind, Kind};
 use super::writer::Outbound;
 use super::{Frame, Incoming, KeepAlive, GOING_AWAY};
@@ -48,8 +48,7 @@ where
     } = reader;
     // When the peer was last heard from, for the keep-alive's deadline.
     let mut heard = tokio::time::Instant::now();
-    let check = keep_alive.map_or(Duration::from_secs(3600 * 24 * 365), |k| k.timeout());
-    let mut liveness = tokio::time::interval_at(heard + check, check);
+    let mut liveness = clock(keep_alive.map(|k| k.timeout()));
     // Every call and notification still running; a closed connection
     // cancels them (each one races `done`).
     let calls = TaskTracker::new();
@@ -79,8 +78,8 @@ where
                 calls.close();
                 continue;
             }
-            _ = liveness.tick(), if keep_alive.is_some() => {
-                let allowed = keep_alive.map_or(check, |k| k.silence_allowed());
+            () = tick(&mut liveness) => {
+                let allowed = keep_alive.map_or(Duration::MAX, |k| k.silence_allowed());
                 if heard.elapsed() > allowed {
                     tracing::debug!(silent = ?heard.elapsed(), "closing a connection whose peer stopped answering pings");
                     break;
@@ -151,16 +150,19 @@ where
                 }
                 continue;
             }
-            Kind::Unreadable if shared.pending.waiting() > 0 => {
-                // Perhaps the answer we wait for, garbled: say so rather
-                // than let the calls time out without a word.
-                tracing::warn!(
-                    waiting = shared.pending.waiting(),
-                    message = ?String::from_utf8_lossy(&bytes[..bytes.len().min(200)]),
-                    "the peer sent something that is not JSON-RPC while calls wait for answers"
-                );
+            Kind::Unreadable => {
+                let waiting = shared.pending.waiting();
+                if waiting > 0 {
+                    // Perhaps the answer we wait for, garbled: say so rather
+                    // than let the calls time out without a word.
+                    tracing::warn!(
+                        waiting,
+                        message = ?String::from_utf8_lossy(&bytes[..bytes.len().min(200)]),
+                        "the peer sent something that is not JSON-RPC while calls wait for answers"
+                    );
+                }
             }
-            Kind::Other | Kind::Unreadable => {}
+            Kind::Other => {}
         }
         let sender = shared.sender.clone();
         drop(connection);
@@ -176,15 +178,14 @@ where
         let mut call = Box::pin(async move { dispatcher.handle(&bytes, &context).await });
         // Most calls finish on their first poll: answer them here and save a
         // task; the others go on in their own task (no head-of-line blocking).
-        let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
-        match first {
-            Poll::Ready(answer) => {
+        match call.as_mut().now_or_never() {
+            Some(answer) => {
                 if let Some(answer) = answer {
                     send(&sender, Frame::Message(answer.into()), &done).await;
                 }
                 drop(permit);
             }
-            Poll::Pending => {
+            None => {
                 let done = done.clone();
                 calls.spawn(async move {
                     tokio::select! {
@@ -230,10 +231,7 @@ where
 {
     let mut handled = Box::pin(handled);
     // Most handlers finish on their first poll: no timer for them.
-    if std::future::poll_fn(|cx| Poll::Ready(handled.as_mut().poll(cx)))
-        .await
-        .is_ready()
-    {
+    if handled.as_mut().now_or_never().is_some() {
         return;
     }
     if tokio::time::timeout(NOTIFICATION_ORDER, handled.as_mut())

@@ -6,6 +6,7 @@ use futures_util::{Sink, SinkExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::keep_alive::{clock, tick};
 use super::{Frame, KeepAlive};
 
 /// A frame queued for the writer, with an optional notice once it is written.
@@ -43,8 +44,7 @@ pub(super) async fn write_loop<O>(
 {
     let _finished = finished.drop_guard();
     // A keep-alive interval is never zero (`KeepAlive::new` refuses it).
-    let period = keep_alive.map_or(Duration::from_secs(3600 * 24 * 365), |k| k.interval());
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let mut pings = clock(keep_alive.map(|k| k.interval()));
     // Runs out `LINGER` after the end: every write races it.
     let linger = async {
         done.cancelled().await;
@@ -59,7 +59,7 @@ pub(super) async fn write_loop<O>(
                 Some(outbound) => outbound,
                 None => break,
             },
-            _ = ticker.tick(), if keep_alive.is_some() => Frame::Ping.into(),
+            () = tick(&mut pings) => Frame::Ping.into(),
             _ = done.cancelled() => {
                 // Write what is already queued, then stop.
                 ended = true;

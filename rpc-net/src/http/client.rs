@@ -6,6 +6,7 @@ use bytes::Bytes;
 use rpc_core::{BoxFuture, Error, Outgoing, Transport};
 
 use crate::tls::ExtraRoots;
+use crate::CONNECT_TIMEOUT;
 
 /// Sends JSON-RPC messages as HTTP POST requests.
 ///
@@ -116,25 +117,16 @@ impl HttpClient {
         let status = response.status().as_u16();
         let limit = self.max_response_bytes;
         let too_large = Error::ResponseTooLarge { limit };
-        if response
-            .content_length()
-            .is_some_and(|len| len > limit as u64)
-        {
-            return Err(too_large);
-        }
         let announced = response.content_length();
-        let Some(first) = response.chunk().await.map_err(map_error)? else {
-            return Ok((status, Bytes::new()));
-        };
-        if announced == Some(first.len() as u64) && first.len() <= limit {
-            // The whole body in one piece: no copy.
-            return Ok((status, first));
-        }
-        let mut body = bytes::BytesMut::from(&first[..]);
-        if body.len() > limit {
+        if announced.is_some_and(|len| len > limit as u64) {
             return Err(too_large);
         }
+        let mut body = bytes::BytesMut::new();
         while let Some(chunk) = response.chunk().await.map_err(map_error)? {
+            if body.is_empty() && announced == Some(chunk.len() as u64) {
+                // The whole body (within the limit) in one piece: no copy.
+                return Ok((status, chunk));
+            }
             if body.len() + chunk.len() > limit {
                 return Err(too_large);
             }
@@ -143,8 +135,6 @@ impl HttpClient {
         Ok((status, body.freeze()))
     }
 }
-
-use crate::CONNECT_TIMEOUT;
 
 /// The endpoint's URL: `http://` or `https://`.
 fn endpoint(url: &str) -> Result<reqwest::Url, Error> {
@@ -250,6 +240,14 @@ pub struct StatusError {
     pub body: String,
 }
 
+impl StatusError {
+    /// The error for `status`, quoting the start of `body`.
+    pub(crate) fn new(status: u16, body: &[u8]) -> Self {
+        let body = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+        StatusError { status, body }
+    }
+}
+
 /// Whether an error-status body still carries a JSON-RPC answer (some
 /// servers send errors with 4xx/5xx); then the engine reports that error.
 fn is_jsonrpc(body: &[u8]) -> bool {
@@ -261,8 +259,7 @@ fn is_jsonrpc(body: &[u8]) -> bool {
 }
 
 fn status_error(status: u16, body: &[u8]) -> Error {
-    let body = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-    Error::Transport(Box::new(StatusError { status, body }))
+    Error::Transport(Box::new(StatusError::new(status, body)))
 }
 
 impl Transport for HttpClient {

@@ -1,7 +1,6 @@
 //! The HTTP server: JSON-RPC over POST, the API description over GET, a
 //! readiness probe, and WebSocket upgrades on the same route.
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +13,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use futures_util::FutureExt;
 use rpc_core::duplex::{Connections, DuplexConfig};
 use rpc_core::{code, Context, Dispatcher, ErrorObject, Limits, MethodTable};
 use tokio::net::{TcpListener, ToSocketAddrs};
@@ -253,24 +253,21 @@ async fn read_body(
     }
     let mut read = std::pin::pin!(axum::body::to_bytes(body, limit));
     // A small body is usually here already: no timer for it.
-    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(read.as_mut().poll(cx))).await;
-    let outcome = match (first, limits.request_timeout) {
-        (std::task::Poll::Ready(outcome), _) => outcome,
-        (std::task::Poll::Pending, None) => read.await,
-        (std::task::Poll::Pending, Some(timeout)) => {
-            tokio::time::timeout(timeout, read).await.map_err(|_| {
-                error_reply(
-                    StatusCode::REQUEST_TIMEOUT,
-                    ErrorObject::new(
-                        code::REQUEST_TIMEOUT,
-                        format!(
-                            "Request body not received within {} ms",
-                            timeout.as_millis()
-                        ),
+    let outcome = match (read.as_mut().now_or_never(), limits.request_timeout) {
+        (Some(outcome), _) => outcome,
+        (None, None) => read.await,
+        (None, Some(timeout)) => tokio::time::timeout(timeout, read).await.map_err(|_| {
+            error_reply(
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorObject::new(
+                    code::REQUEST_TIMEOUT,
+                    format!(
+                        "Request body not received within {} ms",
+                        timeout.as_millis()
                     ),
-                )
-            })?
-        }
+                ),
+            )
+        })?,
     };
     outcome.map_err(|e| {
         let over = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())

@@ -121,10 +121,8 @@ impl WsClient {
             .map_err(|e| match e {
                 tungstenite::Error::Http(response) => {
                     let body = response.body().as_deref().unwrap_or_default();
-                    Error::Connect(Box::new(crate::http::StatusError {
-                        status: response.status().as_u16(),
-                        body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
-                    }))
+                    let status = response.status().as_u16();
+                    Error::Connect(Box::new(crate::http::StatusError::new(status, body)))
                 }
                 other => Error::Connect(Box::new(other)),
             })?;
