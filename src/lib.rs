@@ -53,8 +53,8 @@
 #![warn(missing_docs)]
 
 pub use rpc_core::{
-    code, Batch, BatchAnswer, BoxError, BoxFuture, Client, Context, Dispatcher, Error, ErrorObject,
-    Id, InvalidResponse, Limits, MethodInfo, MethodTable, Outgoing, ParamInfo, Params,
+    code, Answer, Batch, BatchAnswer, BoxError, BoxFuture, Client, Context, Dispatcher, Error,
+    ErrorObject, Id, InvalidResponse, Limits, MethodInfo, MethodTable, Outgoing, ParamInfo, Params,
     ParamsBuilder, Push, RegisterError, Slot, Slots, Transport, DEFAULT_CLIENT_TIMEOUT,
 };
 pub use rpc_core::{discover, duplex, limits, to_result, InProcess, MethodResult};

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use rpc::{rpc, Context, ErrorObject, InProcess, MethodTable, ParamsBuilder};
 use rpc_core::{BoxFuture, Outgoing};
 use serde::{Deserialize, Serialize};
@@ -626,7 +625,7 @@ impl Recording {
 }
 
 impl rpc::Transport for Recording {
-    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Bytes, rpc::Error>> {
+    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<rpc::Answer, rpc::Error>> {
         self.record(&message.body);
         self.inner.request(message)
     }

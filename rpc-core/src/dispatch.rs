@@ -1,18 +1,19 @@
 //! The one entry point every transport calls: bytes in, bytes (or nothing) out.
 
-use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, OnceLock};
-
 use std::borrow::Cow;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::Poll;
+use std::time::Duration;
 
 use futures_util::future::{CatchUnwind, FutureExt};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde_json::value::RawValue;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::request::{self, Entry, Message, Rejected};
+use crate::message::{self, Entry, Message, Reply};
 use crate::response::{error_response, write_batch, write_response};
 use crate::{
     code, discover, Context, ErrorObject, Limits, MethodFuture, MethodResult, MethodTable,
@@ -86,7 +87,23 @@ impl Dispatcher {
     /// Batch members run concurrently; their answers keep request order. A
     /// handler that panics is answered with -32603 for its own request only.
     pub async fn handle(&self, body: &[u8], ctx: &Context) -> Option<Vec<u8>> {
+        self.serve(body, ctx, None).await
+    }
+
+    /// [`handle`](Self::handle) for a message that came over a connection
+    /// on which we call the peer too: answers to our calls go to `peer`,
+    /// notifications start in arrival order, and a draining connection
+    /// refuses calls instead of running them.
+    pub(crate) async fn serve(
+        &self,
+        body: &[u8],
+        ctx: &Context,
+        peer: Option<&dyn Peer>,
+    ) -> Option<Vec<u8>> {
         if body.len() > self.limits.max_message_bytes {
+            if let Some(peer) = peer {
+                peer.unreadable(body);
+            }
             return Some(error_response(&ErrorObject::new(
                 code::REQUEST_TOO_LARGE,
                 format!(
@@ -96,11 +113,35 @@ impl Dispatcher {
                 ),
             )));
         }
-        match request::parse(body, &self.limits) {
-            Err(Rejected(error)) => Some(error_response(&error)),
-            Ok(Message::Single(entry)) => {
-                let mut calls = [self.start(entry, ctx)];
-                self.run(&mut calls).await;
+        let message = match message::parse(body, &self.limits) {
+            Ok(message) => message,
+            Err(rejected) => {
+                if let Some(peer) = peer {
+                    peer.unreadable(body);
+                }
+                return Some(error_response(&rejected.error()));
+            }
+        };
+        if let Some(peer) = peer.filter(|_| message.is_answer()) {
+            let (batch, replies) = message.into_replies();
+            peer.answers(batch, replies);
+            return None;
+        }
+        let refusal = peer.and_then(Peer::refusal);
+        match message {
+            Message::Single(entry) => {
+                // A notification waits for the ones before it to start.
+                let gate = match peer {
+                    Some(peer) if matches!(entry, Entry::Notification(_)) => {
+                        peer.order().acquire().await.ok()
+                    }
+                    _ => None,
+                };
+                let mut calls = [self.start(entry, ctx, refusal)];
+                match gate {
+                    Some(permit) => self.run_ordered(&mut calls, permit).await,
+                    None => self.run(&mut calls).await,
+                }
                 let [call] = calls;
                 let (id, outcome) = call.answer()?;
                 let size = outcome.as_ref().map_or(96, |r| r.get().len() + 40);
@@ -108,9 +149,11 @@ impl Dispatcher {
                 write_response(&mut out, id, &outcome);
                 Some(self.within_limit(out, || [id]))
             }
-            Ok(Message::Batch(entries)) => {
-                let mut calls: Vec<Call<'_>> =
-                    entries.into_iter().map(|e| self.start(e, ctx)).collect();
+            Message::Batch(entries) => {
+                let mut calls: Vec<Call<'_>> = entries
+                    .into_iter()
+                    .map(|e| self.start(e, ctx, refusal))
+                    .collect();
                 self.run(&mut calls).await;
                 let answers = calls.into_iter().filter_map(Call::answer);
                 if self.limits.max_response_bytes.is_none() {
@@ -161,22 +204,33 @@ impl Dispatcher {
         }
     }
 
-    /// Looks the method up and starts its handler (which decodes the params).
-    fn start<'a>(&self, entry: Entry<'a>, ctx: &Context) -> Call<'a> {
+    /// Looks the method up and starts its handler (which decodes the
+    /// params); with a `refusal`, answers with it instead.
+    fn start<'a>(
+        &self,
+        entry: Entry<'a>,
+        ctx: &Context,
+        refusal: Option<&ErrorObject>,
+    ) -> Call<'a> {
+        let invalid = |id, error| Call {
+            id,
+            answer: true,
+            method: "".into(),
+            state: State::Done(Err(error)),
+        };
         let (request, answer) = match entry {
-            Entry::Invalid { id, error } => {
-                return Call {
-                    id,
-                    answer: true,
-                    method: "".into(),
-                    state: State::Done(Err(error)),
-                }
+            Entry::Invalid { id, error } => return invalid(id, error),
+            // A response among calls, or one where we made no calls.
+            Entry::Response { raw_id, .. } => {
+                return invalid(raw_id, ErrorObject::invalid_request("missing `method`"))
             }
             Entry::Notification(request) => (request, false),
             Entry::Request(request) => (request, true),
         };
-        let state = match self.methods.get(&request.method) {
-            Some(method) => {
+        let state = match (refusal, self.methods.get(&request.method)) {
+            // A refused notification does not run (and is not answered).
+            (Some(refusal), _) => State::Done(Err(refusal.clone())),
+            (None, Some(method)) => {
                 let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
                     (method.handler)(request.params, ctx)
                 }));
@@ -185,16 +239,35 @@ impl Dispatcher {
                     Err(_) => State::Done(Err(panicked(&request.method))),
                 }
             }
-            None if request.method == discover::METHOD => {
+            (None, None) if request.method == discover::METHOD => {
                 State::Done(Ok(self.discovery_document().to_owned()))
             }
-            None => State::Done(Err(ErrorObject::method_not_found(&request.method))),
+            (None, None) => State::Done(Err(ErrorObject::method_not_found(&request.method))),
         };
         Call {
             id: request.id,
             answer,
             method: request.method,
             state,
+        }
+    }
+
+    /// Runs a notification that holds its connection's order `permit`: the
+    /// next notification starts when this one finishes, or after
+    /// [`NOTIFICATION_ORDER`] (then this one goes on without the permit).
+    async fn run_ordered(&self, calls: &mut [Call<'_>], permit: SemaphorePermit<'_>) {
+        let run = self.run(calls);
+        tokio::pin!(run);
+        // Most handlers finish on their first poll: no timer for them.
+        if run.as_mut().now_or_never().is_some() {
+            return;
+        }
+        if tokio::time::timeout(NOTIFICATION_ORDER, run.as_mut())
+            .await
+            .is_err()
+        {
+            drop(permit);
+            run.await;
         }
     }
 
@@ -256,6 +329,24 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// How long a notification may hold up the ones after it on its connection.
+pub(crate) const NOTIFICATION_ORDER: Duration = Duration::from_secs(1);
+
+/// What a connection on which we also call the peer (a duplex one) adds to
+/// the dispatch of a message it received.
+pub(crate) trait Peer: Send + Sync {
+    /// A message whose every member is a response: answers to our calls.
+    fn answers(&self, batch: bool, replies: Vec<Reply<Box<RawValue>>>);
+    /// A message that is not JSON-RPC (perhaps a garbled answer).
+    fn unreadable(&self, body: &[u8]);
+    /// The gate (one permit, first come first served) through which
+    /// notifications start in the order they arrived.
+    fn order(&self) -> &Semaphore;
+    /// While the connection drains: the error every call is answered with
+    /// instead of running (notifications are dropped).
+    fn refusal(&self) -> Option<&ErrorObject>;
 }
 
 /// One member of a message on its way through the dispatcher.

@@ -1,9 +1,7 @@
 //! A transport that calls a dispatcher in the same process: for tests, and
 //! for using a service from the program that hosts it.
 
-use bytes::Bytes;
-
-use crate::{BoxFuture, Context, Dispatcher, Error, MethodTable, Outgoing, Transport};
+use crate::{Answer, BoxFuture, Context, Dispatcher, Error, MethodTable, Outgoing, Transport};
 
 /// Runs every message through a [`Dispatcher`] directly, bytes in and bytes
 /// out, exactly as a network transport would, without the network.
@@ -48,10 +46,10 @@ impl InProcess {
 }
 
 impl Transport for InProcess {
-    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Bytes, Error>> {
+    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Answer, Error>> {
         Box::pin(async move {
             match self.dispatcher.handle(&message.body, &self.context).await {
-                Some(answer) => Ok(Bytes::from(answer)),
+                Some(answer) => Ok(Answer::from(answer)),
                 None => Err(crate::client::InvalidResponse::Empty.into()),
             }
         })

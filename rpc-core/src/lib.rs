@@ -1,8 +1,8 @@
 //! The transport-agnostic core of the `rpc` JSON-RPC 2.0 framework.
 //!
-//! One path for every message: bytes are [parsed](request::parse) into a
-//! [`request::Message`], run by the [`Dispatcher`] against a [`MethodTable`],
-//! and written back as bytes. Transports (HTTP, WebSocket, TCP, in-process)
+//! One path for every message: bytes are parsed once (one parser for
+//! requests and responses alike), run by the [`Dispatcher`] against a
+//! [`MethodTable`], and written back as bytes. Transports (HTTP, WebSocket, TCP, in-process)
 //! call [`Dispatcher::handle`] and never re-implement protocol logic. The
 //! [`Client`] engine does the same for the calling side, over any
 //! [`Transport`].
@@ -28,14 +28,14 @@ mod error;
 mod id;
 mod inprocess;
 pub mod limits;
+mod message;
 mod methods;
 mod params;
-pub mod request;
 pub mod response;
 mod scan;
 
 pub use client::{
-    Batch, BatchAnswer, BoxError, BoxFuture, Client, Error, InvalidResponse, Outgoing,
+    Answer, Batch, BatchAnswer, BoxError, BoxFuture, Client, Error, InvalidResponse, Outgoing,
     ParamsBuilder, Push, Slot, Slots, Transport, DEFAULT_CLIENT_TIMEOUT,
 };
 pub use context::Context;

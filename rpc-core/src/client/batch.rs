@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use super::response::{batch_answers, decode_result};
+use super::response::decode_result;
 use super::{Client, Error, InvalidResponse, Outgoing, ParamsBuilder};
 use crate::encode;
 use crate::Id;
@@ -180,14 +180,14 @@ impl<S> Batch<S> {
             body.extend_from_slice(call);
         }
         body.push(b']');
-        let bytes = self
+        let answer = self
             .client
             .send(Outgoing {
                 body,
                 ids: ids.clone(),
             })
             .await?;
-        let mut answers = batch_answers(&bytes, &ids)?;
+        let mut answers = answer.batch(&ids)?;
         Ok(self.slots.take(&mut answers, &methods))
     }
 }

@@ -10,14 +10,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 pub use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 
 pub use batch::{Batch, BatchAnswer, Push, Slot, Slots};
 pub use error::{BoxError, Error, InvalidResponse};
 pub use params::ParamsBuilder;
-use response::{decode_result, single_response};
+pub(crate) use response::excerpt;
+pub use response::Answer;
 
 use crate::{encode, Id};
 
@@ -33,8 +33,8 @@ pub struct Outgoing {
 /// Moves encoded messages to a server and answers back. Implemented by the
 /// HTTP, WebSocket and TCP clients; the engine does everything else.
 pub trait Transport: Send + Sync + 'static {
-    /// Sends a request (or batch) and returns the raw answer.
-    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Bytes, Error>>;
+    /// Sends a request (or batch) and returns the peer's answer.
+    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Answer, Error>>;
     /// Sends a notification (or batch of them); no answer is expected.
     fn notify(&self, body: Vec<u8>) -> BoxFuture<'_, Result<(), Error>>;
 
@@ -127,8 +127,7 @@ impl Client {
                 ids: vec![Id::from(id)],
             })
             .await?;
-        let raw = single_response(&answer, &Id::from(id))?;
-        decode_result(method, raw)
+        answer.result(method, &Id::from(id))
     }
 
     /// Sends `method` as a notification: no id, no answer.
@@ -147,7 +146,7 @@ impl Client {
         Batch::new(self.clone())
     }
 
-    pub(crate) async fn send(&self, message: Outgoing) -> Result<Bytes, Error> {
+    pub(crate) async fn send(&self, message: Outgoing) -> Result<Answer, Error> {
         match self.timeout {
             None => self.transport.request(message).await,
             Some(limit) => tokio::time::timeout(limit, self.transport.request(message))
@@ -165,7 +164,7 @@ mod tests {
     struct Silent;
 
     impl Transport for Silent {
-        fn request(&self, _: Outgoing) -> BoxFuture<'_, Result<Bytes, Error>> {
+        fn request(&self, _: Outgoing) -> BoxFuture<'_, Result<Answer, Error>> {
             Box::pin(std::future::pending())
         }
         fn notify(&self, _: Vec<u8>) -> BoxFuture<'_, Result<(), Error>> {

@@ -1,30 +1,121 @@
-//! Validating answers: one parser for responses, checks of `jsonrpc`, `id`
-//! and exactly one of `result` and `error`, typed decoding.
+//! Reading answers: the one message parser's replies matched to our calls,
+//! then typed decoding.
 
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::batch::BatchAnswer;
 use super::{Error, InvalidResponse};
-use crate::request::Members;
-use crate::scan::first_byte;
-use crate::{ErrorObject, Id};
+use crate::message::{self, Message, Rejected, Reply};
+use crate::{Id, Limits};
 
-/// A validated response: its id and its outcome (raw result or error).
-struct Answer<'a> {
-    id: Id,
-    outcome: Result<&'a RawValue, ErrorObject>,
+/// A peer's answer to a request or batch, as a [`Transport`](super::Transport)
+/// hands it to the client engine: the bytes received (the engine parses
+/// them), or replies the duplex engine parsed already to route them.
+///
+/// ```
+/// let answer = rpc_core::Answer::from(br#"{"jsonrpc":"2.0","result":3,"id":1}"#.to_vec());
+/// # let _ = answer;
+/// ```
+pub struct Answer(Inner);
+
+enum Inner {
+    Bytes(Bytes),
+    Parsed {
+        batch: bool,
+        replies: Vec<Reply<Box<RawValue>>>,
+    },
 }
 
-fn parse_json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Error> {
-    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => InvalidResponse::Shape(e).into(),
-        _ => Error::NotJson {
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Inner::Bytes(bytes) => f.debug_tuple("Answer").field(bytes).finish(),
+            Inner::Parsed { replies, .. } => f.debug_tuple("Answer").field(replies).finish(),
+        }
+    }
+}
+
+impl From<Bytes> for Answer {
+    fn from(bytes: Bytes) -> Self {
+        Answer(Inner::Bytes(bytes))
+    }
+}
+
+impl From<Vec<u8>> for Answer {
+    fn from(bytes: Vec<u8>) -> Self {
+        Answer(Inner::Bytes(bytes.into()))
+    }
+}
+
+impl Answer {
+    /// Replies already parsed (by the duplex engine, which routes them).
+    pub(crate) fn parsed(batch: bool, replies: Vec<Reply<Box<RawValue>>>) -> Self {
+        Answer(Inner::Parsed { batch, replies })
+    }
+
+    /// The result of the single call `expected`, decoded.
+    pub(super) fn result<T: DeserializeOwned>(
+        self,
+        method: &str,
+        expected: &Id,
+    ) -> Result<T, Error> {
+        match self.0 {
+            Inner::Bytes(bytes) => {
+                let (batch, replies) = replies(&bytes)?;
+                decode_result(method, single(batch, replies, expected)?)
+            }
+            Inner::Parsed { batch, replies } => {
+                decode_result(method, &single(batch, replies, expected)?)
+            }
+        }
+    }
+
+    /// Each call's raw answer in a batch answer, in the order of `ids`.
+    pub(super) fn batch(self, ids: &[Id]) -> Result<Vec<BatchAnswer>, Error> {
+        match self.0 {
+            Inner::Bytes(bytes) => {
+                let (batch, replies) = replies(&bytes)?;
+                match_batch(batch, replies, ids)
+            }
+            Inner::Parsed { batch, replies } => match_batch(batch, replies, ids),
+        }
+    }
+}
+
+/// A raw result, borrowed from the answer's bytes or owned.
+trait Raw {
+    fn into_box(self) -> Box<RawValue>;
+}
+
+impl Raw for &RawValue {
+    fn into_box(self) -> Box<RawValue> {
+        self.to_owned()
+    }
+}
+
+impl Raw for Box<RawValue> {
+    fn into_box(self) -> Box<RawValue> {
+        self
+    }
+}
+
+/// Parses an answer with the one message parser; whether it is a batch.
+fn replies(bytes: &[u8]) -> Result<(bool, Vec<Reply<&RawValue>>), Error> {
+    // Answers are never limited by length or depth: only calls are.
+    match message::parse(bytes, &Limits::default()) {
+        Ok(Message::Single(entry)) => Ok((false, vec![entry.into_reply()])),
+        Ok(Message::Batch(entries)) => {
+            Ok((true, entries.into_iter().map(|e| e.into_reply()).collect()))
+        }
+        Err(Rejected::NotJson(source)) => Err(Error::NotJson {
             excerpt: preview(bytes),
-            source: e,
-        },
-    })
+            source,
+        }),
+        Err(Rejected::Shape(source)) => Err(InvalidResponse::Shape(source).into()),
+        Err(_) => Err(InvalidResponse::NotAnObject(preview(bytes)).into()),
+    }
 }
 
 fn preview(bytes: &[u8]) -> String {
@@ -32,51 +123,20 @@ fn preview(bytes: &[u8]) -> String {
     format!("{text:?}")
 }
 
-fn validate(raw: Members<'_>) -> Result<Answer<'_>, Error> {
-    match raw.jsonrpc {
-        Some(v) if v.get() == "\"2.0\"" => {}
-        Some(v) => return Err(InvalidResponse::WrongVersion(excerpt(v.get())).into()),
-        None => return Err(InvalidResponse::MissingVersion.into()),
+/// The raw result of the single call `expected`.
+fn single<R>(batch: bool, replies: Vec<Reply<R>>, expected: &Id) -> Result<R, Error> {
+    if batch {
+        return Err(InvalidResponse::NotAnObject("a batch array".into()).into());
     }
-    let id = match raw.id {
-        Some(id) => {
-            Id::from_raw(id).ok_or_else(|| InvalidResponse::InvalidId(excerpt(id.get())))?
-        }
-        None => return Err(InvalidResponse::MissingId.into()),
-    };
-    // Some peers (node's json-rpc2) send the unused member as `null`: read
-    // `"error": null` beside a result, or `"result": null` beside an error,
-    // as absent. Two real members stay an error.
-    let is_null = |v: &RawValue| v.get() == "null";
-    let (result, error) = match (raw.result, raw.error) {
-        (Some(result), Some(error)) if is_null(error) => (Some(result), None),
-        (Some(result), Some(error)) if is_null(result) => (None, Some(error)),
-        other => other,
-    };
-    let outcome = match (result, error) {
-        (Some(result), None) => Ok(result),
-        (None, Some(error)) => Err(serde_json::from_str::<ErrorObject>(error.get())
-            .map_err(InvalidResponse::MalformedError)?),
-        (Some(_), Some(_)) => return Err(InvalidResponse::BothResultAndError.into()),
-        (None, None) => return Err(InvalidResponse::NeitherResultNorError.into()),
-    };
-    Ok(Answer { id, outcome })
-}
-
-/// Validates the answer to a single call with id `expected`.
-pub(super) fn single_response<'a>(bytes: &'a [u8], expected: &Id) -> Result<&'a RawValue, Error> {
-    if first_byte(bytes) != Some(b'{') {
-        // Not an object: say whether it is JSON at all.
-        parse_json::<serde::de::IgnoredAny>(bytes)?;
-        return Err(InvalidResponse::NotAnObject(preview(bytes)).into());
-    }
-    let answer = validate(parse_json::<Members<'_>>(bytes)?)?;
-    match answer.outcome {
+    let reply = replies.into_iter().next().ok_or(InvalidResponse::Empty)?;
+    // An `Ok` outcome always has a valid id.
+    let id = reply.id.unwrap_or(Id::Null);
+    match reply.outcome? {
         // A server that could not read our request answers with a null id.
-        Err(obj) if answer.id == *expected || answer.id == Id::Null => Err(Error::Call(obj)),
-        _ if answer.id != *expected => Err(Error::IdMismatch {
+        Err(obj) if id == *expected || id == Id::Null => Err(Error::Call(obj)),
+        _ if id != *expected => Err(Error::IdMismatch {
             expected: expected.clone(),
-            got: answer.id,
+            got: id,
         }),
         Ok(raw) => Ok(raw),
         Err(obj) => Err(Error::Call(obj)),
@@ -91,27 +151,31 @@ pub(super) fn decode_result<T: DeserializeOwned>(method: &str, raw: &RawValue) -
 }
 
 /// Matches a batch answer's members to our ids.
-pub(super) fn batch_answers(bytes: &[u8], ids: &[Id]) -> Result<Vec<BatchAnswer>, Error> {
-    if first_byte(bytes) == Some(b'{') {
+fn match_batch<R: Raw>(
+    batch: bool,
+    replies: Vec<Reply<R>>,
+    ids: &[Id],
+) -> Result<Vec<BatchAnswer>, Error> {
+    if !batch {
         // The server refused the batch as a whole.
-        let answer = validate(parse_json::<Members<'_>>(bytes)?)?;
-        return match answer.outcome {
+        let reply = replies.into_iter().next().ok_or(InvalidResponse::Empty)?;
+        return match reply.outcome? {
             Err(obj) => Err(Error::Call(obj)),
             Ok(_) => Err(InvalidResponse::BatchAnsweredWithSingle.into()),
         };
     }
-    let members: Vec<Members<'_>> = parse_json(bytes)?;
     let mut answers: Vec<BatchAnswer> = ids.iter().map(|_| None).collect();
-    for member in members {
-        let answer = validate(member)?;
-        let Some(index) = ids.iter().position(|id| *id == answer.id) else {
-            if let (Id::Null, Err(obj)) = (&answer.id, &answer.outcome) {
+    for reply in replies {
+        let outcome = reply.outcome?;
+        let id = reply.id.unwrap_or(Id::Null);
+        let Some(index) = ids.iter().position(|mine| *mine == id) else {
+            if let (Id::Null, Err(obj)) = (&id, &outcome) {
                 return Err(Error::Call(obj.clone()));
             }
-            return Err(InvalidResponse::UnknownBatchId(answer.id).into());
+            return Err(InvalidResponse::UnknownBatchId(id).into());
         };
-        answers[index] = Some(match answer.outcome {
-            Ok(raw) => Ok(raw.to_owned()),
+        answers[index] = Some(match outcome {
+            Ok(raw) => Ok(raw.into_box()),
             Err(obj) => Err(Error::Call(obj)),
         });
     }
@@ -139,21 +203,26 @@ mod tests {
     fn error_messages_quote_only_an_excerpt_of_what_the_peer_sent() {
         let big = "x".repeat(100_000);
         let answer = format!(r#"{{"jsonrpc":"2.0","result":"{big}","id":1}}"#);
-        let raw = single_response(answer.as_bytes(), &Id::from(1u64)).unwrap();
-        let err = decode_result::<u64>("m", raw).unwrap_err();
+        let err = Answer::from(answer.into_bytes())
+            .result::<u64>("m", &Id::from(1u64))
+            .unwrap_err();
         assert!(
             err.to_string().len() < 400,
             "{} bytes",
             err.to_string().len()
         );
         let answer = format!(r#"{{"jsonrpc":"2.0","error":"{big}","id":1}}"#);
-        let err = single_response(answer.as_bytes(), &Id::from(1u64)).unwrap_err();
+        let err = Answer::from(answer.into_bytes())
+            .result::<u64>("m", &Id::from(1u64))
+            .unwrap_err();
         assert!(
             err.to_string().len() < 400,
             "{} bytes",
             err.to_string().len()
         );
-        let err = single_response(format!("{{{big}").as_bytes(), &Id::from(1u64)).unwrap_err();
+        let err = Answer::from(format!("{{{big}").into_bytes())
+            .result::<u64>("m", &Id::from(1u64))
+            .unwrap_err();
         assert!(
             err.to_string().len() < 700,
             "{} bytes",

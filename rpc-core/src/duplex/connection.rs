@@ -16,7 +16,8 @@ use super::registry::{Connections, Registered};
 use super::writer::{write_loop, Outbound};
 use super::{DuplexConfig, Frame, Incoming};
 use crate::{
-    encode, BoxFuture, Client, Context, Dispatcher, Error, ErrorObject, Id, Outgoing, Transport,
+    encode, Answer, BoxFuture, Client, Context, Dispatcher, Error, ErrorObject, Id, Outgoing,
+    Transport,
 };
 
 /// What the handle, the loops and the registry share.
@@ -25,7 +26,7 @@ pub(super) struct Shared {
     pub(super) sender: mpsc::Sender<Outbound>,
     /// Largest message the framing can carry, if it has a limit.
     pub(super) max_message: Option<usize>,
-    pub(super) pending: PendingCalls,
+    pub(super) pending: Arc<PendingCalls>,
     /// Ids of our calls on this connection, shared by every client on it.
     next_id: Arc<AtomicU64>,
     /// Why the connection ended, when a violation ended it.
@@ -127,7 +128,7 @@ impl DuplexConnection {
             id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
             sender,
             max_message: config.max_message,
-            pending: PendingCalls::default(),
+            pending: Arc::default(),
             next_id: Arc::new(AtomicU64::new(1)),
             ended_by: std::sync::OnceLock::new(),
             done: CancellationToken::new(),
@@ -249,7 +250,7 @@ impl DuplexConnection {
 }
 
 impl Transport for DuplexConnection {
-    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Bytes, Error>> {
+    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Answer, Error>> {
         Box::pin(async move {
             let ids: Arc<[Id]> = message.ids.into();
             let answer = self

@@ -16,9 +16,17 @@
 //!   run (each is answered -32099 "Server is shutting down"), the calls in
 //!   flight are answered, then a [`Frame::Close`] with code 1001 ends it.
 //!
+//! Every incoming message goes to the dispatcher, which parses it once
+//! with the one message parser: requests run, and a message of responses
+//! comes back through `route` to `pending`, the calls awaiting answers.
+//! Notifications start in the order they arrived, each once the one before
+//! has finished or has run for a second; requests run concurrently, never
+//! behind them.
+//!
 //! The parts: [`connection`](DuplexConnection) (the handle), `reader` and
-//! `writer` (the two loops), `route` (what an incoming message is),
-//! `pending` (our calls awaiting answers), `registry` ([`Connections`]).
+//! `writer` (the two loops), `route` (what the dispatcher hands back to the
+//! connection), `pending` (our calls awaiting answers), `registry`
+//! ([`Connections`]).
 
 mod connection;
 mod keep_alive;

@@ -3,13 +3,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
+use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
-use crate::Id;
+use crate::message::Reply;
+use crate::{Answer, Id};
 
 /// Where one message's answer goes; shared by every id the message carries.
-type Slot = Arc<Mutex<Option<oneshot::Sender<Bytes>>>>;
+type Slot = Arc<Mutex<Option<oneshot::Sender<Answer>>>>;
 
 /// A message's answer slot and every id it carries.
 type Entry = (Slot, Arc<[Id]>);
@@ -29,7 +30,7 @@ const RECENT: usize = 256;
 
 impl PendingCalls {
     /// Registers a message carrying `ids`; its answer arrives on the receiver.
-    pub(super) fn insert(&self, ids: Arc<[Id]>) -> Option<oneshot::Receiver<Bytes>> {
+    pub(super) fn insert(&self, ids: Arc<[Id]>) -> Option<oneshot::Receiver<Answer>> {
         let (tx, rx) = oneshot::channel();
         let slot: Slot = Arc::new(Mutex::new(Some(tx)));
         let mut calls = self.calls.lock().ok()?;
@@ -75,7 +76,8 @@ impl PendingCalls {
             .is_ok_and(|recent| ids.iter().any(|id| recent.contains(id)))
     }
 
-    /// Hands an answer whose ids are `ids` to the call waiting for it.
+    /// Hands an answer (a response or a batch of them) to the call waiting
+    /// for it.
     ///
     /// An answer that matches no call (an error with `"id": null` from a
     /// peer that could not read our request, or a wrong id) goes to the one
@@ -84,7 +86,9 @@ impl PendingCalls {
     /// cannot be attributed: it is logged, and the calls end at their
     /// deadlines. An answer for a call lately answered or timed out (late,
     /// or sent twice) is dropped: it belongs to none of the waiting calls.
-    pub(super) fn deliver(&self, bytes: Bytes, ids: &[Id]) {
+    pub(super) fn deliver(&self, batch: bool, replies: Vec<Reply<Box<RawValue>>>) {
+        let ids: Vec<Id> = replies.iter().filter_map(|r| r.id.clone()).collect();
+        let ids = &ids[..];
         let Ok(mut calls) = self.calls.lock() else {
             return;
         };
@@ -107,7 +111,7 @@ impl PendingCalls {
         drop(calls);
         self.remember(&all_ids);
         if let Some(tx) = slot.lock().ok().and_then(|mut s| s.take()) {
-            let _ = tx.send(bytes);
+            let _ = tx.send(Answer::parsed(batch, replies));
         }
     }
 

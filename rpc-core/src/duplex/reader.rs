@@ -1,11 +1,9 @@
 //! The read loop: routes each incoming message, runs the peer's calls, and
 //! ends the connection (cancelling its calls, or draining them).
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::{FutureExt, Stream, StreamExt};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -13,7 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use super::connection::WeakConnection;
 use super::keep_alive::{clock, tick};
-use super::route::{answer_all, kind, Kind};
+use super::route::Link;
 use super::writer::Outbound;
 use super::{Frame, Incoming, KeepAlive, GOING_AWAY};
 use crate::response::error_response;
@@ -54,11 +52,9 @@ where
     let calls = TaskTracker::new();
     let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
     // Notifications start in the order they came (ticks, chat messages),
-    // each once the one before has finished or has run for
-    // `NOTIFICATION_ORDER`; requests run concurrently, never behind them.
-    // The queue and its task exist from the first notification on: an idle
-    // connection does not pay for them.
-    let mut ordered: Option<mpsc::Sender<Bytes>> = None;
+    // each once the one before has finished or has run for a second;
+    // requests run concurrently, never behind them.
+    let order = Arc::new(Semaphore::new(1));
     let mut draining = false;
     loop {
         // Biased: what has arrived is read before the keep-alive looks at
@@ -72,9 +68,8 @@ where
                 None => break,
             },
             () = drain.cancelled(), if !draining => {
+                // Calls are refused from now on; those in flight finish.
                 draining = true;
-                // No more notifications to run; the calls in flight finish.
-                ordered = None;
                 calls.close();
                 continue;
             }
@@ -119,73 +114,38 @@ where
                 break;
             }
         };
-        match kind(&bytes) {
-            Kind::Response(ids) => {
-                shared.pending.deliver(bytes, &ids);
-                continue;
-            }
-            _ if draining => {
-                let error = ErrorObject::new(code::SHUTTING_DOWN, "Server is shutting down");
-                if let Some(answer) = answer_all(&bytes, &error) {
-                    // Refusals of a long batch may not fit the framing: then one refusal.
-                    let answer = match shared.max_message {
-                        Some(max) if answer.len() > max => error_response(&error),
-                        _ => answer,
-                    };
-                    send(&shared.sender, Frame::Message(answer.into()), &done).await;
-                }
-                continue;
-            }
-            Kind::Notification => {
-                drop(connection);
-                let ordered = ordered.get_or_insert_with(|| {
-                    notification_queue(&dispatcher, &context, &calls, &done)
-                });
-                let queued = tokio::select! {
-                    queued = ordered.send(bytes) => queued.is_ok(),
-                    () = done.cancelled() => false,
-                };
-                if !queued {
-                    break;
-                }
-                continue;
-            }
-            Kind::Unreadable => {
-                let waiting = shared.pending.waiting();
-                if waiting > 0 {
-                    // Perhaps the answer we wait for, garbled: say so rather
-                    // than let the calls time out without a word.
-                    tracing::warn!(
-                        waiting,
-                        message = ?String::from_utf8_lossy(&bytes[..bytes.len().min(200)]),
-                        "the peer sent something that is not JSON-RPC while calls wait for answers"
-                    );
-                }
-            }
-            Kind::Other => {}
-        }
+        // Everything goes to the dispatcher, which parses it once: answers
+        // to our calls come back to the pending map through the link.
+        let link = Link {
+            pending: shared.pending.clone(),
+            order: order.clone(),
+            refusal: draining
+                .then(|| ErrorObject::new(code::SHUTTING_DOWN, "Server is shutting down")),
+        };
         let sender = shared.sender.clone();
         drop(connection);
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = done.cancelled() => break,
-        };
         let dispatcher = dispatcher.clone();
         let context = context.clone();
-        let mut call = Box::pin(async move { dispatcher.handle(&bytes, &context).await });
-        // Most calls finish on their first poll: answer them here and save a
-        // task; the others go on in their own task (no head-of-line blocking).
+        let mut call =
+            Box::pin(async move { dispatcher.serve(&bytes, &context, Some(&link)).await });
+        // Most messages are done on their first poll (answers, quick
+        // calls): handled here, no task; the others go on in their own
+        // task (no head-of-line blocking), at most `max_in_flight` of them:
+        // reading waits for room.
         match call.as_mut().now_or_never() {
             Some(answer) => {
                 if let Some(answer) = answer {
                     send(&sender, Frame::Message(answer.into()), &done).await;
                 }
-                drop(permit);
             }
             None => {
+                let permit = tokio::select! {
+                    permit = permits.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                    () = done.cancelled() => break,
+                };
                 let done = done.clone();
                 calls.spawn(async move {
                     tokio::select! {
@@ -217,63 +177,4 @@ async fn send(sender: &mpsc::Sender<Outbound>, frame: Frame, done: &Cancellation
         _ = sender.send(frame.into()) => {}
         () = done.cancelled() => {}
     }
-}
-
-/// How long a notification may hold up the ones after it on its connection.
-pub(super) const NOTIFICATION_ORDER: Duration = Duration::from_secs(1);
-
-/// Runs a notification's handling until it finishes or has had
-/// [`NOTIFICATION_ORDER`]; then it goes on in its own task (cancelled with
-/// the connection) and the next notification starts.
-async fn in_order<F>(handled: F, tracker: &TaskTracker, done: &CancellationToken)
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    let mut handled = Box::pin(handled);
-    // Most handlers finish on their first poll: no timer for them.
-    if handled.as_mut().now_or_never().is_some() {
-        return;
-    }
-    if tokio::time::timeout(NOTIFICATION_ORDER, handled.as_mut())
-        .await
-        .is_ok()
-    {
-        return;
-    }
-    let done = done.clone();
-    tracker.spawn(async move {
-        tokio::select! {
-            () = handled => {}
-            () = done.cancelled() => {}
-        }
-    });
-}
-
-/// Starts the task that runs a connection's notifications in order; returns
-/// its queue.
-fn notification_queue(
-    dispatcher: &Dispatcher,
-    context: &Context,
-    calls: &TaskTracker,
-    done: &CancellationToken,
-) -> mpsc::Sender<Bytes> {
-    let (queue, mut queued) = mpsc::channel::<Bytes>(256);
-    let (dispatcher, context, done) = (dispatcher.clone(), context.clone(), done.clone());
-    let tracker = calls.clone();
-    calls.spawn(async move {
-        let run = async {
-            while let Some(bytes) = queued.recv().await {
-                let (dispatcher, context) = (dispatcher.clone(), context.clone());
-                let handled = async move {
-                    dispatcher.handle(&bytes, &context).await;
-                };
-                in_order(handled, &tracker, &done).await;
-            }
-        };
-        tokio::select! {
-            () = run => {}
-            () = done.cancelled() => {}
-        }
-    });
-    queue
 }

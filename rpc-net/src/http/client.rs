@@ -3,7 +3,7 @@
 
 use axum::http::{HeaderMap, HeaderValue};
 use bytes::Bytes;
-use rpc_core::{BoxFuture, Error, Outgoing, Transport};
+use rpc_core::{Answer, BoxFuture, Error, Outgoing, Transport};
 
 use crate::tls::ExtraRoots;
 use crate::CONNECT_TIMEOUT;
@@ -263,13 +263,13 @@ fn status_error(status: u16, body: &[u8]) -> Error {
 }
 
 impl Transport for HttpClient {
-    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Bytes, Error>> {
+    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Answer, Error>> {
         Box::pin(async move {
             let (status, body) = self.post(message.body).await?;
             match status {
-                200..=299 if !body.is_empty() => Ok(body),
+                200..=299 if !body.is_empty() => Ok(body.into()),
                 200..=299 => Err(rpc_core::InvalidResponse::Empty.into()),
-                _ if is_jsonrpc(&body) => Ok(body),
+                _ if is_jsonrpc(&body) => Ok(body.into()),
                 _ => Err(status_error(status, &body)),
             }
         })
