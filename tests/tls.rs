@@ -1,15 +1,17 @@
-//! `https://` and `wss://` clients against a server behind TLS with a
-//! self-signed certificate made in the test.
+//! Clients as production needs them: `https://` and `wss://` against a
+//! server behind TLS with a self-signed certificate made in the test, and
+//! through an HTTP proxy's `CONNECT` tunnel.
 
 mod common;
 
 use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use common::{http_server, next_event, peer, Demo, DemoClient, DemoService, Peer};
 use rpc::http::{HttpClient, Server};
 use rpc::MethodTable;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// A self-signed certificate for `localhost`: (certificate PEM, TLS acceptor).
@@ -146,4 +148,118 @@ async fn the_calculator_calls_over_https_and_wss_with_ca_cert() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "--token over tcp://");
+}
+
+/// An HTTP proxy that opens `CONNECT` tunnels, as squid or tinyproxy do,
+/// for clients presenting `Proxy-Authorization: Basic <credentials>`; it
+/// records each tunnel's target. Returns its port.
+async fn tunnelling_proxy(credentials: &'static str) -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let targets = Arc::new(Mutex::new(Vec::new()));
+    let seen = targets.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") {
+                    let Ok(byte) = client.read_u8().await else {
+                        return;
+                    };
+                    head.push(byte);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let target = head.split(' ').nth(1).unwrap_or_default().to_owned();
+                let authorized = head.lines().any(|l| {
+                    l.eq_ignore_ascii_case(&format!("proxy-authorization: Basic {credentials}"))
+                });
+                if !head.starts_with("CONNECT ") || !authorized {
+                    let _ = client
+                        .write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
+                        .await;
+                    return;
+                }
+                seen.lock().unwrap().push(target.clone());
+                let Ok(mut upstream) = TcpStream::connect(&target).await else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                    return;
+                };
+                let _ = client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await;
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            });
+        }
+    });
+    (port, targets)
+}
+
+/// `ann:s3cret` in base64.
+const CREDENTIALS: &str = "YW5uOnMzY3JldA==";
+
+#[tokio::test]
+async fn websocket_and_https_clients_go_through_an_http_proxy() {
+    let (proxy_port, targets) = tunnelling_proxy(CREDENTIALS).await;
+    let proxy = format!("http://ann:s3cret@127.0.0.1:{proxy_port}");
+    // wss:// (TLS inside the tunnel), with server pushes over it.
+    let (port, pem) = tls_server().await;
+    let (service, mut events) = peer();
+    let connection = rpc::ws::WsClient::new(&format!("wss://localhost:{port}/"))
+        .with_root_certificates(pem.as_bytes())
+        .unwrap()
+        .with_proxy(&proxy)
+        .unwrap()
+        .connect(service.into_rpc())
+        .await
+        .unwrap();
+    let client = DemoClient::new(connection);
+    assert_eq!(client.notify_me(2).await.unwrap(), 2);
+    assert_eq!(next_event(&mut events).await, "tick 0");
+    // ws:// through the same proxy.
+    let (plain, _stop) = http_server(Server::new(DemoService::default().into_rpc())).await;
+    let connection = rpc::ws::WsClient::new(&format!("ws://{plain}/"))
+        .with_proxy(&proxy)
+        .unwrap()
+        .connect(MethodTable::new())
+        .await
+        .unwrap();
+    assert_eq!(DemoClient::new(connection).add(1, 2).await.unwrap(), 3);
+    // https:// through it (reqwest's own CONNECT).
+    let client = DemoClient::new(
+        HttpClient::new(&format!("https://localhost:{port}/"))
+            .unwrap()
+            .with_root_certificates(pem.as_bytes())
+            .unwrap()
+            .with_proxy(&proxy)
+            .unwrap(),
+    );
+    assert_eq!(client.add(20, 22).await.unwrap(), 42);
+    assert_eq!(
+        *targets.lock().unwrap(),
+        [
+            format!("localhost:{port}"),
+            plain.to_string(),
+            format!("localhost:{port}")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_proxy_that_refuses_the_tunnel_is_a_clear_connect_error() {
+    let (proxy_port, targets) = tunnelling_proxy(CREDENTIALS).await;
+    let (plain, _stop) = http_server(Server::new(DemoService::default().into_rpc())).await;
+    let err = rpc::ws::WsClient::new(&format!("ws://{plain}/"))
+        .with_proxy(&format!("http://ann:wrong@127.0.0.1:{proxy_port}"))
+        .unwrap()
+        .connect(MethodTable::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, rpc::Error::Connect(_)), "{err:?}");
+    assert!(err.to_string().contains("407"), "{err}");
+    assert!(targets.lock().unwrap().is_empty());
+    let err = rpc::ws::WsClient::new(&format!("ws://{plain}/"))
+        .with_proxy("socks5://127.0.0.1:1080")
+        .unwrap_err();
+    assert!(matches!(err, rpc::Error::InvalidUrl { .. }), "{err:?}");
 }

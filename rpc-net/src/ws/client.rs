@@ -11,6 +11,7 @@ use tokio_tungstenite::Connector;
 use crate::tls::ExtraRoots;
 
 use super::adapter::adapt;
+use super::proxy::Proxy;
 
 /// Connects to a WebSocket JSON-RPC server (`ws://` or `wss://`).
 ///
@@ -40,7 +41,7 @@ pub async fn connect_with(
 
 /// A WebSocket connection to make: the URL, headers of the handshake
 /// (`Authorization`, say), certificate authorities to trust for `wss://`,
-/// and engine settings.
+/// an HTTP proxy to tunnel through, and engine settings.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), rpc_core::Error> {
@@ -55,6 +56,7 @@ pub struct WsClient {
     url: String,
     headers: HeaderMap,
     roots: ExtraRoots,
+    proxy: Option<Proxy>,
     config: DuplexConfig,
 }
 
@@ -65,6 +67,7 @@ impl WsClient {
             url: url.to_owned(),
             headers: HeaderMap::new(),
             roots: ExtraRoots::default(),
+            proxy: None,
             config: DuplexConfig::default(),
         }
     }
@@ -80,6 +83,22 @@ impl WsClient {
     /// beside the Mozilla roots.
     pub fn with_root_certificates(mut self, pem: &[u8]) -> Result<Self, Error> {
         self.roots.add_pem(pem)?;
+        Ok(self)
+    }
+
+    /// Connects through the HTTP proxy at `url`
+    /// (`http://[user:password@]host:port`) with a `CONNECT` tunnel, for
+    /// `ws://` and `wss://` alike (TLS then runs inside the tunnel). None
+    /// by default: the environment's proxy variables are ignored.
+    ///
+    /// ```
+    /// # fn demo() -> Result<(), rpc_core::Error> {
+    /// let client = rpc_net::ws::WsClient::new("wss://example.com/rpc")
+    ///     .with_proxy("http://proxy.internal:3128")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_proxy(mut self, url: &str) -> Result<Self, Error> {
+        self.proxy = Some(Proxy::parse(url)?);
         Ok(self)
     }
 
@@ -109,23 +128,40 @@ impl WsClient {
             .max_frame_size(Some(max))
             .max_write_buffer_size(super::max_write_buffer(max));
         let tls = Connector::Rustls(crate::tls::client_config(&self.roots)?);
-        let handshake = tokio_tungstenite::connect_async_tls_with_config(
-            request,
-            Some(limits),
-            true,
-            Some(tls),
-        );
+        let handshake = async {
+            let Some(proxy) = &self.proxy else {
+                let handshake = tokio_tungstenite::connect_async_tls_with_config(
+                    request,
+                    Some(limits),
+                    true,
+                    Some(tls),
+                );
+                return handshake.await.map_err(handshake_error);
+            };
+            let uri = request.uri();
+            let default_port = if uri.scheme_str() == Some("wss") {
+                443
+            } else {
+                80
+            };
+            let target = format!(
+                "{}:{}",
+                uri.host().unwrap_or_default(),
+                uri.port_u16().unwrap_or(default_port)
+            );
+            let tunnel = proxy.tunnel(&target).await?;
+            tokio_tungstenite::client_async_tls_with_config(
+                request,
+                tunnel,
+                Some(limits),
+                Some(tls),
+            )
+            .await
+            .map_err(handshake_error)
+        };
         let (socket, _response) = tokio::time::timeout(crate::CONNECT_TIMEOUT, handshake)
             .await
-            .map_err(|_| Error::Timeout(crate::CONNECT_TIMEOUT))?
-            .map_err(|e| match e {
-                tungstenite::Error::Http(response) => {
-                    let body = response.body().as_deref().unwrap_or_default();
-                    let status = response.status().as_u16();
-                    Error::Connect(Box::new(crate::http::StatusError::new(status, body)))
-                }
-                other => Error::Connect(Box::new(other)),
-            })?;
+            .map_err(|_| Error::Timeout(crate::CONNECT_TIMEOUT))??;
         let (incoming, outgoing) = adapt(socket);
         Ok(DuplexConnection::spawn(
             incoming,
@@ -135,5 +171,17 @@ impl WsClient {
             None,
             self.config,
         ))
+    }
+}
+
+/// A failed handshake: an HTTP refusal keeps its status.
+fn handshake_error(e: tungstenite::Error) -> Error {
+    match e {
+        tungstenite::Error::Http(response) => {
+            let body = response.body().as_deref().unwrap_or_default();
+            let status = response.status().as_u16();
+            Error::Connect(Box::new(crate::http::StatusError::new(status, body)))
+        }
+        other => Error::Connect(Box::new(other)),
     }
 }

@@ -4,6 +4,7 @@
 
 mod adapter;
 mod client;
+mod proxy;
 mod server;
 
 pub use client::{connect, connect_with, WsClient};

@@ -1,0 +1,159 @@
+//! WebSocket through an HTTP proxy: a tunnel opened with `CONNECT`, as
+//! browsers do for `ws://` and `wss://` (RFC 9110 section 9.3.6).
+
+use axum::http::Uri;
+use rpc_core::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// An HTTP proxy: where it listens, and the credentials it asks for.
+#[derive(Clone)]
+pub(super) struct Proxy {
+    /// `host:port` of the proxy.
+    address: String,
+    /// `Basic ...` for `Proxy-Authorization`, from the URL's user info.
+    authorization: Option<String>,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the credentials.
+        f.debug_struct("Proxy")
+            .field("address", &self.address)
+            .field("authorization", &self.authorization.as_ref().map(|_| "..."))
+            .finish()
+    }
+}
+
+/// The longest proxy answer to `CONNECT` read before giving up on it.
+const MAX_ANSWER: usize = 8 * 1024;
+
+impl Proxy {
+    /// Reads `http://[user:password@]host[:port]` (port 80 by default).
+    pub(super) fn parse(url: &str) -> Result<Proxy, Error> {
+        let invalid = |reason: &str| Error::InvalidUrl {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: axum::http::uri::InvalidUri| invalid(&format!("not a proxy URL: {e}")))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(invalid("a proxy URL starts with http://"));
+        }
+        let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
+        let (credentials, host) = match authority.as_str().rsplit_once('@') {
+            Some((user, host)) => (Some(user), host),
+            None => (None, authority.as_str()),
+        };
+        let address = match authority.port_u16() {
+            Some(_) => host.to_owned(),
+            None => format!("{host}:80"),
+        };
+        Ok(Proxy {
+            address,
+            authorization: credentials.map(|c| format!("Basic {}", base64(c.as_bytes()))),
+        })
+    }
+
+    /// A connection to `target` (`host:port`) through the proxy.
+    pub(super) async fn tunnel(&self, target: &str) -> Result<TcpStream, Error> {
+        let mut stream = TcpStream::connect(&self.address)
+            .await
+            .map_err(|e| Error::Connect(Box::new(e)))?;
+        let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
+        if let Some(authorization) = &self.authorization {
+            request.push_str(&format!("Proxy-Authorization: {authorization}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| Error::Connect(Box::new(e)))?;
+        // Read the answer's head byte by byte: nothing of the tunnelled
+        // stream may be consumed here.
+        let mut head = Vec::with_capacity(256);
+        while !head.ends_with(b"\r\n\r\n") {
+            if head.len() == MAX_ANSWER {
+                return Err(refused("the proxy's answer is too long"));
+            }
+            let byte = stream
+                .read_u8()
+                .await
+                .map_err(|e| Error::Connect(Box::new(e)))?;
+            head.push(byte);
+        }
+        let status_line = head
+            .split(|&b| b == b'\r')
+            .next()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        let status = status_line.split(' ').nth(1).unwrap_or_default();
+        if status.len() == 3 && status.starts_with('2') {
+            Ok(stream)
+        } else {
+            let line: String = status_line.chars().take(200).collect();
+            Err(refused(&format!("the proxy refused the tunnel: {line}")))
+        }
+    }
+}
+
+fn refused(reason: &str) -> Error {
+    Error::Connect(reason.into())
+}
+
+/// Standard base64 with padding (RFC 4648), for `Basic` credentials.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc_4648() {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), encoded);
+        }
+    }
+
+    #[test]
+    fn proxy_urls() {
+        let p = Proxy::parse("http://ann:s3cret@proxy.local:3128").unwrap();
+        assert_eq!(p.address, "proxy.local:3128");
+        assert_eq!(p.authorization.as_deref(), Some("Basic YW5uOnMzY3JldA=="));
+        assert!(!format!("{p:?}").contains("YW5u"));
+        assert_eq!(
+            Proxy::parse("http://proxy.local").unwrap().address,
+            "proxy.local:80"
+        );
+        assert!(matches!(
+            Proxy::parse("socks5://proxy.local:1080"),
+            Err(Error::InvalidUrl { .. })
+        ));
+    }
+}
