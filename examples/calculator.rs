@@ -12,49 +12,30 @@ use std::time::Duration;
 
 use rpc::duplex::Connections;
 use rpc::tcp::{Framing, StreamOptions};
-use rpc::{rpc, Context, ErrorObject};
+use rpc::{rpc, Context};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// The calculator's application errors.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// The calculator's application errors: each variant's code travels in the
+/// error object, and the client gets the variant back.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, rpc::RpcError)]
 pub enum CalcError {
     /// `divide` with `b == 0`.
     #[error("Division by zero")]
+    #[rpc(code = -32000)]
     DivisionByZero,
-    /// An integer result that does not fit in 64 bits.
-    #[error("Integer overflow")]
-    Overflow,
     /// A method that needs a duplex connection was called over plain HTTP.
     #[error("{0} needs a duplex connection (WebSocket or TCP)")]
+    #[rpc(code = -32002)]
     NeedsDuplex(&'static str),
+    /// An integer result that does not fit in 64 bits.
+    #[error("Integer overflow")]
+    #[rpc(code = -32003)]
+    Overflow,
     /// An argument outside the accepted range.
     #[error("{0}")]
+    #[rpc(code = rpc::code::INVALID_PARAMS)]
     OutOfRange(String),
-}
-
-impl From<CalcError> for ErrorObject {
-    fn from(e: CalcError) -> Self {
-        let code = match e {
-            CalcError::DivisionByZero => -32000,
-            CalcError::Overflow => -32001,
-            CalcError::NeedsDuplex(_) => -32002,
-            CalcError::OutOfRange(_) => rpc::code::INVALID_PARAMS,
-        };
-        ErrorObject::new(code, e.to_string())
-    }
-}
-
-impl TryFrom<ErrorObject> for CalcError {
-    type Error = ErrorObject;
-
-    fn try_from(e: ErrorObject) -> Result<Self, ErrorObject> {
-        match e.code {
-            -32000 => Ok(CalcError::DivisionByZero),
-            -32001 => Ok(CalcError::Overflow),
-            _ => Err(e),
-        }
-    }
 }
 
 /// The JSON-RPC 2.0 specification's example methods, and a few more.
@@ -591,7 +572,7 @@ async fn run_call(engine: &rpc::Client, args: &CallArgs) -> Result<Value, rpc::E
     match typed {
         Some(call) => call.await,
         None => {
-            let mut params = rpc::ParamsBuilder::new(false);
+            let mut params = rpc::client::ParamsBuilder::new(false);
             for value in v {
                 params.push("", value);
             }

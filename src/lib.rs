@@ -52,14 +52,36 @@
 //! ```
 #![warn(missing_docs)]
 
-pub use rpc_core::{
-    code, Answer, Batch, BatchAnswer, BoxError, BoxFuture, Client, Context, Dispatcher, Error,
-    ErrorObject, Id, InvalidResponse, Limits, MethodInfo, MethodTable, Outgoing, ParamInfo, Params,
-    ParamsBuilder, Push, RegisterError, Slot, Slots, Transport, DEFAULT_CLIENT_TIMEOUT,
-};
-pub use rpc_core::{discover, duplex, limits, to_result, InProcess, MethodResult};
-pub use rpc_macros::rpc;
+pub use rpc_core::{code, Client, Context, Error, ErrorObject, Id, InProcess, MethodTable};
+pub use rpc_core::{discover, duplex, limits, Limits, DEFAULT_CLIENT_TIMEOUT};
+pub use rpc_macros::{rpc, RpcError};
 pub use rpc_net::{shutdown, Shutdown};
+
+/// The server side of a service: the method table, registering handlers by
+/// hand, reading params, and the dispatcher every transport calls.
+pub mod server {
+    pub use rpc_core::{
+        to_result, Context, Dispatcher, Handler, Limits, Method, MethodFuture, MethodInfo,
+        MethodResult, MethodTable, ParamInfo, Params, ParamsDecoder, RegisterError,
+    };
+}
+
+/// The client engine: [`Client`](client::Client) calls methods by name over
+/// any [`Transport`](client::Transport); generated clients wrap one and
+/// implement [`ServiceClient`](client::ServiceClient).
+pub mod client {
+    pub use rpc_core::{
+        Answer, BoxError, BoxFuture, Client, Error, InvalidResponse, Outgoing, ParamsBuilder,
+        ServiceBatch, ServiceClient, Transport, DEFAULT_CLIENT_TIMEOUT,
+    };
+}
+
+/// Typed batches: several calls in one round trip, a tuple of results back.
+/// Generated clients build them (`client.batch().add(1, 2).send()`); these
+/// are the types in their signatures.
+pub mod batch {
+    pub use rpc_core::{Batch, BatchAnswer, Push, Slot, Slots};
+}
 
 /// HTTP: the axum server ([`http::router`], [`http::serve`],
 /// [`http::Server`]) and the reqwest client ([`http::HttpClient`]); the

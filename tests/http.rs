@@ -370,7 +370,7 @@ async fn each_client_failure_is_a_distinct_error() {
         add_at(&base, "/html").await,
         rpc::Error::NotJson { .. }
     ));
-    use rpc::InvalidResponse as Invalid;
+    use rpc::client::InvalidResponse as Invalid;
     let e = add_at(&base, "/v1").await;
     assert!(
         matches!(&e, rpc::Error::InvalidResponse(Invalid::WrongVersion(_))),

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rpc::{rpc, Context, ErrorObject, InProcess, MethodTable, ParamsBuilder};
-use rpc_core::{BoxFuture, Outgoing};
+use rpc::client::{BoxFuture, Outgoing, ParamsBuilder};
+use rpc::{rpc, Context, ErrorObject, InProcess, MethodTable};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -18,50 +18,30 @@ pub struct Point {
     y: i64,
 }
 
-/// The kitchen's application errors, converted to and from error objects.
-#[derive(Debug, Clone, PartialEq)]
+/// The kitchen's application errors, converted to and from error objects
+/// by `#[derive(RpcError)]`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, rpc::RpcError)]
 pub enum KitchenError {
-    /// Not enough of `item` left.
+    /// Not enough of `item` left: the fields travel in `data`.
+    #[error("out of {item}")]
+    #[rpc(code = OUT_OF_STOCK, data)]
     OutOfStock { item: String, left: u32 },
     /// The kitchen does not take orders.
+    #[error("closed")]
+    #[rpc(code = CLOSED)]
     Closed,
+    /// A tuple variant with data.
+    #[error("too hot: {0} degrees in {1}")]
+    #[rpc(code = -32012, data)]
+    TooHot(u32, String),
+    /// A variant whose fields stay behind: it comes back as an `ErrorObject`.
+    #[error("broken: {0}")]
+    #[rpc(code = -32013)]
+    Broken(String),
 }
 
 const OUT_OF_STOCK: i64 = -32010;
 const CLOSED: i64 = -32011;
-
-impl From<KitchenError> for ErrorObject {
-    fn from(e: KitchenError) -> Self {
-        match e {
-            KitchenError::OutOfStock { item, left } => {
-                ErrorObject::new(OUT_OF_STOCK, format!("out of {item}"))
-                    .with_data(json!({ "item": item, "left": left }))
-            }
-            KitchenError::Closed => ErrorObject::new(CLOSED, "closed"),
-        }
-    }
-}
-
-impl TryFrom<ErrorObject> for KitchenError {
-    type Error = ErrorObject;
-
-    fn try_from(e: ErrorObject) -> Result<Self, ErrorObject> {
-        match e.code {
-            OUT_OF_STOCK => {
-                let data = e.data.clone().unwrap_or_default();
-                match (data["item"].as_str(), data["left"].as_u64()) {
-                    (Some(item), Some(left)) => Ok(KitchenError::OutOfStock {
-                        item: item.to_owned(),
-                        left: left as u32,
-                    }),
-                    _ => Err(e),
-                }
-            }
-            CLOSED => Ok(KitchenError::Closed),
-            _ => Err(e),
-        }
-    }
-}
 
 /// Who is calling; a transport would put it in the request context.
 #[derive(Debug, Clone, PartialEq)]
@@ -567,7 +547,7 @@ async fn merged_services_serve_both_and_duplicates_are_refused() {
         .merge(Abacus.into_rpc())
         .unwrap_err();
     assert!(
-        matches!(&err, rpc::RegisterError::Duplicate(name) if name == "add"),
+        matches!(&err, rpc::server::RegisterError::Duplicate(name) if name == "add"),
         "{err:?}"
     );
 }
@@ -624,8 +604,8 @@ impl Recording {
     }
 }
 
-impl rpc::Transport for Recording {
-    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<rpc::Answer, rpc::Error>> {
+impl rpc::client::Transport for Recording {
+    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<rpc::client::Answer, rpc::Error>> {
         self.record(&message.body);
         self.inner.request(message)
     }
@@ -710,7 +690,7 @@ async fn notification_and_batch_have_the_documented_wire_shape() {
     );
 }
 
-async fn handle(dispatcher: &rpc::Dispatcher, request: Value) -> Value {
+async fn handle(dispatcher: &rpc::server::Dispatcher, request: Value) -> Value {
     let body = serde_json::to_vec(&request).unwrap();
     let answer = dispatcher
         .handle(&body, &Context::new())
@@ -721,7 +701,7 @@ async fn handle(dispatcher: &rpc::Dispatcher, request: Value) -> Value {
 
 #[tokio::test]
 async fn server_answers_raw_positional_and_named_requests() {
-    let dispatcher = rpc::Dispatcher::new(Diner::default().into_rpc());
+    let dispatcher = rpc::server::Dispatcher::new(Diner::default().into_rpc());
 
     let positional = json!({"jsonrpc": "2.0", "method": "add", "params": [40, 2], "id": 1});
     assert_eq!(
@@ -768,4 +748,137 @@ async fn server_answers_raw_positional_and_named_requests() {
         serde_json::to_vec(&json!({"jsonrpc": "2.0", "method": "ring", "params": {"times": 1}}))
             .unwrap();
     assert_eq!(dispatcher.handle(&body, &Context::new()).await, None);
+}
+
+#[test]
+fn derived_errors_convert_to_error_objects_and_back() {
+    let cases = [
+        KitchenError::OutOfStock {
+            item: "eggs".into(),
+            left: 2,
+        },
+        KitchenError::Closed,
+        KitchenError::TooHot(300, "oven".into()),
+    ];
+    for error in cases {
+        let object = ErrorObject::from(error.clone());
+        assert_eq!(object.message, error.to_string());
+        assert_eq!(KitchenError::try_from(object), Ok(error));
+    }
+    let object = ErrorObject::from(KitchenError::OutOfStock {
+        item: "eggs".into(),
+        left: 2,
+    });
+    assert_eq!(object.code, OUT_OF_STOCK);
+    assert_eq!(object.data, Some(json!({"item": "eggs", "left": 2})));
+    let object = ErrorObject::from(KitchenError::TooHot(300, "oven".into()));
+    assert_eq!(object.data, Some(json!([300, "oven"])));
+    let object = ErrorObject::from(KitchenError::Broken("lid".into()));
+    assert_eq!((object.code, object.data.clone()), (-32013, None));
+    assert_eq!(KitchenError::try_from(object.clone()), Err(object));
+    // Right code, unreadable data: not rebuilt.
+    let odd = ErrorObject::new(OUT_OF_STOCK, "out").with_data(json!({"item": 1}));
+    assert_eq!(KitchenError::try_from(odd.clone()), Err(odd));
+}
+
+/// A service whose methods take the names of the generated client's own
+/// methods and of the batch builder's `send`.
+#[rpc]
+#[allow(clippy::wrong_self_convention)]
+trait Clashing {
+    async fn new(&self, name: String) -> String;
+    async fn send(&self, to: String) -> bool;
+    async fn batch(&self, size: u32) -> u32;
+    async fn client(&self) -> String;
+    async fn with_timeout(&self, ms: u64) -> u64;
+}
+
+struct Clasher;
+
+impl Clashing for Clasher {
+    async fn new(&self, name: String) -> String {
+        format!("new {name}")
+    }
+    async fn send(&self, to: String) -> bool {
+        to == "ann"
+    }
+    async fn batch(&self, size: u32) -> u32 {
+        size * 2
+    }
+    async fn client(&self) -> String {
+        "client".into()
+    }
+    async fn with_timeout(&self, ms: u64) -> u64 {
+        ms + 1
+    }
+}
+
+#[tokio::test]
+async fn service_methods_may_take_the_names_of_the_clients_own() {
+    use rpc::client::{ServiceBatch, ServiceClient};
+    let client: ClashingClient = ServiceClient::new(InProcess::new(Clasher.into_rpc()));
+    assert_eq!(client.new("x".into()).await.unwrap(), "new x");
+    assert!(client.send("ann".into()).await.unwrap());
+    assert_eq!(client.batch(4).await.unwrap(), 8);
+    assert_eq!(client.client().await.unwrap(), "client");
+    assert_eq!(client.with_timeout(9).await.unwrap(), 10);
+    // The client's own methods, through the traits.
+    let client = ServiceClient::with_timeout(&client, Duration::from_secs(5));
+    assert_eq!(
+        ServiceClient::client(&client).timeout(),
+        Some(Duration::from_secs(5))
+    );
+    let batch = ServiceClient::batch(&client)
+        .send("bo".into())
+        .batch(1)
+        .new("y".into());
+    let (sent, doubled, made) = ServiceBatch::send(batch).await.unwrap();
+    assert_eq!(
+        (sent.unwrap(), doubled.unwrap(), made.unwrap()),
+        (false, 2, "new y".to_owned())
+    );
+    // `From<Client>` builds one too.
+    let engine = rpc::Client::new(InProcess::new(Clasher.into_rpc()));
+    assert_eq!(ClashingClient::from(engine).batch(1).await.unwrap(), 2);
+}
+
+mod app {
+    /// A user's own type that happens to be called `Context`.
+    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    pub struct Context {
+        pub tenant: String,
+    }
+}
+
+#[rpc]
+trait Tenants {
+    /// `app::Context` is a parameter like any other; `rpc::Context` is the
+    /// request context.
+    async fn tenant(&self, ctx: app::Context, request: rpc::Context) -> String;
+}
+
+struct TenantService;
+
+impl Tenants for TenantService {
+    async fn tenant(&self, ctx: app::Context, request: rpc::Context) -> String {
+        let caller = request.get::<Caller>().map_or("nobody", |c| c.0.as_str());
+        format!("{} for {caller}", ctx.tenant)
+    }
+}
+
+#[tokio::test]
+async fn a_users_own_context_type_is_a_parameter() {
+    let methods = TenantService.into_rpc();
+    let info = methods.get("tenant").unwrap().info();
+    assert_eq!(info.params.len(), 1);
+    assert_eq!(info.params[0].name, "ctx");
+    let transport = InProcess::new(methods).with_context(Context::new().with(Caller("ann".into())));
+    let client = TenantsClient::new(transport);
+    let answer = client
+        .tenant(app::Context {
+            tenant: "acme".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(answer, "acme for ann");
 }

@@ -305,7 +305,7 @@ fn the_calculator_drains_on_sigterm_in_every_framing() {
                 for ms in [600u64, 700, 800] {
                     let client = client.clone();
                     calls.push(tokio::spawn(async move {
-                        let mut p = rpc::ParamsBuilder::new(false);
+                        let mut p = rpc::client::ParamsBuilder::new(false);
                         p.push("ms", &ms);
                         (ms, client.call::<u64>("sleep", p).await)
                     }));

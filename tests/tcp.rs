@@ -255,13 +255,13 @@ async fn length_prefix_frames_are_big_endian() {
 async fn any_byte_stream_works_too() {
     let (server_side, client_side) = tokio::net::UnixStream::pair().unwrap();
     let options = StreamOptions::framing(Framing::LengthPrefix4);
-    let dispatcher = rpc::Dispatcher::new(DemoService::default().into_rpc());
+    let dispatcher = rpc::server::Dispatcher::new(DemoService::default().into_rpc());
     let server =
         rpc::tcp::connect_stream(server_side, &options, dispatcher, rpc::Context::new(), None);
     let client_conn = rpc::tcp::connect_stream(
         client_side,
         &options,
-        rpc::Dispatcher::new(MethodTable::new()),
+        rpc::server::Dispatcher::new(MethodTable::new()),
         rpc::Context::new(),
         None,
     );

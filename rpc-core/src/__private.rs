@@ -3,7 +3,15 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::{Context, ErrorObject, Handler, MethodInfo, MethodResult, MethodTable, Params};
+pub use serde;
+pub use serde_json;
+
+pub use crate::client::{Batch, Push, ServiceBatch, ServiceClient, Slots};
+pub use crate::{
+    to_result, Client, Context, Error, ErrorObject, MethodInfo, MethodTable, ParamInfo, Params,
+    ParamsBuilder,
+};
+use crate::{Handler, MethodResult};
 
 /// Registers a generated handler. Name clashes were ruled out at compile time.
 pub fn register<F, Fut>(table: &mut MethodTable, info: MethodInfo, handler: F)
@@ -17,5 +25,23 @@ where
     });
     if let Err(e) = table.register_handler(info, handler) {
         tracing::error!("{e}");
+    }
+}
+
+/// Implemented by the framework's [`Context`] only: a parameter written
+/// `Context` must be this one to be the request context.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not the request context `rpc::Context`",
+    label = "a parameter of a type named `Context` is taken as the request context",
+    note = "to take your own `Context` type as a parameter, write its path (e.g. `app::Context`); for the request context, import `rpc::Context`"
+)]
+pub trait IsContext {
+    /// The context a handler receives.
+    fn from_context(ctx: &Context) -> Self;
+}
+
+impl IsContext for Context {
+    fn from_context(ctx: &Context) -> Self {
+        ctx.clone()
     }
 }

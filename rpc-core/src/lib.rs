@@ -36,7 +36,8 @@ mod scan;
 
 pub use client::{
     Answer, Batch, BatchAnswer, BoxError, BoxFuture, Client, Error, InvalidResponse, Outgoing,
-    ParamsBuilder, Push, Slot, Slots, Transport, DEFAULT_CLIENT_TIMEOUT,
+    ParamsBuilder, Push, ServiceBatch, ServiceClient, Slot, Slots, Transport,
+    DEFAULT_CLIENT_TIMEOUT,
 };
 pub use context::Context;
 pub use dispatch::Dispatcher;

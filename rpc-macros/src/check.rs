@@ -8,46 +8,36 @@ use syn::{Type, TypeParamBound};
 use crate::ctxt::Ctxt;
 use crate::model::{is_context, Method, Output, Service};
 
-/// Rust names the generated code already uses: the trait's `into_rpc`, the
-/// client's own methods, and the batch builder's `send`.
-const GENERATED_NAMES: &[(&str, &str)] = &[
-    ("into_rpc", "the trait's generated `into_rpc`"),
-    ("new", "the generated client's constructor `new`"),
-    (
-        "with_named_params",
-        "the generated client's `with_named_params`",
-    ),
-    (
-        "with_positional_params",
-        "the generated client's `with_positional_params`",
-    ),
-    ("with_timeout", "the generated client's `with_timeout`"),
-    ("client", "the generated client's `client`"),
-    ("batch", "the generated client's `batch`"),
-    ("send", "the generated batch builder's `send`"),
-];
-
-/// Runs all checks, reporting each problem at the offending token.
-pub fn check(cx: &Ctxt, service: &Service) {
+/// Runs all checks, reporting each problem at the offending token, and
+/// marks each method found wrong as broken (it gets no generated code).
+pub fn check(cx: &Ctxt, service: &mut Service) {
     check_trait(cx, service);
     let mut seen: HashMap<String, &syn::Ident> = HashMap::new();
-    for method in &service.methods {
+    let mut broken = Vec::new();
+    for (index, method) in service.methods.iter().enumerate() {
+        let errors = cx.len();
         check_signature(cx, method);
         check_rust_name(cx, method);
-        check_params(cx, method);
+        check_params(cx, &service.krate, method);
         check_notification(cx, method);
         check_names(cx, service, method, &mut seen);
+        if cx.len() > errors {
+            broken.push(index);
+        }
+    }
+    for index in broken {
+        service.methods[index].broken = true;
     }
 }
 
+/// The one name the generated code takes from the trait's namespace. The
+/// client's own methods (`new`, `batch`, the batch's `send`...) give way
+/// to service methods of the same name (see `client.rs`).
 fn check_rust_name(cx: &Ctxt, method: &Method) {
-    let name = method.ident.unraw().to_string();
-    if let Some((_, what)) = GENERATED_NAMES.iter().find(|(n, _)| *n == name) {
+    if method.ident.unraw() == "into_rpc" {
         cx.error_spanned_by(
             &method.ident,
-            format!(
-                "a method named `{name}` would clash with {what}; rename the Rust method and keep the wire name with `#[rpc(name = \"{name}\")]`"
-            ),
+            "a method named `into_rpc` would clash with the trait's generated `into_rpc`; rename the Rust method and keep the wire name with `#[rpc(name = \"into_rpc\")]`",
         );
     }
 }
@@ -133,11 +123,11 @@ fn check_result_alias(cx: &Ctxt, ty: &Type) {
     }
 }
 
-fn check_params(cx: &Ctxt, method: &Method) {
+fn check_params(cx: &Ctxt, krate: &syn::Path, method: &Method) {
     let mut first_optional: Option<&syn::Ident> = None;
     for param in &method.params {
         if let Type::Reference(r) = &param.ty {
-            if is_context(&r.elem) {
+            if is_context(&r.elem, krate) {
                 cx.error_spanned_by(
                     r,
                     "take the request context by value (`ctx: Context`); it is cheap to clone",

@@ -24,6 +24,11 @@ impl Ctxt {
         self.errors.borrow_mut().push(error);
     }
 
+    /// How many errors have been recorded so far.
+    pub fn len(&self) -> usize {
+        self.errors.borrow().len()
+    }
+
     /// All errors combined into one, if any.
     pub fn check(self) -> Result<(), syn::Error> {
         let mut errors = self.errors.into_inner().into_iter();

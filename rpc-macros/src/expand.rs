@@ -11,7 +11,8 @@ use crate::model::{Method, Output, Service};
 pub fn server(service: &Service) -> TokenStream {
     let krate = &service.krate;
     let mut item = service.item.clone();
-    for method in &service.methods {
+    // A method found wrong stays as written: rustc judges it as the user wrote it.
+    for method in service.methods.iter().filter(|m| !m.broken) {
         if let Some(TraitItem::Fn(f)) = item.items.get_mut(method.item_index) {
             let ret = match &f.sig.output {
                 syn::ReturnType::Default => quote!(()),
@@ -33,16 +34,20 @@ pub fn server(service: &Service) -> TokenStream {
     item.colon_token.get_or_insert_with(Default::default);
     item.supertraits
         .push(syn::parse_quote!(::core::marker::Sync));
-    let registrations = service.methods.iter().map(|m| registration(service, m));
+    let registrations = service
+        .methods
+        .iter()
+        .filter(|m| !m.broken)
+        .map(|m| registration(service, m));
     item.items.push(syn::parse_quote! {
         /// Turns this implementation into a method table, ready to serve
         /// (merge it with other tables first if the server offers several services).
-        fn into_rpc(self) -> #krate::MethodTable
+        fn into_rpc(self) -> #krate::__private::MethodTable
         where
             Self: ::core::marker::Sized + ::core::marker::Send + 'static,
         {
             let __rpc_this = ::std::sync::Arc::new(self);
-            let mut __rpc_table = #krate::MethodTable::new();
+            let mut __rpc_table = #krate::__private::MethodTable::new();
             #(#registrations)*
             __rpc_table
         }
@@ -69,16 +74,16 @@ fn registration(service: &Service, method: &Method) -> TokenStream {
     let args = call_args(method);
     let call = quote!(__rpc_this.#ident(#(#args),*).await);
     let outcome = match &method.output {
-        Output::Unit => quote!({ #call; #krate::to_result(&()) }),
+        Output::Unit => quote!({ #call; #krate::__private::to_result(&()) }),
         Output::Value(ty) => {
             let to_result = quote_spanned!(user_span(ty)=> to_result::<#ty>);
-            quote!(#krate::#to_result(&#call))
+            quote!(#krate::__private::#to_result(&#call))
         }
         Output::Result { ok, err, .. } => {
             let to_result = quote_spanned!(user_span(ok)=> to_result::<#ok>);
-            let ok_result = quote!(#krate::#to_result(&value));
+            let ok_result = quote!(#krate::__private::#to_result(&value));
             let err_object = quote_spanned! {user_span(err)=>
-                <#err as ::core::convert::Into<#krate::ErrorObject>>::into(error)
+                <#err as ::core::convert::Into<#krate::__private::ErrorObject>>::into(error)
             };
             quote! {
                 match #call {
@@ -88,13 +93,17 @@ fn registration(service: &Service, method: &Method) -> TokenStream {
             }
         }
     };
-    let context = method
-        .context
-        .map(|_| quote!(let __rpc_ctx = __rpc_ctx.clone();));
+    // A parameter written `Context` is the request context only if it is
+    // the framework's: said at the type when it is another `Context`.
+    let context = method.context.as_ref().map(|(_, ty)| {
+        let from =
+            quote_spanned!(user_span(ty)=> <#ty as #krate::__private::IsContext>::from_context);
+        quote!(let __rpc_ctx = #from(__rpc_ctx);)
+    });
     quote! {
         {
             let __rpc_this = ::std::sync::Arc::clone(&__rpc_this);
-            #krate::__private::register(&mut __rpc_table, #info, move |__rpc_params: #krate::Params<'_>, __rpc_ctx: &#krate::Context| {
+            #krate::__private::register(&mut __rpc_table, #info, move |__rpc_params: #krate::__private::Params<'_>, __rpc_ctx: &#krate::__private::Context| {
                 let mut __rpc_params = __rpc_params.decoder(&[#(#names),*])?;
                 #(#decodes)*
                 let __rpc_this = ::std::sync::Arc::clone(&__rpc_this);
@@ -115,7 +124,11 @@ fn call_args(method: &Method) -> Vec<TokenStream> {
         .enumerate()
         .filter(|(_, arg)| matches!(arg, FnArg::Typed(_)))
         .filter_map(|(position, _)| {
-            if method.context == Some(position) {
+            if method
+                .context
+                .as_ref()
+                .is_some_and(|(at, _)| *at == position)
+            {
                 Some(quote!(__rpc_ctx))
             } else {
                 params.next().map(|p| {
@@ -144,7 +157,7 @@ pub fn method_info(service: &Service, method: &Method) -> TokenStream {
         let name = &p.name;
         let ty = type_text(&p.ty);
         let required = p.option_of.is_none();
-        quote!(#krate::ParamInfo { name: #name.into(), ty: #ty.into(), required: #required })
+        quote!(#krate::__private::ParamInfo { name: #name.into(), ty: #ty.into(), required: #required })
     });
     let result = match &method.output {
         Output::Unit => quote!(::core::option::Option::None),
@@ -155,7 +168,7 @@ pub fn method_info(service: &Service, method: &Method) -> TokenStream {
     };
     let notification = method.attrs.notification.is_some();
     quote! {
-        #krate::MethodInfo {
+        #krate::__private::MethodInfo {
             name: #name.into(),
             aliases: ::std::vec![#(#aliases.into()),*],
             description: #description,

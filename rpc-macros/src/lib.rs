@@ -1,11 +1,12 @@
 //! The `#[rpc]` attribute of the `rpc` JSON-RPC 2.0 framework.
 //!
-//! Built like serde_derive: the input is parsed ([`attr`]) into a small
-//! model ([`model`]), checked in one place ([`check`]), and only then
-//! expanded ([`expand`] for the trait and server side, [`client`] for the
+//! Built like serde_derive: the input is parsed (`attr`) into a small
+//! model (`model`), checked in one place (`check`), and
+//! expanded (`expand` for the trait and server side, `client` for the
 //! typed client). Errors carry the span of the offending token; when there
-//! are any, the trait is still emitted unchanged so the user sees the real
-//! mistake and not a cascade.
+//! are any, the trait, `into_rpc` and the client are still emitted (without
+//! the methods found wrong) so the user sees the real mistake and not a
+//! cascade.
 //!
 //! Use it through the facade crate: `use rpc::rpc;`.
 
@@ -16,6 +17,7 @@ mod attr;
 mod check;
 mod client;
 mod ctxt;
+mod error;
 mod expand;
 mod model;
 
@@ -42,20 +44,28 @@ fn expand_rpc(
     };
     let cx = ctxt::Ctxt::default();
     let attrs = attr::trait_attrs(&cx, args);
-    let service = model::Service::from_syn(&cx, attrs, item);
-    check::check(&cx, &service);
-    match cx.check() {
-        Ok(()) => {
-            let server = expand::server(&service);
-            let client = client::client(&service);
-            quote!(#server #client)
-        }
-        Err(e) => {
-            // Emit the trait (our attributes already removed) so that code using it
-            // does not fail with errors that only follow from this one.
-            let item = &service.item;
-            let errors = e.to_compile_error();
-            quote!(#item #errors)
-        }
+    let mut service = model::Service::from_syn(&cx, attrs, item);
+    check::check(&cx, &mut service);
+    // Even with errors, the trait, `into_rpc` and the client are emitted
+    // (without the methods found wrong), so that code using them does not
+    // fail with errors that only follow from these.
+    let server = expand::server(&service);
+    let client = client::client(&service);
+    let errors = cx.check().err().map(|e| e.to_compile_error());
+    quote!(#server #client #errors)
+}
+
+/// Converts an error enum into a JSON-RPC error object and back: each
+/// variant names its code with `#[rpc(code = ...)]`, the message is the
+/// enum's `Display` text; `#[rpc(data)]` on a variant with fields carries
+/// them in the object's `data` (they must be serde types) so the client
+/// rebuilds the variant. Unit variants come back by their code alone.
+///
+/// See the `rpc` crate's documentation for an example.
+#[proc_macro_derive(RpcError, attributes(rpc))]
+pub fn derive_rpc_error(input: TokenStream) -> TokenStream {
+    match syn::parse::<syn::DeriveInput>(input) {
+        Ok(input) => error::derive(input).into(),
+        Err(e) => e.to_compile_error().into(),
     }
 }

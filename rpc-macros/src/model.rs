@@ -33,8 +33,9 @@ pub struct Method {
     pub attrs: MethodAttrs,
     /// Wire parameters (the context parameter excluded).
     pub params: Vec<Param>,
-    /// Where the context parameter sits among the Rust arguments, if any.
-    pub context: Option<usize>,
+    /// Where the context parameter sits among the Rust arguments, and its
+    /// type, if there is one.
+    pub context: Option<(usize, Type)>,
     /// What the method returns.
     pub output: Output,
     /// The `async` keyword, if present.
@@ -43,6 +44,9 @@ pub struct Method {
     pub receiver: Option<syn::Receiver>,
     /// The whole signature, for spans.
     pub sig: syn::Signature,
+    /// Something about this method was reported: it gets no generated code
+    /// (the rest of the service still does, so no error follows from it).
+    pub broken: bool,
 }
 
 /// One wire parameter.
@@ -90,12 +94,15 @@ impl Method {
 impl Service {
     /// Builds the model; structural problems go to `cx`.
     pub fn from_syn(cx: &Ctxt, attrs: TraitAttrs, mut item: ItemTrait) -> Service {
+        let krate = attrs.krate.unwrap_or_else(|| syn::parse_quote!(::rpc));
         let mut methods = Vec::new();
         for (item_index, trait_item) in item.items.iter_mut().enumerate() {
             match trait_item {
                 TraitItem::Fn(f) => {
+                    let errors = cx.len();
                     let method_attrs = attr::method_attrs(cx, &mut f.attrs);
-                    let method = Method::from_sig(cx, item_index, attr::docs(&f.attrs), method_attrs, &f.sig);
+                    let mut method = Method::from_sig(cx, &krate, item_index, attr::docs(&f.attrs), method_attrs, &f.sig);
+                    method.broken = cx.len() > errors;
                     if f.default.is_none() {
                         // The pattern was reported above; `_` keeps the re-emitted trait
                         // valid so rustc does not report it a second time (E0642).
@@ -121,7 +128,7 @@ impl Service {
             }
         }
         Service {
-            krate: attrs.krate.unwrap_or_else(|| syn::parse_quote!(::rpc)),
+            krate,
             namespace: attrs.namespace,
             item,
             methods,
@@ -140,6 +147,7 @@ impl Service {
 impl Method {
     fn from_sig(
         cx: &Ctxt,
+        krate: &syn::Path,
         item_index: usize,
         docs: Option<String>,
         attrs: MethodAttrs,
@@ -152,14 +160,14 @@ impl Method {
             match arg {
                 FnArg::Receiver(r) => receiver = Some(r.clone()),
                 FnArg::Typed(pt) => {
-                    if is_context(&pt.ty) {
+                    if is_context(&pt.ty, krate) {
                         if context.is_some() {
                             cx.error_spanned_by(
                                 &pt.ty,
                                 "#[rpc] methods take at most one `Context` parameter",
                             );
                         }
-                        context = Some(position);
+                        context = Some((position, (*pt.ty).clone()));
                         continue;
                     }
                     let ident = match &*pt.pat {
@@ -192,6 +200,7 @@ impl Method {
             asyncness: sig.asyncness,
             receiver,
             sig: sig.clone(),
+            broken: false,
         }
     }
 }
@@ -201,16 +210,32 @@ fn is_plain_name(pat: &Pat) -> bool {
     matches!(pat, Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none())
 }
 
-/// `Context`, `rpc::Context`, `::rpc::Context`: the request context, not a wire parameter.
-pub fn is_context(ty: &Type) -> bool {
-    match ty {
-        Type::Path(tp) if tp.qself.is_none() => tp
-            .path
-            .segments
-            .last()
-            .is_some_and(|s| s.ident == "Context" && s.arguments.is_none()),
-        _ => false,
+/// The request context, not a wire parameter: `Context` (which the
+/// generated code checks is the framework's), `rpc::Context`,
+/// `::rpc::Context`, or `<crate>::Context` under `crate = "..."`. A
+/// `Context` of another path (`app::Context`) is an ordinary parameter.
+pub fn is_context(ty: &Type, krate: &syn::Path) -> bool {
+    let Type::Path(tp) = ty else { return false };
+    if tp.qself.is_some() {
+        return false;
     }
+    let path = &tp.path;
+    let Some(last) = path.segments.last() else {
+        return false;
+    };
+    if last.ident != "Context" || !last.arguments.is_none() {
+        return false;
+    }
+    let prefix: Vec<String> = path
+        .segments
+        .iter()
+        .take(path.segments.len() - 1)
+        .map(|s| s.ident.to_string())
+        .collect();
+    let krate_segments: Vec<String> = krate.segments.iter().map(|s| s.ident.to_string()).collect();
+    prefix.is_empty() && path.leading_colon.is_none()
+        || prefix == ["rpc"]
+        || prefix == krate_segments
 }
 
 /// `T` for `Option<T>` (also `std::option::Option<T>`).

@@ -5,6 +5,7 @@ mod batch;
 mod error;
 mod params;
 mod response;
+mod service;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub use error::{BoxError, Error, InvalidResponse};
 pub use params::ParamsBuilder;
 pub(crate) use response::excerpt;
 pub use response::Answer;
+pub use service::{ServiceBatch, ServiceClient};
 
 use crate::{encode, Id};
 

@@ -1,0 +1,227 @@
+//! `#[derive(RpcError)]`: an application error enum converts into an error
+//! object (code per variant, message from `Display`) and back.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Data, DeriveInput, Expr, Fields, Meta, Token};
+
+use crate::ctxt::Ctxt;
+
+/// One variant's options.
+struct Variant<'a> {
+    variant: &'a syn::Variant,
+    code: Expr,
+    /// Its fields travel in the error object's `data`.
+    data: bool,
+}
+
+pub fn derive(input: DeriveInput) -> TokenStream {
+    let cx = Ctxt::default();
+    let mut krate: syn::Path = syn::parse_quote!(::rpc);
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("rpc")) {
+        let parsed =
+            attr.parse_args_with(syn::punctuated::Punctuated::<Meta, Token![,]>::parse_terminated);
+        match parsed {
+            Ok(metas) => {
+                for meta in metas {
+                    match &meta {
+                        Meta::NameValue(nv) if nv.path.is_ident("crate") => match &nv.value {
+                            Expr::Lit(syn::ExprLit {
+                                lit: syn::Lit::Str(s),
+                                ..
+                            }) => match s.parse() {
+                                Ok(path) => krate = path,
+                                Err(e) => cx.syn_error(e),
+                            },
+                            other => cx.error_spanned_by(
+                                other,
+                                "`crate` expects a string, e.g. `crate = \"::rpc\"`",
+                            ),
+                        },
+                        other => cx.error_spanned_by(
+                            other,
+                            "unknown option; on the enum only `crate = \"...\"` is accepted",
+                        ),
+                    }
+                }
+            }
+            Err(e) => cx.syn_error(e),
+        }
+    }
+    let Data::Enum(data) = &input.data else {
+        cx.error_spanned_by(
+            &input.ident,
+            "#[derive(RpcError)] applies to an enum whose variants are the errors",
+        );
+        return cx
+            .check()
+            .err()
+            .map(|e| e.to_compile_error())
+            .unwrap_or_default();
+    };
+    if !input.generics.params.is_empty() {
+        cx.error_spanned_by(
+            &input.generics,
+            "#[derive(RpcError)] does not support generic enums",
+        );
+    }
+    let variants: Vec<Variant<'_>> = data
+        .variants
+        .iter()
+        .filter_map(|v| variant(&cx, v))
+        .collect();
+    if let Err(e) = cx.check() {
+        return e.to_compile_error();
+    }
+    expand(&input.ident, &krate, &variants)
+}
+
+fn variant<'a>(cx: &Ctxt, variant: &'a syn::Variant) -> Option<Variant<'a>> {
+    let mut code = None;
+    let mut data = false;
+    for attr in variant.attrs.iter().filter(|a| a.path().is_ident("rpc")) {
+        let metas = match attr
+            .parse_args_with(syn::punctuated::Punctuated::<Meta, Token![,]>::parse_terminated)
+        {
+            Ok(metas) => metas,
+            Err(e) => {
+                cx.syn_error(e);
+                continue;
+            }
+        };
+        for meta in metas {
+            match meta {
+                Meta::NameValue(nv) if nv.path.is_ident("code") => code = Some(nv.value),
+                Meta::Path(p) if p.is_ident("data") => {
+                    if matches!(variant.fields, Fields::Unit) {
+                        cx.error_spanned_by(
+                            &p,
+                            "`data` carries a variant's fields; this variant has none",
+                        );
+                    }
+                    data = true;
+                }
+                other => cx.error_spanned_by(
+                    &other,
+                    "unknown option; expected `code = <integer>` and optionally `data`",
+                ),
+            }
+        }
+    }
+    match code {
+        Some(code) => Some(Variant {
+            variant,
+            code,
+            data,
+        }),
+        None => {
+            cx.error_spanned_by(
+                &variant.ident,
+                "each variant needs its JSON-RPC error code: `#[rpc(code = -32000)]`",
+            );
+            None
+        }
+    }
+}
+
+fn expand(ident: &syn::Ident, krate: &syn::Path, variants: &[Variant<'_>]) -> TokenStream {
+    let p = quote!(#krate::__private);
+    let mut data_types = Vec::new();
+    let mut into_arms = Vec::new();
+    let mut back = Vec::new();
+    for v in variants {
+        let name = &v.variant.ident;
+        let code = &v.code;
+        let code = quote_spanned!(code.span()=> { let code: i64 = #code; code });
+        let names: Vec<syn::Ident> = match &v.variant.fields {
+            Fields::Named(f) => f.named.iter().filter_map(|f| f.ident.clone()).collect(),
+            Fields::Unnamed(f) => (0..f.unnamed.len())
+                .map(|i| format_ident!("__rpc_{i}"))
+                .collect(),
+            Fields::Unit => Vec::new(),
+        };
+        let pattern = match &v.variant.fields {
+            Fields::Named(_) => quote!(#ident::#name { #(#names),* }),
+            Fields::Unnamed(_) => quote!(#ident::#name(#(#names),*)),
+            Fields::Unit => quote!(#ident::#name),
+        };
+        let ignored = match &v.variant.fields {
+            Fields::Named(_) => quote!(#ident::#name { .. }),
+            Fields::Unnamed(_) => quote!(#ident::#name(..)),
+            Fields::Unit => quote!(#ident::#name),
+        };
+        if v.data {
+            // A serde twin of the variant's fields carries them in `data`.
+            let twin = format_ident!("__RpcData{}{}", ident, name);
+            let types = v.variant.fields.iter().map(|f| &f.ty);
+            let serde_path = format!(
+                "{}::__private::serde",
+                quote!(#krate).to_string().replace(' ', "")
+            );
+            let body = match &v.variant.fields {
+                Fields::Named(_) => quote!({ #(#names: #types),* }),
+                _ => quote!((#(#types),*);),
+            };
+            data_types.push(quote! {
+                #[derive(#p::serde::Serialize, #p::serde::Deserialize)]
+                #[serde(crate = #serde_path)]
+                struct #twin #body
+            });
+            let build = match &v.variant.fields {
+                Fields::Named(_) => quote!(#twin { #(#names),* }),
+                _ => quote!(#twin(#(#names),*)),
+            };
+            into_arms.push(quote! {
+                #pattern => {
+                    let __rpc_error = #p::ErrorObject::new(#code, __rpc_message);
+                    match #p::serde_json::to_value(#build) {
+                        ::core::result::Result::Ok(data) => __rpc_error.with_data(data),
+                        ::core::result::Result::Err(_) => __rpc_error,
+                    }
+                }
+            });
+            back.push(quote! {
+                if __rpc_object.code == #code {
+                    if let ::core::option::Option::Some(data) = &__rpc_object.data {
+                        if let ::core::result::Result::Ok(#build) = <#twin as #p::serde::Deserialize>::deserialize(data) {
+                            return ::core::result::Result::Ok(#pattern);
+                        }
+                    }
+                }
+            });
+        } else {
+            into_arms.push(quote!(#ignored => #p::ErrorObject::new(#code, __rpc_message),));
+            if matches!(v.variant.fields, Fields::Unit) {
+                back.push(quote! {
+                    if __rpc_object.code == #code {
+                        return ::core::result::Result::Ok(#ident::#name);
+                    }
+                });
+            }
+        }
+    }
+    quote! {
+        const _: () = {
+            #(#data_types)*
+
+            impl ::core::convert::From<#ident> for #p::ErrorObject {
+                fn from(error: #ident) -> Self {
+                    let __rpc_message = ::std::string::ToString::to_string(&error);
+                    match error {
+                        #(#into_arms)*
+                    }
+                }
+            }
+
+            impl ::core::convert::TryFrom<#p::ErrorObject> for #ident {
+                type Error = #p::ErrorObject;
+
+                fn try_from(__rpc_object: #p::ErrorObject) -> ::core::result::Result<Self, #p::ErrorObject> {
+                    #(#back)*
+                    ::core::result::Result::Err(__rpc_object)
+                }
+            }
+        };
+    }
+}
