@@ -284,8 +284,8 @@ async fn serve(args: &[String]) -> ExitCode {
     let http = match http {
         Some(addr) => {
             let server = rpc::http::Server::new(methods.clone())
-                .connections(connections.clone())
-                .shutdown(shutdown.clone());
+                .with_connections(connections.clone())
+                .with_shutdown(shutdown.clone());
             match bound(&addr, server.bind(&addr).await) {
                 Ok(listening) => Some(listening),
                 Err(code) => return code,
@@ -296,9 +296,9 @@ async fn serve(args: &[String]) -> ExitCode {
     let tcp = match tcp {
         Some(addr) => {
             let server = rpc::tcp::TcpServer::new(methods)
-                .framing(framing)
-                .connections(connections)
-                .shutdown(shutdown.clone());
+                .with_framing(framing)
+                .with_connections(connections)
+                .with_shutdown(shutdown.clone());
             match bound(&addr, server.bind(&addr).await) {
                 Ok(listening) => Some(listening),
                 Err(code) => return code,

@@ -50,11 +50,70 @@
 //! assert_eq!((sum.unwrap(), hello.unwrap()), (5, "Hello, Dr Bo!".to_string()));
 //! # });
 //! ```
+//!
+//! # `#[rpc]` options
+//!
+//! | where | option | effect |
+//! | --- | --- | --- |
+//! | trait | `#[rpc(namespace = "math")]` | every wire name becomes `math.<name>` |
+//! | trait | `#[rpc(crate = "::my_rpc")]` | the path of this crate, when it is re-exported under another name |
+//! | method | `#[rpc(name = "div")]` | the wire name (default: the Rust name) |
+//! | method | `#[rpc(aliases = ["divide", "quotient"])]` | more wire names for the same method |
+//! | method | `#[rpc(notification)]` | the client sends no id and waits for no answer; the method returns nothing |
+//! | method | `#[rpc(named_params)]` | the client always sends this method's params by name |
+//!
+//! A parameter whose type is the framework's [`Context`] (written `Context`
+//! with `rpc::Context` imported, or `rpc::Context`) is not a wire parameter:
+//! the handler gets the request context there. A type of your own called
+//! `Context` is an ordinary parameter when written with its path
+//! (`app::Context`); written bare, it is reported at the type.
+//!
+//! The generated client `<Trait>Client` has a method per service method,
+//! plus its own `new`, `with_named_params`, `with_positional_params`,
+//! `with_timeout`, `client` and `batch`; a service method may take any of
+//! those names (the client's own method then stays reachable through
+//! [`client::ServiceClient`], the batch's `send` through
+//! [`client::ServiceBatch`]).
+//!
+//! # Application errors
+//!
+//! A fallible method returns `Result<T, E>` with `E: Into<ErrorObject>`;
+//! [`#[derive(RpcError)]`](macro@RpcError) writes that conversion and its
+//! inverse for an error enum:
+//!
+//! ```
+//! #[derive(Debug, PartialEq, thiserror::Error, rpc::RpcError)]
+//! pub enum MathError {
+//!     #[error("Division by zero")]
+//!     #[rpc(code = -32000)]
+//!     DivisionByZero,
+//!     /// `data`: the fields travel in the error object, and come back.
+//!     #[error("{value} is out of range")]
+//!     #[rpc(code = -32010, data)]
+//!     OutOfRange { value: i64 },
+//! }
+//!
+//! let object = rpc::ErrorObject::from(MathError::OutOfRange { value: 7 });
+//! assert_eq!((object.code, object.message.as_ref()), (-32010, "7 is out of range"));
+//! assert_eq!(MathError::try_from(object), Ok(MathError::OutOfRange { value: 7 }));
+//! // On the client: `err.application::<MathError>()`.
+//! ```
+//!
+//! # Cargo features
+//!
+//! All on by default: `server` (the HTTP and TCP servers, graceful
+//! shutdown; axum and hyper), `client` (the HTTP, WebSocket and TCP clients;
+//! reqwest, rustls and, with `ws`, tungstenite), and the transports `http`,
+//! `ws` (implies `http`) and `tcp`. A crate that only calls services takes
+//! `default-features = false, features = ["client", "http"]` (and `ws`,
+//! `tcp` as needed) and compiles no server and no axum. The method table,
+//! the dispatcher and `rpc::InProcess` are always there.
 #![warn(missing_docs)]
 
 pub use rpc_core::{code, Client, Context, Error, ErrorObject, Id, InProcess, MethodTable};
 pub use rpc_core::{discover, duplex, limits, Limits, DEFAULT_CLIENT_TIMEOUT};
 pub use rpc_macros::{rpc, RpcError};
+#[cfg(feature = "server")]
 pub use rpc_net::{shutdown, Shutdown};
 
 /// The server side of a service: the method table, registering handlers by
@@ -66,7 +125,7 @@ pub mod server {
     };
 }
 
-/// The client engine: [`Client`](client::Client) calls methods by name over
+/// The client engine: [`Client`] calls methods by name over
 /// any [`Transport`](client::Transport); generated clients wrap one and
 /// implement [`ServiceClient`](client::ServiceClient).
 pub mod client {
@@ -83,6 +142,7 @@ pub mod batch {
     pub use rpc_core::{Batch, BatchAnswer, Push, Slot, Slots};
 }
 
+#[cfg(feature = "http")]
 /// HTTP: the axum server ([`http::router`], [`http::serve`],
 /// [`http::Server`]) and the reqwest client ([`http::HttpClient`]); the
 /// server also upgrades WebSocket connections on its route.
@@ -90,13 +150,16 @@ pub mod http {
     pub use rpc_net::http::*;
 }
 
-/// The WebSocket client ([`ws::connect`]).
+/// The WebSocket client ([`ws::connect`], [`ws::WsClient`]); the server
+/// side is the HTTP server's upgrade on its route.
+#[cfg(all(feature = "ws", feature = "client"))]
 pub mod ws {
     pub use rpc_net::ws::*;
 }
 
 /// TCP and other byte streams (Unix sockets, stdio), with newline or
 /// length-prefix framing.
+#[cfg(feature = "tcp")]
 pub mod tcp {
     pub use rpc_core::codec::{Framing, NewlineCodec, StreamCodec, UnknownFraming};
     pub use rpc_net::tcp::*;

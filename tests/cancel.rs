@@ -54,7 +54,7 @@ async fn closing_a_tcp_connection_cancels_its_calls_in_every_framing() {
     for framing in FRAMINGS {
         let service = DemoService::default();
         let listening = TcpServer::new(service.clone().into_rpc())
-            .framing(framing)
+            .with_framing(framing)
             .bind("127.0.0.1:0")
             .await
             .unwrap();

@@ -125,7 +125,7 @@ async fn get_and_rpc_discover_return_the_openrpc_document() {
 #[tokio::test]
 async fn oversized_body_gets_413_with_a_jsonrpc_error() {
     let (addr, _stop) =
-        http_server(Server::new(DemoService::default().into_rpc()).max_body_bytes(1024)).await;
+        http_server(Server::new(DemoService::default().into_rpc()).with_max_body_bytes(1024)).await;
     let url = format!("http://{addr}/");
     let big = format!(
         r#"{{"jsonrpc":"2.0","method":"echo","params":["{}"],"id":1}}"#,
@@ -151,7 +151,7 @@ async fn oversized_body_gets_413_with_a_jsonrpc_error() {
 #[tokio::test]
 async fn batch_over_the_limit_is_refused() {
     let (addr, _stop) =
-        http_server(Server::new(DemoService::default().into_rpc()).max_batch_len(3)).await;
+        http_server(Server::new(DemoService::default().into_rpc()).with_max_batch_len(3)).await;
     let url = format!("http://{addr}/");
     let call = r#"{"jsonrpc":"2.0","method":"add","params":[1,2],"id":1}"#;
     let (_, _, text) = post_raw(&url, &format!("[{call},{call},{call},{call}]"), None).await;
@@ -170,8 +170,8 @@ async fn batch_over_the_limit_is_refused() {
 
 #[tokio::test]
 async fn slow_calls_are_answered_with_a_timeout_error() {
-    let server =
-        Server::new(DemoService::default().into_rpc()).request_timeout(Duration::from_millis(100));
+    let server = Server::new(DemoService::default().into_rpc())
+        .with_request_timeout(Duration::from_millis(100));
     let (addr, _stop) = http_server(server).await;
     let err = client(&format!("http://{addr}/"))
         .sleep(2000)
@@ -281,7 +281,7 @@ async fn graceful_shutdown_finishes_in_flight_calls_then_refuses() {
 #[tokio::test]
 async fn connection_limit_holds_extra_clients_until_a_slot_frees() {
     let (addr, _stop) =
-        http_server(Server::new(DemoService::default().into_rpc()).max_connections(1)).await;
+        http_server(Server::new(DemoService::default().into_rpc()).with_max_connections(1)).await;
     let url = format!("http://{addr}/");
     // The first client's connection takes the only slot until the client is
     // dropped at the end of its task (about 400 ms from now).

@@ -1,5 +1,5 @@
 //! Interoperability with independent JSON-RPC implementations from other
-//! ecosystems, through the calculator example (DESIGN.md section 6).
+//! ecosystems, through the calculator example.
 //!
 //! 1. Other clients call OUR server (`calculator serve`): node `jayson`
 //!    (HTTP, newline TCP, WebSocket), node `json-rpc2` (HTTP without a

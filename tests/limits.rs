@@ -27,7 +27,7 @@ async fn time_until_closed(socket: &mut TcpStream, limit: Duration) -> Duration 
 }
 
 fn timed_server(timeout: Duration) -> Server {
-    Server::new(DemoService::default().into_rpc()).header_read_timeout(timeout)
+    Server::new(DemoService::default().into_rpc()).with_header_read_timeout(timeout)
 }
 
 #[tokio::test]
@@ -89,7 +89,7 @@ async fn an_idle_keep_alive_connection_closes_but_a_busy_one_does_not() {
 
 #[tokio::test]
 async fn silent_sockets_cannot_lock_clients_out_behind_the_connection_cap() {
-    let server = timed_server(Duration::from_millis(500)).max_connections(5);
+    let server = timed_server(Duration::from_millis(500)).with_max_connections(5);
     let (addr, _stop) = http_server(server).await;
     let mut silent = Vec::new();
     for _ in 0..5 {
@@ -108,7 +108,7 @@ async fn silent_sockets_cannot_lock_clients_out_behind_the_connection_cap() {
 #[tokio::test]
 async fn an_announced_body_over_the_limit_is_refused_before_it_is_sent() {
     let (addr, _stop) =
-        http_server(Server::new(DemoService::default().into_rpc()).max_body_bytes(1024)).await;
+        http_server(Server::new(DemoService::default().into_rpc()).with_max_body_bytes(1024)).await;
     let mut socket = TcpStream::connect(addr).await.unwrap();
     socket
         .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4294967296\r\n\r\n{")
@@ -130,7 +130,7 @@ async fn an_announced_body_over_the_limit_is_refused_before_it_is_sent() {
 #[tokio::test]
 async fn the_tcp_listener_caps_connections_and_admits_more_as_they_close() {
     let listening = TcpServer::new(DemoService::default().into_rpc())
-        .max_connections(2)
+        .with_max_connections(2)
         .bind("127.0.0.1:0")
         .await
         .unwrap();
@@ -165,7 +165,7 @@ async fn the_tcp_listener_caps_connections_and_admits_more_as_they_close() {
 async fn a_full_tcp_listener_does_not_starve_the_http_one() {
     let service = DemoService::default();
     let tcp = TcpServer::new(service.clone().into_rpc())
-        .max_connections(3)
+        .with_max_connections(3)
         .bind("127.0.0.1:0")
         .await
         .unwrap();

@@ -46,7 +46,7 @@ async fn start(
     match transport {
         Transport::Http | Transport::WebSocket => {
             let listening = Server::new(service.clone().into_rpc())
-                .shutdown(shutdown.clone())
+                .with_shutdown(shutdown.clone())
                 .bind("127.0.0.1:0")
                 .await
                 .unwrap();
@@ -57,8 +57,8 @@ async fn start(
         }
         Transport::Tcp(framing) => {
             let listening = TcpServer::new(service.clone().into_rpc())
-                .framing(framing)
-                .shutdown(shutdown.clone())
+                .with_framing(framing)
+                .with_shutdown(shutdown.clone())
                 .bind("127.0.0.1:0")
                 .await
                 .unwrap();

@@ -20,7 +20,7 @@ const FRAMINGS: [Framing; 4] = [
 ];
 
 async fn server_with(options: StreamOptions) -> std::net::SocketAddr {
-    serve(TcpServer::new(DemoService::default().into_rpc()).options(options)).await
+    serve(TcpServer::new(DemoService::default().into_rpc()).with_options(options)).await
 }
 
 async fn serve(server: TcpServer) -> std::net::SocketAddr {
@@ -187,8 +187,8 @@ async fn oversized_frame_closes_only_that_connection_with_an_error() {
         let options = StreamOptions::framing(framing);
         let addr = serve(
             TcpServer::new(DemoService::default().into_rpc())
-                .options(options.clone())
-                .max_message_bytes(256),
+                .with_options(options.clone())
+                .with_max_message_bytes(256),
         )
         .await;
         let other = DemoClient::new(

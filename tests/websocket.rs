@@ -166,7 +166,7 @@ async fn server_sends_keep_alive_pings() {
         ..Default::default()
     };
     let (addr, _token) =
-        http_server(Server::new(DemoService::default().into_rpc()).duplex(config)).await;
+        http_server(Server::new(DemoService::default().into_rpc()).with_duplex(config)).await;
     let mut ws = raw(&format!("ws://{addr}/")).await;
     let msg = tokio::time::timeout(Duration::from_secs(2), ws.next())
         .await
@@ -179,7 +179,7 @@ async fn server_sends_keep_alive_pings() {
 #[tokio::test]
 async fn oversized_message_closes_only_that_connection() {
     let (addr, _token) =
-        http_server(Server::new(DemoService::default().into_rpc()).max_body_bytes(1024)).await;
+        http_server(Server::new(DemoService::default().into_rpc()).with_max_body_bytes(1024)).await;
     let url = format!("ws://{addr}/");
     let other = DemoClient::new(rpc::ws::connect(&url, MethodTable::new()).await.unwrap());
     let mut ws = raw(&url).await;
@@ -246,7 +246,7 @@ async fn a_client_that_never_reads_does_not_block_broadcasts() {
         ..Default::default()
     };
     let (addr, _stop) =
-        http_server(Server::new(DemoService::default().into_rpc()).duplex(config)).await;
+        http_server(Server::new(DemoService::default().into_rpc()).with_duplex(config)).await;
     let url = format!("ws://{addr}/");
     let stalled = {
         let url = url.clone();
@@ -303,8 +303,8 @@ async fn a_peer_that_stops_answering_pings_is_closed() {
         keep_alive: Some(keep_alive),
         ..Default::default()
     };
-    let server = Server::new(DemoService::default().into_rpc()).duplex(config);
-    let registry = server.connection_registry().clone();
+    let server = Server::new(DemoService::default().into_rpc()).with_duplex(config);
+    let registry = server.connections().clone();
     let (addr, _stop) = http_server(server).await;
     // A healthy client answers pings (tungstenite does while it reads).
     let healthy = rpc::ws::connect(&format!("ws://{addr}/"), MethodTable::new())
@@ -408,7 +408,7 @@ async fn upgrade_by_hand(socket: &mut tokio::net::TcpStream, addr: std::net::Soc
 
 #[tokio::test]
 async fn an_answer_over_the_client_limit_ends_the_call_with_the_reason() {
-    let server = Server::new(DemoService::default().into_rpc()).max_body_bytes(20 << 20);
+    let server = Server::new(DemoService::default().into_rpc()).with_max_body_bytes(20 << 20);
     let (addr, _stop) = http_server(server).await;
     let client = DemoClient::new(
         rpc::ws::connect(&format!("ws://{addr}/"), MethodTable::new())

@@ -1,5 +1,5 @@
 //! Side-by-side benchmarks: rpc vs jsonrpsee vs a bare axum handler, driven
-//! by the same load generator in alternating rounds (DESIGN.md section 7).
+//! by the same load generator in alternating rounds.
 //!
 //! ```sh
 //! cargo run --release --manifest-path benches/Cargo.toml            # full run, writes BENCHMARKS.md

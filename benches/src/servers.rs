@@ -40,7 +40,7 @@ pub async fn ours() -> Ours {
     let mut tcp = Vec::new();
     for framing in [Framing::Newline, Framing::LengthPrefix4] {
         let server = TcpServer::new(methods.clone())
-            .framing(framing)
+            .with_framing(framing)
             .bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -80,7 +80,7 @@ pub async fn jsonrpsee() -> Jsonrpsee {
 /// jsonrpsee accepting up to `max` connections (its default is 100).
 pub async fn jsonrpsee_with_connections(max: u32) -> Jsonrpsee {
     let config = jsonrpsee::server::ServerConfig::builder()
-        .max_connections(max)
+        .with_max_connections(max)
         .build();
     let server = jsonrpsee::server::Server::builder()
         .set_config(config)

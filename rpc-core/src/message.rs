@@ -1,4 +1,4 @@
-//! The one parser for every incoming message (DESIGN.md section 3):
+//! The one parser for every incoming message:
 //! requests, notifications and responses alike. It classifies each member,
 //! so the dispatcher, the duplex routing and the client engine read a
 //! message once and never probe it first.
@@ -311,9 +311,14 @@ fn request(raw: Members<'_>) -> Entry<'_> {
         Some(_) => return invalid("`jsonrpc` must be exactly \"2.0\""),
         None => return invalid("missing `jsonrpc: \"2.0\"`"),
     }
-    let method = match raw.method.map(method_name) {
-        Some(Some(name)) => name,
-        Some(None) => return invalid("`method` must be a string"),
+    let method = match raw.method.map(|m| (m, method_name(m))) {
+        Some((_, Some(name))) => name,
+        Some((m, None)) if m.get().starts_with('"') => {
+            return invalid(
+                "`method` is not valid Unicode (it holds a lone UTF-16 surrogate escape)",
+            )
+        }
+        Some(_) => return invalid("`method` must be a string"),
         None => return invalid("missing `method`"),
     };
     let params = match raw.params {
@@ -450,6 +455,20 @@ mod tests {
         };
         let e = rejected.error();
         assert_eq!(e.code, -32700);
+    }
+
+    #[test]
+    fn a_method_name_with_a_lone_surrogate_is_named_as_such() {
+        match single(r#"{"jsonrpc":"2.0","method":"a\ud800","id":1}"#) {
+            Entry::Invalid { error, .. } => {
+                assert!(
+                    error.message.contains("lone UTF-16 surrogate"),
+                    "{}",
+                    error.message
+                )
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -66,7 +66,7 @@ impl<'a> Params<'a> {
                 Some(b'{') => de.deserialize_map(filler),
                 _ => Err(de::Error::custom("params must be an array or an object")),
             }
-            .map_err(|e| ErrorObject::invalid_params(strip_position(&e)))?;
+            .map_err(|e| ErrorObject::invalid_params(describe(&e)))?;
         }
         Ok(ParamsDecoder { names, slots })
     }
@@ -150,9 +150,23 @@ impl ParamsDecoder<'_> {
 
 fn decode<T: DeserializeOwned>(name: &str, raw: &RawValue) -> Result<T, ErrorObject> {
     serde_json::from_str(raw.get()).map_err(|e| {
-        ErrorObject::invalid_params(format_args!("parameter `{name}`: {}", strip_position(&e)))
+        ErrorObject::invalid_params(format_args!("parameter `{name}`: {}", describe(&e)))
             .with_data(serde_json::json!({ "param": name }))
     })
+}
+
+/// What serde says, in words a caller can act on: a `\u` escape that is a
+/// lone UTF-16 surrogate is valid JSON but no Unicode text, and serde calls
+/// it "unexpected end of hex escape" or "lone leading surrogate".
+pub(crate) fn describe(e: &serde_json::Error) -> String {
+    let text = strip_position(e);
+    if text.contains("surrogate") || text.contains("hex escape") || text.contains("code point") {
+        "a string is not valid Unicode: it holds a lone UTF-16 surrogate escape \
+         (such as \"\\ud800\" without its low half), which no Rust string can hold"
+            .to_owned()
+    } else {
+        text
+    }
 }
 
 /// serde_json appends " at line 1 column 7", which points into the param's
@@ -284,6 +298,32 @@ mod tests {
             .decoder(&["a"])
             .unwrap_err();
         assert!(e.message.contains("given twice"), "{}", e.message);
+    }
+
+    #[test]
+    fn lone_surrogates_are_named_as_such() {
+        for text in [
+            r#"["\ud800"]"#,
+            r#"["a\udc00b"]"#,
+            r#"["\ud800\u0041"]"#,
+            r#"{"s":"\ud800x"}"#,
+        ] {
+            let mut p = Params::new(Some(raw(text))).decoder(&["s"]).unwrap();
+            let e = p.required::<String>(0).unwrap_err();
+            assert_eq!(e.code, -32602);
+            assert!(
+                e.message
+                    .contains("parameter `s`: a string is not valid Unicode"),
+                "{text}: {}",
+                e.message
+            );
+            assert!(e.message.contains("lone UTF-16 surrogate"), "{}", e.message);
+        }
+        // A valid pair is fine.
+        let mut p = Params::new(Some(raw(r#"["\ud83d\ude00"]"#)))
+            .decoder(&["s"])
+            .unwrap();
+        assert_eq!(p.required::<String>(0).unwrap(), "\u{1F600}");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The protocol rules of DESIGN.md section 3, one test per rule, through
+//! The JSON-RPC 2.0 rules most libraries get wrong, one test per rule, through
 //! `Dispatcher::handle`.
 
 mod common;

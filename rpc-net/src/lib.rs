@@ -26,34 +26,54 @@
 //!
 //! A closed connection cancels the calls it left running, on every
 //! transport: their handler futures are dropped.
+//!
+//! # Cargo features
+//!
+//! All on by default. `server` (the HTTP and TCP servers, the listener,
+//! [`Shutdown`]; pulls in axum and hyper) and `client` (the HTTP, WebSocket
+//! and TCP clients; pulls in reqwest, rustls and, with `ws`, tungstenite)
+//! pick the sides; `http`, `ws` (implies `http`: the server upgrades on the
+//! HTTP route) and `tcp` pick the transports. A client-only build
+//! (`default-features = false, features = ["client", "http"]`) compiles
+//! no axum and no server.
 #![warn(missing_docs)]
 
+#[cfg(feature = "http")]
 pub mod http;
+#[cfg(all(feature = "server", any(feature = "http", feature = "tcp")))]
 mod listener;
+#[cfg(all(feature = "server", any(feature = "http", feature = "tcp")))]
 mod settings;
+#[cfg(feature = "server")]
 pub mod shutdown;
+#[cfg(feature = "tcp")]
 pub mod tcp;
+#[cfg(all(feature = "client", feature = "http"))]
 mod tls;
+#[cfg(feature = "ws")]
 pub mod ws;
 
+#[cfg(all(feature = "server", any(feature = "http", feature = "tcp")))]
 pub use listener::DEFAULT_MAX_CONNECTIONS;
+#[cfg(feature = "server")]
 pub use shutdown::Shutdown;
 
 /// A header for a request or a handshake, checked.
+#[cfg(all(feature = "client", feature = "http"))]
 pub(crate) fn header(
     name: &str,
     value: &str,
-) -> Result<(axum::http::HeaderName, axum::http::HeaderValue), rpc_core::Error> {
+) -> Result<(::http::HeaderName, ::http::HeaderValue), rpc_core::Error> {
     let invalid = |source: rpc_core::BoxError| rpc_core::Error::InvalidHeader {
         name: name.to_owned(),
         source,
     };
-    let parsed_name = axum::http::HeaderName::try_from(name).map_err(|e| invalid(Box::new(e)))?;
-    let parsed_value =
-        axum::http::HeaderValue::try_from(value).map_err(|e| invalid(Box::new(e)))?;
+    let parsed_name = ::http::HeaderName::try_from(name).map_err(|e| invalid(Box::new(e)))?;
+    let parsed_value = ::http::HeaderValue::try_from(value).map_err(|e| invalid(Box::new(e)))?;
     Ok((parsed_name, parsed_value))
 }
 
 /// How long a client waits for a connection to be made (TCP, TLS and the
 /// WebSocket handshake included): 10 s.
+#[cfg(feature = "client")]
 pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

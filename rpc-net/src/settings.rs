@@ -37,58 +37,58 @@ macro_rules! settings_methods {
         /// with error -32098 (over HTTP with status 413, before the body is
         /// read when `Content-Length` announces it; over a stream, the
         /// connection then closes).
-        pub fn max_message_bytes(mut self, bytes: usize) -> Self {
+        pub fn with_max_message_bytes(mut self, bytes: usize) -> Self {
             self.settings.limits.max_message_bytes = bytes;
             self
         }
 
         /// Most members in one batch (default 1000).
-        pub fn max_batch_len(mut self, len: usize) -> Self {
+        pub fn with_max_batch_len(mut self, len: usize) -> Self {
             self.settings.limits.max_batch_len = len;
             self
         }
 
         /// Longest a message's calls may run before each is answered with a
         /// timeout error (default 60 s); over HTTP it also bounds reading the body.
-        pub fn request_timeout(mut self, timeout: std::time::Duration) -> Self {
+        pub fn with_request_timeout(mut self, timeout: std::time::Duration) -> Self {
             self.settings.limits.request_timeout = Some(timeout);
             self
         }
 
         /// Replaces all message limits at once.
-        pub fn limits(mut self, limits: rpc_core::Limits) -> Self {
+        pub fn with_limits(mut self, limits: rpc_core::Limits) -> Self {
             self.settings.limits = limits;
             self
         }
 
         /// Most connections open at once (default 10 000); more clients wait
         /// in the kernel's backlog until one closes.
-        pub fn max_connections(mut self, max: usize) -> Self {
+        pub fn with_max_connections(mut self, max: usize) -> Self {
             self.settings.max_connections = max;
             self
         }
 
         /// Shares a registry of duplex connections with other servers, so
         /// that a broadcast reaches the clients of all of them.
-        pub fn connections(mut self, connections: rpc_core::duplex::Connections) -> Self {
+        pub fn with_connections(mut self, connections: rpc_core::duplex::Connections) -> Self {
             self.settings.connections = connections;
             self
         }
 
         /// Drains on this shutdown (share one between the servers of a
         /// process); the default is one that only [`Shutdown::trigger`](crate::Shutdown::trigger) starts.
-        pub fn shutdown(mut self, shutdown: crate::Shutdown) -> Self {
+        pub fn with_shutdown(mut self, shutdown: crate::Shutdown) -> Self {
             self.settings.shutdown = shutdown;
             self
         }
 
         /// The registry of this server's open duplex connections.
-        pub fn connection_registry(&self) -> &rpc_core::duplex::Connections {
+        pub fn connections(&self) -> &rpc_core::duplex::Connections {
             &self.settings.connections
         }
 
         /// The shutdown this server drains on.
-        pub fn shutdown_handle(&self) -> &crate::Shutdown {
+        pub fn shutdown(&self) -> &crate::Shutdown {
             &self.settings.shutdown
         }
     };

@@ -26,8 +26,8 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 /// use rpc_net::Shutdown;
 /// // Drain on SIGTERM or Ctrl-C; both servers stop together.
 /// let shutdown = Shutdown::new().on_signals();
-/// let http = rpc_net::http::Server::new(methods.clone()).shutdown(shutdown.clone()).bind("127.0.0.1:3000").await?;
-/// let tcp = rpc_net::tcp::TcpServer::new(methods).shutdown(shutdown.clone()).bind("127.0.0.1:4000").await?;
+/// let http = rpc_net::http::Server::new(methods.clone()).with_shutdown(shutdown.clone()).bind("127.0.0.1:3000").await?;
+/// let tcp = rpc_net::tcp::TcpServer::new(methods).with_shutdown(shutdown.clone()).bind("127.0.0.1:4000").await?;
 /// let (a, b) = tokio::join!(http.run(), tcp.run());
 /// a?;
 /// b?;
@@ -137,6 +137,7 @@ impl Shutdown {
         self.inner.forced.cancelled().await;
     }
 
+    #[cfg_attr(not(any(feature = "http", feature = "tcp")), allow(dead_code))]
     pub(crate) fn draining_token(&self) -> &CancellationToken {
         &self.inner.draining
     }
@@ -198,6 +199,8 @@ impl Signals {
     }
 }
 
+// What the servers compiled in use (all of it with the default features).
+#[allow(dead_code)]
 impl Shutdown {
     /// Waits for a server's connections to end, at most until the grace
     /// period is over (they close themselves then).

@@ -227,7 +227,7 @@ pub async fn next_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -
 pub async fn http_server(server: rpc::http::Server) -> (std::net::SocketAddr, rpc::Shutdown) {
     let listening = server.bind("127.0.0.1:0").await.expect("bind");
     let addr = listening.local_addr().expect("addr");
-    let token = listening.shutdown_handle().clone();
+    let token = listening.shutdown().clone();
     tokio::spawn(listening.run());
     (addr, token)
 }

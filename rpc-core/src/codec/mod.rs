@@ -3,7 +3,7 @@
 //! - [`Framing::Newline`]: reads concatenated or newline-delimited JSON
 //!   values (node's json-rpc2 writes them back to back), writes one message
 //!   per line (what jayson's TCP client expects).
-//! - [`Framing::LengthPrefix`]: a big-endian byte count of 1, 2 or 4 bytes
+//! - [`Framing::LengthPrefix1`], `2` and `4`: a big-endian byte count of 1, 2 or 4 bytes
 //!   before each message, as the jsonFrame library does; built on
 //!   tokio-util's `LengthDelimitedCodec`.
 
@@ -101,7 +101,7 @@ impl fmt::Display for Framing {
 pub enum StreamCodec {
     /// [`Framing::Newline`].
     Newline(NewlineCodec),
-    /// [`Framing::LengthPrefix`].
+    /// [`Framing::LengthPrefix1`], `2` or `4`.
     LengthPrefix(LengthDelimitedCodec),
 }
 

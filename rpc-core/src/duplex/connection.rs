@@ -303,3 +303,18 @@ impl WeakConnection {
 pub fn caller(ctx: &Context) -> Option<DuplexConnection> {
     ctx.get::<WeakConnection>()?.upgrade()
 }
+
+/// The registry of connections the request's server keeps, from a handler's
+/// [`Context`]: broadcast to every connected peer. `None` when the server
+/// keeps none (or over plain HTTP without one).
+///
+/// ```no_run
+/// # async fn demo(ctx: rpc_core::Context) {
+/// if let Some(everyone) = rpc_core::duplex::connections(&ctx) {
+///     let reached = everyone.broadcast("news", ["hello"]).await;
+/// }
+/// # }
+/// ```
+pub fn connections(ctx: &Context) -> Option<super::Connections> {
+    ctx.get::<super::Connections>().cloned()
+}

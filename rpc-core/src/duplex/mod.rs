@@ -38,7 +38,7 @@ mod writer;
 
 use bytes::Bytes;
 
-pub use connection::{caller, DuplexConnection};
+pub use connection::{caller, connections, DuplexConnection};
 pub use keep_alive::{InvalidKeepAlive, KeepAlive};
 pub use registry::Connections;
 

@@ -1,7 +1,9 @@
 //! The HTTP client transport (reqwest): one POST per message, pooled
 //! keep-alive connections.
 
-use axum::http::{HeaderMap, HeaderValue};
+use ::http::{HeaderMap, HeaderValue};
+
+use super::StatusError;
 use bytes::Bytes;
 use rpc_core::{Answer, BoxFuture, Error, Outgoing, Transport};
 
@@ -107,7 +109,7 @@ impl HttpClient {
             .http
             .post(self.url.clone())
             .header(
-                axum::http::header::CONTENT_TYPE,
+                ::http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )
             .body(body)
@@ -226,25 +228,6 @@ impl std::fmt::Display for Described {
 impl std::error::Error for Described {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.error)
-    }
-}
-
-/// An HTTP error status with a body that is no JSON-RPC answer; reach it
-/// with `err.transport_error::<StatusError>()`.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("HTTP status {status}: {body}")]
-pub struct StatusError {
-    /// The status code.
-    pub status: u16,
-    /// The start of the body (at most 200 bytes).
-    pub body: String,
-}
-
-impl StatusError {
-    /// The error for `status`, quoting the start of `body`.
-    pub(crate) fn new(status: u16, body: &[u8]) -> Self {
-        let body = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-        StatusError { status, body }
     }
 }
 

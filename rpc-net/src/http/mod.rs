@@ -7,11 +7,19 @@
 //! (`ctx.get::<std::net::SocketAddr>()`) and the request headers
 //! (`ctx.get::<HeaderMap>()`) in it.
 
+#[cfg(feature = "client")]
 mod client;
+#[cfg(feature = "server")]
 mod serve;
+#[cfg(feature = "server")]
 mod server;
+mod status;
 
-pub use axum::http::HeaderMap;
-pub use client::{HttpClient, StatusError};
+pub use ::http::HeaderMap;
+#[cfg(feature = "client")]
+pub use client::HttpClient;
+#[cfg(all(feature = "server", feature = "ws"))]
 pub(crate) use server::Shared;
+#[cfg(feature = "server")]
 pub use server::{router, serve, Listening, Server, DEFAULT_HEADER_READ_TIMEOUT, READY_PATH};
+pub use status::StatusError;

@@ -7,8 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
+#[cfg(feature = "ws")]
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+#[cfg(feature = "ws")]
+use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,7 +24,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::listener::Listener;
 use crate::settings::{settings_methods, Settings};
-use crate::{ws, Shutdown};
+use crate::Shutdown;
 
 /// How long an HTTP connection may go without a request in progress
 /// (from connecting, or from the previous answer) before it is closed: a
@@ -44,8 +47,8 @@ pub const READY_PATH: &str = "/ready";
 /// # async fn demo(methods: rpc_core::MethodTable) -> std::io::Result<()> {
 /// use std::time::Duration;
 /// let server = rpc_net::http::Server::new(methods)
-///     .max_body_bytes(1 << 20)
-///     .request_timeout(Duration::from_secs(10))
+///     .with_max_body_bytes(1 << 20)
+///     .with_request_timeout(Duration::from_secs(10))
 ///     .bind("127.0.0.1:3000")
 ///     .await?;
 /// println!("listening on {}", server.local_addr()?);
@@ -60,6 +63,8 @@ pub struct Server {
 }
 
 /// What every request handler shares.
+// Without WebSocket, only the dispatcher is read (the rest serves upgrades).
+#[cfg_attr(not(feature = "ws"), allow(dead_code))]
 pub(crate) struct Shared {
     pub(crate) dispatcher: Dispatcher,
     pub(crate) connections: Connections,
@@ -83,21 +88,21 @@ impl Server {
 
     /// The same as [`max_message_bytes`](Self::max_message_bytes): the
     /// largest request body and WebSocket message.
-    pub fn max_body_bytes(self, bytes: usize) -> Self {
-        self.max_message_bytes(bytes)
+    pub fn with_max_body_bytes(self, bytes: usize) -> Self {
+        self.with_max_message_bytes(bytes)
     }
 
     /// How long a connection may go without a request in progress before
     /// it is closed (see [`DEFAULT_HEADER_READ_TIMEOUT`]); a request's
     /// header must arrive within it, and idle keep-alive connections close
     /// after it.
-    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout;
         self
     }
 
     /// Settings of WebSocket connections (keep-alive interval, in-flight limit).
-    pub fn duplex(mut self, config: DuplexConfig) -> Self {
+    pub fn with_duplex(mut self, config: DuplexConfig) -> Self {
         self.duplex = config;
         self
     }
@@ -170,7 +175,7 @@ impl Listening {
     }
 
     /// The shutdown this server drains on; [`Shutdown::trigger`] stops it.
-    pub fn shutdown_handle(&self) -> &Shutdown {
+    pub fn shutdown(&self) -> &Shutdown {
         &self.shutdown
     }
 
@@ -192,7 +197,7 @@ impl Listening {
 /// until SIGTERM or Ctrl-C has drained it.
 pub async fn serve(addr: impl ToSocketAddrs, methods: MethodTable) -> io::Result<()> {
     Server::new(methods)
-        .shutdown(Shutdown::new().on_signals())
+        .with_shutdown(Shutdown::new().on_signals())
         .bind(addr)
         .await?
         .run()
@@ -316,6 +321,7 @@ async fn on_ready(State(shutdown): State<Shutdown>) -> Response {
 }
 
 async fn on_get(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    #[cfg_attr(not(feature = "ws"), allow(unused_mut))]
     let (mut parts, _body) = request.into_parts();
     let wants_upgrade = parts
         .headers
@@ -323,10 +329,17 @@ async fn on_get(State(shared): State<Arc<Shared>>, request: Request) -> Response
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if wants_upgrade {
+        #[cfg(feature = "ws")]
         return match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-            Ok(upgrade) => ws::accept(upgrade, shared, request_context(parts)),
+            Ok(upgrade) => crate::ws::accept(upgrade, shared, request_context(parts)),
             Err(rejection) => rejection.into_response(),
         };
+        #[cfg(not(feature = "ws"))]
+        return (
+            StatusCode::BAD_REQUEST,
+            "this server was built without WebSocket support\n",
+        )
+            .into_response();
     }
     let document = shared
         .dispatcher

@@ -4,10 +4,14 @@
 //! [`Framing`](rpc_core::codec::Framing). Connections are duplex: both
 //! sides may call and notify.
 
+#[cfg(feature = "client")]
 mod client;
+#[cfg(feature = "server")]
 mod server;
 mod stream;
 
+#[cfg(feature = "client")]
 pub use client::connect;
+#[cfg(feature = "server")]
 pub use server::{TcpListening, TcpServer};
 pub use stream::{connect_stream, StreamOptions};

@@ -22,7 +22,7 @@ use crate::Shutdown;
 /// use rpc_net::tcp::TcpServer;
 /// use rpc_core::codec::Framing;
 /// let server = TcpServer::new(methods)
-///     .framing(Framing::LengthPrefix4)
+///     .with_framing(Framing::LengthPrefix4)
 ///     .bind("127.0.0.1:4000")
 ///     .await?;
 /// println!("listening on {}", server.local_addr()?);
@@ -47,13 +47,13 @@ impl TcpServer {
     settings_methods!();
 
     /// How messages are delimited.
-    pub fn framing(mut self, framing: Framing) -> Self {
+    pub fn with_framing(mut self, framing: Framing) -> Self {
         self.options.framing = framing;
         self
     }
 
     /// Framing and engine settings at once.
-    pub fn options(mut self, options: StreamOptions) -> Self {
+    pub fn with_options(mut self, options: StreamOptions) -> Self {
         self.options = options;
         self
     }
@@ -93,12 +93,12 @@ impl TcpListening {
     }
 
     /// The registry of this server's open connections.
-    pub fn connection_registry(&self) -> &Connections {
+    pub fn connections(&self) -> &Connections {
         &self.connections
     }
 
     /// The shutdown this server drains on; [`Shutdown::trigger`] stops it.
-    pub fn shutdown_handle(&self) -> &Shutdown {
+    pub fn shutdown(&self) -> &Shutdown {
         &self.shutdown
     }
 

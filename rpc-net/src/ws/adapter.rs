@@ -113,11 +113,13 @@ macro_rules! ws_message {
     };
 }
 
+#[cfg(feature = "server")]
 ws_message!(
     axum::extract::ws::Message,
     axum::extract::ws::CloseFrame,
     axum::extract::ws::Utf8Bytes
 );
+#[cfg(feature = "client")]
 ws_message!(
     tokio_tungstenite::tungstenite::Message,
     tokio_tungstenite::tungstenite::protocol::CloseFrame,

@@ -1,6 +1,6 @@
 //! The WebSocket client (tokio-tungstenite).
 
-use axum::http::HeaderMap;
+use ::http::HeaderMap;
 use rpc_core::duplex::{DuplexConfig, DuplexConnection};
 use rpc_core::{Context, Dispatcher, Error, MethodTable};
 use tokio_tungstenite::tungstenite;
@@ -36,7 +36,10 @@ pub async fn connect_with(
     methods: MethodTable,
     config: DuplexConfig,
 ) -> Result<DuplexConnection, Error> {
-    WsClient::new(url).duplex(config).connect(methods).await
+    WsClient::new(url)
+        .with_duplex(config)
+        .connect(methods)
+        .await
 }
 
 /// A WebSocket connection to make: the URL, headers of the handshake
@@ -103,7 +106,7 @@ impl WsClient {
     }
 
     /// Engine settings (keep-alive, queues).
-    pub fn duplex(mut self, config: DuplexConfig) -> Self {
+    pub fn with_duplex(mut self, config: DuplexConfig) -> Self {
         self.config = config;
         self
     }

@@ -3,11 +3,16 @@
 //! one adapter that only converts frames.
 
 mod adapter;
+#[cfg(feature = "client")]
 mod client;
+#[cfg(feature = "client")]
 mod proxy;
+#[cfg(feature = "server")]
 mod server;
 
+#[cfg(feature = "client")]
 pub use client::{connect, connect_with, WsClient};
+#[cfg(feature = "server")]
 pub(crate) use server::accept;
 
 /// The most a WebSocket may hold unwritten: one message at the size limit

@@ -1,7 +1,7 @@
 //! WebSocket through an HTTP proxy: a tunnel opened with `CONNECT`, as
 //! browsers do for `ws://` and `wss://` (RFC 9110 section 9.3.6).
 
-use axum::http::Uri;
+use ::http::Uri;
 use rpc_core::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -37,7 +37,7 @@ impl Proxy {
         };
         let uri: Uri = url
             .parse()
-            .map_err(|e: axum::http::uri::InvalidUri| invalid(&format!("not a proxy URL: {e}")))?;
+            .map_err(|e: ::http::uri::InvalidUri| invalid(&format!("not a proxy URL: {e}")))?;
         if uri.scheme_str() != Some("http") {
             return Err(invalid("a proxy URL starts with http://"));
         }
