@@ -281,7 +281,7 @@ pub struct InProcess {
 
 const IN_PROCESS_CALLS: u64 = 200_000;
 
-pub async fn in_process_ours(dispatcher: &rpc::Dispatcher, body: &str) -> InProcess {
+pub async fn in_process_ours(dispatcher: &rpc::server::Dispatcher, body: &str) -> InProcess {
     let ctx = rpc::Context::new();
     for _ in 0..1000 {
         std::hint::black_box(dispatcher.handle(body.as_bytes(), &ctx).await);

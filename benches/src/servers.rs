@@ -26,7 +26,7 @@ pub struct Ours {
     pub http: SocketAddr,
     pub tcp_newline: SocketAddr,
     pub tcp_length_prefix: SocketAddr,
-    pub dispatcher: rpc::Dispatcher,
+    pub dispatcher: rpc::server::Dispatcher,
 }
 
 pub async fn ours() -> Ours {
@@ -51,7 +51,7 @@ pub async fn ours() -> Ours {
         http,
         tcp_newline: tcp[0],
         tcp_length_prefix: tcp[1],
-        dispatcher: rpc::Dispatcher::new(methods),
+        dispatcher: rpc::server::Dispatcher::new(methods),
     }
 }
 
@@ -80,7 +80,7 @@ pub async fn jsonrpsee() -> Jsonrpsee {
 /// jsonrpsee accepting up to `max` connections (its default is 100).
 pub async fn jsonrpsee_with_connections(max: u32) -> Jsonrpsee {
     let config = jsonrpsee::server::ServerConfig::builder()
-        .with_max_connections(max)
+        .max_connections(max)
         .build();
     let server = jsonrpsee::server::Server::builder()
         .set_config(config)

@@ -31,6 +31,7 @@ pub mod limits;
 mod message;
 mod methods;
 mod params;
+#[doc(hidden)]
 pub mod response;
 mod scan;
 
