@@ -67,3 +67,29 @@ impl fmt::Debug for Context {
             .finish()
     }
 }
+
+/// Which transport a request came over; every transport puts it in the
+/// request [`Context`] (metrics and logs label calls with it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TransportKind {
+    /// An HTTP POST.
+    Http,
+    /// A WebSocket connection.
+    WebSocket,
+    /// TCP or another byte stream.
+    Tcp,
+    /// [`InProcess`](crate::InProcess): no network.
+    InProcess,
+}
+
+impl TransportKind {
+    /// `http`, `websocket`, `tcp` or `in-process`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Http => "http",
+            TransportKind::WebSocket => "websocket",
+            TransportKind::Tcp => "tcp",
+            TransportKind::InProcess => "in-process",
+        }
+    }
+}

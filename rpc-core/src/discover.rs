@@ -43,6 +43,9 @@ fn method(info: &MethodInfo) -> Value {
     if !info.aliases.is_empty() {
         m.insert("x-aliases".into(), json!(info.aliases));
     }
+    if let Some(role) = &info.requires {
+        m.insert("x-requires".into(), json!(role));
+    }
     if info.notification {
         m.insert("x-notification".into(), json!(true));
     }

@@ -12,11 +12,15 @@ use futures_util::future::{CatchUnwind, FutureExt};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde_json::value::RawValue;
 use tokio::sync::{Semaphore, SemaphorePermit};
+use tracing::Instrument;
 
 use crate::message::{self, Entry, Message, Reply};
+use crate::middleware::{error_object, Call as LayerCall, CallService, Handlers};
+use crate::observe::{self, Observed};
 use crate::response::{error_response, write_batch, write_response};
 use crate::{
-    code, discover, Context, ErrorObject, Limits, MethodFuture, MethodResult, MethodTable,
+    auth, code, discover, BoxError, Context, ErrorObject, Id, Limits, MethodFuture, MethodResult,
+    MethodTable,
 };
 
 /// Runs messages against a [`MethodTable`].
@@ -43,6 +47,11 @@ pub struct Dispatcher {
     limits: Limits,
     /// The OpenRPC document, built on first request: the table never changes.
     discovery: Arc<OnceLock<Box<RawValue>>>,
+    /// The middleware around every call; `None`: handlers are called
+    /// directly (the fast path).
+    stack: Option<Arc<CallService>>,
+    /// Per-call metrics through the `metrics` facade.
+    metrics: bool,
 }
 
 impl Dispatcher {
@@ -52,6 +61,64 @@ impl Dispatcher {
             methods: Arc::new(methods),
             limits: Limits::default(),
             discovery: Arc::default(),
+            stack: None,
+            metrics: false,
+        }
+    }
+
+    /// Records per-call metrics through the `metrics` facade (a recorder,
+    /// such as a Prometheus exporter, must be installed):
+    /// `rpc_server_calls_total` {method, transport},
+    /// `rpc_server_errors_total` {method, code},
+    /// `rpc_server_duration_seconds` {method}, and the gauge
+    /// `rpc_server_calls_in_flight`. A method that is not registered is
+    /// labelled `<unknown>`, so labels stay bounded whatever callers send.
+    /// Off by default. (Spans and a debug event per call, target
+    /// `rpc::call`, are always there for a `tracing` subscriber that wants them.)
+    pub fn with_metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
+        self
+    }
+
+    /// Wraps every call in `layer` (a tower layer over a
+    /// [`CallService`]): single calls, each member of a batch and
+    /// notifications, on every transport. Each call to `with_layer` wraps
+    /// what is there: the layer added last sees a call first. See
+    /// [`middleware`](crate::middleware).
+    pub fn with_layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<CallService>,
+        L::Service:
+            tower::Service<LayerCall, Response = Box<RawValue>> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<LayerCall>>::Error: Into<BoxError>,
+        <L::Service as tower::Service<LayerCall>>::Future: Send + 'static,
+    {
+        use tower::ServiceExt;
+        let inner = match self.stack.take() {
+            Some(stack) => CallService::clone(&stack),
+            None => CallService::new(self.handlers()),
+        };
+        let layered = layer.layer(inner).map_err(Into::into);
+        self.stack = Some(Arc::new(CallService::new(layered)));
+        self
+    }
+
+    /// Whether any middleware is in place.
+    pub fn has_layers(&self) -> bool {
+        self.stack.is_some()
+    }
+
+    /// The service at the bottom of the middleware: role check and handler.
+    fn handlers(&self) -> Handlers {
+        let (methods, discovery) = (self.methods.clone(), self.discovery.clone());
+        let table = methods.clone();
+        Handlers {
+            methods,
+            discovery: Arc::new(move || {
+                discovery
+                    .get_or_init(|| render_discovery(&table))
+                    .to_owned()
+            }),
         }
     }
 
@@ -73,11 +140,8 @@ impl Dispatcher {
 
     /// The OpenRPC document of the methods, as `rpc.discover` returns it.
     pub fn discovery_document(&self) -> &RawValue {
-        self.discovery.get_or_init(|| {
-            let document = discover::document(&self.methods);
-            // A `Value` always serializes; fall back to `null` rather than panic.
-            serde_json::value::to_raw_value(&document).unwrap_or_else(|_| RawValue::NULL.to_owned())
-        })
+        self.discovery
+            .get_or_init(|| render_discovery(&self.methods))
     }
 
     /// Handles one message (a request, a notification or a batch) and returns
@@ -217,6 +281,7 @@ impl Dispatcher {
             answer: true,
             method: "".into(),
             state: State::Done(Err(error)),
+            observed: None,
         };
         let (request, answer) = match entry {
             Entry::Invalid { id, error } => return invalid(id, error),
@@ -227,29 +292,75 @@ impl Dispatcher {
             Entry::Notification(request) => (request, false),
             Entry::Request(request) => (request, true),
         };
-        let state = match (refusal, self.methods.get(&request.method)) {
+        let registered = self.methods.get(&request.method);
+        let observed = (refusal.is_none() && observe::wanted(self.metrics)).then(|| {
+            let info = registered
+                .map(|m| m.info())
+                .or_else(|| (request.method == discover::METHOD).then_some(&*DISCOVER_INFO));
+            Observed::start(&request.method, info, request.id, ctx, self.metrics)
+        });
+        // An observed call's future runs inside its span (handler logs nest).
+        let running = |future: MethodFuture| {
+            let future = match &observed {
+                Some(observed) => Box::pin(future.instrument(observed.span.clone())),
+                None => future,
+            };
+            State::Running(AssertUnwindSafe(future).catch_unwind())
+        };
+        let entered = observed.as_ref().map(|o| o.span.enter());
+        let state = match (refusal, registered) {
             // A refused notification does not run (and is not answered).
             (Some(refusal), _) => State::Done(Err(refusal.clone())),
-            (None, Some(method)) => {
-                let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    (method.handler)(request.params, ctx)
-                }));
-                match started {
-                    Ok(future) => State::Running(AssertUnwindSafe(future).catch_unwind()),
-                    Err(_) => State::Done(Err(panicked(&request.method))),
+            (None, _) if self.stack.is_some() => match self.through_layers(&request, ctx) {
+                Some(future) => running(future),
+                None => State::Done(Err(ErrorObject::internal_error("no middleware"))),
+            },
+            (None, Some(method)) => match auth::check(&method.info, ctx) {
+                Err(refused) => State::Done(Err(refused)),
+                Ok(()) => {
+                    let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        (method.handler)(request.params, ctx)
+                    }));
+                    match started {
+                        Ok(future) => running(future),
+                        Err(_) => State::Done(Err(panicked(&request.method))),
+                    }
                 }
-            }
+            },
             (None, None) if request.method == discover::METHOD => {
                 State::Done(Ok(self.discovery_document().to_owned()))
             }
             (None, None) => State::Done(Err(ErrorObject::method_not_found(&request.method))),
         };
+        drop(entered);
         Call {
             id: request.id,
             answer,
             method: request.method,
             state,
+            observed,
         }
+    }
+
+    /// Starts a call through the middleware: the call is copied out of the
+    /// message (layers own what they see).
+    fn through_layers(
+        &self,
+        request: &message::Request<'_>,
+        ctx: &Context,
+    ) -> Option<MethodFuture> {
+        use tower::ServiceExt;
+        let stack = self.stack.as_ref()?;
+        let call = LayerCall::new(
+            request.method.clone().into_owned(),
+            request.params.raw().map(ToOwned::to_owned),
+            request.id.map(|raw| Id::from_raw(raw).unwrap_or(Id::Null)),
+            ctx.clone(),
+        );
+        let service = CallService::clone(stack);
+        Some(Box::pin(async move {
+            service.oneshot(call).await.map_err(error_object)
+        }))
     }
 
     /// Runs a notification that holds its connection's order `permit`: the
@@ -331,6 +442,16 @@ impl Dispatcher {
     }
 }
 
+/// `rpc.discover` as the method it is, for labels.
+static DISCOVER_INFO: std::sync::LazyLock<crate::MethodInfo> =
+    std::sync::LazyLock::new(|| crate::MethodInfo::named(discover::METHOD));
+
+fn render_discovery(methods: &MethodTable) -> Box<RawValue> {
+    let document = discover::document(methods);
+    // A `Value` always serializes; fall back to `null` rather than panic.
+    serde_json::value::to_raw_value(&document).unwrap_or_else(|_| RawValue::NULL.to_owned())
+}
+
 /// How long a notification may hold up the ones after it on its connection.
 pub(crate) const NOTIFICATION_ORDER: Duration = Duration::from_secs(1);
 
@@ -356,6 +477,8 @@ struct Call<'a> {
     answer: bool,
     method: Cow<'a, str>,
     state: State,
+    /// Its span, start time and labels, when calls are observed.
+    observed: Option<Observed>,
 }
 
 /// A handler's future whose panic becomes an outcome.
@@ -381,6 +504,9 @@ impl<'a> Call<'a> {
                 Err(ErrorObject::internal_error("the call did not finish"))
             }
         };
+        if let Some(observed) = self.observed {
+            observed.finish(&self.method, self.id, &outcome);
+        }
         if !self.answer {
             if let Err(e) = &outcome {
                 tracing::debug!(method = %self.method, error = %e, "notification failed");

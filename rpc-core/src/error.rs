@@ -18,6 +18,10 @@ pub mod code {
     pub const INVALID_PARAMS: i64 = -32602;
     /// Internal JSON-RPC error (also: a handler panicked).
     pub const INTERNAL_ERROR: i64 = -32603;
+    /// The caller lacks the role the method requires ("Unauthorized").
+    pub const UNAUTHORIZED: i64 = -32001;
+    /// Refused to protect the server: a rate limit or load shedding.
+    pub const OVERLOADED: i64 = -32005;
     /// The request did not finish within the server's per-request timeout.
     pub const REQUEST_TIMEOUT: i64 = -32097;
     /// The request (body or batch) is larger than the server accepts.

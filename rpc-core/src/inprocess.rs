@@ -34,12 +34,16 @@ impl InProcess {
     pub fn with_dispatcher(dispatcher: Dispatcher) -> Self {
         InProcess {
             dispatcher,
-            context: Context::new(),
+            context: Context::new().with(crate::TransportKind::InProcess),
         }
     }
 
-    /// Sets the context every request sees.
-    pub fn with_context(mut self, context: Context) -> Self {
+    /// Sets the context every request sees (marked as in-process unless it
+    /// names its transport).
+    pub fn with_context(mut self, mut context: Context) -> Self {
+        if context.get::<crate::TransportKind>().is_none() {
+            context.insert(crate::TransportKind::InProcess);
+        }
         self.context = context;
         self
     }

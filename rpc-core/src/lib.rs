@@ -17,6 +17,7 @@
 
 #[doc(hidden)]
 pub mod __private;
+pub mod auth;
 mod client;
 pub mod codec;
 mod context;
@@ -30,6 +31,8 @@ mod inprocess;
 pub mod limits;
 mod message;
 mod methods;
+pub mod middleware;
+mod observe;
 mod params;
 #[doc(hidden)]
 pub mod response;
@@ -40,7 +43,7 @@ pub use client::{
     ParamsBuilder, Push, ServiceBatch, ServiceClient, Slot, Slots, Transport,
     DEFAULT_CLIENT_TIMEOUT,
 };
-pub use context::Context;
+pub use context::{Context, TransportKind};
 pub use dispatch::Dispatcher;
 pub use error::{code, ErrorObject};
 pub use id::Id;

@@ -14,6 +14,8 @@ pub struct TraitAttrs {
     pub namespace: Option<LitStr>,
     /// `crate = "::rpc"`: the path of the runtime.
     pub krate: Option<syn::Path>,
+    /// `requires = "admin"`: every method requires this role.
+    pub requires: Option<LitStr>,
 }
 
 /// Options of `#[rpc(...)]` on a method.
@@ -27,6 +29,8 @@ pub struct MethodAttrs {
     pub notification: Option<Span>,
     /// `named_params`: the client always sends named params for this method.
     pub named_params: bool,
+    /// `requires = "admin"`: the caller must hold this role.
+    pub requires: Option<LitStr>,
 }
 
 /// The comma-separated `key = value` / `flag` list inside `#[rpc(...)]`.
@@ -78,13 +82,16 @@ pub fn trait_attrs(cx: &Ctxt, args: proc_macro2::TokenStream) -> TraitAttrs {
                     }
                 }
             }
-            other if is_any(other.path(), &["namespace", "crate"]) => {
+            Meta::NameValue(nv) if nv.path.is_ident("requires") => {
+                out.requires = string_value(cx, "requires", &nv.value);
+            }
+            other if is_any(other.path(), &["namespace", "crate", "requires"]) => {
                 let key = other.path().get_ident().map(ToString::to_string).unwrap_or_default();
                 cx.error_spanned_by(other, format!("`{key}` expects a string: `{key} = \"...\"`"));
             }
             other => cx.error_spanned_by(
                 other.path(),
-                "unknown #[rpc] option on a trait; expected `namespace = \"...\"` or `crate = \"...\"`",
+                "unknown #[rpc] option on a trait; expected `namespace = \"...\"`, `requires = \"...\"` or `crate = \"...\"`",
             ),
         }
     }
@@ -118,10 +125,12 @@ pub fn method_attrs(cx: &Ctxt, attrs: &mut Vec<Attribute>) -> MethodAttrs {
                     }
                     other => cx.error_spanned_by(other, "`aliases` expects a list of strings, e.g. `aliases = [\"a\", \"b\"]`"),
                 },
+                Meta::NameValue(nv) if nv.path.is_ident("requires") => out.requires = string_value(cx, "requires", &nv.value),
                 Meta::Path(p) if p.is_ident("notification") => out.notification = Some(span_of(p)),
                 Meta::Path(p) if p.is_ident("named_params") => out.named_params = true,
-                other if is_any(other.path(), &["name"]) => {
-                    cx.error_spanned_by(other, "`name` expects a string: `name = \"...\"`");
+                other if is_any(other.path(), &["name", "requires"]) => {
+                    let key = other.path().get_ident().map(ToString::to_string).unwrap_or_default();
+                    cx.error_spanned_by(other, format!("`{key}` expects a string: `{key} = \"...\"`"));
                 }
                 other if is_any(other.path(), &["aliases"]) => {
                     cx.error_spanned_by(other, "`aliases` expects a list of strings: `aliases = [\"a\", \"b\"]`");
@@ -132,7 +141,7 @@ pub fn method_attrs(cx: &Ctxt, attrs: &mut Vec<Attribute>) -> MethodAttrs {
                 }
                 other => cx.error_spanned_by(
                     other.path(),
-                    "unknown #[rpc] option on a method; expected `name = \"...\"`, `aliases = [...]`, `notification` or `named_params`",
+                    "unknown #[rpc] option on a method; expected `name = \"...\"`, `aliases = [...]`, `requires = \"...\"`, `notification` or `named_params`",
                 ),
             }
         }

@@ -231,6 +231,13 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
         // future of `call::<T>` checks `T: DeserializeOwned` a second time.
         quote_spanned!(user_span(&ok)=> self.client.call::<#ok>(#wire, __rpc_params).await)
     };
+    let wire_doc = match method.requires(service) {
+        Some(role) => format!(
+            "{wire_doc} Requires the role `{}` (else error -32001 \"Unauthorized\").",
+            role.value()
+        ),
+        None => wire_doc,
+    };
     let gap = method.docs.as_ref().map(|_| quote!(#[doc = ""]));
     quote! {
         #(#[doc = #docs])*

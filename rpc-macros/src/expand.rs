@@ -167,6 +167,10 @@ pub fn method_info(service: &Service, method: &Method) -> TokenStream {
         }
     };
     let notification = method.attrs.notification.is_some();
+    let requires = match method.requires(service) {
+        Some(role) => quote!(::core::option::Option::Some(#role.into())),
+        None => quote!(::core::option::Option::None),
+    };
     quote! {
         #krate::__private::MethodInfo {
             name: #name.into(),
@@ -175,6 +179,7 @@ pub fn method_info(service: &Service, method: &Method) -> TokenStream {
             params: ::std::vec![#(#params),*],
             result: #result,
             notification: #notification,
+            requires: #requires,
         }
     }
 }

@@ -17,6 +17,8 @@ pub struct Service {
     pub krate: syn::Path,
     /// `namespace = "..."`, if given.
     pub namespace: Option<LitStr>,
+    /// `requires = "..."` on the trait: the role every method requires.
+    pub requires: Option<LitStr>,
     /// The methods, in declaration order.
     pub methods: Vec<Method>,
 }
@@ -74,6 +76,11 @@ pub enum Output {
 }
 
 impl Method {
+    /// The role a caller needs: the method's own, else the trait's.
+    pub fn requires<'s>(&'s self, service: &'s Service) -> Option<&'s LitStr> {
+        self.attrs.requires.as_ref().or(service.requires.as_ref())
+    }
+
     /// The wire name without the namespace.
     pub fn base_name(&self) -> String {
         self.attrs
@@ -130,6 +137,7 @@ impl Service {
         Service {
             krate,
             namespace: attrs.namespace,
+            requires: attrs.requires,
             item,
             methods,
         }

@@ -38,6 +38,8 @@
 //! no axum and no server.
 #![warn(missing_docs)]
 
+#[cfg(all(feature = "server", feature = "http"))]
+mod auth;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(all(feature = "server", any(feature = "http", feature = "tcp")))]

@@ -1,8 +1,10 @@
 //! What every server is configured with, and the builder methods for it,
 //! written once for the HTTP and the TCP server.
 
+use std::sync::Arc;
+
 use rpc_core::duplex::Connections;
-use rpc_core::{Limits, MethodTable};
+use rpc_core::{Dispatcher, Limits, MethodTable};
 
 use crate::listener::DEFAULT_MAX_CONNECTIONS;
 use crate::Shutdown;
@@ -15,7 +17,14 @@ pub(crate) struct Settings {
     pub(crate) max_connections: usize,
     pub(crate) connections: Connections,
     pub(crate) shutdown: Shutdown,
+    /// Middleware, in the order added (each wraps the ones before).
+    pub(crate) layers: Vec<AddLayer>,
+    /// Per-call metrics through the `metrics` facade.
+    pub(crate) metrics: bool,
 }
+
+/// Puts one layer around a dispatcher's calls.
+pub(crate) type AddLayer = Arc<dyn Fn(Dispatcher) -> Dispatcher + Send + Sync>;
 
 impl Settings {
     pub(crate) fn new(methods: MethodTable) -> Self {
@@ -25,7 +34,17 @@ impl Settings {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             connections: Connections::new(),
             shutdown: Shutdown::new(),
+            layers: Vec::new(),
+            metrics: false,
         }
+    }
+
+    /// The dispatcher these settings describe.
+    pub(crate) fn dispatcher(&self) -> Dispatcher {
+        let dispatcher = Dispatcher::new(self.methods.clone())
+            .with_limits(self.limits)
+            .with_metrics(self.metrics);
+        self.layers.iter().fold(dispatcher, |d, add| add(d))
     }
 }
 
@@ -79,6 +98,43 @@ macro_rules! settings_methods {
         /// process); the default is one that only [`Shutdown::trigger`](crate::Shutdown::trigger) starts.
         pub fn with_shutdown(mut self, shutdown: crate::Shutdown) -> Self {
             self.settings.shutdown = shutdown;
+            self
+        }
+
+        /// Wraps every call in `layer`, a tower layer over a
+        /// [`CallService`](rpc_core::middleware::CallService): single calls,
+        /// each member of a batch and notifications alike. The layer added
+        /// last sees a call first. Tower's own layers (timeout, concurrency
+        /// limit, load shedding) work unchanged.
+        pub fn with_layer<L>(mut self, layer: L) -> Self
+        where
+            L: tower::Layer<rpc_core::middleware::CallService> + Clone + Send + Sync + 'static,
+            L::Service: tower::Service<
+                    rpc_core::middleware::Call,
+                    Response = Box<serde_json::value::RawValue>,
+                > + Clone
+                + Send
+                + Sync
+                + 'static,
+            <L::Service as tower::Service<rpc_core::middleware::Call>>::Error:
+                Into<rpc_core::BoxError>,
+            <L::Service as tower::Service<rpc_core::middleware::Call>>::Future: Send + 'static,
+        {
+            self.settings
+                .layers
+                .push(std::sync::Arc::new(move |d: rpc_core::Dispatcher| {
+                    d.with_layer(layer.clone())
+                }));
+            self
+        }
+
+        /// Records per-call metrics through the `metrics` facade (install a
+        /// recorder, e.g. a Prometheus exporter): `rpc_server_calls_total`
+        /// {method, transport}, `rpc_server_errors_total` {method, code},
+        /// `rpc_server_duration_seconds` {method}, `rpc_server_calls_in_flight`.
+        /// A method that is not registered is labelled `<unknown>`.
+        pub fn with_metrics(mut self) -> Self {
+            self.settings.metrics = true;
             self
         }
 

@@ -4,8 +4,10 @@
 //! WebSocket upgrade on the same route opens a duplex connection.
 //!
 //! Handlers that take a `Context` find the peer address
-//! (`ctx.get::<std::net::SocketAddr>()`) and the request headers
-//! (`ctx.get::<HeaderMap>()`) in it.
+//! (`ctx.get::<std::net::SocketAddr>()`), the request headers
+//! (`ctx.get::<HeaderMap>()`) and the request's extensions (what an axum or
+//! tower layer inserted: [`extension`]) in it; over WebSocket, those of the
+//! upgrade request, for the whole connection.
 
 #[cfg(feature = "client")]
 mod client;
@@ -15,11 +17,15 @@ mod serve;
 mod server;
 mod status;
 
-pub use ::http::HeaderMap;
+#[cfg(feature = "server")]
+pub use crate::auth::Credentials;
+pub use ::http::{Extensions, HeaderMap};
 #[cfg(feature = "client")]
 pub use client::HttpClient;
 #[cfg(all(feature = "server", feature = "ws"))]
 pub(crate) use server::Shared;
 #[cfg(feature = "server")]
-pub use server::{router, serve, Listening, Server, DEFAULT_HEADER_READ_TIMEOUT, READY_PATH};
+pub use server::{
+    extension, router, serve, Listening, Server, DEFAULT_HEADER_READ_TIMEOUT, READY_PATH,
+};
 pub use status::StatusError;

@@ -17,11 +17,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use futures_util::FutureExt;
+use rpc_core::auth::Roles;
 use rpc_core::duplex::{Connections, DuplexConfig};
-use rpc_core::{code, Context, Dispatcher, ErrorObject, Limits, MethodTable};
+use rpc_core::{code, Context, Dispatcher, ErrorObject, Limits, MethodTable, TransportKind};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio_util::task::TaskTracker;
 
+use crate::auth::{Authenticate, Credentials};
+use crate::http::Extensions;
 use crate::listener::Listener;
 use crate::settings::{settings_methods, Settings};
 use crate::Shutdown;
@@ -60,6 +63,9 @@ pub struct Server {
     settings: Settings,
     header_read_timeout: Duration,
     duplex: DuplexConfig,
+    authenticate: Option<Authenticate>,
+    origins: Option<Arc<[HeaderValue]>>,
+    routes: Option<Router>,
 }
 
 /// What every request handler shares.
@@ -67,6 +73,9 @@ pub struct Server {
 #[cfg_attr(not(feature = "ws"), allow(dead_code))]
 pub(crate) struct Shared {
     pub(crate) dispatcher: Dispatcher,
+    authenticate: Option<Authenticate>,
+    /// Browser origins allowed to call (POST, WebSocket upgrade); `None`: any.
+    origins: Option<Arc<[HeaderValue]>>,
     pub(crate) connections: Connections,
     pub(crate) duplex: DuplexConfig,
     pub(crate) shutdown: Shutdown,
@@ -81,7 +90,70 @@ impl Server {
             settings: Settings::new(methods),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             duplex: DuplexConfig::default(),
+            authenticate: None,
+            origins: None,
+            routes: None,
         }
+    }
+
+    /// Authenticates callers: `authenticate` gets the [`Credentials`] of
+    /// each POST and WebSocket upgrade that presents some (`Authorization:
+    /// Bearer`/`Basic`, or the WebSocket subprotocol `bearer.TOKEN`), and
+    /// the roles it returns go into the request context, where the methods'
+    /// declared requirements (`#[rpc(requires = "admin")]`) are checked.
+    /// (An axum/tower layer that puts [`Roles`](rpc_core::auth::Roles) into
+    /// the request's extensions works as well.)
+    ///
+    /// ```no_run
+    /// # fn demo(methods: rpc_core::MethodTable) {
+    /// use rpc_core::auth::Roles;
+    /// use rpc_net::http::{Credentials, Server};
+    /// let server = Server::new(methods).with_authentication(|credentials| match credentials {
+    ///     Credentials::Bearer(token) if token == "s3cret" => Some(Roles::new(["admin"])),
+    ///     _ => None,
+    /// });
+    /// # }
+    /// ```
+    pub fn with_authentication<F>(mut self, authenticate: F) -> Self
+    where
+        F: Fn(&Credentials) -> Option<Roles> + Send + Sync + 'static,
+    {
+        self.authenticate = Some(Arc::new(authenticate));
+        self
+    }
+
+    /// Lets browsers on these origins (`https://app.example.com`) call the
+    /// server, and no others: CORS answers for them (preflight included),
+    /// and a POST or WebSocket upgrade carrying any other `Origin` is
+    /// refused with 403. Requests without `Origin` (programs, curl) are not
+    /// affected. Without it, no CORS headers are sent (browsers then block
+    /// reading answers from other origins) but requests are not refused:
+    /// see the README on cross-site requests.
+    pub fn with_allowed_origins<I, S>(mut self, origins: I) -> Result<Self, rpc_core::Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let origins = origins
+            .into_iter()
+            .map(|o| {
+                HeaderValue::from_str(o.as_ref()).map_err(|e| rpc_core::Error::InvalidHeader {
+                    name: "origin".into(),
+                    source: Box::new(e),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.origins = Some(origins.into());
+        Ok(self)
+    }
+
+    /// More routes served beside JSON-RPC (a `/metrics` endpoint, say).
+    pub fn with_routes(mut self, routes: Router) -> Self {
+        self.routes = Some(match self.routes.take() {
+            Some(existing) => existing.merge(routes),
+            None => routes,
+        });
+        self
     }
 
     settings_methods!();
@@ -108,15 +180,16 @@ impl Server {
     }
 
     fn shared(self, tracker: TaskTracker) -> Arc<Shared> {
+        let dispatcher = self.settings.dispatcher();
         let Settings {
-            methods,
-            limits,
             connections,
             shutdown,
             ..
         } = self.settings;
         Arc::new(Shared {
-            dispatcher: Dispatcher::new(methods).with_limits(limits),
+            dispatcher,
+            authenticate: self.authenticate,
+            origins: self.origins,
             connections,
             duplex: self.duplex,
             shutdown,
@@ -131,10 +204,24 @@ impl Server {
         self.router_with(TaskTracker::new())
     }
 
-    fn router_with(self, tracker: TaskTracker) -> Router {
-        Router::new()
+    fn router_with(mut self, tracker: TaskTracker) -> Router {
+        let routes = self.routes.take();
+        let cors = self.origins.as_ref().map(|origins| {
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(tower_http::cors::AllowOrigin::list(origins.iter().cloned()))
+                .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+                .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        });
+        let mut router = Router::new()
             .route("/", get(on_get).post(on_post))
-            .with_state(self.shared(tracker))
+            .with_state(self.shared(tracker));
+        if let Some(cors) = cors {
+            router = router.layer(cors);
+        }
+        match routes {
+            Some(routes) => router.merge(routes),
+            None => router,
+        }
     }
 
     /// Binds `addr`; call [`Listening::run`] to serve.
@@ -217,23 +304,70 @@ pub fn router(methods: MethodTable) -> Router {
     Server::new(methods).router()
 }
 
-fn request_context(parts: axum::http::request::Parts) -> Context {
+/// A value an axum or tower layer put into the HTTP request's extensions
+/// (for a WebSocket, the upgrade request's), from a handler's context.
+///
+/// ```no_run
+/// # #[derive(Clone)] struct User(String);
+/// # fn demo(ctx: rpc_core::Context) {
+/// let user = rpc_net::http::extension::<User>(&ctx);
+/// # }
+/// ```
+pub fn extension<T: Send + Sync + 'static>(ctx: &Context) -> Option<&T> {
+    ctx.get::<Extensions>()?.get::<T>()
+}
+
+/// What a handler learns of the request: peer, transport, roles (from
+/// the server's authentication or an auth layer), headers, extensions.
+pub(crate) fn request_context(
+    mut parts: axum::http::request::Parts,
+    shared: &Shared,
+    transport: TransportKind,
+) -> Context {
     let mut ctx = Context::new();
     if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
         ctx.insert(*addr);
     }
+    ctx.insert(transport);
+    let granted = shared.authenticate.as_ref().and_then(|authenticate| {
+        Credentials::from_headers(&parts.headers).and_then(|c| authenticate(&c))
+    });
+    if let Some(roles) = granted.or_else(|| parts.extensions.remove::<Roles>()) {
+        ctx.insert(roles);
+    }
     ctx.insert(parts.headers);
+    ctx.insert(parts.extensions);
     ctx
+}
+
+/// Refuses a browser request from an origin that is not allowed.
+fn origin_refused(shared: &Shared, headers: &axum::http::HeaderMap) -> Option<Response> {
+    let allowed = shared.origins.as_ref()?;
+    let origin = headers.get(header::ORIGIN)?;
+    if allowed.contains(origin) {
+        return None;
+    }
+    tracing::debug!(
+        ?origin,
+        "refusing a request from an origin that is not allowed"
+    );
+    Some(error_reply(
+        StatusCode::FORBIDDEN,
+        ErrorObject::new(code::INVALID_REQUEST, "Origin not allowed"),
+    ))
 }
 
 async fn on_post(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    if let Some(refused) = origin_refused(&shared, &parts.headers) {
+        return refused;
+    }
     let limits = shared.dispatcher.limits();
     let bytes = match read_body(&parts, body, limits).await {
         Ok(bytes) => bytes,
         Err(response) => return response,
     };
-    let ctx = request_context(parts);
+    let ctx = request_context(parts, &shared, TransportKind::Http);
     match shared.dispatcher.handle(&bytes, &ctx).await {
         Some(answer) => json_response(StatusCode::OK, answer),
         None => StatusCode::NO_CONTENT.into_response(),
@@ -329,9 +463,15 @@ async fn on_get(State(shared): State<Arc<Shared>>, request: Request) -> Response
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if wants_upgrade {
+        if let Some(refused) = origin_refused(&shared, &parts.headers) {
+            return refused;
+        }
         #[cfg(feature = "ws")]
         return match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-            Ok(upgrade) => crate::ws::accept(upgrade, shared, request_context(parts)),
+            Ok(upgrade) => {
+                let context = request_context(parts, &shared, TransportKind::WebSocket);
+                crate::ws::accept(upgrade, shared, context)
+            }
             Err(rejection) => rejection.into_response(),
         };
         #[cfg(not(feature = "ws"))]

@@ -33,7 +33,7 @@ pub async fn connect(
         stream,
         options,
         Dispatcher::new(methods),
-        Context::new(),
+        Context::new().with(rpc_core::TransportKind::Tcp),
         None,
     ))
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use rpc_core::codec::Framing;
 use rpc_core::duplex::Connections;
-use rpc_core::{Context, Dispatcher, MethodTable};
+use rpc_core::{Context, Dispatcher, MethodTable, TransportKind};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio_util::task::TaskTracker;
 
@@ -60,16 +60,16 @@ impl TcpServer {
 
     /// Binds `addr`; call [`TcpListening::run`] to serve.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<TcpListening> {
+        let dispatcher = self.settings.dispatcher();
         let Settings {
-            methods,
-            limits,
             max_connections,
             connections,
             shutdown,
+            ..
         } = self.settings;
         Ok(TcpListening {
             listener: Listener::new(TcpListener::bind(addr).await?, max_connections),
-            dispatcher: Dispatcher::new(methods).with_limits(limits),
+            dispatcher,
             options: self.options,
             connections,
             shutdown,
@@ -118,7 +118,7 @@ impl TcpListening {
                 stream,
                 &options,
                 dispatcher.clone(),
-                Context::new().with(peer),
+                Context::new().with(peer).with(TransportKind::Tcp),
                 Some(&connections),
             );
             let shutdown = shutdown.clone();

@@ -170,7 +170,7 @@ impl WsClient {
             incoming,
             outgoing,
             Dispatcher::new(methods),
-            Context::new(),
+            Context::new().with(rpc_core::TransportKind::WebSocket),
             None,
             self.config,
         ))

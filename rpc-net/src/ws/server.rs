@@ -18,6 +18,9 @@ pub(crate) fn accept(upgrade: WebSocketUpgrade, shared: Arc<Shared>, context: Co
     let tracked = shared.tracker.token();
     let max = shared.dispatcher.limits().max_message_bytes;
     upgrade
+        // Browsers that offer subprotocols (`jsonrpc`, and `bearer.TOKEN`
+        // for credentials) need one chosen.
+        .protocols(["jsonrpc"])
         // Buffers sized on demand: an idle connection holds a few KiB, not
         // tungstenite's default 128 KiB read buffer.
         .read_buffer_size(super::READ_BUFFER)

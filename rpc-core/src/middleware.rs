@@ -1,0 +1,167 @@
+//! Middleware: tower layers around every call (DESIGN section "Middleware").
+//!
+//! A [`Call`] is one request or notification as the method table sees it:
+//! its method, params, id and [`Context`]. A middleware is any tower
+//! [`Layer`](tower::Layer) over a [`CallService`] (a
+//! `Service<Call, Response = Box<RawValue>, Error = BoxError>`), so tower's
+//! own layers (timeout, concurrency limit, load shedding) work unchanged.
+//! Layers run for every call: a single request, each member of a batch,
+//! notifications, on every transport (HTTP, WebSocket, TCP, in-process).
+//! A dispatcher without layers calls its handlers directly and pays
+//! nothing for this.
+//!
+//! Errors: a layer fails a call with any error; an [`ErrorObject`] is
+//! answered as it is, tower's `Elapsed` (timeout) as -32097, `Overloaded`
+//! (load shed) as -32005, anything else as -32603 with its message.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::sync::Arc;
+//! use rpc_core::middleware::{Call, CallService};
+//! use rpc_core::{Dispatcher, MethodInfo, MethodTable, Params};
+//!
+//! let mut table = MethodTable::new();
+//! table.register(MethodInfo::named("ping"), |_: Params<'_>, _: &rpc_core::Context| {
+//!     Ok(async { Ok::<_, rpc_core::ErrorObject>("pong") })
+//! }).unwrap();
+//! // A layer written as a function: count every call, then go on.
+//! let count = Arc::new(AtomicUsize::new(0));
+//! let counted = count.clone();
+//! let counting = tower::layer::layer_fn(move |inner: CallService| {
+//!     let counted = counted.clone();
+//!     tower::service_fn(move |call: Call| {
+//!         counted.fetch_add(1, Ordering::Relaxed);
+//!         tower::ServiceExt::oneshot(inner.clone(), call)
+//!     })
+//! });
+//! let dispatcher = Dispatcher::new(table).with_layer(counting);
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let batch = br#"[{"jsonrpc":"2.0","method":"ping","id":1},{"jsonrpc":"2.0","method":"ping","id":2}]"#;
+//! dispatcher.handle(batch, &rpc_core::Context::new()).await;
+//! assert_eq!(count.load(Ordering::Relaxed), 2);
+//! # });
+//! ```
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use serde_json::value::RawValue;
+use tower::util::BoxCloneSyncService;
+use tower::Service;
+
+use crate::{code, BoxError, Context, ErrorObject, Id, MethodTable, Params};
+
+/// One call (a request or a notification) on its way to its handler.
+#[derive(Clone, Debug)]
+pub struct Call {
+    method: Cow<'static, str>,
+    params: Option<Box<RawValue>>,
+    id: Option<Id>,
+    context: Context,
+}
+
+impl Call {
+    /// A call of `method` with `params` (a JSON array or object, or none),
+    /// `id` (`None` for a notification) and `context`.
+    pub fn new(
+        method: impl Into<Cow<'static, str>>,
+        params: Option<Box<RawValue>>,
+        id: Option<Id>,
+        context: Context,
+    ) -> Self {
+        Call {
+            method: method.into(),
+            params,
+            id,
+            context,
+        }
+    }
+
+    /// The method's wire name.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The params, as a handler reads them.
+    pub fn params(&self) -> Params<'_> {
+        Params::new(self.params.as_deref())
+    }
+
+    /// The request id; `None` for a notification.
+    pub fn id(&self) -> Option<&Id> {
+        self.id.as_ref()
+    }
+
+    /// Whether the call is a notification (no answer is sent).
+    pub fn is_notification(&self) -> bool {
+        self.id.is_none()
+    }
+
+    /// What the transport knows about the caller (and what earlier layers added).
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+
+    /// The context, to add values for later layers and the handler.
+    pub fn context_mut(&mut self) -> &mut Context {
+        &mut self.context
+    }
+}
+
+/// A call's way through the middleware to its handler, type-erased: what
+/// every layer wraps.
+pub type CallService = BoxCloneSyncService<Call, Box<RawValue>, BoxError>;
+
+/// The error object a call that failed in middleware is answered with.
+pub fn error_object(error: BoxError) -> ErrorObject {
+    let error = match error.downcast::<ErrorObject>() {
+        Ok(object) => return *object,
+        Err(other) => other,
+    };
+    if error.is::<tower::timeout::error::Elapsed>() {
+        return ErrorObject::new(code::REQUEST_TIMEOUT, "Request timed out");
+    }
+    if error.is::<tower::load_shed::error::Overloaded>() {
+        return ErrorObject::new(code::OVERLOADED, "Server overloaded, try again later");
+    }
+    ErrorObject::internal_error(error)
+}
+
+/// The bottom of every stack: checks the method's required role, then
+/// runs its handler.
+#[derive(Clone)]
+pub(crate) struct Handlers {
+    pub(crate) methods: Arc<MethodTable>,
+    pub(crate) discovery: Arc<dyn Fn() -> Box<RawValue> + Send + Sync>,
+}
+
+impl Service<Call> for Handlers {
+    type Response = Box<RawValue>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Box<RawValue>, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, call: Call) -> Self::Future {
+        let future = match self.methods.get(call.method()) {
+            Some(method) => match crate::auth::check(&method.info, &call.context) {
+                Ok(()) => (method.handler)(call.params(), &call.context),
+                Err(refused) => Box::pin(std::future::ready(Err(refused))),
+            },
+            None if call.method() == crate::discover::METHOD => {
+                let document = (self.discovery)();
+                Box::pin(std::future::ready(Ok(document)))
+            }
+            None => {
+                let error = ErrorObject::method_not_found(call.method());
+                Box::pin(std::future::ready(Err(error)))
+            }
+        };
+        Box::pin(async move { future.await.map_err(BoxError::from) })
+    }
+}
