@@ -3,14 +3,18 @@
 //! client built on the generated typed client.
 //!
 //! ```text
-//! calculator serve [--http ADDR] [--tcp ADDR] [--framing newline|length-prefix-1|length-prefix-2|length-prefix-4]
+//! calculator serve [--http ADDR] [--tcp ADDR] [--framing newline|length-prefix-1|length-prefix-2|length-prefix-4] [--auth-token TOKEN]
 //! calculator call URL METHOD [ARG...] [--named] [--framing F] [--timeout-ms N] [--token T] [--ca-cert FILE]
 //! ```
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use rpc::auth::{Credentials, Roles};
 use rpc::duplex::Connections;
+use rpc::middleware::{from_fn, Call, FromFnLayer, Next};
 use rpc::tcp::{Framing, StreamOptions};
 use rpc::{rpc, Context};
 use serde::de::DeserializeOwned;
@@ -90,6 +94,18 @@ pub trait Calculator {
 pub trait Math {
     /// Multiplies two integers.
     async fn multiply(&self, a: i64, b: i64) -> Result<i64, CalcError>;
+}
+
+/// Operations on the running instance; every caller needs the `admin` role
+/// (`serve --auth-token T` grants it to `Authorization: Bearer T`).
+#[rpc(namespace = "admin", requires = "admin")]
+pub trait Admin {
+    /// Open WebSocket and TCP connections on this instance, the caller's included.
+    async fn connections(&self) -> u64;
+
+    /// Handler futures alive on this instance (every transport, batch
+    /// members and notifications included, this call included).
+    async fn active_calls(&self) -> u64;
 }
 
 /// What the server sends to duplex clients; the `call` command serves it
@@ -202,8 +218,62 @@ impl Events for PrintEvents {
     }
 }
 
+struct Administration {
+    connections: Connections,
+    active: Arc<AtomicU64>,
+}
+
+impl Admin for Administration {
+    async fn connections(&self) -> u64 {
+        self.connections.len() as u64
+    }
+
+    async fn active_calls(&self) -> u64 {
+        self.active.load(Ordering::Relaxed)
+    }
+}
+
+/// A middleware counting the handler futures alive: one more when a call
+/// starts, one less when its future ends or is dropped (a closed connection).
+fn count_active(
+    active: Arc<AtomicU64>,
+) -> FromFnLayer<impl Fn(Call, Next) -> CallFuture + Clone + Send + Sync + 'static> {
+    from_fn(move |call: Call, next: Next| -> CallFuture {
+        let alive = Alive::new(&active);
+        Box::pin(async move {
+            let _alive = alive;
+            next.run(call).await
+        })
+    })
+}
+
+/// What a call through the middleware comes to.
+type CallFuture = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<Box<serde_json::value::RawValue>, rpc::client::BoxError>,
+            > + Send,
+    >,
+>;
+
+/// Counts one live call until dropped.
+struct Alive(Arc<AtomicU64>);
+
+impl Alive {
+    fn new(active: &Arc<AtomicU64>) -> Alive {
+        active.fetch_add(1, Ordering::Relaxed);
+        Alive(active.clone())
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 const USAGE: &str = "usage:
-  calculator serve [--http ADDR] [--tcp ADDR] [--framing newline|length-prefix-1|length-prefix-2|length-prefix-4]
+  calculator serve [--http ADDR] [--tcp ADDR] [--framing newline|length-prefix-1|length-prefix-2|length-prefix-4] [--auth-token TOKEN]
   calculator call URL METHOD [ARG...] [--named] [--framing F] [--timeout-ms N] [--token T] [--ca-cert FILE]";
 
 fn main() -> ExitCode {
@@ -245,11 +315,15 @@ async fn serve(args: &[String]) -> ExitCode {
         )
         .init();
     let (mut http, mut tcp, mut framing) = (None, None, Framing::Newline);
+    let mut auth_token: Option<String> = None;
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         let parsed = match arg.as_str() {
             "--http" => flag_value(&mut iter, "--http").map(|v| http = Some(v.clone())),
             "--tcp" => flag_value(&mut iter, "--tcp").map(|v| tcp = Some(v.clone())),
+            "--auth-token" => {
+                flag_value(&mut iter, "--auth-token").map(|v| auth_token = Some(v.clone()))
+            }
             "--framing" => flag_value(&mut iter, "--framing").and_then(|v| {
                 v.parse()
                     .map(|f| framing = f)
@@ -266,11 +340,17 @@ async fn serve(args: &[String]) -> ExitCode {
         http = Some("127.0.0.1:3000".to_owned());
     }
     let connections = Connections::new();
+    let active = Arc::new(AtomicU64::new(0));
+    let admin = Administration {
+        connections: connections.clone(),
+        active: active.clone(),
+    };
     let methods = match (Calc {
         connections: connections.clone(),
     })
     .into_rpc()
     .merge(Multiplier.into_rpc())
+    .and_then(|m| m.merge(admin.into_rpc()))
     {
         Ok(methods) => methods,
         Err(e) => {
@@ -281,11 +361,36 @@ async fn serve(args: &[String]) -> ExitCode {
     // SIGTERM and Ctrl-C drain every server: new connections are refused,
     // calls in flight are answered, WebSockets close with 1001.
     let shutdown = rpc::Shutdown::new().on_signals();
+    // Metrics of every call, served as Prometheus text at GET /metrics.
+    let prometheus = match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()
+    {
+        Ok(handle) => handle,
+        Err(e) => {
+            eprintln!("cannot install the metrics recorder: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let metrics_route = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || std::future::ready(prometheus.render())),
+    );
     let http = match http {
         Some(addr) => {
+            // `--auth-token T`: `Authorization: Bearer T` (on a POST or the
+            // WebSocket upgrade) grants the `admin` role.
+            let token = auth_token.clone();
             let server = rpc::http::Server::new(methods.clone())
                 .with_connections(connections.clone())
-                .with_shutdown(shutdown.clone());
+                .with_shutdown(shutdown.clone())
+                .with_layer(count_active(active.clone()))
+                .with_metrics()
+                .with_routes(metrics_route)
+                .with_authentication(move |credentials| match (credentials, &token) {
+                    (Credentials::Bearer(given), Some(token)) if given == token => {
+                        Some(Roles::new(["admin"]))
+                    }
+                    _ => None,
+                });
             match bound(&addr, server.bind(&addr).await) {
                 Ok(listening) => Some(listening),
                 Err(code) => return code,
@@ -295,10 +400,13 @@ async fn serve(args: &[String]) -> ExitCode {
     };
     let tcp = match tcp {
         Some(addr) => {
+            // TCP carries no credentials: admin calls get -32001.
             let server = rpc::tcp::TcpServer::new(methods)
                 .with_framing(framing)
                 .with_connections(connections)
-                .with_shutdown(shutdown.clone());
+                .with_shutdown(shutdown.clone())
+                .with_layer(count_active(active))
+                .with_metrics();
             match bound(&addr, server.bind(&addr).await) {
                 Ok(listening) => Some(listening),
                 Err(code) => return code,

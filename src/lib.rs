@@ -110,7 +110,9 @@
 //! the dispatcher and `rpc::InProcess` are always there.
 #![warn(missing_docs)]
 
-pub use rpc_core::{code, Client, Context, Error, ErrorObject, Id, InProcess, MethodTable};
+pub use rpc_core::{
+    code, Client, Context, Error, ErrorObject, Id, InProcess, MethodTable, TransportKind,
+};
 pub use rpc_core::{discover, duplex, limits, Limits, DEFAULT_CLIENT_TIMEOUT};
 pub use rpc_macros::{rpc, RpcError};
 #[cfg(feature = "server")]
@@ -133,6 +135,23 @@ pub mod client {
         Answer, BoxError, BoxFuture, Client, Error, InvalidResponse, Outgoing, ParamsBuilder,
         ServiceBatch, ServiceClient, Transport, DEFAULT_CLIENT_TIMEOUT,
     };
+}
+
+/// Middleware: tower layers around every call (on a server builder:
+/// `.with_layer(layer)`), the [`Call`](middleware::Call) they see, and a
+/// rate limit per peer and per method.
+pub mod middleware {
+    pub use rpc_core::middleware::*;
+    #[cfg(feature = "server")]
+    pub use rpc_net::limit::{RateLimit, RateLimitLayer};
+}
+
+/// Authorization: the [`Roles`](auth::Roles) a caller holds, checked
+/// against what methods declare (`#[rpc(requires = "admin")]`).
+pub mod auth {
+    pub use rpc_core::auth::*;
+    #[cfg(all(feature = "server", feature = "http"))]
+    pub use rpc_net::http::Credentials;
 }
 
 /// Typed batches: several calls in one round trip, a tuple of results back.

@@ -165,3 +165,89 @@ impl Service<Call> for Handlers {
         Box::pin(async move { future.await.map_err(BoxError::from) })
     }
 }
+
+/// A middleware written as an async function of the call and the rest of
+/// the stack, as axum's `from_fn`:
+///
+/// ```
+/// use rpc_core::middleware::{from_fn, Call, Next};
+/// // Refuse calls of methods starting with `internal.`, pass the others on.
+/// let guard = from_fn(|call: Call, next: Next| async move {
+///     if call.method().starts_with("internal.") {
+///         return Err(rpc_core::ErrorObject::method_not_found(call.method()).into());
+///     }
+///     next.run(call).await
+/// });
+/// # let _ = rpc_core::Dispatcher::new(rpc_core::MethodTable::new()).with_layer(guard);
+/// ```
+pub fn from_fn<F, Fut>(f: F) -> FromFnLayer<F>
+where
+    F: Fn(Call, Next) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Box<RawValue>, BoxError>> + Send + 'static,
+{
+    FromFnLayer { f }
+}
+
+/// The rest of the stack below a [`from_fn`] middleware.
+#[derive(Clone)]
+pub struct Next {
+    inner: CallService,
+}
+
+impl std::fmt::Debug for Next {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Next")
+    }
+}
+
+impl Next {
+    /// Passes the call on: the next layer, or the handler.
+    pub async fn run(self, call: Call) -> Result<Box<RawValue>, BoxError> {
+        tower::ServiceExt::oneshot(self.inner, call).await
+    }
+}
+
+/// The layer [`from_fn`] makes.
+#[derive(Clone, Debug)]
+pub struct FromFnLayer<F> {
+    f: F,
+}
+
+impl<F: Clone> tower::Layer<CallService> for FromFnLayer<F> {
+    type Service = FromFn<F>;
+
+    fn layer(&self, inner: CallService) -> FromFn<F> {
+        FromFn {
+            f: self.f.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service a [`FromFnLayer`] puts around calls.
+#[derive(Clone)]
+pub struct FromFn<F> {
+    f: F,
+    inner: CallService,
+}
+
+impl<F, Fut> Service<Call> for FromFn<F>
+where
+    F: Fn(Call, Next) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Box<RawValue>, BoxError>> + Send + 'static,
+{
+    type Response = Box<RawValue>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Box<RawValue>, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, call: Call) -> Self::Future {
+        let next = Next {
+            inner: self.inner.clone(),
+        };
+        Box::pin((self.f)(call, next))
+    }
+}

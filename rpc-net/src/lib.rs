@@ -42,6 +42,8 @@
 mod auth;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "server")]
+pub mod limit;
 #[cfg(all(feature = "server", any(feature = "http", feature = "tcp")))]
 mod listener;
 #[cfg(all(feature = "server", any(feature = "http", feature = "tcp")))]

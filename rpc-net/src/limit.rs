@@ -1,0 +1,152 @@
+//! Rate limiting of calls per peer, per method, or both, as a call
+//! middleware (on governor's GCRA): a call over the limit is answered
+//! -32005 "Rate limit exceeded" with the wait in its message, and its
+//! handler does not run. Other calls, and other peers, are unaffected.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use rpc_core::middleware::Call;
+use rpc_core::{code, BoxError, ErrorObject};
+use serde_json::value::RawValue;
+use tower::{Layer, Service};
+
+/// What a limit is counted by.
+#[derive(Clone, Copy, Debug)]
+enum By {
+    Peer,
+    Method,
+    PeerAndMethod,
+}
+
+/// The key a call is counted under.
+type Key = (Option<IpAddr>, Option<Box<str>>);
+
+/// Limits calls to `calls` per `every`, with bursts of up to `calls`.
+///
+/// ```no_run
+/// # fn demo(methods: rpc_core::MethodTable) {
+/// use std::time::Duration;
+/// use rpc_net::limit::RateLimitLayer;
+/// // Each client address may make 100 calls per second.
+/// let server = rpc_net::http::Server::new(methods)
+///     .with_layer(RateLimitLayer::per_peer(100, Duration::from_secs(1)));
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RateLimitLayer {
+    limiter: Arc<DefaultKeyedRateLimiter<Key>>,
+    by: By,
+    checks: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for RateLimitLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimitLayer")
+            .field("by", &self.by)
+            .finish()
+    }
+}
+
+impl RateLimitLayer {
+    /// A limit for each peer address (calls without an address, such as
+    /// in-process ones, share one limit).
+    pub fn per_peer(calls: u32, every: Duration) -> Self {
+        Self::new(By::Peer, calls, every)
+    }
+
+    /// A limit for each method, whoever calls it.
+    pub fn per_method(calls: u32, every: Duration) -> Self {
+        Self::new(By::Method, calls, every)
+    }
+
+    /// A limit for each method called by each peer.
+    pub fn per_peer_and_method(calls: u32, every: Duration) -> Self {
+        Self::new(By::PeerAndMethod, calls, every)
+    }
+
+    /// `calls` of 0 counts as 1; `every` of zero as a nanosecond.
+    fn new(by: By, calls: u32, every: Duration) -> Self {
+        let burst = std::num::NonZeroU32::new(calls.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+        let period = (every / burst.get()).max(Duration::from_nanos(1));
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(burst))
+            .allow_burst(burst);
+        RateLimitLayer {
+            limiter: Arc::new(DefaultKeyedRateLimiter::keyed(quota)),
+            by,
+            checks: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimit<S>;
+
+    fn layer(&self, inner: S) -> RateLimit<S> {
+        RateLimit {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service [`RateLimitLayer`] puts around calls.
+#[derive(Clone, Debug)]
+pub struct RateLimit<S> {
+    inner: S,
+    layer: RateLimitLayer,
+}
+
+/// How often the limiter forgets keys that are back to a full allowance,
+/// so that its memory stays bounded whatever peers and names come by.
+const FORGET_EVERY: u64 = 4096;
+
+impl<S> Service<Call> for RateLimit<S>
+where
+    S: Service<Call, Response = Box<RawValue>, Error = BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = Box<RawValue>;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Box<RawValue>, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, call: Call) -> Self::Future {
+        let peer = || call.context().get::<SocketAddr>().map(SocketAddr::ip);
+        let method = || Some(Box::<str>::from(call.method()));
+        let key = match self.layer.by {
+            By::Peer => (peer(), None),
+            By::Method => (None, method()),
+            By::PeerAndMethod => (peer(), method()),
+        };
+        let limiter = &self.layer.limiter;
+        if self.layer.checks.fetch_add(1, Ordering::Relaxed) % FORGET_EVERY == FORGET_EVERY - 1 {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+        match limiter.check_key(&key) {
+            Ok(()) => Box::pin(self.inner.call(call)),
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                let error = ErrorObject::new(
+                    code::OVERLOADED,
+                    format!(
+                        "Rate limit exceeded: retry in {} ms",
+                        wait.as_millis().max(1)
+                    ),
+                );
+                Box::pin(std::future::ready(Err(BoxError::from(error))))
+            }
+        }
+    }
+}
