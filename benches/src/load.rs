@@ -33,7 +33,8 @@ async fn http_connection(addr: SocketAddr, body: Arc<String>, stop: Arc<AtomicBo
     let _ = stream.set_nodelay(true);
     let mut stream = BufReader::new(stream);
     let request = format!(
-        "POST / HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
+        "POST / HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\nauthorization: Bearer {}\r\ncontent-length: {}\r\n\r\n{}",
+        crate::observed::TOKEN,
         body.len(),
         body
     );
@@ -89,6 +90,27 @@ async fn read_http_response(stream: &mut BufReader<TcpStream>, buf: &mut Vec<u8>
         buf.extend_from_slice(&chunk[..n]);
     }
     Some(status)
+}
+
+/// One request's answer (status line and body), to check a server answers
+/// what the benchmark expects.
+pub async fn probe(addr: SocketAddr, body: &str) -> String {
+    let Ok(stream) = TcpStream::connect(addr).await else {
+        return String::new();
+    };
+    let mut stream = BufReader::new(stream);
+    let request = format!(
+        "POST / HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\nauthorization: Bearer {}\r\ncontent-length: {}\r\n\r\n{}",
+        crate::observed::TOKEN,
+        body.len(),
+        body
+    );
+    if stream.get_mut().write_all(request.as_bytes()).await.is_err() {
+        return String::new();
+    }
+    let mut buf = Vec::new();
+    read_http_response(&mut stream, &mut buf).await;
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 /// Requests/s and latency percentiles at `settings.connections` connections.

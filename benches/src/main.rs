@@ -9,6 +9,7 @@
 mod alloc;
 mod load;
 mod memory;
+mod observed;
 mod servers;
 
 use std::fmt::Write as _;
@@ -54,7 +55,7 @@ fn median_stats(runs: Vec<HttpStats>) -> HttpStats {
     }
 }
 
-/// `--only SECTION` (http, websocket, tcp, in-process, client) runs one
+/// `--only SECTION` (http, websocket, tcp, in-process, client, observed, memory) runs one
 /// section and prints its rows without rewriting BENCHMARKS.md.
 fn only() -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -223,10 +224,52 @@ async fn run(settings: &Settings) -> Vec<Row> {
     if wants("client") {
         client(&ours, settings, &mut rows).await;
     }
+    if wants("observed") {
+        observed_rows(settings, &mut rows).await;
+    }
     if wants("memory") {
         memory_rows(&mut rows).await;
     }
     rows
+}
+
+/// The HTTP single call with the per-call span, metrics and an auth layer
+/// on, each server in a child process: against our plain server and
+/// against jsonrpsee with the equivalent middleware.
+async fn observed_rows(settings: &Settings, rows: &mut Vec<Row>) {
+    let single = r#"{"jsonrpc":"2.0","method":"subtract","params":[42,23],"id":1}"#;
+    let plain = memory::Server::start("ours-plain");
+    let observed = memory::Server::start("ours-observed");
+    let theirs = memory::Server::start("jsonrpsee-observed");
+    for (name, server) in [("plain", &plain), ("observed", &observed), ("jsonrpsee", &theirs)] {
+        let answer = load::probe(server.ws, single).await;
+        assert!(answer.contains(r#""result":19"#), "{name} answered {answer}");
+    }
+    let (mut p, mut o, mut j) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..settings.rounds {
+        p.push(load::http(plain.ws, single, settings).await.rps);
+        o.push(load::http(observed.ws, single, settings).await.rps);
+        j.push(load::http(theirs.ws, single, settings).await.rps);
+    }
+    let (p, o, j) = (median(p), median(o), median(j));
+    rows.push(Row {
+        name: "HTTP single call, span + metrics + auth on: requests/s".into(),
+        unit: "req/s",
+        ours: o,
+        theirs: p,
+        lower_is_better: false,
+        target: 0.90,
+        competitor: "our server, all off",
+    });
+    rows.push(Row {
+        name: "HTTP single call, span + metrics + auth on: requests/s".into(),
+        unit: "req/s",
+        ours: o,
+        theirs: j,
+        lower_is_better: false,
+        target: 1.0,
+        competitor: "jsonrpsee, same middleware",
+    });
 }
 
 async fn in_process(

@@ -16,6 +16,15 @@ const CALL: &str = r#"{"jsonrpc":"2.0","method":"subtract","params":[42,23],"id"
 /// The server side of the measurement: serve until stdin closes.
 pub async fn serve(kind: &str) {
     match kind {
+        "ours-plain" | "ours-observed" | "jsonrpsee-observed" => {
+            let addr = match kind {
+                "ours-plain" => crate::observed::ours_plain().await,
+                "ours-observed" => crate::observed::ours_observed().await,
+                _ => crate::observed::jsonrpsee_observed().await,
+            };
+            println!("ws {addr}");
+            println!("tcp none");
+        }
         "ours" => {
             let ours = crate::servers::ours().await;
             println!("ws {}", ours.http);
@@ -36,14 +45,14 @@ pub async fn serve(kind: &str) {
 }
 
 /// A server in a child process.
-struct Server {
+pub struct Server {
     child: Child,
-    ws: SocketAddr,
+    pub ws: SocketAddr,
     tcp: Option<SocketAddr>,
 }
 
 impl Server {
-    fn start(kind: &str) -> Server {
+    pub fn start(kind: &str) -> Server {
         let exe = std::env::current_exe().expect("own path");
         let mut child = Command::new(exe)
             .args(["--serve", kind])

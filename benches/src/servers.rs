@@ -29,8 +29,13 @@ pub struct Ours {
     pub dispatcher: rpc::server::Dispatcher,
 }
 
+/// Our method table.
+pub fn methods() -> rpc::MethodTable {
+    Impl.into_rpc()
+}
+
 pub async fn ours() -> Ours {
-    let methods = Impl.into_rpc();
+    let methods = methods();
     let listening = rpc::http::Server::new(methods.clone())
         .bind("127.0.0.1:0")
         .await

@@ -19,7 +19,11 @@ use std::sync::Arc;
 /// ```
 #[derive(Clone, Default)]
 pub struct Context {
-    /// `None` until something is inserted, so an empty context costs nothing.
+    /// What every request has, kept inline (no allocation): the transport
+    /// and the peer's address.
+    transport: Option<TransportKind>,
+    peer: Option<std::net::SocketAddr>,
+    /// `None` until something else is inserted, so an empty context costs nothing.
     values: Option<Arc<Vec<Entry>>>,
 }
 
@@ -40,9 +44,18 @@ impl Context {
 
     /// Adds `value`, replacing any value of the same type.
     pub fn insert<T: Any + Send + Sync>(&mut self, value: T) {
+        let any: &dyn Any = &value;
+        if let Some(transport) = any.downcast_ref::<TransportKind>() {
+            self.transport = Some(*transport);
+            return;
+        }
+        if let Some(peer) = any.downcast_ref::<std::net::SocketAddr>() {
+            self.peer = Some(*peer);
+            return;
+        }
         let values = Arc::make_mut(
             self.values
-                .get_or_insert_with(|| Arc::new(Vec::with_capacity(4))),
+                .get_or_insert_with(|| Arc::new(Vec::with_capacity(6))),
         );
         let id = TypeId::of::<T>();
         values.retain(|(t, _)| *t != id);
@@ -52,6 +65,18 @@ impl Context {
     /// The value of type `T`, if the transport provided one.
     pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
         let id = TypeId::of::<T>();
+        if id == TypeId::of::<TransportKind>() {
+            return self
+                .transport
+                .as_ref()
+                .and_then(|t| (t as &dyn Any).downcast_ref());
+        }
+        if id == TypeId::of::<std::net::SocketAddr>() {
+            return self
+                .peer
+                .as_ref()
+                .and_then(|p| (p as &dyn Any).downcast_ref());
+        }
         self.values
             .as_deref()?
             .iter()
@@ -63,6 +88,8 @@ impl Context {
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
+            .field("transport", &self.transport)
+            .field("peer", &self.peer)
             .field("values", &self.values.as_ref().map_or(0, |v| v.len()))
             .finish()
     }

@@ -16,7 +16,7 @@ use tracing::Instrument;
 
 use crate::message::{self, Entry, Message, Reply};
 use crate::middleware::{error_object, Call as LayerCall, CallService, Handlers};
-use crate::observe::{self, Observed};
+use crate::observe::{self, Meters, Observed};
 use crate::response::{error_response, write_batch, write_response};
 use crate::{
     auth, code, discover, BoxError, Context, ErrorObject, Id, Limits, MethodFuture, MethodResult,
@@ -49,9 +49,9 @@ pub struct Dispatcher {
     discovery: Arc<OnceLock<Box<RawValue>>>,
     /// The middleware around every call; `None`: handlers are called
     /// directly (the fast path).
-    stack: Option<Arc<CallService>>,
-    /// Per-call metrics through the `metrics` facade.
-    metrics: bool,
+    stack: Option<CallService>,
+    /// Per-call metric handles, when metrics are on.
+    meters: Option<Arc<Meters>>,
 }
 
 impl Dispatcher {
@@ -62,7 +62,7 @@ impl Dispatcher {
             limits: Limits::default(),
             discovery: Arc::default(),
             stack: None,
-            metrics: false,
+            meters: None,
         }
     }
 
@@ -73,10 +73,13 @@ impl Dispatcher {
     /// `rpc_server_duration_seconds` {method}, and the gauge
     /// `rpc_server_calls_in_flight`. A method that is not registered is
     /// labelled `<unknown>`, so labels stay bounded whatever callers send.
-    /// Off by default. (Spans and a debug event per call, target
+    /// A server's open duplex connections are the gauge
+    /// `rpc_server_connections` {transport}. Off by default. (Spans and a debug event per call, target
     /// `rpc::call`, are always there for a `tracing` subscriber that wants them.)
+    ///
+    /// The handles are registered here, once: install the recorder before.
     pub fn with_metrics(mut self, on: bool) -> Self {
-        self.metrics = on;
+        self.meters = on.then(|| Arc::new(Meters::new(&self.methods)));
         self
     }
 
@@ -95,12 +98,17 @@ impl Dispatcher {
     {
         use tower::ServiceExt;
         let inner = match self.stack.take() {
-            Some(stack) => CallService::clone(&stack),
-            None => CallService::new(self.handlers()),
+            Some(stack) => stack,
+            None => CallService::handlers(self.handlers()),
         };
         let layered = layer.layer(inner).map_err(Into::into);
-        self.stack = Some(Arc::new(CallService::new(layered)));
+        self.stack = Some(CallService::new(layered));
         self
+    }
+
+    /// Whether calls are recorded as metrics.
+    pub fn records_metrics(&self) -> bool {
+        self.meters.is_some()
     }
 
     /// Whether any middleware is in place.
@@ -271,7 +279,7 @@ impl Dispatcher {
     /// Looks the method up and starts its handler (which decodes the
     /// params); with a `refusal`, answers with it instead.
     fn start<'a>(
-        &self,
+        &'a self,
         entry: Entry<'a>,
         ctx: &Context,
         refusal: Option<&ErrorObject>,
@@ -293,12 +301,9 @@ impl Dispatcher {
             Entry::Request(request) => (request, true),
         };
         let registered = self.methods.get(&request.method);
-        let observed = (refusal.is_none() && observe::wanted(self.metrics)).then(|| {
-            let info = registered
-                .map(|m| m.info())
-                .or_else(|| (request.method == discover::METHOD).then_some(&*DISCOVER_INFO));
-            Observed::start(&request.method, info, request.id, ctx, self.metrics)
-        });
+        let meters = self.meters.as_deref();
+        let observed = (refusal.is_none() && observe::wanted(meters))
+            .then(|| Observed::start(&request.method, request.id, ctx, meters));
         // An observed call's future runs inside its span (handler logs nest).
         let running = |future: MethodFuture| {
             let future = match &observed {
@@ -311,10 +316,12 @@ impl Dispatcher {
         let state = match (refusal, registered) {
             // A refused notification does not run (and is not answered).
             (Some(refusal), _) => State::Done(Err(refusal.clone())),
-            (None, _) if self.stack.is_some() => match self.through_layers(&request, ctx) {
-                Some(future) => running(future),
-                None => State::Done(Err(ErrorObject::internal_error("no middleware"))),
-            },
+            (None, _) if self.stack.is_some() => {
+                match self.through_layers(&request, registered, ctx) {
+                    Some(future) => running(future),
+                    None => State::Done(Err(ErrorObject::internal_error("no middleware"))),
+                }
+            }
             (None, Some(method)) => match auth::check(&method.info, ctx) {
                 Err(refused) => State::Done(Err(refused)),
                 Ok(()) => {
@@ -347,19 +354,27 @@ impl Dispatcher {
     fn through_layers(
         &self,
         request: &message::Request<'_>,
+        registered: Option<&crate::Method>,
         ctx: &Context,
     ) -> Option<MethodFuture> {
-        use tower::ServiceExt;
         let stack = self.stack.as_ref()?;
+        // A registered name is usually `'static`: no copy of it.
+        let method = match registered.map(|m| &m.info().name) {
+            Some(name) if *name == request.method => name.clone(),
+            _ => std::borrow::Cow::Owned(request.method.clone().into_owned()),
+        };
         let call = LayerCall::new(
-            request.method.clone().into_owned(),
+            method,
             request.params.raw().map(ToOwned::to_owned),
             request.id.map(|raw| Id::from_raw(raw).unwrap_or(Id::Null)),
             ctx.clone(),
         );
-        let service = CallService::clone(stack);
+        let mut service = stack.clone();
+        // Called in the future, so that a layer that panics is caught with it.
         Some(Box::pin(async move {
-            service.oneshot(call).await.map_err(error_object)
+            tower::Service::call(&mut service, call)
+                .await
+                .map_err(error_object)
         }))
     }
 
@@ -442,10 +457,6 @@ impl Dispatcher {
     }
 }
 
-/// `rpc.discover` as the method it is, for labels.
-static DISCOVER_INFO: std::sync::LazyLock<crate::MethodInfo> =
-    std::sync::LazyLock::new(|| crate::MethodInfo::named(discover::METHOD));
-
 fn render_discovery(methods: &MethodTable) -> Box<RawValue> {
     let document = discover::document(methods);
     // A `Value` always serializes; fall back to `null` rather than panic.
@@ -477,8 +488,8 @@ struct Call<'a> {
     answer: bool,
     method: Cow<'a, str>,
     state: State,
-    /// Its span, start time and labels, when calls are observed.
-    observed: Option<Observed>,
+    /// Its span, start time and metrics, when calls are observed.
+    observed: Option<Observed<'a>>,
 }
 
 /// A handler's future whose panic becomes an outcome.

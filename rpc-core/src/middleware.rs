@@ -49,7 +49,6 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use serde_json::value::RawValue;
-use tower::util::BoxCloneSyncService;
 use tower::Service;
 
 use crate::{code, BoxError, Context, ErrorObject, Id, MethodTable, Params};
@@ -112,8 +111,98 @@ impl Call {
 }
 
 /// A call's way through the middleware to its handler, type-erased: what
-/// every layer wraps.
-pub type CallService = BoxCloneSyncService<Call, Box<RawValue>, BoxError>;
+/// every layer wraps. Cloning it is cheap (shared); each call runs on its
+/// own clone of the service below, which it waits to be ready for (so a
+/// concurrency limit or rate limit below still holds calls back).
+#[derive(Clone)]
+pub struct CallService(Arc<dyn Shared>);
+
+impl std::fmt::Debug for CallService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallService")
+    }
+}
+
+impl CallService {
+    /// Erases the type of `service`.
+    pub fn new<S>(service: S) -> Self
+    where
+        S: Service<Call, Response = Box<RawValue>, Error = BoxError>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        CallService(Arc::new(Cloning(service)))
+    }
+
+    /// The bottom of the stack, without a box per call.
+    pub(crate) fn handlers(handlers: Handlers) -> Self {
+        CallService(Arc::new(handlers))
+    }
+}
+
+impl Service<Call> for CallService {
+    type Response = Box<RawValue>;
+    type Error = BoxError;
+    type Future = CallFuture;
+
+    fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, call: Call) -> CallFuture {
+        self.0.run(call)
+    }
+}
+
+/// How a [`CallService`] runs a call.
+trait Shared: Send + Sync + 'static {
+    fn run(&self, call: Call) -> CallFuture;
+}
+
+/// A service run on a clone per call, awaiting its readiness first.
+struct Cloning<S>(S);
+
+impl<S> Shared for Cloning<S>
+where
+    S: Service<Call, Response = Box<RawValue>, Error = BoxError> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+{
+    fn run(&self, call: Call) -> CallFuture {
+        use tower::ServiceExt;
+        CallFuture(Inner::Boxed(Box::pin(self.0.clone().oneshot(call))))
+    }
+}
+
+impl Shared for Handlers {
+    fn run(&self, call: Call) -> CallFuture {
+        CallFuture(Inner::Handler(self.clone().call(call)))
+    }
+}
+
+/// The future of a call through a [`CallService`].
+pub struct CallFuture(Inner);
+
+enum Inner {
+    Handler(HandlerFuture),
+    Boxed(Pin<Box<dyn Future<Output = Result<Box<RawValue>, BoxError>> + Send>>),
+}
+
+/// A handler's future with its error boxed.
+type HandlerFuture = futures_util::future::MapErr<crate::MethodFuture, fn(ErrorObject) -> BoxError>;
+
+impl Future for CallFuture {
+    type Output = Result<Box<RawValue>, BoxError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        match &mut self.0 {
+            Inner::Handler(future) => Pin::new(future).poll(cx),
+            Inner::Boxed(future) => future.as_mut().poll(cx),
+        }
+    }
+}
 
 /// The error object a call that failed in middleware is answered with.
 pub fn error_object(error: BoxError) -> ErrorObject {
@@ -141,14 +230,14 @@ pub(crate) struct Handlers {
 impl Service<Call> for Handlers {
     type Response = Box<RawValue>;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Box<RawValue>, BoxError>> + Send>>;
+    type Future = HandlerFuture;
 
     fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, call: Call) -> Self::Future {
-        let future = match self.methods.get(call.method()) {
+        let future: crate::MethodFuture = match self.methods.get(call.method()) {
             Some(method) => match crate::auth::check(&method.info, &call.context) {
                 Ok(()) => (method.handler)(call.params(), &call.context),
                 Err(refused) => Box::pin(std::future::ready(Err(refused))),
@@ -162,7 +251,7 @@ impl Service<Call> for Handlers {
                 Box::pin(std::future::ready(Err(error)))
             }
         };
-        Box::pin(async move { future.await.map_err(BoxError::from) })
+        futures_util::TryFutureExt::map_err(future, BoxError::from as fn(ErrorObject) -> BoxError)
     }
 }
 
@@ -202,8 +291,8 @@ impl std::fmt::Debug for Next {
 
 impl Next {
     /// Passes the call on: the next layer, or the handler.
-    pub async fn run(self, call: Call) -> Result<Box<RawValue>, BoxError> {
-        tower::ServiceExt::oneshot(self.inner, call).await
+    pub fn run(mut self, call: Call) -> CallFuture {
+        self.inner.call(call)
     }
 }
 

@@ -2,43 +2,114 @@
 //! with OpenTelemetry's RPC attribute names and one debug event (target
 //! `rpc::call`), and, when switched on, metrics through the `metrics`
 //! facade. Nothing is measured when nobody listens: a call checks one
-//! cached `tracing` interest and one flag.
+//! cached `tracing` interest and one flag. Metric handles are registered
+//! once, when metrics are switched on (so a recorder must be installed
+//! before the server is built), and a call only bumps them.
 
-use std::borrow::Cow;
+use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::{Context, ErrorObject, MethodInfo, MethodResult, TransportKind};
+use metrics::{Counter, Gauge, Histogram, SharedString};
+use serde_json::value::RawValue;
+
+use crate::{Context, ErrorObject, MethodResult, MethodTable, TransportKind};
 
 /// A method label for one that is not registered: labels stay bounded
 /// whatever callers send.
 pub(crate) const UNKNOWN_METHOD: &str = "<unknown>";
 
+/// Every transport label, in [`transport_index`] order.
+const TRANSPORTS: [&str; 5] = ["http", "websocket", "tcp", "in-process", "unknown"];
+
+fn transport_index(ctx: &Context) -> usize {
+    match ctx.get::<TransportKind>() {
+        Some(TransportKind::Http) => 0,
+        Some(TransportKind::WebSocket) => 1,
+        Some(TransportKind::Tcp) => 2,
+        Some(TransportKind::InProcess) => 3,
+        None => 4,
+    }
+}
+
+/// The metric handles of one method.
+struct MethodMeters {
+    name: SharedString,
+    /// `rpc_server_calls_total`, one per transport.
+    calls: [Counter; 5],
+    /// `rpc_server_duration_seconds`.
+    duration: Histogram,
+}
+
+impl MethodMeters {
+    fn new(name: SharedString) -> Self {
+        let calls = TRANSPORTS.map(|transport| {
+            metrics::counter!("rpc_server_calls_total", "method" => name.clone(), "transport" => transport)
+        });
+        let duration = metrics::histogram!("rpc_server_duration_seconds", "method" => name.clone());
+        MethodMeters {
+            name,
+            calls,
+            duration,
+        }
+    }
+}
+
+/// Every metric handle of a dispatcher, registered once.
+pub(crate) struct Meters {
+    in_flight: Gauge,
+    methods: HashMap<Box<str>, MethodMeters>,
+    unknown: MethodMeters,
+}
+
+impl Meters {
+    pub(crate) fn new(table: &MethodTable) -> Meters {
+        let mut methods = HashMap::new();
+        for info in table.methods() {
+            let name = SharedString::from(info.name.clone());
+            for called in std::iter::once(&info.name).chain(&info.aliases) {
+                methods.insert(Box::from(called.as_ref()), MethodMeters::new(name.clone()));
+            }
+        }
+        let discover = crate::discover::METHOD;
+        methods.insert(
+            Box::from(discover),
+            MethodMeters::new(SharedString::const_str(discover)),
+        );
+        Meters {
+            in_flight: metrics::gauge!("rpc_server_calls_in_flight"),
+            methods,
+            unknown: MethodMeters::new(SharedString::const_str(UNKNOWN_METHOD)),
+        }
+    }
+
+    fn of(&self, called: &str) -> &MethodMeters {
+        self.methods.get(called).unwrap_or(&self.unknown)
+    }
+}
+
 /// Whether calls are observed at all.
-pub(crate) fn wanted(metrics: bool) -> bool {
-    metrics || tracing::enabled!(target: "rpc::call", tracing::Level::DEBUG)
+pub(crate) fn wanted(meters: Option<&Meters>) -> bool {
+    meters.is_some() || tracing::enabled!(target: "rpc::call", tracing::Level::DEBUG)
 }
 
 /// One observed call, from its start to its outcome.
-pub(crate) struct Observed {
+pub(crate) struct Observed<'m> {
     at: Instant,
-    /// The registered name (bounded), for labels.
-    method: Cow<'static, str>,
     transport: &'static str,
-    metrics: bool,
+    meters: Option<(&'m Meters, &'m MethodMeters)>,
     pub(crate) span: tracing::Span,
 }
 
-impl Observed {
-    /// Starts observing a call of `called` (`info` when it is registered).
+impl<'m> Observed<'m> {
+    /// Starts observing a call of `called`.
     pub(crate) fn start(
         called: &str,
-        info: Option<&MethodInfo>,
-        id: Option<&serde_json::value::RawValue>,
+        id: Option<&RawValue>,
         ctx: &Context,
-        metrics: bool,
-    ) -> Observed {
-        let transport = ctx.get::<TransportKind>().map_or("unknown", |t| t.as_str());
-        let method = info.map_or(Cow::Borrowed(UNKNOWN_METHOD), |i| i.name.clone());
+        meters: Option<&'m Meters>,
+    ) -> Observed<'m> {
+        let index = transport_index(ctx);
+        let transport = TRANSPORTS[index];
         let span = tracing::debug_span!(
             target: "rpc::call",
             "rpc.call",
@@ -49,31 +120,22 @@ impl Observed {
             transport,
             peer = ctx.get::<std::net::SocketAddr>().map(tracing::field::display),
         );
-        if metrics {
-            metrics::gauge!("rpc_server_calls_in_flight").increment(1.0);
-            metrics::counter!(
-                "rpc_server_calls_total",
-                "method" => metrics::SharedString::from(method.clone()),
-                "transport" => transport
-            )
-            .increment(1);
-        }
+        let meters = meters.map(|all| {
+            let method = all.of(called);
+            all.in_flight.increment(1.0);
+            method.calls[index].increment(1);
+            (all, method)
+        });
         Observed {
             at: Instant::now(),
-            method,
             transport,
-            metrics,
+            meters,
             span,
         }
     }
 
     /// Records the outcome: the event, the span's error code, the metrics.
-    pub(crate) fn finish(
-        self,
-        called: &str,
-        id: Option<&serde_json::value::RawValue>,
-        outcome: &MethodResult,
-    ) {
+    pub(crate) fn finish(self, called: &str, id: Option<&RawValue>, outcome: &MethodResult) {
         let elapsed = self.at.elapsed();
         let code = outcome.as_ref().err().map(|e: &ErrorObject| e.code);
         if let Some(code) = code {
@@ -90,23 +152,21 @@ impl Observed {
             duration_us = elapsed.as_micros() as u64,
             "call"
         );
-        if self.metrics {
-            let method = metrics::SharedString::from(self.method.clone());
-            metrics::histogram!("rpc_server_duration_seconds", "method" => method.clone())
-                .record(elapsed.as_secs_f64());
+        if let Some((_, method)) = self.meters {
+            method.duration.record(elapsed.as_secs_f64());
             if let Some(code) = code {
-                metrics::counter!("rpc_server_errors_total", "method" => method, "code" => code.to_string())
+                metrics::counter!("rpc_server_errors_total", "method" => method.name.clone(), "code" => code.to_string())
                     .increment(1);
             }
         }
     }
 }
 
-impl Drop for Observed {
+impl Drop for Observed<'_> {
     fn drop(&mut self) {
         // Finished or dropped (a closed connection): no longer in flight.
-        if self.metrics {
-            metrics::gauge!("rpc_server_calls_in_flight").decrement(1.0);
+        if let Some((all, _)) = self.meters {
+            all.in_flight.decrement(1.0);
         }
     }
 }

@@ -40,6 +40,9 @@ pub(super) struct Shared {
     /// abandoned, and the transport is closed.
     finished: CancellationToken,
     registered: Option<Registered>,
+    /// The transport label of the `rpc_server_connections` gauge, when the
+    /// dispatcher records metrics.
+    gauge: Option<&'static str>,
 }
 
 impl Shared {
@@ -69,6 +72,9 @@ impl Drop for Shared {
         self.done.cancel();
         if let Some(registered) = self.registered.take() {
             registered.remove(self.id);
+        }
+        if let Some(transport) = self.gauge {
+            metrics::gauge!("rpc_server_connections", "transport" => transport).decrement(1.0);
         }
     }
 }
@@ -135,6 +141,14 @@ impl DuplexConnection {
             drain: CancellationToken::new(),
             finished: CancellationToken::new(),
             registered: registry.map(Connections::handle),
+            // Counted when a server (it has a registry) records metrics.
+            gauge: registry.filter(|_| dispatcher.records_metrics()).map(|_| {
+                let transport = context
+                    .get::<crate::TransportKind>()
+                    .map_or("unknown", |t| t.as_str());
+                metrics::gauge!("rpc_server_connections", "transport" => transport).increment(1.0);
+                transport
+            }),
         });
         let connection = DuplexConnection { shared };
         let mut context = context.with(connection.downgrade());
