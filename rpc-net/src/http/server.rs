@@ -158,7 +158,7 @@ impl Server {
 
     settings_methods!();
 
-    /// The same as [`max_message_bytes`](Self::max_message_bytes): the
+    /// The same as [`with_max_message_bytes`](Self::with_max_message_bytes): the
     /// largest request body and WebSocket message.
     pub fn with_max_body_bytes(self, bytes: usize) -> Self {
         self.with_max_message_bytes(bytes)
