@@ -133,7 +133,7 @@ pub mod server {
 pub mod client {
     pub use rpc_core::{
         Answer, BoxError, BoxFuture, Client, Error, InvalidResponse, Outgoing, ParamsBuilder,
-        ServiceBatch, ServiceClient, Transport, DEFAULT_CLIENT_TIMEOUT,
+        ServiceBatch, ServiceClient, Transport, TransportService, DEFAULT_CLIENT_TIMEOUT,
     };
 }
 

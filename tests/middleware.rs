@@ -607,3 +607,67 @@ async fn the_calculators_admin_methods_metrics_and_call_log() {
         assert!(add.contains(field), "{field} in {add}");
     }
 }
+
+#[tokio::test]
+async fn client_layers_add_headers_count_messages_and_time_out() {
+    use rpc::client::{Outgoing, TransportService};
+    let (http, tcp) = serve_with(
+        DemoService::default().into_rpc(),
+        tower::layer::util::Identity::new(),
+    )
+    .await;
+    // A layer that puts a header on every message, and counts them.
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counted = sent.clone();
+    let tagging = tower::layer::layer_fn(move |inner: TransportService| {
+        let counted = counted.clone();
+        tower::service_fn(move |mut message: Outgoing| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let mut headers = rpc::http::HeaderMap::new();
+            headers.insert("x-trace", "abc".parse().unwrap());
+            message.context.insert(headers);
+            tower::ServiceExt::oneshot(inner.clone(), message)
+        })
+    });
+    let engine = rpc::Client::new(HttpClient::new(&format!("http://{http}/")).unwrap())
+        .with_layer(tagging.clone());
+    let client = DemoClient::new(engine);
+    assert_eq!(
+        client.header("x-trace".into()).await.unwrap().as_deref(),
+        Some("abc")
+    );
+    let (a, b) = client
+        .batch()
+        .add(1, 1)
+        .header("x-trace".into())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((a.unwrap(), b.unwrap().as_deref()), (2, Some("abc")));
+    client.bump().await.unwrap();
+    // One call, one batch, one notification.
+    assert_eq!(sent.load(Ordering::SeqCst), 3);
+    // Over a duplex transport the layer runs too (headers mean nothing there).
+    for (transport, engine) in clients(http, tcp).await.into_iter().skip(1) {
+        let before = sent.load(Ordering::SeqCst);
+        let client = DemoClient::new(engine.with_layer(tagging.clone()));
+        assert_eq!(client.add(2, 2).await.unwrap(), 4, "{transport}");
+        assert_eq!(sent.load(Ordering::SeqCst), before + 1, "{transport}");
+    }
+    // tower's timeout on the client: the slow call fails, its error is the layer's.
+    let impatient = DemoClient::new(
+        rpc::Client::new(HttpClient::new(&format!("http://{http}/")).unwrap()).with_layer(
+            tower::timeout::TimeoutLayer::new(Duration::from_millis(100)),
+        ),
+    );
+    let started = Instant::now();
+    let error = impatient.sleep(2000).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_millis(1500));
+    assert!(
+        error
+            .transport_error::<tower::timeout::error::Elapsed>()
+            .is_some(),
+        "{error:?}"
+    );
+    assert_eq!(impatient.add(1, 2).await.unwrap(), 3);
+}

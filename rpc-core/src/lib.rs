@@ -40,7 +40,7 @@ mod scan;
 
 pub use client::{
     Answer, Batch, BatchAnswer, BoxError, BoxFuture, Client, Error, InvalidResponse, Outgoing,
-    ParamsBuilder, Push, ServiceBatch, ServiceClient, Slot, Slots, Transport,
+    ParamsBuilder, Push, ServiceBatch, ServiceClient, Slot, Slots, Transport, TransportService,
     DEFAULT_CLIENT_TIMEOUT,
 };
 pub use context::{Context, TransportKind};

@@ -182,10 +182,7 @@ impl<S> Batch<S> {
         body.push(b']');
         let answer = self
             .client
-            .send(Outgoing {
-                body,
-                ids: ids.clone(),
-            })
+            .send(Outgoing::request(body, ids.clone()))
             .await?;
         let mut answers = answer.batch(&ids)?;
         Ok(self.slots.take(&mut answers, &methods))

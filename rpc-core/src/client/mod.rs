@@ -3,6 +3,7 @@
 
 mod batch;
 mod error;
+mod layers;
 mod params;
 mod response;
 mod service;
@@ -16,6 +17,7 @@ use serde::de::DeserializeOwned;
 
 pub use batch::{Batch, BatchAnswer, Push, Slot, Slots};
 pub use error::{BoxError, Error, InvalidResponse};
+pub use layers::TransportService;
 pub use params::ParamsBuilder;
 pub(crate) use response::excerpt;
 pub use response::Answer;
@@ -23,13 +25,35 @@ pub use service::{ServiceBatch, ServiceClient};
 
 use crate::{encode, Id};
 
-/// One message to send that expects an answer.
+/// One message to send: a request or batch (which expects an answer), or
+/// a notification (no ids).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Outgoing {
-    /// The encoded request or batch.
+    /// The encoded message.
     pub body: Vec<u8>,
-    /// The ids of the requests it carries (one for a single call).
+    /// The ids of the requests it carries (one for a single call); empty
+    /// for a notification.
     pub ids: Vec<Id>,
+    /// Values for the transport and client layers: the HTTP client sends a
+    /// `HeaderMap` found here as request headers.
+    pub context: crate::Context,
+}
+
+impl Outgoing {
+    /// A request (or batch) carrying `ids`.
+    pub fn request(body: Vec<u8>, ids: Vec<Id>) -> Self {
+        Outgoing {
+            body,
+            ids,
+            context: crate::Context::new(),
+        }
+    }
+
+    /// A notification (or batch of them).
+    pub fn notification(body: Vec<u8>) -> Self {
+        Outgoing::request(body, Vec::new())
+    }
 }
 
 /// Moves encoded messages to a server and answers back. Implemented by the
@@ -39,6 +63,12 @@ pub trait Transport: Send + Sync + 'static {
     fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Answer, Error>>;
     /// Sends a notification (or batch of them); no answer is expected.
     fn notify(&self, body: Vec<u8>) -> BoxFuture<'_, Result<(), Error>>;
+
+    /// [`notify`](Self::notify) with the message's context (a transport
+    /// that reads it, such as the HTTP client for headers, overrides this).
+    fn notify_with(&self, message: Outgoing) -> BoxFuture<'_, Result<(), Error>> {
+        self.notify(message.body)
+    }
 
     /// The counter request ids come from, when the transport needs every
     /// client on it to share one (a duplex connection matches answers by
@@ -106,6 +136,44 @@ impl Client {
         self
     }
 
+    /// Wraps every request and notification this client sends (and its
+    /// clones made after) in `layer`, a tower layer over the
+    /// [`TransportService`]: to add headers, count, log or limit. Each call
+    /// wraps what is there: the layer added last sees a message first.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use rpc_core::{Client, InProcess, MethodTable, Outgoing, ParamsBuilder, TransportService};
+    /// let sent = Arc::new(AtomicUsize::new(0));
+    /// let counted = sent.clone();
+    /// let counting = tower::layer::layer_fn(move |inner: TransportService| {
+    ///     let counted = counted.clone();
+    ///     tower::service_fn(move |message: Outgoing| {
+    ///         counted.fetch_add(1, Ordering::Relaxed);
+    ///         tower::ServiceExt::oneshot(inner.clone(), message)
+    ///     })
+    /// });
+    /// let client = Client::new(InProcess::new(MethodTable::new())).with_layer(counting);
+    /// let _ = client.call::<()>("missing", ParamsBuilder::new(false)).await;
+    /// assert_eq!(sent.load(Ordering::Relaxed), 1);
+    /// # });
+    /// ```
+    pub fn with_layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<TransportService>,
+        L::Service:
+            tower::Service<Outgoing, Response = Option<Answer>> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<Outgoing>>::Error: Into<BoxError>,
+        <L::Service as tower::Service<Outgoing>>::Future: Send + 'static,
+    {
+        let below = self.transport.clone();
+        let service = layer.layer(TransportService::new(below.clone()));
+        self.transport = Arc::new(layers::Layered { service, below });
+        self
+    }
+
     /// The timeout in force, if any.
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout
@@ -124,10 +192,7 @@ impl Client {
         let id = self.id();
         let body = encode::request(method, params.into_bytes()?.as_deref(), Some(id));
         let answer = self
-            .send(Outgoing {
-                body,
-                ids: vec![Id::from(id)],
-            })
+            .send(Outgoing::request(body, vec![Id::from(id)]))
             .await?;
         answer.result(method, &Id::from(id))
     }
@@ -135,9 +200,10 @@ impl Client {
     /// Sends `method` as a notification: no id, no answer.
     pub async fn notify(&self, method: &str, params: ParamsBuilder) -> Result<(), Error> {
         let body = encode::request(method, params.into_bytes()?.as_deref(), None);
+        let message = Outgoing::notification(body);
         match self.timeout {
-            None => self.transport.notify(body).await,
-            Some(limit) => tokio::time::timeout(limit, self.transport.notify(body))
+            None => self.transport.notify_with(message).await,
+            Some(limit) => tokio::time::timeout(limit, self.transport.notify_with(message))
                 .await
                 .unwrap_or(Err(Error::Timeout(limit))),
         }

@@ -104,18 +104,16 @@ impl HttpClient {
         self
     }
 
-    async fn post(&self, body: Vec<u8>) -> Result<(u16, Bytes), Error> {
-        let mut response = self
-            .http
-            .post(self.url.clone())
-            .header(
-                ::http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )
-            .body(body)
-            .send()
-            .await
-            .map_err(map_error)?;
+    async fn post(&self, message: Outgoing) -> Result<(u16, Bytes), Error> {
+        let mut request = self.http.post(self.url.clone()).header(
+            ::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        // Headers a client layer put on this message.
+        if let Some(headers) = message.context.get::<HeaderMap>() {
+            request = request.headers(headers.clone());
+        }
+        let mut response = request.body(message.body).send().await.map_err(map_error)?;
         let status = response.status().as_u16();
         let limit = self.max_response_bytes;
         let too_large = Error::ResponseTooLarge { limit };
@@ -248,7 +246,7 @@ fn status_error(status: u16, body: &[u8]) -> Error {
 impl Transport for HttpClient {
     fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Answer, Error>> {
         Box::pin(async move {
-            let (status, body) = self.post(message.body).await?;
+            let (status, body) = self.post(message).await?;
             match status {
                 200..=299 if !body.is_empty() => Ok(body.into()),
                 200..=299 => Err(rpc_core::InvalidResponse::Empty.into()),
@@ -259,8 +257,12 @@ impl Transport for HttpClient {
     }
 
     fn notify(&self, body: Vec<u8>) -> BoxFuture<'_, Result<(), Error>> {
+        self.notify_with(Outgoing::notification(body))
+    }
+
+    fn notify_with(&self, message: Outgoing) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async move {
-            let (status, body) = self.post(body).await?;
+            let (status, body) = self.post(message).await?;
             match status {
                 200..=299 => Ok(()),
                 _ => Err(status_error(status, &body)),
