@@ -154,6 +154,11 @@ pub mod auth {
     pub use rpc_net::http::Credentials;
 }
 
+/// W3C Trace Context (`traceparent`): callers' traces continue in call spans.
+pub mod trace {
+    pub use rpc_core::trace::*;
+}
+
 /// Typed batches: several calls in one round trip, a tuple of results back.
 /// Generated clients build them (`client.batch().add(1, 2).send()`); these
 /// are the types in their signatures.

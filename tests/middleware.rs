@@ -575,6 +575,17 @@ async fn the_calculators_admin_methods_metrics_and_call_log() {
             .await
             .unwrap();
     }
+    // A caller's W3C trace: the call's span carries its trace id.
+    client
+        .post(&served.http)
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .body(r#"{"jsonrpc":"2.0","method":"add","params":[1,1],"id":"traced"}"#)
+        .send()
+        .await
+        .unwrap();
     let metrics = reqwest::get(format!("{}metrics", served.http))
         .await
         .unwrap()
@@ -593,7 +604,15 @@ async fn the_calculators_admin_methods_metrics_and_call_log() {
         .lines()
         .filter(|l| l.contains("rpc::call: call"))
         .collect();
-    assert_eq!(events.len(), 8, "{log}");
+    assert_eq!(events.len(), 9, "{log}");
+    let traced = events
+        .iter()
+        .find(|l| l.contains(r#"id="\"traced\"""#))
+        .unwrap();
+    assert!(
+        traced.contains(r#"trace_id="4bf92f3577b34da6a3ce929d0e0e4736""#),
+        "{traced}"
+    );
     let add = events
         .iter()
         .find(|l| l.contains(r#"method="add""#))

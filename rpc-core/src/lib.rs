@@ -37,6 +37,7 @@ mod params;
 #[doc(hidden)]
 pub mod response;
 mod scan;
+pub mod trace;
 
 pub use client::{
     Answer, Batch, BatchAnswer, BoxError, BoxFuture, Client, Error, InvalidResponse, Outgoing,

@@ -119,7 +119,13 @@ impl<'m> Observed<'m> {
             rpc.jsonrpc.error_code = tracing::field::Empty,
             transport,
             peer = ctx.get::<std::net::SocketAddr>().map(tracing::field::display),
+            trace_id = tracing::field::Empty,
         );
+        if let Some(parent) = ctx.get::<crate::trace::TraceParent>() {
+            span.record("trace_id", parent.trace_id_hex());
+            #[cfg(feature = "otel")]
+            crate::trace::continue_trace(&span, parent);
+        }
         let meters = meters.map(|all| {
             let method = all.of(called);
             all.in_flight.increment(1.0);

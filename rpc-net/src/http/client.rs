@@ -113,6 +113,17 @@ impl HttpClient {
         if let Some(headers) = message.context.get::<HeaderMap>() {
             request = request.headers(headers.clone());
         }
+        // The trace this call belongs to: one a layer set, else (with the
+        // `otel` feature) the current span's.
+        let parent = message
+            .context
+            .get::<rpc_core::trace::TraceParent>()
+            .copied();
+        #[cfg(feature = "otel")]
+        let parent = parent.or_else(rpc_core::trace::current);
+        if let Some(parent) = parent {
+            request = request.header("traceparent", parent.to_header());
+        }
         let mut response = request.body(message.body).send().await.map_err(map_error)?;
         let status = response.status().as_u16();
         let limit = self.max_response_bytes;

@@ -19,6 +19,7 @@ use axum::Router;
 use futures_util::FutureExt;
 use rpc_core::auth::Roles;
 use rpc_core::duplex::{Connections, DuplexConfig};
+use rpc_core::trace::TraceParent;
 use rpc_core::{code, Context, Dispatcher, ErrorObject, Limits, MethodTable, TransportKind};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio_util::task::TaskTracker;
@@ -334,6 +335,15 @@ pub(crate) fn request_context(
     });
     if let Some(roles) = granted.or_else(|| parts.extensions.remove::<Roles>()) {
         ctx.insert(roles);
+    }
+    // The caller's trace, continued by the call's span.
+    if let Some(parent) = parts
+        .headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse)
+    {
+        ctx.insert(parent);
     }
     ctx.insert(parts.headers);
     ctx.insert(parts.extensions);
