@@ -37,13 +37,13 @@ pub async fn ours_plain() -> SocketAddr {
 /// bearer check does on HTTP.
 pub async fn ours_observed() -> SocketAddr {
     install();
-    let expected = format!("Bearer {TOKEN}");
-    let authorize = from_fn(move |call: Call, next: Next| {
+    const EXPECTED: &str = "Bearer bench";
+    let authorize = from_fn(|call: Call, next: Next| {
         let allowed = call
             .context()
             .get::<rpc::http::HeaderMap>()
             .and_then(|headers| headers.get("authorization"))
-            .is_some_and(|value| value.as_bytes() == expected.as_bytes());
+            .is_some_and(|value| value.as_bytes() == EXPECTED.as_bytes());
         async move {
             if !allowed {
                 return Err(rpc::auth::unauthorized().into());

@@ -305,10 +305,11 @@ impl Dispatcher {
         let observed = (refusal.is_none() && observe::wanted(meters))
             .then(|| Observed::start(&request.method, request.id, ctx, meters));
         // An observed call's future runs inside its span (handler logs nest).
-        let running = |future: MethodFuture| {
-            let future = match &observed {
-                Some(observed) => Box::pin(future.instrument(observed.span.clone())),
-                None => future,
+        let span = observed.as_ref().map(|o| &o.span);
+        let running = |future: MethodFuture, instrumented: bool| {
+            let future = match span {
+                Some(span) if !instrumented => Box::pin(future.instrument(span.clone())),
+                _ => future,
             };
             State::Running(AssertUnwindSafe(future).catch_unwind())
         };
@@ -317,8 +318,8 @@ impl Dispatcher {
             // A refused notification does not run (and is not answered).
             (Some(refusal), _) => State::Done(Err(refusal.clone())),
             (None, _) if self.stack.is_some() => {
-                match self.through_layers(&request, registered, ctx) {
-                    Some(future) => running(future),
+                match self.through_layers(&request, registered, ctx, span) {
+                    Some(future) => running(future, true),
                     None => State::Done(Err(ErrorObject::internal_error("no middleware"))),
                 }
             }
@@ -329,7 +330,7 @@ impl Dispatcher {
                         (method.handler)(request.params, ctx)
                     }));
                     match started {
-                        Ok(future) => running(future),
+                        Ok(future) => running(future, false),
                         Err(_) => State::Done(Err(panicked(&request.method))),
                     }
                 }
@@ -356,6 +357,7 @@ impl Dispatcher {
         request: &message::Request<'_>,
         registered: Option<&crate::Method>,
         ctx: &Context,
+        span: Option<&tracing::Span>,
     ) -> Option<MethodFuture> {
         let stack = self.stack.as_ref()?;
         // A registered name is usually `'static`: no copy of it.
@@ -369,13 +371,13 @@ impl Dispatcher {
             request.id.map(|raw| Id::from_raw(raw).unwrap_or(Id::Null)),
             ctx.clone(),
         );
-        let mut service = stack.clone();
-        // Called in the future, so that a layer that panics is caught with it.
-        Some(Box::pin(async move {
-            tower::Service::call(&mut service, call)
-                .await
-                .map_err(error_object)
-        }))
+        // The layers' own work happens when the future is polled, where a
+        // panic is caught; inside the call's span when it has one.
+        let future = futures_util::TryFutureExt::map_err(stack.run(call), error_object);
+        Some(match span {
+            Some(span) => Box::pin(future.instrument(span.clone())),
+            None => Box::pin(future),
+        })
     }
 
     /// Runs a notification that holds its connection's order `permit`: the

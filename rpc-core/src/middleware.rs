@@ -143,6 +143,13 @@ impl CallService {
     }
 }
 
+impl CallService {
+    /// Runs `call` without cloning this (shared) service.
+    pub(crate) fn run(&self, call: Call) -> CallFuture {
+        self.0.run(call)
+    }
+}
+
 impl Service<Call> for CallService {
     type Response = Box<RawValue>;
     type Error = BoxError;
@@ -178,7 +185,7 @@ where
 
 impl Shared for Handlers {
     fn run(&self, call: Call) -> CallFuture {
-        CallFuture(Inner::Handler(self.clone().call(call)))
+        CallFuture(Inner::Handler(self.run_handler(call)))
     }
 }
 
@@ -237,6 +244,14 @@ impl Service<Call> for Handlers {
     }
 
     fn call(&mut self, call: Call) -> Self::Future {
+        self.run_handler(call)
+    }
+}
+
+impl Handlers {
+    /// Checks the method's role and starts its handler; nothing shared is
+    /// cloned (calls on every thread come through here).
+    fn run_handler(&self, call: Call) -> HandlerFuture {
         let future: crate::MethodFuture = match self.methods.get(call.method()) {
             Some(method) => match crate::auth::check(&method.info, &call.context) {
                 Ok(()) => (method.handler)(call.params(), &call.context),
