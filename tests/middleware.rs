@@ -410,8 +410,14 @@ async fn what_an_axum_auth_layer_inserts_reaches_handlers_over_http_and_websocke
 
 #[tokio::test]
 async fn only_allowed_origins_may_call_from_a_browser() {
+    // `*` is no origin: refused when configured, not at the first request.
+    assert!(matches!(
+        Server::new(MethodTable::new()).with_allowed_origins(["*"]),
+        Err(rpc::Error::Config { .. })
+    ));
+    // Written as people do (case, trailing slash), compared as browsers send it.
     let server = Server::new(DemoService::default().into_rpc())
-        .with_allowed_origins(["https://app.example"])
+        .with_allowed_origins(["https://App.example/"])
         .unwrap();
     let (addr, stop) = common::http_server(server).await;
     std::mem::forget(stop);

@@ -3,8 +3,9 @@
 //! [`Context`] decide. Authentication (who the caller is) belongs to the
 //! transport or to an HTTP layer: whatever it is, it puts [`Roles`] into
 //! the context (over HTTP, into the request's extensions). The check runs
-//! before the params are decoded and the handler runs; a call without the
-//! role is answered -32001 "Unauthorized", that call only.
+//! before the params are decoded and the handler runs, below every call
+//! layer (so middleware, a rate limit say, sees unauthorized calls too);
+//! a call without the role is answered -32001 "Unauthorized", that call only.
 
 use std::sync::Arc;
 

@@ -78,8 +78,8 @@ impl Dispatcher {
     /// `rpc::call`, are always there for a `tracing` subscriber that wants them.)
     ///
     /// The handles are registered here, once: install the recorder before.
-    pub fn with_metrics(mut self, on: bool) -> Self {
-        self.meters = on.then(|| Arc::new(Meters::new(&self.methods)));
+    pub fn with_metrics(mut self) -> Self {
+        self.meters = Some(Arc::new(Meters::new(&self.methods)));
         self
     }
 
@@ -163,8 +163,10 @@ impl Dispatcher {
     }
 
     /// [`handle`](Self::handle) for a message that came over a connection
-    /// on which we call the peer too: answers to our calls go to `peer`,
-    /// notifications start in arrival order, and a draining connection
+    /// on which we call the peer too: a message of responses goes to `peer`
+    /// (responses mixed with calls in one batch are answered -32600, as on
+    /// HTTP), notifications sent alone start in arrival order (inside a
+    /// batch they run with its other members), and a draining connection
     /// refuses calls instead of running them.
     pub(crate) async fn serve(
         &self,

@@ -214,8 +214,9 @@ pub(crate) fn parse<'a>(body: &'a [u8], limits: &Limits) -> Result<Message<'a>, 
             if members.is_empty() {
                 return Err(Rejected::EmptyBatch);
             }
-            if members.len() > limits.max_batch_len && !members.first().is_some_and(|m| answers(m))
-            {
+            // Only a batch of responses (the answer to a batch we sent) may
+            // be longer; one non-response member ends the check.
+            if members.len() > limits.max_batch_len && !members.iter().all(|m| answers(m)) {
                 return Err(Rejected::TooLong {
                     len: members.len(),
                     limit: limits.max_batch_len,
@@ -526,6 +527,13 @@ mod tests {
         assert!(matches!(
             parse(calls.as_bytes(), &limits),
             Err(Rejected::TooLong { len: 3, limit: 2 })
+        ));
+        // A response first does not let calls through.
+        let smuggled =
+            r#"[{"jsonrpc":"2.0","result":0,"id":0},{"jsonrpc":"2.0","method":"a","id":1},1,1]"#;
+        assert!(matches!(
+            parse(smuggled.as_bytes(), &limits),
+            Err(Rejected::TooLong { len: 4, limit: 2 })
         ));
         let deep = r#"{"jsonrpc":"2.0","method":"a","params":[[[[[1]]]]],"id":1}"#;
         assert!(matches!(

@@ -14,6 +14,8 @@
 /// let parent = TraceParent::parse(header).unwrap();
 /// assert_eq!(parent.to_header(), header);
 /// assert!(TraceParent::parse("00-00000000000000000000000000000000-00f067aa0ba902b7-01").is_none());
+/// assert!(TraceParent::parse("zz-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").is_none());
+/// assert!(TraceParent::parse("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01").is_none());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TraceParent {
@@ -33,7 +35,9 @@ impl TraceParent {
         let version = parts.next()?;
         let (trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?);
         // Version 00 has exactly four parts; later versions may add more.
-        if version.len() != 2 || version == "ff" || (version == "00" && parts.next().is_some()) {
+        let mut version_byte = [0u8; 1];
+        hex(version, &mut version_byte)?;
+        if version_byte[0] == 0xff || (version_byte[0] == 0 && parts.next().is_some()) {
             return None;
         }
         let mut trace_id = [0u8; 16];

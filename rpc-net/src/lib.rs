@@ -73,8 +73,32 @@ pub(crate) fn header(
         source,
     };
     let parsed_name = ::http::HeaderName::try_from(name).map_err(|e| invalid(Box::new(e)))?;
-    let parsed_value = ::http::HeaderValue::try_from(value).map_err(|e| invalid(Box::new(e)))?;
+    let mut parsed_value =
+        ::http::HeaderValue::try_from(value).map_err(|e| invalid(Box::new(e)))?;
+    // Never printed by `Debug` (of a client, say): credentials.
+    if matches!(
+        parsed_name,
+        ::http::header::AUTHORIZATION
+            | ::http::header::PROXY_AUTHORIZATION
+            | ::http::header::COOKIE
+    ) {
+        parsed_value.set_sensitive(true);
+    }
     Ok((parsed_name, parsed_value))
+}
+
+/// `url` with any `user:password@` replaced by `***@`, to show in errors
+/// and `Debug` output.
+#[cfg(all(feature = "client", feature = "http"))]
+pub(crate) fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
 }
 
 /// How long a client waits for a connection to be made (TCP, TLS and the

@@ -29,6 +29,9 @@ enum By {
 type Key = (Option<IpAddr>, Option<Box<str>>);
 
 /// Limits calls to `calls` per `every`, with bursts of up to `calls`.
+/// Peers are counted by IPv4 address or IPv6 /64; method names by their
+/// first 64 characters. The limiter forgets keys whose allowance is full
+/// again, so its memory follows the callers of the last `every`.
 ///
 /// ```no_run
 /// # fn demo(methods: rpc_core::MethodTable) {
@@ -104,9 +107,33 @@ pub struct RateLimit<S> {
     layer: RateLimitLayer,
 }
 
-/// How often the limiter forgets keys that are back to a full allowance,
-/// so that its memory stays bounded whatever peers and names come by.
+/// How often the limiter forgets keys that are back to a full allowance.
 const FORGET_EVERY: u64 = 4096;
+
+/// Longest method name kept as a key: a caller sending ever new long names
+/// cannot make the limiter's keys large.
+const MAX_NAME: usize = 64;
+
+fn bounded(name: &str) -> &str {
+    match name.char_indices().nth(MAX_NAME) {
+        Some((cut, _)) => &name[..cut],
+        None => name,
+    }
+}
+
+/// The peer as limits count it: an IPv4 address, or an IPv6 /64 (one
+/// subscriber's network: rotating addresses inside it does not give a
+/// caller new allowances, nor the limiter new keys).
+fn network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::V6(std::net::Ipv6Addr::from(segments))
+        }
+        v4 => v4,
+    }
+}
 
 impl<S> Service<Call> for RateLimit<S>
 where
@@ -122,8 +149,8 @@ where
     }
 
     fn call(&mut self, call: Call) -> Self::Future {
-        let peer = || call.context().get::<SocketAddr>().map(SocketAddr::ip);
-        let method = || Some(Box::<str>::from(call.method()));
+        let peer = || call.context().get::<SocketAddr>().map(|a| network(a.ip()));
+        let method = || Some(Box::<str>::from(bounded(call.method())));
         let key = match self.layer.by {
             By::Peer => (peer(), None),
             By::Method => (None, method()),

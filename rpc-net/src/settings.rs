@@ -41,9 +41,10 @@ impl Settings {
 
     /// The dispatcher these settings describe.
     pub(crate) fn dispatcher(&self) -> Dispatcher {
-        let dispatcher = Dispatcher::new(self.methods.clone())
-            .with_limits(self.limits)
-            .with_metrics(self.metrics);
+        let mut dispatcher = Dispatcher::new(self.methods.clone()).with_limits(self.limits);
+        if self.metrics {
+            dispatcher = dispatcher.with_metrics();
+        }
         self.layers.iter().fold(dispatcher, |d, add| add(d))
     }
 }

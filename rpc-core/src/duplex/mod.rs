@@ -19,9 +19,9 @@
 //! Every incoming message goes to the dispatcher, which parses it once
 //! with the one message parser: requests run, and a message of responses
 //! comes back through `route` to `pending`, the calls awaiting answers.
-//! Notifications start in the order they arrived, each once the one before
-//! has finished or has run for a second; requests run concurrently, never
-//! behind them.
+//! Notifications sent alone start in the order they arrived, each once the
+//! one before has finished or has run for a second (inside a batch they run
+//! with its other members); requests run concurrently, never behind them.
 //!
 //! The parts: [`connection`](DuplexConnection) (the handle), `reader` and
 //! `writer` (the two loops), `route` (what the dispatcher hands back to the

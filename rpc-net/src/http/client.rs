@@ -28,13 +28,28 @@ pub struct HttpClient {
 }
 
 /// What the pooled reqwest client is built from.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 struct Settings {
     /// The caller brought its own reqwest client: it holds every setting.
     own_client: bool,
     headers: HeaderMap,
     roots: ExtraRoots,
     proxy: Option<reqwest::Url>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Credentials stay out: header values set as sensitive print as
+        // such, a proxy's user info is masked.
+        f.debug_struct("Settings")
+            .field("own_client", &self.own_client)
+            .field("headers", &self.headers)
+            .field(
+                "proxy",
+                &self.proxy.as_ref().map(|u| crate::redacted(u.as_str())),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl HttpClient {
@@ -88,7 +103,7 @@ impl HttpClient {
     /// default: the environment's proxy variables are ignored).
     pub fn with_proxy(mut self, url: &str) -> Result<Self, Error> {
         let proxy = reqwest::Url::parse(url).map_err(|e| Error::InvalidUrl {
-            url: url.to_owned(),
+            url: crate::redacted(url),
             reason: e.to_string(),
         })?;
         self.settings.proxy = Some(proxy);
@@ -121,7 +136,11 @@ impl HttpClient {
             .copied();
         #[cfg(feature = "otel")]
         let parent = parent.or_else(rpc_core::trace::current);
-        if let Some(parent) = parent {
+        let layer_set_one = message
+            .context
+            .get::<HeaderMap>()
+            .is_some_and(|h| h.contains_key("traceparent"));
+        if let Some(parent) = parent.filter(|_| !layer_set_one) {
             request = request.header("traceparent", parent.to_header());
         }
         let mut response = request.body(message.body).send().await.map_err(map_error)?;

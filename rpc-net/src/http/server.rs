@@ -138,7 +138,15 @@ impl Server {
         let origins = origins
             .into_iter()
             .map(|o| {
-                HeaderValue::from_str(o.as_ref()).map_err(|e| rpc_core::Error::InvalidHeader {
+                // As browsers send it: lowercase, no trailing slash.
+                let origin = o.as_ref().trim().trim_end_matches('/').to_ascii_lowercase();
+                if origin == "*" || origin == "null" || origin.is_empty() {
+                    return Err(rpc_core::Error::Config {
+                        setting: "allowed origins",
+                        source: format!("`{origin}` is not an origin: list each site, as `https://app.example.com`").into(),
+                    });
+                }
+                HeaderValue::from_str(&origin).map_err(|e| rpc_core::Error::InvalidHeader {
                     name: "origin".into(),
                     source: Box::new(e),
                 })
@@ -149,6 +157,8 @@ impl Server {
     }
 
     /// More routes served beside JSON-RPC (a `/metrics` endpoint, say).
+    /// They must not define `/` or [`READY_PATH`]: axum panics on
+    /// overlapping routes when the server is built.
     pub fn with_routes(mut self, routes: Router) -> Self {
         self.routes = Some(match self.routes.take() {
             Some(existing) => existing.merge(routes),
@@ -211,7 +221,11 @@ impl Server {
             tower_http::cors::CorsLayer::new()
                 .allow_origin(tower_http::cors::AllowOrigin::list(origins.iter().cloned()))
                 .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
-                .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+                .allow_headers([
+                    header::CONTENT_TYPE,
+                    header::AUTHORIZATION,
+                    header::HeaderName::from_static("traceparent"),
+                ])
         });
         let mut router = Router::new()
             .route("/", get(on_get).post(on_post))
@@ -354,7 +368,8 @@ pub(crate) fn request_context(
 fn origin_refused(shared: &Shared, headers: &axum::http::HeaderMap) -> Option<Response> {
     let allowed = shared.origins.as_ref()?;
     let origin = headers.get(header::ORIGIN)?;
-    if allowed.contains(origin) {
+    let same = |a: &HeaderValue| a.as_bytes().eq_ignore_ascii_case(origin.as_bytes());
+    if allowed.iter().any(same) {
         return None;
     }
     tracing::debug!(

@@ -32,7 +32,7 @@ impl Proxy {
     /// Reads `http://[user:password@]host[:port]` (port 80 by default).
     pub(super) fn parse(url: &str) -> Result<Proxy, Error> {
         let invalid = |reason: &str| Error::InvalidUrl {
-            url: url.to_owned(),
+            url: crate::redacted(url),
             reason: reason.to_owned(),
         };
         let uri: Uri = url
@@ -52,7 +52,11 @@ impl Proxy {
         };
         Ok(Proxy {
             address,
-            authorization: credentials.map(|c| format!("Basic {}", base64(c.as_bytes()))),
+            authorization: credentials.map(|c| {
+                use base64::Engine;
+                let encoded = base64::engine::general_purpose::STANDARD.encode(percent_decoded(c));
+                format!("Basic {encoded}")
+            }),
         })
     }
 
@@ -102,20 +106,24 @@ fn refused(reason: &str) -> Error {
     Error::Connect(reason.into())
 }
 
-/// Standard base64 with padding (RFC 4648), for `Basic` credentials.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
-            } else {
-                out.push('=');
+/// User info as typed in a URL (`%40` for `@`), decoded.
+fn percent_decoded(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| text.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
             }
         }
     }
@@ -127,18 +135,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64_matches_rfc_4648() {
-        for (plain, encoded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(plain.as_bytes()), encoded);
-        }
+    fn escaped_user_info_is_decoded_and_never_shown() {
+        assert_eq!(percent_decoded("ann:p%40ss%3Aw"), b"ann:p@ss:w");
+        assert_eq!(percent_decoded("50%"), b"50%");
+        let p = Proxy::parse("http://ann:p%40ss@proxy.local:3128").unwrap();
+        assert_eq!(p.authorization.as_deref(), Some("Basic YW5uOnBAc3M="));
+        let Err(Error::InvalidUrl { url, .. }) = Proxy::parse("socks5://ann:secret@proxy.local")
+        else {
+            panic!("accepted")
+        };
+        assert!(!url.contains("secret"), "{url}");
     }
 
     #[test]
