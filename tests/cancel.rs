@@ -132,3 +132,115 @@ async fn closing_an_http_connection_cancels_its_request() {
     assert_eq!(left, 0, "calls left running");
     assert_eq!(service.live.load(Ordering::SeqCst), 0);
 }
+
+/// A duplex connection to a server of `service`: WebSocket, or TCP in `framing`.
+async fn duplex_to(
+    service: &DemoService,
+    framing: Option<Framing>,
+) -> rpc::duplex::DuplexConnection {
+    match framing {
+        None => {
+            let (addr, stop) = http_server(Server::new(service.clone().into_rpc())).await;
+            std::mem::forget(stop);
+            rpc::ws::connect(&format!("ws://{addr}/"), rpc::MethodTable::new())
+                .await
+                .unwrap()
+        }
+        Some(framing) => {
+            let listening = TcpServer::new(service.clone().into_rpc())
+                .with_framing(framing)
+                .bind("127.0.0.1:0")
+                .await
+                .unwrap();
+            let addr = listening.local_addr().unwrap();
+            tokio::spawn(listening.run());
+            let options = rpc::tcp::StreamOptions::framing(framing);
+            rpc::tcp::connect(addr, &options, rpc::MethodTable::new())
+                .await
+                .unwrap()
+        }
+    }
+}
+
+const DUPLEX: [Option<Framing>; 3] = [None, Some(Framing::Newline), Some(Framing::LengthPrefix2)];
+
+#[tokio::test]
+async fn cancel_request_stops_a_running_call_alone_or_in_a_batch() {
+    for framing in DUPLEX {
+        let service = DemoService::default();
+        let connection = duplex_to(&service, framing).await;
+        let client = common::DemoClient::new(connection.clone());
+        // A fresh connection numbers its calls from 1.
+        let held = tokio::spawn({
+            let client = client.clone();
+            async move { client.hold(60_000).await }
+        });
+        assert_eq!(
+            eventually(&service.live, 1, Duration::from_secs(2)).await,
+            1
+        );
+        connection
+            .notify("$/cancelRequest", serde_json::json!({ "id": 1 }))
+            .await
+            .unwrap();
+        let error = held.await.unwrap().unwrap_err();
+        let object = error.error_object().unwrap();
+        assert_eq!(
+            (object.code, object.message.as_ref()),
+            (-32800, "Request cancelled"),
+            "{framing:?}"
+        );
+        assert_eq!(
+            eventually(&service.live, 0, Duration::from_secs(1)).await,
+            0,
+            "{framing:?}"
+        );
+        // In a batch (ids 2 and 3): the cancelled member answers -32800, the other its result.
+        let batch = tokio::spawn({
+            let client = client.clone();
+            async move { client.batch().hold(60_000).add(1, 2).send().await }
+        });
+        assert_eq!(
+            eventually(&service.live, 1, Duration::from_secs(2)).await,
+            1
+        );
+        connection
+            .notify("$/cancelRequest", serde_json::json!({ "id": 2 }))
+            .await
+            .unwrap();
+        let (held, sum) = batch.await.unwrap().unwrap();
+        assert_eq!(
+            held.unwrap_err().error_object().unwrap().code,
+            -32800,
+            "{framing:?}"
+        );
+        assert_eq!(sum.unwrap(), 3);
+        // Unknown ids are ignored; the connection goes on.
+        connection
+            .notify("$/cancelRequest", serde_json::json!({ "id": 99 }))
+            .await
+            .unwrap();
+        assert_eq!(client.add(2, 2).await.unwrap(), 4);
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_gives_up_tells_the_server() {
+    for framing in DUPLEX {
+        let service = DemoService::default();
+        let connection = duplex_to(&service, framing).await;
+        let client = common::DemoClient::new(
+            rpc::Client::new(connection.clone()).with_timeout(Duration::from_millis(200)),
+        );
+        let error = client.hold(60_000).await.unwrap_err();
+        assert!(matches!(error, rpc::Error::Timeout(_)), "{error:?}");
+        // The server dropped the handler's future: it was told, not left running.
+        assert_eq!(
+            eventually(&service.live, 0, Duration::from_secs(1)).await,
+            0,
+            "{framing:?}"
+        );
+        assert!(!connection.is_closed());
+        assert_eq!(client.add(1, 1).await.unwrap(), 2);
+    }
+}

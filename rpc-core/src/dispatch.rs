@@ -14,6 +14,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tracing::Instrument;
 
+use crate::cancel::{self, Registered, Running};
 use crate::message::{self, Entry, Message, Reply};
 use crate::middleware::{error_object, Call as LayerCall, CallService, Handlers};
 use crate::observe::{self, Meters, Observed};
@@ -201,7 +202,18 @@ impl Dispatcher {
             peer.answers(batch, replies);
             return None;
         }
+        // `$/cancelRequest` is for the connection itself: it stops a call
+        // at once, never waits behind other notifications.
+        if let (Some(peer), Message::Single(Entry::Notification(request))) = (peer, &message) {
+            if request.method == cancel::CANCEL_METHOD {
+                if let Some(id) = cancel::target(request.params.raw()) {
+                    peer.running().cancel(&id);
+                }
+                return None;
+            }
+        }
         let refusal = peer.and_then(Peer::refusal);
+        let running = peer.map(Peer::running);
         match message {
             Message::Single(entry) => {
                 // A notification waits for the ones before it to start.
@@ -214,7 +226,7 @@ impl Dispatcher {
                 let mut calls = [self.start(entry, ctx, refusal)];
                 match gate {
                     Some(permit) => self.run_ordered(&mut calls, permit).await,
-                    None => self.run(&mut calls).await,
+                    None => self.run(&mut calls, running).await,
                 }
                 let [call] = calls;
                 let (id, outcome) = call.answer()?;
@@ -228,7 +240,7 @@ impl Dispatcher {
                     .into_iter()
                     .map(|e| self.start(e, ctx, refusal))
                     .collect();
-                self.run(&mut calls).await;
+                self.run(&mut calls, running).await;
                 let answers = calls.into_iter().filter_map(Call::answer);
                 if self.limits.max_response_bytes.is_none() {
                     return write_batch(answers);
@@ -386,7 +398,7 @@ impl Dispatcher {
     /// next notification starts when this one finishes, or after
     /// [`NOTIFICATION_ORDER`] (then this one goes on without the permit).
     async fn run_ordered(&self, calls: &mut [Call<'_>], permit: SemaphorePermit<'_>) {
-        let run = self.run(calls);
+        let run = self.run(calls, None);
         tokio::pin!(run);
         // Most handlers finish on their first poll: no timer for them.
         if run.as_mut().now_or_never().is_some() {
@@ -404,7 +416,7 @@ impl Dispatcher {
     /// Drives every started call to completion, concurrently, under one
     /// deadline for the whole message. Calls that finish on their first poll
     /// (the common case) cost no task and no timer.
-    async fn run(&self, calls: &mut [Call<'_>]) {
+    async fn run(&self, calls: &mut [Call<'_>], running: Option<&Arc<Running>>) {
         // Created only when a call is still running after its first poll.
         let mut waiting: Option<FuturesUnordered<Indexed>> = None;
         // Moving the reborrows in keeps the future `Send` (a closure that
@@ -421,9 +433,18 @@ impl Dispatcher {
                         if let State::Running(future) =
                             std::mem::replace(&mut call.state, State::Waiting)
                         {
+                            // A request still running may be cancelled by its id.
+                            let cancel = running
+                                .filter(|_| call.answer)
+                                .zip(call.id.and_then(Id::from_raw))
+                                .and_then(|(running, id)| running.register(id));
                             queue
                                 .get_or_insert_with(FuturesUnordered::new)
-                                .push(Indexed { index, future });
+                                .push(Indexed {
+                                    index,
+                                    future,
+                                    cancel,
+                                });
                         }
                     }
                 }
@@ -483,6 +504,8 @@ pub(crate) trait Peer: Send + Sync {
     /// While the connection drains: the error every call is answered with
     /// instead of running (notifications are dropped).
     fn refusal(&self) -> Option<&ErrorObject>;
+    /// The connection's running calls, which `$/cancelRequest` cancels.
+    fn running(&self) -> &Arc<Running>;
 }
 
 /// One member of a message on its way through the dispatcher.
@@ -536,6 +559,8 @@ impl<'a> Call<'a> {
 struct Indexed {
     index: usize,
     future: Guarded,
+    /// Set when the peer may cancel it (`$/cancelRequest`).
+    cancel: Option<Registered>,
 }
 
 impl Future for Indexed {
@@ -543,6 +568,12 @@ impl Future for Indexed {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let index = self.index;
+        if let Some(cancel) = &mut self.cancel {
+            // Cancelled: answered so, and the handler's future is dropped.
+            if cancel.cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready((index, Ok(Err(cancel::cancelled()))));
+            }
+        }
         self.future.poll_unpin(cx).map(|outcome| (index, outcome))
     }
 }

@@ -20,6 +20,8 @@ pub mod code {
     pub const INTERNAL_ERROR: i64 = -32603;
     /// The caller lacks the role the method requires ("Unauthorized").
     pub const UNAUTHORIZED: i64 = -32001;
+    /// The caller cancelled the call (`$/cancelRequest`, LSP's code).
+    pub const REQUEST_CANCELLED: i64 = -32800;
     /// Refused to protect the server: a rate limit or load shedding.
     pub const OVERLOADED: i64 = -32005;
     /// The request did not finish within the server's per-request timeout.

@@ -94,7 +94,9 @@ pub enum RegisterError {
     #[error("method `{0}` is registered twice")]
     Duplicate(String),
     /// Names starting with `rpc.` belong to the framework.
-    #[error("method name `{0}` is reserved: names starting with `rpc.` belong to the framework")]
+    #[error(
+        "method name `{0}` is reserved: names starting with `rpc.` or `$/` belong to the framework"
+    )]
     Reserved(String),
 }
 
@@ -164,7 +166,7 @@ impl MethodTable {
             .map(|n| n.as_ref())
             .collect();
         for (i, name) in names.iter().enumerate() {
-            if name.starts_with("rpc.") {
+            if name.starts_with("rpc.") || name.starts_with("$/") {
                 return Err(RegisterError::Reserved((*name).to_owned()));
             }
             if self.methods.contains_key(*name) || names[..i].contains(name) {

@@ -195,10 +195,10 @@ fn check_names<'m>(
             continue;
         }
         let wire = service.wire_name(&base);
-        if wire.starts_with("rpc.") {
+        if wire.starts_with("rpc.") || wire.starts_with("$/") {
             cx.syn_error(syn::Error::new(
                 span,
-                format!("method name `{wire}` is reserved: names starting with `rpc.` belong to the framework"),
+                format!("method name `{wire}` is reserved: names starting with `rpc.` or `$/` belong to the framework"),
             ));
         }
         if let Some(first) = seen.get(&wire) {

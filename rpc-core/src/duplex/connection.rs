@@ -275,6 +275,7 @@ impl Transport for DuplexConnection {
             let _guard = PendingGuard {
                 pending: &self.shared.pending,
                 ids,
+                sender: &self.shared.sender,
             };
             self.send(message.body, false).await?;
             answer.await.map_err(|_| self.shared.closed_error())

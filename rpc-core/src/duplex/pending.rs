@@ -44,9 +44,10 @@ impl PendingCalls {
     /// were abandoned (timed out, dropped): remembered, so that their late
     /// answers are dropped. Answered ids were removed (and remembered) by
     /// [`deliver`](Self::deliver) already.
-    pub(super) fn remove(&self, ids: &[Id]) {
+    /// Returns the abandoned ids (the peer may still be running them).
+    pub(super) fn remove(&self, ids: &[Id]) -> Vec<Id> {
         let Ok(mut calls) = self.calls.lock() else {
-            return;
+            return Vec::new();
         };
         let abandoned: Vec<Id> = ids
             .iter()
@@ -57,6 +58,7 @@ impl PendingCalls {
         if !abandoned.is_empty() {
             self.remember(&abandoned);
         }
+        abandoned
     }
 
     fn remember(&self, ids: &[Id]) {
@@ -138,14 +140,23 @@ fn only_one(calls: &HashMap<Id, Entry>) -> Option<Entry> {
         .then(|| first.clone())
 }
 
-/// Removes a call's ids when it ends for any reason (answer, timeout, drop).
+/// Removes a call's ids when it ends for any reason (answer, timeout, drop);
+/// for a call given up on before its answer (a timeout, a dropped future),
+/// tells the peer with `$/cancelRequest`, so that it stops working on it.
 pub(super) struct PendingGuard<'a> {
     pub(super) pending: &'a PendingCalls,
     pub(super) ids: Arc<[Id]>,
+    pub(super) sender: &'a tokio::sync::mpsc::Sender<super::writer::Outbound>,
 }
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
-        self.pending.remove(&self.ids);
+        for id in self.pending.remove(&self.ids) {
+            let cancel = crate::cancel::request(&id);
+            // Never waits: with the queue full, the peer's deadline ends it.
+            let _ = self
+                .sender
+                .try_send(super::Frame::Message(cancel.into()).into());
+        }
     }
 }

@@ -14,6 +14,7 @@ use super::keep_alive::{clock, tick};
 use super::route::Link;
 use super::writer::Outbound;
 use super::{Frame, Incoming, KeepAlive, GOING_AWAY};
+use crate::cancel::Running;
 use crate::response::error_response;
 use crate::{code, Context, Dispatcher, ErrorObject};
 
@@ -55,6 +56,8 @@ where
     // each once the one before has finished or has run for a second;
     // requests run concurrently, never behind them.
     let order = Arc::new(Semaphore::new(1));
+    // The peer's calls still running, for `$/cancelRequest`.
+    let running = Arc::new(Running::default());
     let mut draining = false;
     loop {
         // Biased: what has arrived is read before the keep-alive looks at
@@ -121,6 +124,7 @@ where
             order: order.clone(),
             refusal: draining
                 .then(|| ErrorObject::new(code::SHUTTING_DOWN, "Server is shutting down")),
+            running: running.clone(),
         };
         let sender = shared.sender.clone();
         drop(connection);

@@ -7,6 +7,7 @@ use serde_json::value::RawValue;
 use tokio::sync::Semaphore;
 
 use super::pending::PendingCalls;
+use crate::cancel::Running;
 use crate::dispatch::Peer;
 use crate::message::Reply;
 use crate::ErrorObject;
@@ -18,6 +19,8 @@ pub(super) struct Link {
     pub(super) order: Arc<Semaphore>,
     /// Set while the connection drains.
     pub(super) refusal: Option<ErrorObject>,
+    /// The peer's calls that `$/cancelRequest` may cancel.
+    pub(super) running: Arc<Running>,
 }
 
 impl Peer for Link {
@@ -44,5 +47,9 @@ impl Peer for Link {
 
     fn refusal(&self) -> Option<&ErrorObject> {
         self.refusal.as_ref()
+    }
+
+    fn running(&self) -> &Arc<Running> {
+        &self.running
     }
 }
