@@ -40,9 +40,6 @@ pub(super) struct Shared {
     /// abandoned, and the transport is closed.
     finished: CancellationToken,
     registered: Option<Registered>,
-    /// The transport label of the `rpc_server_connections` gauge, when the
-    /// dispatcher records metrics.
-    gauge: Option<&'static str>,
 }
 
 impl Shared {
@@ -72,9 +69,6 @@ impl Drop for Shared {
         self.done.cancel();
         if let Some(registered) = self.registered.take() {
             registered.remove(self.id);
-        }
-        if let Some(transport) = self.gauge {
-            metrics::gauge!("rpc_server_connections", "transport" => transport).decrement(1.0);
         }
     }
 }
@@ -142,13 +136,6 @@ impl DuplexConnection {
             finished: CancellationToken::new(),
             registered: registry.map(Connections::handle),
             // Counted when a server (it has a registry) records metrics.
-            gauge: registry.filter(|_| dispatcher.records_metrics()).map(|_| {
-                let transport = context
-                    .get::<crate::TransportKind>()
-                    .map_or("unknown", |t| t.as_str());
-                metrics::gauge!("rpc_server_connections", "transport" => transport).increment(1.0);
-                transport
-            }),
         });
         let connection = DuplexConnection { shared };
         let mut context = context.with(connection.downgrade());
@@ -163,6 +150,14 @@ impl DuplexConnection {
             connection.shared.done.clone(),
             connection.shared.finished.clone(),
         ));
+        // Counted while the connection is open, when a server (it has a
+        // registry) records metrics.
+        let open = registry.filter(|_| dispatcher.records_metrics()).map(|_| {
+            let transport = context
+                .get::<crate::TransportKind>()
+                .map_or("unknown", |t| t.as_str());
+            super::reader::OpenConnection::new(transport)
+        });
         tokio::spawn(read_loop(
             incoming,
             Reader {
@@ -173,6 +168,7 @@ impl DuplexConnection {
                 context,
                 max_in_flight: config.max_in_flight,
                 keep_alive: config.keep_alive,
+                open,
             },
         ));
         connection

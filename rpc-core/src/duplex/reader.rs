@@ -27,6 +27,24 @@ pub(super) struct Reader {
     pub(super) context: Context,
     pub(super) max_in_flight: usize,
     pub(super) keep_alive: Option<KeepAlive>,
+    /// The `rpc_server_connections` count, held until the connection ends.
+    pub(super) open: Option<OpenConnection>,
+}
+
+/// One open connection in the `rpc_server_connections` gauge.
+pub(super) struct OpenConnection(&'static str);
+
+impl OpenConnection {
+    pub(super) fn new(transport: &'static str) -> Self {
+        metrics::gauge!("rpc_server_connections", "transport" => transport).increment(1.0);
+        OpenConnection(transport)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::gauge!("rpc_server_connections", "transport" => self.0).decrement(1.0);
+    }
 }
 
 /// Reads until the peer leaves, the connection is closed, every handle to it
@@ -44,7 +62,10 @@ where
         context,
         max_in_flight,
         keep_alive,
+        open,
     } = reader;
+    // Uncounted when the loop ends: the connection is over.
+    let _open = open;
     // When the peer was last heard from, for the keep-alive's deadline.
     let mut heard = tokio::time::Instant::now();
     let mut liveness = clock(keep_alive.map(|k| k.timeout()));
