@@ -110,10 +110,11 @@
 //! the dispatcher and `rpc::InProcess` are always there.
 #![warn(missing_docs)]
 
+pub use rpc_core::subscription::Subscription;
 pub use rpc_core::{
     code, Client, Context, Error, ErrorObject, Id, InProcess, MethodTable, TransportKind,
 };
-pub use rpc_core::{discover, duplex, limits, Limits, DEFAULT_CLIENT_TIMEOUT};
+pub use rpc_core::{discover, duplex, limits, subscription, Limits, DEFAULT_CLIENT_TIMEOUT};
 pub use rpc_macros::{rpc, RpcError};
 #[cfg(feature = "server")]
 pub use rpc_net::{shutdown, Shutdown};
@@ -131,6 +132,8 @@ pub mod server {
 /// any [`Transport`](client::Transport); generated clients wrap one and
 /// implement [`ServiceClient`](client::ServiceClient).
 pub mod client {
+    /// A subscription's items as the calling side receives them.
+    pub use rpc_core::ClientSubscription as Subscription;
     pub use rpc_core::{
         Answer, BoxError, BoxFuture, Client, Error, InvalidResponse, Outgoing, ParamsBuilder,
         ServiceBatch, ServiceClient, Transport, TransportService, DEFAULT_CLIENT_TIMEOUT,

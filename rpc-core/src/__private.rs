@@ -7,9 +7,10 @@ pub use serde;
 pub use serde_json;
 
 pub use crate::client::{Batch, Push, ServiceBatch, ServiceClient, Slots};
+pub use crate::subscription::{subscribe, unsubscribe};
 pub use crate::{
-    to_result, Client, Context, Error, ErrorObject, MethodInfo, MethodTable, ParamInfo, Params,
-    ParamsBuilder,
+    to_result, Client, ClientSubscription, Context, Error, ErrorObject, MethodInfo, MethodTable,
+    ParamInfo, Params, ParamsBuilder, SubscriptionInfo,
 };
 use crate::{Handler, MethodResult};
 

@@ -43,6 +43,12 @@ fn method(info: &MethodInfo) -> Value {
     if !info.aliases.is_empty() {
         m.insert("x-aliases".into(), json!(info.aliases));
     }
+    if let Some(sub) = &info.subscription {
+        m.insert(
+            "x-subscription".into(),
+            json!({ "notification": sub.notification, "unsubscribe": sub.unsubscribe }),
+        );
+    }
     if let Some(role) = &info.requires {
         m.insert("x-requires".into(), json!(role));
     }

@@ -211,6 +211,11 @@ impl Dispatcher {
                 }
                 return None;
             }
+            // An item (or the end) of one of our subscriptions: to its stream.
+            if let Some((id, notice)) = request.params.raw().and_then(crate::client::read_notice) {
+                peer.routes().deliver(&id, notice);
+                return None;
+            }
         }
         let refusal = peer.and_then(Peer::refusal);
         let running = peer.map(Peer::running);
@@ -506,6 +511,8 @@ pub(crate) trait Peer: Send + Sync {
     fn refusal(&self) -> Option<&ErrorObject>;
     /// The connection's running calls, which `$/cancelRequest` cancels.
     fn running(&self) -> &Arc<Running>;
+    /// Where the notices of our subscriptions to the peer go.
+    fn routes(&self) -> &crate::client::Routes;
 }
 
 /// One member of a message on its way through the dispatcher.

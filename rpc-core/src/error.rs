@@ -22,6 +22,11 @@ pub mod code {
     pub const UNAUTHORIZED: i64 = -32001;
     /// The caller cancelled the call (`$/cancelRequest`, LSP's code).
     pub const REQUEST_CANCELLED: i64 = -32800;
+    /// A method that needs a duplex connection (WebSocket, TCP) was called
+    /// over plain HTTP.
+    pub const DUPLEX_REQUIRED: i64 = -32002;
+    /// A subscription ended because its subscriber did not keep up.
+    pub const SUBSCRIPTION_LAGGED: i64 = -32004;
     /// Refused to protect the server: a rate limit or load shedding.
     pub const OVERLOADED: i64 = -32005;
     /// The request did not finish within the server's per-request timeout.

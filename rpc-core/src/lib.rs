@@ -38,12 +38,16 @@ mod params;
 #[doc(hidden)]
 pub mod response;
 mod scan;
+pub mod subscription;
 pub mod trace;
 
+/// A subscription's items on the calling side (the server side is
+/// [`subscription::Subscription`]).
+pub use client::Subscription as ClientSubscription;
 pub use client::{
-    Answer, Batch, BatchAnswer, BoxError, BoxFuture, Client, Error, InvalidResponse, Outgoing,
-    ParamsBuilder, Push, ServiceBatch, ServiceClient, Slot, Slots, Transport, TransportService,
-    DEFAULT_CLIENT_TIMEOUT,
+    Answer, Batch, BatchAnswer, BoxError, BoxFuture, Client, Error, InvalidResponse, Notice,
+    Outgoing, ParamsBuilder, Push, ServiceBatch, ServiceClient, Slot, Slots, Transport,
+    TransportService, DEFAULT_CLIENT_TIMEOUT,
 };
 pub use context::{Context, TransportKind};
 pub use dispatch::Dispatcher;
@@ -53,6 +57,6 @@ pub use inprocess::InProcess;
 pub use limits::{Limits, DEFAULT_MAX_MESSAGE, DEFAULT_REQUEST_TIMEOUT};
 pub use methods::{
     to_result, Handler, Method, MethodFuture, MethodInfo, MethodResult, MethodTable, ParamInfo,
-    RegisterError,
+    RegisterError, SubscriptionInfo,
 };
 pub use params::{Params, ParamsDecoder};

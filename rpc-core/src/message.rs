@@ -192,7 +192,7 @@ impl Members<'_> {
 
 /// Distinguishes a member that is present with value `null` (Some) from one
 /// that is absent (None, via `default`).
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+pub(crate) fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
     <&'de RawValue>::deserialize(d).map(Some)
 }
 

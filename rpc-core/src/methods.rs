@@ -61,6 +61,18 @@ pub struct MethodInfo {
     /// The role a caller must hold ([`Roles`](crate::auth::Roles) in the
     /// context), if any; checked before the params are decoded.
     pub requires: Option<Cow<'static, str>>,
+    /// For a subscription method: the notification its items travel in
+    /// and the method that ends one.
+    pub subscription: Option<SubscriptionInfo>,
+}
+
+/// What discovery says of a subscription method.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionInfo {
+    /// The notification that carries the items.
+    pub notification: Cow<'static, str>,
+    /// The method that ends a subscription (takes its id, answers a bool).
+    pub unsubscribe: Cow<'static, str>,
 }
 
 impl MethodInfo {

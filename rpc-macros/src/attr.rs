@@ -31,6 +31,10 @@ pub struct MethodAttrs {
     pub named_params: bool,
     /// `requires = "admin"`: the caller must hold this role.
     pub requires: Option<LitStr>,
+    /// `subscription = "ticks"`: the notification its items travel in.
+    pub subscription: Option<LitStr>,
+    /// `unsubscribe = "unsubscribe_ticks"`: the method that ends one.
+    pub unsubscribe: Option<LitStr>,
 }
 
 /// The comma-separated `key = value` / `flag` list inside `#[rpc(...)]`.
@@ -126,9 +130,11 @@ pub fn method_attrs(cx: &Ctxt, attrs: &mut Vec<Attribute>) -> MethodAttrs {
                     other => cx.error_spanned_by(other, "`aliases` expects a list of strings, e.g. `aliases = [\"a\", \"b\"]`"),
                 },
                 Meta::NameValue(nv) if nv.path.is_ident("requires") => out.requires = string_value(cx, "requires", &nv.value),
+                Meta::NameValue(nv) if nv.path.is_ident("subscription") => out.subscription = string_value(cx, "subscription", &nv.value),
+                Meta::NameValue(nv) if nv.path.is_ident("unsubscribe") => out.unsubscribe = string_value(cx, "unsubscribe", &nv.value),
                 Meta::Path(p) if p.is_ident("notification") => out.notification = Some(span_of(p)),
                 Meta::Path(p) if p.is_ident("named_params") => out.named_params = true,
-                other if is_any(other.path(), &["name", "requires"]) => {
+                other if is_any(other.path(), &["name", "requires", "subscription", "unsubscribe"]) => {
                     let key = other.path().get_ident().map(ToString::to_string).unwrap_or_default();
                     cx.error_spanned_by(other, format!("`{key}` expects a string: `{key} = \"...\"`"));
                 }
@@ -141,7 +147,7 @@ pub fn method_attrs(cx: &Ctxt, attrs: &mut Vec<Attribute>) -> MethodAttrs {
                 }
                 other => cx.error_spanned_by(
                     other.path(),
-                    "unknown #[rpc] option on a method; expected `name = \"...\"`, `aliases = [...]`, `requires = \"...\"`, `notification` or `named_params`",
+                    "unknown #[rpc] option on a method; expected `name = \"...\"`, `aliases = [...]`, `requires = \"...\"`, `subscription = \"...\"`, `unsubscribe = \"...\"`, `notification` or `named_params`",
                 ),
             }
         }

@@ -20,6 +20,7 @@ pub fn check(cx: &Ctxt, service: &mut Service) {
         check_rust_name(cx, method);
         check_params(cx, &service.krate, method);
         check_notification(cx, method);
+        check_subscription(cx, method);
         check_names(cx, service, method, &mut seen);
         if cx.len() > errors {
             broken.push(index);
@@ -180,6 +181,34 @@ fn check_notification(cx: &Ctxt, method: &Method) {
     }
 }
 
+fn check_subscription(cx: &Ctxt, method: &Method) {
+    let attrs = &method.attrs;
+    match (&attrs.subscription, &attrs.unsubscribe, method.subscription_item()) {
+        (None, None, None) => {}
+        (Some(_), Some(_), Some(_)) if attrs.notification.is_some() => cx.error_spanned_by(
+            &method.ident,
+            "a subscription method answers the subscription's id: it cannot be a notification",
+        ),
+        (Some(_), Some(_), Some(_)) => {}
+        (Some(s), None, _) => cx.error_spanned_by(
+            s,
+            "a subscription needs the method that ends it: add `unsubscribe = \"...\"`",
+        ),
+        (None, Some(u), _) => cx.error_spanned_by(
+            u,
+            "`unsubscribe` goes with `subscription = \"...\"` (the notification items travel in)",
+        ),
+        (Some(_), Some(_), None) => cx.error_spanned_by(
+            &method.sig.output,
+            "a subscription method returns `Subscription<T>` (or `Result<Subscription<T>, E>`)",
+        ),
+        (None, None, Some(_)) => cx.error_spanned_by(
+            &method.sig.output,
+            "a method returning `Subscription<T>` needs `#[rpc(subscription = \"...\", unsubscribe = \"...\")]`",
+        ),
+    }
+}
+
 fn check_names<'m>(
     cx: &Ctxt,
     service: &Service,
@@ -189,6 +218,13 @@ fn check_names<'m>(
     let base = method.base_name();
     let mut names = vec![(base, method.name_span())];
     names.extend(method.attrs.aliases.iter().map(|a| (a.value(), a.span())));
+    names.extend(
+        method
+            .attrs
+            .unsubscribe
+            .iter()
+            .map(|u| (u.value(), u.span())),
+    );
     for (base, span) in names {
         if base.is_empty() {
             cx.syn_error(syn::Error::new(span, "method names cannot be empty"));

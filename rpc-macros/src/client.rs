@@ -41,7 +41,7 @@ pub fn client(service: &Service) -> TokenStream {
     let taken = |name: &str| live().any(|m| m.ident.unraw() == name);
     let methods = live().map(|m| client_method(service, m));
     let batch_methods = live()
-        .filter(|m| m.attrs.notification.is_none())
+        .filter(|m| m.attrs.notification.is_none() && m.attrs.subscription.is_none())
         .map(|m| batch_method(service, m));
     let own = CLIENT_OWN.iter().filter(|name| !taken(name)).map(|name| {
         let ident = format_ident!("{}", name);
@@ -224,6 +224,25 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
     };
     let (decls, build) = params(service, method);
     let ok = ok_type(method);
+    if let (Some(item), Some(unsubscribe)) = (method.subscription_item(), &method.attrs.unsubscribe)
+    {
+        let unsubscribe = service.wire_name(&unsubscribe.value());
+        let docs = method.docs.iter();
+        let gap = method.docs.as_ref().map(|_| quote!(#[doc = ""]));
+        let doc = format!(
+            "Subscribes with `{wire}`: a stream of the items the server pushes; dropping it (or `unsubscribe()`) calls `{unsubscribe}`. Needs a duplex connection."
+        );
+        let subscribe = quote_spanned!(user_span(item)=> self.client.subscribe::<#item>(#wire, __rpc_params, #unsubscribe).await);
+        return quote! {
+            #(#[doc = #docs])*
+            #gap
+            #[doc = #doc]
+            #vis async fn #ident(&self, #(#decls),*) -> ::core::result::Result<#krate::__private::ClientSubscription<#item>, #krate::__private::Error> {
+                #build
+                #subscribe
+            }
+        };
+    }
     let send = if method.attrs.notification.is_some() {
         quote!(self.client.notify(#wire, __rpc_params).await)
     } else {

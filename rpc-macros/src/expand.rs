@@ -73,7 +73,28 @@ fn registration(service: &Service, method: &Method) -> TokenStream {
     });
     let args = call_args(method);
     let call = quote!(__rpc_this.#ident(#(#args),*).await);
+    // A subscription answers its id, then pushes its items.
+    let subscription = method.attrs.subscription.as_ref().map(|name| {
+        let notification = service.wire_name(&name.value());
+        let subscribe =
+            quote!(#krate::__private::subscribe(&__rpc_sub_ctx, #notification, subscription));
+        match &method.output {
+            Output::Result { err, .. } => {
+                let err_object = quote_spanned! {user_span(err)=>
+                    <#err as ::core::convert::Into<#krate::__private::ErrorObject>>::into(error)
+                };
+                quote! {
+                    match #call {
+                        ::core::result::Result::Ok(subscription) => #subscribe,
+                        ::core::result::Result::Err(error) => ::core::result::Result::Err(#err_object),
+                    }
+                }
+            }
+            _ => quote!({ let subscription = #call; #subscribe }),
+        }
+    });
     let outcome = match &method.output {
+        _ if subscription.is_some() => quote!(#subscription),
         Output::Unit => quote!({ #call; #krate::__private::to_result(&()) }),
         Output::Value(ty) => {
             let to_result = quote_spanned!(user_span(ty)=> to_result::<#ty>);
@@ -100,13 +121,54 @@ fn registration(service: &Service, method: &Method) -> TokenStream {
             quote_spanned!(user_span(ty)=> <#ty as #krate::__private::IsContext>::from_context);
         quote!(let __rpc_ctx = #from(__rpc_ctx);)
     });
+    let sub_context = method
+        .attrs
+        .subscription
+        .as_ref()
+        .map(|_| quote!(let __rpc_sub_ctx = ::core::clone::Clone::clone(__rpc_ctx);));
+    let unsubscribe = method.attrs.unsubscribe.as_ref().map(|name| {
+        let wire = service.wire_name(&name.value());
+        let requires = match method.requires(service) {
+            Some(role) => quote!(::core::option::Option::Some(#role.into())),
+            None => quote!(::core::option::Option::None),
+        };
+        let doc = format!(
+            "Ends a subscription made with `{}`.",
+            service.wire_name(&method.base_name())
+        );
+        quote! {
+            #krate::__private::register(
+                &mut __rpc_table,
+                #krate::__private::MethodInfo {
+                    name: #wire.into(),
+                    aliases: ::std::vec::Vec::new(),
+                    description: ::core::option::Option::Some(#doc.into()),
+                    params: ::std::vec![#krate::__private::ParamInfo { name: "id".into(), ty: "String".into(), required: true }],
+                    result: ::core::option::Option::Some("bool".into()),
+                    notification: false,
+                    requires: #requires,
+                    subscription: ::core::option::Option::None,
+                },
+                |__rpc_params: #krate::__private::Params<'_>, __rpc_ctx: &#krate::__private::Context| {
+                    let mut __rpc_params = __rpc_params.decoder(&["id"])?;
+                    let id: ::std::string::String = __rpc_params.required(0)?;
+                    let __rpc_ctx = ::core::clone::Clone::clone(__rpc_ctx);
+                    ::core::result::Result::Ok(async move {
+                        #krate::__private::to_result(&#krate::__private::unsubscribe(&__rpc_ctx, &id))
+                    })
+                },
+            );
+        }
+    });
     quote! {
+        #unsubscribe
         {
             let __rpc_this = ::std::sync::Arc::clone(&__rpc_this);
             #krate::__private::register(&mut __rpc_table, #info, move |__rpc_params: #krate::__private::Params<'_>, __rpc_ctx: &#krate::__private::Context| {
                 let mut __rpc_params = __rpc_params.decoder(&[#(#names),*])?;
                 #(#decodes)*
                 let __rpc_this = ::std::sync::Arc::clone(&__rpc_this);
+                #sub_context
                 #context
                 ::core::result::Result::Ok(async move { #outcome })
             });
@@ -160,11 +222,28 @@ pub fn method_info(service: &Service, method: &Method) -> TokenStream {
         quote!(#krate::__private::ParamInfo { name: #name.into(), ty: #ty.into(), required: #required })
     });
     let result = match &method.output {
+        // A subscription answers its id.
+        _ if method.attrs.subscription.is_some() => {
+            quote!(::core::option::Option::Some("String".into()))
+        }
         Output::Unit => quote!(::core::option::Option::None),
         Output::Value(ty) | Output::Result { ok: ty, .. } => {
             let text = type_text(ty);
             quote!(::core::option::Option::Some(#text.into()))
         }
+    };
+    let subscription = match (&method.attrs.subscription, &method.attrs.unsubscribe) {
+        (Some(notification), Some(unsubscribe)) => {
+            let (notification, unsubscribe) = (
+                service.wire_name(&notification.value()),
+                service.wire_name(&unsubscribe.value()),
+            );
+            quote!(::core::option::Option::Some(#krate::__private::SubscriptionInfo {
+                notification: #notification.into(),
+                unsubscribe: #unsubscribe.into(),
+            }))
+        }
+        _ => quote!(::core::option::Option::None),
     };
     let notification = method.attrs.notification.is_some();
     let requires = match method.requires(service) {
@@ -180,6 +259,7 @@ pub fn method_info(service: &Service, method: &Method) -> TokenStream {
             result: #result,
             notification: #notification,
             requires: #requires,
+            subscription: #subscription,
         }
     }
 }

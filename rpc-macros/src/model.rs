@@ -76,6 +76,19 @@ pub enum Output {
 }
 
 impl Method {
+    /// `T` when the method is a subscription returning `Subscription<T>`
+    /// (or `Result<Subscription<T>, E>`).
+    pub fn subscription_item(&self) -> Option<&Type> {
+        let ty = match &self.output {
+            Output::Value(ty) | Output::Result { ok: ty, .. } => ty,
+            Output::Unit => return None,
+        };
+        generic_args(ty, "Subscription").and_then(|args| match args.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        })
+    }
+
     /// The role a caller needs: the method's own, else the trait's.
     pub fn requires<'s>(&'s self, service: &'s Service) -> Option<&'s LitStr> {
         self.attrs.requires.as_ref().or(service.requires.as_ref())

@@ -97,6 +97,10 @@ pub enum Error {
         /// The framing's limit.
         limit: usize,
     },
+    /// What was asked needs what this transport does not offer (a
+    /// subscription over plain HTTP, say).
+    #[error("unsupported: {0}")]
+    Unsupported(&'static str),
     /// The connection closed before the answer arrived.
     #[error("connection closed")]
     Closed,

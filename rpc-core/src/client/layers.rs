@@ -105,4 +105,12 @@ where
     fn id_counter(&self) -> Option<Arc<std::sync::atomic::AtomicU64>> {
         self.below.id_counter()
     }
+
+    fn open_subscription(&self, id: &str) -> Option<tokio::sync::mpsc::Receiver<super::Notice>> {
+        self.below.open_subscription(id)
+    }
+
+    fn close_subscription(&self, id: &str) {
+        self.below.close_subscription(id)
+    }
 }

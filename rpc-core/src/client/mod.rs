@@ -7,6 +7,7 @@ mod layers;
 mod params;
 mod response;
 mod service;
+mod subscription;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,6 +23,8 @@ pub use params::ParamsBuilder;
 pub(crate) use response::excerpt;
 pub use response::Answer;
 pub use service::{ServiceBatch, ServiceClient};
+pub(crate) use subscription::{read as read_notice, Routes};
+pub use subscription::{Notice, Subscription};
 
 use crate::{encode, Id};
 
@@ -69,6 +72,15 @@ pub trait Transport: Send + Sync + 'static {
     fn notify_with(&self, message: Outgoing) -> BoxFuture<'_, Result<(), Error>> {
         self.notify(message.body)
     }
+
+    /// Opens the route of subscription `id`'s notices (a duplex transport);
+    /// `None`: this transport cannot carry subscriptions.
+    fn open_subscription(&self, _id: &str) -> Option<tokio::sync::mpsc::Receiver<Notice>> {
+        None
+    }
+
+    /// Closes the route of subscription `id`.
+    fn close_subscription(&self, _id: &str) {}
 
     /// The counter request ids come from, when the transport needs every
     /// client on it to share one (a duplex connection matches answers by

@@ -40,6 +40,10 @@ pub(super) struct Shared {
     /// abandoned, and the transport is closed.
     finished: CancellationToken,
     registered: Option<Registered>,
+    /// The subscriptions the peer holds on this connection.
+    subscriptions: crate::subscription::Active,
+    /// Where the notices of our subscriptions to the peer go.
+    pub(super) routes: Arc<crate::client::Routes>,
 }
 
 impl Shared {
@@ -135,7 +139,8 @@ impl DuplexConnection {
             drain: CancellationToken::new(),
             finished: CancellationToken::new(),
             registered: registry.map(Connections::handle),
-            // Counted when a server (it has a registry) records metrics.
+            subscriptions: Default::default(),
+            routes: Default::default(),
         });
         let connection = DuplexConnection { shared };
         let mut context = context.with(connection.downgrade());
@@ -174,7 +179,35 @@ impl DuplexConnection {
         connection
     }
 
-    pub(super) fn downgrade(&self) -> WeakConnection {
+    /// The peer's subscriptions on this connection.
+    pub(crate) fn subscriptions(&self) -> &crate::subscription::Active {
+        &self.shared.subscriptions
+    }
+
+    /// Cancelled when the connection ends.
+    pub(crate) fn ended_token(&self) -> &CancellationToken {
+        &self.shared.done
+    }
+
+    /// Queues a message if there is room now; `false` when the queue is
+    /// full or the connection over (fan-out never waits).
+    pub(crate) fn try_push(&self, body: Vec<u8>) -> bool {
+        if self.shared.max_message.is_some_and(|max| body.len() > max) {
+            return false;
+        }
+        self.shared
+            .sender
+            .try_send(Frame::Message(Bytes::from(body)).into())
+            .is_ok()
+    }
+
+    /// Queues a message, waiting at most `wait` for room.
+    pub(crate) async fn push_within(&self, body: Vec<u8>, wait: std::time::Duration) {
+        let frame: Outbound = Frame::Message(Bytes::from(body)).into();
+        let _ = tokio::time::timeout(wait, self.shared.sender.send(frame)).await;
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakConnection {
         WeakConnection {
             shared: Arc::downgrade(&self.shared),
         }
@@ -285,17 +318,25 @@ impl Transport for DuplexConnection {
     fn id_counter(&self) -> Option<Arc<AtomicU64>> {
         Some(self.shared.next_id.clone())
     }
+
+    fn open_subscription(&self, id: &str) -> Option<mpsc::Receiver<crate::client::Notice>> {
+        self.shared.routes.open(id)
+    }
+
+    fn close_subscription(&self, id: &str) {
+        self.shared.routes.close(id);
+    }
 }
 
 /// A connection handle that does not keep the connection alive; what
 /// handlers get in their context and what the registry holds.
 #[derive(Clone)]
-pub(super) struct WeakConnection {
+pub(crate) struct WeakConnection {
     shared: Weak<Shared>,
 }
 
 impl WeakConnection {
-    pub(super) fn upgrade(&self) -> Option<DuplexConnection> {
+    pub(crate) fn upgrade(&self) -> Option<DuplexConnection> {
         self.shared
             .upgrade()
             .map(|shared| DuplexConnection { shared })

@@ -38,6 +38,7 @@ mod writer;
 
 use bytes::Bytes;
 
+pub(crate) use connection::WeakConnection;
 pub use connection::{caller, connections, DuplexConnection};
 pub use keep_alive::{InvalidKeepAlive, KeepAlive};
 pub use registry::Connections;

@@ -16,6 +16,7 @@ use super::writer::Outbound;
 use super::{Frame, Incoming, KeepAlive, GOING_AWAY};
 use crate::cancel::Running;
 use crate::response::error_response;
+use crate::subscription::AFTER_ANSWER;
 use crate::{code, Context, Dispatcher, ErrorObject};
 
 /// What the read loop needs besides the incoming stream.
@@ -146,22 +147,32 @@ where
             refusal: draining
                 .then(|| ErrorObject::new(code::SHUTTING_DOWN, "Server is shutting down")),
             running: running.clone(),
+            routes: shared.routes.clone(),
         };
         let sender = shared.sender.clone();
         drop(connection);
         let dispatcher = dispatcher.clone();
         let context = context.clone();
-        let mut call =
-            Box::pin(async move { dispatcher.serve(&bytes, &context, Some(&link)).await });
+        // Work a handler defers until its answer is queued (a
+        // subscription's first item) is collected with the answer.
+        let mut call = Box::pin(AFTER_ANSWER.scope(
+            std::cell::RefCell::new(Vec::new()),
+            async move {
+                let answer = dispatcher.serve(&bytes, &context, Some(&link)).await;
+                let deferred = AFTER_ANSWER.with(|d| std::mem::take(&mut *d.borrow_mut()));
+                (answer, deferred)
+            },
+        ));
         // Most messages are done on their first poll (answers, quick
         // calls): handled here, no task; the others go on in their own
         // task (no head-of-line blocking), at most `max_in_flight` of them:
         // reading waits for room.
         match call.as_mut().now_or_never() {
-            Some(answer) => {
+            Some((answer, deferred)) => {
                 if let Some(answer) = answer {
                     send(&sender, Frame::Message(answer.into()), &done).await;
                 }
+                deferred.into_iter().for_each(|start| start());
             }
             None => {
                 let permit = tokio::select! {
@@ -174,10 +185,11 @@ where
                 let done = done.clone();
                 calls.spawn(async move {
                     tokio::select! {
-                        answer = call => {
+                        (answer, deferred) = call => {
                             if let Some(answer) = answer {
                                 send(&sender, Frame::Message(answer.into()), &done).await;
                             }
+                            deferred.into_iter().for_each(|start| start());
                         }
                         // The connection is gone: drop the call.
                         () = done.cancelled() => {}

@@ -21,6 +21,8 @@ pub(super) struct Link {
     pub(super) refusal: Option<ErrorObject>,
     /// The peer's calls that `$/cancelRequest` may cancel.
     pub(super) running: Arc<Running>,
+    /// Where the notices of our subscriptions go.
+    pub(super) routes: Arc<crate::client::Routes>,
 }
 
 impl Peer for Link {
@@ -51,5 +53,9 @@ impl Peer for Link {
 
     fn running(&self) -> &Arc<Running> {
         &self.running
+    }
+
+    fn routes(&self) -> &crate::client::Routes {
+        &self.routes
     }
 }

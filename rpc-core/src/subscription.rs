@@ -1,0 +1,292 @@
+//! Subscriptions, wire-compatible with jsonrpsee and Ethereum's pub/sub: a
+//! subscribe call answers an id (a string, valid on its connection only);
+//! items then travel as notifications
+//! `{"method": NAME, "params": {"subscription": ID, "result": ITEM}}`; the
+//! end as `{"subscription": ID, "error": null}` (the items ran out) or an
+//! error object (-32004 "Subscription lagged"); an unsubscribe call answers
+//! `true` (or `false` for an unknown id) and ends it silently.
+//!
+//! Lag policy: items are pulled from the subscription as the connection's
+//! outgoing queue has room; a connection whose queue is full (its peer does
+//! not read) ends the subscription with -32004 rather than wait, so one
+//! slow subscriber never holds up anything else. A [`Publisher`] feeds a
+//! subscription through its own bounded buffer; a full buffer ends that
+//! subscription the same way. Subscriptions end with their connection.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures_util::stream::{BoxStream, StreamExt};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::{code, Context, ErrorObject};
+
+/// The error that ends a subscription whose subscriber could not keep up.
+pub fn lagged() -> ErrorObject {
+    ErrorObject::new(code::SUBSCRIPTION_LAGGED, "Subscription lagged")
+}
+
+/// What a subscription method returns: the items to push, as a stream.
+///
+/// ```
+/// use rpc_core::subscription::Subscription;
+/// let ticks: Subscription<u64> = Subscription::new(futures_util::stream::iter(0..3));
+/// # let _ = ticks;
+/// ```
+pub struct Subscription<T> {
+    items: BoxStream<'static, T>,
+    /// Cancelled by a [`Publisher`] whose buffer was full.
+    lagged: Option<CancellationToken>,
+}
+
+impl<T> std::fmt::Debug for Subscription<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Subscription")
+    }
+}
+
+impl<T: Send + 'static> Subscription<T> {
+    /// Pushes each item of `items`; the subscription ends (`"error": null`)
+    /// when the stream does.
+    pub fn new(items: impl futures_util::Stream<Item = T> + Send + 'static) -> Self {
+        Subscription {
+            items: items.boxed(),
+            lagged: None,
+        }
+    }
+
+    /// A subscription fed by a [`Publisher`] through a buffer of
+    /// `capacity` items (at least 1).
+    pub fn channel(capacity: usize) -> (Publisher<T>, Subscription<T>) {
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        let lagged = CancellationToken::new();
+        let items = futures_util::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|item| (item, receiver))
+        });
+        (
+            Publisher {
+                sender,
+                lagged: lagged.clone(),
+            },
+            Subscription {
+                items: items.boxed(),
+                lagged: Some(lagged),
+            },
+        )
+    }
+}
+
+/// Feeds a subscription made with [`Subscription::channel`]; never waits.
+#[derive(Clone, Debug)]
+pub struct Publisher<T> {
+    sender: mpsc::Sender<T>,
+    lagged: CancellationToken,
+}
+
+impl<T> Publisher<T> {
+    /// Queues `item`. `false` when the subscription is over: it ended, or
+    /// its buffer was full (then it ends as lagged).
+    pub fn publish(&self, item: T) -> bool {
+        match self.sender.try_send(item) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.lagged.cancel();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Whether the subscription is over.
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed() || self.lagged.is_cancelled()
+    }
+}
+
+/// A connection's subscriptions, by id: what unsubscribing cancels.
+#[derive(Default)]
+pub(crate) struct Active {
+    map: Mutex<HashMap<String, CancellationToken>>,
+}
+
+/// Most subscriptions open at once on one connection.
+pub const MAX_PER_CONNECTION: usize = 1024;
+
+/// Ids are unique in the process; they mean something on their connection only.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Active {
+    fn open(&self, token: CancellationToken) -> Result<String, ErrorObject> {
+        let mut map = self
+            .map
+            .lock()
+            .map_err(|_| ErrorObject::internal_error("subscriptions unavailable"))?;
+        if map.len() >= MAX_PER_CONNECTION {
+            return Err(ErrorObject::new(
+                code::OVERLOADED,
+                format!("Too many subscriptions on this connection (limit {MAX_PER_CONNECTION})"),
+            ));
+        }
+        let id = format!(
+            "{:016x}",
+            NEXT_ID
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        );
+        map.insert(id.clone(), token);
+        Ok(id)
+    }
+
+    fn close(&self, id: &str) -> Option<CancellationToken> {
+        self.map.lock().ok()?.remove(id)
+    }
+}
+
+tokio::task_local! {
+    /// Work to start once the answer of the call being handled is queued
+    /// (a subscription's first item must follow its id).
+    pub(crate) static AFTER_ANSWER: std::cell::RefCell<Vec<Box<dyn FnOnce() + Send>>>;
+}
+
+/// Runs `then` once the current call's answer is queued, or at once
+/// outside a duplex dispatch.
+fn after_answer(then: Box<dyn FnOnce() + Send>) {
+    let mut then = Some(then);
+    let _ = AFTER_ANSWER.try_with(|deferred| {
+        if let Some(then) = then.take() {
+            deferred.borrow_mut().push(then);
+        }
+    });
+    if let Some(then) = then {
+        then();
+    }
+}
+
+/// Starts pushing `subscription` to the caller in `ctx` as notifications
+/// `notification`; returns the id the subscribe call answers.
+pub fn subscribe<T: Serialize + Send + 'static>(
+    ctx: &Context,
+    notification: &'static str,
+    subscription: Subscription<T>,
+) -> Result<Box<RawValue>, ErrorObject> {
+    let Some(connection) = crate::duplex::caller(ctx) else {
+        return Err(ErrorObject::new(
+            code::DUPLEX_REQUIRED,
+            format!("{notification} needs a duplex connection (WebSocket or TCP)"),
+        ));
+    };
+    let token = connection.ended_token().child_token();
+    let id = connection.subscriptions().open(token.clone())?;
+    let answer =
+        serde_json::value::to_raw_value(&id).map_err(ErrorObject::internal_error)?;
+    let weak = connection.downgrade();
+    drop(connection);
+    after_answer(Box::new(move || {
+        tokio::spawn(push(weak, notification, id, subscription, token));
+    }));
+    Ok(answer)
+}
+
+/// Ends the caller's subscription `id`; whether there was one.
+pub fn unsubscribe(ctx: &Context, id: &str) -> bool {
+    crate::duplex::caller(ctx)
+        .and_then(|connection| connection.subscriptions().close(id))
+        .map(|token| token.cancel())
+        .is_some()
+}
+
+/// How long the end of a subscription may wait for room in the queue.
+const END_WAIT: Duration = Duration::from_secs(1);
+
+async fn push<T: Serialize>(
+    connection: crate::duplex::WeakConnection,
+    notification: &'static str,
+    id: String,
+    subscription: Subscription<T>,
+    token: CancellationToken,
+) {
+    let Subscription {
+        mut items,
+        lagged: lag_signal,
+    } = subscription;
+    let lag = async {
+        match &lag_signal {
+            Some(signal) => signal.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(lag);
+    let end = loop {
+        let item = tokio::select! {
+            biased;
+            () = token.cancelled() => break None,
+            () = &mut lag => break Some(Some(lagged())),
+            item = items.next() => item,
+        };
+        let Some(connection) = connection.upgrade() else {
+            break None;
+        };
+        let Some(item) = item else {
+            break Some(None);
+        };
+        let frame = match notice(notification, &id, Ok(&item)) {
+            Ok(frame) => frame,
+            Err(error) => break Some(Some(error)),
+        };
+        if !connection.try_push(frame) {
+            tracing::debug!(subscription = %id, "ending a subscription whose subscriber does not keep up");
+            break Some(Some(lagged()));
+        }
+    };
+    if let Some(connection) = connection.upgrade() {
+        connection.subscriptions().close(&id);
+        if let Some(error) = end {
+            if let Ok(frame) = notice::<T>(notification, &id, Err(error.as_ref())) {
+                connection.push_within(frame, END_WAIT).await;
+            }
+        }
+    }
+}
+
+/// `{"jsonrpc":"2.0","method":M,"params":{"subscription":ID,"result"|"error":...}}`.
+fn notice<T: Serialize>(
+    method: &str,
+    id: &str,
+    content: Result<&T, Option<&ErrorObject>>,
+) -> Result<Vec<u8>, ErrorObject> {
+    #[derive(Serialize)]
+    struct Params<'a, T> {
+        subscription: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        result: Option<&'a T>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<Option<&'a ErrorObject>>,
+    }
+    #[derive(Serialize)]
+    struct Notice<'a, T> {
+        jsonrpc: &'static str,
+        method: &'a str,
+        params: Params<'a, T>,
+    }
+    let (result, error) = match content {
+        Ok(item) => (Some(item), None),
+        Err(error) => (None, Some(error)),
+    };
+    serde_json::to_vec(&Notice {
+        jsonrpc: "2.0",
+        method,
+        params: Params {
+            subscription: id,
+            result,
+            error,
+        },
+    })
+    .map_err(|e| {
+        ErrorObject::internal_error(format_args!("cannot serialize a subscription item: {e}"))
+    })
+}

@@ -1,0 +1,211 @@
+//! Subscriptions end to end over WebSocket and TCP: typed streams on the
+//! client, the jsonrpsee wire format, the end of a finite subscription,
+//! unsubscribing, publishing to a topic, and a clear error over HTTP.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use rpc::subscription::Publisher;
+use rpc::tcp::{Framing, TcpServer};
+use rpc::{rpc, MethodTable, Subscription};
+use serde_json::{json, Value};
+
+#[rpc]
+trait Feed {
+    /// `count` ticks (for ever without), one every 10 ms.
+    #[rpc(subscription = "ticks", unsubscribe = "unsubscribe_ticks")]
+    async fn subscribe_ticks(&self, count: Option<u64>) -> Subscription<u64>;
+
+    /// Messages published to `topic`.
+    #[rpc(subscription = "topic", unsubscribe = "unsubscribe_topic")]
+    async fn subscribe_topic(&self, topic: String) -> Subscription<Value>;
+
+    /// Delivers `message` to the topic's subscribers; how many took it.
+    async fn publish(&self, topic: String, message: Value) -> u64;
+}
+
+#[derive(Clone, Default)]
+struct FeedService {
+    topics: Arc<Mutex<HashMap<String, Vec<Publisher<Value>>>>>,
+}
+
+impl Feed for FeedService {
+    async fn subscribe_ticks(&self, count: Option<u64>) -> Subscription<u64> {
+        let ticks = futures_util::stream::unfold(0u64, |i| async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Some((i, i + 1))
+        });
+        match count {
+            Some(n) => Subscription::new(ticks.take(n as usize)),
+            None => Subscription::new(ticks),
+        }
+    }
+
+    async fn subscribe_topic(&self, topic: String) -> Subscription<Value> {
+        let (publisher, subscription) = Subscription::channel(16);
+        self.topics
+            .lock()
+            .unwrap()
+            .entry(topic)
+            .or_default()
+            .push(publisher);
+        subscription
+    }
+
+    async fn publish(&self, topic: String, message: Value) -> u64 {
+        let mut topics = self.topics.lock().unwrap();
+        let subscribers = topics.entry(topic).or_default();
+        subscribers.retain(|p| !p.is_closed());
+        subscribers
+            .iter()
+            .filter(|p| p.publish(message.clone()))
+            .count() as u64
+    }
+}
+
+async fn feeds() -> Vec<(String, FeedClient)> {
+    let methods = FeedService::default().into_rpc();
+    let (http, stop) = common::http_server(rpc::http::Server::new(methods.clone())).await;
+    std::mem::forget(stop);
+    let mut clients = vec![(
+        "websocket".to_owned(),
+        FeedClient::new(
+            rpc::ws::connect(&format!("ws://{http}/"), MethodTable::new())
+                .await
+                .unwrap(),
+        ),
+    )];
+    for framing in [Framing::Newline, Framing::LengthPrefix4] {
+        let tcp = TcpServer::new(methods.clone())
+            .with_framing(framing)
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let addr = tcp.local_addr().unwrap();
+        tokio::spawn(tcp.run());
+        let options = rpc::tcp::StreamOptions::framing(framing);
+        clients.push((
+            format!("tcp {framing}"),
+            FeedClient::new(
+                rpc::tcp::connect(addr, &options, MethodTable::new())
+                    .await
+                    .unwrap(),
+            ),
+        ));
+    }
+    clients
+}
+
+#[tokio::test]
+async fn a_finite_subscription_streams_its_items_then_ends() {
+    for (transport, client) in feeds().await {
+        let ticks = client.subscribe_ticks(Some(5)).await.unwrap();
+        assert!(!ticks.id().is_empty());
+        let items: Vec<u64> =
+            tokio::time::timeout(Duration::from_secs(5), ticks.map(|t| t.unwrap()).collect())
+                .await
+                .unwrap();
+        assert_eq!(items, [0, 1, 2, 3, 4], "{transport}");
+    }
+}
+
+#[tokio::test]
+async fn unsubscribing_stops_the_items_and_answers_whether_it_was_open() {
+    for (transport, client) in feeds().await {
+        let mut ticks = client.subscribe_ticks(None).await.unwrap();
+        assert_eq!(ticks.next().await.unwrap().unwrap(), 0, "{transport}");
+        let id = ticks.id().to_owned();
+        assert!(ticks.unsubscribe().await.unwrap(), "{transport}");
+        // Unknown (or already ended) ids answer false.
+        let engine = client.client();
+        let mut params = rpc::client::ParamsBuilder::new(false);
+        params.push("id", &id);
+        assert!(!engine
+            .call::<bool>("unsubscribe_ticks", params)
+            .await
+            .unwrap());
+    }
+}
+
+#[tokio::test]
+async fn published_messages_reach_every_subscriber_of_the_topic() {
+    for (transport, client) in feeds().await {
+        let mut news = client.subscribe_topic("news".into()).await.unwrap();
+        let mut more = client.subscribe_topic("news".into()).await.unwrap();
+        let mut other = client.subscribe_topic("sport".into()).await.unwrap();
+        assert_eq!(
+            client
+                .publish("news".into(), json!({"n": 1}))
+                .await
+                .unwrap(),
+            2,
+            "{transport}"
+        );
+        assert_eq!(news.next().await.unwrap().unwrap(), json!({"n": 1}));
+        assert_eq!(more.next().await.unwrap().unwrap(), json!({"n": 1}));
+        let nothing = tokio::time::timeout(Duration::from_millis(100), other.next()).await;
+        assert!(
+            nothing.is_err(),
+            "{transport}: another topic's subscriber got it"
+        );
+        // A dropped subscription is unsubscribed: the topic has one subscriber left.
+        drop(more);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            client.publish("news".into(), json!(2)).await.unwrap(),
+            1,
+            "{transport}"
+        );
+        assert_eq!(news.next().await.unwrap().unwrap(), json!(2));
+    }
+}
+
+#[tokio::test]
+async fn the_wire_format_is_jsonrpsees() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let (http, stop) =
+        common::http_server(rpc::http::Server::new(FeedService::default().into_rpc())).await;
+    std::mem::forget(stop);
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{http}/"))
+        .await
+        .unwrap();
+    socket
+        .send(Message::text(
+            r#"{"jsonrpc":"2.0","method":"subscribe_ticks","params":[2],"id":1}"#,
+        ))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let Some(Ok(Message::Text(text))) = socket.next().await else {
+            panic!("connection ended")
+        };
+        seen.push(serde_json::from_str::<Value>(&text).unwrap());
+    }
+    // The id first, then the items, then the end with `"error": null`.
+    let id = seen[0]["result"].as_str().unwrap().to_owned();
+    assert_eq!(seen[0]["id"], 1);
+    for (i, notice) in seen[1..3].iter().enumerate() {
+        assert_eq!(notice["method"], "ticks");
+        assert_eq!(notice["params"], json!({"subscription": id, "result": i}));
+    }
+    assert_eq!(
+        seen[3]["params"],
+        json!({"subscription": id, "error": null})
+    );
+}
+
+#[tokio::test]
+async fn over_http_a_subscription_is_a_clear_error() {
+    let (http, stop) =
+        common::http_server(rpc::http::Server::new(FeedService::default().into_rpc())).await;
+    std::mem::forget(stop);
+    let client = FeedClient::new(rpc::http::HttpClient::new(&format!("http://{http}/")).unwrap());
+    let error = client.subscribe_ticks(Some(1)).await.unwrap_err();
+    assert_eq!(error.error_object().unwrap().code, -32002, "{error}");
+}
