@@ -7,15 +7,19 @@
 //! calculator call URL METHOD [ARG...] [--named] [--framing F] [--timeout-ms N] [--token T] [--ca-cert FILE]
 //! ```
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use rpc::auth::{Credentials, Roles};
 use rpc::duplex::Connections;
 use rpc::middleware::{from_fn, Call, FromFnLayer, Next};
+use rpc::subscription::Publisher;
 use rpc::tcp::{Framing, StreamOptions};
+use rpc::Subscription;
 use rpc::{rpc, Context};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -87,6 +91,23 @@ pub trait Calculator {
     /// Sends notification `message` with params `[message]` to every connected
     /// duplex client; returns how many it reached.
     async fn broadcast(&self, message: String) -> usize;
+
+    /// Ticks `0, 1, ...` every `interval_ms` (notification `ticks`); with
+    /// `count`, that many, then the end.
+    #[rpc(subscription = "ticks", unsubscribe = "unsubscribe_ticks")]
+    async fn subscribe_ticks(
+        &self,
+        interval_ms: u64,
+        count: Option<u64>,
+    ) -> Result<Subscription<u64>, CalcError>;
+
+    /// The messages published to `topic` (notification `topic`).
+    #[rpc(subscription = "topic", unsubscribe = "unsubscribe_topic")]
+    async fn subscribe_topic(&self, topic: String) -> Subscription<Value>;
+
+    /// Delivers `message` to every subscriber of `topic`; returns how many
+    /// subscriptions took it on this instance.
+    async fn publish(&self, topic: String, message: Value) -> u64;
 }
 
 /// Arithmetic under the `math` namespace.
@@ -123,7 +144,12 @@ pub trait Events {
 
 struct Calc {
     connections: Connections,
+    /// Each topic's subscriptions.
+    topics: Mutex<HashMap<String, Vec<Publisher<Value>>>>,
 }
+
+/// Messages a topic subscription may have waiting before it ends as lagged.
+const TOPIC_BUFFER: usize = 256;
 
 const MAX_TICKS: u64 = 100_000;
 
@@ -195,6 +221,58 @@ impl Calculator for Calc {
             .broadcast("message", [&message])
             .await
             .unwrap_or(0)
+    }
+
+    async fn subscribe_ticks(
+        &self,
+        interval_ms: u64,
+        count: Option<u64>,
+    ) -> Result<Subscription<u64>, CalcError> {
+        if interval_ms == 0 || interval_ms > 3_600_000 {
+            return Err(CalcError::OutOfRange(
+                "interval_ms must be between 1 and 3600000".into(),
+            ));
+        }
+        let period = Duration::from_millis(interval_ms);
+        let ticks = futures_util::stream::unfold(0u64, move |i| async move {
+            if i > 0 {
+                tokio::time::sleep(period).await;
+            }
+            Some((i, i + 1))
+        });
+        Ok(match count {
+            Some(count) => {
+                Subscription::new(ticks.take(usize::try_from(count).unwrap_or(usize::MAX)))
+            }
+            None => Subscription::new(ticks),
+        })
+    }
+
+    async fn subscribe_topic(&self, topic: String) -> Subscription<Value> {
+        let (publisher, subscription) = Subscription::channel(TOPIC_BUFFER);
+        if let Ok(mut topics) = self.topics.lock() {
+            topics.entry(topic).or_default().push(publisher);
+        }
+        subscription
+    }
+
+    async fn publish(&self, topic: String, message: Value) -> u64 {
+        let Ok(mut topics) = self.topics.lock() else {
+            return 0;
+        };
+        let Some(subscribers) = topics.get_mut(&topic) else {
+            return 0;
+        };
+        // Ended subscriptions leave; a full one ends as lagged.
+        subscribers.retain(|p| !p.is_closed());
+        let reached = subscribers
+            .iter()
+            .filter(|p| p.publish(message.clone()))
+            .count();
+        if subscribers.is_empty() {
+            topics.remove(&topic);
+        }
+        reached as u64
     }
 }
 
@@ -347,6 +425,7 @@ async fn serve(args: &[String]) -> ExitCode {
     };
     let methods = match (Calc {
         connections: connections.clone(),
+        topics: Mutex::default(),
     })
     .into_rpc()
     .merge(Multiplier.into_rpc())
@@ -520,6 +599,9 @@ async fn call(args: &[String]) -> ExitCode {
                 Some(timeout) => client.with_timeout(timeout),
                 None => client,
             };
+            if let Some(code) = run_subscription(&client, &args).await {
+                return code;
+            }
             run_call(&client, &args).await
         }
         Err(e) => Err(e),
@@ -541,6 +623,70 @@ async fn call(args: &[String]) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `subscribe_ticks` and `subscribe_topic`: prints each item's result as one
+/// compact JSON line as it arrives; exits 0 at the end of the items, 1 on an
+/// error object, 2 if the connection is lost (`--timeout-ms` bounds only the
+/// subscribe call). `None` for any other method.
+async fn run_subscription(engine: &rpc::Client, args: &CallArgs) -> Option<ExitCode> {
+    let calc = CalculatorClient::new(engine.clone());
+    let calc = if args.named {
+        calc.with_named_params()
+    } else {
+        calc
+    };
+    let values = &args.values;
+    let subscribed = match args.method.as_str() {
+        "subscribe_ticks" => {
+            let (Some(interval), Some(count)) = (arg::<u64>(values, 0), opt_arg::<u64>(values, 1))
+            else {
+                eprintln!("usage: subscribe_ticks INTERVAL_MS [COUNT]");
+                return Some(ExitCode::from(2));
+            };
+            calc.subscribe_ticks(interval, count)
+                .await
+                .map(|s| s.map(|item| item.map(Value::from)).boxed())
+        }
+        "subscribe_topic" => {
+            let Some(topic) = arg::<String>(values, 0) else {
+                eprintln!("usage: subscribe_topic TOPIC");
+                return Some(ExitCode::from(2));
+            };
+            calc.subscribe_topic(topic).await.map(|s| s.boxed())
+        }
+        _ => return None,
+    };
+    let mut items = match subscribed {
+        Ok(items) => items,
+        Err(rpc::Error::Call(e)) => {
+            eprintln!("error {}: {}", e.code, e.message);
+            return Some(ExitCode::from(1));
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return Some(ExitCode::from(2));
+        }
+    };
+    use std::io::Write;
+    while let Some(item) = items.next().await {
+        match item {
+            Ok(value) => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{value}");
+                let _ = out.flush();
+            }
+            Err(rpc::Error::Call(e)) => {
+                eprintln!("error {}: {}", e.code, e.message);
+                return Some(ExitCode::from(1));
+            }
+            Err(e) => {
+                eprintln!("subscription lost: {e}");
+                return Some(ExitCode::from(2));
+            }
+        }
+    }
+    Some(ExitCode::SUCCESS)
 }
 
 /// The client engine over the transport the URL names.

@@ -209,3 +209,101 @@ async fn over_http_a_subscription_is_a_clear_error() {
     let error = client.subscribe_ticks(Some(1)).await.unwrap_err();
     assert_eq!(error.error_object().unwrap().code, -32002, "{error}");
 }
+
+#[tokio::test]
+async fn a_subscriber_that_does_not_read_is_ended_and_others_go_on() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let methods = FeedService::default().into_rpc();
+    let tcp = TcpServer::new(methods).bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    tokio::spawn(tcp.run());
+    // A raw subscriber that reads the answer, then nothing more.
+    let mut stalled = BufReader::new(tokio::net::TcpStream::connect(addr).await.unwrap());
+    stalled
+        .get_mut()
+        .write_all(
+            b"{\"jsonrpc\":\"2.0\",\"method\":\"subscribe_topic\",\"params\":[\"big\"],\"id\":1}\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stalled.read_line(&mut answer).await.unwrap();
+    assert!(answer.contains("\"result\""), "{answer}");
+    // A subscriber that reads.
+    let options = rpc::tcp::StreamOptions::default();
+    let reader = FeedClient::new(
+        rpc::tcp::connect(addr, &options, MethodTable::new())
+            .await
+            .unwrap(),
+    );
+    let mut news = reader.subscribe_topic("big".into()).await.unwrap();
+    let drain = tokio::spawn(async move {
+        let mut got = 0usize;
+        while let Some(Ok(_)) = news.next().await {
+            got += 1;
+        }
+        got
+    });
+    let publisher = FeedClient::new(
+        rpc::tcp::connect(addr, &options, MethodTable::new())
+            .await
+            .unwrap(),
+    );
+    let blob = json!("x".repeat(16 * 1024));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    // Until only the reading subscriber takes messages: the stalled one
+    // was ended (its connection's queue filled) without holding anyone up.
+    loop {
+        let reached = publisher.publish("big".into(), blob.clone()).await.unwrap();
+        if reached == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stalled subscriber was never ended"
+        );
+    }
+    assert_eq!(
+        publisher
+            .publish("big".into(), json!("last"))
+            .await
+            .unwrap(),
+        1
+    );
+    drop(publisher);
+    drop(reader);
+    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+}
+
+#[tokio::test]
+async fn the_calculator_prints_a_subscriptions_items() {
+    let served = tokio::task::spawn_blocking(|| common::calculator::Served::start("newline"))
+        .await
+        .unwrap();
+    let ws = served.ws();
+    let tcp = format!("tcp://{}", served.tcp);
+    let outputs = tokio::task::spawn_blocking(move || {
+        [ws, tcp].map(|url| {
+            std::process::Command::new(common::calculator::binary())
+                .args(["call", &url, "subscribe_ticks", "10", "3"])
+                .output()
+                .unwrap()
+        })
+    })
+    .await
+    .unwrap();
+    for out in outputs {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n1\n2\n");
+    }
+    let http = std::process::Command::new(common::calculator::binary())
+        .args(["call", &served.http, "subscribe_ticks", "10", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(http.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&http.stderr).contains("-32002"));
+}

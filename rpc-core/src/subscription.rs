@@ -182,8 +182,7 @@ pub fn subscribe<T: Serialize + Send + 'static>(
     };
     let token = connection.ended_token().child_token();
     let id = connection.subscriptions().open(token.clone())?;
-    let answer =
-        serde_json::value::to_raw_value(&id).map_err(ErrorObject::internal_error)?;
+    let answer = serde_json::value::to_raw_value(&id).map_err(ErrorObject::internal_error)?;
     let weak = connection.downgrade();
     drop(connection);
     after_answer(Box::new(move || {

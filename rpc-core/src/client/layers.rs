@@ -106,7 +106,7 @@ where
         self.below.id_counter()
     }
 
-    fn open_subscription(&self, id: &str) -> Option<tokio::sync::mpsc::Receiver<super::Notice>> {
+    fn open_subscription(&self, id: &str) -> Option<super::Opened> {
         self.below.open_subscription(id)
     }
 

@@ -24,7 +24,7 @@ pub(crate) use response::excerpt;
 pub use response::Answer;
 pub use service::{ServiceBatch, ServiceClient};
 pub(crate) use subscription::{read as read_notice, Routes};
-pub use subscription::{Notice, Subscription};
+pub use subscription::{Notice, Opened, Subscription};
 
 use crate::{encode, Id};
 
@@ -75,7 +75,7 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Opens the route of subscription `id`'s notices (a duplex transport);
     /// `None`: this transport cannot carry subscriptions.
-    fn open_subscription(&self, _id: &str) -> Option<tokio::sync::mpsc::Receiver<Notice>> {
+    fn open_subscription(&self, _id: &str) -> Option<Opened> {
         None
     }
 

@@ -4,7 +4,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 
 use serde::de::DeserializeOwned;
@@ -23,6 +24,12 @@ pub enum Notice {
     End(Option<ErrorObject>),
 }
 
+/// Where one subscription's notices go, and whether it overflowed.
+struct Route {
+    sender: mpsc::Sender<Notice>,
+    lagged: Arc<AtomicBool>,
+}
+
 /// Items buffered per subscription before the stream is read; beyond,
 /// the subscription ends as lagged (and is unsubscribed).
 const BUFFER: usize = 256;
@@ -34,15 +41,16 @@ const EARLY: usize = 256;
 /// A connection's subscriptions, by id: where their notices go.
 #[derive(Default)]
 pub(crate) struct Routes {
-    open: Mutex<HashMap<String, mpsc::Sender<Notice>>>,
+    open: Mutex<HashMap<String, Route>>,
     /// Notices that arrived before their subscription was opened here.
     early: Mutex<VecDeque<(String, Notice)>>,
 }
 
 impl Routes {
     /// Opens the route of subscription `id`, with the notices that came early.
-    pub(crate) fn open(&self, id: &str) -> Option<mpsc::Receiver<Notice>> {
+    pub(crate) fn open(&self, id: &str) -> Option<Opened> {
         let (sender, receiver) = mpsc::channel(BUFFER);
+        let lagged = Arc::new(AtomicBool::new(false));
         if let Ok(mut early) = self.early.lock() {
             let mut kept = VecDeque::with_capacity(early.len());
             for (for_id, notice) in early.drain(..) {
@@ -54,8 +62,24 @@ impl Routes {
             }
             *early = kept;
         }
-        self.open.lock().ok()?.insert(id.to_owned(), sender);
-        Some(receiver)
+        self.open.lock().ok()?.insert(
+            id.to_owned(),
+            Route {
+                sender,
+                lagged: lagged.clone(),
+            },
+        );
+        Some(Opened { receiver, lagged })
+    }
+
+    /// Ends every route: the connection is over.
+    pub(crate) fn clear(&self) {
+        if let Ok(mut open) = self.open.lock() {
+            open.clear();
+        }
+        if let Ok(mut early) = self.early.lock() {
+            early.clear();
+        }
     }
 
     /// Forgets subscription `id`.
@@ -73,15 +97,15 @@ impl Routes {
         };
         let end = matches!(notice, Notice::End(_));
         match open.get(id) {
-            Some(sender) => {
-                match sender.try_send(notice) {
+            Some(route) => {
+                match route.sender.try_send(notice) {
                     Ok(()) if end => {
                         open.remove(id);
                     }
                     Ok(()) => {}
-                    // The stream is not read: it ends as lagged (the
-                    // receiver sees the channel close without an end).
+                    // The stream is not read: it ends as lagged.
                     Err(_) => {
+                        route.lagged.store(true, Ordering::Relaxed);
                         open.remove(id);
                     }
                 }
@@ -99,6 +123,13 @@ impl Routes {
             }
         }
     }
+}
+
+/// An opened route: the notices, and whether they overflowed.
+#[derive(Debug)]
+pub struct Opened {
+    pub(crate) receiver: mpsc::Receiver<Notice>,
+    pub(crate) lagged: Arc<AtomicBool>,
 }
 
 /// A notice's parts: `{"subscription": ID, "result": ITEM}` or `"error"`.
@@ -133,6 +164,9 @@ pub(crate) fn read(params: &RawValue) -> Option<(String, Notice)> {
 pub struct Subscription<T> {
     id: String,
     receiver: mpsc::Receiver<Notice>,
+    /// Set when our buffer overflowed (else a route closed without an end
+    /// means the connection ended).
+    lagged: Arc<AtomicBool>,
     client: Client,
     unsubscribe: &'static str,
     /// Still open on the server (not ended, not unsubscribed).
@@ -205,7 +239,12 @@ impl<T: DeserializeOwned> futures_util::Stream for Subscription<T> {
                 // Closed without an end: our buffer overflowed, or the
                 // connection ended.
                 self.open = false;
-                Poll::Ready(Some(Err(Error::Call(crate::subscription::lagged()))))
+                let error = if self.lagged.load(Ordering::Relaxed) {
+                    Error::Call(crate::subscription::lagged())
+                } else {
+                    Error::Closed
+                };
+                Poll::Ready(Some(Err(error)))
             }
             Poll::Ready(None) => Poll::Ready(None),
         }
@@ -224,15 +263,16 @@ impl Client {
         unsubscribe: &'static str,
     ) -> Result<Subscription<T>, Error> {
         let id: String = self.call(method, params).await?;
-        let receiver = self
-            .transport
-            .open_subscription(&id)
-            .ok_or(Error::Unsupported(
-                "subscriptions need a duplex connection (WebSocket or TCP)",
-            ))?;
+        let Opened { receiver, lagged } =
+            self.transport
+                .open_subscription(&id)
+                .ok_or(Error::Unsupported(
+                    "subscriptions need a duplex connection (WebSocket or TCP)",
+                ))?;
         Ok(Subscription {
             id,
             receiver,
+            lagged,
             client: self.clone(),
             unsubscribe,
             open: true,

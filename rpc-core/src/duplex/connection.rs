@@ -51,6 +51,8 @@ impl Shared {
     pub(super) fn close(&self) {
         self.done.cancel();
         self.pending.clear();
+        // Our subscriptions' streams end with the connection.
+        self.routes.clear();
     }
 
     /// Whether the connection has ended, for whatever reason.
@@ -319,7 +321,7 @@ impl Transport for DuplexConnection {
         Some(self.shared.next_id.clone())
     }
 
-    fn open_subscription(&self, id: &str) -> Option<mpsc::Receiver<crate::client::Notice>> {
+    fn open_subscription(&self, id: &str) -> Option<crate::client::Opened> {
         self.shared.routes.open(id)
     }
 
