@@ -307,3 +307,18 @@ async fn the_calculator_prints_a_subscriptions_items() {
     assert_eq!(http.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&http.stderr).contains("-32002"));
 }
+
+#[test]
+fn the_openrpc_document_describes_subscriptions() {
+    let dispatcher = rpc::server::Dispatcher::new(FeedService::default().into_rpc());
+    let document: Value = serde_json::from_str(dispatcher.discovery_document().get()).unwrap();
+    let methods = document["methods"].as_array().unwrap();
+    let find = |name: &str| methods.iter().find(|m| m["name"] == name).cloned();
+    let ticks = find("subscribe_ticks").unwrap();
+    assert_eq!(
+        ticks["x-subscription"],
+        json!({"notification": "ticks", "unsubscribe": "unsubscribe_ticks"})
+    );
+    let unsubscribe = find("unsubscribe_ticks").unwrap();
+    assert_eq!(unsubscribe["params"][0]["name"], "id");
+}

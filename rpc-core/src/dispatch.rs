@@ -212,7 +212,12 @@ impl Dispatcher {
                 return None;
             }
             // An item (or the end) of one of our subscriptions: to its stream.
-            if let Some((id, notice)) = request.params.raw().and_then(crate::client::read_notice) {
+            let notice = request
+                .params
+                .raw()
+                .filter(|p| p.get().contains("\"subscription\""))
+                .and_then(crate::client::read_notice);
+            if let Some((id, notice)) = notice {
                 peer.routes().deliver(&id, notice);
                 return None;
             }
