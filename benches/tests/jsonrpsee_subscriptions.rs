@@ -1,0 +1,82 @@
+//! jsonrpsee's own WebSocket client subscribes to our server: the wire
+//! format of subscriptions is jsonrpsee's (and Ethereum's).
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use jsonrpsee::core::client::{ClientT, SubscriptionClientT};
+use jsonrpsee::rpc_params;
+use jsonrpsee::ws_client::WsClientBuilder;
+use rpc::{rpc, Subscription};
+
+#[rpc]
+trait Ticks {
+    /// `count` ticks (for ever without), one every 10 ms.
+    #[rpc(subscription = "ticks", unsubscribe = "unsubscribe_ticks")]
+    async fn subscribe_ticks(&self, count: Option<u64>) -> Subscription<u64>;
+
+    async fn add(&self, a: i64, b: i64) -> i64;
+}
+
+struct Service;
+
+impl Ticks for Service {
+    async fn subscribe_ticks(&self, count: Option<u64>) -> Subscription<u64> {
+        let ticks = futures_util::stream::unfold(0u64, |i| async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Some((i, i + 1))
+        });
+        Subscription::new(ticks.take(count.map_or(usize::MAX, |c| c as usize)))
+    }
+
+    async fn add(&self, a: i64, b: i64) -> i64 {
+        a + b
+    }
+}
+
+#[tokio::test]
+async fn jsonrpsees_client_subscribes_receives_and_unsubscribes() {
+    let server = rpc::http::Server::new(Service.into_rpc())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.run());
+    let client = WsClientBuilder::default()
+        .build(format!("ws://{addr}/"))
+        .await
+        .unwrap();
+    let sum: i64 = client.request("add", rpc_params![20, 22]).await.unwrap();
+    assert_eq!(sum, 42);
+    // An endless subscription: items in order, then jsonrpsee unsubscribes.
+    let mut ticks = client
+        .subscribe::<u64, _>("subscribe_ticks", rpc_params![], "unsubscribe_ticks")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let item = tokio::time::timeout(Duration::from_secs(5), ticks.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        seen.push(item);
+    }
+    assert_eq!(seen, [0, 1, 2]);
+    ticks.unsubscribe().await.unwrap();
+    // A finite one: its items, then the end closes jsonrpsee's stream.
+    let finite = client
+        .subscribe::<u64, _>("subscribe_ticks", rpc_params![2], "unsubscribe_ticks")
+        .await
+        .unwrap();
+    let items: Vec<u64> = tokio::time::timeout(
+        Duration::from_secs(5),
+        finite.take_while(|i| std::future::ready(i.is_ok())).map(|i| i.unwrap()).collect(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(items, [0, 1]);
+    // The connection is still good.
+    let sum: i64 = client.request("add", rpc_params![1, 1]).await.unwrap();
+    assert_eq!(sum, 2);
+}
