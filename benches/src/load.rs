@@ -105,7 +105,12 @@ pub async fn probe(addr: SocketAddr, body: &str) -> String {
         body.len(),
         body
     );
-    if stream.get_mut().write_all(request.as_bytes()).await.is_err() {
+    if stream
+        .get_mut()
+        .write_all(request.as_bytes())
+        .await
+        .is_err()
+    {
         return String::new();
     }
     let mut buf = Vec::new();

@@ -241,9 +241,16 @@ async fn observed_rows(settings: &Settings, rows: &mut Vec<Row>) {
     let plain = memory::Server::start("ours-plain");
     let observed = memory::Server::start("ours-observed");
     let theirs = memory::Server::start("jsonrpsee-observed");
-    for (name, server) in [("plain", &plain), ("observed", &observed), ("jsonrpsee", &theirs)] {
+    for (name, server) in [
+        ("plain", &plain),
+        ("observed", &observed),
+        ("jsonrpsee", &theirs),
+    ] {
         let answer = load::probe(server.ws, single).await;
-        assert!(answer.contains(r#""result":19"#), "{name} answered {answer}");
+        assert!(
+            answer.contains(r#""result":19"#),
+            "{name} answered {answer}"
+        );
     }
     let (mut p, mut o, mut j) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..settings.rounds {

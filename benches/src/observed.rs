@@ -21,8 +21,8 @@ pub const TOKEN: &str = "bench";
 /// `rpc::call` spans (no output), and a metrics recorder.
 pub fn install() {
     use tracing_subscriber::layer::SubscriberExt;
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_subscriber::EnvFilter::new("rpc::call=debug"));
+    let subscriber =
+        tracing_subscriber::registry().with(tracing_subscriber::EnvFilter::new("rpc::call=debug"));
     let _ = tracing::subscriber::set_global_default(subscriber);
     let _ = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder();
 }
@@ -71,9 +71,8 @@ pub async fn jsonrpsee_observed() -> SocketAddr {
     // The plainest bearer check tower-http has (deprecated as too basic for
     // real use; as a cost it is the right one to compare).
     #[allow(deprecated)]
-    let http = tower::ServiceBuilder::new().layer(
-        tower_http::validate_request::ValidateRequestHeaderLayer::bearer(TOKEN),
-    );
+    let http = tower::ServiceBuilder::new()
+        .layer(tower_http::validate_request::ValidateRequestHeaderLayer::bearer(TOKEN));
     let rpc = RpcServiceBuilder::new().layer_fn(|service| Observe { service });
     let server = jsonrpsee::server::Server::builder()
         .set_http_middleware(http)
@@ -101,7 +100,10 @@ where
     type NotificationResponse = S::NotificationResponse;
     type BatchResponse = S::BatchResponse;
 
-    fn call<'a>(&self, request: Request<'a>) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
+    fn call<'a>(
+        &self,
+        request: Request<'a>,
+    ) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
         let method = request.method_name().to_owned();
         let span = tracing::debug_span!(
             target: "rpc::call",
@@ -125,7 +127,10 @@ where
         .instrument(span)
     }
 
-    fn batch<'a>(&self, requests: Batch<'a>) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
+    fn batch<'a>(
+        &self,
+        requests: Batch<'a>,
+    ) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
         self.service.batch(requests)
     }
 

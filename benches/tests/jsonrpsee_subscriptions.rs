@@ -71,7 +71,10 @@ async fn jsonrpsees_client_subscribes_receives_and_unsubscribes() {
         .unwrap();
     let items: Vec<u64> = tokio::time::timeout(
         Duration::from_secs(5),
-        finite.take_while(|i| std::future::ready(i.is_ok())).map(|i| i.unwrap()).collect(),
+        finite
+            .take_while(|i| std::future::ready(i.is_ok()))
+            .map(|i| i.unwrap())
+            .collect(),
     )
     .await
     .unwrap();
@@ -79,4 +82,61 @@ async fn jsonrpsees_client_subscribes_receives_and_unsubscribes() {
     // The connection is still good.
     let sum: i64 = client.request("add", rpc_params![1, 1]).await.unwrap();
     assert_eq!(sum, 2);
+}
+
+#[tokio::test]
+async fn our_client_subscribes_to_a_jsonrpsee_server() {
+    use jsonrpsee::{PendingSubscriptionSink, RpcModule, SubscriptionMessage};
+    let mut module = RpcModule::new(());
+    module
+        .register_subscription(
+            "subscribe_count",
+            "count",
+            "unsubscribe_count",
+            |params, pending: PendingSubscriptionSink, _, _| async move {
+                let n: u64 = params.one().unwrap_or(3);
+                let sink = pending.accept().await?;
+                for i in 0..n {
+                    let message = SubscriptionMessage::from(serde_json::value::to_raw_value(&i)?);
+                    sink.send(message).await?;
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    let server = jsonrpsee::server::Server::builder()
+        .build("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let handle = server.start(module);
+    let connection = rpc::ws::connect(&format!("ws://{addr}/"), rpc::MethodTable::new())
+        .await
+        .unwrap();
+    let client = rpc::Client::new(connection);
+    let mut params = rpc::client::ParamsBuilder::new(false);
+    params.push("n", &3u64);
+    let mut counts = client
+        .subscribe::<u64>("subscribe_count", params, "unsubscribe_count")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let item = tokio::time::timeout(Duration::from_secs(5), counts.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        seen.push(item);
+    }
+    assert_eq!(seen, [0, 1, 2]);
+    // Unsubscribing from jsonrpsee (its ids are numbers) goes through.
+    let mut params = rpc::client::ParamsBuilder::new(false);
+    params.push("n", &1000u64);
+    let endless = client
+        .subscribe::<u64>("subscribe_count", params, "unsubscribe_count")
+        .await
+        .unwrap();
+    assert!(endless.unsubscribe().await.unwrap());
+    handle.stop().unwrap();
 }

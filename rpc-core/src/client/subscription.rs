@@ -135,11 +135,18 @@ pub struct Opened {
 /// A notice's parts: `{"subscription": ID, "result": ITEM}` or `"error"`.
 #[derive(serde::Deserialize)]
 struct Parts<'a> {
-    subscription: String,
+    #[serde(borrow)]
+    subscription: &'a RawValue,
     #[serde(borrow, default, deserialize_with = "crate::message::present")]
     result: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "crate::message::present")]
     error: Option<&'a RawValue>,
+}
+
+/// A subscription id as routes know it: a string's content, or a number's
+/// text (jsonrpsee numbers its subscriptions by default).
+fn key(id: &RawValue) -> String {
+    serde_json::from_str::<String>(id.get()).unwrap_or_else(|_| id.get().to_owned())
 }
 
 /// Reads `params` as a subscription notice; `None` when it is not one.
@@ -154,7 +161,7 @@ pub(crate) fn read(params: &RawValue) -> Option<(String, Notice)> {
         )),
         _ => return None,
     };
-    Some((parts.subscription, notice))
+    Some((key(parts.subscription), notice))
 }
 
 /// A subscription's items, as the server pushes them: a stream of typed
@@ -163,6 +170,8 @@ pub(crate) fn read(params: &RawValue) -> Option<(String, Notice)> {
 /// it unsubscribes.
 pub struct Subscription<T> {
     id: String,
+    /// The id as the server sent it (a string or a number), for unsubscribing.
+    raw_id: Box<RawValue>,
     receiver: mpsc::Receiver<Notice>,
     /// Set when our buffer overflowed (else a route closed without an end
     /// means the connection ended).
@@ -193,7 +202,7 @@ impl<T> Subscription<T> {
         self.open = false;
         self.client.transport.close_subscription(&self.id);
         let mut params = ParamsBuilder::new(false);
-        params.push("id", &self.id);
+        params.push("id", &self.raw_id);
         self.client.call(self.unsubscribe, params).await
     }
 }
@@ -206,7 +215,7 @@ impl<T> Drop for Subscription<T> {
         }
         // Best effort: tell the server, without waiting for its answer.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (client, method, id) = (self.client.clone(), self.unsubscribe, self.id.clone());
+            let (client, method, id) = (self.client.clone(), self.unsubscribe, self.raw_id.clone());
             runtime.spawn(async move {
                 let mut params = ParamsBuilder::new(false);
                 params.push("id", &id);
@@ -262,7 +271,8 @@ impl Client {
         params: ParamsBuilder,
         unsubscribe: &'static str,
     ) -> Result<Subscription<T>, Error> {
-        let id: String = self.call(method, params).await?;
+        let raw_id: Box<RawValue> = self.call(method, params).await?;
+        let id = key(&raw_id);
         let Opened { receiver, lagged } =
             self.transport
                 .open_subscription(&id)
@@ -271,6 +281,7 @@ impl Client {
                 ))?;
         Ok(Subscription {
             id,
+            raw_id,
             receiver,
             lagged,
             client: self.clone(),
