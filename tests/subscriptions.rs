@@ -322,3 +322,103 @@ fn the_openrpc_document_describes_subscriptions() {
     let unsubscribe = find("unsubscribe_ticks").unwrap();
     assert_eq!(unsubscribe["params"][0]["name"], "id");
 }
+
+/// `calculator serve --auth-token t`, and a client with the token over WebSocket.
+async fn calculator_admin() -> (common::calculator::Served, rpc::Client) {
+    let served = tokio::task::spawn_blocking(|| {
+        let mut command = std::process::Command::new(common::calculator::binary());
+        command
+            .args(["serve", "--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
+            .args(["--auth-token", "t"])
+            .env("RUST_LOG", "warn");
+        common::calculator::Served::spawn(command)
+    })
+    .await
+    .unwrap();
+    let admin = rpc::ws::WsClient::new(&served.ws())
+        .with_header("authorization", "Bearer t")
+        .unwrap()
+        .connect(MethodTable::new())
+        .await
+        .unwrap();
+    (served, rpc::Client::new(admin))
+}
+
+async fn admin_count(admin: &rpc::Client, method: &str) -> u64 {
+    admin
+        .call(method, rpc::client::ParamsBuilder::new(false))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_hundred_subscriptions_on_one_connection_and_a_closed_one_frees_everything() {
+    let (served, admin) = calculator_admin().await;
+    let connection = rpc::ws::connect(&served.ws(), MethodTable::new())
+        .await
+        .unwrap();
+    let client = rpc::Client::new(connection.clone());
+    let mut subscriptions = Vec::new();
+    for _ in 0..100 {
+        let mut params = rpc::client::ParamsBuilder::new(false);
+        params.push("interval_ms", &50u64);
+        subscriptions.push(
+            client
+                .subscribe::<u64>("subscribe_ticks", params, "unsubscribe_ticks")
+                .await
+                .unwrap(),
+        );
+    }
+    for subscription in &mut subscriptions {
+        assert_eq!(subscription.next().await.unwrap().unwrap(), 0);
+    }
+    // 50 slow calls on another connection: counted, then freed when it closes.
+    let slow = rpc::ws::connect(&served.ws(), MethodTable::new())
+        .await
+        .unwrap();
+    let slow_client = rpc::Client::new(slow.clone());
+    let mut held = Vec::new();
+    for _ in 0..50 {
+        let slow_client = slow_client.clone();
+        held.push(tokio::spawn(async move {
+            let mut params = rpc::client::ParamsBuilder::new(false);
+            params.push("ms", &60_000u64);
+            slow_client.call::<u64>("sleep", params).await
+        }));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while admin_count(&admin, "admin.active_calls").await < 51 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slow calls never all ran"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Subscription streams are not calls: 50 sleeps and this call.
+    assert_eq!(admin_count(&admin, "admin.active_calls").await, 51);
+    assert_eq!(admin_count(&admin, "admin.connections").await, 3);
+    slow.close();
+    drop(slow_client);
+    for call in held {
+        let _ = call.await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while admin_count(&admin, "admin.active_calls").await != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "closed calls still count after 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Closing the subscriber's connection ends its 100 subscriptions with it.
+    drop(subscriptions);
+    connection.close();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while admin_count(&admin, "admin.connections").await != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the closed connection still counts"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
