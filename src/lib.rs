@@ -112,7 +112,7 @@
 
 pub use rpc_core::subscription::Subscription;
 pub use rpc_core::{
-    code, Client, Context, Error, ErrorObject, Id, InProcess, MethodTable, TransportKind,
+    code, Client, Context, Deadline, Error, ErrorObject, Id, InProcess, MethodTable, TransportKind,
 };
 pub use rpc_core::{discover, duplex, limits, subscription, Limits, DEFAULT_CLIENT_TIMEOUT};
 pub use rpc_macros::{rpc, RpcError};

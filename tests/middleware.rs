@@ -696,3 +696,38 @@ async fn client_layers_add_headers_count_messages_and_time_out() {
     );
     assert_eq!(impatient.add(1, 2).await.unwrap(), 3);
 }
+
+#[rpc]
+trait Patience {
+    /// Milliseconds the caller still waits, as the handler sees it.
+    async fn patience(&self, ctx: Context) -> Option<u64>;
+}
+
+struct PatienceService;
+
+impl Patience for PatienceService {
+    async fn patience(&self, ctx: Context) -> Option<u64> {
+        ctx.get::<rpc::Deadline>().map(|deadline| {
+            deadline
+                .0
+                .saturating_duration_since(std::time::Instant::now())
+                .as_millis() as u64
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_clients_deadline_reaches_the_handler_over_http() {
+    let (http, stop) = common::http_server(Server::new(PatienceService.into_rpc())).await;
+    std::mem::forget(stop);
+    let url = format!("http://{http}/");
+    let client = PatienceClient::new(
+        rpc::Client::new(HttpClient::new(&url).unwrap()).with_timeout(Duration::from_secs(5)),
+    );
+    let left = client.patience().await.unwrap().unwrap();
+    assert!((4000..=5000).contains(&left), "{left}");
+    // Without a client timeout, no deadline.
+    let unbounded =
+        PatienceClient::new(rpc::Client::new(HttpClient::new(&url).unwrap()).without_timeout());
+    assert_eq!(unbounded.patience().await.unwrap(), None);
+}

@@ -120,3 +120,22 @@ impl TransportKind {
         }
     }
 }
+
+/// When the caller stops waiting for the answer: the HTTP server reads it
+/// from the `rpc-timeout-ms` header a client sends (ours does, from its
+/// timeout) into the request [`Context`], where a handler finds it to
+/// give up early. On WebSocket and TCP the caller says so instead with a
+/// `$/cancelRequest` when its deadline passes.
+///
+/// ```
+/// # fn demo(ctx: rpc_core::Context) {
+/// if let Some(deadline) = ctx.get::<rpc_core::Deadline>() {
+///     let left = deadline.0.saturating_duration_since(std::time::Instant::now());
+/// }
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline(pub std::time::Instant);
+
+/// The header that carries a call's deadline, in milliseconds from now.
+pub const DEADLINE_HEADER: &str = "rpc-timeout-ms";

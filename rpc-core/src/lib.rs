@@ -49,7 +49,7 @@ pub use client::{
     Outgoing, ParamsBuilder, Push, ServiceBatch, ServiceClient, Slot, Slots, Transport,
     TransportService, DEFAULT_CLIENT_TIMEOUT,
 };
-pub use context::{Context, TransportKind};
+pub use context::{Context, Deadline, TransportKind, DEADLINE_HEADER};
 pub use dispatch::Dispatcher;
 pub use error::{code, ErrorObject};
 pub use id::Id;

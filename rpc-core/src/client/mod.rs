@@ -226,12 +226,19 @@ impl Client {
         Batch::new(self.clone())
     }
 
-    pub(crate) async fn send(&self, message: Outgoing) -> Result<Answer, Error> {
+    pub(crate) async fn send(&self, mut message: Outgoing) -> Result<Answer, Error> {
         match self.timeout {
             None => self.transport.request(message).await,
-            Some(limit) => tokio::time::timeout(limit, self.transport.request(message))
-                .await
-                .unwrap_or(Err(Error::Timeout(limit))),
+            Some(limit) => {
+                // The deadline travels: the HTTP client sends it as a header;
+                // on a duplex connection, a `$/cancelRequest` when it passes.
+                message
+                    .context
+                    .insert(crate::Deadline(std::time::Instant::now() + limit));
+                tokio::time::timeout(limit, self.transport.request(message))
+                    .await
+                    .unwrap_or(Err(Error::Timeout(limit)))
+            }
         }
     }
 }

@@ -136,6 +136,13 @@ impl HttpClient {
             .copied();
         #[cfg(feature = "otel")]
         let parent = parent.or_else(rpc_core::trace::current);
+        // The caller's deadline, for the server to give up early.
+        if let Some(deadline) = message.context.get::<rpc_core::Deadline>() {
+            let left = deadline
+                .0
+                .saturating_duration_since(std::time::Instant::now());
+            request = request.header(rpc_core::DEADLINE_HEADER, left.as_millis().to_string());
+        }
         let layer_set_one = message
             .context
             .get::<HeaderMap>()

@@ -225,6 +225,7 @@ impl Server {
                     header::CONTENT_TYPE,
                     header::AUTHORIZATION,
                     header::HeaderName::from_static("traceparent"),
+                    header::HeaderName::from_static(rpc_core::DEADLINE_HEADER),
                 ])
         });
         let mut router = Router::new()
@@ -349,6 +350,16 @@ pub(crate) fn request_context(
     });
     if let Some(roles) = granted.or_else(|| parts.extensions.remove::<Roles>()) {
         ctx.insert(roles);
+    }
+    // When the caller stops waiting.
+    if let Some(ms) = parts
+        .headers
+        .get(rpc_core::DEADLINE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        let left = std::time::Duration::from_millis(ms.min(86_400_000));
+        ctx.insert(rpc_core::Deadline(std::time::Instant::now() + left));
     }
     // The caller's trace, continued by the call's span.
     if let Some(parent) = parts
