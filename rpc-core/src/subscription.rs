@@ -6,12 +6,14 @@
 //! error object (-32004 "Subscription lagged"); an unsubscribe call answers
 //! `true` (or `false` for an unknown id) and ends it silently.
 //!
-//! Lag policy: items are pulled from the subscription as the connection's
-//! outgoing queue has room; a connection whose queue is full (its peer does
-//! not read) ends the subscription with -32004 rather than wait, so one
-//! slow subscriber never holds up anything else. A [`Publisher`] feeds a
-//! subscription through its own bounded buffer; a full buffer ends that
-//! subscription the same way. Subscriptions end with their connection.
+//! Lag policy: each subscription has its own task, which takes the next
+//! item once the previous one is queued on the connection; when the
+//! connection's queue stays full for [`LAG_WAIT`] (its peer does not
+//! read), the subscription ends with -32004 "Subscription lagged". A
+//! [`Publisher`] feeds a subscription through its own bounded buffer and
+//! never waits: a full buffer ends that subscription the same way. So one
+//! slow subscriber holds up nothing but itself. Subscriptions end with
+//! their connection.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -199,8 +201,9 @@ pub fn unsubscribe(ctx: &Context, id: &str) -> bool {
         .is_some()
 }
 
-/// How long the end of a subscription may wait for room in the queue.
-const END_WAIT: Duration = Duration::from_secs(1);
+/// How long an item (or the end) may wait for room in the connection's
+/// queue before the subscription ends as lagged.
+pub const LAG_WAIT: Duration = Duration::from_secs(1);
 
 async fn push<T: Serialize>(
     connection: crate::duplex::WeakConnection,
@@ -237,7 +240,7 @@ async fn push<T: Serialize>(
             Ok(frame) => frame,
             Err(error) => break Some(Some(error)),
         };
-        if !connection.try_push(frame) {
+        if !connection.push_within(frame, LAG_WAIT).await {
             tracing::debug!(subscription = %id, "ending a subscription whose subscriber does not keep up");
             break Some(Some(lagged()));
         }
@@ -246,7 +249,7 @@ async fn push<T: Serialize>(
         connection.subscriptions().close(&id);
         if let Some(error) = end {
             if let Ok(frame) = notice::<T>(notification, &id, Err(error.as_ref())) {
-                connection.push_within(frame, END_WAIT).await;
+                connection.push_within(frame, LAG_WAIT).await;
             }
         }
     }

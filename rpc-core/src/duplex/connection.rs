@@ -191,22 +191,16 @@ impl DuplexConnection {
         &self.shared.done
     }
 
-    /// Queues a message if there is room now; `false` when the queue is
-    /// full or the connection over (fan-out never waits).
-    pub(crate) fn try_push(&self, body: Vec<u8>) -> bool {
+    /// Queues a message, waiting at most `wait` for room; whether it was.
+    pub(crate) async fn push_within(&self, body: Vec<u8>, wait: std::time::Duration) -> bool {
         if self.shared.max_message.is_some_and(|max| body.len() > max) {
             return false;
         }
-        self.shared
-            .sender
-            .try_send(Frame::Message(Bytes::from(body)).into())
-            .is_ok()
-    }
-
-    /// Queues a message, waiting at most `wait` for room.
-    pub(crate) async fn push_within(&self, body: Vec<u8>, wait: std::time::Duration) {
         let frame: Outbound = Frame::Message(Bytes::from(body)).into();
-        let _ = tokio::time::timeout(wait, self.shared.sender.send(frame)).await;
+        matches!(
+            tokio::time::timeout(wait, self.shared.sender.send(frame)).await,
+            Ok(Ok(()))
+        )
     }
 
     pub(crate) fn downgrade(&self) -> WeakConnection {
