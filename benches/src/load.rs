@@ -146,6 +146,45 @@ pub async fn http(addr: SocketAddr, body: &str, settings: &Settings) -> HttpStat
     }
 }
 
+/// Subscription items per second received by `subscribers` WebSocket
+/// clients, each subscribed once to `subscribe_numbers`.
+pub async fn subscriptions(addr: SocketAddr, subscribers: usize, settings: &Settings) -> f64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..subscribers {
+        let Ok((mut socket, _)) = tokio_tungstenite::connect_async(format!("ws://{addr}/")).await
+        else {
+            continue;
+        };
+        let subscribe = r#"{"jsonrpc":"2.0","method":"subscribe_numbers","id":1}"#;
+        if socket.send(Message::text(subscribe)).await.is_err() {
+            continue;
+        }
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut items = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                match socket.next().await {
+                    Some(Ok(Message::Text(_) | Message::Binary(_))) => items += 1,
+                    Some(Ok(_)) => {}
+                    _ => break,
+                }
+            }
+            // The answer to the subscribe call is not an item.
+            items.saturating_sub(1)
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(settings.duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut total = 0u64;
+    for task in tasks {
+        total += task.await.unwrap_or(0);
+    }
+    total as f64 / elapsed
+}
+
 /// Most requests in flight per pipelined connection.
 const WINDOW: u64 = 128;
 

@@ -55,7 +55,7 @@ fn median_stats(runs: Vec<HttpStats>) -> HttpStats {
     }
 }
 
-/// `--only SECTION` (http, websocket, tcp, in-process, client, observed, memory) runs one
+/// `--only SECTION` (http, websocket, tcp, in-process, client, subscriptions, observed, memory) runs one
 /// section and prints its rows without rewriting BENCHMARKS.md.
 fn only() -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -223,6 +223,22 @@ async fn run(settings: &Settings) -> Vec<Row> {
     }
     if wants("client") {
         client(&ours, settings, &mut rows).await;
+    }
+    if wants("subscriptions") {
+        let (mut o, mut j) = (Vec::new(), Vec::new());
+        for _ in 0..settings.rounds {
+            o.push(load::subscriptions(ours.http, 64, settings).await);
+            j.push(load::subscriptions(jsonrpsee.http, 64, settings).await);
+        }
+        rows.push(Row {
+            name: "WebSocket subscription items, 64 subscribers".into(),
+            unit: "items/s",
+            ours: median(o),
+            theirs: median(j),
+            lower_is_better: false,
+            target: 1.0,
+            competitor: "jsonrpsee",
+        });
     }
     if wants("observed") {
         observed_rows(settings, &mut rows).await;

@@ -11,6 +11,10 @@ use rpc::tcp::{Framing, TcpServer};
 pub trait Bench {
     /// minuend - subtrahend.
     async fn subtract(&self, minuend: i64, subtrahend: i64) -> i64;
+
+    /// 0, 1, 2, ... as fast as the subscriber takes them.
+    #[rpc(subscription = "numbers", unsubscribe = "unsubscribe_numbers")]
+    async fn subscribe_numbers(&self) -> rpc::Subscription<u64>;
 }
 
 struct Impl;
@@ -18,6 +22,10 @@ struct Impl;
 impl Bench for Impl {
     async fn subtract(&self, minuend: i64, subtrahend: i64) -> i64 {
         minuend.wrapping_sub(subtrahend)
+    }
+
+    async fn subscribe_numbers(&self) -> rpc::Subscription<u64> {
+        rpc::Subscription::new(futures_util::stream::iter(0u64..))
     }
 }
 
@@ -74,6 +82,22 @@ pub fn jsonrpsee_module() -> jsonrpsee::RpcModule<()> {
             let (minuend, subtrahend): (i64, i64) = params.parse()?;
             Ok::<i64, jsonrpsee::types::ErrorObjectOwned>(minuend.wrapping_sub(subtrahend))
         })
+        .expect("register");
+    module
+        .register_subscription(
+            "subscribe_numbers",
+            "numbers",
+            "unsubscribe_numbers",
+            |_, pending: jsonrpsee::PendingSubscriptionSink, _, _| async move {
+                let sink = pending.accept().await?;
+                for i in 0u64.. {
+                    let item = serde_json::value::to_raw_value(&i)?;
+                    sink.send(jsonrpsee::SubscriptionMessage::from(item))
+                        .await?;
+                }
+                Ok(())
+            },
+        )
         .expect("register");
     module
 }
