@@ -140,3 +140,53 @@ async fn our_client_subscribes_to_a_jsonrpsee_server() {
     assert!(endless.unsubscribe().await.unwrap());
     handle.stop().unwrap();
 }
+
+/// The calculator example binary of the main workspace (built by its tests).
+fn calculator() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bin = root.join("target/debug/examples/calculator");
+    if !bin.exists() {
+        let status = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+            .current_dir(&root)
+            .args(["build", "--example", "calculator"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    bin
+}
+
+#[tokio::test]
+async fn jsonrpsees_client_consumes_the_calculators_ticks() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(calculator())
+        .args(["serve", "--http", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let first = std::io::BufReader::new(stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let ws = first.replacen("http://", "ws://", 1);
+    let client = WsClientBuilder::default().build(&ws).await.unwrap();
+    let ticks = client
+        .subscribe::<u64, _>("subscribe_ticks", rpc_params![10, 5], "unsubscribe_ticks")
+        .await
+        .unwrap();
+    let items: Vec<u64> = tokio::time::timeout(
+        Duration::from_secs(5),
+        ticks
+            .take_while(|i| std::future::ready(i.is_ok()))
+            .map(|i| i.unwrap())
+            .collect(),
+    )
+    .await
+    .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(items, [0, 1, 2, 3, 4]);
+}
