@@ -422,3 +422,36 @@ async fn a_hundred_subscriptions_on_one_connection_and_a_closed_one_frees_everyt
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[rpc]
+trait Relay {
+    /// Subscribes to the caller's own `subscribe_ticks` and returns what came.
+    async fn relay(&self, count: u64, ctx: rpc::Context) -> Result<Vec<u64>, rpc::ErrorObject>;
+}
+
+struct RelayService;
+
+impl Relay for RelayService {
+    async fn relay(&self, count: u64, ctx: rpc::Context) -> Result<Vec<u64>, rpc::ErrorObject> {
+        let caller = rpc::duplex::caller(&ctx)
+            .ok_or_else(|| rpc::ErrorObject::new(-32002, "needs a duplex connection"))?;
+        let feed = FeedClient::new(caller.client());
+        let ticks = feed
+            .subscribe_ticks(Some(count))
+            .await
+            .map_err(rpc::ErrorObject::internal_error)?;
+        Ok(ticks.filter_map(|t| async move { t.ok() }).collect().await)
+    }
+}
+
+#[tokio::test]
+async fn subscriptions_work_in_both_directions_of_a_connection() {
+    let (http, stop) = common::http_server(rpc::http::Server::new(RelayService.into_rpc())).await;
+    std::mem::forget(stop);
+    // The client serves the feed; the server subscribes to it.
+    let connection = rpc::ws::connect(&format!("ws://{http}/"), FeedService::default().into_rpc())
+        .await
+        .unwrap();
+    let relay = RelayClient::new(connection);
+    assert_eq!(relay.relay(4).await.unwrap(), [0, 1, 2, 3]);
+}
