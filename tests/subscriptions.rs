@@ -79,7 +79,12 @@ async fn feeds() -> Vec<(String, FeedClient)> {
                 .unwrap(),
         ),
     )];
-    for framing in [Framing::Newline, Framing::LengthPrefix4] {
+    for framing in [
+        Framing::Newline,
+        Framing::LengthPrefix1,
+        Framing::LengthPrefix2,
+        Framing::LengthPrefix4,
+    ] {
         let tcp = TcpServer::new(methods.clone())
             .with_framing(framing)
             .bind("127.0.0.1:0")
