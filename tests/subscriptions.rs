@@ -460,3 +460,78 @@ async fn subscriptions_work_in_both_directions_of_a_connection() {
     let relay = RelayClient::new(connection);
     assert_eq!(relay.relay(4).await.unwrap(), [0, 1, 2, 3]);
 }
+
+#[tokio::test]
+async fn a_subscription_sent_as_a_notification_starts_nothing_and_big_items_end_clearly() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let (http, stop) =
+        common::http_server(rpc::http::Server::new(FeedService::default().into_rpc())).await;
+    std::mem::forget(stop);
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{http}/"))
+        .await
+        .unwrap();
+    // No id: it could never learn its subscription's id, so none starts.
+    socket
+        .send(Message::text(
+            r#"{"jsonrpc":"2.0","method":"subscribe_ticks","params":[3]}"#,
+        ))
+        .await
+        .unwrap();
+    socket
+        .send(Message::text(
+            r#"{"jsonrpc":"2.0","method":"publish","params":["none",1],"id":7}"#,
+        ))
+        .await
+        .unwrap();
+    let mut texts = Vec::new();
+    while let Ok(Some(Ok(Message::Text(text)))) =
+        tokio::time::timeout(Duration::from_millis(300), socket.next()).await
+    {
+        texts.push(text.to_string());
+    }
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(texts[0].contains(r#""id":7"#));
+
+    // An item too long for a one-byte length prefix ends its subscription
+    // with that reason.
+    let feed = FeedService::default();
+    let tcp = TcpServer::new(feed.clone().into_rpc())
+        .with_framing(Framing::LengthPrefix1)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = tcp.local_addr().unwrap();
+    tokio::spawn(tcp.run());
+    // The publisher calls over a framing with room for the message.
+    let wide = TcpServer::new(feed.into_rpc())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let wide_addr = wide.local_addr().unwrap();
+    tokio::spawn(wide.run());
+    let publisher = FeedClient::new(
+        rpc::tcp::connect(
+            wide_addr,
+            &rpc::tcp::StreamOptions::default(),
+            MethodTable::new(),
+        )
+        .await
+        .unwrap(),
+    );
+    let options = rpc::tcp::StreamOptions::framing(Framing::LengthPrefix1);
+    let client = FeedClient::new(
+        rpc::tcp::connect(addr, &options, MethodTable::new())
+            .await
+            .unwrap(),
+    );
+    let mut topic = client.subscribe_topic("t".into()).await.unwrap();
+    publisher
+        .publish("t".into(), json!("x".repeat(300)))
+        .await
+        .unwrap();
+    let error = topic.next().await.unwrap().unwrap_err();
+    let object = error.error_object().unwrap();
+    assert_eq!(object.code, -32098, "{object:?}");
+    assert!(topic.next().await.is_none());
+}

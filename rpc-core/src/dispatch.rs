@@ -341,6 +341,12 @@ impl Dispatcher {
         let state = match (refusal, registered) {
             // A refused notification does not run (and is not answered).
             (Some(refusal), _) => State::Done(Err(refusal.clone())),
+            // A subscription sent as a notification could never tell its id.
+            (None, Some(method)) if !answer && method.info.subscription.is_some() => {
+                State::Done(Err(ErrorObject::invalid_request(
+                    "a subscription needs an id to answer with",
+                )))
+            }
             (None, _) if self.stack.is_some() => {
                 match self.through_layers(&request, registered, ctx, span) {
                     Some(future) => running(future, true),

@@ -240,6 +240,15 @@ async fn push<T: Serialize>(
             Ok(frame) => frame,
             Err(error) => break Some(Some(error)),
         };
+        if let Some(limit) = connection.max_message().filter(|max| frame.len() > *max) {
+            break Some(Some(ErrorObject::new(
+                code::REQUEST_TOO_LARGE,
+                format!(
+                    "Subscription item of {} bytes exceeds the connection's message limit of {limit} bytes",
+                    frame.len()
+                ),
+            )));
+        }
         if !connection.push_within(frame, LAG_WAIT).await {
             tracing::debug!(subscription = %id, "ending a subscription whose subscriber does not keep up");
             break Some(Some(lagged()));

@@ -191,6 +191,11 @@ impl DuplexConnection {
         &self.shared.done
     }
 
+    /// The largest message the framing carries, if it has a limit.
+    pub(crate) fn max_message(&self) -> Option<usize> {
+        self.shared.max_message
+    }
+
     /// Queues a message, waiting at most `wait` for room; whether it was.
     pub(crate) async fn push_within(&self, body: Vec<u8>, wait: std::time::Duration) -> bool {
         if self.shared.max_message.is_some_and(|max| body.len() > max) {
