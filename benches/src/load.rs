@@ -24,6 +24,17 @@ pub struct HttpStats {
     pub p99_us: f64,
 }
 
+/// The HTTP request every contender gets: `body` posted to `/`, with the
+/// bearer token the observed servers check.
+fn post_request(addr: SocketAddr, body: &str) -> String {
+    format!(
+        "POST / HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\nauthorization: Bearer {}\r\ncontent-length: {}\r\n\r\n{}",
+        crate::observed::TOKEN,
+        body.len(),
+        body
+    )
+}
+
 /// One keep-alive connection sending `body` and reading each answer before
 /// the next request; returns the latencies in microseconds.
 async fn http_connection(addr: SocketAddr, body: Arc<String>, stop: Arc<AtomicBool>) -> Vec<u32> {
@@ -32,12 +43,7 @@ async fn http_connection(addr: SocketAddr, body: Arc<String>, stop: Arc<AtomicBo
     };
     let _ = stream.set_nodelay(true);
     let mut stream = BufReader::new(stream);
-    let request = format!(
-        "POST / HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\nauthorization: Bearer {}\r\ncontent-length: {}\r\n\r\n{}",
-        crate::observed::TOKEN,
-        body.len(),
-        body
-    );
+    let request = post_request(addr, &body);
     let mut latencies = Vec::with_capacity(100_000);
     let mut buf = Vec::with_capacity(64 * 1024);
     while !stop.load(Ordering::Relaxed) {
@@ -99,12 +105,7 @@ pub async fn probe(addr: SocketAddr, body: &str) -> String {
         return String::new();
     };
     let mut stream = BufReader::new(stream);
-    let request = format!(
-        "POST / HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\nauthorization: Bearer {}\r\ncontent-length: {}\r\n\r\n{}",
-        crate::observed::TOKEN,
-        body.len(),
-        body
-    );
+    let request = post_request(addr, &body);
     if stream
         .get_mut()
         .write_all(request.as_bytes())

@@ -202,31 +202,26 @@ mod tests {
     #[test]
     fn error_messages_quote_only_an_excerpt_of_what_the_peer_sent() {
         let big = "x".repeat(100_000);
-        let answer = format!(r#"{{"jsonrpc":"2.0","result":"{big}","id":1}}"#);
-        let err = Answer::from(answer.into_bytes())
-            .result::<u64>("m", &Id::from(1u64))
-            .unwrap_err();
-        assert!(
-            err.to_string().len() < 400,
-            "{} bytes",
-            err.to_string().len()
-        );
-        let answer = format!(r#"{{"jsonrpc":"2.0","error":"{big}","id":1}}"#);
-        let err = Answer::from(answer.into_bytes())
-            .result::<u64>("m", &Id::from(1u64))
-            .unwrap_err();
-        assert!(
-            err.to_string().len() < 400,
-            "{} bytes",
-            err.to_string().len()
-        );
-        let err = Answer::from(format!("{{{big}").into_bytes())
-            .result::<u64>("m", &Id::from(1u64))
-            .unwrap_err();
-        assert!(
-            err.to_string().len() < 700,
-            "{} bytes",
-            err.to_string().len()
-        );
+        // The error's text for `answer`, as a call of `m` with id 1 gets it.
+        let error_text = |answer: String| {
+            Answer::from(answer.into_bytes())
+                .result::<u64>("m", &Id::from(1u64))
+                .unwrap_err()
+                .to_string()
+        };
+        for (answer, most) in [
+            (
+                format!(r#"{{"jsonrpc":"2.0","result":"{big}","id":1}}"#),
+                400,
+            ),
+            (
+                format!(r#"{{"jsonrpc":"2.0","error":"{big}","id":1}}"#),
+                400,
+            ),
+            (format!("{{{big}"), 700),
+        ] {
+            let text = error_text(answer);
+            assert!(text.len() < most, "{} bytes", text.len());
+        }
     }
 }
