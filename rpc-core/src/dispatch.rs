@@ -353,22 +353,18 @@ impl Dispatcher {
                     None => State::Done(Err(ErrorObject::internal_error("no middleware"))),
                 }
             }
-            (None, Some(method)) => match auth::check(&method.info, ctx) {
-                Err(refused) => State::Done(Err(refused)),
-                Ok(()) => {
-                    let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        (method.handler)(request.params, ctx)
-                    }));
-                    match started {
-                        Ok(future) => running(future, false),
-                        Err(_) => State::Done(Err(panicked(&request.method))),
-                    }
+            (None, _) => {
+                let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    begin(&self.methods, &request.method, request.params, ctx, || {
+                        self.discovery_document().to_owned()
+                    })
+                }));
+                match started {
+                    Ok(Begun::Running(future)) => running(future, false),
+                    Ok(Begun::Done(outcome)) => State::Done(outcome),
+                    Err(_) => State::Done(Err(panicked(&request.method))),
                 }
-            },
-            (None, None) if request.method == discover::METHOD => {
-                State::Done(Ok(self.discovery_document().to_owned()))
             }
-            (None, None) => State::Done(Err(ErrorObject::method_not_found(&request.method))),
         };
         drop(entered);
         Call {
@@ -502,6 +498,34 @@ fn render_discovery(methods: &MethodTable) -> Box<RawValue> {
     let document = discover::document(methods);
     // A `Value` always serializes; fall back to `null` rather than panic.
     serde_json::value::to_raw_value(&document).unwrap_or_else(|_| RawValue::NULL.to_owned())
+}
+
+/// How a call of one method starts.
+pub(crate) enum Begun {
+    /// Its handler runs.
+    Running(MethodFuture),
+    /// Answered at once: refused, discovery, or no such method.
+    Done(MethodResult),
+}
+
+/// Starts a call of `name`: the method's role check, then its handler
+/// (which decodes `params`); `rpc.discover`; or "method not found". The
+/// one definition the direct path and the middleware's bottom share.
+pub(crate) fn begin(
+    methods: &MethodTable,
+    name: &str,
+    params: crate::Params<'_>,
+    ctx: &Context,
+    discovery: impl FnOnce() -> Box<RawValue>,
+) -> Begun {
+    match methods.get(name) {
+        Some(method) => match auth::check(&method.info, ctx) {
+            Ok(()) => Begun::Running((method.handler)(params, ctx)),
+            Err(refused) => Begun::Done(Err(refused)),
+        },
+        None if name == discover::METHOD => Begun::Done(Ok(discovery())),
+        None => Begun::Done(Err(ErrorObject::method_not_found(name))),
+    }
 }
 
 /// How long a notification may hold up the ones after it on its connection.

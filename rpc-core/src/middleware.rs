@@ -252,19 +252,15 @@ impl Handlers {
     /// Checks the method's role and starts its handler; nothing shared is
     /// cloned (calls on every thread come through here).
     fn run_handler(&self, call: Call) -> HandlerFuture {
-        let future: crate::MethodFuture = match self.methods.get(call.method()) {
-            Some(method) => match crate::auth::check(&method.info, &call.context) {
-                Ok(()) => (method.handler)(call.params(), &call.context),
-                Err(refused) => Box::pin(std::future::ready(Err(refused))),
-            },
-            None if call.method() == crate::discover::METHOD => {
-                let document = (self.discovery)();
-                Box::pin(std::future::ready(Ok(document)))
-            }
-            None => {
-                let error = ErrorObject::method_not_found(call.method());
-                Box::pin(std::future::ready(Err(error)))
-            }
+        let future: crate::MethodFuture = match crate::dispatch::begin(
+            &self.methods,
+            call.method(),
+            call.params(),
+            &call.context,
+            || (self.discovery)(),
+        ) {
+            crate::dispatch::Begun::Running(future) => future,
+            crate::dispatch::Begun::Done(outcome) => Box::pin(std::future::ready(outcome)),
         };
         futures_util::TryFutureExt::map_err(future, BoxError::from as fn(ErrorObject) -> BoxError)
     }
