@@ -50,15 +50,19 @@ pub enum CalcError {
 #[rpc]
 pub trait Calculator {
     /// Subtracts `subtrahend` from `minuend`.
+    #[rpc(idempotent)]
     async fn subtract(&self, minuend: i64, subtrahend: i64) -> Result<i64, CalcError>;
 
     /// Adds three integers.
+    #[rpc(idempotent)]
     async fn sum(&self, a: i64, b: i64, c: i64) -> Result<i64, CalcError>;
 
     /// Adds two integers.
+    #[rpc(idempotent)]
     async fn add(&self, a: i64, b: i64) -> Result<i64, CalcError>;
 
     /// Returns `["hello", 5]`.
+    #[rpc(idempotent)]
     async fn get_data(&self) -> (String, i64);
 
     /// Accepts five values and does nothing (the specification's notification example).
@@ -74,15 +78,19 @@ pub trait Calculator {
     async fn notify_sum(&self, a: Value, b: Value, c: Value);
 
     /// Returns "Hello, [title ]name!".
+    #[rpc(idempotent)]
     async fn greet(&self, name: String, title: Option<String>) -> String;
 
     /// Divides `a` by `b`; fails with -32000 "Division by zero" when `b` is 0.
+    #[rpc(idempotent)]
     async fn divide(&self, a: f64, b: f64) -> Result<f64, CalcError>;
 
     /// Returns its argument unchanged.
+    #[rpc(idempotent)]
     async fn echo(&self, value: Value) -> Value;
 
     /// Waits `ms` milliseconds, then returns `ms`.
+    #[rpc(idempotent)]
     async fn sleep(&self, ms: u64) -> u64;
 
     /// Sends `count` notifications `tick` with params `[i]` to the caller, then returns `count`.
@@ -114,6 +122,7 @@ pub trait Calculator {
 #[rpc(namespace = "math")]
 pub trait Math {
     /// Multiplies two integers.
+    #[rpc(idempotent)]
     async fn multiply(&self, a: i64, b: i64) -> Result<i64, CalcError>;
 }
 
@@ -122,10 +131,12 @@ pub trait Math {
 #[rpc(namespace = "admin", requires = "admin")]
 pub trait Admin {
     /// Open WebSocket and TCP connections on this instance, the caller's included.
+    #[rpc(idempotent)]
     async fn connections(&self) -> u64;
 
     /// Handler futures alive on this instance (every transport, batch
     /// members and notifications included, this call included).
+    #[rpc(idempotent)]
     async fn active_calls(&self) -> u64;
 }
 

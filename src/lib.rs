@@ -135,9 +135,21 @@ pub mod client {
     /// A subscription's items as the calling side receives them.
     pub use rpc_core::ClientSubscription as Subscription;
     pub use rpc_core::{
-        Answer, BoxError, BoxFuture, Client, Error, InvalidResponse, Outgoing, ParamsBuilder,
-        ServiceBatch, ServiceClient, Transport, TransportService, DEFAULT_CLIENT_TIMEOUT,
+        Answer, BoxError, BoxFuture, Client, Error, Idempotent, Inbox, InvalidResponse, Opened,
+        Outgoing, ParamsBuilder, ServiceBatch, ServiceClient, SubscribeCall, Transport,
+        TransportService, DEFAULT_CLIENT_TIMEOUT,
     };
+    #[cfg(all(feature = "client", feature = "http"))]
+    pub use rpc_net::http::{RetryLayer, RetryPolicy};
+}
+
+/// Clients that survive their connection (WebSocket, TCP): back-off and
+/// failover between endpoints, idempotent calls sent again, subscriptions
+/// made again with a gap in their streams, and the connection's state to
+/// watch. Endpoints come from [`ws::endpoint`](crate::ws::endpoint) and
+/// [`tcp::endpoint`](crate::tcp::endpoint).
+pub mod reconnect {
+    pub use rpc_core::reconnect::*;
 }
 
 /// Middleware: tower layers around every call (on a server builder:

@@ -55,6 +55,9 @@ fn method(info: &MethodInfo) -> Value {
     if info.notification {
         m.insert("x-notification".into(), json!(true));
     }
+    if info.idempotent {
+        m.insert("x-idempotent".into(), json!(true));
+    }
     Value::Object(m)
 }
 

@@ -35,6 +35,7 @@ mod methods;
 pub mod middleware;
 mod observe;
 mod params;
+pub mod reconnect;
 #[doc(hidden)]
 pub mod response;
 mod scan;
@@ -45,9 +46,9 @@ pub mod trace;
 /// [`subscription::Subscription`]).
 pub use client::Subscription as ClientSubscription;
 pub use client::{
-    Answer, Batch, BatchAnswer, BoxError, BoxFuture, Client, Error, InvalidResponse, Notice,
-    Outgoing, ParamsBuilder, Push, ServiceBatch, ServiceClient, Slot, Slots, Transport,
-    TransportService, DEFAULT_CLIENT_TIMEOUT,
+    Answer, Batch, BatchAnswer, BoxError, BoxFuture, Client, Error, Idempotent, Inbox,
+    InvalidResponse, Notice, Opened, Outgoing, ParamsBuilder, Push, ServiceBatch, ServiceClient,
+    Slot, Slots, SubscribeCall, Transport, TransportService, DEFAULT_CLIENT_TIMEOUT,
 };
 pub use context::{Context, Deadline, TransportKind, DEADLINE_HEADER};
 pub use dispatch::Dispatcher;

@@ -58,6 +58,9 @@ pub struct MethodInfo {
     pub result: Option<Cow<'static, str>>,
     /// Whether callers are meant to call it as a notification (no answer).
     pub notification: bool,
+    /// Whether calling it twice does what calling it once does: clients may
+    /// send it again after a failure (`#[rpc(idempotent)]`).
+    pub idempotent: bool,
     /// The role a caller must hold ([`Roles`](crate::auth::Roles) in the
     /// context), if any; checked before the params are decoded.
     pub requires: Option<Cow<'static, str>>,

@@ -29,6 +29,9 @@ pub struct MethodAttrs {
     pub notification: Option<Span>,
     /// `named_params`: the client always sends named params for this method.
     pub named_params: bool,
+    /// `idempotent`: running it twice does what running it once does, so
+    /// the client may send it again after a failure.
+    pub idempotent: Option<Span>,
     /// `requires = "admin"`: the caller must hold this role.
     pub requires: Option<LitStr>,
     /// `subscription = "ticks"`: the notification its items travel in.
@@ -134,6 +137,7 @@ pub fn method_attrs(cx: &Ctxt, attrs: &mut Vec<Attribute>) -> MethodAttrs {
                 Meta::NameValue(nv) if nv.path.is_ident("unsubscribe") => out.unsubscribe = string_value(cx, "unsubscribe", &nv.value),
                 Meta::Path(p) if p.is_ident("notification") => out.notification = Some(span_of(p)),
                 Meta::Path(p) if p.is_ident("named_params") => out.named_params = true,
+                Meta::Path(p) if p.is_ident("idempotent") => out.idempotent = Some(span_of(p)),
                 other if is_any(other.path(), &["name", "requires", "subscription", "unsubscribe"]) => {
                     let key = other.path().get_ident().map(ToString::to_string).unwrap_or_default();
                     cx.error_spanned_by(other, format!("`{key}` expects a string: `{key} = \"...\"`"));
@@ -141,13 +145,13 @@ pub fn method_attrs(cx: &Ctxt, attrs: &mut Vec<Attribute>) -> MethodAttrs {
                 other if is_any(other.path(), &["aliases"]) => {
                     cx.error_spanned_by(other, "`aliases` expects a list of strings: `aliases = [\"a\", \"b\"]`");
                 }
-                other if is_any(other.path(), &["notification", "named_params"]) => {
+                other if is_any(other.path(), &["notification", "named_params", "idempotent"]) => {
                     let key = other.path().get_ident().map(ToString::to_string).unwrap_or_default();
                     cx.error_spanned_by(other, format!("`{key}` takes no value: write `#[rpc({key})]`"));
                 }
                 other => cx.error_spanned_by(
                     other.path(),
-                    "unknown #[rpc] option on a method; expected `name = \"...\"`, `aliases = [...]`, `requires = \"...\"`, `subscription = \"...\"`, `unsubscribe = \"...\"`, `notification` or `named_params`",
+                    "unknown #[rpc] option on a method; expected `name = \"...\"`, `aliases = [...]`, `requires = \"...\"`, `subscription = \"...\"`, `unsubscribe = \"...\"`, `notification`, `named_params` or `idempotent`",
                 ),
             }
         }

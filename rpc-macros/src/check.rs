@@ -170,6 +170,19 @@ fn check_type(cx: &Ctxt, ty: &Type, what: &str) {
 }
 
 fn check_notification(cx: &Ctxt, method: &Method) {
+    if let Some(span) = method.attrs.idempotent {
+        if method.attrs.notification.is_some() {
+            cx.syn_error(syn::Error::new(
+                span,
+                "a notification gets no answer, so there is nothing to retry: `idempotent` goes on calls",
+            ));
+        } else if method.attrs.subscription.is_some() {
+            cx.syn_error(syn::Error::new(
+                span,
+                "a reconnecting client makes subscriptions again anyway: remove `idempotent`",
+            ));
+        }
+    }
     if method.attrs.notification.is_some() {
         match &method.output {
             Output::Unit => {}

@@ -248,7 +248,18 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
     } else {
         // The whole call and its `.await` sit at the result type: awaiting the
         // future of `call::<T>` checks `T: DeserializeOwned` a second time.
-        quote_spanned!(user_span(&ok)=> self.client.call::<#ok>(#wire, __rpc_params).await)
+        let name = if method.attrs.idempotent.is_some() {
+            "call_idempotent"
+        } else {
+            "call"
+        };
+        let call = syn::Ident::new(name, user_span(&ok));
+        quote_spanned!(user_span(&ok)=> self.client.#call::<#ok>(#wire, __rpc_params).await)
+    };
+    let wire_doc = if method.attrs.idempotent.is_some() {
+        format!("{wire_doc} Idempotent: a retry layer or a reconnecting client may send it again after a failure.")
+    } else {
+        wire_doc
     };
     let wire_doc = match method.requires(service) {
         Some(role) => format!(

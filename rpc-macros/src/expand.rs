@@ -146,6 +146,7 @@ fn registration(service: &Service, method: &Method) -> TokenStream {
                     params: ::std::vec![#krate::__private::ParamInfo { name: "id".into(), ty: "String".into(), required: true }],
                     result: ::core::option::Option::Some("bool".into()),
                     notification: false,
+                    idempotent: true,
                     requires: #requires,
                     subscription: ::core::option::Option::None,
                 },
@@ -246,6 +247,7 @@ pub fn method_info(service: &Service, method: &Method) -> TokenStream {
         _ => quote!(::core::option::Option::None),
     };
     let notification = method.attrs.notification.is_some();
+    let idempotent = method.attrs.idempotent.is_some();
     let requires = match method.requires(service) {
         Some(role) => quote!(::core::option::Option::Some(#role.into())),
         None => quote!(::core::option::Option::None),
@@ -258,6 +260,7 @@ pub fn method_info(service: &Service, method: &Method) -> TokenStream {
             params: ::std::vec![#(#params),*],
             result: #result,
             notification: #notification,
+            idempotent: #idempotent,
             requires: #requires,
             subscription: #subscription,
         }

@@ -104,6 +104,24 @@ pub enum Error {
     /// The connection closed before the answer arrived.
     #[error("connection closed")]
     Closed,
+    /// The connection was lost after the call was sent and before its
+    /// answer came: the server may or may not have run it. A reconnecting
+    /// client fails calls this way unless they are idempotent (those it
+    /// sends again once reconnected).
+    #[error("connection lost while the call was in flight: it may or may not have run")]
+    ConnectionLost,
+    /// Not connected: a reconnecting client that fails calls while it
+    /// reconnects (rather than hold them), or one that gave up.
+    #[error("not connected ({0})")]
+    Disconnected(String),
+    /// Not an end: a subscription of a reconnecting client was made again
+    /// on a new connection, and items the server sent meanwhile are lost.
+    /// The stream goes on after it (see [`Error::is_gap`]).
+    #[error("subscription re-established as `{id}` after a reconnection: items sent meanwhile were missed")]
+    Resubscribed {
+        /// The subscription's id on the new connection.
+        id: String,
+    },
     /// The connection ended because a message broke the transport's rules
     /// (on WebSocket: 1009 for a message over the size limit, 1002 for a
     /// protocol error), before the answer arrived.
@@ -169,6 +187,12 @@ impl Error {
             Error::Transport(e) | Error::Connect(e) => e.downcast_ref::<T>(),
             _ => None,
         }
+    }
+
+    /// Whether this is a gap in a subscription's stream
+    /// ([`Error::Resubscribed`]) rather than its end: the items go on after it.
+    pub fn is_gap(&self) -> bool {
+        matches!(self, Error::Resubscribed { .. })
     }
 
     /// The error object the server sent, if this is a JSON-RPC error.

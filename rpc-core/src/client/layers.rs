@@ -106,11 +106,21 @@ where
         self.below.id_counter()
     }
 
-    fn open_subscription(&self, id: &str) -> Option<super::Opened> {
+    fn subscribe<'a>(
+        &'a self,
+        client: &'a super::Client,
+        call: super::SubscribeCall,
+    ) -> BoxFuture<'a, Result<super::Opened, Error>> {
+        // A plain transport below calls through `client`, hence through
+        // these layers; a reconnecting one uses its own connections.
+        self.below.subscribe(client, call)
+    }
+
+    fn open_subscription(&self, id: &str) -> Option<super::Inbox> {
         self.below.open_subscription(id)
     }
 
-    fn close_subscription(&self, id: &str) {
-        self.below.close_subscription(id)
+    fn close_subscription(&self, key: &str) {
+        self.below.close_subscription(key)
     }
 }

@@ -23,14 +23,15 @@ pub use params::ParamsBuilder;
 pub(crate) use response::excerpt;
 pub use response::Answer;
 pub use service::{ServiceBatch, ServiceClient};
+pub(crate) use subscription::{key as subscription_key, ServerId, BUFFER};
 pub(crate) use subscription::{read as read_notice, Routes};
-pub use subscription::{Notice, Opened, Subscription};
+pub use subscription::{Inbox, Notice, Opened, SubscribeCall, Subscription};
 
 use crate::{encode, Id};
 
 /// One message to send: a request or batch (which expects an answer), or
 /// a notification (no ids).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Outgoing {
     /// The encoded message.
@@ -57,7 +58,21 @@ impl Outgoing {
     pub fn notification(body: Vec<u8>) -> Self {
         Outgoing::request(body, Vec::new())
     }
+
+    /// Whether the message may be sent again after a failure that leaves
+    /// unknown whether it ran: it carries [`Idempotent`].
+    pub fn is_idempotent(&self) -> bool {
+        self.context.get::<Idempotent>().is_some()
+    }
 }
+
+/// Marks an [`Outgoing`] call as idempotent (running it twice does what
+/// running it once does), in its context: retry layers and reconnecting
+/// clients send only such calls again after a failure that leaves unknown
+/// whether they ran. `#[rpc(idempotent)]` on a trait method makes its
+/// generated client call through [`Client::call_idempotent`], which sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Idempotent;
 
 /// Moves encoded messages to a server and answers back. Implemented by the
 /// HTTP, WebSocket and TCP clients; the engine does everything else.
@@ -73,14 +88,27 @@ pub trait Transport: Send + Sync + 'static {
         self.notify(message.body)
     }
 
+    /// Opens a subscription: sends its call through `client` (this
+    /// transport's own client engine) and routes its notices with
+    /// [`open_subscription`](Self::open_subscription). A reconnecting
+    /// transport does more: it subscribes again on each new connection.
+    fn subscribe<'a>(
+        &'a self,
+        client: &'a Client,
+        call: SubscribeCall,
+    ) -> BoxFuture<'a, Result<Opened, Error>> {
+        Box::pin(client.subscribe_once(call))
+    }
+
     /// Opens the route of subscription `id`'s notices (a duplex transport);
     /// `None`: this transport cannot carry subscriptions.
-    fn open_subscription(&self, _id: &str) -> Option<Opened> {
+    fn open_subscription(&self, _id: &str) -> Option<Inbox> {
         None
     }
 
-    /// Closes the route of subscription `id`.
-    fn close_subscription(&self, _id: &str) {}
+    /// Closes the route of the subscription known by `key` (its id, unless
+    /// [`subscribe`](Self::subscribe) said otherwise).
+    fn close_subscription(&self, _key: &str) {}
 
     /// The counter request ids come from, when the transport needs every
     /// client on it to share one (a duplex connection matches answers by
@@ -201,11 +229,45 @@ impl Client {
         method: &str,
         params: ParamsBuilder,
     ) -> Result<T, Error> {
+        self.call_marked(method, params, false).await
+    }
+
+    /// Calls `method`, which is idempotent: a retry layer
+    /// ([`RetryLayer`]) or a reconnecting client may send it again when a
+    /// failure leaves unknown whether it ran. Generated clients use it for
+    /// methods marked `#[rpc(idempotent)]`.
+    pub async fn call_idempotent<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: ParamsBuilder,
+    ) -> Result<T, Error> {
+        self.call_marked(method, params, true).await
+    }
+
+    async fn call_marked<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: ParamsBuilder,
+        idempotent: bool,
+    ) -> Result<T, Error> {
+        self.call_encoded(method, params.into_bytes()?.as_deref(), idempotent)
+            .await
+    }
+
+    /// Calls `method` with params encoded already.
+    pub(crate) async fn call_encoded<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Option<&[u8]>,
+        idempotent: bool,
+    ) -> Result<T, Error> {
         let id = self.id();
-        let body = encode::request(method, params.into_bytes()?.as_deref(), Some(id));
-        let answer = self
-            .send(Outgoing::request(body, vec![Id::from(id)]))
-            .await?;
+        let body = encode::request(method, params, Some(id));
+        let mut message = Outgoing::request(body, vec![Id::from(id)]);
+        if idempotent {
+            message.context.insert(Idempotent);
+        }
+        let answer = self.send(message).await?;
         answer.result(method, &Id::from(id))
     }
 

@@ -22,6 +22,10 @@ pub enum Notice {
     Item(Box<RawValue>),
     /// The end: `None` when the items ran out, else why.
     End(Option<ErrorObject>),
+    /// Not an end: a reconnecting client made the subscription again, under
+    /// this new id, after its connection was lost; items sent meanwhile
+    /// were missed.
+    Resubscribed(String),
 }
 
 /// Where one subscription's notices go, and whether it overflowed.
@@ -32,7 +36,7 @@ struct Route {
 
 /// Items buffered per subscription before the stream is read; beyond,
 /// the subscription ends as lagged (and is unsubscribed).
-const BUFFER: usize = 256;
+pub(crate) const BUFFER: usize = 256;
 
 /// Notices for subscriptions not yet known (their id's answer is on its
 /// way to the caller) kept at most.
@@ -48,7 +52,7 @@ pub(crate) struct Routes {
 
 impl Routes {
     /// Opens the route of subscription `id`, with the notices that came early.
-    pub(crate) fn open(&self, id: &str) -> Option<Opened> {
+    pub(crate) fn open(&self, id: &str) -> Option<Inbox> {
         let (sender, receiver) = mpsc::channel(BUFFER);
         let lagged = Arc::new(AtomicBool::new(false));
         if let Ok(mut early) = self.early.lock() {
@@ -69,7 +73,7 @@ impl Routes {
                 lagged: lagged.clone(),
             },
         );
-        Some(Opened { receiver, lagged })
+        Some(Inbox { receiver, lagged })
     }
 
     /// Ends every route: the connection is over.
@@ -125,11 +129,42 @@ impl Routes {
     }
 }
 
-/// An opened route: the notices, and whether they overflowed.
+/// The receiving end of one subscription's route on a connection: its
+/// notices, and whether they overflowed.
 #[derive(Debug)]
-pub struct Opened {
+pub struct Inbox {
     pub(crate) receiver: mpsc::Receiver<Notice>,
     pub(crate) lagged: Arc<AtomicBool>,
+}
+
+/// A subscription id as the server sent it (a string or a number), shared
+/// between a subscription's stream and a reconnecting client, which
+/// changes it when it subscribes again on a new connection.
+pub(crate) type ServerId = Arc<Mutex<Box<RawValue>>>;
+
+/// A subscription a transport opened: its notices, and how to end it.
+#[derive(Debug)]
+pub struct Opened {
+    pub(crate) inbox: Inbox,
+    /// The id the server gave it first (what [`Subscription::id`] shows).
+    pub(crate) id: String,
+    /// What to close it by with [`Transport::close_subscription`](super::Transport::close_subscription).
+    pub(crate) key: String,
+    /// The id to unsubscribe with (the latest, after a resubscription).
+    pub(crate) server_id: ServerId,
+}
+
+/// A subscription to open: the call that opens it and the method that
+/// ends it. A reconnecting client keeps it, to subscribe again.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SubscribeCall {
+    /// The subscribe method.
+    pub method: String,
+    /// Its encoded params (an array or object), if any.
+    pub params: Option<Vec<u8>>,
+    /// The method that ends a subscription.
+    pub unsubscribe: &'static str,
 }
 
 /// A notice's parts: `{"subscription": ID, "result": ITEM}` or `"error"`.
@@ -145,7 +180,7 @@ struct Parts<'a> {
 
 /// A subscription id as routes know it: a string's content, or a number's
 /// text (jsonrpsee numbers its subscriptions by default).
-fn key(id: &RawValue) -> String {
+pub(crate) fn key(id: &RawValue) -> String {
     serde_json::from_str::<String>(id.get()).unwrap_or_else(|_| id.get().to_owned())
 }
 
@@ -170,8 +205,11 @@ pub(crate) fn read(params: &RawValue) -> Option<(String, Notice)> {
 /// it unsubscribes.
 pub struct Subscription<T> {
     id: String,
-    /// The id as the server sent it (a string or a number), for unsubscribing.
-    raw_id: Box<RawValue>,
+    /// What the transport knows it by.
+    key: String,
+    /// The id as the server sent it (a string or a number), for
+    /// unsubscribing; a reconnecting client updates it.
+    server_id: ServerId,
     receiver: mpsc::Receiver<Notice>,
     /// Set when our buffer overflowed (else a route closed without an end
     /// means the connection ended).
@@ -180,6 +218,8 @@ pub struct Subscription<T> {
     unsubscribe: &'static str,
     /// Still open on the server (not ended, not unsubscribed).
     open: bool,
+    /// The stream has yielded its end.
+    done: bool,
     _items: PhantomData<fn() -> T>,
 }
 
@@ -192,30 +232,39 @@ impl<T> std::fmt::Debug for Subscription<T> {
 }
 
 impl<T> Subscription<T> {
-    /// The id the server gave it.
+    /// The id the server gave it (a reconnecting client's subscription keeps
+    /// this one, whatever id the server knows it by after reconnecting).
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The id to unsubscribe with: the server's latest.
+    fn server_id(&self) -> Box<RawValue> {
+        match self.server_id.lock() {
+            Ok(id) => id.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// Ends the subscription; whether the server still had it.
     pub async fn unsubscribe(mut self) -> Result<bool, Error> {
         self.open = false;
-        self.client.transport.close_subscription(&self.id);
+        self.client.transport.close_subscription(&self.key);
         let mut params = ParamsBuilder::new(false);
-        params.push("id", &self.raw_id);
+        params.push("id", &self.server_id());
         self.client.call(self.unsubscribe, params).await
     }
 }
 
 impl<T> Drop for Subscription<T> {
     fn drop(&mut self) {
-        self.client.transport.close_subscription(&self.id);
+        self.client.transport.close_subscription(&self.key);
         if !self.open {
             return;
         }
         // Best effort: tell the server, without waiting for its answer.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (client, method, id) = (self.client.clone(), self.unsubscribe, self.raw_id.clone());
+            let (client, method, id) = (self.client.clone(), self.unsubscribe, self.server_id());
             runtime.spawn(async move {
                 let mut params = ParamsBuilder::new(false);
                 params.push("id", &id);
@@ -229,6 +278,9 @@ impl<T: DeserializeOwned> futures_util::Stream for Subscription<T> {
     type Item = Result<T, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
         match self.receiver.poll_recv(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Notice::Item(raw))) => {
@@ -239,23 +291,28 @@ impl<T: DeserializeOwned> futures_util::Stream for Subscription<T> {
                     }
                 })))
             }
+            Poll::Ready(Some(Notice::Resubscribed(id))) => {
+                Poll::Ready(Some(Err(Error::Resubscribed { id })))
+            }
             Poll::Ready(Some(Notice::End(end))) => {
                 self.open = false;
+                self.done = true;
                 self.receiver.close();
                 Poll::Ready(end.map(|error| Err(Error::Call(error))))
             }
-            Poll::Ready(None) if self.open => {
-                // Closed without an end: our buffer overflowed, or the
+            Poll::Ready(None) => {
+                // Closed without an end: our buffer overflowed (the server
+                // still has it: dropping the stream unsubscribes), or the
                 // connection ended.
-                self.open = false;
+                self.done = true;
                 let error = if self.lagged.load(Ordering::Relaxed) {
                     Error::Call(crate::subscription::lagged())
                 } else {
+                    self.open = false;
                     Error::Closed
                 };
                 Poll::Ready(Some(Err(error)))
             }
-            Poll::Ready(None) => Poll::Ready(None),
         }
     }
 }
@@ -271,23 +328,51 @@ impl Client {
         params: ParamsBuilder,
         unsubscribe: &'static str,
     ) -> Result<Subscription<T>, Error> {
-        let raw_id: Box<RawValue> = self.call(method, params).await?;
-        let id = key(&raw_id);
-        let Opened { receiver, lagged } =
-            self.transport
-                .open_subscription(&id)
-                .ok_or(Error::Unsupported(
-                    "subscriptions need a duplex connection (WebSocket or TCP)",
-                ))?;
+        let call = SubscribeCall {
+            method: method.to_owned(),
+            params: params.into_bytes()?,
+            unsubscribe,
+        };
+        let opening = self.transport.subscribe(self, call);
+        let opened = match self.timeout {
+            None => opening.await?,
+            Some(limit) => tokio::time::timeout(limit, opening)
+                .await
+                .unwrap_or(Err(Error::Timeout(limit)))?,
+        };
         Ok(Subscription {
-            id,
-            raw_id,
-            receiver,
-            lagged,
+            id: opened.id,
+            key: opened.key,
+            server_id: opened.server_id,
+            receiver: opened.inbox.receiver,
+            lagged: opened.inbox.lagged,
             client: self.clone(),
             unsubscribe,
             open: true,
+            done: false,
             _items: PhantomData,
+        })
+    }
+
+    /// Opens a subscription by calling it through this client, then routing
+    /// its notices on the transport: what [`Transport::subscribe`](super::Transport::subscribe)
+    /// does unless a transport does more.
+    pub(crate) async fn subscribe_once(&self, call: SubscribeCall) -> Result<Opened, Error> {
+        let raw_id: Box<RawValue> = self
+            .call_encoded(&call.method, call.params.as_deref(), false)
+            .await?;
+        let id = key(&raw_id);
+        let inbox = self
+            .transport
+            .open_subscription(&id)
+            .ok_or(Error::Unsupported(
+                "subscriptions need a duplex connection (WebSocket or TCP)",
+            ))?;
+        Ok(Opened {
+            inbox,
+            key: id.clone(),
+            id,
+            server_id: Arc::new(Mutex::new(raw_id)),
         })
     }
 }

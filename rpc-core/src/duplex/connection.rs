@@ -28,7 +28,8 @@ pub(super) struct Shared {
     pub(super) max_message: Option<usize>,
     pub(super) pending: Arc<PendingCalls>,
     /// Ids of our calls on this connection, shared by every client on it.
-    next_id: Arc<AtomicU64>,
+    /// (A reconnecting client puts its own, which outlives connections.)
+    next_id: std::sync::Mutex<Arc<AtomicU64>>,
     /// Why the connection ended, when a violation ended it.
     pub(super) ended_by: std::sync::OnceLock<(u16, &'static str)>,
     /// Cancelled when the connection ends, for whatever reason: running
@@ -135,7 +136,7 @@ impl DuplexConnection {
             sender,
             max_message: config.max_message,
             pending: Arc::default(),
-            next_id: Arc::new(AtomicU64::new(1)),
+            next_id: std::sync::Mutex::new(Arc::new(AtomicU64::new(1))),
             ended_by: std::sync::OnceLock::new(),
             done: CancellationToken::new(),
             drain: CancellationToken::new(),
@@ -189,6 +190,20 @@ impl DuplexConnection {
     /// Cancelled when the connection ends.
     pub(crate) fn ended_token(&self) -> &CancellationToken {
         &self.shared.done
+    }
+
+    /// Takes request ids from `counter` from now on (a reconnecting
+    /// client's, so that its calls and those of clients made on this
+    /// connection never share an id).
+    pub(crate) fn use_ids(&self, counter: Arc<AtomicU64>) {
+        if let Ok(mut ids) = self.shared.next_id.lock() {
+            *ids = counter;
+        }
+    }
+
+    /// What a call that can no longer be answered fails with.
+    pub(crate) fn closed_error(&self) -> Error {
+        self.shared.closed_error()
     }
 
     /// The largest message the framing carries, if it has a limit.
@@ -317,10 +332,10 @@ impl Transport for DuplexConnection {
     }
 
     fn id_counter(&self) -> Option<Arc<AtomicU64>> {
-        Some(self.shared.next_id.clone())
+        self.shared.next_id.lock().ok().map(|ids| ids.clone())
     }
 
-    fn open_subscription(&self, id: &str) -> Option<crate::client::Opened> {
+    fn open_subscription(&self, id: &str) -> Option<crate::client::Inbox> {
         self.shared.routes.open(id)
     }
 

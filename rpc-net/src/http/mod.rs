@@ -11,6 +11,8 @@
 
 #[cfg(feature = "client")]
 mod client;
+#[cfg(feature = "client")]
+mod retry;
 #[cfg(feature = "server")]
 mod serve;
 #[cfg(feature = "server")]
@@ -22,6 +24,8 @@ pub use crate::auth::Credentials;
 pub use ::http::{Extensions, HeaderMap};
 #[cfg(feature = "client")]
 pub use client::HttpClient;
+#[cfg(feature = "client")]
+pub use retry::{RetryLayer, RetryPolicy};
 #[cfg(all(feature = "server", feature = "ws"))]
 pub(crate) use server::Shared;
 #[cfg(feature = "server")]

@@ -1,6 +1,7 @@
 //! The TCP client.
 
 use rpc_core::duplex::DuplexConnection;
+use rpc_core::reconnect::Endpoint;
 use rpc_core::{Context, Dispatcher, Error, MethodTable};
 use tokio::net::{TcpStream, ToSocketAddrs};
 
@@ -36,4 +37,27 @@ pub async fn connect(
         Context::new().with(rpc_core::TransportKind::Tcp),
         None,
     ))
+}
+
+/// An endpoint for a reconnecting client
+/// ([`Reconnect`](rpc_core::reconnect::Reconnect)): a TCP connection to
+/// `addr` (`host:port`) with `options` (its framing), serving `methods` to
+/// the server.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), rpc_core::Error> {
+/// use rpc_core::reconnect::Reconnect;
+/// use rpc_net::tcp::{endpoint, StreamOptions};
+/// let connection = Reconnect::new(endpoint("127.0.0.1:4000", StreamOptions::default(), rpc_core::MethodTable::new()))
+///     .connect()
+///     .await?;
+/// let client = rpc_core::Client::new(connection);
+/// # Ok(()) }
+/// ```
+pub fn endpoint(addr: impl Into<String>, options: StreamOptions, methods: MethodTable) -> Endpoint {
+    let addr = addr.into();
+    Endpoint::new(format!("tcp://{addr}"), move || {
+        let (addr, options, methods) = (addr.clone(), options.clone(), methods.clone());
+        async move { connect(addr.as_str(), &options, methods).await }
+    })
 }

@@ -11,7 +11,7 @@ mod server;
 mod stream;
 
 #[cfg(feature = "client")]
-pub use client::connect;
+pub use client::{connect, endpoint};
 #[cfg(feature = "server")]
 pub use server::{TcpListening, TcpServer};
 pub use stream::{connect_stream, StreamOptions};

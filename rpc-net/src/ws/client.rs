@@ -30,6 +30,26 @@ pub async fn connect(url: &str, methods: MethodTable) -> Result<DuplexConnection
     WsClient::new(url).connect(methods).await
 }
 
+/// An endpoint for a reconnecting client
+/// ([`Reconnect`](rpc_core::reconnect::Reconnect)): a WebSocket connection
+/// to `url` that serves `methods` to the server. [`WsClient::endpoint`]
+/// sets headers, certificates or a proxy.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), rpc_core::Error> {
+/// use rpc_core::reconnect::Reconnect;
+/// let connection = Reconnect::new(rpc_net::ws::endpoint("ws://10.0.0.1:3000/", rpc_core::MethodTable::new()))
+///     .with_endpoint(rpc_net::ws::endpoint("ws://10.0.0.2:3000/", rpc_core::MethodTable::new()))
+///     .connect()
+///     .await?;
+/// let client = rpc_core::Client::new(connection.clone());
+/// println!("{}", connection.state());
+/// # Ok(()) }
+/// ```
+pub fn endpoint(url: &str, methods: MethodTable) -> rpc_core::reconnect::Endpoint {
+    WsClient::new(url).endpoint(methods)
+}
+
 /// [`connect`] with explicit engine settings.
 pub async fn connect_with(
     url: &str,
@@ -109,6 +129,13 @@ impl WsClient {
     pub fn with_duplex(mut self, config: DuplexConfig) -> Self {
         self.config = config;
         self
+    }
+
+    /// An endpoint for a reconnecting client: each connection it opens is
+    /// made with these settings and serves `methods` to the server.
+    pub fn endpoint(self, methods: MethodTable) -> rpc_core::reconnect::Endpoint {
+        let name = crate::redacted(&self.url);
+        rpc_core::reconnect::Endpoint::new(name, move || self.clone().connect(methods.clone()))
     }
 
     /// Connects; `methods` serves what the server sends this client.

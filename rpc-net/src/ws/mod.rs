@@ -12,7 +12,7 @@ mod proxy;
 mod server;
 
 #[cfg(feature = "client")]
-pub use client::{connect, connect_with, WsClient};
+pub use client::{connect, connect_with, endpoint, WsClient};
 #[cfg(feature = "server")]
 pub(crate) use server::accept;
 
