@@ -81,6 +81,43 @@ impl Served {
         Served::spawn(command)
     }
 
+    /// Starts `calculator serve` on the given addresses (`HOST:PORT`), as a
+    /// restart of an instance on the same ports does; tries for a few
+    /// seconds while the ports are still being released.
+    pub fn start_at(http: &str, tcp: &str, framing: &str) -> Served {
+        let started = Instant::now();
+        loop {
+            let mut command = Command::new(binary());
+            command
+                .args(["serve", "--http", http, "--tcp", tcp, "--framing", framing])
+                .env("RUST_LOG", "error")
+                .stderr(Stdio::null());
+            let attempt =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Served::spawn(command)));
+            match attempt {
+                Ok(served) => return served,
+                Err(_) if started.elapsed() < Duration::from_secs(10) => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    }
+
+    /// `HOST:PORT` of the HTTP listener.
+    pub fn http_addr(&self) -> String {
+        self.http
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// Kills the process at once (SIGKILL): no drain, connections just drop.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Starts a command that runs `calculator serve` and prints its addresses.
     pub fn spawn(mut command: Command) -> Served {
         let mut child = command

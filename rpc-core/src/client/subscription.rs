@@ -44,10 +44,15 @@ const EARLY: usize = 256;
 
 /// A connection's subscriptions, by id: where their notices go.
 #[derive(Default)]
-pub(crate) struct Routes {
-    open: Mutex<HashMap<String, Route>>,
+pub(crate) struct Routes(Mutex<RouteTable>);
+
+/// The routes, and the notices that came before their route: one lock, so
+/// that a notice is never put aside just after its route opened.
+#[derive(Default)]
+struct RouteTable {
+    open: HashMap<String, Route>,
     /// Notices that arrived before their subscription was opened here.
-    early: Mutex<VecDeque<(String, Notice)>>,
+    early: VecDeque<(String, Notice)>,
 }
 
 impl Routes {
@@ -55,18 +60,16 @@ impl Routes {
     pub(crate) fn open(&self, id: &str) -> Option<Inbox> {
         let (sender, receiver) = mpsc::channel(BUFFER);
         let lagged = Arc::new(AtomicBool::new(false));
-        if let Ok(mut early) = self.early.lock() {
-            let mut kept = VecDeque::with_capacity(early.len());
-            for (for_id, notice) in early.drain(..) {
-                if for_id == id {
-                    let _ = sender.try_send(notice);
-                } else {
-                    kept.push_back((for_id, notice));
-                }
+        let mut table = self.0.lock().ok()?;
+        let early = std::mem::take(&mut table.early);
+        for (for_id, notice) in early {
+            if for_id == id {
+                let _ = sender.try_send(notice);
+            } else {
+                table.early.push_back((for_id, notice));
             }
-            *early = kept;
         }
-        self.open.lock().ok()?.insert(
+        table.open.insert(
             id.to_owned(),
             Route {
                 sender,
@@ -78,51 +81,46 @@ impl Routes {
 
     /// Ends every route: the connection is over.
     pub(crate) fn clear(&self) {
-        if let Ok(mut open) = self.open.lock() {
-            open.clear();
-        }
-        if let Ok(mut early) = self.early.lock() {
-            early.clear();
+        if let Ok(mut table) = self.0.lock() {
+            table.open.clear();
+            table.early.clear();
         }
     }
 
     /// Forgets subscription `id`.
     pub(crate) fn close(&self, id: &str) {
-        if let Ok(mut open) = self.open.lock() {
-            open.remove(id);
+        if let Ok(mut table) = self.0.lock() {
+            table.open.remove(id);
         }
     }
 
     /// Routes a notice; `false` when its subscription is unknown here (it
     /// is kept a while, in case its subscribe answer is being handled).
     pub(crate) fn deliver(&self, id: &str, notice: Notice) -> bool {
-        let Ok(mut open) = self.open.lock() else {
+        let Ok(mut table) = self.0.lock() else {
             return false;
         };
         let end = matches!(notice, Notice::End(_));
-        match open.get(id) {
+        match table.open.get(id) {
             Some(route) => {
                 match route.sender.try_send(notice) {
                     Ok(()) if end => {
-                        open.remove(id);
+                        table.open.remove(id);
                     }
                     Ok(()) => {}
                     // The stream is not read: it ends as lagged.
                     Err(_) => {
                         route.lagged.store(true, Ordering::Relaxed);
-                        open.remove(id);
+                        table.open.remove(id);
                     }
                 }
                 true
             }
             None => {
-                drop(open);
-                if let Ok(mut early) = self.early.lock() {
-                    if early.len() == EARLY {
-                        early.pop_front();
-                    }
-                    early.push_back((id.to_owned(), notice));
+                if table.early.len() == EARLY {
+                    table.early.pop_front();
                 }
+                table.early.push_back((id.to_owned(), notice));
                 false
             }
         }
