@@ -378,3 +378,81 @@ async fn over_http_an_idempotent_call_is_retried_across_a_restart_and_another_is
     assert_eq!(retried.await.unwrap().unwrap(), 42);
     assert!(attempts.load(Ordering::SeqCst) >= 2);
 }
+
+/// An endpoint in this process: each connection is a pipe to a fresh
+/// server end (sent to `server_ends`) serving nothing.
+fn in_process(
+    connects: Arc<AtomicUsize>,
+    server_ends: tokio::sync::mpsc::UnboundedSender<rpc::duplex::DuplexConnection>,
+) -> Endpoint {
+    Endpoint::new("in-process", move || {
+        connects.fetch_add(1, Ordering::SeqCst);
+        let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+        let options = StreamOptions::default();
+        let end = |io| {
+            rpc::tcp::connect_stream(
+                io,
+                &options,
+                rpc::server::Dispatcher::new(MethodTable::new()),
+                rpc::Context::new(),
+                None,
+            )
+        };
+        let _ = server_ends.send(end(server_io));
+        let client = end(client_io);
+        async move { Ok(client) }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_drops_every_connection_at_once_is_not_hammered() {
+    let connects = Arc::new(AtomicUsize::new(0));
+    let (ends, mut server_ends) =
+        tokio::sync::mpsc::unbounded_channel::<rpc::duplex::DuplexConnection>();
+    // The server closes each connection as soon as it is made.
+    tokio::spawn(async move {
+        while let Some(end) = server_ends.recv().await {
+            end.close();
+        }
+    });
+    let connection = Reconnect::new(in_process(connects.clone(), ends))
+        .with_backoff(Duration::from_millis(100), Duration::from_secs(5))
+        .with_jitter(0.0)
+        .spawn();
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    // Back-off between short-lived connections: 0, 100, 200, 400, 800 ms.
+    let made = connects.load(Ordering::SeqCst);
+    assert!((3..=6).contains(&made), "{made} connections in 1.6 s");
+    drop(connection);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_every_handle_or_closing_stops_it_and_closes_the_connection() {
+    for close in [false, true] {
+        let connects = Arc::new(AtomicUsize::new(0));
+        let (ends, mut server_ends) =
+            tokio::sync::mpsc::unbounded_channel::<rpc::duplex::DuplexConnection>();
+        let connection = Reconnect::new(in_process(connects.clone(), ends))
+            .connect()
+            .await
+            .unwrap();
+        let client = rpc::Client::new(connection.clone());
+        let server_end = server_ends.recv().await.unwrap();
+        if close {
+            connection.close();
+            let error = client
+                .call::<u64>("x", rpc::client::ParamsBuilder::new(false))
+                .await
+                .unwrap_err();
+            assert!(matches!(error, rpc::Error::Disconnected(_)), "{error}");
+        } else {
+            drop(client);
+            drop(connection);
+        }
+        tokio::time::timeout(Duration::from_secs(2), server_end.closed())
+            .await
+            .expect("the connection closes");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(connects.load(Ordering::SeqCst), 1, "no reconnection");
+    }
+}

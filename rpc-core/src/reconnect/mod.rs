@@ -204,6 +204,7 @@ impl Reconnect {
             .map(|s| s.clone());
         match reached {
             Ok(ConnectionState::Connected { .. }) => Ok(reconnecting),
+            Ok(ConnectionState::Closed { reason }) => Err(Error::Connect(reason.into())),
             Ok(other) => Err(Error::Connect(other.to_string().into())),
             Err(_) => Err(Error::Closed),
         }
@@ -229,15 +230,16 @@ impl Reconnect {
             retry_in: Duration::ZERO,
             last_error: None,
         });
+        let stop = CancellationToken::new();
         let shared = Arc::new(Shared {
             current,
             state,
+            stop: stop.clone(),
             next_id: Arc::new(AtomicU64::new(1)),
             subscriptions: Subscriptions::default(),
             wait_while_disconnected: self.wait_while_disconnected,
             reconnects: AtomicU64::new(0),
         });
-        let stop = CancellationToken::new();
         tokio::spawn(supervise(shared.clone(), self, first_round, stop.clone()));
         Reconnecting {
             inner: Arc::new(Inner {
@@ -262,6 +264,8 @@ struct Current {
 struct Shared {
     current: watch::Sender<Current>,
     state: watch::Sender<ConnectionState>,
+    /// Stops the supervisor.
+    stop: CancellationToken,
     /// Request ids, across connections.
     next_id: Arc<AtomicU64>,
     subscriptions: Subscriptions,
@@ -305,6 +309,10 @@ impl Shared {
 
     /// Over for good: calls fail, subscription streams end.
     fn finish(&self, reason: String) {
+        self.stop.cancel();
+        if self.current.borrow().closed.is_some() {
+            return;
+        }
         tracing::info!(target: "rpc::reconnect", %reason, "reconnecting client closed");
         self.current.send_modify(|c| {
             if let Some(connection) = c.connection.take() {
@@ -381,6 +389,10 @@ async fn supervise(
                 _ = wait => {}
             }
         };
+        if stop.is_cancelled() {
+            connection.close();
+            return shared.finish("closed by the client".into());
+        }
         first_round = None;
         connection.use_ids(shared.next_id.clone());
         let endpoint = config.endpoints[index].name.clone();
