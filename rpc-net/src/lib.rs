@@ -101,7 +101,50 @@ pub(crate) fn redacted(url: &str) -> String {
     }
 }
 
+/// Sets a TCP connection up: no Nagle delay (each message goes out at
+/// once), and keep-alive probes so that a peer gone without a word (a
+/// crashed host, a network cut) is noticed within about a minute: after
+/// 30 s of silence, a probe every 10 s, 3 unanswered ones end it.
+#[cfg(any(
+    all(feature = "server", any(feature = "http", feature = "tcp")),
+    all(feature = "client", feature = "tcp")
+))]
+pub(crate) fn tune(stream: &tokio::net::TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let keepalive = socket2::TcpKeepalive::new().with_time(std::time::Duration::from_secs(30));
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        target_os = "freebsd"
+    ))]
+    let keepalive = keepalive
+        .with_interval(std::time::Duration::from_secs(10))
+        .with_retries(3);
+    let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive);
+}
+
 /// How long a client waits for a connection to be made (TCP, TLS and the
 /// WebSocket handshake included): 10 s.
 #[cfg(feature = "client")]
 pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[cfg(all(test, feature = "tcp", feature = "client"))]
+mod tests {
+    #[tokio::test]
+    async fn tcp_connections_probe_a_silent_peer_after_thirty_seconds() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        super::tune(&stream);
+        let socket = socket2::SockRef::from(&stream);
+        assert!(socket.keepalive().unwrap());
+        assert!(socket.tcp_nodelay().unwrap());
+        #[cfg(target_os = "linux")]
+        {
+            assert_eq!(socket.tcp_keepalive_time().unwrap().as_secs(), 30);
+            assert_eq!(socket.tcp_keepalive_interval().unwrap().as_secs(), 10);
+            assert_eq!(socket.tcp_keepalive_retries().unwrap(), 3);
+        }
+    }
+}

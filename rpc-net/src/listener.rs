@@ -56,7 +56,7 @@ impl Listener {
             match accepted {
                 Ok((stream, peer)) => {
                     self.backoff.reset();
-                    let _ = stream.set_nodelay(true);
+                    crate::tune(&stream);
                     return Some((
                         Counted {
                             stream,

@@ -29,7 +29,7 @@ pub async fn connect(
         .await
         .map_err(|_| Error::Timeout(crate::CONNECT_TIMEOUT))?
         .map_err(|e| Error::Connect(Box::new(e)))?;
-    let _ = stream.set_nodelay(true);
+    crate::tune(&stream);
     Ok(connect_stream(
         stream,
         options,
