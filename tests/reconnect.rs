@@ -456,3 +456,59 @@ async fn dropping_every_handle_or_closing_stops_it_and_closes_the_connection() {
         assert_eq!(connects.load(Ordering::SeqCst), 1, "no reconnection");
     }
 }
+
+/// What `tracing` events were written, as text.
+#[derive(Clone, Default)]
+struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Log {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn connection_changes_are_tracing_events() {
+    let log = Log::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_env_filter("rpc::reconnect=info")
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let connects = Arc::new(AtomicUsize::new(0));
+    let (ends, mut server_ends) = tokio::sync::mpsc::unbounded_channel();
+    let connection = quick(Reconnect::new(in_process(connects, ends)))
+        .connect()
+        .await
+        .unwrap();
+    server_ends.recv().await.unwrap().close();
+    let _second = server_ends.recv().await.unwrap();
+    reach(&connection, ConnectionState::is_connected).await;
+    connection.close();
+
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let find = |what: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains("rpc::reconnect") && l.contains(what))
+            .unwrap_or_else(|| panic!("no event {what:?} in:\n{text}"))
+    };
+    let (connected, lost, closed) = (
+        find("connected endpoint=in-process generation=1"),
+        find("connection lost; reconnecting"),
+        find("reconnecting client closed"),
+    );
+    let reconnected = find("generation=2");
+    assert!(
+        connected < lost && lost < reconnected && reconnected < closed,
+        "{text}"
+    );
+}
