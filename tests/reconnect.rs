@@ -512,3 +512,30 @@ async fn connection_changes_are_tracing_events() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_subscription_that_is_not_read_ends_as_lagged() {
+    let served = start("newline").await;
+    let connection = Reconnect::new(endpoint(&served, "ws", MethodTable::new()))
+        .connect()
+        .await
+        .unwrap();
+    let client = CalcClient::new(connection.clone());
+    let mut ticks = client.subscribe_ticks(1, None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut items = 0;
+    let end = loop {
+        match next(&mut ticks).await {
+            Ok(_) => items += 1,
+            Err(end) => break end,
+        }
+    };
+    assert_eq!(
+        end.error_object().map(|e| e.code),
+        Some(-32004),
+        "after {items} items: {end}"
+    );
+    assert!(ticks.next().await.is_none());
+    // The connection is fine: calls go on.
+    assert_eq!(client.add(1, 1).await.unwrap(), 2);
+}
