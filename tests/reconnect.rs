@@ -539,3 +539,17 @@ async fn a_reconnecting_subscription_that_is_not_read_ends_as_lagged() {
     // The connection is fine: calls go on.
     assert_eq!(client.add(1, 1).await.unwrap(), 2);
 }
+
+#[tokio::test]
+async fn a_malformed_url_ends_it_at_once_with_that_error() {
+    let connection = Reconnect::new(rpc::ws::endpoint("http//nowhere", MethodTable::new())).spawn();
+    let mut states = connection.watch_state();
+    let closed = tokio::time::timeout(Duration::from_secs(5), states.wait_for(|s| s.is_closed()))
+        .await
+        .expect("closed at once")
+        .unwrap()
+        .to_string();
+    assert!(closed.contains("invalid URL"), "{closed}");
+    let error = CalcClient::new(connection).add(1, 2).await.unwrap_err();
+    assert!(error.to_string().contains("invalid URL"), "{error}");
+}

@@ -368,12 +368,17 @@ async fn supervise(
                 Ok(connection) => break connection,
                 Err(error) => error,
             };
+            if is_permanent(&error) {
+                // Trying again cannot help: the settings are wrong.
+                return shared.finish(format!("{}: {error}", endpoint.name));
+            }
             tracing::warn!(target: "rpc::reconnect", endpoint = %endpoint.name, attempt, %error, "connection attempt failed");
             last_error = Some(error.to_string());
             index = (index + 1) % config.endpoints.len();
             let limit = first_round.or(config.max_attempts);
             if limit.is_some_and(|limit| attempt >= limit) {
-                return shared.finish(format!("gave up after {attempt} attempts: {error}"));
+                let attempts = if attempt == 1 { "attempt" } else { "attempts" };
+                return shared.finish(format!("gave up after {attempt} {attempts}: {error}"));
             }
             let wait = backoff.next_backoff();
             shared.set_state(ConnectionState::Reconnecting {
@@ -488,6 +493,15 @@ impl Reconnecting {
     fn shared(&self) -> &Arc<Shared> {
         &self.inner.shared
     }
+}
+
+/// Whether an attempt failed for a reason that trying again cannot cure
+/// (a malformed URL, a header or a certificate that is no good).
+fn is_permanent(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::InvalidUrl { .. } | Error::InvalidHeader { .. } | Error::Config { .. }
+    )
 }
 
 /// Whether an error means the connection was lost (rather than the call
