@@ -373,7 +373,7 @@ async fn supervise(
                 return shared.finish(format!("{}: {error}", endpoint.name));
             }
             tracing::warn!(target: "rpc::reconnect", endpoint = %endpoint.name, attempt, %error, "connection attempt failed");
-            last_error = Some(error.to_string());
+            last_error = Some(format!("{}: {error}", endpoint.name));
             index = (index + 1) % config.endpoints.len();
             let limit = first_round.or(config.max_attempts);
             if limit.is_some_and(|limit| attempt >= limit) {
@@ -422,7 +422,7 @@ async fn supervise(
                 ended.cancelled().await;
             } => {}
         }
-        let reason = connection.closed_error().to_string();
+        let reason = format!("{endpoint}: {}", connection.closed_error());
         tracing::warn!(target: "rpc::reconnect", %endpoint, %reason, "connection lost; reconnecting");
         last_error = Some(reason);
         shared.current.send_modify(|c| c.connection = None);

@@ -23,10 +23,13 @@ pub(crate) enum Received {
 /// The close code and reason for a read error caused by the peer (found in
 /// the error or its sources); `None` for I/O errors and the like.
 fn violation(error: &(dyn std::error::Error + 'static)) -> Option<(u16, &'static str)> {
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
     use tokio_tungstenite::tungstenite::Error;
     let cause = std::iter::successors(Some(error), |e| e.source())
         .find_map(|e| e.downcast_ref::<Error>())?;
     match cause {
+        // The peer vanished (its process killed, say): an end, not a violation.
+        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
         Error::Capacity(_) => Some((1009, "message too big")),
         Error::Utf8(_) => Some((1007, "invalid UTF-8")),
         Error::Protocol(_) => Some((1002, "protocol error")),
