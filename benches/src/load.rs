@@ -420,6 +420,52 @@ pub async fn client_jsonrpsee(addr: SocketAddr, settings: &Settings) -> f64 {
     .await
 }
 
+/// Calls/s of our WebSocket client from 64 concurrent callers on one
+/// connection: a plain connection, or a reconnecting one (`reconnecting`).
+pub async fn ws_client_ours(addr: SocketAddr, reconnecting: bool, settings: &Settings) -> f64 {
+    let url = format!("ws://{addr}/");
+    let client = if reconnecting {
+        let endpoint = rpc::ws::endpoint(&url, rpc::MethodTable::new());
+        match rpc::reconnect::Reconnect::new(endpoint).connect().await {
+            Ok(connection) => crate::servers::BenchClient::new(connection),
+            Err(_) => return 0.0,
+        }
+    } else {
+        match rpc::ws::connect(&url, rpc::MethodTable::new()).await {
+            Ok(connection) => crate::servers::BenchClient::new(connection),
+            Err(_) => return 0.0,
+        }
+    };
+    drive(settings, move || {
+        let client = client.clone();
+        async move { client.subtract(42, 23).await.is_ok() }
+    })
+    .await
+}
+
+/// Calls/s of jsonrpsee's WebSocket client from 64 concurrent callers on
+/// one connection.
+pub async fn ws_client_jsonrpsee(addr: SocketAddr, settings: &Settings) -> f64 {
+    use jsonrpsee::core::client::ClientT;
+    let Ok(client) = jsonrpsee::ws_client::WsClientBuilder::default()
+        .build(format!("ws://{addr}/"))
+        .await
+    else {
+        return 0.0;
+    };
+    let client = Arc::new(client);
+    drive(settings, move || {
+        let client = client.clone();
+        async move {
+            client
+                .request::<i64, _>("subtract", jsonrpsee::rpc_params![42, 23])
+                .await
+                .is_ok()
+        }
+    })
+    .await
+}
+
 async fn drive<F, Fut>(settings: &Settings, call: F) -> f64
 where
     F: Fn() -> Fut + Clone + Send + 'static,

@@ -338,6 +338,24 @@ async fn client(ours: &servers::Ours, settings: &Settings, rows: &mut Vec<Row>) 
         target: 1.0,
         competitor: "jsonrpsee client",
     });
+    let (mut plain, mut reconnecting, mut j) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..settings.rounds {
+        plain.push(load::ws_client_ours(ours.http, false, settings).await);
+        reconnecting.push(load::ws_client_ours(ours.http, true, settings).await);
+        j.push(load::ws_client_jsonrpsee(ours.http, settings).await);
+    }
+    let theirs = median(j);
+    for (kind, figures) in [("WebSocket", plain), ("Reconnecting WebSocket", reconnecting)] {
+        rows.push(Row {
+            name: format!("{kind} client, 64 concurrent callers, one connection"),
+            unit: "calls/s",
+            ours: median(figures),
+            theirs,
+            lower_is_better: false,
+            target: 1.0,
+            competitor: "jsonrpsee WebSocket client",
+        });
+    }
 }
 
 /// Idle connections held open on servers in child processes.
