@@ -146,8 +146,8 @@ pub mod client {
 /// Clients that survive their connection (WebSocket, TCP): back-off and
 /// failover between endpoints, idempotent calls sent again, subscriptions
 /// made again with a gap in their streams, and the connection's state to
-/// watch. Endpoints come from [`ws::endpoint`](crate::ws::endpoint) and
-/// [`tcp::endpoint`](crate::tcp::endpoint).
+/// watch. Endpoints come from [`ws::endpoint`] and
+/// [`tcp::endpoint`].
 pub mod reconnect {
     pub use rpc_core::reconnect::*;
 }

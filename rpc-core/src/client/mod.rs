@@ -233,7 +233,7 @@ impl Client {
     }
 
     /// Calls `method`, which is idempotent: a retry layer
-    /// ([`RetryLayer`]) or a reconnecting client may send it again when a
+    /// (`rpc_net::http::RetryLayer`) or a reconnecting client may send it again when a
     /// failure leaves unknown whether it ran. Generated clients use it for
     /// methods marked `#[rpc(idempotent)]`.
     pub async fn call_idempotent<T: DeserializeOwned>(
