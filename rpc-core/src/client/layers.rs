@@ -116,6 +116,16 @@ where
         self.below.subscribe(client, call)
     }
 
+    fn unsubscribe<'a>(
+        &'a self,
+        client: &'a super::Client,
+        key: &'a str,
+        method: &'static str,
+        server_id: Box<serde_json::value::RawValue>,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        self.below.unsubscribe(client, key, method, server_id)
+    }
+
     fn open_subscription(&self, id: &str) -> Option<super::Inbox> {
         self.below.open_subscription(id)
     }

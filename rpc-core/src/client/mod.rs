@@ -100,6 +100,24 @@ pub trait Transport: Send + Sync + 'static {
         Box::pin(client.subscribe_once(call))
     }
 
+    /// Ends the subscription known by `key` (see [`subscribe`](Self::subscribe)):
+    /// closes its route and calls `method` with `server_id` through
+    /// `client`; whether the server still had it. A reconnecting transport
+    /// sends it on its current connection only, with the id the
+    /// subscription has there.
+    fn unsubscribe<'a>(
+        &'a self,
+        client: &'a Client,
+        key: &'a str,
+        method: &'static str,
+        server_id: Box<serde_json::value::RawValue>,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        self.close_subscription(key);
+        let mut params = ParamsBuilder::new(false);
+        params.push("id", &server_id);
+        Box::pin(client.call(method, params))
+    }
+
     /// Opens the route of subscription `id`'s notices (a duplex transport);
     /// `None`: this transport cannot carry subscriptions.
     fn open_subscription(&self, _id: &str) -> Option<Inbox> {

@@ -201,6 +201,25 @@ pub(crate) fn read(params: &RawValue) -> Option<(String, Notice)> {
 /// items that ends when the subscription does (with an `Err` first if it
 /// ended with an error, such as -32004 when we did not keep up). Dropping
 /// it unsubscribes.
+///
+/// Over a reconnecting client ([`reconnect`](crate::reconnect)), one
+/// `Err` is not an end: [`Error::Resubscribed`] marks a gap (the
+/// subscription was made again on a new connection; items sent meanwhile
+/// are lost) and items follow it. `?` or `try_next()` stop at it; to read
+/// on, match it with [`Error::is_gap`]:
+///
+/// ```no_run
+/// # async fn demo(mut ticks: rpc_core::ClientSubscription<u64>) -> Result<(), rpc_core::Error> {
+/// use futures_util::StreamExt;
+/// while let Some(item) = ticks.next().await {
+///     match item {
+///         Ok(tick) => println!("{tick}"),
+///         Err(gap) if gap.is_gap() => println!("some ticks were missed"),
+///         Err(end) => return Err(end),
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 pub struct Subscription<T> {
     id: String,
     /// What the transport knows it by.
@@ -247,27 +266,34 @@ impl<T> Subscription<T> {
     /// Ends the subscription; whether the server still had it.
     pub async fn unsubscribe(mut self) -> Result<bool, Error> {
         self.open = false;
-        self.client.transport.close_subscription(&self.key);
-        let mut params = ParamsBuilder::new(false);
-        params.push("id", &self.server_id());
-        self.client.call(self.unsubscribe, params).await
+        let id = self.server_id();
+        self.client
+            .transport
+            .unsubscribe(&self.client, &self.key, self.unsubscribe, id)
+            .await
     }
 }
 
 impl<T> Drop for Subscription<T> {
     fn drop(&mut self) {
-        self.client.transport.close_subscription(&self.key);
         if !self.open {
+            self.client.transport.close_subscription(&self.key);
             return;
         }
         // Best effort: tell the server, without waiting for its answer.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (client, method, id) = (self.client.clone(), self.unsubscribe, self.server_id());
-            runtime.spawn(async move {
-                let mut params = ParamsBuilder::new(false);
-                params.push("id", &id);
-                let _ = client.call::<bool>(method, params).await;
-            });
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let (client, key, method) =
+                    (self.client.clone(), self.key.clone(), self.unsubscribe);
+                let id = self.server_id();
+                runtime.spawn(async move {
+                    let _ = client
+                        .transport
+                        .unsubscribe(&client, &key, method, id)
+                        .await;
+                });
+            }
+            Err(_) => self.client.transport.close_subscription(&self.key),
         }
     }
 }

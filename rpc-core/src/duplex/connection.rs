@@ -197,6 +197,8 @@ impl DuplexConnection {
     /// connection never share an id).
     pub(crate) fn use_ids(&self, counter: Arc<AtomicU64>) {
         if let Ok(mut ids) = self.shared.next_id.lock() {
+            // Past any id already taken from the old one.
+            counter.fetch_max(ids.load(Ordering::Relaxed), Ordering::Relaxed);
             *ids = counter;
         }
     }

@@ -59,6 +59,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tower::retry::backoff::{Backoff, ExponentialBackoffMaker, MakeBackoff};
@@ -118,8 +119,16 @@ pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A connection that lasted less than this did not reset the back-off: a
 /// server that accepts and drops at once is not hammered.
 const STABLE: Duration = Duration::from_secs(2);
-/// How long re-making one subscription may take before it is given up.
+/// How long re-making one subscription may take before it is left for
+/// the next connection.
 const RESUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one connection attempt may take (the rpc-net endpoints give up
+/// sooner, after their own 10 s connect timeout).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many times one idempotent call is sent again after losing its
+/// connection: a call that ends every connection it is sent on is not sent
+/// for ever.
+const MAX_RESENDS: u32 = 3;
 
 /// How a reconnecting client connects and reconnects: its endpoints (tried
 /// in turn), its back-off, and what calls do while it is disconnected.
@@ -204,7 +213,10 @@ impl Reconnect {
             .map(|s| s.clone());
         match reached {
             Ok(ConnectionState::Connected { .. }) => Ok(reconnecting),
-            Ok(ConnectionState::Closed { reason }) => Err(Error::Connect(reason.into())),
+            Ok(ConnectionState::Closed { reason }) => Err(reconnecting
+                .shared()
+                .take_last_error()
+                .unwrap_or_else(|| Error::Connect(reason.into()))),
             Ok(other) => Err(Error::Connect(other.to_string().into())),
             Err(_) => Err(Error::Closed),
         }
@@ -239,6 +251,7 @@ impl Reconnect {
             subscriptions: Subscriptions::default(),
             wait_while_disconnected: self.wait_while_disconnected,
             reconnects: AtomicU64::new(0),
+            last_error: std::sync::Mutex::new(None),
         });
         tokio::spawn(supervise(shared.clone(), self, first_round, stop.clone()));
         Reconnecting {
@@ -271,6 +284,8 @@ struct Shared {
     subscriptions: Subscriptions,
     wait_while_disconnected: bool,
     reconnects: AtomicU64,
+    /// The last attempt's error, for `connect` to return as it is.
+    last_error: std::sync::Mutex<Option<Error>>,
 }
 
 impl Shared {
@@ -301,6 +316,17 @@ impl Shared {
 
     fn generation(&self) -> u64 {
         self.current.borrow().generation
+    }
+
+    /// The connection in use and its generation, if connected.
+    fn connected(&self) -> Option<(DuplexConnection, u64)> {
+        let current = self.current.borrow();
+        let generation = current.generation;
+        current.connection.clone().map(|c| (c, generation))
+    }
+
+    fn take_last_error(&self) -> Option<Error> {
+        self.last_error.lock().ok()?.take()
     }
 
     fn set_state(&self, state: ConnectionState) {
@@ -360,25 +386,36 @@ async fn supervise(
                 last_error: last_error.clone(),
             });
             tracing::debug!(target: "rpc::reconnect", endpoint = %endpoint.name, attempt, "connecting");
+            let attempt_future = std::panic::AssertUnwindSafe((endpoint.connect)());
             let outcome = tokio::select! {
                 _ = stop.cancelled() => return shared.finish("closed by the client".into()),
-                outcome = (endpoint.connect)() => outcome,
+                outcome = tokio::time::timeout(ATTEMPT_TIMEOUT, attempt_future.catch_unwind()) => match outcome {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(_)) => Err(Error::Connect("the endpoint's connect function panicked".into())),
+                    Err(_) => Err(Error::Timeout(ATTEMPT_TIMEOUT)),
+                },
             };
             let error = match outcome {
                 Ok(connection) => break connection,
                 Err(error) => error,
             };
-            if is_permanent(&error) {
-                // Trying again cannot help: the settings are wrong.
-                return shared.finish(format!("{}: {error}", endpoint.name));
+            let text = format!("{}: {error}", endpoint.name);
+            let permanent = is_permanent(&error);
+            if let Ok(mut last) = shared.last_error.lock() {
+                *last = Some(error);
             }
-            tracing::warn!(target: "rpc::reconnect", endpoint = %endpoint.name, attempt, %error, "connection attempt failed");
-            last_error = Some(format!("{}: {error}", endpoint.name));
+            if permanent {
+                // Trying again cannot help: the settings are wrong.
+                return shared.finish(text);
+            }
+            tracing::warn!(target: "rpc::reconnect", endpoint = %config.endpoints[index].name, attempt, error = %text, "connection attempt failed");
+            last_error = Some(text);
             index = (index + 1) % config.endpoints.len();
             let limit = first_round.or(config.max_attempts);
             if limit.is_some_and(|limit| attempt >= limit) {
                 let attempts = if attempt == 1 { "attempt" } else { "attempts" };
-                return shared.finish(format!("gave up after {attempt} {attempts}: {error}"));
+                let last = last_error.as_deref().unwrap_or_default();
+                return shared.finish(format!("gave up after {attempt} {attempts}; last: {last}"));
             }
             let wait = backoff.next_backoff();
             shared.set_state(ConnectionState::Reconnecting {
@@ -394,18 +431,23 @@ async fn supervise(
                 _ = wait => {}
             }
         };
-        if stop.is_cancelled() {
-            connection.close();
-            return shared.finish("closed by the client".into());
-        }
         first_round = None;
         connection.use_ids(shared.next_id.clone());
         let endpoint = config.endpoints[index].name.clone();
         let generation = shared.generation() + 1;
+        let mut installed = false;
         shared.current.send_modify(|c| {
-            c.connection = Some(connection.clone());
-            c.generation = generation;
+            // Not once closed: `close` may have run while this connected.
+            if c.closed.is_none() && !stop.is_cancelled() {
+                c.connection = Some(connection.clone());
+                c.generation = generation;
+                installed = true;
+            }
         });
+        if !installed {
+            connection.close();
+            return shared.finish("closed by the client".into());
+        }
         if generation > 1 {
             shared.reconnects.fetch_add(1, Ordering::Relaxed);
         }
@@ -432,6 +474,14 @@ async fn supervise(
         } else {
             // It did not last: wait before trying again, as after a failure.
             let wait = backoff.next_backoff();
+            shared.set_state(ConnectionState::Reconnecting {
+                attempt: 1,
+                endpoint: endpoint.clone(),
+                retry_in: wait
+                    .deadline()
+                    .saturating_duration_since(tokio::time::Instant::now()),
+                last_error: last_error.clone(),
+            });
             tokio::select! {
                 _ = stop.cancelled() => return shared.finish("closed by the client".into()),
                 _ = wait => {}
@@ -517,6 +567,7 @@ impl Transport for Reconnecting {
             let idempotent = message.is_idempotent();
             let mut message = Some(message);
             let mut after = 0;
+            let mut resends = 0;
             loop {
                 let wait = shared.wait_while_disconnected || after > 0;
                 let (connection, generation) = shared.connection(after, wait).await?;
@@ -529,11 +580,14 @@ impl Transport for Reconnecting {
                     return Err(Error::ConnectionLost);
                 };
                 match connection.request(this).await {
-                    Err(error) if is_lost(&error) && idempotent => {
+                    Err(Error::Closed) if idempotent && resends < MAX_RESENDS => {
                         tracing::debug!(target: "rpc::reconnect", "connection lost under an idempotent call: sending it again once reconnected");
+                        resends += 1;
                         after = generation;
                     }
-                    Err(error) if is_lost(&error) => return Err(Error::ConnectionLost),
+                    Err(Error::Closed) => return Err(Error::ConnectionLost),
+                    // Ended by a violation (a message too big for the peer,
+                    // say): sending it again would end the next one too.
                     outcome => return outcome,
                 }
             }
@@ -557,6 +611,20 @@ impl Transport for Reconnecting {
         call: SubscribeCall,
     ) -> BoxFuture<'a, Result<Opened, Error>> {
         Box::pin(resubscribe::open(self.shared().clone(), call))
+    }
+
+    fn unsubscribe<'a>(
+        &'a self,
+        _client: &'a Client,
+        key: &'a str,
+        method: &'static str,
+        _server_id: Box<serde_json::value::RawValue>,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(
+            self.shared()
+                .subscriptions
+                .unsubscribe(self.shared(), key, method),
+        )
     }
 
     fn open_subscription(&self, _id: &str) -> Option<Inbox> {

@@ -1,6 +1,14 @@
 //! A reconnecting client's subscriptions: each user stream outlives the
 //! connections it is fed from; after a reconnection the subscription is
 //! made again, and the stream told of the gap.
+//!
+//! One forwarder task per subscription and connection moves the
+//! connection's notices to the user stream. The forwarder of a new
+//! connection starts with the gap notice, once the previous forwarder has
+//! handed over what its connection delivered: items never mix across the
+//! gap. Only the record's current generation may end or unsubscribe it: a
+//! late notice or a stale id from an older connection (whose server may
+//! reuse ids after a restart) never touches what the subscription is now.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -8,6 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::{is_lost, Shared, RESUBSCRIBE_TIMEOUT};
 use crate::client::{subscription_key, Inbox, Notice, Opened, ServerId, SubscribeCall, BUFFER};
@@ -22,12 +31,14 @@ struct Record {
     stream: mpsc::Sender<Notice>,
     /// Set to end the stream as lagged.
     lagged: Arc<AtomicBool>,
-    /// The server's id for it on the current connection.
+    /// The server's id for it on the connection of `generation`.
     server_id: ServerId,
     /// That id as the connection's routes know it.
     route: String,
-    /// The connection it was made on.
+    /// The connection it was last made on.
     generation: u64,
+    /// The task moving that connection's notices to the stream.
+    forwarder: Option<JoinHandle<()>>,
 }
 
 /// Every live subscription, by key.
@@ -38,26 +49,66 @@ pub(super) struct Subscriptions {
 }
 
 impl Subscriptions {
-    fn remove(&self, key: u64) -> Option<Record> {
-        self.records.lock().ok()?.remove(&key)
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Record>> {
+        match self.records.lock() {
+            Ok(records) => records,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Forgets subscription `key` if it is still the one of `generation`.
+    fn remove_if_current(&self, key: u64, generation: u64) -> Option<Record> {
+        let mut records = self.lock();
+        match records.get(&key) {
+            Some(record) if record.generation == generation => records.remove(&key),
+            _ => None,
+        }
     }
 
     /// Ends every stream (the client is closed).
     pub(super) fn clear(&self) {
-        if let Ok(mut records) = self.records.lock() {
-            records.clear();
+        self.lock().clear();
+    }
+
+    /// The user dropped the stream `key` after its end: its route on the
+    /// current connection closes, and it is not made again.
+    pub(super) fn close(&self, shared: &Shared, key: &str) {
+        let Some(record) = key.parse().ok().and_then(|key| self.lock().remove(&key)) else {
+            return;
+        };
+        if let Some((connection, generation)) = shared.connected() {
+            if generation == record.generation {
+                connection.close_subscription(&record.route);
+            }
         }
     }
 
-    /// The user dropped or unsubscribed the stream `key`: it is not made
-    /// again, and its route on the current connection closes.
-    pub(super) fn close(&self, shared: &Shared, key: &str) {
-        let Some(record) = key.parse().ok().and_then(|key| self.remove(key)) else {
-            return;
+    /// Ends subscription `key`: on the current connection, with the id it
+    /// has there; `false` when it was not made on the current connection
+    /// (the server that had it is gone).
+    pub(super) async fn unsubscribe(
+        &self,
+        shared: &Shared,
+        key: &str,
+        method: &'static str,
+    ) -> Result<bool, Error> {
+        let Some(record) = key.parse().ok().and_then(|key| self.lock().remove(&key)) else {
+            return Ok(false);
         };
-        if let Some(connection) = &shared.current.borrow().connection {
-            connection.close_subscription(&record.route);
+        let Some((connection, generation)) = shared.connected() else {
+            return Ok(false);
+        };
+        if generation != record.generation {
+            return Ok(false);
         }
+        connection.close_subscription(&record.route);
+        let server_id = match record.server_id.lock() {
+            Ok(id) => id.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let mut params = crate::ParamsBuilder::new(false);
+        params.push("id", &server_id);
+        call_on(shared, &connection, method, params.into_bytes()?.as_deref()).await
     }
 
     /// Makes every subscription older than `generation` again on
@@ -68,14 +119,12 @@ impl Subscriptions {
         connection: &DuplexConnection,
         generation: u64,
     ) {
-        let stale: Vec<u64> = match self.records.lock() {
-            Ok(records) => records
-                .iter()
-                .filter(|(_, r)| r.generation < generation)
-                .map(|(key, _)| *key)
-                .collect(),
-            Err(_) => return,
-        };
+        let stale: Vec<u64> = self
+            .lock()
+            .iter()
+            .filter(|(_, r)| r.generation < generation)
+            .map(|(key, _)| *key)
+            .collect();
         let remade = stale
             .into_iter()
             .map(|key| resubscribe_one(shared.clone(), connection.clone(), generation, key));
@@ -107,23 +156,34 @@ pub(super) async fn open(shared: Arc<Shared>, call: SubscribeCall) -> Result<Ope
         let server_id: ServerId = Arc::new(Mutex::new(raw_id));
         let (stream, receiver) = mpsc::channel(BUFFER);
         let lagged = Arc::new(AtomicBool::new(false));
-        let record = Record {
-            call,
-            stream: stream.clone(),
-            lagged: lagged.clone(),
-            server_id: server_id.clone(),
-            route: route.clone(),
-            generation,
-        };
-        if let Ok(mut records) = shared.subscriptions.records.lock() {
-            records.insert(key, record);
+        {
+            // The forwarder starts under the lock: it finds its record.
+            let mut records = shared.subscriptions.lock();
+            let forwarder = tokio::spawn(forward(
+                shared.clone(),
+                key,
+                generation,
+                inbox,
+                stream.clone(),
+                None,
+            ));
+            records.insert(
+                key,
+                Record {
+                    call,
+                    stream,
+                    lagged: lagged.clone(),
+                    server_id: server_id.clone(),
+                    route: route.clone(),
+                    generation,
+                    forwarder: Some(forwarder),
+                },
+            );
         }
-        tokio::spawn(forward(shared.clone(), key, inbox, stream, None));
         // A new connection may have come while this one answered, after
         // its resubscription pass: make this one again there too.
-        if shared.generation() != generation {
-            if let Some(newer) = shared.current.borrow().connection.clone() {
-                let newer_generation = shared.generation();
+        if let Some((newer, newer_generation)) = shared.connected() {
+            if newer_generation != generation {
                 tokio::spawn(resubscribe_one(
                     shared.clone(),
                     newer,
@@ -141,6 +201,21 @@ pub(super) async fn open(shared: Arc<Shared>, call: SubscribeCall) -> Result<Ope
     }
 }
 
+/// Calls `method` on `connection` with ids of the reconnecting client.
+async fn call_on<T: serde::de::DeserializeOwned>(
+    shared: &Shared,
+    connection: &DuplexConnection,
+    method: &str,
+    params: Option<&[u8]>,
+) -> Result<T, Error> {
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let body = encode::request(method, params, Some(id));
+    let answer = connection
+        .request(Outgoing::request(body, vec![Id::from(id)]))
+        .await?;
+    answer.result(method, &Id::from(id))
+}
+
 /// Calls the subscribe method on `connection` and opens the route of the
 /// id it answers.
 async fn subscribe_on(
@@ -148,12 +223,8 @@ async fn subscribe_on(
     connection: &DuplexConnection,
     call: &SubscribeCall,
 ) -> Result<(Box<RawValue>, Inbox), Error> {
-    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    let body = encode::request(&call.method, call.params.as_deref(), Some(id));
-    let answer = connection
-        .request(Outgoing::request(body, vec![Id::from(id)]))
-        .await?;
-    let raw_id: Box<RawValue> = answer.result(&call.method, &Id::from(id))?;
+    let raw_id: Box<RawValue> =
+        call_on(shared, connection, &call.method, call.params.as_deref()).await?;
     let inbox = connection
         .open_subscription(&subscription_key(&raw_id))
         .ok_or(Error::Closed)?;
@@ -167,12 +238,9 @@ async fn resubscribe_one(
     generation: u64,
     key: u64,
 ) {
-    let call = match shared.subscriptions.records.lock() {
-        Ok(records) => match records.get(&key) {
-            Some(record) if record.generation < generation => record.call.clone(),
-            _ => return,
-        },
-        Err(_) => return,
+    let call = match shared.subscriptions.lock().get(&key) {
+        Some(record) if record.generation < generation => record.call.clone(),
+        _ => return,
     };
     let made = tokio::time::timeout(
         RESUBSCRIBE_TIMEOUT,
@@ -182,90 +250,109 @@ async fn resubscribe_one(
     .unwrap_or(Err(Error::Timeout(RESUBSCRIBE_TIMEOUT)));
     let (raw_id, inbox) = match made {
         Ok(made) => made,
-        // Lost again: the next connection makes it.
+        // Lost again, or no answer: the next connection makes it.
         Err(error) if is_lost(&error) => return,
-        Err(Error::Call(error)) => {
-            tracing::warn!(target: "rpc::reconnect", method = %call.method, code = error.code, "the server refused to make a subscription again: its stream ends");
-            if let Some(record) = shared.subscriptions.remove(key) {
-                let _ = record.stream.try_send(Notice::End(Some(error)));
-            }
+        Err(Error::Timeout(limit)) => {
+            tracing::warn!(target: "rpc::reconnect", method = %call.method, timeout_ms = limit.as_millis() as u64, "no answer when making a subscription again: left for the next connection");
             return;
         }
         Err(error) => {
             tracing::warn!(target: "rpc::reconnect", method = %call.method, %error, "a subscription could not be made again: its stream ends");
-            shared.subscriptions.remove(key);
+            let Some(record) = shared.subscriptions.lock().remove(&key) else {
+                return;
+            };
+            if let Error::Call(refusal) = error {
+                // Its end, in order after what came before.
+                tokio::spawn(async move {
+                    let _ = record.stream.send(Notice::End(Some(refusal))).await;
+                });
+            }
             return;
         }
     };
     let route = subscription_key(&raw_id);
-    let stream = match shared.subscriptions.records.lock() {
-        Ok(mut records) => match records.get_mut(&key) {
-            Some(record) if record.generation < generation => {
-                record.generation = generation;
-                record.route = route.clone();
-                if let Ok(mut id) = record.server_id.lock() {
-                    *id = raw_id.clone();
+    let mut records = shared.subscriptions.lock();
+    let record = match records.get_mut(&key) {
+        Some(record) if record.generation < generation => record,
+        _ => {
+            drop(records);
+            // Closed by the user meanwhile, or made again by another pass:
+            // this one is not wanted.
+            connection.close_subscription(&route);
+            tokio::spawn(async move {
+                let mut params = crate::ParamsBuilder::new(false);
+                params.push("id", &raw_id);
+                if let Ok(params) = params.into_bytes() {
+                    let _ =
+                        call_on::<bool>(&shared, &connection, call.unsubscribe, params.as_deref())
+                            .await;
                 }
-                Some(record.stream.clone())
-            }
-            _ => None,
-        },
-        Err(_) => None,
+            });
+            return;
+        }
     };
-    let Some(stream) = stream else {
-        // Closed by the user meanwhile, or made again by another pass:
-        // this one is not wanted.
-        connection.close_subscription(&route);
-        let unsubscribe = connection.client();
-        tokio::spawn(async move {
-            let mut params = crate::ParamsBuilder::new(false);
-            params.push("id", &raw_id);
-            let _ = unsubscribe.call::<bool>(call.unsubscribe, params).await;
-        });
-        return;
-    };
+    record.generation = generation;
+    record.route = route.clone();
+    if let Ok(mut id) = record.server_id.lock() {
+        *id = raw_id;
+    }
     tracing::info!(target: "rpc::reconnect", method = %call.method, id = %route, "subscription made again");
-    tokio::spawn(forward(
-        shared,
+    let previous = record.forwarder.take();
+    record.forwarder = Some(tokio::spawn(forward(
+        shared.clone(),
         key,
+        generation,
         inbox,
-        stream,
-        Some(Notice::Resubscribed(route)),
-    ));
+        record.stream.clone(),
+        Some((previous, Notice::Resubscribed(route))),
+    )));
 }
 
-/// Moves one connection's notices of subscription `key` to its user
-/// stream (after `first`, the gap notice), until the subscription or the
-/// connection ends, or the user goes.
+/// Moves the notices of subscription `key` on the connection of
+/// `generation` to its user stream, until the subscription or the
+/// connection ends, or the user goes. A forwarder after a reconnection
+/// first waits for the previous one to hand over what it had, then sends
+/// the gap notice.
 async fn forward(
     shared: Arc<Shared>,
     key: u64,
+    generation: u64,
     inbox: Inbox,
     stream: mpsc::Sender<Notice>,
-    first: Option<Notice>,
+    gap: Option<(Option<JoinHandle<()>>, Notice)>,
 ) {
     let Inbox {
         mut receiver,
         lagged,
     } = inbox;
-    if let Some(first) = first {
-        if stream.send(first).await.is_err() {
+    if let Some((previous, notice)) = gap {
+        if let Some(previous) = previous {
+            let _ = previous.await;
+        }
+        if stream.send(notice).await.is_err() {
             return;
         }
     }
     while let Some(notice) = receiver.recv().await {
-        let end = matches!(notice, Notice::End(_));
-        if stream.send(notice).await.is_err() {
+        if matches!(notice, Notice::End(_)) {
+            // An end from a connection the subscription has moved on from
+            // (made again already) is not the end of the stream.
+            if shared
+                .subscriptions
+                .remove_if_current(key, generation)
+                .is_some()
+            {
+                let _ = stream.send(notice).await;
+            }
             return;
         }
-        if end {
-            shared.subscriptions.remove(key);
+        if stream.send(notice).await.is_err() {
             return;
         }
     }
     if lagged.load(Ordering::Relaxed) {
         // The user did not keep up: the stream ends as lagged.
-        if let Some(record) = shared.subscriptions.remove(key) {
+        if let Some(record) = shared.subscriptions.remove_if_current(key, generation) {
             record.lagged.store(true, Ordering::Relaxed);
         }
     }
