@@ -46,6 +46,37 @@ pub enum CalcError {
     OutOfRange(String),
 }
 
+/// Summary statistics of a list of numbers.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct Stats {
+    /// How many values there are.
+    pub count: u64,
+    /// Their mean; `null` for an empty list.
+    pub mean: Option<f64>,
+    /// The smallest; `null` for an empty list.
+    pub min: Option<f64>,
+    /// The largest; `null` for an empty list.
+    pub max: Option<f64>,
+}
+
+/// A shape, tagged by its `kind`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Shape {
+    /// A circle of the given radius.
+    Circle {
+        /// Its radius.
+        radius: f64,
+    },
+    /// A rectangle.
+    Rect {
+        /// Its width.
+        width: f64,
+        /// Its height.
+        height: f64,
+    },
+}
+
 /// The JSON-RPC 2.0 specification's example methods, and a few more.
 #[rpc]
 pub trait Calculator {
@@ -116,6 +147,18 @@ pub trait Calculator {
     /// Delivers `message` to every subscriber of `topic`; returns how many
     /// subscriptions took it on this instance.
     async fn publish(&self, topic: String, message: Value) -> u64;
+
+    /// Count, mean, smallest and largest of `values`.
+    ///
+    /// - `values`: the numbers to summarize (may be empty)
+    #[rpc(idempotent)]
+    async fn stats(&self, values: Vec<f64>) -> Stats;
+
+    /// The area of `shape`.
+    ///
+    /// - `shape`: `{"kind":"circle","radius":R}` or `{"kind":"rect","width":W,"height":H}`
+    #[rpc(idempotent)]
+    async fn area(&self, shape: Shape) -> f64;
 }
 
 /// Arithmetic under the `math` namespace.
@@ -285,6 +328,24 @@ impl Calculator for Calc {
         }
         reached as u64
     }
+
+    async fn stats(&self, values: Vec<f64>) -> Stats {
+        let count = values.len() as u64;
+        let fold = |pick: fn(f64, f64) -> f64| values.iter().copied().reduce(pick);
+        Stats {
+            count,
+            mean: (count > 0).then(|| values.iter().sum::<f64>() / count as f64),
+            min: fold(f64::min),
+            max: fold(f64::max),
+        }
+    }
+
+    async fn area(&self, shape: Shape) -> f64 {
+        match shape {
+            Shape::Circle { radius } => std::f64::consts::PI * radius * radius,
+            Shape::Rect { width, height } => width * height,
+        }
+    }
 }
 
 struct Multiplier;
@@ -439,6 +500,13 @@ async fn serve(args: &[String]) -> ExitCode {
         topics: Mutex::default(),
     })
     .into_rpc()
+    .with_info(rpc::server::ServiceInfo {
+        title: "calculator".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        description: Some(
+            "The JSON-RPC 2.0 specification's example methods, structured types, subscriptions and an admin namespace.".into(),
+        ),
+    })
     .merge(Multiplier.into_rpc())
     .and_then(|m| m.merge(admin.into_rpc()))
     {

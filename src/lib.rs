@@ -114,7 +114,9 @@ pub use rpc_core::subscription::Subscription;
 pub use rpc_core::{
     code, Client, Context, Deadline, Error, ErrorObject, Id, InProcess, MethodTable, TransportKind,
 };
-pub use rpc_core::{discover, duplex, limits, subscription, Limits, DEFAULT_CLIENT_TIMEOUT};
+pub use rpc_core::{
+    discover, duplex, limits, schema, subscription, Limits, DEFAULT_CLIENT_TIMEOUT,
+};
 pub use rpc_macros::{rpc, RpcError};
 #[cfg(feature = "server")]
 pub use rpc_net::{shutdown, Shutdown};
@@ -124,7 +126,7 @@ pub use rpc_net::{shutdown, Shutdown};
 pub mod server {
     pub use rpc_core::{
         to_result, Context, Dispatcher, Handler, Limits, Method, MethodFuture, MethodInfo,
-        MethodResult, MethodTable, ParamInfo, Params, ParamsDecoder, RegisterError,
+        MethodResult, MethodTable, ParamInfo, Params, ParamsDecoder, RegisterError, ServiceInfo,
     };
 }
 

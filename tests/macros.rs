@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// A value with structure, to show that params and results go through serde.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Point {
     x: i64,
     y: i64,
@@ -844,7 +844,9 @@ async fn service_methods_may_take_the_names_of_the_clients_own() {
 
 mod app {
     /// A user's own type that happens to be called `Context`.
-    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    #[derive(
+        Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+    )]
     pub struct Context {
         pub tenant: String,
     }

@@ -322,7 +322,11 @@ fn the_openrpc_document_describes_subscriptions() {
     let ticks = find("subscribe_ticks").unwrap();
     assert_eq!(
         ticks["x-subscription"],
-        json!({"notification": "ticks", "unsubscribe": "unsubscribe_ticks"})
+        json!({
+            "notification": "ticks",
+            "unsubscribe": "unsubscribe_ticks",
+            "item": {"type": "integer", "format": "uint64", "minimum": 0}
+        })
     );
     let unsubscribe = find("unsubscribe_ticks").unwrap();
     assert_eq!(unsubscribe["params"][0]["name"], "id");

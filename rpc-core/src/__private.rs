@@ -7,10 +7,13 @@ pub use serde;
 pub use serde_json;
 
 pub use crate::client::{Batch, Push, ServiceBatch, ServiceClient, Slots};
+pub use crate::schema::{
+    DeclaredErrors, Describe, ErrorInfo, ErrorsOf, MethodSchemas, Schemas, ViaDeclared, ViaNothing,
+};
 pub use crate::subscription::{subscribe, unsubscribe};
 pub use crate::{
     to_result, Client, ClientSubscription, Context, Error, ErrorObject, MethodInfo, MethodTable,
-    ParamInfo, Params, ParamsBuilder, SubscriptionInfo,
+    ParamInfo, Params, ParamsBuilder, ServiceInfo, SubscriptionInfo,
 };
 use crate::{Handler, MethodResult};
 

@@ -2,6 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::schema::Schemas;
 use crate::{MethodInfo, MethodTable};
 
 /// The reserved method that returns the OpenRPC document.
@@ -9,23 +10,64 @@ pub const METHOD: &str = "rpc.discover";
 
 /// The OpenRPC document describing every method of `table`.
 ///
-/// Parameter and result schemas come from the Rust types' names: integers,
-/// floats, strings, booleans, `Vec`/arrays and `Option` map onto JSON Schema;
-/// other types are described by name only.
+/// Schemas come from the types themselves when `#[rpc]` registered the
+/// methods (see [`schema`](crate::schema): with the `schema` feature,
+/// complete JSON Schemas, named types under `components/schemas`);
+/// methods registered by hand are described from their types' names.
+/// Extension fields: `x-subscription` (a subscription's notification,
+/// unsubscribe method and item schema), `x-requires` (the role a caller
+/// needs), `x-notification` (called without an id), `x-idempotent` (safe
+/// to send twice), `x-aliases` (other names of the method).
 pub fn document(table: &MethodTable) -> Value {
-    let methods: Vec<Value> = table.methods().map(method).collect();
-    json!({
+    let mut schemas = Schemas::new();
+    let methods: Vec<Value> = table
+        .methods()
+        .map(|info| method(info, &mut schemas))
+        .collect();
+    let info = match table.info() {
+        Some(info) => {
+            let mut out = Map::new();
+            out.insert("title".into(), json!(info.title));
+            out.insert("version".into(), json!(info.version));
+            if let Some(d) = info.description.as_deref().filter(|d| !d.is_empty()) {
+                out.insert("description".into(), json!(d));
+            }
+            Value::Object(out)
+        }
+        None => json!({ "title": "JSON-RPC API", "version": "0.0.0" }),
+    };
+    let mut document = json!({
         "openrpc": "1.3.2",
-        "info": { "title": "JSON-RPC API", "version": env!("CARGO_PKG_VERSION") },
+        "info": info,
         "methods": methods,
-    })
+    });
+    let components = schemas.into_components();
+    if !components.is_empty() {
+        document["components"] = json!({ "schemas": components });
+    }
+    document
 }
 
-fn method(info: &MethodInfo) -> Value {
+fn method(info: &MethodInfo, schemas: &mut Schemas) -> Value {
+    let described = info.describe.map(|describe| (describe.0)(schemas));
     let params: Vec<Value> = info
         .params
         .iter()
-        .map(|p| json!({ "name": p.name, "required": p.required, "schema": schema(&p.ty) }))
+        .enumerate()
+        .map(|(i, p)| {
+            let schema = described
+                .as_ref()
+                .and_then(|d| d.params.get(i).cloned())
+                .unwrap_or_else(|| schema(&p.ty));
+            let mut param = Map::new();
+            param.insert("name".into(), json!(p.name));
+            if let Some(d) = &p.description {
+                param.insert("description".into(), json!(d));
+            }
+            param.insert("required".into(), json!(p.required));
+            param.insert("schema".into(), schema);
+            Value::Object(param)
+        })
         .collect();
     let mut m = Map::new();
     m.insert("name".into(), json!(info.name));
@@ -34,20 +76,38 @@ fn method(info: &MethodInfo) -> Value {
     }
     m.insert("params".into(), Value::Array(params));
     m.insert("paramStructure".into(), json!("either"));
-    if let Some(result) = &info.result {
+    let result = described
+        .as_ref()
+        .and_then(|d| d.result.clone())
+        .or_else(|| info.result.as_deref().map(schema));
+    if let Some(result) = result {
         m.insert(
             "result".into(),
-            json!({ "name": "result", "schema": schema(result) }),
+            json!({ "name": "result", "schema": result }),
         );
+    }
+    if let Some(errors) = described
+        .as_ref()
+        .map(|d| &d.errors)
+        .filter(|e| !e.is_empty())
+    {
+        let errors: Vec<Value> = errors
+            .iter()
+            .map(|e| json!({ "code": e.code, "message": e.message }))
+            .collect();
+        m.insert("errors".into(), Value::Array(errors));
     }
     if !info.aliases.is_empty() {
         m.insert("x-aliases".into(), json!(info.aliases));
     }
     if let Some(sub) = &info.subscription {
-        m.insert(
-            "x-subscription".into(),
-            json!({ "notification": sub.notification, "unsubscribe": sub.unsubscribe }),
-        );
+        let mut x = Map::new();
+        x.insert("notification".into(), json!(sub.notification));
+        x.insert("unsubscribe".into(), json!(sub.unsubscribe));
+        if let Some(item) = described.as_ref().and_then(|d| d.item.clone()) {
+            x.insert("item".into(), item);
+        }
+        m.insert("x-subscription".into(), Value::Object(x));
     }
     if let Some(role) = &info.requires {
         m.insert("x-requires".into(), json!(role));

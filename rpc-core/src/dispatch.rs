@@ -246,9 +246,33 @@ impl Dispatcher {
                 Some(self.within_limit(out, || [id]))
             }
             Message::Batch(entries) => {
+                // The document once per batch: a batch of `rpc.discover`
+                // calls must not turn a small request into a huge answer.
+                let mut discovered = false;
                 let mut calls: Vec<Call<'_>> = entries
                     .into_iter()
-                    .map(|e| self.start(e, ctx, refusal))
+                    .map(|e| match &e {
+                        Entry::Request(r) | Entry::Notification(r)
+                            if r.method == discover::METHOD
+                                && self.methods.get(discover::METHOD).is_none() =>
+                        {
+                            if std::mem::replace(&mut discovered, true) {
+                                let answer = matches!(e, Entry::Request(_));
+                                Call {
+                                    id: r.id,
+                                    answer,
+                                    method: r.method.clone(),
+                                    state: State::Done(Err(ErrorObject::invalid_request(
+                                        "rpc.discover is answered once per batch",
+                                    ))),
+                                    observed: None,
+                                }
+                            } else {
+                                self.start(e, ctx, refusal)
+                            }
+                        }
+                        _ => self.start(e, ctx, refusal),
+                    })
                     .collect();
                 self.run(&mut calls, running).await;
                 let answers = calls.into_iter().filter_map(Call::answer);

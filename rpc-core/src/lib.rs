@@ -39,6 +39,7 @@ pub mod reconnect;
 #[doc(hidden)]
 pub mod response;
 mod scan;
+pub mod schema;
 pub mod subscription;
 pub mod trace;
 
@@ -58,6 +59,6 @@ pub use inprocess::InProcess;
 pub use limits::{Limits, DEFAULT_MAX_MESSAGE, DEFAULT_REQUEST_TIMEOUT};
 pub use methods::{
     to_result, Handler, Method, MethodFuture, MethodInfo, MethodResult, MethodTable, ParamInfo,
-    RegisterError, SubscriptionInfo,
+    RegisterError, ServiceInfo, SubscriptionInfo,
 };
 pub use params::{Params, ParamsDecoder};

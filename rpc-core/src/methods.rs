@@ -41,6 +41,9 @@ pub struct ParamInfo {
     pub ty: Cow<'static, str>,
     /// Whether a caller must supply it.
     pub required: bool,
+    /// What it is for (from the method's doc comment: a line
+    /// `` - `name`: what it is ``).
+    pub description: Option<Cow<'static, str>>,
 }
 
 /// Describes one method, for discovery (`rpc.discover`, HTTP GET).
@@ -67,6 +70,20 @@ pub struct MethodInfo {
     /// For a subscription method: the notification its items travel in
     /// and the method that ends one.
     pub subscription: Option<SubscriptionInfo>,
+    /// Describes the parameters', result's and errors' types (`#[rpc]`
+    /// generates it); `None`: described from the type names only.
+    pub describe: Option<crate::schema::Describe>,
+}
+
+/// What a service says of itself in its OpenRPC document's `info`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceInfo {
+    /// Its name.
+    pub title: Cow<'static, str>,
+    /// Its version.
+    pub version: Cow<'static, str>,
+    /// What it does.
+    pub description: Option<Cow<'static, str>>,
 }
 
 /// What discovery says of a subscription method.
@@ -130,6 +147,9 @@ pub enum RegisterError {
 /// ```
 #[derive(Clone, Default)]
 pub struct MethodTable {
+    /// What the service says of itself (`into_rpc` sets the crate's own
+    /// name and version unless it is set already).
+    info: Option<ServiceInfo>,
     methods: HashMap<Box<str>, Method>,
     /// Registration order, so discovery lists methods as declared.
     order: Vec<Box<str>>,
@@ -210,7 +230,41 @@ impl MethodTable {
         }
         self.methods.extend(other.methods);
         self.order.extend(other.order);
+        if self.info.is_none() {
+            self.info = other.info;
+        }
         Ok(self)
+    }
+
+    /// Sets what the service says of itself in discovery (`info` of the
+    /// OpenRPC document): by default the name and version of the crate
+    /// that declared the first service merged in.
+    ///
+    /// ```
+    /// use rpc_core::{MethodTable, ServiceInfo};
+    /// let table = MethodTable::new().with_info(ServiceInfo {
+    ///     title: "Calculator".into(),
+    ///     version: "2.1.0".into(),
+    ///     description: Some("Arithmetic over JSON-RPC".into()),
+    /// });
+    /// assert_eq!(table.info().map(|i| &*i.title), Some("Calculator"));
+    /// ```
+    pub fn with_info(mut self, info: ServiceInfo) -> Self {
+        self.info = Some(info);
+        self
+    }
+
+    /// What the service says of itself, if anything.
+    pub fn info(&self) -> Option<&ServiceInfo> {
+        self.info.as_ref()
+    }
+
+    /// Sets `info` unless it is set (what `into_rpc` does with the crate's
+    /// own name and version).
+    #[doc(hidden)]
+    pub fn with_default_info(mut self, info: ServiceInfo) -> Self {
+        self.info.get_or_insert(info);
+        self
     }
 
     /// The method registered under `name` (exact, case-sensitive), if any.

@@ -16,6 +16,8 @@ pub struct TraitAttrs {
     pub krate: Option<syn::Path>,
     /// `requires = "admin"`: every method requires this role.
     pub requires: Option<LitStr>,
+    /// `schemas = false`: describe types as "any value", needing no `JsonSchema`.
+    pub no_schemas: bool,
 }
 
 /// Options of `#[rpc(...)]` on a method.
@@ -92,13 +94,17 @@ pub fn trait_attrs(cx: &Ctxt, args: proc_macro2::TokenStream) -> TraitAttrs {
             Meta::NameValue(nv) if nv.path.is_ident("requires") => {
                 out.requires = string_value(cx, "requires", &nv.value);
             }
+            Meta::NameValue(nv) if nv.path.is_ident("schemas") => match &nv.value {
+                Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) => out.no_schemas = !b.value,
+                other => cx.error_spanned_by(other, "`schemas` expects `true` or `false`: `schemas = false` describes every type as any value"),
+            },
             other if is_any(other.path(), &["namespace", "crate", "requires"]) => {
                 let key = other.path().get_ident().map(ToString::to_string).unwrap_or_default();
                 cx.error_spanned_by(other, format!("`{key}` expects a string: `{key} = \"...\"`"));
             }
             other => cx.error_spanned_by(
                 other.path(),
-                "unknown #[rpc] option on a trait; expected `namespace = \"...\"`, `requires = \"...\"` or `crate = \"...\"`",
+                "unknown #[rpc] option on a trait; expected `namespace = \"...\"`, `requires = \"...\"`, `schemas = false` or `crate = \"...\"`",
             ),
         }
     }

@@ -130,10 +130,13 @@ fn expand(ident: &syn::Ident, krate: &syn::Path, variants: &[Variant<'_>]) -> To
     let mut data_types = Vec::new();
     let mut into_arms = Vec::new();
     let mut back = Vec::new();
+    let mut declared = Vec::new();
     for v in variants {
         let name = &v.variant.ident;
         let code = &v.code;
         let code = quote_spanned!(code.span()=> { let code: i64 = #code; code });
+        let message = declared_message(v.variant);
+        declared.push(quote!(#p::ErrorInfo { code: #code, message: #message.into() }));
         let names: Vec<syn::Ident> = match &v.variant.fields {
             Fields::Named(f) => f.named.iter().filter_map(|f| f.ident.clone()).collect(),
             Fields::Unnamed(f) => (0..f.unnamed.len())
@@ -214,6 +217,12 @@ fn expand(ident: &syn::Ident, krate: &syn::Path, variants: &[Variant<'_>]) -> To
                 }
             }
 
+            impl #p::DeclaredErrors for #ident {
+                fn declared() -> ::std::vec::Vec<#p::ErrorInfo> {
+                    ::std::vec![#(#declared),*]
+                }
+            }
+
             impl ::core::convert::TryFrom<#p::ErrorObject> for #ident {
                 type Error = #p::ErrorObject;
 
@@ -224,4 +233,29 @@ fn expand(ident: &syn::Ident, krate: &syn::Path, variants: &[Variant<'_>]) -> To
             }
         };
     }
+}
+
+/// What discovery says a variant means: its `#[error("...")]` text when
+/// that has no placeholders, else its name in words (`DivisionByZero`:
+/// "Division by zero").
+fn declared_message(variant: &syn::Variant) -> String {
+    let literal = variant
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("error"))
+        .find_map(|a| a.parse_args::<syn::LitStr>().ok())
+        .map(|s| s.value())
+        .filter(|s| !s.contains('{'));
+    literal.unwrap_or_else(|| {
+        let mut words = String::new();
+        for (i, c) in variant.ident.to_string().chars().enumerate() {
+            if c.is_uppercase() && i > 0 {
+                words.push(' ');
+                words.extend(c.to_lowercase());
+            } else {
+                words.push(c);
+            }
+        }
+        words
+    })
 }

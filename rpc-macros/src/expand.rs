@@ -49,7 +49,11 @@ pub fn server(service: &Service) -> TokenStream {
             let __rpc_this = ::std::sync::Arc::new(self);
             let mut __rpc_table = #krate::__private::MethodTable::new();
             #(#registrations)*
-            __rpc_table
+            __rpc_table.with_default_info(#krate::__private::ServiceInfo {
+                title: ::core::env!("CARGO_PKG_NAME").into(),
+                version: ::core::env!("CARGO_PKG_VERSION").into(),
+                description: ::core::option::Option::Some(::core::env!("CARGO_PKG_DESCRIPTION").into()),
+            })
         }
     });
     // A trait declared only to call a remote service (its client used, no
@@ -146,12 +150,13 @@ fn registration(service: &Service, method: &Method) -> TokenStream {
                     name: #wire.into(),
                     aliases: ::std::vec::Vec::new(),
                     description: ::core::option::Option::Some(#doc.into()),
-                    params: ::std::vec![#krate::__private::ParamInfo { name: "id".into(), ty: "String".into(), required: true }],
+                    params: ::std::vec![#krate::__private::ParamInfo { name: "id".into(), ty: "String".into(), required: true, description: ::core::option::Option::None }],
                     result: ::core::option::Option::Some("bool".into()),
                     notification: false,
                     idempotent: true,
                     requires: #requires,
                     subscription: ::core::option::Option::None,
+                    describe: ::core::option::Option::None,
                 },
                 |__rpc_params: #krate::__private::Params<'_>, __rpc_ctx: &#krate::__private::Context| {
                     let mut __rpc_params = __rpc_params.decoder(&["id"])?;
@@ -222,9 +227,15 @@ pub fn method_info(service: &Service, method: &Method) -> TokenStream {
     let params = method.params.iter().map(|p| {
         let name = &p.name;
         let ty = type_text(&p.ty);
+        // `Option`s come last (checked): each may be left out.
         let required = p.option_of.is_none();
-        quote!(#krate::__private::ParamInfo { name: #name.into(), ty: #ty.into(), required: #required })
+        let description = match method.docs.as_deref().and_then(|d| param_doc(d, name)) {
+            Some(d) => quote!(::core::option::Option::Some(#d.into())),
+            None => quote!(::core::option::Option::None),
+        };
+        quote!(#krate::__private::ParamInfo { name: #name.into(), ty: #ty.into(), required: #required, description: #description })
     });
+    let describe = describe(service, method);
     let result = match &method.output {
         // A subscription answers its id.
         _ if method.attrs.subscription.is_some() => {
@@ -266,7 +277,84 @@ pub fn method_info(service: &Service, method: &Method) -> TokenStream {
             idempotent: #idempotent,
             requires: #requires,
             subscription: #subscription,
+            describe: ::core::option::Option::Some(#describe),
         }
+    }
+}
+
+/// The description of parameter `name` in a method's doc comment: a line
+/// `` - `name`: text `` (or `*` for `-`, `—` for `:`).
+fn param_doc(docs: &str, name: &str) -> Option<String> {
+    let tick = format!("`{name}`");
+    docs.lines().find_map(|line| {
+        let rest = line.trim_start().strip_prefix(['-', '*'])?.trim_start();
+        let rest = rest.strip_prefix(&tick)?.trim_start();
+        let rest = rest
+            .strip_prefix(':')
+            .or_else(|| rest.strip_prefix('—'))
+            .or_else(|| rest.strip_prefix('-'))?;
+        Some(rest.trim().to_owned()).filter(|d| !d.is_empty())
+    })
+}
+
+/// The function that describes a method's types for discovery: each
+/// parameter's schema, the result's, the errors its error type declares,
+/// a subscription's item. Each `JsonSchema` requirement sits at the
+/// user's own type.
+fn describe(service: &Service, method: &Method) -> TokenStream {
+    let p = {
+        let krate = &service.krate;
+        quote!(#krate::__private)
+    };
+    let of = |ty: &syn::Type, written: bool| {
+        let of = if written {
+            quote!(of_result)
+        } else {
+            quote!(of)
+        };
+        if service.no_schemas {
+            quote!(__rpc_schemas.any())
+        } else {
+            let of = syn::Ident::new(&of.to_string(), user_span(ty));
+            quote_spanned!(user_span(ty)=> __rpc_schemas.#of::<#ty>())
+        }
+    };
+    let params = method.params.iter().map(|param| of(&param.ty, false));
+    let (result, item) = match (&method.output, method.subscription_item()) {
+        (_, Some(item)) => {
+            let item = of(item, true);
+            (
+                quote!(::core::option::Option::Some(__rpc_schemas.of_string())),
+                quote!(::core::option::Option::Some(#item)),
+            )
+        }
+        (Output::Unit, None) => (
+            quote!(::core::option::Option::None),
+            quote!(::core::option::Option::None),
+        ),
+        (Output::Value(ty) | Output::Result { ok: ty, .. }, None) => {
+            let result = of(ty, true);
+            (
+                quote!(::core::option::Option::Some(#result)),
+                quote!(::core::option::Option::None),
+            )
+        }
+    };
+    let errors = match &method.output {
+        Output::Result { err, .. } => quote! {{
+            #[allow(unused_imports)]
+            use #p::{ViaDeclared as _, ViaNothing as _};
+            (&#p::ErrorsOf::<#err>::new()).errors()
+        }},
+        _ => quote!(::std::vec::Vec::new()),
+    };
+    quote! {
+        #p::Describe(|__rpc_schemas: &mut #p::Schemas| #p::MethodSchemas {
+            params: ::std::vec![#(#params),*],
+            result: #result,
+            errors: #errors,
+            item: #item,
+        })
     }
 }
 

@@ -19,6 +19,8 @@ pub struct Service {
     pub namespace: Option<LitStr>,
     /// `requires = "..."` on the trait: the role every method requires.
     pub requires: Option<LitStr>,
+    /// `schemas = false` on the trait.
+    pub no_schemas: bool,
     /// The methods, in declaration order.
     pub methods: Vec<Method>,
 }
@@ -151,6 +153,7 @@ impl Service {
             krate,
             namespace: attrs.namespace,
             requires: attrs.requires,
+            no_schemas: attrs.no_schemas,
             item,
             methods,
         }

@@ -1,8 +1,11 @@
 #!/bin/sh
-# Installs the independent JSON-RPC implementations that tests/interop.rs
-# runs against our server and client:
-#   - node packages from the committed package-lock.json into tests/peers/node_modules (npm ci)
+# Installs what the tests run beside our code:
+#   - node packages from the committed package-lock.json into tests/peers/node_modules (npm ci):
+#     the JSON-RPC peers of tests/interop.rs, the OpenRPC meta-schema and ajv
+#     (tests/discovery.rs), playwright-core (tests/explorer.rs)
 #   - Python packages pinned in tests/peers/requirements.txt (pip)
+#   - Chromium, for tests/explorer.rs (Debian's package, with apt-get, when
+#     neither $CHROMIUM nor /usr/bin/chromium is there)
 # Idempotent, and quick when everything is already in place.
 # Environment: NODE, NPM and PYTHON name the programs (default node, npm, python3).
 set -eu
@@ -53,4 +56,20 @@ then
 else
     echo "tests/peers: pip install -r requirements.txt"
     "$PYTHON" -m pip install --disable-pip-version-check --root-user-action=ignore -q -r requirements.txt
+fi
+
+# A real browser for the explorer page's test.
+if [ -n "${CHROMIUM:-}" ] && [ -x "$CHROMIUM" ]; then
+    echo "tests/peers: browser $CHROMIUM"
+elif [ -x /usr/bin/chromium ]; then
+    echo "tests/peers: browser /usr/bin/chromium"
+elif command -v apt-get >/dev/null 2>&1; then
+    echo "tests/peers: apt-get install chromium"
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+        || { $sudo apt-get update -q >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+else
+    echo "tests/peers/install.sh: no Chromium (set CHROMIUM to a Chromium or Chrome binary; tests/explorer.rs needs one)" >&2
+    exit 1
 fi

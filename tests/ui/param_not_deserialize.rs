@@ -1,7 +1,7 @@
 use rpc::rpc;
 
 // Serialize only: the client can send it, the server cannot read it.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, schemars::JsonSchema)]
 struct Point {
     x: i64,
     y: i64,

@@ -1,5 +1,7 @@
 use rpc::rpc;
 
+// Described, but neither Serialize nor Deserialize.
+#[derive(schemars::JsonSchema)]
 struct Point {
     x: i64,
     y: i64,

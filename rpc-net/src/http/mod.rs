@@ -11,6 +11,8 @@
 
 #[cfg(feature = "client")]
 mod client;
+#[cfg(feature = "server")]
+mod explorer;
 #[cfg(feature = "client")]
 mod retry;
 #[cfg(feature = "server")]

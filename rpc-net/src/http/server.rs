@@ -82,6 +82,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: Shutdown,
     /// Upgraded WebSocket connections, so that shutdown waits for them.
     pub(crate) tracker: TaskTracker,
+    /// The explorer page, built on first request.
+    explorer: std::sync::OnceLock<bytes::Bytes>,
 }
 
 impl Server {
@@ -205,6 +207,7 @@ impl Server {
             duplex: self.duplex,
             shutdown,
             tracker,
+            explorer: std::sync::OnceLock::new(),
         })
     }
 
@@ -517,11 +520,31 @@ async fn on_get(State(shared): State<Arc<Shared>>, request: Request) -> Response
         )
             .into_response();
     }
-    let document = shared
-        .dispatcher
-        .discovery_document()
-        .get()
-        .as_bytes()
-        .to_vec();
-    json_response(StatusCode::OK, document)
+    let document = shared.dispatcher.discovery_document().get();
+    if super::explorer::wants_page(&parts.headers) {
+        let page = shared.explorer.get_or_init(|| {
+            let parsed = serde_json::from_str(document).unwrap_or_default();
+            bytes::Bytes::from(super::explorer::page(&parsed))
+        });
+        let mut response = Response::new(Body::from(page.clone()));
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        // Its script and style are inline; it loads nothing else.
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'",
+            ),
+        );
+        headers.insert(header::VARY, HeaderValue::from_static("accept"));
+        return response;
+    }
+    let mut response = json_response(StatusCode::OK, document.as_bytes().to_vec());
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("accept"));
+    response
 }
