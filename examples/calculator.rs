@@ -125,10 +125,12 @@ pub trait Calculator {
     async fn sleep(&self, ms: u64) -> u64;
 
     /// Sends `count` notifications `tick` with params `[i]` to the caller, then returns `count`.
+    #[rpc(notifies = ["tick"])]
     async fn notify_me(&self, count: u64, ctx: Context) -> Result<u64, CalcError>;
 
     /// Sends notification `message` with params `[message]` to every connected
     /// duplex client; returns how many it reached.
+    #[rpc(notifies = ["message"])]
     async fn broadcast(&self, message: String) -> usize;
 
     /// Ticks `0, 1, ...` every `interval_ms` (notification `ticks`); with

@@ -332,6 +332,12 @@ async fn the_calculators_document_describes_stats_and_shape_and_validates() {
         method(&doc, "divide")["errors"][0],
         json!({"code": -32000, "message": "Division by zero"})
     );
+    // What it pushes: notifications and subscriptions.
+    assert_eq!(method(&doc, "notify_me")["x-notifies"], json!(["tick"]));
+    assert_eq!(method(&doc, "broadcast")["x-notifies"], json!(["message"]));
+    let topic = &method(&doc, "subscribe_topic")["x-subscription"];
+    assert_eq!(topic["notification"], "topic");
+    assert_eq!(topic["item"], json!({}));
     validate(&doc).unwrap();
 }
 

@@ -17,7 +17,8 @@ pub const METHOD: &str = "rpc.discover";
 /// Extension fields: `x-subscription` (a subscription's notification,
 /// unsubscribe method and item schema), `x-requires` (the role a caller
 /// needs), `x-notification` (called without an id), `x-idempotent` (safe
-/// to send twice), `x-aliases` (other names of the method).
+/// to send twice), `x-aliases` (other names of the method), `x-notifies`
+/// (the notifications the method pushes to clients).
 pub fn document(table: &MethodTable) -> Value {
     let mut schemas = Schemas::new();
     let methods: Vec<Value> = table
@@ -99,6 +100,9 @@ fn method(info: &MethodInfo, schemas: &mut Schemas) -> Value {
     }
     if !info.aliases.is_empty() {
         m.insert("x-aliases".into(), json!(info.aliases));
+    }
+    if !info.notifies.is_empty() {
+        m.insert("x-notifies".into(), json!(info.notifies));
     }
     if let Some(sub) = &info.subscription {
         let mut x = Map::new();

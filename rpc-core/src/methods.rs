@@ -70,6 +70,9 @@ pub struct MethodInfo {
     /// For a subscription method: the notification its items travel in
     /// and the method that ends one.
     pub subscription: Option<SubscriptionInfo>,
+    /// Notifications the method sends (to its caller or to every client),
+    /// as `#[rpc(notifies = ["tick"])]` declares them.
+    pub notifies: Vec<Cow<'static, str>>,
     /// Describes the parameters', result's and errors' types (`#[rpc]`
     /// generates it); `None`: described from the type names only.
     pub describe: Option<crate::schema::Describe>,

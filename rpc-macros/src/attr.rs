@@ -27,6 +27,9 @@ pub struct MethodAttrs {
     pub name: Option<LitStr>,
     /// `aliases = ["a", "b"]`.
     pub aliases: Vec<LitStr>,
+    /// `notifies = ["tick"]`: notifications the method sends its caller
+    /// (or every client), for discovery.
+    pub notifies: Vec<LitStr>,
     /// `notification`.
     pub notification: Option<Span>,
     /// `named_params`: the client always sends named params for this method.
@@ -138,6 +141,12 @@ pub fn method_attrs(cx: &Ctxt, attrs: &mut Vec<Attribute>) -> MethodAttrs {
                     }
                     other => cx.error_spanned_by(other, "`aliases` expects a list of strings, e.g. `aliases = [\"a\", \"b\"]`"),
                 },
+                Meta::NameValue(nv) if nv.path.is_ident("notifies") => match &nv.value {
+                    Expr::Array(ExprArray { elems, .. }) => {
+                        out.notifies.extend(elems.iter().filter_map(|e| string_value(cx, "notifies", e)));
+                    }
+                    other => cx.error_spanned_by(other, "`notifies` expects a list of notification names, e.g. `notifies = [\"tick\"]`"),
+                },
                 Meta::NameValue(nv) if nv.path.is_ident("requires") => out.requires = string_value(cx, "requires", &nv.value),
                 Meta::NameValue(nv) if nv.path.is_ident("subscription") => out.subscription = string_value(cx, "subscription", &nv.value),
                 Meta::NameValue(nv) if nv.path.is_ident("unsubscribe") => out.unsubscribe = string_value(cx, "unsubscribe", &nv.value),
@@ -148,8 +157,9 @@ pub fn method_attrs(cx: &Ctxt, attrs: &mut Vec<Attribute>) -> MethodAttrs {
                     let key = other.path().get_ident().map(ToString::to_string).unwrap_or_default();
                     cx.error_spanned_by(other, format!("`{key}` expects a string: `{key} = \"...\"`"));
                 }
-                other if is_any(other.path(), &["aliases"]) => {
-                    cx.error_spanned_by(other, "`aliases` expects a list of strings: `aliases = [\"a\", \"b\"]`");
+                other if is_any(other.path(), &["aliases", "notifies"]) => {
+                    let key = other.path().get_ident().map(ToString::to_string).unwrap_or_default();
+                    cx.error_spanned_by(other, format!("`{key}` expects a list of strings: `{key} = [\"a\", \"b\"]`"));
                 }
                 other if is_any(other.path(), &["notification", "named_params", "idempotent"]) => {
                     let key = other.path().get_ident().map(ToString::to_string).unwrap_or_default();
@@ -157,7 +167,7 @@ pub fn method_attrs(cx: &Ctxt, attrs: &mut Vec<Attribute>) -> MethodAttrs {
                 }
                 other => cx.error_spanned_by(
                     other.path(),
-                    "unknown #[rpc] option on a method; expected `name = \"...\"`, `aliases = [...]`, `requires = \"...\"`, `subscription = \"...\"`, `unsubscribe = \"...\"`, `notification`, `named_params` or `idempotent`",
+                    "unknown #[rpc] option on a method; expected `name = \"...\"`, `aliases = [...]`, `requires = \"...\"`, `subscription = \"...\"`, `unsubscribe = \"...\"`, `notifies = [...]`, `notification`, `named_params` or `idempotent`",
                 ),
             }
         }

@@ -156,6 +156,7 @@ fn registration(service: &Service, method: &Method) -> TokenStream {
                     idempotent: true,
                     requires: #requires,
                     subscription: ::core::option::Option::None,
+                    notifies: ::std::vec::Vec::new(),
                     describe: ::core::option::Option::None,
                 },
                 |__rpc_params: #krate::__private::Params<'_>, __rpc_ctx: &#krate::__private::Context| {
@@ -236,6 +237,7 @@ pub fn method_info(service: &Service, method: &Method) -> TokenStream {
         quote!(#krate::__private::ParamInfo { name: #name.into(), ty: #ty.into(), required: #required, description: #description })
     });
     let describe = describe(service, method);
+    let notifies = method.attrs.notifies.iter().map(|n| n.value());
     let result = match &method.output {
         // A subscription answers its id.
         _ if method.attrs.subscription.is_some() => {
@@ -277,6 +279,7 @@ pub fn method_info(service: &Service, method: &Method) -> TokenStream {
             idempotent: #idempotent,
             requires: #requires,
             subscription: #subscription,
+            notifies: ::std::vec![#(#notifies.into()),*],
             describe: ::core::option::Option::Some(#describe),
         }
     }

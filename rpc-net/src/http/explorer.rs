@@ -254,6 +254,10 @@ fn form(method: &Value, components: &Components<'_>) -> String {
     if let Some(role) = method.get("x-requires").and_then(Value::as_str) {
         tags.push(format!("requires {role}"));
     }
+    if let Some(pushed) = method.get("x-notifies").and_then(Value::as_array) {
+        let names: Vec<&str> = pushed.iter().filter_map(Value::as_str).collect();
+        tags.push(format!("notifies {}", names.join(", ")));
+    }
     if method.get("x-subscription").is_some() {
         tags.push("subscription: WebSocket or TCP".to_owned());
     }
