@@ -388,3 +388,75 @@ fn an_error_object_method_declares_no_errors() {
     let doc = document(L.into_rpc());
     assert!(method(&doc, "fail").get("errors").is_none());
 }
+
+mod first {
+    /// An item as the first module sees it.
+    #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    pub struct Item {
+        pub name: String,
+    }
+}
+
+mod second {
+    /// An item as the second module sees it.
+    #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    pub struct Item {
+        pub size: u32,
+    }
+}
+
+/// A note: its tag may be left out when sent, is always there (maybe null) when returned.
+#[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct Note {
+    pub text: String,
+    pub tag: Option<String>,
+}
+
+#[rpc]
+trait Both {
+    async fn convert(&self, item: first::Item) -> second::Item;
+    async fn retag(&self, note: Note) -> Note;
+}
+
+struct BothImpl;
+
+impl Both for BothImpl {
+    async fn convert(&self, item: first::Item) -> second::Item {
+        second::Item {
+            size: item.name.len() as u32,
+        }
+    }
+    async fn retag(&self, note: Note) -> Note {
+        note
+    }
+}
+
+#[test]
+fn a_name_that_means_two_schemas_keeps_both() {
+    let doc = document(BothImpl.into_rpc());
+    let schemas = &doc["components"]["schemas"];
+    let convert = method(&doc, "convert");
+    assert_eq!(
+        convert["params"][0]["schema"]["$ref"],
+        "#/components/schemas/Item"
+    );
+    assert_eq!(
+        convert["result"]["schema"]["$ref"],
+        "#/components/schemas/ItemOutput"
+    );
+    assert!(schemas["Item"]["properties"].get("name").is_some());
+    assert!(schemas["ItemOutput"]["properties"].get("size").is_some());
+    // Read, the tag may be left out; written, it is always there.
+    let retag = method(&doc, "retag");
+    assert_eq!(
+        retag["params"][0]["schema"]["$ref"],
+        "#/components/schemas/Note"
+    );
+    assert_eq!(
+        retag["result"]["schema"]["$ref"],
+        "#/components/schemas/NoteOutput"
+    );
+    assert_eq!(schemas["Note"]["required"], json!(["text"]));
+    assert_eq!(schemas["NoteOutput"]["required"], json!(["text", "tag"]));
+    validate(&doc).unwrap();
+}

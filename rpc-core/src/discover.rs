@@ -21,10 +21,20 @@ pub const METHOD: &str = "rpc.discover";
 /// (the notifications the method pushes to clients).
 pub fn document(table: &MethodTable) -> Value {
     let mut schemas = Schemas::new();
-    let methods: Vec<Value> = table
+    let mut methods: Vec<Value> = table
         .methods()
         .map(|info| method(info, &mut schemas))
         .collect();
+    let (components, renamed) = schemas.into_components();
+    for method in &mut methods {
+        // Results and items were described as written.
+        if let Some(result) = method.pointer_mut("/result/schema") {
+            renamed.apply(result);
+        }
+        if let Some(item) = method.pointer_mut("/x-subscription/item") {
+            renamed.apply(item);
+        }
+    }
     let info = match table.info() {
         Some(info) => {
             let mut out = Map::new();
@@ -42,7 +52,6 @@ pub fn document(table: &MethodTable) -> Value {
         "info": info,
         "methods": methods,
     });
-    let components = schemas.into_components();
     if !components.is_empty() {
         document["components"] = json!({ "schemas": components });
     }

@@ -252,15 +252,15 @@ impl Dispatcher {
                 let mut calls: Vec<Call<'_>> = entries
                     .into_iter()
                     .map(|e| match &e {
-                        Entry::Request(r) | Entry::Notification(r)
+                        Entry::Request(r)
                             if r.method == discover::METHOD
+                                && refusal.is_none()
                                 && self.methods.get(discover::METHOD).is_none() =>
                         {
                             if std::mem::replace(&mut discovered, true) {
-                                let answer = matches!(e, Entry::Request(_));
                                 Call {
                                     id: r.id,
-                                    answer,
+                                    answer: true,
                                     method: r.method.clone(),
                                     state: State::Done(Err(ErrorObject::invalid_request(
                                         "rpc.discover is answered once per batch",

@@ -128,16 +128,34 @@ impl Schemas {
         subschema::<T>(&mut self.written)
     }
 
-    /// The named types met so far, for `components/schemas`. A type used
-    /// both ways with different schemas (an `Option` field) is described
-    /// as read.
-    pub fn into_components(mut self) -> Map<String, Value> {
-        let mut components = self.written.take_definitions(true);
-        components.extend(self.read.take_definitions(true));
-        components
+    /// The named types met so far, for `components/schemas`, and the
+    /// renamings that results' schemas need ([`Renamed::apply`]): a name
+    /// that means one schema as read and another as written (an `Option`
+    /// field, two types of one name) keeps the one read, the one written
+    /// becomes `<Name>Output`.
+    pub fn into_components(mut self) -> (Map<String, Value>, Renamed) {
+        let read = self.read.take_definitions(true);
+        let written = self.written.take_definitions(true);
+        let mut renamed = Renamed::default();
+        for (name, schema) in &written {
+            if read.get(name).is_some_and(|other| other != schema) {
+                let mut new = format!("{name}Output");
+                while read.contains_key(&new) || written.contains_key(&new) {
+                    new.push('_');
+                }
+                renamed.0.insert(name.clone(), new);
+            }
+        }
+        let mut components: Map<String, Value> = read
             .into_iter()
             .map(|(name, schema)| (name, plain(schema)))
-            .collect()
+            .collect();
+        for (name, mut schema) in written {
+            renamed.apply(&mut schema);
+            let name = renamed.0.get(&name).cloned().unwrap_or(name);
+            components.entry(name).or_insert_with(|| plain(schema));
+        }
+        (components, renamed)
     }
 }
 
@@ -177,8 +195,40 @@ impl Schemas {
     }
 
     /// Nothing: this build describes no types.
-    pub fn into_components(self) -> Map<String, Value> {
-        Map::new()
+    pub fn into_components(self) -> (Map<String, Value>, Renamed) {
+        (Map::new(), Renamed::default())
+    }
+}
+
+/// Components renamed when a document's schemas were gathered: the `$ref`s
+/// of results and items must follow.
+#[derive(Debug, Default)]
+pub struct Renamed(std::collections::BTreeMap<String, String>);
+
+impl Renamed {
+    /// Rewrites the `$ref`s in `schema` to renamed components.
+    pub fn apply(&self, schema: &mut Value) {
+        if self.0.is_empty() {
+            return;
+        }
+        match schema {
+            Value::Object(object) => {
+                let target = object
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                    .and_then(|name| self.0.get(name));
+                if let Some(new) = target {
+                    let new = format!("#/components/schemas/{new}");
+                    object.insert("$ref".into(), Value::String(new));
+                }
+                for value in object.values_mut() {
+                    self.apply(value);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.apply(v)),
+            _ => {}
+        }
     }
 }
 

@@ -4,12 +4,20 @@
 "use strict";
 const { chromium } = require("playwright-core");
 
+const fs = require("fs");
+
 const [url, screenshot] = process.argv.slice(2);
+
+/** $CHROMIUM, else the first browser installed. */
+function browserPath() {
+  const candidates = [process.env.CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
+  return candidates.find((path) => path && fs.existsSync(path)) || "/usr/bin/chromium";
+}
 const origin = new URL(url).origin;
 
 async function main() {
   const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    executablePath: browserPath(),
     args: [
       "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
       "--disable-background-networking", "--disable-component-update", "--disable-sync",

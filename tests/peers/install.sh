@@ -61,12 +61,13 @@ fi
 # A real browser for the explorer page's test.
 if [ -n "${CHROMIUM:-}" ] && [ -x "$CHROMIUM" ]; then
     echo "tests/peers: browser $CHROMIUM"
-elif [ -x /usr/bin/chromium ]; then
-    echo "tests/peers: browser /usr/bin/chromium"
+elif [ -x /usr/bin/chromium ] || [ -x /usr/bin/chromium-browser ] || [ -x /usr/bin/google-chrome ]; then
+    echo "tests/peers: browser found"
 elif command -v apt-get >/dev/null 2>&1; then
     echo "tests/peers: apt-get install chromium"
     sudo=""
-    if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
+    # Never a password prompt: without root or password-less sudo, it fails.
+    if [ "$(id -u)" != 0 ]; then sudo="sudo -n"; fi
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
         || { $sudo apt-get update -q >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
 else

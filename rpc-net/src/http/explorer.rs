@@ -33,7 +33,12 @@ fn quality(accept: &str, kind: &str, sub: &str) -> f32 {
         let mut parts = range.split(';');
         let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
         let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q="))
+            .filter_map(|p| {
+                let p = p.trim();
+                p.get(..2)
+                    .filter(|k| k.eq_ignore_ascii_case("q="))
+                    .map(|_| &p[2..])
+            })
             .find_map(|q| q.trim().parse::<f32>().ok())
             .unwrap_or(1.0);
         let specificity = match media.split_once('/') {
@@ -330,7 +335,11 @@ fn form(method: &Value, components: &Components<'_>) -> String {
             escape(&listed.join(" · "))
         ));
     }
-    out.push_str("<button type=\"submit\">Call</button>\n<pre data-result></pre>\n</form>\n");
+    out.push_str(
+        "<div class=\"actions\"><button type=\"submit\">Call</button> \
+         <label class=\"inbatch\"><input type=\"checkbox\" data-batch> in the batch</label></div>\n\
+         <pre data-result></pre>\n</form>\n",
+    );
     out
 }
 
@@ -352,6 +361,8 @@ label { display: flex; flex-direction: column; font-size: .85rem; gap: .15rem; }
 .type { opacity: .7; }
 .pdesc { opacity: .8; }
 input, textarea { font: 13px ui-monospace, monospace; padding: .3rem .4rem; border: 1px solid var(--line); border-radius: .3rem; background: transparent; color: inherit; }
+.actions { display: flex; gap: .75rem; align-items: center; }
+label.inbatch { flex-direction: row; gap: .3rem; align-items: center; opacity: .8; }
 button { align-self: flex-start; font: inherit; padding: .25rem .9rem; border-radius: .3rem; border: 1px solid var(--accent); background: var(--accent); color: white; cursor: pointer; }
 #batch { font-size: .85rem; }
 pre[data-result] { margin: 0; white-space: pre-wrap; word-break: break-word; font-size: 13px; min-height: 1.2em; padding: .3rem .5rem; border-radius: .3rem; }
@@ -362,8 +373,14 @@ pre[data-outcome="error"] { background: #b91c1c22; border-left: 3px solid var(--
 const SCRIPT: &str = r#"
 "use strict";
 const endpoint = location.pathname;
+// A parameter named like a form property (`dataset`, `querySelector`)
+// shadows it on the form: reach forms only through the prototypes.
+const attr = (el, name) => Element.prototype.getAttribute.call(el, name);
+const all = (el, selector) => Array.from(Element.prototype.querySelectorAll.call(el, selector));
+const one = (el, selector) => Element.prototype.querySelector.call(el, selector);
 const forms = Array.from(document.querySelectorAll("form[data-method]"));
-function fields(form) { return Array.from(form.querySelectorAll("[name]")); }
+function fields(form) { return all(form, "[name]"); }
+function isNotification(form) { return attr(form, "data-notification") === "true"; }
 function params(form) {
   const out = {};
   for (const field of fields(form)) {
@@ -376,24 +393,27 @@ function params(form) {
   return out;
 }
 function message(form, id) {
-  const m = { jsonrpc: "2.0", method: form.dataset.method, params: params(form) };
-  if (form.dataset.notification !== "true") m.id = id;
+  const m = { jsonrpc: "2.0", method: attr(form, "data-method"), params: params(form) };
+  if (!isNotification(form)) m.id = id;
   return m;
 }
-function show(form, outcome, value) {
-  const out = form.querySelector("[data-result]");
-  out.dataset.outcome = outcome;
+function show(form, outcome, value, note) {
+  const out = one(form, "[data-result]");
+  out.setAttribute("data-outcome", outcome);
   out.textContent = JSON.stringify(value, null, 2);
+  out.title = note || "";
 }
 function pending(form) {
-  const out = form.querySelector("[data-result]");
-  out.dataset.outcome = "pending";
+  const out = one(form, "[data-result]");
+  out.setAttribute("data-outcome", "pending");
   out.textContent = "…";
+  out.title = "";
 }
 function settle(form, answer) {
-  if (answer === undefined || answer === null) {
-    show(form, "result", null);
-    form.querySelector("[data-result]").title = "a notification: sent, no answer";
+  if (isNotification(form)) {
+    show(form, "result", null, "a notification: sent, no answer");
+  } else if (answer === undefined || answer === null || typeof answer !== "object") {
+    show(form, "error", { message: "no answer for this call" });
   } else if (answer.error !== undefined) {
     show(form, "error", answer.error);
   } else {
@@ -412,7 +432,7 @@ async function post(body) {
   catch (_) { throw new Error("HTTP " + response.status + ": " + text.slice(0, 200)); }
 }
 for (const form of forms) {
-  form.addEventListener("submit", async (event) => {
+  EventTarget.prototype.addEventListener.call(form, "submit", async (event) => {
     event.preventDefault();
     pending(form);
     try { settle(form, await post(message(form, 1))); }
@@ -421,7 +441,8 @@ for (const form of forms) {
 }
 document.getElementById("batch").addEventListener("click", async () => {
   const status = document.getElementById("batch-status");
-  const filled = forms.filter((f) => fields(f).some((x) => x.value.trim() !== ""));
+  const filled = forms.filter((f) =>
+    one(f, "[data-batch]").checked || fields(f).some((x) => x.value.trim() !== ""));
   if (filled.length === 0) { status.textContent = "fill in some forms first"; return; }
   filled.forEach(pending);
   const body = filled.map((f, i) => message(f, i + 1));
@@ -431,9 +452,9 @@ document.getElementById("batch").addEventListener("click", async () => {
     const byId = new Map();
     if (Array.isArray(answers)) for (const a of answers) byId.set(a.id, a);
     filled.forEach((f, i) => {
-      const a = byId.get(i + 1);
-      if (!Array.isArray(answers) && answers !== null) settle(f, answers);
-      else settle(f, f.dataset.notification === "true" ? null : a);
+      // A single answer to the whole batch: an error about the batch itself.
+      if (!Array.isArray(answers) && answers !== null && !isNotification(f)) settle(f, answers);
+      else settle(f, byId.get(i + 1));
     });
   } catch (e) {
     filled.forEach((f) => show(f, "error", { message: String(e && e.message || e) }));

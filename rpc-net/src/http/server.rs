@@ -536,7 +536,7 @@ async fn on_get(State(shared): State<Arc<Shared>>, request: Request) -> Response
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'",
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
             ),
         );
         headers.insert(header::VARY, HeaderValue::from_static("accept"));
