@@ -322,10 +322,15 @@ fn namespace(tree: &Tree<'_>, target: Target, indent: &str) -> String {
     let inner = format!("{indent}  ");
     let mut out = String::from("{\n");
     for (name, method) in &tree.leaves {
+        let mut member = (*name).to_owned();
+        if tree.branches.contains_key(member.as_str()) {
+            // `a.b` and `a.b.c` both: the method takes `b_`.
+            member.push('_');
+        }
         out.push_str(&signature_doc(method, &inner));
         out.push_str(&format!(
             "{inner}{}: ({}): {} => {},\n",
-            property_key(name),
+            property_key(&member),
             param_list(method),
             return_type(method, target),
             expression(method, target)

@@ -33,7 +33,7 @@ pub fn binary() -> &'static Path {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
             let mut cmd = Command::new(cargo);
             cmd.current_dir(root())
-                .args(["build", "--example", "calculator"]);
+                .args(["build", "-p", "rpc", "--example", "calculator"]);
             let profile = bin
                 .parent()
                 .and_then(Path::parent)

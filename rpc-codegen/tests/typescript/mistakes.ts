@@ -1,4 +1,4 @@
-// Mistakes tsc must catch, one per line marked `// error`.
+// Mistakes tsc must catch: each line that ends in an `error:` comment.
 import { Client } from "./calculator";
 
 export async function mistakes(client: Client): Promise<void> {
