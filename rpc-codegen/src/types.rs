@@ -28,7 +28,19 @@ impl Names {
     pub(crate) fn new(schemas: Option<&Map<String, Value>>) -> Names {
         let mut by_schema = BTreeMap::new();
         let mut used: Vec<String> = TAKEN.iter().map(|s| (*s).to_owned()).collect();
-        for name in schemas.into_iter().flat_map(|s| s.keys()) {
+        let names: Vec<&String> = schemas.into_iter().flat_map(|s| s.keys()).collect();
+        // Names that are free keep them; the others then take what is left.
+        let mut clashing = Vec::new();
+        for name in names {
+            let ts = type_identifier(name);
+            if used.contains(&ts) {
+                clashing.push(name);
+            } else {
+                used.push(ts.clone());
+                by_schema.insert(name.clone(), ts);
+            }
+        }
+        for name in clashing {
             let mut ts = type_identifier(name);
             while used.contains(&ts) {
                 ts.push_str("Schema");
@@ -45,9 +57,13 @@ impl Names {
     }
 }
 
-/// A schema name as a TypeScript type name: letters, digits, `_` and `$`
-/// kept, anything else dropped, a leading digit prefixed.
+/// A schema name as a TypeScript type name: the same name when it is a
+/// valid identifier; else letters, digits, `_` and `$` kept (each word
+/// capitalized), anything else dropped, a leading digit prefixed.
 pub(crate) fn type_identifier(name: &str) -> String {
+    if is_identifier(name) {
+        return name.to_owned();
+    }
     let mut out = String::new();
     let mut upper = true;
     for c in name.chars() {
@@ -355,5 +371,54 @@ fn wrap(ty: &str) -> String {
         format!("({ty})")
     } else {
         ty.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_keep_their_own_name_when_they_can() {
+        assert_eq!(type_identifier("Stats"), "Stats");
+        assert_eq!(type_identifier("stats_v2"), "stats_v2");
+        assert_eq!(type_identifier("my-type"), "MyType");
+        assert_eq!(type_identifier("1st"), "T1st");
+        let schemas: Map<String, Value> =
+            serde_json::from_str(r#"{"Client": {}, "ClientSchema": {}, "x": {}}"#).unwrap();
+        let names = Names::new(Some(&schemas));
+        assert_eq!(names.get("Client"), Some("ClientSchemaSchema"));
+        assert_eq!(names.get("ClientSchema"), Some("ClientSchema"));
+        assert_eq!(names.get("x"), Some("x"));
+    }
+
+    #[test]
+    fn what_typescript_cannot_say_is_unknown_with_a_comment() {
+        let names = Names::new(None);
+        let types = Types { names: &names };
+        let of = |schema: Value| types.of(&schema, "");
+        assert_eq!(
+            of(serde_json::json!({"not": {"type": "string"}})),
+            "unknown /* not */"
+        );
+        assert_eq!(
+            of(serde_json::json!({"$ref": "#/elsewhere/X*/"})),
+            "unknown /* #/elsewhere/X* / */"
+        );
+        assert_eq!(
+            of(serde_json::json!({"type": ["integer", "null"]})),
+            "number | null"
+        );
+        assert_eq!(
+            of(serde_json::json!({"type": "array", "items": {"type": ["string", "null"]}})),
+            "Array<string | null>"
+        );
+        assert_eq!(
+            of(
+                serde_json::json!({"type": "array", "items": [{"type": "string"}, {"type": "integer"}]})
+            ),
+            "[string, number]"
+        );
+        assert_eq!(of(serde_json::json!({"enum": ["a", 2]})), "\"a\" | 2");
     }
 }
