@@ -236,6 +236,11 @@ class Connection {
 
   private open(): Promise<WebSocket> {
     if (this.socket) return this.socket;
+    if (typeof WebSocket === "undefined") {
+      return Promise.reject(
+        new Error("this runtime has no WebSocket global: use a browser, node 22+, or node 20 with --experimental-websocket"),
+      );
+    }
     this.socket = new Promise<WebSocket>((resolve, reject) => {
       const socket = new WebSocket(this.url);
       socket.onopen = () => resolve(socket);
