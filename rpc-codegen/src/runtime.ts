@@ -56,21 +56,23 @@ export interface Subscription<T> extends AsyncIterable<T> {
   unsubscribe(): Promise<boolean>;
 }
 
-function positional(values: unknown[]): unknown[] | undefined {
+function __rpcPositional(values: unknown[]): unknown[] | undefined {
   let end = values.length;
   while (end > 0 && values[end - 1] === undefined) end--;
   return end === 0 && values.length === 0 ? undefined : values.slice(0, end).map((v) => (v === undefined ? null : v));
 }
 
-function named(names: string[], values: unknown[]): Record<string, unknown> {
+function __rpcNamed(names: string[], values: unknown[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   names.forEach((name, i) => {
-    if (values[i] !== undefined) out[name] = values[i];
+    if (values[i] !== undefined) {
+      Object.defineProperty(out, name, { value: values[i], enumerable: true, writable: true, configurable: true });
+    }
   });
   return out;
 }
 
-function wire(method: string, params: Wire["params"], notification = false): Wire {
+function __rpcWire(method: string, params: Wire["params"], notification = false): Wire {
   return { method, params, notification };
 }
 
@@ -104,7 +106,9 @@ class Items<T> implements Subscription<T> {
   async unsubscribe(): Promise<boolean> {
     this.connection.forget(this.id);
     this.end();
-    return (await this.connection.request(wire(this.unsubscribeMethod, [this.id]))) as boolean;
+    // Over a connection that is gone, the server has forgotten it already.
+    if (!this.connection.isOpen()) return false;
+    return (await this.connection.request(__rpcWire(this.unsubscribeMethod, [this.id]))) as boolean;
   }
   [Symbol.asyncIterator](): AsyncIterator<T> {
     return {
@@ -128,12 +132,12 @@ class Items<T> implements Subscription<T> {
 /** One connection to the server: HTTP (a request per call) or a WebSocket. */
 class Connection {
   private nextId = 1;
-  private readonly pending = new Map<number | string, (answer: Answer) => void>();
   private readonly handlers = new Map<string, (params: unknown) => void>();
   private readonly items = new Map<string, Items<unknown>>();
   /** Notices of subscriptions not known yet (their answer is on its way). */
   private readonly early: Array<[string, Record<string, unknown>]> = [];
-  private socket: Promise<WebSocket> | undefined;
+  /** The WebSocket in use and the calls waiting on it. */
+  private current: { socket: Promise<WebSocket>; pending: Map<number | string, (answer: Answer) => void> } | undefined;
   readonly duplex: boolean;
   private readonly timeoutMs: number;
 
@@ -148,13 +152,20 @@ class Connection {
   on(method: string, handler: (params: unknown) => void): void {
     if (!this.duplex) throw new Error("server notifications need a WebSocket (ws:// or wss://)");
     this.handlers.set(method, handler);
-    void this.open();
+    // Open now, so that notifications come before any call; a failure
+    // shows at the next call.
+    this.open().catch(() => undefined);
   }
 
   close(): void {
-    const socket = this.socket;
-    this.socket = undefined;
-    if (socket) void socket.then((s) => s.close(1000), () => undefined);
+    const current = this.current;
+    this.current = undefined;
+    if (current) void current.socket.then((s) => s.close(1000), () => undefined);
+  }
+
+  /** Whether a WebSocket is open (or opening). */
+  isOpen(): boolean {
+    return this.current !== undefined;
   }
 
   forget(id: string): void {
@@ -212,53 +223,76 @@ class Connection {
   }
 
   private async post(message: unknown, ids: number[]): Promise<Map<number | string, Answer>> {
-    const response = await fetch(this.url, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", ...(this.options.headers ?? {}) },
-      body: JSON.stringify(message),
-      signal: AbortSignal.timeout(this.timeoutMs),
-    });
-    const text = await response.text();
+    const body = JSON.stringify(message);
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(this.url, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", ...(this.options.headers ?? {}) },
+        body,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      text = await response.text();
+    } catch (error) {
+      const timedOut = error instanceof Error && error.name === "TimeoutError";
+      throw new Error(timedOut ? `no answer from ${this.url} within ${this.timeoutMs} ms` : `cannot reach ${this.url}: ${String(error)}`);
+    }
     const answers = new Map<number | string, Answer>();
-    if (ids.length === 0) return answers;
     let parsed: unknown;
     try {
-      parsed = JSON.parse(text);
+      parsed = text === "" ? undefined : JSON.parse(text);
     } catch {
-      throw new Error(`HTTP ${response.status}: not a JSON-RPC answer: ${text.slice(0, 200)}`);
+      parsed = undefined;
     }
-    for (const answer of (Array.isArray(parsed) ? parsed : [parsed]) as Answer[]) {
-      if (answer && answer.id !== undefined && answer.id !== null) answers.set(answer.id, answer);
-      else if (answer && answer.error && ids.length === 1) answers.set(ids[0], answer);
+    const isAnswer = (a: unknown): a is Answer =>
+      typeof a === "object" && a !== null && ("result" in a || (typeof (a as Answer).error === "object" && typeof (a as Answer).error?.code === "number"));
+    const list = Array.isArray(parsed) ? parsed : parsed === undefined ? [] : [parsed];
+    if (!response.ok && !list.some(isAnswer)) {
+      throw new Error(`HTTP ${response.status} from ${this.url}: ${text.slice(0, 200)}`);
+    }
+    if (ids.length === 0) return answers;
+    if (list.length === 0) throw new Error(`HTTP ${response.status}: not a JSON-RPC answer: ${text.slice(0, 200)}`);
+    for (const answer of list) {
+      if (!isAnswer(answer)) continue;
+      if (answer.id !== undefined && answer.id !== null) answers.set(answer.id, answer);
+      else if (answer.error && ids.length === 1) answers.set(ids[0], answer);
     }
     return answers;
   }
 
   private open(): Promise<WebSocket> {
-    if (this.socket) return this.socket;
+    if (this.current) return this.current.socket;
     if (typeof WebSocket === "undefined") {
       return Promise.reject(
         new Error("this runtime has no WebSocket global: use a browser, node 22+, or node 20 with --experimental-websocket"),
       );
     }
-    this.socket = new Promise<WebSocket>((resolve, reject) => {
+    const pending = new Map<number | string, (answer: Answer) => void>();
+    const opening: Promise<WebSocket> = new Promise<WebSocket>((resolve, reject) => {
       const socket = new WebSocket(this.url);
       socket.onopen = () => resolve(socket);
       socket.onerror = () => reject(new Error(`cannot connect to ${this.url}`));
       socket.onclose = () => {
-        this.socket = undefined;
+        // Only this socket's calls fail; a newer socket is not touched.
         const closed: Answer = {};
-        for (const deliver of this.pending.values()) deliver(closed);
-        this.pending.clear();
+        for (const deliver of [...pending.values()]) deliver(closed);
+        pending.clear();
+        if (this.current?.socket !== opening) return;
+        this.current = undefined;
         for (const items of this.items.values()) items.end(new Error("connection closed"));
         this.items.clear();
       };
-      socket.onmessage = (event: MessageEvent) => this.receive(String(event.data));
+      socket.onmessage = (event: MessageEvent) => this.receive(String(event.data), pending);
     });
-    return this.socket;
+    this.current = { socket: opening, pending };
+    opening.catch(() => {
+      if (this.current?.socket === opening) this.current = undefined;
+    });
+    return opening;
   }
 
-  private receive(text: string): void {
+  private receive(text: string, pending: Map<number | string, (answer: Answer) => void>): void {
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -270,7 +304,7 @@ class Connection {
       if (typeof message.method === "string") {
         this.notice(message.method, message.params);
       } else if (message.id !== undefined && message.id !== null) {
-        const deliver = this.pending.get(message.id as number);
+        const deliver = pending.get(message.id as number);
         if (deliver) deliver(message as Answer);
       }
     }
@@ -282,6 +316,8 @@ class Connection {
       const id = String(p.subscription);
       if (this.items.has(id)) {
         this.deliver(id, p);
+      } else if (this.handlers.has(method)) {
+        this.handlers.get(method)?.(params);
       } else {
         if (this.early.length >= 256) this.early.shift();
         this.early.push([id, p]);
@@ -306,20 +342,23 @@ class Connection {
   }
 
   private async sendOnSocket(message: unknown, ids: number[]): Promise<Map<number | string, Answer>> {
+    const text = JSON.stringify(message);
     const socket = await this.open();
+    const pending = this.current?.pending;
+    if (!pending) throw new Error("connection closed");
     const answers = new Map<number | string, Answer>();
     const done = new Promise<Map<number | string, Answer>>((resolve, reject) => {
       if (ids.length === 0) return resolve(answers);
       const timer = setTimeout(() => {
-        ids.forEach((id) => this.pending.delete(id));
-        reject(new Error(`no answer within ${this.timeoutMs} ms`));
+        ids.forEach((id) => pending.delete(id));
+        reject(new Error(`no answer from ${this.url} within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
       for (const id of ids) {
-        this.pending.set(id, (answer) => {
-          this.pending.delete(id);
+        pending.set(id, (answer) => {
+          pending.delete(id);
           if (answer.id === undefined) {
             clearTimeout(timer);
-            ids.forEach((other) => this.pending.delete(other));
+            ids.forEach((other) => pending.delete(other));
             return reject(new Error("connection closed"));
           }
           answers.set(id, answer);
@@ -330,7 +369,7 @@ class Connection {
         });
       }
     });
-    socket.send(JSON.stringify(message));
+    socket.send(text);
     return done;
   }
 }
