@@ -3,21 +3,20 @@
 //! client built on the generated typed client.
 //!
 //! ```text
-//! calculator serve [--http ADDR] [--tcp ADDR] [--framing newline|length-prefix-1|length-prefix-2|length-prefix-4] [--auth-token TOKEN]
+//! calculator serve [--http ADDR] [--tcp ADDR] [--framing newline|length-prefix-1|length-prefix-2|length-prefix-4] [--auth-token TOKEN] [--backplane redis://HOST:PORT|nats://HOST:PORT]
 //! calculator call URL METHOD [ARG...] [--named] [--framing F] [--timeout-ms N] [--token T] [--ca-cert FILE]
 //! ```
 
-use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use rpc::auth::{Credentials, Roles};
 use rpc::duplex::Connections;
 use rpc::middleware::{from_fn, Call, FromFnLayer, Next};
-use rpc::subscription::Publisher;
+use rpc::subscription::Topics;
 use rpc::tcp::{Framing, StreamOptions};
 use rpc::Subscription;
 use rpc::{rpc, Context};
@@ -201,12 +200,10 @@ pub trait Events {
 struct Calc {
     connections: Connections,
     /// Each topic's subscriptions.
-    topics: Mutex<HashMap<String, Vec<Publisher<Value>>>>,
+    topics: Topics,
 }
 
-/// Messages a topic subscription may have waiting before it ends as lagged.
-const TOPIC_BUFFER: usize = 256;
-
+/// The most ticks one subscription may ask for.
 const MAX_TICKS: u64 = 100_000;
 
 impl Calculator for Calc {
@@ -305,30 +302,12 @@ impl Calculator for Calc {
     }
 
     async fn subscribe_topic(&self, topic: String) -> Subscription<Value> {
-        let (publisher, subscription) = Subscription::channel(TOPIC_BUFFER);
-        if let Ok(mut topics) = self.topics.lock() {
-            topics.entry(topic).or_default().push(publisher);
-        }
-        subscription
+        self.topics.subscribe(&topic)
     }
 
     async fn publish(&self, topic: String, message: Value) -> u64 {
-        let Ok(mut topics) = self.topics.lock() else {
-            return 0;
-        };
-        let Some(subscribers) = topics.get_mut(&topic) else {
-            return 0;
-        };
-        // Ended subscriptions leave; a full one ends as lagged.
-        subscribers.retain(|p| !p.is_closed());
-        let reached = subscribers
-            .iter()
-            .filter(|p| p.publish(message.clone()))
-            .count();
-        if subscribers.is_empty() {
-            topics.remove(&topic);
-        }
-        reached as u64
+        // Also to the other instances, with a backplane.
+        self.topics.publish(&topic, &message)
     }
 
     async fn stats(&self, values: Vec<f64>) -> Stats {
@@ -425,7 +404,7 @@ impl Drop for Alive {
 }
 
 const USAGE: &str = "usage:
-  calculator serve [--http ADDR] [--tcp ADDR] [--framing newline|length-prefix-1|length-prefix-2|length-prefix-4] [--auth-token TOKEN]
+  calculator serve [--http ADDR] [--tcp ADDR] [--framing newline|length-prefix-1|length-prefix-2|length-prefix-4] [--auth-token TOKEN] [--backplane redis://HOST:PORT|nats://HOST:PORT]
   calculator call URL METHOD [ARG...] [--named] [--framing F] [--timeout-ms N] [--token T] [--ca-cert FILE]";
 
 fn main() -> ExitCode {
@@ -468,6 +447,7 @@ async fn serve(args: &[String]) -> ExitCode {
         .init();
     let (mut http, mut tcp, mut framing) = (None, None, Framing::Newline);
     let mut auth_token: Option<String> = None;
+    let mut backplane_url: Option<String> = None;
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         let parsed = match arg.as_str() {
@@ -475,6 +455,9 @@ async fn serve(args: &[String]) -> ExitCode {
             "--tcp" => flag_value(&mut iter, "--tcp").map(|v| tcp = Some(v.clone())),
             "--auth-token" => {
                 flag_value(&mut iter, "--auth-token").map(|v| auth_token = Some(v.clone()))
+            }
+            "--backplane" => {
+                flag_value(&mut iter, "--backplane").map(|v| backplane_url = Some(v.clone()))
             }
             "--framing" => flag_value(&mut iter, "--framing").and_then(|v| {
                 v.parse()
@@ -491,7 +474,21 @@ async fn serve(args: &[String]) -> ExitCode {
     if http.is_none() && tcp.is_none() {
         http = Some("127.0.0.1:3000".to_owned());
     }
-    let connections = Connections::new();
+    let (mut connections, mut topics) = (Connections::new(), Topics::new());
+    if let Some(url) = &backplane_url {
+        // Reached in the background: a broker that is down is retried
+        // while this instance serves its own clients.
+        match rpc_backplane::connect(url).await {
+            Ok(backplane) => {
+                connections = connections.with_backplane(backplane.clone());
+                topics = topics.with_backplane(backplane);
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let active = Arc::new(AtomicU64::new(0));
     let admin = Administration {
         connections: connections.clone(),
@@ -499,7 +496,7 @@ async fn serve(args: &[String]) -> ExitCode {
     };
     let methods = match (Calc {
         connections: connections.clone(),
-        topics: Mutex::default(),
+        topics,
     })
     .into_rpc()
     .with_info(rpc::server::ServiceInfo {

@@ -112,10 +112,10 @@
 
 pub use rpc_core::subscription::Subscription;
 pub use rpc_core::{
-    code, Client, Context, Deadline, Error, ErrorObject, Id, InProcess, MethodTable, TransportKind,
+    backplane, discover, duplex, limits, schema, subscription, Limits, DEFAULT_CLIENT_TIMEOUT,
 };
 pub use rpc_core::{
-    discover, duplex, limits, schema, subscription, Limits, DEFAULT_CLIENT_TIMEOUT,
+    code, Client, Context, Deadline, Error, ErrorObject, Id, InProcess, MethodTable, TransportKind,
 };
 pub use rpc_macros::{rpc, RpcError};
 #[cfg(feature = "server")]

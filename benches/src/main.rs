@@ -7,6 +7,7 @@
 //! ```
 
 mod alloc;
+mod backplane;
 mod load;
 mod memory;
 mod observed;
@@ -55,7 +56,7 @@ fn median_stats(runs: Vec<HttpStats>) -> HttpStats {
     }
 }
 
-/// `--only SECTION` (http, websocket, tcp, in-process, client, subscriptions, observed, memory) runs one
+/// `--only SECTION` (http, websocket, tcp, in-process, client, subscriptions, observed, memory, backplane) runs one
 /// section and prints its rows without rewriting BENCHMARKS.md.
 fn only() -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -243,6 +244,9 @@ async fn run(settings: &Settings) -> Vec<Row> {
     if wants("observed") {
         observed_rows(settings, &mut rows).await;
     }
+    if wants("backplane") {
+        backplane_rows(&mut rows).await;
+    }
     if wants("memory") {
         memory_rows(&mut rows).await;
     }
@@ -354,6 +358,49 @@ async fn client(ours: &servers::Ours, settings: &Settings, rows: &mut Vec<Row>) 
             lower_is_better: false,
             target: 1.0,
             competitor: "jsonrpsee WebSocket client",
+        });
+    }
+}
+
+/// Broadcast latency and throughput from one instance to the 64 clients of
+/// another through Redis and NATS, beside one instance's own clients.
+async fn backplane_rows(rows: &mut Vec<Row>) {
+    let Some(local) = backplane::measure(None).await else {
+        eprintln!("backplane: the in-process measurement failed");
+        return;
+    };
+    for kind in ["redis", "nats"] {
+        let Some(broker) = backplane::broker(kind) else {
+            eprintln!("backplane: no {kind} server installed (apt-get install redis-server nats-server)");
+            continue;
+        };
+        let Some(figures) = backplane::measure(Some(&broker.url)).await else {
+            eprintln!("backplane: the {kind} measurement failed");
+            continue;
+        };
+        let name = if kind == "redis" { "Redis" } else { "NATS" };
+        for (what, ours, theirs) in [
+            ("p50 latency", figures.p50_us, local.p50_us),
+            ("p99 latency", figures.p99_us, local.p99_us),
+        ] {
+            rows.push(Row {
+                name: format!("Broadcast to {} clients of another instance via {name}: {what}", backplane::CLIENTS),
+                unit: "µs",
+                ours,
+                theirs,
+                lower_is_better: true,
+                target: 0.0,
+                competitor: "one instance, in-process",
+            });
+        }
+        rows.push(Row {
+            name: format!("Broadcast to {} clients of another instance via {name}: deliveries/s", backplane::CLIENTS),
+            unit: "msgs/s",
+            ours: figures.per_sec,
+            theirs: local.per_sec,
+            lower_is_better: false,
+            target: 0.0,
+            competitor: "one instance, in-process",
         });
     }
 }

@@ -18,6 +18,7 @@
 #[doc(hidden)]
 pub mod __private;
 pub mod auth;
+pub mod backplane;
 pub mod cancel;
 mod client;
 pub mod codec;

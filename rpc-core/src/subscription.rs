@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::stream::{BoxStream, StreamExt};
@@ -107,6 +107,114 @@ impl<T> Publisher<T> {
     /// Whether the subscription is over.
     pub fn is_closed(&self) -> bool {
         self.sender.is_closed() || self.lagged.is_cancelled()
+    }
+}
+
+/// Named topics that clients subscribe to and anyone publishes to: each
+/// subscriber gets what is published after it subscribed. Cheap to clone.
+/// With a [backplane](Topics::with_backplane), what is published on one
+/// instance also reaches the subscribers of every other.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let topics = rpc_core::subscription::Topics::new();
+/// let _news = topics.subscribe("news"); // what a handler returns
+/// assert_eq!(topics.publish("news", &serde_json::json!("hello")), 1);
+/// assert_eq!(topics.publish("sport", &serde_json::json!(1)), 0);
+/// # });
+/// ```
+#[derive(Clone, Default)]
+pub struct Topics {
+    inner: Arc<TopicsInner>,
+}
+
+#[derive(Default)]
+struct TopicsInner {
+    subscribers: Mutex<HashMap<String, Vec<Publisher<serde_json::Value>>>>,
+    backplane: std::sync::OnceLock<crate::backplane::Backplane>,
+}
+
+/// Items buffered per topic subscriber: beyond, it ends as lagged.
+const TOPIC_BUFFER: usize = 256;
+
+/// The backplane channel of topic messages.
+const TOPICS: &str = "rpc.topic";
+
+impl std::fmt::Debug for Topics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Topics").finish_non_exhaustive()
+    }
+}
+
+impl Topics {
+    /// No topics yet, on this instance only.
+    pub fn new() -> Self {
+        Topics::default()
+    }
+
+    /// Shares what is published with the other instances on `backplane`.
+    /// Set once; later calls are ignored.
+    pub fn with_backplane(self, backplane: crate::backplane::Backplane) -> Self {
+        if self.inner.backplane.set(backplane.clone()).is_ok() {
+            let topics = Arc::downgrade(&self.inner);
+            backplane.listen(TOPICS, move |message| {
+                let Some(inner) = topics.upgrade() else {
+                    return;
+                };
+                match serde_json::from_slice::<(String, serde_json::Value)>(&message) {
+                    Ok((topic, value)) => {
+                        Topics { inner }.deliver(&topic, &value);
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "an unreadable topic message from the backplane")
+                    }
+                }
+            });
+        }
+        self
+    }
+
+    /// A subscription to `topic`: what a subscription handler returns.
+    pub fn subscribe(&self, topic: &str) -> Subscription<serde_json::Value> {
+        let (publisher, subscription) = Subscription::channel(TOPIC_BUFFER);
+        if let Ok(mut subscribers) = self.inner.subscribers.lock() {
+            subscribers
+                .entry(topic.to_owned())
+                .or_default()
+                .push(publisher);
+        }
+        subscription
+    }
+
+    /// Delivers `message` to every subscriber of `topic`, here and (with a
+    /// backplane) on the other instances; returns how many subscriptions
+    /// on this instance took it (a full one ends as lagged).
+    pub fn publish(&self, topic: &str, message: &serde_json::Value) -> u64 {
+        if let Some(backplane) = self.inner.backplane.get() {
+            if let Ok(encoded) = serde_json::to_vec(&(topic, message)) {
+                backplane.publish(TOPICS, &encoded);
+            }
+        }
+        self.deliver(topic, message)
+    }
+
+    fn deliver(&self, topic: &str, message: &serde_json::Value) -> u64 {
+        let Ok(mut subscribers) = self.inner.subscribers.lock() else {
+            return 0;
+        };
+        let Some(publishers) = subscribers.get_mut(topic) else {
+            return 0;
+        };
+        // Ended subscriptions leave; a full one ends as lagged.
+        publishers.retain(|p| !p.is_closed());
+        let reached = publishers
+            .iter()
+            .filter(|p| p.publish(message.clone()))
+            .count();
+        if publishers.is_empty() {
+            subscribers.remove(topic);
+        }
+        reached as u64
     }
 }
 

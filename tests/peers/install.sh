@@ -6,6 +6,8 @@
 #   - Python packages pinned in tests/peers/requirements.txt (pip)
 #   - Chromium, for tests/explorer.rs (Debian's package, with apt-get, when
 #     neither $CHROMIUM nor /usr/bin/chromium is there)
+#   - redis-server and nats-server, the brokers of tests/backplane.rs (Debian's
+#     packages, with apt-get, when missing; the tests start and stop their own)
 # Idempotent, and quick when everything is already in place.
 # Environment: NODE, NPM and PYTHON name the programs (default node, npm, python3).
 set -eu
@@ -72,5 +74,24 @@ elif command -v apt-get >/dev/null 2>&1; then
         || { $sudo apt-get update -q >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
 else
     echo "tests/peers/install.sh: no Chromium (set CHROMIUM to a Chromium or Chrome binary; tests/explorer.rs needs one)" >&2
+    exit 1
+fi
+
+# The brokers of the backplane tests.
+missing=""
+[ -x /usr/bin/redis-server ] || command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+[ -x /usr/sbin/nats-server ] || [ -x /usr/bin/nats-server ] || command -v nats-server >/dev/null 2>&1 || missing="$missing nats-server"
+if [ -z "$missing" ]; then
+    echo "tests/peers: brokers found"
+elif command -v apt-get >/dev/null 2>&1; then
+    echo "tests/peers: apt-get install$missing"
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo -n"; fi
+    # shellcheck disable=SC2086
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null \
+        || { $sudo apt-get update -q >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null; }
+    # A package may start its own service: the tests use their own ports.
+else
+    echo "tests/peers/install.sh: missing$missing (tests/backplane.rs needs them)" >&2
     exit 1
 fi

@@ -9,6 +9,7 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use super::connection::{DuplexConnection, WeakConnection};
 use super::Frame;
+use crate::backplane::Backplane;
 use crate::{encode, Error};
 
 /// The live connections of a server, for broadcasting. Cheap to clone.
@@ -22,7 +23,12 @@ pub struct Connections {
 #[derive(Default)]
 struct RegistryInner {
     connections: Mutex<HashMap<u64, WeakConnection>>,
+    /// Where broadcasts also go, for the clients of other instances.
+    backplane: std::sync::OnceLock<Backplane>,
 }
+
+/// The backplane channel of broadcasts.
+const BROADCASTS: &str = "rpc.broadcast";
 
 /// A connection's link back to its registry, to leave it when it ends.
 pub(super) struct Registered(Weak<RegistryInner>);
@@ -49,6 +55,38 @@ impl Connections {
     /// An empty registry.
     pub fn new() -> Self {
         Connections::default()
+    }
+
+    /// Shares broadcasts with the other instances on `backplane`: what
+    /// [`broadcast`](Self::broadcast) sends here also reaches their clients,
+    /// and theirs reaches this registry's. Set once; later calls are ignored.
+    ///
+    /// ```
+    /// # use rpc_core::{backplane::{Backplane, Broker, Deliver}, duplex::Connections};
+    /// # struct Nowhere;
+    /// # impl Broker for Nowhere {
+    /// #     fn publish(&self, _: &str, _: bytes::Bytes) {}
+    /// #     fn listen(&self, _: &str, _: Deliver) {}
+    /// # }
+    /// let connections = Connections::new().with_backplane(Backplane::new(Nowhere));
+    /// assert!(connections.backplane().is_some());
+    /// ```
+    pub fn with_backplane(self, backplane: Backplane) -> Self {
+        if self.inner.backplane.set(backplane.clone()).is_ok() {
+            let registry = Arc::downgrade(&self.inner);
+            backplane.listen(BROADCASTS, move |body| {
+                if let Some(inner) = registry.upgrade() {
+                    let reached = Connections { inner }.deliver(&body);
+                    tracing::trace!(reached, "a broadcast from another instance");
+                }
+            });
+        }
+        self
+    }
+
+    /// The backplane broadcasts go through, if any.
+    pub fn backplane(&self) -> Option<&Backplane> {
+        self.inner.backplane.get()
     }
 
     pub(super) fn handle(&self) -> Registered {
@@ -88,8 +126,20 @@ impl Connections {
     /// It never waits for a slow peer: a connection whose outgoing queue is
     /// full (its peer does not read fast enough) is closed, with a warning
     /// in the log, and does not count as reached.
+    ///
+    /// With a [backplane](Self::with_backplane), the notification also goes
+    /// to the other instances, whose clients it reaches too; the count is
+    /// this instance's.
     pub async fn broadcast<P: Serialize>(&self, method: &str, params: P) -> Result<usize, Error> {
         let body = Bytes::from(encode::notification(method, &params)?);
+        if let Some(backplane) = self.inner.backplane.get() {
+            backplane.publish(BROADCASTS, &body);
+        }
+        Ok(self.deliver(&body))
+    }
+
+    /// Sends an encoded notification to this registry's connections.
+    fn deliver(&self, body: &Bytes) -> usize {
         let mut reached = 0;
         for connection in self.all() {
             if connection
@@ -120,6 +170,6 @@ impl Connections {
                 Err(TrySendError::Closed(_)) => {}
             }
         }
-        Ok(reached)
+        reached
     }
 }
