@@ -71,9 +71,14 @@ pub async fn connect(url: &str) -> Result<Backplane, Error> {
     Err(Error::Unsupported(url.to_owned(), SCHEMES))
 }
 
-/// The waits between attempts to reach a broker: 100 ms doubling to 5 s.
+/// The waits between attempts to reach a broker: 100 ms doubling to 5 s,
+/// plus up to half again at random, so that instances restarted together
+/// do not all knock at once.
 #[cfg(any(feature = "redis", feature = "nats"))]
 pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
-    let millis = 100u64.saturating_mul(1 << attempt.min(6));
-    std::time::Duration::from_millis(millis.min(5000))
+    let millis = 100u64.saturating_mul(1 << attempt.min(6)).min(5000);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    std::time::Duration::from_millis(millis + nanos % (millis / 2 + 1))
 }

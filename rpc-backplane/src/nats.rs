@@ -3,14 +3,23 @@
 use bytes::Bytes;
 use futures_util::StreamExt;
 use rpc_core::backplane::{Broker, Deliver};
+use tokio::sync::mpsc;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::Error;
 
+/// Messages waiting to be handed to the NATS client: beyond, dropped.
+const QUEUE: usize = 4096;
+
 /// A NATS broker: async-nats keeps the connection (reconnecting with
 /// back-off, subscriptions made again); publishing while disconnected
-/// drops the message rather than replaying it later.
+/// drops the message rather than replaying it later. One task publishes,
+/// in order; one task per channel listens; all end with the broker.
 pub struct NatsBroker {
     client: async_nats::Client,
+    outgoing: mpsc::Sender<(String, Bytes)>,
+    stop: CancellationToken,
+    _stop_on_drop: DropGuard,
 }
 
 impl NatsBroker {
@@ -24,6 +33,8 @@ impl NatsBroker {
         let options = async_nats::ConnectOptions::new()
             .retry_on_initial_connect()
             .max_reconnects(None)
+            // Each instance drops its own messages anyway: do not send them back.
+            .no_echo()
             .reconnect_delay_callback(|attempt| crate::backoff(attempt.min(32) as u32))
             .event_callback(|event| async move {
                 match event {
@@ -43,26 +54,51 @@ impl NatsBroker {
             .connect(url)
             .await
             .map_err(|e| invalid(e.to_string()))?;
-        Ok(NatsBroker { client })
+        let (outgoing, mut queue) = mpsc::channel::<(String, Bytes)>(QUEUE);
+        let stop = CancellationToken::new();
+        let publisher = client.clone();
+        let stopped = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let (subject, payload) = tokio::select! {
+                    () = stopped.cancelled() => return,
+                    next = queue.recv() => match next {
+                        Some(next) => next,
+                        None => return,
+                    },
+                };
+                if publisher.connection_state() != async_nats::connection::State::Connected {
+                    // Not replayed later: it stays local.
+                    continue;
+                }
+                if let Err(error) = publisher.publish(subject, payload).await {
+                    tracing::debug!(target: "rpc::backplane", %error, "NATS publish failed");
+                }
+            }
+        });
+        Ok(NatsBroker {
+            client,
+            outgoing,
+            _stop_on_drop: stop.clone().drop_guard(),
+            stop,
+        })
     }
 }
 
 impl Broker for NatsBroker {
     fn publish(&self, channel: &str, payload: Bytes) {
-        if self.client.connection_state() != async_nats::connection::State::Connected {
+        if self.client.connection_state() != async_nats::connection::State::Connected
+            || self
+                .outgoing
+                .try_send((channel.to_owned(), payload))
+                .is_err()
+        {
             tracing::debug!(target: "rpc::backplane", channel, "NATS not reachable: a message stays local");
-            return;
         }
-        let (client, subject) = (self.client.clone(), channel.to_owned());
-        tokio::spawn(async move {
-            if let Err(error) = client.publish(subject, payload).await {
-                tracing::debug!(target: "rpc::backplane", %error, "NATS publish failed");
-            }
-        });
     }
 
     fn listen(&self, channel: &str, deliver: Deliver) {
-        let (client, subject) = (self.client.clone(), channel.to_owned());
+        let (client, subject, stop) = (self.client.clone(), channel.to_owned(), self.stop.clone());
         tokio::spawn(async move {
             let mut messages = match client.subscribe(subject.clone()).await {
                 Ok(messages) => messages,
@@ -71,8 +107,14 @@ impl Broker for NatsBroker {
                     return;
                 }
             };
-            while let Some(message) = messages.next().await {
-                deliver(message.payload);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    message = messages.next() => match message {
+                        Some(message) => deliver(message.payload),
+                        None => return,
+                    },
+                }
             }
         });
     }

@@ -14,6 +14,13 @@ use crate::{backoff, Error};
 const QUEUE: usize = 4096;
 /// Most messages published in one round trip.
 const PIPELINE: usize = 256;
+/// The longest Redis may take to connect or to answer.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often an idle subscription connection is pinged (a half-open one
+/// is noticed within this and `WAIT`).
+const PING: std::time::Duration = std::time::Duration::from_secs(15);
+/// A connection that lasted this long resets the back-off.
+const HEALTHY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A Redis pub/sub broker: one connection publishes, one listens; both are
 /// made again, with back-off, whenever either is lost.
@@ -75,17 +82,18 @@ async fn run(
 ) {
     let mut attempt = 0;
     loop {
-        let connected = async {
+        let connected = tokio::time::timeout(WAIT, async {
             let publisher = client.get_multiplexed_async_connection().await?;
             let (sink, stream) = client.get_async_pubsub().await?.split();
             Ok::<_, ::redis::RedisError>((publisher, sink, stream))
-        }
-        .await;
+        })
+        .await
+        .unwrap_or_else(|_| Err((::redis::ErrorKind::IoError, "timed out connecting").into()));
         let (mut publisher, mut sink, mut stream) = match connected {
             Ok(connected) => connected,
             Err(error) => {
-                if attempt == 0 {
-                    tracing::warn!(target: "rpc::backplane", %url, %error, "cannot reach Redis; serving local clients, retrying");
+                if attempt % 10 == 0 {
+                    tracing::warn!(target: "rpc::backplane", %url, %error, attempt, "cannot reach Redis; serving local clients, retrying");
                 }
                 // Published while down: not replayed.
                 while queue.try_recv().is_ok() {}
@@ -99,12 +107,18 @@ async fn run(
         };
         let mut subscribed: Vec<String> = Vec::new();
         tracing::info!(target: "rpc::backplane", %url, "connected to Redis");
-        attempt = 0;
+        let since = std::time::Instant::now();
         while queue.try_recv().is_ok() {}
+        let mut ping = tokio::time::interval(PING);
+        ping.tick().await;
         let lost = loop {
             // Listen on every channel asked for.
-            if let Err(error) = subscribe_all(&shared, &mut sink, &mut subscribed).await {
-                break error.to_string();
+            match tokio::time::timeout(WAIT, subscribe_all(&shared, &mut sink, &mut subscribed))
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => break error.to_string(),
+                Err(_) => break "no answer to SUBSCRIBE".to_owned(),
             }
             tokio::select! {
                 next = queue.recv() => match next {
@@ -120,9 +134,11 @@ async fn run(
                                 next = queue.try_recv().ok();
                             }
                         }
-                        let sent: Result<(), _> = pipeline.query_async(&mut publisher).await;
-                        if let Err(error) = sent {
-                            break error.to_string();
+                        let sent = tokio::time::timeout(WAIT, pipeline.query_async::<()>(&mut publisher)).await;
+                        match sent {
+                            Ok(Ok(())) => {}
+                            Ok(Err(error)) => break error.to_string(),
+                            Err(_) => break "no answer to PUBLISH".to_owned(),
                         }
                     }
                     // The broker was dropped.
@@ -144,9 +160,25 @@ async fn run(
                     None => break "the subscription connection closed".to_owned(),
                 },
                 () = shared.added.notified() => {}
+                _ = ping.tick() => {
+                    // A half-open subscription connection answers nothing.
+                    match tokio::time::timeout(WAIT, sink.ping::<String>()).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(error)) => break error.to_string(),
+                        Err(_) => break "no answer to PING".to_owned(),
+                    }
+                }
             }
         };
         tracing::warn!(target: "rpc::backplane", %url, reason = %lost, "lost Redis; serving local clients, reconnecting");
+        // A connection that did not last is not made again at once.
+        attempt = if since.elapsed() >= HEALTHY {
+            0
+        } else {
+            attempt + 1
+        };
+        tokio::time::sleep(backoff(attempt)).await;
+        attempt += 1;
     }
 }
 

@@ -85,7 +85,14 @@ impl Backplane {
         self.broker.listen(
             channel,
             Arc::new(move |payload: Bytes| {
-                if payload.len() < ORIGIN || payload.starts_with(own.as_bytes()) {
+                let stamped = payload.len() >= ORIGIN
+                    && payload[..ORIGIN - 1].iter().all(u8::is_ascii_hexdigit)
+                    && payload[ORIGIN - 1] == b'\n';
+                if !stamped {
+                    tracing::warn!(target: "rpc::backplane", "a message on the backplane that no instance sent: dropped");
+                    return;
+                }
+                if payload.starts_with(own.as_bytes()) {
                     return;
                 }
                 deliver(payload.slice(ORIGIN..));
@@ -145,10 +152,16 @@ mod tests {
         a.publish("news", b"from a");
         b.publish("news", b"from b");
         b.publish("other", b"elsewhere");
+        // Something another program put on the channel, unstamped: dropped.
+        broker_of(&a).publish("news", Bytes::from_static(b"{\"method\":\"x\"}"));
         let heard = heard.lock().unwrap().clone();
         assert_eq!(
             heard,
             vec![("b", Bytes::from("from a")), ("a", Bytes::from("from b"))]
         );
+    }
+
+    fn broker_of(backplane: &Backplane) -> Arc<dyn Broker> {
+        backplane.broker.clone()
     }
 }

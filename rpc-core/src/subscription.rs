@@ -178,10 +178,10 @@ impl Topics {
     pub fn subscribe(&self, topic: &str) -> Subscription<serde_json::Value> {
         let (publisher, subscription) = Subscription::channel(TOPIC_BUFFER);
         if let Ok(mut subscribers) = self.inner.subscribers.lock() {
-            subscribers
-                .entry(topic.to_owned())
-                .or_default()
-                .push(publisher);
+            let publishers = subscribers.entry(topic.to_owned()).or_default();
+            // Subscriptions that ended leave here too, not only on publish.
+            publishers.retain(|p| !p.is_closed());
+            publishers.push(publisher);
         }
         subscription
     }

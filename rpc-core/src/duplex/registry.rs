@@ -75,10 +75,20 @@ impl Connections {
         if self.inner.backplane.set(backplane.clone()).is_ok() {
             let registry = Arc::downgrade(&self.inner);
             backplane.listen(BROADCASTS, move |body| {
-                if let Some(inner) = registry.upgrade() {
-                    let reached = Connections { inner }.deliver(&body);
-                    tracing::trace!(reached, "a broadcast from another instance");
-                }
+                let Some(inner) = registry.upgrade() else {
+                    return;
+                };
+                // Only a notification goes to clients, written compactly
+                // (one line, whatever the framing).
+                let notification = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .filter(|m| m.get("method").is_some_and(|m| m.is_string()) && m.get("id").is_none());
+                let Some(body) = notification.and_then(|m| serde_json::to_vec(&m).ok()) else {
+                    tracing::warn!(target: "rpc::backplane", "a broadcast from the backplane that is no notification: dropped");
+                    return;
+                };
+                let reached = Connections { inner }.deliver(&Bytes::from(body));
+                tracing::trace!(reached, "a broadcast from another instance");
             });
         }
         self
