@@ -303,3 +303,20 @@ fn answered_id(member: &Value) -> Option<String> {
         None => Some("null".into()),
     }
 }
+
+/// Found by the `dispatch` fuzz target: an id holding a lone surrogate
+/// escape (allowed by JSON's grammar, not by `serde_json::Value`) is echoed
+/// as sent, in an answer that is still well-formed JSON.
+#[test]
+fn an_id_with_a_lone_surrogate_is_echoed_as_sent() {
+    let body =
+        br#"{"jsonrpc": "4.0", "error": {"code": -32601, "message": "x"}, "id": "2uD800\uD800"}"#;
+    let answer = handle(body).expect("an answer");
+    let text = String::from_utf8(answer.clone()).unwrap();
+    assert!(text.contains(r#""id":"2uD800\uD800""#), "{text}");
+    assert!(serde_json::from_slice::<serde::de::IgnoredAny>(&answer).is_ok());
+    let response: Response<'_> = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(response.jsonrpc, "2.0");
+    assert!(response.error.is_some() && response.result.is_none());
+    assert_eq!(response.id.get(), r#""2uD800\uD800""#);
+}
