@@ -401,23 +401,12 @@ pub async fn client_ours(addr: SocketAddr, settings: &Settings) -> f64 {
 
 /// Calls/s of jsonrpsee's HTTP client from 64 concurrent callers.
 pub async fn client_jsonrpsee(addr: SocketAddr, settings: &Settings) -> f64 {
-    use jsonrpsee::core::client::ClientT;
     let Ok(client) =
         jsonrpsee::http_client::HttpClientBuilder::default().build(format!("http://{addr}/"))
     else {
         return 0.0;
     };
-    let client = Arc::new(client);
-    drive(settings, move || {
-        let client = client.clone();
-        async move {
-            client
-                .request::<i64, _>("subtract", jsonrpsee::rpc_params![42, 23])
-                .await
-                .is_ok()
-        }
-    })
-    .await
+    drive_jsonrpsee(client, settings).await
 }
 
 /// Calls/s of our WebSocket client from 64 concurrent callers on one
@@ -446,13 +435,20 @@ pub async fn ws_client_ours(addr: SocketAddr, reconnecting: bool, settings: &Set
 /// Calls/s of jsonrpsee's WebSocket client from 64 concurrent callers on
 /// one connection.
 pub async fn ws_client_jsonrpsee(addr: SocketAddr, settings: &Settings) -> f64 {
-    use jsonrpsee::core::client::ClientT;
     let Ok(client) = jsonrpsee::ws_client::WsClientBuilder::default()
         .build(format!("ws://{addr}/"))
         .await
     else {
         return 0.0;
     };
+    drive_jsonrpsee(client, settings).await
+}
+
+/// Calls/s of a jsonrpsee client (HTTP or WebSocket) calling `subtract`.
+async fn drive_jsonrpsee<C>(client: C, settings: &Settings) -> f64
+where
+    C: jsonrpsee::core::client::ClientT + Send + Sync + 'static,
+{
     let client = Arc::new(client);
     drive(settings, move || {
         let client = client.clone();

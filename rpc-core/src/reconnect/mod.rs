@@ -417,18 +417,10 @@ async fn supervise(
                 let last = last_error.as_deref().unwrap_or_default();
                 return shared.finish(format!("gave up after {attempt} {attempts}; last: {last}"));
             }
+            let next = config.endpoints[index].name.clone();
             let wait = backoff.next_backoff();
-            shared.set_state(ConnectionState::Reconnecting {
-                attempt: attempt + 1,
-                endpoint: config.endpoints[index].name.clone(),
-                retry_in: wait
-                    .deadline()
-                    .saturating_duration_since(tokio::time::Instant::now()),
-                last_error: last_error.clone(),
-            });
-            tokio::select! {
-                _ = stop.cancelled() => return shared.finish("closed by the client".into()),
-                _ = wait => {}
+            if !wait_before(&shared, &stop, wait, attempt + 1, next, &last_error).await {
+                return;
             }
         };
         first_round = None;
@@ -474,19 +466,37 @@ async fn supervise(
         } else {
             // It did not last: wait before trying again, as after a failure.
             let wait = backoff.next_backoff();
-            shared.set_state(ConnectionState::Reconnecting {
-                attempt: 1,
-                endpoint: endpoint.clone(),
-                retry_in: wait
-                    .deadline()
-                    .saturating_duration_since(tokio::time::Instant::now()),
-                last_error: last_error.clone(),
-            });
-            tokio::select! {
-                _ = stop.cancelled() => return shared.finish("closed by the client".into()),
-                _ = wait => {}
+            if !wait_before(&shared, &stop, wait, 1, endpoint, &last_error).await {
+                return;
             }
         }
+    }
+}
+
+/// Says that attempt `attempt` on `endpoint` comes after `wait`, then
+/// waits; `false` (and the client closed) if it was stopped meanwhile.
+async fn wait_before(
+    shared: &Shared,
+    stop: &CancellationToken,
+    wait: tokio::time::Sleep,
+    attempt: u32,
+    endpoint: String,
+    last_error: &Option<String>,
+) -> bool {
+    shared.set_state(ConnectionState::Reconnecting {
+        attempt,
+        endpoint,
+        retry_in: wait
+            .deadline()
+            .saturating_duration_since(tokio::time::Instant::now()),
+        last_error: last_error.clone(),
+    });
+    tokio::select! {
+        _ = stop.cancelled() => {
+            shared.finish("closed by the client".into());
+            false
+        }
+        _ = wait => true,
     }
 }
 
