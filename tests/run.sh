@@ -1,6 +1,8 @@
 #!/bin/sh
-# Runs every test: installs the node and Python peers the interoperability
-# tests talk to, runs the whole workspace's tests (unit, integration,
+# Runs every test: installs what the tests run beside our code (the node and
+# Python peers of the interoperability tests, the OpenRPC meta-schema,
+# TypeScript, Chromium, redis-server and nats-server: tests/peers/install.sh),
+# runs the whole workspace's tests (unit, integration,
 # compile-fail ui cases, doctests), then the interoperability tests with
 # jsonrpsee's own client (in the benches package, which builds jsonrpsee).
 set -eu
