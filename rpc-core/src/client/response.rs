@@ -56,7 +56,7 @@ impl Answer {
     }
 
     /// The result of the single call `expected`, decoded.
-    pub(crate) fn result<T: DeserializeOwned>(
+    pub(super) fn result<T: DeserializeOwned>(
         self,
         method: &str,
         expected: &Id,

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use super::{is_lost, Shared, RESUBSCRIBE_TIMEOUT};
 use crate::client::{subscription_key, Inbox, Notice, Opened, ServerId, SubscribeCall, BUFFER};
 use crate::duplex::DuplexConnection;
-use crate::{encode, Error, Id, Outgoing, Transport};
+use crate::{Error, Transport};
 
 /// One subscription as the reconnecting client keeps it.
 struct Record {
@@ -108,7 +108,7 @@ impl Subscriptions {
         };
         let mut params = crate::ParamsBuilder::new(false);
         params.push("id", &server_id);
-        call_on(shared, &connection, method, params.into_bytes()?.as_deref()).await
+        call_on(&connection, method, params.into_bytes()?.as_deref()).await
     }
 
     /// Makes every subscription older than `generation` again on
@@ -139,7 +139,7 @@ pub(super) async fn open(shared: Arc<Shared>, call: SubscribeCall) -> Result<Ope
     loop {
         let wait = shared.wait_while_disconnected || after > 0;
         let (connection, generation) = shared.connection(after, wait).await?;
-        let (raw_id, inbox) = match subscribe_on(&shared, &connection, &call).await {
+        let (raw_id, inbox) = match subscribe_on(&connection, &call).await {
             Ok(opened) => opened,
             // The subscription died with its connection: nothing to undo.
             Err(error) if is_lost(&error) => {
@@ -201,30 +201,28 @@ pub(super) async fn open(shared: Arc<Shared>, call: SubscribeCall) -> Result<Ope
     }
 }
 
-/// Calls `method` on `connection` with ids of the reconnecting client.
+/// Calls `method` on `connection` through the client engine (its ids
+/// are the reconnecting client's since the connection was installed); the
+/// callers bound the wait themselves.
 async fn call_on<T: serde::de::DeserializeOwned>(
-    shared: &Shared,
     connection: &DuplexConnection,
     method: &str,
     params: Option<&[u8]>,
 ) -> Result<T, Error> {
-    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    let body = encode::request(method, params, Some(id));
-    let answer = connection
-        .request(Outgoing::request(body, vec![Id::from(id)]))
-        .await?;
-    answer.result(method, &Id::from(id))
+    connection
+        .client()
+        .without_timeout()
+        .call_encoded(method, params, false)
+        .await
 }
 
 /// Calls the subscribe method on `connection` and opens the route of the
 /// id it answers.
 async fn subscribe_on(
-    shared: &Shared,
     connection: &DuplexConnection,
     call: &SubscribeCall,
 ) -> Result<(Box<RawValue>, Inbox), Error> {
-    let raw_id: Box<RawValue> =
-        call_on(shared, connection, &call.method, call.params.as_deref()).await?;
+    let raw_id: Box<RawValue> = call_on(connection, &call.method, call.params.as_deref()).await?;
     let inbox = connection
         .open_subscription(&subscription_key(&raw_id))
         .ok_or(Error::Closed)?;
@@ -242,12 +240,9 @@ async fn resubscribe_one(
         Some(record) if record.generation < generation => record.call.clone(),
         _ => return,
     };
-    let made = tokio::time::timeout(
-        RESUBSCRIBE_TIMEOUT,
-        subscribe_on(&shared, &connection, &call),
-    )
-    .await
-    .unwrap_or(Err(Error::Timeout(RESUBSCRIBE_TIMEOUT)));
+    let made = tokio::time::timeout(RESUBSCRIBE_TIMEOUT, subscribe_on(&connection, &call))
+        .await
+        .unwrap_or(Err(Error::Timeout(RESUBSCRIBE_TIMEOUT)));
     let (raw_id, inbox) = match made {
         Ok(made) => made,
         // Lost again, or no answer: the next connection makes it.
@@ -283,9 +278,7 @@ async fn resubscribe_one(
                 let mut params = crate::ParamsBuilder::new(false);
                 params.push("id", &raw_id);
                 if let Ok(params) = params.into_bytes() {
-                    let _ =
-                        call_on::<bool>(&shared, &connection, call.unsubscribe, params.as_deref())
-                            .await;
+                    let _ = call_on::<bool>(&connection, call.unsubscribe, params.as_deref()).await;
                 }
             });
             return;
