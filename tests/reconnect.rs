@@ -77,6 +77,21 @@ fn quick(reconnect: Reconnect) -> Reconnect {
     reconnect.with_backoff(Duration::from_millis(20), Duration::from_millis(200))
 }
 
+/// A reconnecting client of `served` over `transport` (quick back-off),
+/// connected, serving `methods` to it; and the typed client over it.
+async fn connected(
+    served: &Served,
+    transport: &str,
+    methods: MethodTable,
+) -> (Reconnecting, CalcClient) {
+    let connection = quick(Reconnect::new(endpoint(served, transport, methods)))
+        .connect()
+        .await
+        .unwrap();
+    let client = CalcClient::new(connection.clone());
+    (connection, client)
+}
+
 /// Waits (at most 10 s) for a state that `want` accepts.
 async fn reach(connection: &Reconnecting, want: impl Fn(&ConnectionState) -> bool) {
     let mut states = connection.watch_state();
@@ -101,15 +116,7 @@ where
 async fn a_killed_and_restarted_calculator_keeps_the_subscription_and_later_calls_going() {
     for transport in TRANSPORTS {
         let mut served = start(framing_flag(transport)).await;
-        let connection = quick(Reconnect::new(endpoint(
-            &served,
-            transport,
-            MethodTable::new(),
-        )))
-        .connect()
-        .await
-        .unwrap();
-        let client = CalcClient::new(connection.clone());
+        let (connection, client) = connected(&served, transport, MethodTable::new()).await;
         let mut ticks = client.subscribe_ticks(20, None).await.unwrap();
         for i in 0..3 {
             assert_eq!(next(&mut ticks).await.unwrap(), i, "{transport}");
@@ -151,15 +158,7 @@ async fn a_killed_and_restarted_calculator_keeps_the_subscription_and_later_call
 async fn calls_in_flight_when_the_connection_drops_are_resent_if_idempotent_else_fail_clearly() {
     for transport in TRANSPORTS {
         let mut served = start(framing_flag(transport)).await;
-        let connection = quick(Reconnect::new(endpoint(
-            &served,
-            transport,
-            MethodTable::new(),
-        )))
-        .connect()
-        .await
-        .unwrap();
-        let client = CalcClient::new(connection.clone());
+        let (connection, client) = connected(&served, transport, MethodTable::new()).await;
         let idempotent = {
             let client = client.clone();
             tokio::spawn(async move { client.sleep(1500).await })
@@ -246,11 +245,7 @@ async fn handlers_the_client_serves_are_served_again_after_a_reconnection() {
         let ticks = Arc::new(AtomicUsize::new(0));
         let methods = TickCounter(ticks.clone()).into_rpc();
         let mut served = start(framing_flag(transport)).await;
-        let connection = quick(Reconnect::new(endpoint(&served, transport, methods)))
-            .connect()
-            .await
-            .unwrap();
-        let client = CalcClient::new(connection.clone());
+        let (_connection, client) = connected(&served, transport, methods).await;
         assert_eq!(client.notify_me(2).await.unwrap(), 2);
         served.kill();
         let _restarted = restart(&served, framing_flag(transport)).await;
@@ -556,11 +551,7 @@ async fn a_malformed_url_ends_it_at_once_with_that_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_dropped_while_disconnected_leaves_the_others_alone() {
     let mut served = start("newline").await;
-    let connection = quick(Reconnect::new(endpoint(&served, "ws", MethodTable::new())))
-        .connect()
-        .await
-        .unwrap();
-    let client = CalcClient::new(connection.clone());
+    let (connection, client) = connected(&served, "ws", MethodTable::new()).await;
     let first = client.subscribe_ticks(20, None).await.unwrap();
     let mut second = client.subscribe_ticks(20, None).await.unwrap();
     assert_eq!(next(&mut second).await.unwrap(), 0);

@@ -169,16 +169,29 @@ async fn published_messages_reach_every_subscriber_of_the_topic() {
     }
 }
 
+/// A feed server over HTTP (and WebSocket), running for the test's life.
+async fn feed_http() -> std::net::SocketAddr {
+    let (http, stop) =
+        common::http_server(rpc::http::Server::new(FeedService::default().into_rpc())).await;
+    std::mem::forget(stop);
+    http
+}
+
+/// A raw WebSocket to a feed server, to see the bytes on the wire.
+async fn raw_feed_socket(
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let http = feed_http().await;
+    let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{http}/"))
+        .await
+        .unwrap();
+    socket
+}
+
 #[tokio::test]
 async fn the_wire_format_is_jsonrpsees() {
     use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
-    let (http, stop) =
-        common::http_server(rpc::http::Server::new(FeedService::default().into_rpc())).await;
-    std::mem::forget(stop);
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{http}/"))
-        .await
-        .unwrap();
+    let mut socket = raw_feed_socket().await;
     socket
         .send(Message::text(
             r#"{"jsonrpc":"2.0","method":"subscribe_ticks","params":[2],"id":1}"#,
@@ -207,9 +220,7 @@ async fn the_wire_format_is_jsonrpsees() {
 
 #[tokio::test]
 async fn over_http_a_subscription_is_a_clear_error() {
-    let (http, stop) =
-        common::http_server(rpc::http::Server::new(FeedService::default().into_rpc())).await;
-    std::mem::forget(stop);
+    let http = feed_http().await;
     let client = FeedClient::new(rpc::http::HttpClient::new(&format!("http://{http}/")).unwrap());
     let error = client.subscribe_ticks(Some(1)).await.unwrap_err();
     assert_eq!(error.error_object().unwrap().code, -32002, "{error}");
@@ -469,12 +480,7 @@ async fn subscriptions_work_in_both_directions_of_a_connection() {
 async fn a_subscription_sent_as_a_notification_starts_nothing_and_big_items_end_clearly() {
     use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
-    let (http, stop) =
-        common::http_server(rpc::http::Server::new(FeedService::default().into_rpc())).await;
-    std::mem::forget(stop);
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{http}/"))
-        .await
-        .unwrap();
+    let mut socket = raw_feed_socket().await;
     // No id: it could never learn its subscription's id, so none starts.
     socket
         .send(Message::text(

@@ -53,16 +53,7 @@ async fn jsonrpsees_client_subscribes_receives_and_unsubscribes() {
         .subscribe::<u64, _>("subscribe_ticks", rpc_params![], "unsubscribe_ticks")
         .await
         .unwrap();
-    let mut seen = Vec::new();
-    while seen.len() < 3 {
-        let item = tokio::time::timeout(Duration::from_secs(5), ticks.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        seen.push(item);
-    }
-    assert_eq!(seen, [0, 1, 2]);
+    assert_eq!(first_three(&mut ticks).await, [0, 1, 2]);
     ticks.unsubscribe().await.unwrap();
     // A finite one: its items, then the end closes jsonrpsee's stream.
     let finite = client
@@ -120,16 +111,7 @@ async fn our_client_subscribes_to_a_jsonrpsee_server() {
         .subscribe::<u64>("subscribe_count", params, "unsubscribe_count")
         .await
         .unwrap();
-    let mut seen = Vec::new();
-    while seen.len() < 3 {
-        let item = tokio::time::timeout(Duration::from_secs(5), counts.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        seen.push(item);
-    }
-    assert_eq!(seen, [0, 1, 2]);
+    assert_eq!(first_three(&mut counts).await, [0, 1, 2]);
     // Unsubscribing from jsonrpsee (its ids are numbers) goes through.
     let mut params = rpc::client::ParamsBuilder::new(false);
     params.push("n", &1000u64);
@@ -142,6 +124,25 @@ async fn our_client_subscribes_to_a_jsonrpsee_server() {
 }
 
 /// The calculator example binary of the main workspace (built by its tests).
+/// The first three items of a subscription (jsonrpsee's or ours), each
+/// within 5 s.
+async fn first_three<S, E>(items: &mut S) -> Vec<u64>
+where
+    S: futures_util::Stream<Item = Result<u64, E>> + Unpin,
+    E: std::fmt::Debug,
+{
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let item = tokio::time::timeout(Duration::from_secs(5), items.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        seen.push(item);
+    }
+    seen
+}
+
 fn calculator() -> std::path::PathBuf {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let bin = root.join("target/debug/examples/calculator");
