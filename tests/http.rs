@@ -450,3 +450,141 @@ async fn an_answer_over_the_client_limit_fails_the_call_without_being_read() {
     assert!(matches!(err, rpc::Error::ResponseTooLarge { .. }), "{err}");
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+/// What a raw HTTP/1.1 server saw: per connection, the heads of the
+/// requests it read.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>>;
+
+/// A raw HTTP/1.1 server answering every POST with `{"result": 3}` for its
+/// id; after `answers_per_connection` answers it closes the connection
+/// without saying so (as a server whose keep-alive timeout ran out does).
+async fn recording_server(answers_per_connection: usize) -> (u16, Seen) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen: Seen = Default::default();
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let record = record.clone();
+            let at = {
+                let mut all = record.lock().unwrap();
+                all.push(Vec::new());
+                all.len() - 1
+            };
+            tokio::spawn(async move {
+                let mut socket = BufReader::new(socket);
+                for _ in 0..answers_per_connection {
+                    let mut head = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if socket.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        head.push_str(&line);
+                    }
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap();
+                    let mut body = vec![0; length];
+                    socket.read_exact(&mut body).await.unwrap();
+                    let call: Value = serde_json::from_slice(&body).unwrap();
+                    let answer =
+                        json!({"jsonrpc": "2.0", "result": 3, "id": call["id"]}).to_string();
+                    record.lock().unwrap()[at].push(head);
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    socket
+                        .get_mut()
+                        .write_all(response.as_bytes())
+                        .await
+                        .unwrap();
+                }
+                // Closed without `Connection: close`.
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test]
+async fn calls_share_keep_alive_connections_and_carry_url_credentials() {
+    let (port, seen) = recording_server(usize::MAX).await;
+    let client = client(&format!("http://ann:p%40ss@127.0.0.1:{port}/rpc?v=2"));
+    for _ in 0..20 {
+        assert_eq!(client.add(1, 2).await.unwrap(), 3);
+    }
+    // Ten at once need more connections; sequential calls reuse them.
+    let calls: Vec<_> = (0..10).map(|_| client.add(1, 2)).collect();
+    for answer in futures_util::future::join_all(calls).await {
+        assert_eq!(answer.unwrap(), 3);
+    }
+    let seen = seen.lock().unwrap();
+    assert!(seen.len() <= 10, "{} connections", seen.len());
+    assert!(seen[0].len() >= 20, "{:?}", seen[0].len());
+    let head = &seen[0][0];
+    assert!(head.starts_with("POST /rpc?v=2 HTTP/1.1\r\n"), "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(
+        lower.contains(&format!("host: 127.0.0.1:{port}\r\n")),
+        "{head}"
+    );
+    assert!(
+        lower.contains("content-type: application/json\r\n"),
+        "{head}"
+    );
+    // `ann:p@ss`.
+    assert!(head.contains("YW5uOnBAc3M="), "{head}");
+    assert!(!head.contains("p%40ss"), "{head}");
+}
+
+#[tokio::test]
+async fn a_connection_the_server_closed_while_idle_is_replaced() {
+    // One answer per connection, then a silent close.
+    let (port, seen) = recording_server(1).await;
+    let client = client(&format!("http://127.0.0.1:{port}/"));
+    for _ in 0..5 {
+        assert_eq!(client.add(1, 2).await.unwrap(), 3);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Straight after the answer, before the close is noticed, too.
+    for _ in 0..5 {
+        assert_eq!(client.add(1, 2).await.unwrap(), 3);
+    }
+    assert_eq!(seen.lock().unwrap().len(), 10);
+}
+
+#[tokio::test]
+async fn plain_http_through_a_proxy_asks_it_for_the_whole_url() {
+    // The recording server plays the proxy: it must see the absolute URL
+    // and the proxy's credentials, not the endpoint's.
+    let (proxy_port, seen) = recording_server(usize::MAX).await;
+    let client = DemoClient::new(
+        HttpClient::new("http://rpc.internal:8545/v1")
+            .unwrap()
+            .with_proxy(&format!("http://ann:s3cret@127.0.0.1:{proxy_port}"))
+            .unwrap(),
+    );
+    assert_eq!(client.add(1, 2).await.unwrap(), 3);
+    let head = seen.lock().unwrap()[0][0].clone();
+    assert!(
+        head.starts_with("POST http://rpc.internal:8545/v1 HTTP/1.1\r\n"),
+        "{head}"
+    );
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("host: rpc.internal:8545\r\n"), "{head}");
+    assert!(
+        lower.contains("proxy-authorization: basic yw5uonmzy3jlda==\r\n"),
+        "{head}"
+    );
+}

@@ -105,7 +105,7 @@ pub async fn probe(addr: SocketAddr, body: &str) -> String {
         return String::new();
     };
     let mut stream = BufReader::new(stream);
-    let request = post_request(addr, &body);
+    let request = post_request(addr, body);
     if stream
         .get_mut()
         .write_all(request.as_bytes())
@@ -386,71 +386,102 @@ fn finish(started: Instant, allocs_before: u64) -> InProcess {
     }
 }
 
-/// Calls/s of our generated HTTP client from 64 concurrent callers.
-pub async fn client_ours(addr: SocketAddr, settings: &Settings) -> f64 {
-    let Ok(http) = rpc::http::HttpClient::new(&format!("http://{addr}/")) else {
-        return 0.0;
-    };
-    let client = crate::servers::BenchClient::new(http);
-    drive(settings, move || {
-        let client = client.clone();
-        async move { client.subtract(42, 23).await.is_ok() }
-    })
-    .await
+/// A client measured by [`client`].
+#[derive(Clone, Copy, Debug)]
+pub enum ClientKind {
+    /// Our generated client over HTTP.
+    HttpOurs,
+    /// jsonrpsee's HTTP client.
+    HttpJsonrpsee,
+    /// Our generated client over one WebSocket connection.
+    WsOurs,
+    /// The same through a reconnecting connection (`rpc::reconnect`).
+    WsReconnecting,
+    /// jsonrpsee's WebSocket client.
+    WsJsonrpsee,
 }
 
-/// Calls/s of jsonrpsee's HTTP client from 64 concurrent callers.
-pub async fn client_jsonrpsee(addr: SocketAddr, settings: &Settings) -> f64 {
-    let Ok(client) =
-        jsonrpsee::http_client::HttpClientBuilder::default().build(format!("http://{addr}/"))
-    else {
-        return 0.0;
-    };
-    drive_jsonrpsee(client, settings).await
+/// What a client row measures.
+pub struct ClientFigures {
+    pub calls_per_second: f64,
+    /// This process's CPU time (user + system) per call, in µs.
+    pub cpu_us_per_call: f64,
 }
 
-/// Calls/s of our WebSocket client from 64 concurrent callers on one
-/// connection: a plain connection, or a reconnecting one (`reconnecting`).
-pub async fn ws_client_ours(addr: SocketAddr, reconnecting: bool, settings: &Settings) -> f64 {
-    let url = format!("ws://{addr}/");
-    let client = if reconnecting {
-        let endpoint = rpc::ws::endpoint(&url, rpc::MethodTable::new());
-        match rpc::reconnect::Reconnect::new(endpoint).connect().await {
-            Ok(connection) => crate::servers::BenchClient::new(connection),
-            Err(_) => return 0.0,
-        }
-    } else {
-        match rpc::ws::connect(&url, rpc::MethodTable::new()).await {
-            Ok(connection) => crate::servers::BenchClient::new(connection),
-            Err(_) => return 0.0,
+/// Drives `kind` against the server at `addr` from 64 concurrent callers
+/// calling `subtract`.
+pub async fn client(kind: ClientKind, addr: SocketAddr, settings: &Settings) -> ClientFigures {
+    let http = format!("http://{addr}/");
+    let ws = format!("ws://{addr}/");
+    let ours = |client: crate::servers::BenchClient| {
+        move || {
+            let client = client.clone();
+            async move { client.subtract(42, 23).await.is_ok() }
         }
     };
-    drive(settings, move || {
-        let client = client.clone();
-        async move { client.subtract(42, 23).await.is_ok() }
-    })
-    .await
+    match kind {
+        ClientKind::HttpOurs => match rpc::http::HttpClient::new(&http) {
+            Ok(c) => measure(settings, ours(crate::servers::BenchClient::new(c))).await,
+            Err(_) => ClientFigures::NONE,
+        },
+        ClientKind::HttpJsonrpsee => {
+            match jsonrpsee::http_client::HttpClientBuilder::default().build(&http) {
+                Ok(c) => drive_jsonrpsee(c, settings).await,
+                Err(_) => ClientFigures::NONE,
+            }
+        }
+        ClientKind::WsOurs => match rpc::ws::connect(&ws, rpc::MethodTable::new()).await {
+            Ok(c) => measure(settings, ours(crate::servers::BenchClient::new(c))).await,
+            Err(_) => ClientFigures::NONE,
+        },
+        ClientKind::WsReconnecting => {
+            let endpoint = rpc::ws::endpoint(&ws, rpc::MethodTable::new());
+            match rpc::reconnect::Reconnect::new(endpoint).connect().await {
+                Ok(c) => measure(settings, ours(crate::servers::BenchClient::new(c))).await,
+                Err(_) => ClientFigures::NONE,
+            }
+        }
+        ClientKind::WsJsonrpsee => match jsonrpsee::ws_client::WsClientBuilder::default()
+            .build(&ws)
+            .await
+        {
+            Ok(c) => drive_jsonrpsee(c, settings).await,
+            Err(_) => ClientFigures::NONE,
+        },
+    }
 }
 
-/// Calls/s of jsonrpsee's WebSocket client from 64 concurrent callers on
-/// one connection.
-pub async fn ws_client_jsonrpsee(addr: SocketAddr, settings: &Settings) -> f64 {
-    let Ok(client) = jsonrpsee::ws_client::WsClientBuilder::default()
-        .build(format!("ws://{addr}/"))
-        .await
-    else {
-        return 0.0;
+impl ClientFigures {
+    const NONE: ClientFigures = ClientFigures {
+        calls_per_second: 0.0,
+        cpu_us_per_call: f64::INFINITY,
     };
-    drive_jsonrpsee(client, settings).await
+}
+
+/// Calls/s and CPU per call of `call`, driven by [`drive`].
+async fn measure<F, Fut>(settings: &Settings, call: F) -> ClientFigures
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let cpu = crate::canned::cpu_seconds();
+    let started = Instant::now();
+    let rate = drive(settings, call).await;
+    let calls = rate * started.elapsed().as_secs_f64();
+    let cpu = crate::canned::cpu_seconds() - cpu;
+    ClientFigures {
+        calls_per_second: rate,
+        cpu_us_per_call: if calls > 0.0 { cpu * 1e6 / calls } else { f64::INFINITY },
+    }
 }
 
 /// Calls/s of a jsonrpsee client (HTTP or WebSocket) calling `subtract`.
-async fn drive_jsonrpsee<C>(client: C, settings: &Settings) -> f64
+async fn drive_jsonrpsee<C>(client: C, settings: &Settings) -> ClientFigures
 where
     C: jsonrpsee::core::client::ClientT + Send + Sync + 'static,
 {
     let client = Arc::new(client);
-    drive(settings, move || {
+    measure(settings, move || {
         let client = client.clone();
         async move {
             client

@@ -8,6 +8,7 @@
 
 mod alloc;
 mod backplane;
+mod canned;
 mod load;
 mod memory;
 mod observed;
@@ -223,7 +224,7 @@ async fn run(settings: &Settings) -> Vec<Row> {
         in_process(&ours, &jsonrpsee, &single, &mut rows).await;
     }
     if wants("client") {
-        client(&ours, settings, &mut rows).await;
+        client(settings, &mut rows).await;
     }
     if wants("subscriptions") {
         let (mut o, mut j) = (Vec::new(), Vec::new());
@@ -327,39 +328,60 @@ async fn in_process(
     });
 }
 
-async fn client(ours: &servers::Ours, settings: &Settings, rows: &mut Vec<Row>) {
-    let (mut o, mut j) = (Vec::new(), Vec::new());
+/// The clients against a server answering canned results in a child
+/// process: calls/s from 64 concurrent callers, and this process's CPU
+/// time per call (the client's alone).
+async fn client(settings: &Settings, rows: &mut Vec<Row>) {
+    let server = memory::Server::start("canned");
+    let addr = server.ws;
+    let kinds = [
+        load::ClientKind::HttpOurs,
+        load::ClientKind::HttpJsonrpsee,
+        load::ClientKind::WsOurs,
+        load::ClientKind::WsReconnecting,
+        load::ClientKind::WsJsonrpsee,
+    ];
+    let mut figures: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); kinds.len()];
     for _ in 0..settings.rounds {
-        o.push(load::client_ours(ours.http, settings).await);
-        j.push(load::client_jsonrpsee(ours.http, settings).await);
+        for (kind, (rate, cpu)) in kinds.iter().zip(figures.iter_mut()) {
+            let measured = load::client(*kind, addr, settings).await;
+            rate.push(measured.calls_per_second);
+            cpu.push(measured.cpu_us_per_call);
+        }
     }
-    rows.push(Row {
-        name: "HTTP client, 64 concurrent callers".into(),
-        unit: "calls/s",
-        ours: median(o),
-        theirs: median(j),
-        lower_is_better: false,
-        target: 1.0,
-        competitor: "jsonrpsee client",
-    });
-    let (mut plain, mut reconnecting, mut j) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..settings.rounds {
-        plain.push(load::ws_client_ours(ours.http, false, settings).await);
-        reconnecting.push(load::ws_client_ours(ours.http, true, settings).await);
-        j.push(load::ws_client_jsonrpsee(ours.http, settings).await);
-    }
-    let theirs = median(j);
-    for (kind, figures) in [("WebSocket", plain), ("Reconnecting WebSocket", reconnecting)] {
+    let figures: Vec<(f64, f64)> = figures
+        .into_iter()
+        .map(|(rate, cpu)| (median(rate), median(cpu)))
+        .collect();
+    let [http, http_theirs, ws, reconnecting, ws_theirs] = figures[..] else {
+        return;
+    };
+    for (name, ours, theirs, competitor) in [
+        ("HTTP client", http, http_theirs, "jsonrpsee HTTP client"),
+        ("WebSocket client", ws, ws_theirs, "jsonrpsee WebSocket client"),
+        ("Reconnecting WebSocket client", reconnecting, ws_theirs, "jsonrpsee WebSocket client"),
+    ] {
         rows.push(Row {
-            name: format!("{kind} client, 64 concurrent callers, one connection"),
+            name: format!("{name}, 64 concurrent callers, canned answers"),
             unit: "calls/s",
-            ours: median(figures),
-            theirs,
+            ours: ours.0,
+            theirs: theirs.0,
             lower_is_better: false,
             target: 1.0,
-            competitor: "jsonrpsee WebSocket client",
+            competitor,
+        });
+        rows.push(Row {
+            name: format!("{name}: CPU time per call"),
+            unit: "µs",
+            ours: ours.1,
+            theirs: theirs.1,
+            lower_is_better: true,
+            // At most 0.8× the competitor's.
+            target: 1.25,
+            competitor,
         });
     }
+    drop(server);
 }
 
 /// Broadcast latency and throughput from one instance to the 64 clients of

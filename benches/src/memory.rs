@@ -25,6 +25,10 @@ pub async fn serve(kind: &str) {
             println!("ws {addr}");
             println!("tcp none");
         }
+        "canned" => {
+            println!("ws {}", crate::canned::serve().await);
+            println!("tcp none");
+        }
         "ours" => {
             let ours = crate::servers::ours().await;
             println!("ws {}", ours.http);

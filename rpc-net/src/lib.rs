@@ -1,5 +1,5 @@
 //! The network transports of the `rpc` JSON-RPC 2.0 framework: HTTP and
-//! WebSocket (axum server, reqwest and tungstenite clients), TCP and any
+//! WebSocket (axum server, hyper and tungstenite clients), TCP and any
 //! other byte stream, one listener that every server uses, and graceful
 //! shutdown.
 //!
@@ -31,7 +31,7 @@
 //!
 //! All on by default. `server` (the HTTP and TCP servers, the listener,
 //! [`Shutdown`]; pulls in axum and hyper) and `client` (the HTTP, WebSocket
-//! and TCP clients; pulls in reqwest, rustls and, with `ws`, tungstenite)
+//! and TCP clients; pulls in hyper's client, rustls and, with `ws`, tungstenite)
 //! pick the sides; `http`, `ws` (implies `http`: the server upgrades on the
 //! HTTP route) and `tcp` pick the transports. A client-only build
 //! (`default-features = false, features = ["client", "http"]`) compiles
@@ -46,6 +46,8 @@ pub mod http;
 pub mod limit;
 #[cfg(all(feature = "server", any(feature = "http", feature = "tcp")))]
 mod listener;
+#[cfg(all(feature = "client", feature = "http"))]
+mod proxy;
 #[cfg(all(feature = "server", any(feature = "http", feature = "tcp")))]
 mod settings;
 #[cfg(feature = "server")]

@@ -1,16 +1,22 @@
-//! The HTTP client transport (reqwest): one POST per message, pooled
-//! keep-alive connections.
+//! The HTTP client transport: one POST per message over pooled keep-alive
+//! HTTP/1.1 connections ([`pool`](super::pool)).
 
-use ::http::{HeaderMap, HeaderValue};
+use std::sync::Arc;
 
-use super::StatusError;
+use ::http::header::{self, HeaderMap, HeaderValue};
+use ::http::{Method, Request, Uri};
 use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
 use rpc_core::{Answer, BoxFuture, Error, Outgoing, Transport};
 
+use super::pool::{Pool, Route};
+use super::StatusError;
+use crate::proxy::Proxy;
 use crate::tls::ExtraRoots;
-use crate::CONNECT_TIMEOUT;
 
-/// Sends JSON-RPC messages as HTTP POST requests.
+/// Sends JSON-RPC messages as HTTP POST requests, over keep-alive
+/// connections it keeps open between calls (as many as there are calls at
+/// once; idle ones close after 50 s).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), rpc_core::Error> {
@@ -19,35 +25,42 @@ use crate::CONNECT_TIMEOUT;
 /// let client = rpc_core::Client::new(http);
 /// # Ok(()) }
 /// ```
+///
+/// User info in the URL (`http://user:password@host/`) is sent as Basic
+/// credentials. Clones share their connections.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
-    http: reqwest::Client,
-    url: reqwest::Url,
+    pool: Arc<Pool>,
+    /// The request target: the path (or, through a proxy to an `http://`
+    /// endpoint, the whole URL).
+    uri: Uri,
+    /// Sent with every request: `Host`, `Content-Type`, the credentials
+    /// and the headers the user set.
+    headers: HeaderMap,
     settings: Settings,
     max_response_bytes: usize,
 }
 
-/// What the pooled reqwest client is built from.
+/// What the connections and headers are made from.
 #[derive(Clone, Default)]
 struct Settings {
-    /// The caller brought its own reqwest client: it holds every setting.
-    own_client: bool,
+    /// The endpoint as given, without user info.
+    url: Uri,
     headers: HeaderMap,
     roots: ExtraRoots,
-    proxy: Option<reqwest::Url>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    proxy: Option<Proxy>,
 }
 
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Credentials stay out: header values set as sensitive print as
-        // such, a proxy's user info is masked.
+        // such, a proxy's credentials are masked.
         f.debug_struct("Settings")
-            .field("own_client", &self.own_client)
+            .field("url", &self.url)
             .field("headers", &self.headers)
-            .field(
-                "proxy",
-                &self.proxy.as_ref().map(|u| crate::redacted(u.as_str())),
-            )
+            .field("own_tls", &self.tls.is_some())
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }
@@ -55,39 +68,126 @@ impl std::fmt::Debug for Settings {
 impl HttpClient {
     /// A client for the endpoint at `url` (`http://` or `https://`).
     pub fn new(url: &str) -> Result<Self, Error> {
-        let url = endpoint(url)?;
-        let settings = Settings::default();
-        Ok(HttpClient {
-            http: build(&settings)?,
+        let invalid = |reason: String| Error::InvalidUrl {
+            url: crate::redacted(url),
+            reason,
+        };
+        let parsed: Uri = url
+            .parse()
+            .map_err(|e: ::http::uri::InvalidUri| invalid(e.to_string()))?;
+        match parsed.scheme_str() {
+            Some("http" | "https") => {}
+            Some(other) => {
+                return Err(invalid(format!(
+                    "unsupported scheme `{other}`; expected http or https"
+                )))
+            }
+            None => return Err(invalid("no scheme; expected http:// or https://".into())),
+        }
+        let Some(authority) = parsed.authority() else {
+            return Err(invalid("no host".into()));
+        };
+        if parsed.host().is_none_or(str::is_empty) {
+            return Err(invalid("no host".into()));
+        }
+        let mut headers = HeaderMap::new();
+        // User info becomes Basic credentials; the URL kept is without it.
+        let url = match authority.as_str().rsplit_once('@') {
+            None => parsed.clone(),
+            Some((user, host)) => {
+                use base64::Engine;
+                let encoded = base64::engine::general_purpose::STANDARD
+                    .encode(crate::proxy::percent_decoded(user));
+                let (name, value) = crate::header("authorization", &format!("Basic {encoded}"))?;
+                headers.insert(name, value);
+                let mut parts = parsed.clone().into_parts();
+                parts.authority = Some(
+                    host.parse()
+                        .map_err(|e: ::http::uri::InvalidUri| invalid(e.to_string()))?,
+                );
+                Uri::from_parts(parts).map_err(|e| invalid(e.to_string()))?
+            }
+        };
+        let settings = Settings {
             url,
+            headers,
+            ..Settings::default()
+        };
+        HttpClient::build(settings, rpc_core::DEFAULT_MAX_MESSAGE)
+    }
+
+    /// Connections, request target and headers from `settings`.
+    fn build(settings: Settings, max_response_bytes: usize) -> Result<Self, Error> {
+        let url = &settings.url;
+        let https = url.scheme_str() == Some("https");
+        let host = url.host().unwrap_or_default();
+        let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let tls = if https {
+            let config = match &settings.tls {
+                Some(config) => config.clone(),
+                None => crate::tls::client_config(&settings.roots)?,
+            };
+            Some(tokio_rustls::TlsConnector::from(config))
+        } else {
+            None
+        };
+        let mut headers = HeaderMap::with_capacity(4 + settings.headers.len());
+        headers.insert(
+            header::HOST,
+            HeaderValue::from_str(url.authority().map_or(host, |a| a.as_str())).map_err(|e| {
+                Error::InvalidUrl {
+                    url: url.to_string(),
+                    reason: e.to_string(),
+                }
+            })?,
+        );
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.extend(settings.headers.clone());
+        // Through a proxy, a plain-HTTP request names the whole URL and
+        // carries the proxy's credentials; `https://` goes through a tunnel.
+        let through_proxy = settings.proxy.as_ref().filter(|_| !https);
+        let uri = match through_proxy {
+            Some(proxy) => {
+                if let Some(authorization) = proxy.authorization() {
+                    let (name, value) = crate::header("proxy-authorization", authorization)?;
+                    headers.insert(name, value);
+                }
+                url.clone()
+            }
+            None => url
+                .path_and_query()
+                .map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone())),
+        };
+        let route = Route {
+            target: format!("{host}:{port}"),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            tls,
+            proxy: settings.proxy.clone(),
+        };
+        Ok(HttpClient {
+            pool: Pool::new(route),
+            uri,
+            headers,
             settings,
-            max_response_bytes: rpc_core::DEFAULT_MAX_MESSAGE,
+            max_response_bytes,
         })
     }
 
-    /// A client that sends through `http`, a `reqwest::Client` configured
-    /// as the caller likes (its own TLS, proxy, timeouts, headers; the
-    /// `with_*` settings of this type then refuse with [`Error::Config`]).
-    /// reqwest 0.12 is the version this crate uses.
-    pub fn from_reqwest(http: reqwest::Client, url: &str) -> Result<Self, Error> {
-        Ok(HttpClient {
-            http,
-            url: endpoint(url)?,
-            settings: Settings {
-                own_client: true,
-                ..Settings::default()
-            },
-            max_response_bytes: rpc_core::DEFAULT_MAX_MESSAGE,
-        })
+    fn rebuild(self) -> Result<Self, Error> {
+        HttpClient::build(self.settings, self.max_response_bytes)
     }
 
     /// Adds a header sent with every request (e.g. `Authorization`).
     pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, Error> {
         let (name, value) = crate::header(name, value)?;
         self.settings.headers.insert(name, value);
-        // The headers live in the reqwest client, so no call copies them.
-        self.http = build(&self.settings)?;
-        Ok(self)
+        self.rebuild()
     }
 
     /// Trusts the certificate authorities of a PEM document (for `https://`
@@ -95,20 +195,25 @@ impl HttpClient {
     /// Mozilla roots.
     pub fn with_root_certificates(mut self, pem: &[u8]) -> Result<Self, Error> {
         self.settings.roots.add_pem(pem)?;
-        self.http = build(&self.settings)?;
-        Ok(self)
+        self.rebuild()
     }
 
-    /// Sends every request through the HTTP proxy at `url` (none by
-    /// default: the environment's proxy variables are ignored).
+    /// Uses `config` for `https://` (client certificates, other roots, a
+    /// crypto provider of your choice) instead of rustls with the Mozilla
+    /// roots and any [`with_root_certificates`](Self::with_root_certificates).
+    pub fn with_tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Result<Self, Error> {
+        self.settings.tls = Some(config);
+        self.rebuild()
+    }
+
+    /// Sends every request through the HTTP proxy at `url`
+    /// (`http://[user:password@]host[:port]`; none by default: the
+    /// environment's proxy variables are ignored). `https://` endpoints are
+    /// reached through a `CONNECT` tunnel, `http://` ones by asking the
+    /// proxy for the whole URL.
     pub fn with_proxy(mut self, url: &str) -> Result<Self, Error> {
-        let proxy = reqwest::Url::parse(url).map_err(|e| Error::InvalidUrl {
-            url: crate::redacted(url),
-            reason: e.to_string(),
-        })?;
-        self.settings.proxy = Some(proxy);
-        self.http = build(&self.settings)?;
-        Ok(self)
+        self.settings.proxy = Some(Proxy::parse(url)?);
+        self.rebuild()
     }
 
     /// Largest answer accepted (default 5 MiB, the servers' message limit);
@@ -119,150 +224,72 @@ impl HttpClient {
         self
     }
 
-    async fn post(&self, message: Outgoing) -> Result<(u16, Bytes), Error> {
-        let mut request = self.http.post(self.url.clone()).header(
-            ::http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+    /// The request for `message`: the endpoint's headers, those a client
+    /// layer put on the message, the deadline and the trace.
+    fn request(&self, message: Outgoing) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(Bytes::from(message.body)));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        let headers = request.headers_mut();
+        *headers = self.headers.clone();
+        let context = &message.context;
         // Headers a client layer put on this message.
-        if let Some(headers) = message.context.get::<HeaderMap>() {
-            request = request.headers(headers.clone());
+        let layer_headers = context.get::<HeaderMap>();
+        if let Some(extra) = layer_headers {
+            for (name, value) in extra {
+                headers.insert(name, value.clone());
+            }
         }
-        // The trace this call belongs to: one a layer set, else (with the
-        // `otel` feature) the current span's.
-        let parent = message
-            .context
-            .get::<rpc_core::trace::TraceParent>()
-            .copied();
-        #[cfg(feature = "otel")]
-        let parent = parent.or_else(rpc_core::trace::current);
         // The caller's deadline, for the server to give up early.
-        if let Some(deadline) = message.context.get::<rpc_core::Deadline>() {
+        if let Some(deadline) = context.get::<rpc_core::Deadline>() {
             let left = deadline
                 .0
                 .saturating_duration_since(std::time::Instant::now());
-            request = request.header(rpc_core::DEADLINE_HEADER, left.as_millis().to_string());
+            if let Ok(value) = HeaderValue::from_str(&left.as_millis().to_string()) {
+                headers.insert(rpc_core::DEADLINE_HEADER, value);
+            }
         }
-        let layer_set_one = message
-            .context
-            .get::<HeaderMap>()
-            .is_some_and(|h| h.contains_key("traceparent"));
+        // The trace this call belongs to: one a layer set, else (with the
+        // `otel` feature) the current span's.
+        let parent = context.get::<rpc_core::trace::TraceParent>().copied();
+        #[cfg(feature = "otel")]
+        let parent = parent.or_else(rpc_core::trace::current);
+        let layer_set_one = layer_headers.is_some_and(|h| h.contains_key("traceparent"));
         if let Some(parent) = parent.filter(|_| !layer_set_one) {
-            request = request.header("traceparent", parent.to_header());
+            if let Ok(value) = HeaderValue::from_str(&parent.to_header()) {
+                headers.insert("traceparent", value);
+            }
         }
-        let mut response = request.body(message.body).send().await.map_err(map_error)?;
+        request
+    }
+
+    async fn post(&self, message: Outgoing) -> Result<(u16, Bytes), Error> {
+        let (response, connection) = self.pool.send(self.request(message)).await?;
         let status = response.status().as_u16();
         let limit = self.max_response_bytes;
         let too_large = Error::ResponseTooLarge { limit };
-        let announced = response.content_length();
+        let announced = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
         if announced.is_some_and(|len| len > limit as u64) {
             return Err(too_large);
         }
-        let mut body = bytes::BytesMut::new();
-        while let Some(chunk) = response.chunk().await.map_err(map_error)? {
-            if body.is_empty() && announced == Some(chunk.len() as u64) {
-                // The whole body (within the limit) in one piece: no copy.
-                return Ok((status, chunk));
-            }
-            if body.len() + chunk.len() > limit {
-                return Err(too_large);
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok((status, body.freeze()))
-    }
-}
-
-/// The endpoint's URL: `http://` or `https://`.
-fn endpoint(url: &str) -> Result<reqwest::Url, Error> {
-    let invalid = |reason: String| Error::InvalidUrl {
-        url: url.to_owned(),
-        reason,
-    };
-    let parsed = reqwest::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
-    match parsed.scheme() {
-        "http" | "https" => Ok(parsed),
-        other => Err(invalid(format!(
-            "unsupported scheme `{other}`; expected http or https"
-        ))),
-    }
-}
-
-/// A pooled reqwest client from `settings`.
-fn build(settings: &Settings) -> Result<reqwest::Client, Error> {
-    if settings.own_client {
-        return Err(Error::Config {
-            setting: "HttpClient::from_reqwest",
-            source: "set headers, certificates and proxies on your own reqwest::Client".into(),
-        });
-    }
-    let builder = reqwest::Client::builder()
-        .default_headers(settings.headers.clone())
-        .connect_timeout(CONNECT_TIMEOUT)
-        .tcp_nodelay(true)
-        // A JSON-RPC endpoint is one URL: no redirects.
-        .redirect(reqwest::redirect::Policy::none())
-        .referer(false)
-        .use_preconfigured_tls(rustls::ClientConfig::clone(&*crate::tls::client_config(
-            &settings.roots,
-        )?));
-    let builder = match &settings.proxy {
-        Some(url) => {
-            builder.proxy(reqwest::Proxy::all(url.clone()).map_err(|e| Error::Config {
-                setting: "proxy",
-                source: Box::new(e),
-            })?)
-        }
-        None => builder.no_proxy(),
-    };
-    builder.build().map_err(|e| Error::Config {
-        setting: "HTTP client",
-        source: Box::new(Described::new(e)),
-    })
-}
-
-fn map_error(e: reqwest::Error) -> Error {
-    if e.is_timeout() && e.is_connect() {
-        // The connect timeout is the only one our reqwest client enforces;
-        // call timeouts are the engine's.
-        Error::Timeout(CONNECT_TIMEOUT)
-    } else if e.is_connect() {
-        Error::Connect(Box::new(Described::new(e)))
-    } else {
-        Error::Transport(Box::new(Described::new(e)))
-    }
-}
-
-/// A reqwest error whose message names its causes too (reqwest's own is
-/// vague: "error sending request"); the error itself stays the source.
-#[derive(Debug)]
-struct Described {
-    message: String,
-    error: reqwest::Error,
-}
-
-impl Described {
-    fn new(error: reqwest::Error) -> Self {
-        let mut message = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        Described { message, error }
-    }
-}
-
-impl std::fmt::Display for Described {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Described {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
+        let body = Limited::new(response.into_body(), limit)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    too_large
+                } else {
+                    Error::Transport(e)
+                }
+            })?
+            .to_bytes();
+        // Read to its end: the connection can carry the next call.
+        self.pool.put_back(connection);
+        Ok((status, body))
     }
 }
 

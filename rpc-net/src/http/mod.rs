@@ -1,5 +1,5 @@
 //! HTTP: the axum server ([`router`], [`serve`], [`Server`]) and the
-//! reqwest client ([`HttpClient`]). POST carries JSON-RPC, GET returns the
+//! client ([`HttpClient`]). POST carries JSON-RPC, GET returns the
 //! OpenRPC description, [`READY_PATH`] is the readiness probe, and a
 //! WebSocket upgrade on the same route opens a duplex connection.
 //!
@@ -13,6 +13,8 @@
 mod client;
 #[cfg(feature = "server")]
 mod explorer;
+#[cfg(feature = "client")]
+mod pool;
 #[cfg(feature = "client")]
 mod retry;
 #[cfg(feature = "server")]

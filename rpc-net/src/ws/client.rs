@@ -11,7 +11,7 @@ use tokio_tungstenite::Connector;
 use crate::tls::ExtraRoots;
 
 use super::adapter::adapt;
-use super::proxy::Proxy;
+use crate::proxy::Proxy;
 
 /// Connects to a WebSocket JSON-RPC server (`ws://` or `wss://`).
 ///

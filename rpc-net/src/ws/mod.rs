@@ -6,8 +6,6 @@
 mod adapter;
 #[cfg(feature = "client")]
 mod client;
-#[cfg(feature = "client")]
-mod proxy;
 #[cfg(feature = "server")]
 mod server;
 

@@ -1,5 +1,6 @@
-//! WebSocket through an HTTP proxy: a tunnel opened with `CONNECT`, as
-//! browsers do for `ws://` and `wss://` (RFC 9110 section 9.3.6).
+//! Clients through an HTTP proxy: a tunnel opened with `CONNECT` (RFC 9110
+//! section 9.3.6), as browsers do for `ws://`, `wss://` and `https://`; plain
+//! `http://` requests go to the proxy itself, with the target's absolute URL.
 
 use ::http::Uri;
 use rpc_core::Error;
@@ -8,7 +9,7 @@ use tokio::net::TcpStream;
 
 /// An HTTP proxy: where it listens, and the credentials it asks for.
 #[derive(Clone)]
-pub(super) struct Proxy {
+pub(crate) struct Proxy {
     /// `host:port` of the proxy.
     address: String,
     /// `Basic ...` for `Proxy-Authorization`, from the URL's user info.
@@ -30,7 +31,7 @@ const MAX_ANSWER: usize = 8 * 1024;
 
 impl Proxy {
     /// Reads `http://[user:password@]host[:port]` (port 80 by default).
-    pub(super) fn parse(url: &str) -> Result<Proxy, Error> {
+    pub(crate) fn parse(url: &str) -> Result<Proxy, Error> {
         let invalid = |reason: &str| Error::InvalidUrl {
             url: crate::redacted(url),
             reason: reason.to_owned(),
@@ -60,11 +61,21 @@ impl Proxy {
         })
     }
 
-    /// A connection to `target` (`host:port`) through the proxy.
-    pub(super) async fn tunnel(&self, target: &str) -> Result<TcpStream, Error> {
-        let mut stream = TcpStream::connect(&self.address)
+    /// `Basic ...` for `Proxy-Authorization`, when the URL had credentials.
+    pub(crate) fn authorization(&self) -> Option<&str> {
+        self.authorization.as_deref()
+    }
+
+    /// A connection to the proxy itself.
+    pub(crate) async fn connect(&self) -> Result<TcpStream, Error> {
+        TcpStream::connect(&self.address)
             .await
-            .map_err(|e| Error::Connect(Box::new(e)))?;
+            .map_err(|e| Error::Connect(Box::new(e)))
+    }
+
+    /// A connection to `target` (`host:port`) through the proxy.
+    pub(crate) async fn tunnel(&self, target: &str) -> Result<TcpStream, Error> {
+        let mut stream = self.connect().await?;
         let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
         if let Some(authorization) = &self.authorization {
             request.push_str(&format!("Proxy-Authorization: {authorization}\r\n"));
@@ -107,7 +118,7 @@ fn refused(reason: &str) -> Error {
 }
 
 /// User info as typed in a URL (`%40` for `@`), decoded.
-fn percent_decoded(text: &str) -> Vec<u8> {
+pub(crate) fn percent_decoded(text: &str) -> Vec<u8> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
