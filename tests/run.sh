@@ -4,9 +4,10 @@
 # TypeScript, Chromium, redis-server and nats-server: tests/peers/install.sh),
 # runs the whole workspace's tests (unit, integration,
 # compile-fail ui cases, doctests), then the interoperability tests with
-# jsonrpsee's own client (in the benches package, which builds jsonrpsee).
+# jsonrpsee's own client (in the benches package, which builds jsonrpsee)
+# and a short soak under faults (benches/src/soak.rs).
 set -eu
 cd "$(dirname "$0")/.."
 sh tests/peers/install.sh
 cargo test --workspace "$@"
-cargo test --manifest-path benches/Cargo.toml --test jsonrpsee_subscriptions
+cargo test --manifest-path benches/Cargo.toml --test jsonrpsee_subscriptions --test soak

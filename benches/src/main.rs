@@ -13,6 +13,7 @@ mod load;
 mod memory;
 mod observed;
 mod servers;
+mod soak;
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -81,6 +82,38 @@ fn main() {
             .expect("runtime");
         runtime.block_on(memory::serve(&kind));
         return;
+    }
+    if let Some(at) = args.iter().position(|a| a == "--serve-soak") {
+        // The soak's server process.
+        let port = |i: usize| args.get(at + i).and_then(|p| p.parse().ok()).unwrap_or(0);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(soak::serve(port(1), port(2)));
+        return;
+    }
+    if let Some(at) = args.iter().position(|a| a == "--soak") {
+        let calls = args.get(at + 1).and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (report, passed) = runtime.block_on(soak::run(soak::Settings {
+            calls,
+            connections: 256,
+            call_timeout: Duration::from_secs(20),
+        }));
+        println!("{report}");
+        if calls == 1_000_000 {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../SOAK.md");
+            if let Err(e) = std::fs::write(path, &report) {
+                eprintln!("cannot write SOAK.md: {e}");
+            }
+        }
+        std::process::exit(if passed { 0 } else { 1 });
     }
     let quick = std::env::args().any(|a| a == "--quick");
     let settings = Settings {

@@ -283,7 +283,10 @@ impl HttpClient {
                 if e.is::<http_body_util::LengthLimitError>() {
                     too_large
                 } else {
-                    Error::Transport(e)
+                    match e.downcast::<hyper::Error>() {
+                        Ok(e) => super::pool::request_error(*e),
+                        Err(e) => Error::Transport(e),
+                    }
                 }
             })?
             .to_bytes();

@@ -172,7 +172,7 @@ where
 {
     let (sender, connection) = http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| Error::Connect(Box::new(e)))?;
+        .map_err(|e| Error::Connect(Box::new(Described::new(e))))?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "HTTP connection ended");
@@ -182,6 +182,39 @@ where
 }
 
 /// A request that failed on its way or before its answer's head came.
-fn request_error(e: hyper::Error) -> Error {
-    Error::Transport(Box::new(e))
+pub(super) fn request_error(e: hyper::Error) -> Error {
+    Error::Transport(Box::new(Described::new(e)))
+}
+
+/// An error whose message names its causes too (hyper's own is terse:
+/// "connection error"); the error itself stays the source.
+#[derive(Debug)]
+struct Described {
+    message: String,
+    error: hyper::Error,
+}
+
+impl Described {
+    fn new(error: hyper::Error) -> Self {
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Described { message, error }
+    }
+}
+
+impl std::fmt::Display for Described {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Described {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
 }
