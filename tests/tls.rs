@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use common::{http_server, next_event, peer, Demo, DemoClient, DemoService, Peer};
 use rpc::http::{HttpClient, Server};
 use rpc::MethodTable;
+use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -78,6 +79,31 @@ async fn https_with_a_trusted_self_signed_certificate() {
         err.to_string().to_lowercase().contains("certificate"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn https_with_the_callers_own_rustls_configuration() {
+    let (port, pem) = tls_server().await;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let client = DemoClient::new(
+        HttpClient::new(&format!("https://localhost:{port}/"))
+            .unwrap()
+            .with_tls_config(Arc::new(config))
+            .unwrap(),
+    );
+    for _ in 0..3 {
+        assert_eq!(client.add(20, 22).await.unwrap(), 42);
+    }
 }
 
 #[tokio::test]
