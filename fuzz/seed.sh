@@ -1,11 +1,11 @@
 #!/bin/sh
 # Seeds the fuzz corpora: JSONTestSuite's parsing cases (../../shared/jsontestsuite,
 # or $JSONTESTSUITE) and the JSON-RPC 2.0 specification's examples.
-# Then: cargo +nightly fuzz run dispatch (or framing, client_answer).
+# Then: cargo +nightly fuzz run dispatch (or framing, params, client_answer).
 set -eu
 cd "$(dirname "$0")"
 suite=${JSONTESTSUITE:-../../shared/jsontestsuite/test_parsing}
-mkdir -p corpus/dispatch corpus/client_answer corpus/framing
+mkdir -p corpus/dispatch corpus/client_answer corpus/framing corpus/params
 if [ -d "$suite" ]; then
     cp "$suite"/*.json corpus/dispatch/
     cp "$suite"/*.json corpus/client_answer/
@@ -37,4 +37,23 @@ done <<'SPEC'
 [{"jsonrpc": "2.0", "result": 7, "id": 2}, {"jsonrpc": "2.0", "result": 1, "id": 3}]
 {"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}, "id": null}
 SPEC
-echo "seeded: $(ls corpus/dispatch | wc -l) dispatch, $(ls corpus/framing | wc -l) framing, $(ls corpus/client_answer | wc -l) client_answer"
+# Params seeds: a byte choosing the parameters' types, then `params`.
+j=0
+while IFS= read -r params; do
+    j=$((j + 1))
+    for shape in 0 1 2 3; do
+        printf "\\00$shape%s" "$params" > "corpus/params/seed-$j-$shape"
+    done
+done <<'PARAMS'
+[1, 2.5, "x", true]
+{"a": 1, "b": 2, "c": null}
+[{"x": 1, "y": null, "tags": ["a"]}, [1, 2], [3], {"kind": "rect", "width": 2, "height": 3}]
+{"a": {"k": 1.5}, "b": "text", "c": {"x": 2}, "d": "c"}
+["s", {"raw": [1]}, null, 340282366920938463463374607431768211455]
+[]
+{}
+[1, 2, 3, 4, 5]
+{"e": 1}
+["\ud800"]
+PARAMS
+echo "seeded: $(ls corpus/dispatch | wc -l) dispatch, $(ls corpus/framing | wc -l) framing, $(ls corpus/client_answer | wc -l) client_answer, $(ls corpus/params | wc -l) params"

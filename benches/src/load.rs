@@ -406,6 +406,8 @@ pub struct ClientFigures {
     pub calls_per_second: f64,
     /// This process's CPU time (user + system) per call, in µs.
     pub cpu_us_per_call: f64,
+    /// Heap allocations per call in this process.
+    pub allocs_per_call: f64,
 }
 
 /// Drives `kind` against the server at `addr` from 64 concurrent callers
@@ -455,6 +457,7 @@ impl ClientFigures {
     const NONE: ClientFigures = ClientFigures {
         calls_per_second: 0.0,
         cpu_us_per_call: f64::INFINITY,
+        allocs_per_call: f64::INFINITY,
     };
 }
 
@@ -465,13 +468,17 @@ where
     Fut: std::future::Future<Output = bool> + Send,
 {
     let cpu = crate::canned::cpu_seconds();
+    let allocs = crate::alloc::count();
     let started = Instant::now();
     let rate = drive(settings, call).await;
     let calls = rate * started.elapsed().as_secs_f64();
     let cpu = crate::canned::cpu_seconds() - cpu;
+    let allocs = (crate::alloc::count() - allocs) as f64;
+    let per_call = |total: f64| if calls > 0.0 { total / calls } else { f64::INFINITY };
     ClientFigures {
         calls_per_second: rate,
-        cpu_us_per_call: if calls > 0.0 { cpu * 1e6 / calls } else { f64::INFINITY },
+        cpu_us_per_call: per_call(cpu * 1e6),
+        allocs_per_call: per_call(allocs),
     }
 }
 

@@ -374,17 +374,18 @@ async fn client(settings: &Settings, rows: &mut Vec<Row>) {
         load::ClientKind::WsReconnecting,
         load::ClientKind::WsJsonrpsee,
     ];
-    let mut figures: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); kinds.len()];
+    let mut figures: Vec<[Vec<f64>; 3]> = vec![Default::default(); kinds.len()];
     for _ in 0..settings.rounds {
-        for (kind, (rate, cpu)) in kinds.iter().zip(figures.iter_mut()) {
+        for (kind, [rate, cpu, allocs]) in kinds.iter().zip(figures.iter_mut()) {
             let measured = load::client(*kind, addr, settings).await;
             rate.push(measured.calls_per_second);
             cpu.push(measured.cpu_us_per_call);
+            allocs.push(measured.allocs_per_call);
         }
     }
-    let figures: Vec<(f64, f64)> = figures
+    let figures: Vec<(f64, f64, f64)> = figures
         .into_iter()
-        .map(|(rate, cpu)| (median(rate), median(cpu)))
+        .map(|[rate, cpu, allocs]| (median(rate), median(cpu), median(allocs)))
         .collect();
     let [http, http_theirs, ws, reconnecting, ws_theirs] = figures[..] else {
         return;
@@ -411,6 +412,15 @@ async fn client(settings: &Settings, rows: &mut Vec<Row>) {
             lower_is_better: true,
             // At most 0.8× the competitor's.
             target: 1.25,
+            competitor,
+        });
+        rows.push(Row {
+            name: format!("{name}: allocations per call"),
+            unit: "allocs",
+            ours: ours.2,
+            theirs: theirs.2,
+            lower_is_better: true,
+            target: 1.0,
             competitor,
         });
     }
