@@ -458,6 +458,7 @@ type Seen = std::sync::Arc<std::sync::Mutex<Vec<Vec<String>>>>;
 /// A raw HTTP/1.1 server answering every POST with `{"result": 3}` for its
 /// id; after `answers_per_connection` answers it closes the connection
 /// without saying so (as a server whose keep-alive timeout ran out does).
+/// A connection the client closed ends with the head `closed`.
 async fn recording_server(answers_per_connection: usize) -> (u16, Seen) {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -479,6 +480,7 @@ async fn recording_server(answers_per_connection: usize) -> (u16, Seen) {
                     loop {
                         let mut line = String::new();
                         if socket.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            record.lock().unwrap()[at].push("closed".to_owned());
                             return;
                         }
                         if line == "\r\n" {
@@ -587,4 +589,52 @@ async fn plain_http_through_a_proxy_asks_it_for_the_whole_url() {
         lower.contains("proxy-authorization: basic yw5uonmzy3jlda==\r\n"),
         "{head}"
     );
+}
+
+#[tokio::test]
+async fn idle_connections_close_after_the_idle_timeout() {
+    let (port, seen) = recording_server(usize::MAX).await;
+    let client = DemoClient::new(
+        HttpClient::new(&format!("http://127.0.0.1:{port}/"))
+            .unwrap()
+            .with_idle_timeout(Duration::from_millis(200)),
+    );
+    // A burst opens several connections; then nobody calls.
+    let calls: Vec<_> = (0..5).map(|_| client.add(1, 2)).collect();
+    for answer in futures_util::future::join_all(calls).await {
+        assert_eq!(answer.unwrap(), 3);
+    }
+    let opened = seen.lock().unwrap().len();
+    assert!(opened >= 1);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Every one of them closed by the client, with no call to notice.
+    for (i, heads) in seen.lock().unwrap().iter().enumerate() {
+        assert_eq!(
+            heads.last().map(String::as_str),
+            Some("closed"),
+            "connection {i}: {heads:?}"
+        );
+    }
+    // The next call opens a new one.
+    assert_eq!(client.add(1, 2).await.unwrap(), 3);
+    assert_eq!(seen.lock().unwrap().len(), opened + 1);
+}
+
+#[tokio::test]
+async fn user_info_without_a_password_and_bad_ports() {
+    let (port, seen) = recording_server(usize::MAX).await;
+    let client = client(&format!("http://apikey@127.0.0.1:{port}/"));
+    assert_eq!(client.add(1, 2).await.unwrap(), 3);
+    // `apikey:` in base64: RFC 7617 keeps the colon.
+    let head = seen.lock().unwrap()[0][0].clone();
+    assert!(head.contains("Basic YXBpa2V5Og==\r\n"), "{head}");
+    // A typo in the port is refused, not taken as port 80.
+    for url in ["http://127.0.0.1:85450/", "https://example.com:4433x/"] {
+        let err = HttpClient::new(url).unwrap_err();
+        assert!(
+            matches!(err, rpc::Error::InvalidUrl { .. }),
+            "{url}: {err:?}"
+        );
+        assert!(err.to_string().contains("not a port number"), "{err}");
+    }
 }

@@ -109,7 +109,7 @@ pub(crate) fn redacted(url: &str) -> String {
 /// 30 s of silence, a probe every 10 s, 3 unanswered ones end it.
 #[cfg(any(
     all(feature = "server", any(feature = "http", feature = "tcp")),
-    all(feature = "client", feature = "tcp")
+    all(feature = "client", any(feature = "http", feature = "tcp"))
 ))]
 pub(crate) fn tune(stream: &tokio::net::TcpStream) {
     let _ = stream.set_nodelay(true);

@@ -47,17 +47,16 @@ impl Proxy {
             Some((user, host)) => (Some(user), host),
             None => (None, authority.as_str()),
         };
+        if let Some(port) = bad_port(authority.as_str()) {
+            return Err(invalid(&format!("`{port}` is not a port number")));
+        }
         let address = match authority.port_u16() {
             Some(_) => host.to_owned(),
-            None => format!("{host}:80"),
+            None => format!("{}:80", host.trim_end_matches(':')),
         };
         Ok(Proxy {
             address,
-            authorization: credentials.map(|c| {
-                use base64::Engine;
-                let encoded = base64::engine::general_purpose::STANDARD.encode(percent_decoded(c));
-                format!("Basic {encoded}")
-            }),
+            authorization: credentials.and_then(basic),
         })
     }
 
@@ -68,9 +67,11 @@ impl Proxy {
 
     /// A connection to the proxy itself.
     pub(crate) async fn connect(&self) -> Result<TcpStream, Error> {
-        TcpStream::connect(&self.address)
+        let stream = TcpStream::connect(&self.address)
             .await
-            .map_err(|e| Error::Connect(Box::new(e)))
+            .map_err(|e| connect_error(&format!("the proxy {}", self.address), e))?;
+        crate::tune(&stream);
+        Ok(stream)
     }
 
     /// A connection to `target` (`host:port`) through the proxy.
@@ -111,6 +112,44 @@ impl Proxy {
             Err(refused(&format!("the proxy refused the tunnel: {line}")))
         }
     }
+}
+
+/// The port of a URL's authority when it is there but no port number
+/// (`http::Uri` takes `host:85450` and `host:80x` as having no port).
+pub(crate) fn bad_port(authority: &str) -> Option<&str> {
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    // After an IPv6 literal's `]`, if any.
+    let after_host = host_port
+        .rfind(']')
+        .map_or(host_port, |i| &host_port[i + 1..]);
+    let (_, port) = after_host.rsplit_once(':')?;
+    (!port.is_empty() && port.parse::<u16>().is_err()).then_some(port)
+}
+
+/// A connection that could not be opened, naming where to.
+pub(crate) fn connect_error(to: &str, e: std::io::Error) -> Error {
+    Error::Connect(Box::new(std::io::Error::new(
+        e.kind(),
+        format!("{to}: {e}"),
+    )))
+}
+
+/// `Basic ...` credentials from a URL's user info (`user[:password]`,
+/// percent-encoded); none for empty user info.
+pub(crate) fn basic(user_info: &str) -> Option<String> {
+    use base64::Engine;
+    if user_info.is_empty() {
+        return None;
+    }
+    let mut credentials = percent_decoded(user_info);
+    if !user_info.contains(':') {
+        // RFC 7617: `user-id ":" password`, even when the password is empty.
+        credentials.push(b':');
+    }
+    Some(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(credentials)
+    ))
 }
 
 fn refused(reason: &str) -> Error {
@@ -156,6 +195,30 @@ mod tests {
             panic!("accepted")
         };
         assert!(!url.contains("secret"), "{url}");
+    }
+
+    #[test]
+    fn user_info_without_a_password_keeps_the_colon() {
+        // `apikey:` and `:`-less user info alike, as RFC 7617 and browsers send them.
+        assert_eq!(basic("apikey").as_deref(), Some("Basic YXBpa2V5Og=="));
+        assert_eq!(basic("apikey:").as_deref(), Some("Basic YXBpa2V5Og=="));
+        assert_eq!(basic(""), None);
+        assert_eq!(bad_port("host:85450"), Some("85450"));
+        assert_eq!(bad_port("u:p@host:80x"), Some("80x"));
+        assert_eq!(bad_port("u:p@host:8080"), None);
+        assert_eq!(bad_port("[::1]:3000"), None);
+        assert_eq!(bad_port("[::1]"), None);
+        assert_eq!(bad_port("[::1]:x"), Some("x"));
+        assert_eq!(bad_port("host"), None);
+        assert_eq!(bad_port("host:"), None);
+        assert!(matches!(
+            Proxy::parse("http://proxy.local:31280x"),
+            Err(Error::InvalidUrl { .. })
+        ));
+        assert!(matches!(
+            Proxy::parse("http://proxy.local:99999"),
+            Err(Error::InvalidUrl { .. })
+        ));
     }
 
     #[test]

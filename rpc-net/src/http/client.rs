@@ -9,14 +9,15 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use rpc_core::{Answer, BoxFuture, Error, Outgoing, Transport};
 
-use super::pool::{Pool, Route};
+use super::pool::{Pool, Route, DEFAULT_IDLE_TIMEOUT};
 use super::StatusError;
 use crate::proxy::Proxy;
 use crate::tls::ExtraRoots;
 
 /// Sends JSON-RPC messages as HTTP POST requests, over keep-alive
 /// connections it keeps open between calls (as many as there are calls at
-/// once; idle ones close after 50 s).
+/// once; idle ones close after 4 s, see
+/// [`with_idle_timeout`](Self::with_idle_timeout)).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), rpc_core::Error> {
@@ -42,7 +43,7 @@ pub struct HttpClient {
 }
 
 /// What the connections and headers are made from.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct Settings {
     /// The endpoint as given, without user info.
     url: Uri,
@@ -50,6 +51,7 @@ struct Settings {
     roots: ExtraRoots,
     tls: Option<Arc<rustls::ClientConfig>>,
     proxy: Option<Proxy>,
+    idle_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -61,6 +63,7 @@ impl std::fmt::Debug for Settings {
             .field("headers", &self.headers)
             .field("own_tls", &self.tls.is_some())
             .field("proxy", &self.proxy)
+            .field("idle_timeout", &self.idle_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -90,16 +93,18 @@ impl HttpClient {
         if parsed.host().is_none_or(str::is_empty) {
             return Err(invalid("no host".into()));
         }
+        if let Some(port) = crate::proxy::bad_port(authority.as_str()) {
+            return Err(invalid(format!("`{port}` is not a port number")));
+        }
         let mut headers = HeaderMap::new();
         // User info becomes Basic credentials; the URL kept is without it.
         let url = match authority.as_str().rsplit_once('@') {
             None => parsed.clone(),
             Some((user, host)) => {
-                use base64::Engine;
-                let encoded = base64::engine::general_purpose::STANDARD
-                    .encode(crate::proxy::percent_decoded(user));
-                let (name, value) = crate::header("authorization", &format!("Basic {encoded}"))?;
-                headers.insert(name, value);
+                if let Some(credentials) = crate::proxy::basic(user) {
+                    let (name, value) = crate::header("authorization", &credentials)?;
+                    headers.insert(name, value);
+                }
                 let mut parts = parsed.clone().into_parts();
                 parts.authority = Some(
                     host.parse()
@@ -111,7 +116,10 @@ impl HttpClient {
         let settings = Settings {
             url,
             headers,
-            ..Settings::default()
+            roots: ExtraRoots::default(),
+            tls: None,
+            proxy: None,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         };
         HttpClient::build(settings, rpc_core::DEFAULT_MAX_MESSAGE)
     }
@@ -123,11 +131,13 @@ impl HttpClient {
         let host = url.host().unwrap_or_default();
         let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
         let tls = if https {
-            let config = match &settings.tls {
-                Some(config) => config.clone(),
-                None => crate::tls::client_config(&settings.roots)?,
+            let mut config = match &settings.tls {
+                Some(config) => rustls::ClientConfig::clone(config),
+                None => rustls::ClientConfig::clone(&*crate::tls::client_config(&settings.roots)?),
             };
-            Some(tokio_rustls::TlsConnector::from(config))
+            // This client speaks HTTP/1.1 only: never let a server pick h2.
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Some(tokio_rustls::TlsConnector::from(Arc::new(config)))
         } else {
             None
         };
@@ -171,7 +181,7 @@ impl HttpClient {
             proxy: settings.proxy.clone(),
         };
         Ok(HttpClient {
-            pool: Pool::new(route),
+            pool: Pool::new(route, settings.idle_timeout),
             uri,
             headers,
             settings,
@@ -216,6 +226,16 @@ impl HttpClient {
         self.rebuild()
     }
 
+    /// How long a connection may stay unused before it is closed (default
+    /// 4 s: below the keep-alive timeouts of common servers, node's 5 s and
+    /// this crate's own, so that a call is rarely sent on a connection the
+    /// server is closing at that moment).
+    pub fn with_idle_timeout(mut self, idle: std::time::Duration) -> Self {
+        self.settings.idle_timeout = idle;
+        self.pool = self.pool.with_idle_timeout(idle);
+        self
+    }
+
     /// Largest answer accepted (default 5 MiB, the servers' message limit);
     /// a larger one fails the call with [`Error::ResponseTooLarge`] without
     /// being read further.
@@ -236,8 +256,12 @@ impl HttpClient {
         // Headers a client layer put on this message.
         let layer_headers = context.get::<HeaderMap>();
         if let Some(extra) = layer_headers {
+            // Each name replaces the endpoint's, keeping all its values.
+            for name in extra.keys() {
+                headers.remove(name);
+            }
             for (name, value) in extra {
-                headers.insert(name, value.clone());
+                headers.append(name, value.clone());
             }
         }
         // The caller's deadline, for the server to give up early.

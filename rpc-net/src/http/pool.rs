@@ -3,10 +3,12 @@
 //! redirects, cookies, decompression or per-request URL handling: a
 //! JSON-RPC endpoint is one URL).
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http_body_util::Full;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Request, Response};
@@ -18,15 +20,19 @@ use tokio::net::TcpStream;
 use crate::proxy::Proxy;
 use crate::CONNECT_TIMEOUT;
 
-/// An idle connection is closed after this long unused (servers close
-/// theirs too, typically after a minute or more).
-const IDLE_TIMEOUT: Duration = Duration::from_secs(50);
+/// An idle connection is closed after this long unused by default: below
+/// the keep-alive timeouts of common servers (node's 5 s, this crate's
+/// 7.5 s), so that a call is rarely sent on a connection that the server
+/// is closing at that very moment.
+pub(super) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// At most this many idle connections are kept; more are closed when their
-/// call ends (a burst of callers opens more, then they shrink back).
-const MAX_IDLE: usize = 256;
+/// call ends (a burst of callers opens more, then they shrink back as they
+/// expire).
+const MAX_IDLE: usize = 1024;
 
 /// Where requests go and how to reach it.
+#[derive(Clone)]
 pub(super) struct Route {
     /// `host:port` of the endpoint.
     pub(super) target: String,
@@ -41,7 +47,11 @@ pub(super) struct Route {
 /// Connections to one [`Route`], shared by the clones of one `HttpClient`.
 pub(super) struct Pool {
     route: Route,
+    /// Oldest first: connections are taken and put back at the end.
     idle: Mutex<Vec<Idle>>,
+    idle_timeout: Duration,
+    /// Whether a task is closing expired idle connections.
+    reaping: AtomicBool,
 }
 
 struct Idle {
@@ -66,11 +76,18 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    pub(super) fn new(route: Route) -> Arc<Pool> {
+    pub(super) fn new(route: Route, idle_timeout: Duration) -> Arc<Pool> {
         Arc::new(Pool {
             route,
             idle: Mutex::new(Vec::new()),
+            idle_timeout,
+            reaping: AtomicBool::new(false),
         })
+    }
+
+    /// A pool to the same place whose connections expire after `idle`.
+    pub(super) fn with_idle_timeout(&self, idle: Duration) -> Arc<Pool> {
+        Pool::new(self.route.clone(), idle)
     }
 
     /// Sends `request` on an idle connection, or a new one. A request that a
@@ -82,7 +99,10 @@ impl Pool {
     ) -> Result<(Response<hyper::body::Incoming>, Checkout), Error> {
         let mut request = request;
         if let Some(mut sender) = self.take_idle() {
-            if sender.ready().await.is_ok() {
+            // Ready at once, or not used: a connection still busy (a server
+            // that answered before reading the whole request) would hold
+            // this call up; a new one is opened instead.
+            if matches!(sender.ready().now_or_never(), Some(Ok(()))) {
                 match sender.try_send_request(request).await {
                     Ok(response) => return Ok((response, Checkout { sender })),
                     Err(mut refused) => match refused.take_message() {
@@ -101,35 +121,44 @@ impl Pool {
     }
 
     /// Keeps a connection whose answer has been read for the next call.
-    pub(super) fn put_back(&self, checkout: Checkout) {
+    pub(super) fn put_back(self: &Arc<Self>, checkout: Checkout) {
         if checkout.sender.is_closed() {
             return;
         }
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < MAX_IDLE {
-                idle.push(Idle {
-                    sender: checkout.sender,
-                    since: Instant::now(),
-                });
-            }
+        let Ok(mut idle) = self.idle.lock() else {
+            return;
+        };
+        self.expire(&mut idle);
+        if idle.len() < MAX_IDLE {
+            idle.push(Idle {
+                sender: checkout.sender,
+                since: Instant::now(),
+            });
+        }
+        drop(idle);
+        if !self.reaping.swap(true, Ordering::AcqRel) {
+            tokio::spawn(reap(Arc::downgrade(self), self.idle_timeout));
         }
     }
 
-    /// The most recently used open connection, closing stale ones.
+    /// The most recently used open connection.
     fn take_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
         let mut idle = self.idle.lock().ok()?;
+        self.expire(&mut idle);
         while let Some(connection) = idle.pop() {
-            if connection.sender.is_closed() {
-                continue;
+            if !connection.sender.is_closed() {
+                return Some(connection.sender);
             }
-            if connection.since.elapsed() > IDLE_TIMEOUT {
-                // The rest are older still.
-                idle.clear();
-                return None;
-            }
-            return Some(connection.sender);
         }
         None
+    }
+
+    /// Closes the connections idle for too long (the oldest, at the front)
+    /// and those the server closed.
+    fn expire(&self, idle: &mut Vec<Idle>) {
+        let expired = idle.partition_point(|c| c.since.elapsed() >= self.idle_timeout);
+        idle.drain(..expired);
+        idle.retain(|c| !c.sender.is_closed());
     }
 
     /// A new connection: TCP (through the proxy when there is one), TLS for
@@ -140,11 +169,14 @@ impl Pool {
             let tcp = match (&route.proxy, &route.tls) {
                 (Some(proxy), Some(_)) => proxy.tunnel(&route.target).await?,
                 (Some(proxy), None) => proxy.connect().await?,
-                (None, _) => TcpStream::connect(&route.target)
-                    .await
-                    .map_err(|e| Error::Connect(Box::new(e)))?,
+                (None, _) => {
+                    let tcp = TcpStream::connect(&route.target)
+                        .await
+                        .map_err(|e| crate::proxy::connect_error(&route.target, e))?;
+                    crate::tune(&tcp);
+                    tcp
+                }
             };
-            let _ = tcp.set_nodelay(true);
             match &route.tls {
                 None => handshake(tcp).await,
                 Some(tls) => {
@@ -161,6 +193,25 @@ impl Pool {
         tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
             .map_err(|_| Error::Timeout(CONNECT_TIMEOUT))?
+    }
+}
+
+/// Closes expired idle connections while there are any, also when no call
+/// comes to do it; ends with the pool, or when none are left idle.
+async fn reap(pool: Weak<Pool>, every: Duration) {
+    loop {
+        tokio::time::sleep(every.max(Duration::from_millis(100))).await;
+        let Some(pool) = pool.upgrade() else {
+            return;
+        };
+        let Ok(mut idle) = pool.idle.lock() else {
+            return;
+        };
+        pool.expire(&mut idle);
+        if idle.is_empty() {
+            pool.reaping.store(false, Ordering::Release);
+            return;
+        }
     }
 }
 
