@@ -23,6 +23,8 @@ pub struct Context {
     /// and the peer's address.
     transport: Option<TransportKind>,
     peer: Option<std::net::SocketAddr>,
+    /// A call's deadline, which every client call with a timeout carries.
+    deadline: Option<Deadline>,
     /// `None` until something else is inserted, so an empty context costs nothing.
     values: Option<Arc<Vec<Entry>>>,
 }
@@ -53,6 +55,10 @@ impl Context {
             self.peer = Some(*peer);
             return;
         }
+        if let Some(deadline) = any.downcast_ref::<Deadline>() {
+            self.deadline = Some(*deadline);
+            return;
+        }
         let values = Arc::make_mut(
             self.values
                 .get_or_insert_with(|| Arc::new(Vec::with_capacity(6))),
@@ -77,6 +83,12 @@ impl Context {
                 .as_ref()
                 .and_then(|p| (p as &dyn Any).downcast_ref());
         }
+        if id == TypeId::of::<Deadline>() {
+            return self
+                .deadline
+                .as_ref()
+                .and_then(|d| (d as &dyn Any).downcast_ref());
+        }
         self.values
             .as_deref()?
             .iter()
@@ -90,6 +102,7 @@ impl fmt::Debug for Context {
         f.debug_struct("Context")
             .field("transport", &self.transport)
             .field("peer", &self.peer)
+            .field("deadline", &self.deadline)
             .field("values", &self.values.as_ref().map_or(0, |v| v.len()))
             .finish()
     }

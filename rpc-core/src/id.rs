@@ -23,7 +23,7 @@ pub enum Id {
     /// `"id": null`: still a request (it gets an answer), unlike a missing id.
     Null,
     /// A JSON number, kept as its exact text.
-    Number(Box<str>),
+    Number(NumberText),
     /// A JSON string (unescaped).
     Str(String),
 }
@@ -54,7 +54,115 @@ impl Id {
 
 impl From<u64> for Id {
     fn from(n: u64) -> Self {
-        Id::Number(n.to_string().into())
+        Id::Number(NumberText::from(n))
+    }
+}
+
+/// The exact JSON text of a numeric id. Up to 23 bytes (every integer id
+/// a client makes, and most others) it is kept inline, so that making,
+/// cloning and matching ids costs no allocation; longer ones live on the
+/// heap. Reads as a `&str`.
+///
+/// ```
+/// use rpc_core::id::NumberText;
+/// let n = NumberText::from(42u64);
+/// assert_eq!(&*n, "42");
+/// assert_eq!(NumberText::from("1e400").as_str(), "1e400");
+/// ```
+#[derive(Clone)]
+pub struct NumberText(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<str>),
+}
+
+/// The longest number text kept inline.
+const INLINE: usize = 23;
+
+impl NumberText {
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // Always whole UTF-8: copied from a `str`, or ASCII digits.
+            Repr::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Repr::Heap(text) => text,
+        }
+    }
+}
+
+impl From<&str> for NumberText {
+    fn from(text: &str) -> Self {
+        if text.len() <= INLINE {
+            let mut bytes = [0; INLINE];
+            bytes[..text.len()].copy_from_slice(text.as_bytes());
+            NumberText(Repr::Inline {
+                len: text.len() as u8,
+                bytes,
+            })
+        } else {
+            NumberText(Repr::Heap(text.into()))
+        }
+    }
+}
+
+impl From<u64> for NumberText {
+    fn from(mut n: u64) -> Self {
+        // At most 20 digits: always inline.
+        let mut digits = [0; INLINE];
+        let mut at = INLINE;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let len = INLINE - at;
+        let mut bytes = [0; INLINE];
+        bytes[..len].copy_from_slice(&digits[at..]);
+        NumberText(Repr::Inline {
+            len: len as u8,
+            bytes,
+        })
+    }
+}
+
+impl std::ops::Deref for NumberText {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for NumberText {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for NumberText {}
+
+impl std::hash::Hash for NumberText {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for NumberText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for NumberText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -88,7 +196,7 @@ impl Serialize for Id {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
             Id::Null => serializer.serialize_unit(),
-            Id::Number(n) => match RawValue::from_string(n.to_string()) {
+            Id::Number(n) => match RawValue::from_string(n.as_str().to_owned()) {
                 Ok(raw) => raw.serialize(serializer),
                 Err(e) => Err(serde::ser::Error::custom(e)),
             },
@@ -122,6 +230,21 @@ mod tests {
             let id: Id = serde_json::from_str(text).unwrap();
             assert_eq!(serde_json::to_string(&id).unwrap(), text);
         }
+    }
+
+    #[test]
+    fn number_texts_inline_and_on_the_heap() {
+        for n in [0u64, 7, 10, 99, 12345, u64::MAX] {
+            assert_eq!(NumberText::from(n).as_str(), n.to_string());
+            assert_eq!(
+                Id::from(n),
+                serde_json::from_str::<Id>(&n.to_string()).unwrap()
+            );
+        }
+        let long = "123456789012345678901234567890";
+        assert_eq!(NumberText::from(long).as_str(), long);
+        assert_eq!(NumberText::from("1.5").as_str(), "1.5");
+        assert_eq!(format!("{:?}", Id::from(5u64)), r#"Number("5")"#);
     }
 
     #[test]

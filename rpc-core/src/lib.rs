@@ -28,7 +28,7 @@ mod dispatch;
 pub mod duplex;
 mod encode;
 mod error;
-mod id;
+pub mod id;
 mod inprocess;
 pub mod limits;
 mod message;

@@ -33,15 +33,16 @@ impl Message<'_> {
     /// The replies of a message that [is an answer](Self::is_answer),
     /// owning their results, and whether it was a batch.
     pub(crate) fn into_replies(self) -> (bool, Vec<Reply<Box<RawValue>>>) {
-        let (batch, entries) = match self {
-            Message::Single(entry) => (false, vec![entry]),
-            Message::Batch(entries) => (true, entries),
-        };
-        let replies = entries
-            .into_iter()
-            .map(|e| e.into_reply().into_owned())
-            .collect();
-        (batch, replies)
+        match self {
+            Message::Single(entry) => (false, vec![entry.into_reply().into_owned()]),
+            Message::Batch(entries) => (
+                true,
+                entries
+                    .into_iter()
+                    .map(|e| e.into_reply().into_owned())
+                    .collect(),
+            ),
+        }
     }
 
     /// Whether every member is a response: the message answers calls we made.

@@ -72,10 +72,10 @@ impl PendingCalls {
         }
     }
 
-    fn is_recent(&self, ids: &[Id]) -> bool {
+    fn is_recent<'a>(&self, mut ids: impl Iterator<Item = &'a Id>) -> bool {
         self.recent
             .lock()
-            .is_ok_and(|recent| ids.iter().any(|id| recent.contains(id)))
+            .is_ok_and(|recent| ids.any(|id| recent.contains(id)))
     }
 
     /// Hands an answer (a response or a batch of them) to the call waiting
@@ -89,19 +89,19 @@ impl PendingCalls {
     /// deadlines. An answer for a call lately answered or timed out (late,
     /// or sent twice) is dropped: it belongs to none of the waiting calls.
     pub(super) fn deliver(&self, batch: bool, replies: Vec<Reply<Box<RawValue>>>) {
-        let ids: Vec<Id> = replies.iter().filter_map(|r| r.id.clone()).collect();
-        let ids = &ids[..];
+        // The answer's ids, looked at in place (no copy for the usual case).
+        let ids = || replies.iter().filter_map(|r| r.id.as_ref());
         let Ok(mut calls) = self.calls.lock() else {
             return;
         };
-        let matched = ids.iter().find_map(|id| calls.get(id).cloned());
-        if matched.is_none() && self.is_recent(ids) {
-            tracing::debug!(ids = ?ids, "dropping a late or repeated answer");
+        let matched = ids().find_map(|id| calls.get(id).cloned());
+        if matched.is_none() && self.is_recent(ids()) {
+            tracing::debug!(ids = ?ids().collect::<Vec<_>>(), "dropping a late or repeated answer");
             return;
         }
         let Some((slot, all_ids)) = matched.or_else(|| only_one(&calls)) else {
             tracing::warn!(
-                ids = ?ids,
+                ids = ?ids().collect::<Vec<_>>(),
                 waiting = calls.len(),
                 "an answer matches no pending call and cannot be attributed to one"
             );
