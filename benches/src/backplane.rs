@@ -45,11 +45,24 @@ fn program(name: &str) -> Option<String> {
 
 /// Starts `redis` or `nats` if its server is installed.
 pub fn broker(kind: &str) -> Option<Broker> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
     let p = port.to_string();
     let child = match kind {
         "redis" => Command::new(program("redis-server")?)
-            .args(["--port", &p, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &p,
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -68,7 +81,10 @@ pub fn broker(kind: &str) -> Option<Broker> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Some(Broker { url: format!("{kind}://127.0.0.1:{port}"), child })
+    Some(Broker {
+        url: format!("{kind}://127.0.0.1:{port}"),
+        child,
+    })
 }
 
 async fn server(connections: Connections) -> SocketAddr {
@@ -102,15 +118,22 @@ pub async fn measure(broker: Option<&str>) -> Option<Figures> {
     let received = Arc::new(AtomicU64::new(0));
     let mut readers = Vec::new();
     for _ in 0..CLIENTS {
-        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{receiver}/")).await.ok()?;
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{receiver}/"))
+            .await
+            .ok()?;
         let (latencies, received) = (latencies.clone(), received.clone());
         readers.push(tokio::spawn(async move {
             let (_, mut incoming) = socket.split();
             while let Some(Ok(message)) = incoming.next().await {
                 let text = message.into_text().unwrap_or_default();
                 // {"jsonrpc":"2.0","method":"m","params":[MICROS]}
-                let Some(start) = text.find("\"params\":[") else { continue };
-                let digits: String = text[start + 10..].chars().take_while(char::is_ascii_digit).collect();
+                let Some(start) = text.find("\"params\":[") else {
+                    continue;
+                };
+                let digits: String = text[start + 10..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
                 if let Ok(sent) = digits.parse::<u64>() {
                     let now = base.elapsed().as_micros() as u64;
                     received.fetch_add(1, Ordering::Relaxed);
@@ -127,14 +150,18 @@ pub async fn measure(broker: Option<&str>) -> Option<Figures> {
         if ready.elapsed() > Duration::from_secs(15) {
             return None;
         }
-        let _ = sender.broadcast("m", [base.elapsed().as_micros() as u64]).await;
+        let _ = sender
+            .broadcast("m", [base.elapsed().as_micros() as u64])
+            .await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     latencies.lock().ok()?.clear();
     // Latency: 500 broadcasts a second for 2 s.
     for _ in 0..1000 {
-        let _ = sender.broadcast("m", [base.elapsed().as_micros() as u64]).await;
+        let _ = sender
+            .broadcast("m", [base.elapsed().as_micros() as u64])
+            .await;
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -152,15 +179,22 @@ pub async fn measure(broker: Option<&str>) -> Option<Figures> {
     while started.elapsed() < Duration::from_secs(3) {
         let delivered = received.load(Ordering::Relaxed) - before;
         if sent * CLIENTS as u64 - delivered.min(sent * CLIENTS as u64) < 64 * CLIENTS as u64 {
-            let _ = sender.broadcast("m", [base.elapsed().as_micros() as u64]).await;
+            let _ = sender
+                .broadcast("m", [base.elapsed().as_micros() as u64])
+                .await;
             sent += 1;
         } else {
             tokio::task::yield_now().await;
         }
     }
-    let per_sec = (received.load(Ordering::Relaxed) - before) as f64 / started.elapsed().as_secs_f64();
+    let per_sec =
+        (received.load(Ordering::Relaxed) - before) as f64 / started.elapsed().as_secs_f64();
     for reader in readers {
         reader.abort();
     }
-    Some(Figures { p50_us, p99_us, per_sec })
+    Some(Figures {
+        p50_us,
+        p99_us,
+        per_sec,
+    })
 }

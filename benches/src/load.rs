@@ -474,7 +474,13 @@ where
     let calls = rate * started.elapsed().as_secs_f64();
     let cpu = crate::canned::cpu_seconds() - cpu;
     let allocs = (crate::alloc::count() - allocs) as f64;
-    let per_call = |total: f64| if calls > 0.0 { total / calls } else { f64::INFINITY };
+    let per_call = |total: f64| {
+        if calls > 0.0 {
+            total / calls
+        } else {
+            f64::INFINITY
+        }
+    };
     ClientFigures {
         calls_per_second: rate,
         cpu_us_per_call: per_call(cpu * 1e6),

@@ -95,7 +95,10 @@ fn main() {
         return;
     }
     if let Some(at) = args.iter().position(|a| a == "--soak") {
-        let calls = args.get(at + 1).and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
+        let calls = args
+            .get(at + 1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1_000_000);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -392,8 +395,18 @@ async fn client(settings: &Settings, rows: &mut Vec<Row>) {
     };
     for (name, ours, theirs, competitor) in [
         ("HTTP client", http, http_theirs, "jsonrpsee HTTP client"),
-        ("WebSocket client", ws, ws_theirs, "jsonrpsee WebSocket client"),
-        ("Reconnecting WebSocket client", reconnecting, ws_theirs, "jsonrpsee WebSocket client"),
+        (
+            "WebSocket client",
+            ws,
+            ws_theirs,
+            "jsonrpsee WebSocket client",
+        ),
+        (
+            "Reconnecting WebSocket client",
+            reconnecting,
+            ws_theirs,
+            "jsonrpsee WebSocket client",
+        ),
     ] {
         rows.push(Row {
             name: format!("{name}, 64 concurrent callers, canned answers"),
@@ -436,7 +449,9 @@ async fn backplane_rows(rows: &mut Vec<Row>) {
     };
     for kind in ["redis", "nats"] {
         let Some(broker) = backplane::broker(kind) else {
-            eprintln!("backplane: no {kind} server installed (apt-get install redis-server nats-server)");
+            eprintln!(
+                "backplane: no {kind} server installed (apt-get install redis-server nats-server)"
+            );
             continue;
         };
         let Some(figures) = backplane::measure(Some(&broker.url)).await else {
@@ -449,7 +464,10 @@ async fn backplane_rows(rows: &mut Vec<Row>) {
             ("p99 latency", figures.p99_us, local.p99_us),
         ] {
             rows.push(Row {
-                name: format!("Broadcast to {} clients of another instance via {name}: {what}", backplane::CLIENTS),
+                name: format!(
+                    "Broadcast to {} clients of another instance via {name}: {what}",
+                    backplane::CLIENTS
+                ),
                 unit: "µs",
                 ours,
                 theirs,
@@ -459,7 +477,10 @@ async fn backplane_rows(rows: &mut Vec<Row>) {
             });
         }
         rows.push(Row {
-            name: format!("Broadcast to {} clients of another instance via {name}: deliveries/s", backplane::CLIENTS),
+            name: format!(
+                "Broadcast to {} clients of another instance via {name}: deliveries/s",
+                backplane::CLIENTS
+            ),
             unit: "msgs/s",
             ours: figures.per_sec,
             theirs: local.per_sec,

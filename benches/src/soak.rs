@@ -113,14 +113,36 @@ pub async fn serve(http_port: u16, tcp_port: u16) {
     tokio::spawn(http.run());
     tokio::spawn(tcp.run());
     println!("ready");
-    // Each line from the parent asks for the heap bytes in use.
+    // Each line from the parent asks for the heap bytes in use; `trim`
+    // first hands the allocator's free pages back to the system.
     let _ = tokio::task::spawn_blocking(|| {
         let mut line = String::new();
         while std::io::stdin().read_line(&mut line).is_ok_and(|n| n > 0) {
+            if line.trim() == "trim" {
+                trim();
+            }
+            line.clear();
             println!("{}", crate::alloc::live());
         }
     })
     .await;
+}
+
+/// Returns the allocator's free memory to the system (glibc keeps freed
+/// pages for reuse, so resident memory stays near its peak after a load
+/// that the heap no longer holds).
+fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: glibc's malloc_trim takes no pointers and may be called
+        // at any time from any thread.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
 }
 
 /// The server process and its memory samples.
@@ -191,12 +213,22 @@ impl Child_ {
     /// The heap bytes the server has in use (what it allocated and has not
     /// freed; the allocator may keep freed memory resident).
     fn heap(&mut self) -> f64 {
+        self.ask(b"heap\n")
+    }
+
+    /// Has the server return its allocator's free pages to the system;
+    /// the heap bytes in use.
+    fn trim(&mut self) -> f64 {
+        self.ask(b"trim\n")
+    }
+
+    fn ask(&mut self, line: &[u8]) -> f64 {
         use std::io::Write;
         let asked = self
             .child
             .stdin
             .as_mut()
-            .is_some_and(|stdin| stdin.write_all(b"heap\n").is_ok() && stdin.flush().is_ok());
+            .is_some_and(|stdin| stdin.write_all(line).is_ok() && stdin.flush().is_ok());
         if !asked {
             return 0.0;
         }
@@ -434,7 +466,9 @@ async fn worker(
     let methods: MethodTable = pushes.clone().into_rpc();
     let client = loop {
         let transport: Result<SoakClient, rpc::Error> = match kind {
-            Kind::Http => rpc::http::HttpClient::new(&format!("http://{addr}/")).map(SoakClient::new),
+            Kind::Http => {
+                rpc::http::HttpClient::new(&format!("http://{addr}/")).map(SoakClient::new)
+            }
             Kind::WebSocket => {
                 let endpoint = rpc::ws::endpoint(&format!("ws://{addr}/"), methods.clone());
                 Reconnect::new(endpoint)
@@ -499,7 +533,9 @@ async fn worker(
                 match client.push(count).await {
                     Ok(n) if n == count => {
                         counts.answered.fetch_add(1, Ordering::Relaxed);
-                        counts.pushes_expected.fetch_add(count.into(), Ordering::Relaxed);
+                        counts
+                            .pushes_expected
+                            .fetch_add(count.into(), Ordering::Relaxed);
                         // The pushes came before the answer, on the same connection.
                         let got = pushes.0.load(Ordering::Relaxed) - before;
                         if got < u64::from(count) {
@@ -543,7 +579,13 @@ async fn batch(client: &SoakClient, size: u64, a: i64, b: i64) -> Result<u64, rp
             vec![right(&x, 0), right(&y, 1)]
         }
         3 => {
-            let (x, y, z) = client.batch().add(a, b).add(a, b + 1).add(a, b + 2).send().await?;
+            let (x, y, z) = client
+                .batch()
+                .add(a, b)
+                .add(a, b + 1)
+                .add(a, b + 2)
+                .send()
+                .await?;
             vec![right(&x, 0), right(&y, 1), right(&z, 2)]
         }
         5 => {
@@ -556,7 +598,13 @@ async fn batch(client: &SoakClient, size: u64, a: i64, b: i64) -> Result<u64, rp
                 .add(a, b + 4)
                 .send()
                 .await?;
-            vec![right(&r.0, 0), right(&r.1, 1), right(&r.2, 2), right(&r.3, 3), right(&r.4, 4)]
+            vec![
+                right(&r.0, 0),
+                right(&r.1, 1),
+                right(&r.2, 2),
+                right(&r.3, 3),
+                right(&r.4, 4),
+            ]
         }
         8 => {
             let r = client
@@ -644,7 +692,9 @@ async fn subscription(client: &SoakClient, count: u64, counts: &Counts, kinds: &
                 return;
             }
             Ok(None) if expected == count => {
-                counts.subscriptions_completed.fetch_add(1, Ordering::Relaxed);
+                counts
+                    .subscriptions_completed
+                    .fetch_add(1, Ordering::Relaxed);
                 return;
             }
             Ok(None) => {
@@ -659,7 +709,9 @@ async fn subscription(client: &SoakClient, count: u64, counts: &Counts, kinds: &
                 expected = item + 1;
             }
             Ok(Some(Err(e))) if e.is_gap() => {
-                counts.subscriptions_resubscribed.fetch_add(1, Ordering::Relaxed);
+                counts
+                    .subscriptions_resubscribed
+                    .fetch_add(1, Ordering::Relaxed);
                 expected = 0;
             }
             Ok(Some(Err(e))) => {
@@ -675,7 +727,11 @@ async fn subscription(client: &SoakClient, count: u64, counts: &Counts, kinds: &
 fn error_kind(e: &rpc::Error) -> String {
     let text = e.to_string();
     let debug = format!("{e:?}");
-    let variant = debug.split(['(', ' ', '{']).next().unwrap_or_default().to_owned();
+    let variant = debug
+        .split(['(', ' ', '{'])
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     let short: String = text.chars().take(70).collect();
     format!("{variant}: {short}")
 }
@@ -703,7 +759,11 @@ pub async fn run(settings: Settings) -> (String, bool) {
         stop.clone(),
     ))];
     for _ in 0..8 {
-        faults.push(tokio::spawn(slow_reader(server_tcp, counts.clone(), stop.clone())));
+        faults.push(tokio::spawn(slow_reader(
+            server_tcp,
+            counts.clone(),
+            stop.clone(),
+        )));
     }
     let started = Instant::now();
     let workers: Vec<_> = (0..settings.connections)
@@ -752,6 +812,8 @@ pub async fn run(settings: Settings) -> (String, bool) {
     // Every connection closed: the memory should come back down.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (end, end_heap) = (second.now(), second.heap());
+    second.trim();
+    let trimmed = second.now();
     let (second_start, second_peak) = (second.start, second.peak());
     let second_heap = second.heap_start;
     second.kill();
@@ -796,7 +858,7 @@ pub async fn run(settings: Settings) -> (String, bool) {
         ("slow-reader connections", c(&counts.slow_readers).to_string()),
         ("server killed after (calls sent); back listening in", format!("{killed_at}; {} ms", down_for.as_millis())),
         ("first server: resident memory at start / peak", format!("{} / {}", mb(first_start), mb(first_peak))),
-        ("second server: resident memory at start / peak / when the last call ended / 3 s later", format!("{} / {} / {} / {}", mb(second_start), mb(second_peak), mb(loaded), mb(end))),
+        ("second server: resident memory at start / peak / when the last call ended / 3 s later / after `malloc_trim`", format!("{} / {} / {} / {} / {}", mb(second_start), mb(second_peak), mb(loaded), mb(end), mb(trimmed))),
         ("second server: heap in use at start / when the last call ended / 3 s later", format!("{} / {} / {}", mb(second_heap), mb(loaded_heap), mb(end_heap))),
         ("time", format!("{:.1} s", elapsed.as_secs_f64())),
     ] {
@@ -806,6 +868,14 @@ pub async fn run(settings: Settings) -> (String, bool) {
     for (kind, n) in kinds.lock().unwrap().iter() {
         let _ = writeln!(out, "- {n} × {kind}");
     }
-    let _ = writeln!(out, "\n{}", if passed { "Nothing lost." } else { "**FAILED: calls lost, pushes missing or items out of order.**" });
+    let _ = writeln!(
+        out,
+        "\n{}",
+        if passed {
+            "Nothing lost."
+        } else {
+            "**FAILED: calls lost, pushes missing or items out of order.**"
+        }
+    );
     (out, passed)
 }

@@ -18,7 +18,10 @@ fn a_short_soak_loses_nothing() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(report.contains("Nothing lost."), "{report}");
-    assert!(report.contains("| **lost** (timed out, or a wrong result) | 0 |"), "{report}");
+    assert!(
+        report.contains("| **lost** (timed out, or a wrong result) | 0 |"),
+        "{report}"
+    );
     // Faults were injected: connections cut, and the restart's errors.
     let line = |name: &str| {
         report
@@ -27,7 +30,10 @@ fn a_short_soak_loses_nothing() {
             .unwrap_or_default()
             .to_owned()
     };
-    assert!(!line("failed with a clear error").ends_with("| 0 |"), "{report}");
+    assert!(
+        !line("failed with a clear error").ends_with("| 0 |"),
+        "{report}"
+    );
     // The heap in use after the last connection closed: within 4 MB of the start.
     let heap = line("second server: heap in use");
     let figures: Vec<f64> = heap
