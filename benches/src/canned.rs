@@ -69,18 +69,9 @@ async fn handle(request: Request<axum::body::Body>) -> Response {
         .into_response()
 }
 
-/// Serves on a free port; prints the address for the parent.
+/// Serves on a free port.
 pub async fn serve() -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let app = axum::Router::new().fallback(handle);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
+    crate::servers::serve_axum(axum::Router::new().fallback(handle)).await
 }
 
 /// CPU time (user + system) this process has used so far, in seconds.

@@ -152,12 +152,16 @@ pub async fn bare_axum() -> SocketAddr {
             answer.into_bytes(),
         )
     }
-    let app = axum::Router::new().route("/", axum::routing::post(handler));
+    serve_axum(axum::Router::new().route("/", axum::routing::post(handler))).await
+}
+
+/// Serves `app` on a free loopback port, with the framework servers' socket
+/// option (no Nagle delay), so that a plain axum server is a fair reference.
+pub async fn serve_axum(app: axum::Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    // Same socket option as the framework servers, so the floor is a fair one.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });

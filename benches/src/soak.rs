@@ -570,98 +570,23 @@ async fn worker(
     }
 }
 
+/// A typed batch of `a + (b + i)` for each listed `i`; whether each came
+/// back right.
+macro_rules! additions {
+    ($client:expr, $a:expr, $b:expr; $($i:tt)+) => {{
+        let answers = $client.batch()$(.add($a, $b + $i))+.send().await?;
+        vec![$(answers.$i.as_ref().is_ok_and(|&sum| sum == $a + $b + $i)),+]
+    }};
+}
+
 /// `size` additions in one batch; how many came back right.
 async fn batch(client: &SoakClient, size: u64, a: i64, b: i64) -> Result<u64, rpc::Error> {
-    let right = |r: &Result<i64, rpc::Error>, i: i64| r.as_ref().is_ok_and(|&s| s == a + b + i);
     let rights: Vec<bool> = match size {
-        2 => {
-            let (x, y) = client.batch().add(a, b).add(a, b + 1).send().await?;
-            vec![right(&x, 0), right(&y, 1)]
-        }
-        3 => {
-            let (x, y, z) = client
-                .batch()
-                .add(a, b)
-                .add(a, b + 1)
-                .add(a, b + 2)
-                .send()
-                .await?;
-            vec![right(&x, 0), right(&y, 1), right(&z, 2)]
-        }
-        5 => {
-            let r = client
-                .batch()
-                .add(a, b)
-                .add(a, b + 1)
-                .add(a, b + 2)
-                .add(a, b + 3)
-                .add(a, b + 4)
-                .send()
-                .await?;
-            vec![
-                right(&r.0, 0),
-                right(&r.1, 1),
-                right(&r.2, 2),
-                right(&r.3, 3),
-                right(&r.4, 4),
-            ]
-        }
-        8 => {
-            let r = client
-                .batch()
-                .add(a, b)
-                .add(a, b + 1)
-                .add(a, b + 2)
-                .add(a, b + 3)
-                .add(a, b + 4)
-                .add(a, b + 5)
-                .add(a, b + 6)
-                .add(a, b + 7)
-                .send()
-                .await?;
-            vec![
-                right(&r.0, 0),
-                right(&r.1, 1),
-                right(&r.2, 2),
-                right(&r.3, 3),
-                right(&r.4, 4),
-                right(&r.5, 5),
-                right(&r.6, 6),
-                right(&r.7, 7),
-            ]
-        }
-        _ => {
-            let r = client
-                .batch()
-                .add(a, b)
-                .add(a, b + 1)
-                .add(a, b + 2)
-                .add(a, b + 3)
-                .add(a, b + 4)
-                .add(a, b + 5)
-                .add(a, b + 6)
-                .add(a, b + 7)
-                .add(a, b + 8)
-                .add(a, b + 9)
-                .add(a, b + 10)
-                .add(a, b + 11)
-                .send()
-                .await?;
-            vec![
-                right(&r.0, 0),
-                right(&r.1, 1),
-                right(&r.2, 2),
-                right(&r.3, 3),
-                right(&r.4, 4),
-                right(&r.5, 5),
-                right(&r.6, 6),
-                right(&r.7, 7),
-                right(&r.8, 8),
-                right(&r.9, 9),
-                right(&r.10, 10),
-                right(&r.11, 11),
-            ]
-        }
+        2 => additions!(client, a, b; 0 1),
+        3 => additions!(client, a, b; 0 1 2),
+        5 => additions!(client, a, b; 0 1 2 3 4),
+        8 => additions!(client, a, b; 0 1 2 3 4 5 6 7),
+        _ => additions!(client, a, b; 0 1 2 3 4 5 6 7 8 9 10 11),
     };
     Ok(rights.into_iter().filter(|&r| r).count() as u64)
 }
