@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run --release --manifest-path benches/Cargo.toml            # full run, writes BENCHMARKS.md
 //! cargo run --release --manifest-path benches/Cargo.toml -- --quick # shorter rounds
+//! cargo run --release --manifest-path benches/Cargo.toml -- --soak  # the soak (soak.rs), writes SOAK.md
 //! ```
 
 mod alloc;
