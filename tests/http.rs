@@ -545,6 +545,14 @@ async fn calls_share_keep_alive_connections_and_carry_url_credentials() {
         lower.contains("content-type: application/json\r\n"),
         "{head}"
     );
+    // The call's deadline (the default 90 s timeout), in milliseconds left.
+    let left: u64 = lower
+        .split("rpc-timeout-ms: ")
+        .nth(1)
+        .and_then(|rest| rest.split("\r\n").next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("{head}"));
+    assert!((80_000..=90_000).contains(&left), "{head}");
     // `ann:p@ss`.
     assert!(head.contains("YW5uOnBAc3M="), "{head}");
     assert!(!head.contains("p%40ss"), "{head}");

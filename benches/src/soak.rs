@@ -34,6 +34,8 @@ use rpc::{rpc, Context, ErrorObject, MethodTable, Subscription};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::memory::rss;
+
 /// The soak's service.
 #[rpc]
 pub trait Soak {
@@ -146,7 +148,7 @@ fn trim() {
 }
 
 /// The server process and its memory samples.
-struct Child_ {
+struct ServerProcess {
     child: Child,
     lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
     /// Resident bytes: at start (before any load), and the highest seen.
@@ -156,21 +158,8 @@ struct Child_ {
     peak: Arc<AtomicU64>,
 }
 
-fn rss(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse::<u64>()
-        .ok()?;
-    Some(kb * 1024)
-}
-
-impl Child_ {
-    fn start(http_port: u16, tcp_port: u16) -> Child_ {
+impl ServerProcess {
+    fn start(http_port: u16, tcp_port: u16) -> ServerProcess {
         use std::io::BufRead;
         let exe = std::env::current_exe().expect("own path");
         let mut child = Command::new(exe)
@@ -195,7 +184,7 @@ impl Child_ {
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
-        let mut started = Child_ {
+        let mut started = ServerProcess {
             child,
             lines,
             start,
@@ -673,7 +662,7 @@ pub async fn run(settings: Settings) -> (String, bool) {
     let (http_port, tcp_port) = (free_port().await, free_port().await);
     let server_http: SocketAddr = ([127, 0, 0, 1], http_port).into();
     let server_tcp: SocketAddr = ([127, 0, 0, 1], tcp_port).into();
-    let first = Child_::start(http_port, tcp_port);
+    let first = ServerProcess::start(http_port, tcp_port);
     let proxy_http = cutting_proxy(server_http, counts.clone()).await;
     let proxy_tcp = cutting_proxy(server_tcp, counts.clone()).await;
     let stop = Arc::new(AtomicBool::new(false));
@@ -716,7 +705,7 @@ pub async fn run(settings: Settings) -> (String, bool) {
     first.kill();
     let killed_at = counts.sent.load(Ordering::Relaxed);
     let restarted = Instant::now();
-    let second = Child_::start(http_port, tcp_port);
+    let second = ServerProcess::start(http_port, tcp_port);
     let down_for = restarted.elapsed();
     let mut progress = Instant::now();
     for worker in workers {

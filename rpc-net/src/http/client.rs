@@ -269,9 +269,8 @@ impl HttpClient {
             let left = deadline
                 .0
                 .saturating_duration_since(std::time::Instant::now());
-            if let Ok(value) = HeaderValue::from_str(&left.as_millis().to_string()) {
-                headers.insert(rpc_core::DEADLINE_HEADER, value);
-            }
+            let millis = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
+            headers.insert(rpc_core::DEADLINE_HEADER, HeaderValue::from(millis));
         }
         // The trace this call belongs to: one a layer set, else (with the
         // `otel` feature) the current span's.
