@@ -119,7 +119,7 @@ pub use rpc_core::{
 };
 pub use rpc_macros::{rpc, RpcError};
 #[cfg(feature = "server")]
-pub use rpc_net::{shutdown, Shutdown};
+pub use rpc_http::{shutdown, Shutdown};
 
 /// The server side of a service: the method table, registering handlers by
 /// hand, reading params, and the dispatcher every transport calls.
@@ -142,7 +142,7 @@ pub mod client {
         TransportService, DEFAULT_CLIENT_TIMEOUT,
     };
     #[cfg(all(feature = "client", feature = "http"))]
-    pub use rpc_net::http::{RetryLayer, RetryPolicy};
+    pub use rpc_http::http::{RetryLayer, RetryPolicy};
 }
 
 /// Clients that survive their connection (WebSocket, TCP): back-off and
@@ -160,7 +160,7 @@ pub mod reconnect {
 pub mod middleware {
     pub use rpc_core::middleware::*;
     #[cfg(feature = "server")]
-    pub use rpc_net::limit::{RateLimit, RateLimitLayer};
+    pub use rpc_http::limit::{RateLimit, RateLimitLayer};
 }
 
 /// Authorization: the [`Roles`](auth::Roles) a caller holds, checked
@@ -168,7 +168,7 @@ pub mod middleware {
 pub mod auth {
     pub use rpc_core::auth::*;
     #[cfg(all(feature = "server", feature = "http"))]
-    pub use rpc_net::http::Credentials;
+    pub use rpc_http::http::Credentials;
 }
 
 /// W3C Trace Context (`traceparent`): callers' traces continue in call spans.
@@ -188,14 +188,14 @@ pub mod batch {
 /// [`http::Server`]) and the client ([`http::HttpClient`]); the
 /// server also upgrades WebSocket connections on its route.
 pub mod http {
-    pub use rpc_net::http::*;
+    pub use rpc_http::http::*;
 }
 
 /// The WebSocket client ([`ws::connect`], [`ws::WsClient`]); the server
 /// side is the HTTP server's upgrade on its route.
 #[cfg(all(feature = "ws", feature = "client"))]
 pub mod ws {
-    pub use rpc_net::ws::*;
+    pub use rpc_http::ws::*;
 }
 
 /// TCP and other byte streams (Unix sockets, stdio), with newline or
@@ -203,7 +203,7 @@ pub mod ws {
 #[cfg(feature = "tcp")]
 pub mod tcp {
     pub use rpc_core::codec::{Framing, NewlineCodec, StreamCodec, UnknownFraming};
-    pub use rpc_net::tcp::*;
+    pub use rpc_http::tcp::*;
 }
 
 #[doc(hidden)]

@@ -11,7 +11,7 @@
 //! [`Limits::request_timeout`], a client's [`DEFAULT_CLIENT_TIMEOUT`]), so
 //! the Tokio runtime needs its timer (`enable_all()`, as `#[tokio::main]`).
 //!
-//! This crate opens no sockets: the network transports live in `rpc-net`.
+//! This crate opens no sockets: the network transports live in `rpc-http`.
 //! Most users depend on the facade crate `rpc` and never name this one.
 #![warn(missing_docs)]
 

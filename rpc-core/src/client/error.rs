@@ -48,7 +48,7 @@ pub enum Error {
     #[error("no response within {} ms", .0.as_millis())]
     Timeout(Duration),
     /// The transport failed on an established connection; for HTTP an
-    /// error status is `rpc_net::http::StatusError`, reachable with
+    /// error status is `rpc_http::http::StatusError`, reachable with
     /// [`Error::transport_error`].
     #[error("transport error: {0}")]
     Transport(#[source] BoxError),
@@ -181,7 +181,7 @@ pub enum InvalidResponse {
 
 impl Error {
     /// The transport's own error, if this is one of type `T` (for HTTP,
-    /// `rpc_net::http::StatusError` carries the status).
+    /// `rpc_http::http::StatusError` carries the status).
     pub fn transport_error<T: std::error::Error + 'static>(&self) -> Option<&T> {
         match self {
             Error::Transport(e) | Error::Connect(e) => e.downcast_ref::<T>(),

@@ -251,7 +251,7 @@ impl Client {
     }
 
     /// Calls `method`, which is idempotent: a retry layer
-    /// (`rpc_net::http::RetryLayer`) or a reconnecting client may send it again when a
+    /// (`rpc_http::http::RetryLayer`) or a reconnecting client may send it again when a
     /// failure leaves unknown whether it ran. Generated clients use it for
     /// methods marked `#[rpc(idempotent)]`.
     pub async fn call_idempotent<T: DeserializeOwned>(

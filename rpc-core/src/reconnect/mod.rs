@@ -3,7 +3,7 @@
 //! subscriptions again.
 //!
 //! [`Reconnect`] takes one or more [`Endpoint`]s (a way to open a duplex
-//! connection: `rpc_net::ws::endpoint`, `rpc_net::tcp::endpoint`) and
+//! connection: `rpc_http::ws::endpoint`, `rpc_http::tcp::endpoint`) and
 //! gives a [`Reconnecting`] transport: wrap it in a generated client like
 //! any connection. When the connection is lost, it tries again at once,
 //! then with exponential back-off (with jitter, up to a cap), moving to
@@ -32,7 +32,7 @@
 //! use rpc_core::{Client, Error, ParamsBuilder};
 //!
 //! // An endpoint is anything that opens a duplex connection
-//! // (`rpc_net::ws::endpoint(url, methods)` for a WebSocket); this one
+//! // (`rpc_http::ws::endpoint(url, methods)` for a WebSocket); this one
 //! // never manages to.
 //! let nowhere = Endpoint::new("nowhere", || async { Err(Error::Closed) });
 //!
@@ -77,8 +77,8 @@ type Connect =
     Arc<dyn Fn() -> BoxFuture<'static, Result<DuplexConnection, Error>> + Send + Sync + 'static>;
 
 /// Somewhere to connect to: a name (for logs and [`ConnectionState`]) and
-/// how to open a connection there. `rpc_net::ws::endpoint` and
-/// `rpc_net::tcp::endpoint` make them for WebSocket and TCP.
+/// how to open a connection there. `rpc_http::ws::endpoint` and
+/// `rpc_http::tcp::endpoint` make them for WebSocket and TCP.
 #[derive(Clone)]
 pub struct Endpoint {
     name: String,
@@ -122,7 +122,7 @@ const STABLE: Duration = Duration::from_secs(2);
 /// How long re-making one subscription may take before it is left for
 /// the next connection.
 const RESUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long one connection attempt may take (the rpc-net endpoints give up
+/// How long one connection attempt may take (the rpc-http endpoints give up
 /// sooner, after their own 10 s connect timeout).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How many times one idempotent call is sent again after losing its

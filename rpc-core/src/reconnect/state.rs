@@ -10,7 +10,7 @@ use std::time::Duration;
 pub enum ConnectionState {
     /// Connected to the endpoint of this name.
     Connected {
-        /// The endpoint's name (its URL, for the rpc-net endpoints).
+        /// The endpoint's name (its URL, for the rpc-http endpoints).
         endpoint: String,
     },
     /// Not connected: attempt `attempt` (counted from 1 since the

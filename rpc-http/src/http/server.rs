@@ -50,7 +50,7 @@ pub const READY_PATH: &str = "/ready";
 /// ```no_run
 /// # async fn demo(methods: rpc_core::MethodTable) -> std::io::Result<()> {
 /// use std::time::Duration;
-/// let server = rpc_net::http::Server::new(methods)
+/// let server = rpc_http::http::Server::new(methods)
 ///     .with_max_body_bytes(1 << 20)
 ///     .with_request_timeout(Duration::from_secs(10))
 ///     .bind("127.0.0.1:3000")
@@ -110,7 +110,7 @@ impl Server {
     /// ```no_run
     /// # fn demo(methods: rpc_core::MethodTable) {
     /// use rpc_core::auth::Roles;
-    /// use rpc_net::http::{Credentials, Server};
+    /// use rpc_http::http::{Credentials, Server};
     /// let server = Server::new(methods).with_authentication(|credentials| match credentials {
     ///     Credentials::Bearer(token) if token == "s3cret" => Some(Roles::new(["admin"])),
     ///     _ => None,
@@ -316,7 +316,7 @@ pub async fn serve(addr: impl ToSocketAddrs, methods: MethodTable) -> io::Result
 /// # fn demo(methods: rpc_core::MethodTable) {
 /// let app = axum::Router::new()
 ///     .route("/health", axum::routing::get(|| async { "ok" }))
-///     .nest("/rpc", rpc_net::http::router(methods));
+///     .nest("/rpc", rpc_http::http::router(methods));
 /// # }
 /// ```
 pub fn router(methods: MethodTable) -> Router {
@@ -329,7 +329,7 @@ pub fn router(methods: MethodTable) -> Router {
 /// ```no_run
 /// # #[derive(Clone)] struct User(String);
 /// # fn demo(ctx: rpc_core::Context) {
-/// let user = rpc_net::http::extension::<User>(&ctx);
+/// let user = rpc_http::http::extension::<User>(&ctx);
 /// # }
 /// ```
 pub fn extension<T: Send + Sync + 'static>(ctx: &Context) -> Option<&T> {

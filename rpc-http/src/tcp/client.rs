@@ -15,7 +15,7 @@ use super::{connect_stream, StreamOptions};
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), rpc_core::Error> {
-/// use rpc_net::tcp::{connect, StreamOptions};
+/// use rpc_http::tcp::{connect, StreamOptions};
 /// let connection = connect("127.0.0.1:4000", &StreamOptions::default(), rpc_core::MethodTable::new()).await?;
 /// let client = rpc_core::Client::new(connection);
 /// # Ok(()) }
@@ -47,7 +47,7 @@ pub async fn connect(
 /// ```no_run
 /// # async fn demo() -> Result<(), rpc_core::Error> {
 /// use rpc_core::reconnect::Reconnect;
-/// use rpc_net::tcp::{endpoint, StreamOptions};
+/// use rpc_http::tcp::{endpoint, StreamOptions};
 /// let connection = Reconnect::new(endpoint("127.0.0.1:4000", StreamOptions::default(), rpc_core::MethodTable::new()))
 ///     .connect()
 ///     .await?;

@@ -19,7 +19,7 @@ use crate::Shutdown;
 ///
 /// ```no_run
 /// # async fn demo(methods: rpc_core::MethodTable) -> std::io::Result<()> {
-/// use rpc_net::tcp::TcpServer;
+/// use rpc_http::tcp::TcpServer;
 /// use rpc_core::codec::Framing;
 /// let server = TcpServer::new(methods)
 ///     .with_framing(Framing::LengthPrefix4)

@@ -21,7 +21,7 @@ use crate::tls::ExtraRoots;
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), rpc_core::Error> {
-/// let http = rpc_net::http::HttpClient::new("http://127.0.0.1:3000/")?
+/// let http = rpc_http::http::HttpClient::new("http://127.0.0.1:3000/")?
 ///     .with_header("authorization", "Bearer s3cret")?;
 /// let client = rpc_core::Client::new(http);
 /// # Ok(()) }

@@ -26,7 +26,7 @@ use super::StatusError;
 ///
 /// ```
 /// # fn demo() -> Result<(), rpc_core::Error> {
-/// use rpc_net::http::{HttpClient, RetryLayer};
+/// use rpc_http::http::{HttpClient, RetryLayer};
 /// let client = rpc_core::Client::new(HttpClient::new("http://127.0.0.1:3000/")?)
 ///     .with_layer(RetryLayer::new().with_max_retries(3));
 /// # Ok(()) }

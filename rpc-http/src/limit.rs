@@ -36,9 +36,9 @@ type Key = (Option<IpAddr>, Option<Box<str>>);
 /// ```no_run
 /// # fn demo(methods: rpc_core::MethodTable) {
 /// use std::time::Duration;
-/// use rpc_net::limit::RateLimitLayer;
+/// use rpc_http::limit::RateLimitLayer;
 /// // Each client address may make 100 calls per second.
-/// let server = rpc_net::http::Server::new(methods)
+/// let server = rpc_http::http::Server::new(methods)
 ///     .with_layer(RateLimitLayer::per_peer(100, Duration::from_secs(1)));
 /// # }
 /// ```

@@ -42,7 +42,7 @@ impl Credentials {
     /// they are malformed.
     ///
     /// ```
-    /// use rpc_net::http::{Credentials, HeaderMap};
+    /// use rpc_http::http::{Credentials, HeaderMap};
     /// let mut headers = HeaderMap::new();
     /// headers.insert("authorization", "Basic YW5uOnMzY3JldA==".parse().unwrap());
     /// assert_eq!(

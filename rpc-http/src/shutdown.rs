@@ -23,11 +23,11 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 ///
 /// ```no_run
 /// # async fn demo(methods: rpc_core::MethodTable) -> std::io::Result<()> {
-/// use rpc_net::Shutdown;
+/// use rpc_http::Shutdown;
 /// // Drain on SIGTERM or Ctrl-C; both servers stop together.
 /// let shutdown = Shutdown::new().on_signals();
-/// let http = rpc_net::http::Server::new(methods.clone()).with_shutdown(shutdown.clone()).bind("127.0.0.1:3000").await?;
-/// let tcp = rpc_net::tcp::TcpServer::new(methods).with_shutdown(shutdown.clone()).bind("127.0.0.1:4000").await?;
+/// let http = rpc_http::http::Server::new(methods.clone()).with_shutdown(shutdown.clone()).bind("127.0.0.1:3000").await?;
+/// let tcp = rpc_http::tcp::TcpServer::new(methods).with_shutdown(shutdown.clone()).bind("127.0.0.1:4000").await?;
 /// let (a, b) = tokio::join!(http.run(), tcp.run());
 /// a?;
 /// b?;

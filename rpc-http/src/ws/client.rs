@@ -22,7 +22,7 @@ use crate::proxy::Proxy;
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), rpc_core::Error> {
-/// let connection = rpc_net::ws::connect("ws://127.0.0.1:3000/", rpc_core::MethodTable::new()).await?;
+/// let connection = rpc_http::ws::connect("ws://127.0.0.1:3000/", rpc_core::MethodTable::new()).await?;
 /// let client = rpc_core::Client::new(connection);
 /// # Ok(()) }
 /// ```
@@ -38,8 +38,8 @@ pub async fn connect(url: &str, methods: MethodTable) -> Result<DuplexConnection
 /// ```no_run
 /// # async fn demo() -> Result<(), rpc_core::Error> {
 /// use rpc_core::reconnect::Reconnect;
-/// let connection = Reconnect::new(rpc_net::ws::endpoint("ws://10.0.0.1:3000/", rpc_core::MethodTable::new()))
-///     .with_endpoint(rpc_net::ws::endpoint("ws://10.0.0.2:3000/", rpc_core::MethodTable::new()))
+/// let connection = Reconnect::new(rpc_http::ws::endpoint("ws://10.0.0.1:3000/", rpc_core::MethodTable::new()))
+///     .with_endpoint(rpc_http::ws::endpoint("ws://10.0.0.2:3000/", rpc_core::MethodTable::new()))
 ///     .connect()
 ///     .await?;
 /// let client = rpc_core::Client::new(connection.clone());
@@ -68,7 +68,7 @@ pub async fn connect_with(
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), rpc_core::Error> {
-/// let connection = rpc_net::ws::WsClient::new("wss://example.com/rpc")
+/// let connection = rpc_http::ws::WsClient::new("wss://example.com/rpc")
 ///     .with_header("authorization", "Bearer s3cret")?
 ///     .connect(rpc_core::MethodTable::new())
 ///     .await?;
@@ -116,7 +116,7 @@ impl WsClient {
     ///
     /// ```
     /// # fn demo() -> Result<(), rpc_core::Error> {
-    /// let client = rpc_net::ws::WsClient::new("wss://example.com/rpc")
+    /// let client = rpc_http::ws::WsClient::new("wss://example.com/rpc")
     ///     .with_proxy("http://proxy.internal:3128")?;
     /// # Ok(()) }
     /// ```
