@@ -7,15 +7,16 @@ pub use serde;
 pub use serde_json;
 
 pub use crate::client::{Batch, Push, ServiceBatch, ServiceClient, Slots};
-pub use crate::schema::{
+pub use crate::client::{Client, Error, ParamsBuilder, Subscription as ClientSubscription};
+pub use crate::protocol::{Context, ErrorObject, Params};
+pub use crate::server::schema::{
     DeclaredErrors, Describe, ErrorInfo, ErrorsOf, MethodSchemas, Schemas, ViaDeclared, ViaNothing,
 };
-pub use crate::subscription::{subscribe, unsubscribe};
-pub use crate::{
-    to_result, Client, ClientSubscription, Context, Error, ErrorObject, MethodInfo, MethodTable,
-    ParamInfo, Params, ParamsBuilder, ServiceInfo, SubscriptionInfo,
+pub use crate::server::subscription::{subscribe, unsubscribe};
+pub use crate::server::{
+    to_result, MethodInfo, MethodTable, ParamInfo, ServiceInfo, SubscriptionInfo,
 };
-use crate::{Handler, MethodResult};
+use crate::server::{Handler, MethodResult};
 
 /// Registers a generated handler. Name clashes were ruled out at compile time.
 pub fn register<F, Fut>(table: &mut MethodTable, info: MethodInfo, handler: F)

@@ -1,7 +1,9 @@
 //! A transport that calls a dispatcher in the same process: for tests, and
 //! for using a service from the program that hosts it.
 
-use crate::{Answer, BoxFuture, Context, Dispatcher, Error, MethodTable, Outgoing, Transport};
+use crate::client::{Answer, BoxFuture, Error, Outgoing, Transport};
+use crate::protocol::Context;
+use crate::server::{Dispatcher, MethodTable};
 
 /// Runs every message through a [`Dispatcher`] directly, bytes in and bytes
 /// out, exactly as a network transport would, without the network.
@@ -34,15 +36,15 @@ impl InProcess {
     pub fn with_dispatcher(dispatcher: Dispatcher) -> Self {
         InProcess {
             dispatcher,
-            context: Context::new().with(crate::TransportKind::InProcess),
+            context: Context::new().with(crate::protocol::TransportKind::InProcess),
         }
     }
 
     /// Sets the context every request sees (marked as in-process unless it
     /// names its transport).
     pub fn with_context(mut self, mut context: Context) -> Self {
-        if context.get::<crate::TransportKind>().is_none() {
-            context.insert(crate::TransportKind::InProcess);
+        if context.get::<crate::protocol::TransportKind>().is_none() {
+            context.insert(crate::protocol::TransportKind::InProcess);
         }
         self.context = context;
         self

@@ -7,6 +7,20 @@
 //! [`Client`] engine does the same for the calling side, over any
 //! [`Transport`].
 //!
+//! # Layers
+//!
+//! | module | what it holds | stands on |
+//! | --- | --- | --- |
+//! | [`protocol`] | ids, error objects, the one parser and the one encoder, params, limits, the request context | nothing else of ours |
+//! | [`server`] | method table, dispatcher, middleware, roles, spans and metrics, OpenRPC, server-side subscriptions and topics, the backplane | `protocol` |
+//! | [`client`] | the client engine, typed batches, client-side subscriptions | `protocol` |
+//! | [`duplex`] | the connection engine (WebSocket, TCP, any byte stream): it classifies each incoming message once and hands calls to the server side, answers and subscription items to the client side; the reconnecting client | `server` and `client` |
+//! | [`codec`] | framings for byte streams | `protocol` |
+//!
+//! The Cargo features `server` and `client` (both on by default) each
+//! compile alone, which keeps the two sides from importing each other;
+//! `duplex` and [`InProcess`] need both.
+//!
 //! Every call has a deadline on both sides (a server's
 //! [`Limits::request_timeout`], a client's [`DEFAULT_CLIENT_TIMEOUT`]), so
 //! the Tokio runtime needs its timer (`enable_all()`, as `#[tokio::main]`).
@@ -14,52 +28,58 @@
 //! This crate opens no sockets: the network transports live in `rpc-http`.
 //! Most users depend on the facade crate `rpc` and never name this one.
 #![warn(missing_docs)]
+// Built with one side only (a check that the sides never import each
+// other), what only the duplex engine uses sits idle.
+#![cfg_attr(
+    not(all(feature = "server", feature = "client")),
+    allow(dead_code, unused_imports)
+)]
 
 #[doc(hidden)]
+#[cfg(all(feature = "server", feature = "client"))]
 pub mod __private;
-pub mod auth;
-pub mod backplane;
-pub mod cancel;
-mod client;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod codec;
-mod context;
-pub mod discover;
-mod dispatch;
+#[cfg(all(feature = "server", feature = "client"))]
 pub mod duplex;
-mod encode;
-mod error;
-pub mod id;
+#[cfg(all(feature = "server", feature = "client"))]
 mod inprocess;
-pub mod limits;
-mod message;
-mod methods;
-pub mod middleware;
-mod observe;
-mod params;
-pub mod reconnect;
+pub mod protocol;
+#[cfg(feature = "server")]
+pub mod server;
+
+// The paths users and the other crates know.
 #[doc(hidden)]
-pub mod response;
-mod scan;
-pub mod schema;
-pub mod subscription;
-pub mod trace;
+pub use protocol::response;
+pub use protocol::{
+    code, id, limits, trace, BoxError, Context, Deadline, ErrorObject, Id, InvalidResponse, Limits,
+    Params, ParamsDecoder, TransportKind, DEADLINE_HEADER, DEFAULT_MAX_MESSAGE,
+    DEFAULT_REQUEST_TIMEOUT,
+};
+
+#[cfg(feature = "server")]
+pub use server::{auth, backplane, discover, middleware, schema, subscription};
+#[cfg(feature = "server")]
+pub use server::{
+    to_result, Dispatcher, Handler, Method, MethodFuture, MethodInfo, MethodResult, MethodTable,
+    ParamInfo, RegisterError, ServiceInfo, SubscriptionInfo,
+};
+
+pub use protocol::cancel;
 
 /// A subscription's items on the calling side (the server side is
 /// [`subscription::Subscription`]).
+#[cfg(feature = "client")]
 pub use client::Subscription as ClientSubscription;
+#[cfg(feature = "client")]
 pub use client::{
-    Answer, Batch, BatchAnswer, BoxError, BoxFuture, Client, Error, Idempotent, Inbox,
-    InvalidResponse, Notice, Opened, Outgoing, ParamsBuilder, Push, ServiceBatch, ServiceClient,
-    Slot, Slots, SubscribeCall, Transport, TransportService, DEFAULT_CLIENT_TIMEOUT,
+    Answer, Batch, BatchAnswer, BoxFuture, Client, Error, Idempotent, Inbox, Notice, Opened,
+    Outgoing, ParamsBuilder, Push, ServiceBatch, ServiceClient, Slot, Slots, SubscribeCall,
+    Transport, TransportService, DEFAULT_CLIENT_TIMEOUT,
 };
-pub use context::{Context, Deadline, TransportKind, DEADLINE_HEADER};
-pub use dispatch::Dispatcher;
-pub use error::{code, ErrorObject};
-pub use id::Id;
+
+#[cfg(all(feature = "server", feature = "client"))]
+pub use duplex::reconnect;
+#[cfg(all(feature = "server", feature = "client"))]
 pub use inprocess::InProcess;
-pub use limits::{Limits, DEFAULT_MAX_MESSAGE, DEFAULT_REQUEST_TIMEOUT};
-pub use methods::{
-    to_result, Handler, Method, MethodFuture, MethodInfo, MethodResult, MethodTable, ParamInfo,
-    RegisterError, ServiceInfo, SubscriptionInfo,
-};
-pub use params::{Params, ParamsDecoder};

@@ -224,15 +224,19 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
     };
     let (decls, build) = params(service, method);
     let ok = ok_type(method);
-    if let (Some(item), Some(unsubscribe)) = (method.subscription_item(), &method.attrs.unsubscribe)
-    {
+    if let (Some(item), Some(notification), Some(unsubscribe)) = (
+        method.subscription_item(),
+        &method.attrs.subscription,
+        &method.attrs.unsubscribe,
+    ) {
+        let notification = service.wire_name(&notification.value());
         let unsubscribe = service.wire_name(&unsubscribe.value());
         let docs = method.docs.iter();
         let gap = method.docs.as_ref().map(|_| quote!(#[doc = ""]));
         let doc = format!(
             "Subscribes with `{wire}`: a stream of the items the server pushes; dropping it (or `unsubscribe()`) calls `{unsubscribe}`. Needs a duplex connection."
         );
-        let subscribe = quote_spanned!(user_span(item)=> self.client.subscribe::<#item>(#wire, __rpc_params, #unsubscribe).await);
+        let subscribe = quote_spanned!(user_span(item)=> self.client.subscribe::<#item>(#wire, __rpc_params, #notification, #unsubscribe).await);
         return quote! {
             #(#[doc = #docs])*
             #gap

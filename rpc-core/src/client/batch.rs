@@ -7,8 +7,8 @@ use serde_json::value::RawValue;
 
 use super::response::decode_result;
 use super::{Client, Error, InvalidResponse, Outgoing, ParamsBuilder};
-use crate::encode;
-use crate::Id;
+use crate::protocol::encode;
+use crate::protocol::Id;
 
 /// One call's raw answer within a batch answer (`None`: the server left it out).
 pub type BatchAnswer = Option<Result<Box<RawValue>, Error>>;

@@ -2,11 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{ErrorObject, Id};
-
-/// Any error, as transports report their own (the HTTP crate's status
-/// error, I/O, TLS).
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+use crate::protocol::{BoxError, ErrorObject, Id, InvalidResponse};
 
 /// Everything that can go wrong with a call, as the caller sees it. Each
 /// variant is a situation a caller can act on; the underlying error, when
@@ -72,7 +68,7 @@ pub enum Error {
         got: Id,
     },
     /// The result does not decode into the declared type.
-    #[error("cannot decode the result of `{method}`: {}", super::response::excerpt(&source.to_string()))]
+    #[error("cannot decode the result of `{method}`: {}", crate::protocol::excerpt(&source.to_string()))]
     Decode {
         /// The method called.
         method: String,
@@ -132,51 +128,6 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
-}
-
-/// How an answer breaks JSON-RPC 2.0.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum InvalidResponse {
-    /// No `"jsonrpc": "2.0"` member.
-    #[error("missing `jsonrpc`")]
-    MissingVersion,
-    /// `jsonrpc` is not `"2.0"` (an excerpt of what it is).
-    #[error("`jsonrpc` is {0}, expected \"2.0\"")]
-    WrongVersion(String),
-    /// No `id` member.
-    #[error("missing `id`")]
-    MissingId,
-    /// An `id` that is not a string, a number or null (an excerpt).
-    #[error("invalid id {0}")]
-    InvalidId(String),
-    /// Both `result` and `error`, neither of them `null`.
-    #[error("both `result` and `error` present")]
-    BothResultAndError,
-    /// Neither `result` nor `error`.
-    #[error("neither `result` nor `error` present")]
-    NeitherResultNorError,
-    /// An `error` member that is not an error object.
-    #[error("malformed error object: {}", super::response::excerpt(&.0.to_string()))]
-    MalformedError(#[source] serde_json::Error),
-    /// A member of the wrong type, or a value that is not a response object.
-    #[error("not a response: {}", super::response::excerpt(&.0.to_string()))]
-    Shape(#[source] serde_json::Error),
-    /// A single call answered with an array, or a value that is no object.
-    #[error("expected a response object, got {0}")]
-    NotAnObject(String),
-    /// A batch answered with a single result.
-    #[error("a batch was answered with a single result")]
-    BatchAnsweredWithSingle,
-    /// A batch answer whose member has an id we did not send.
-    #[error("batch answer has unknown id {0}")]
-    UnknownBatchId(Id),
-    /// A batch answer without an answer for one of its calls.
-    #[error("batch answer has no response for `{0}`")]
-    MissingBatchMember(String),
-    /// No answer at all to a request (a transport that returned nothing).
-    #[error("no response to a request")]
-    Empty,
 }
 
 impl Error {

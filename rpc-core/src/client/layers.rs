@@ -126,8 +126,12 @@ where
         self.below.unsubscribe(client, key, method, server_id)
     }
 
-    fn open_subscription(&self, id: &str) -> Option<super::Inbox> {
-        self.below.open_subscription(id)
+    fn expect_subscription(&self, method: &str) -> Option<super::Expecting> {
+        self.below.expect_subscription(method)
+    }
+
+    fn open_subscription(&self, method: &str, id: &str) -> Option<super::Inbox> {
+        self.below.open_subscription(method, id)
     }
 
     fn close_subscription(&self, key: &str) {

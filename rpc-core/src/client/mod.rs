@@ -6,6 +6,7 @@ mod error;
 mod layers;
 mod params;
 mod response;
+mod routes;
 mod service;
 mod subscription;
 
@@ -16,18 +17,19 @@ use std::time::Duration;
 pub use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 
+pub use crate::protocol::{BoxError, InvalidResponse};
 pub use batch::{Batch, BatchAnswer, Push, Slot, Slots};
-pub use error::{BoxError, Error, InvalidResponse};
+pub use error::Error;
 pub use layers::TransportService;
 pub use params::ParamsBuilder;
-pub(crate) use response::excerpt;
 pub use response::Answer;
+pub use routes::Expecting;
+pub(crate) use routes::{Routes, BUFFER};
 pub use service::{ServiceBatch, ServiceClient};
-pub(crate) use subscription::{key as subscription_key, ServerId, BUFFER};
-pub(crate) use subscription::{read as read_notice, Routes};
+pub(crate) use subscription::ServerId;
 pub use subscription::{Inbox, Notice, Opened, SubscribeCall, Subscription};
 
-use crate::{encode, Id};
+use crate::protocol::{encode, Id};
 
 /// One message to send: a request or batch (which expects an answer), or
 /// a notification (no ids).
@@ -41,7 +43,7 @@ pub struct Outgoing {
     pub ids: Vec<Id>,
     /// Values for the transport and client layers: the HTTP client sends a
     /// `HeaderMap` found here as request headers.
-    pub context: crate::Context,
+    pub context: crate::protocol::Context,
 }
 
 impl Outgoing {
@@ -50,7 +52,7 @@ impl Outgoing {
         Outgoing {
             body,
             ids,
-            context: crate::Context::new(),
+            context: crate::protocol::Context::new(),
         }
     }
 
@@ -118,9 +120,18 @@ pub trait Transport: Send + Sync + 'static {
         Box::pin(client.call(method, params))
     }
 
-    /// Opens the route of subscription `id`'s notices (a duplex transport);
-    /// `None`: this transport cannot carry subscriptions.
-    fn open_subscription(&self, _id: &str) -> Option<Inbox> {
+    /// Records a subscribe call about to be sent whose items travel in
+    /// notifications `method`, so that items arriving before its answer are
+    /// kept for it (a duplex transport); `None`: this transport cannot carry
+    /// subscriptions.
+    fn expect_subscription(&self, _method: &str) -> Option<Expecting> {
+        None
+    }
+
+    /// Opens the route of subscription `id`'s notices, which travel in
+    /// notifications `method` (a duplex transport); `None`: this transport
+    /// cannot carry subscriptions.
+    fn open_subscription(&self, _method: &str, _id: &str) -> Option<Inbox> {
         None
     }
 
@@ -314,7 +325,7 @@ impl Client {
                 // on a duplex connection, a `$/cancelRequest` when it passes.
                 message
                     .context
-                    .insert(crate::Deadline(std::time::Instant::now() + limit));
+                    .insert(crate::protocol::Deadline(std::time::Instant::now() + limit));
                 tokio::time::timeout(limit, self.transport.request(message))
                     .await
                     .unwrap_or(Err(Error::Timeout(limit)))

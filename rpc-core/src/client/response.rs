@@ -7,8 +7,9 @@ use serde_json::value::RawValue;
 
 use super::batch::BatchAnswer;
 use super::{Error, InvalidResponse};
-use crate::message::{self, Message, Rejected, Reply};
-use crate::{Id, Limits};
+use crate::protocol::message::{self, Message, Rejected, Reply};
+use crate::protocol::EXCERPT;
+use crate::protocol::{Id, Limits};
 
 /// A peer's answer to a request or batch, as a [`Transport`](super::Transport)
 /// hands it to the client engine: the bytes received (the engine parses
@@ -181,19 +182,6 @@ fn match_batch<R: Raw>(
     }
     Ok(answers)
 }
-
-/// At most [`EXCERPT`] characters of `text` (a serde message can quote a
-/// whole string the peer sent): an error message stays readable whatever
-/// the peer sends.
-pub(crate) fn excerpt(text: &str) -> String {
-    match text.char_indices().nth(EXCERPT) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text.to_owned(),
-    }
-}
-
-/// Characters of a peer's text quoted in an error message.
-const EXCERPT: usize = 200;
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,6 @@
 //! The client side of subscriptions: the items a server pushes for a
 //! subscription, as a typed [`Stream`](futures_util::Stream).
 
-use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +12,7 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
 use super::{Client, Error, ParamsBuilder};
-use crate::ErrorObject;
+use crate::protocol::{notice, ErrorObject};
 
 /// One notification of a subscription, routed to its stream.
 #[derive(Debug)]
@@ -26,105 +25,6 @@ pub enum Notice {
     /// this new id, after its connection was lost; items sent meanwhile
     /// were missed.
     Resubscribed(String),
-}
-
-/// Where one subscription's notices go, and whether it overflowed.
-struct Route {
-    sender: mpsc::Sender<Notice>,
-    lagged: Arc<AtomicBool>,
-}
-
-/// Items buffered per subscription before the stream is read; beyond,
-/// the subscription ends as lagged (and is unsubscribed).
-pub(crate) const BUFFER: usize = 256;
-
-/// Notices for subscriptions not yet known (their id's answer is on its
-/// way to the caller) kept at most.
-const EARLY: usize = 256;
-
-/// A connection's subscriptions, by id: where their notices go.
-#[derive(Default)]
-pub(crate) struct Routes(Mutex<RouteTable>);
-
-/// The routes, and the notices that came before their route: one lock, so
-/// that a notice is never put aside just after its route opened.
-#[derive(Default)]
-struct RouteTable {
-    open: HashMap<String, Route>,
-    /// Notices that arrived before their subscription was opened here.
-    early: VecDeque<(String, Notice)>,
-}
-
-impl Routes {
-    /// Opens the route of subscription `id`, with the notices that came early.
-    pub(crate) fn open(&self, id: &str) -> Option<Inbox> {
-        let (sender, receiver) = mpsc::channel(BUFFER);
-        let lagged = Arc::new(AtomicBool::new(false));
-        let mut table = self.0.lock().ok()?;
-        let early = std::mem::take(&mut table.early);
-        for (for_id, notice) in early {
-            if for_id == id {
-                let _ = sender.try_send(notice);
-            } else {
-                table.early.push_back((for_id, notice));
-            }
-        }
-        table.open.insert(
-            id.to_owned(),
-            Route {
-                sender,
-                lagged: lagged.clone(),
-            },
-        );
-        Some(Inbox { receiver, lagged })
-    }
-
-    /// Ends every route: the connection is over.
-    pub(crate) fn clear(&self) {
-        if let Ok(mut table) = self.0.lock() {
-            table.open.clear();
-            table.early.clear();
-        }
-    }
-
-    /// Forgets subscription `id`.
-    pub(crate) fn close(&self, id: &str) {
-        if let Ok(mut table) = self.0.lock() {
-            table.open.remove(id);
-        }
-    }
-
-    /// Routes a notice; `false` when its subscription is unknown here (it
-    /// is kept a while, in case its subscribe answer is being handled).
-    pub(crate) fn deliver(&self, id: &str, notice: Notice) -> bool {
-        let Ok(mut table) = self.0.lock() else {
-            return false;
-        };
-        let end = matches!(notice, Notice::End(_));
-        match table.open.get(id) {
-            Some(route) => {
-                match route.sender.try_send(notice) {
-                    Ok(()) if end => {
-                        table.open.remove(id);
-                    }
-                    Ok(()) => {}
-                    // The stream is not read: it ends as lagged.
-                    Err(_) => {
-                        route.lagged.store(true, Ordering::Relaxed);
-                        table.open.remove(id);
-                    }
-                }
-                true
-            }
-            None => {
-                if table.early.len() == EARLY {
-                    table.early.pop_front();
-                }
-                table.early.push_back((id.to_owned(), notice));
-                false
-            }
-        }
-    }
 }
 
 /// The receiving end of one subscription's route on a connection: its
@@ -161,40 +61,11 @@ pub struct SubscribeCall {
     pub method: String,
     /// Its encoded params (an array or object), if any.
     pub params: Option<Vec<u8>>,
+    /// The notification method the items travel in: with the
+    /// subscription's id, what tells its items from other notifications.
+    pub notification: &'static str,
     /// The method that ends a subscription.
     pub unsubscribe: &'static str,
-}
-
-/// A notice's parts: `{"subscription": ID, "result": ITEM}` or `"error"`.
-#[derive(serde::Deserialize)]
-struct Parts<'a> {
-    #[serde(borrow)]
-    subscription: &'a RawValue,
-    #[serde(borrow, default, deserialize_with = "crate::message::present")]
-    result: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "crate::message::present")]
-    error: Option<&'a RawValue>,
-}
-
-/// A subscription id as routes know it: a string's content, or a number's
-/// text (jsonrpsee numbers its subscriptions by default).
-pub(crate) fn key(id: &RawValue) -> String {
-    serde_json::from_str::<String>(id.get()).unwrap_or_else(|_| id.get().to_owned())
-}
-
-/// Reads `params` as a subscription notice; `None` when it is not one.
-pub(crate) fn read(params: &RawValue) -> Option<(String, Notice)> {
-    let parts: Parts<'_> = serde_json::from_str(params.get()).ok()?;
-    let notice = match (parts.result, parts.error) {
-        (Some(item), None) => Notice::Item(item.to_owned()),
-        (None, Some(error)) if error.get() == "null" => Notice::End(None),
-        (None, Some(error)) => Notice::End(Some(
-            serde_json::from_str(error.get())
-                .unwrap_or_else(|_| ErrorObject::internal_error("malformed end of subscription")),
-        )),
-        _ => return None,
-    };
-    Some((key(parts.subscription), notice))
 }
 
 /// A subscription's items, as the server pushes them: a stream of typed
@@ -330,7 +201,7 @@ impl<T: DeserializeOwned> futures_util::Stream for Subscription<T> {
                 // connection ended.
                 self.done = true;
                 let error = if self.lagged.load(Ordering::Relaxed) {
-                    Error::Call(crate::subscription::lagged())
+                    Error::Call(notice::lagged())
                 } else {
                     self.open = false;
                     Error::Closed
@@ -343,18 +214,22 @@ impl<T: DeserializeOwned> futures_util::Stream for Subscription<T> {
 
 impl Client {
     /// Calls a subscription method: `method` answers the subscription's id,
-    /// then the server pushes items until the stream ends; `unsubscribe` is
-    /// the method that ends it (called when the stream is dropped).
+    /// then the server pushes items in notifications `notification` until
+    /// the stream ends; `unsubscribe` is the method that ends it (called
+    /// when the stream is dropped). Only notifications of that method
+    /// naming that id are items; others reach the client's handlers.
     /// Needs a duplex transport (WebSocket, TCP).
     pub async fn subscribe<T: DeserializeOwned>(
         &self,
         method: &str,
         params: ParamsBuilder,
+        notification: &'static str,
         unsubscribe: &'static str,
     ) -> Result<Subscription<T>, Error> {
         let call = SubscribeCall {
             method: method.to_owned(),
             params: params.into_bytes()?,
+            notification,
             unsubscribe,
         };
         let opening = self.transport.subscribe(self, call);
@@ -382,13 +257,15 @@ impl Client {
     /// its notices on the transport: what [`Transport::subscribe`](super::Transport::subscribe)
     /// does unless a transport does more.
     pub(crate) async fn subscribe_once(&self, call: SubscribeCall) -> Result<Opened, Error> {
+        // Items may come right behind the answer, before its id is known here.
+        let _expecting = self.transport.expect_subscription(call.notification);
         let raw_id: Box<RawValue> = self
             .call_encoded(&call.method, call.params.as_deref(), false)
             .await?;
-        let id = key(&raw_id);
+        let id = notice::key(&raw_id);
         let inbox = self
             .transport
-            .open_subscription(&id)
+            .open_subscription(call.notification, &id)
             .ok_or(Error::Unsupported(
                 "subscriptions need a duplex connection (WebSocket or TCP)",
             ))?;

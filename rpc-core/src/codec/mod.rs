@@ -15,6 +15,7 @@ use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
 mod newline;
+mod scan;
 
 pub use newline::NewlineCodec;
 

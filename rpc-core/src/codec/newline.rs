@@ -6,9 +6,9 @@ use std::io;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::scan::Structure;
 use super::too_large;
-use crate::scan::Structure;
-use crate::DEFAULT_MAX_MESSAGE;
+use crate::protocol::DEFAULT_MAX_MESSAGE;
 
 /// Splits a byte stream into JSON values: objects and arrays by balancing
 /// brackets (outside strings), anything else up to the end of the line.

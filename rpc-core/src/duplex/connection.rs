@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Sink, Stream};
@@ -15,10 +16,12 @@ use super::reader::{read_loop, Reader};
 use super::registry::{Connections, Registered};
 use super::writer::{write_loop, Outbound};
 use super::{DuplexConfig, Frame, Incoming};
-use crate::{
-    encode, Answer, BoxFuture, Client, Context, Dispatcher, Error, ErrorObject, Id, Outgoing,
-    Transport,
+use crate::client::{
+    Answer, BoxFuture, Client, Error, Expecting, Inbox, Outgoing, Routes, Transport,
 };
+use crate::protocol::{encode, Context, ErrorObject, Id};
+use crate::server::subscription::{Active, Caller, Outlet};
+use crate::server::Dispatcher;
 
 /// What the handle, the loops and the registry share.
 pub(super) struct Shared {
@@ -42,9 +45,9 @@ pub(super) struct Shared {
     finished: CancellationToken,
     registered: Option<Registered>,
     /// The subscriptions the peer holds on this connection.
-    subscriptions: crate::subscription::Active,
+    subscriptions: Active,
     /// Where the notices of our subscriptions to the peer go.
-    pub(super) routes: Arc<crate::client::Routes>,
+    pub(super) routes: Arc<Routes>,
 }
 
 impl Shared {
@@ -146,7 +149,9 @@ impl DuplexConnection {
             routes: Default::default(),
         });
         let connection = DuplexConnection { shared };
-        let mut context = context.with(connection.downgrade());
+        let weak = connection.downgrade();
+        let outlet: Arc<dyn Outlet> = Arc::new(weak.clone());
+        let mut context = context.with(weak).with(Caller(outlet));
         if let Some(registry) = registry {
             registry.insert(&connection);
             context.insert(registry.clone());
@@ -162,7 +167,7 @@ impl DuplexConnection {
         // registry) records metrics.
         let open = registry.filter(|_| dispatcher.records_metrics()).map(|_| {
             let transport = context
-                .get::<crate::TransportKind>()
+                .get::<crate::protocol::TransportKind>()
                 .map_or("unknown", |t| t.as_str());
             super::reader::OpenConnection::new(transport)
         });
@@ -180,11 +185,6 @@ impl DuplexConnection {
             },
         ));
         connection
-    }
-
-    /// The peer's subscriptions on this connection.
-    pub(crate) fn subscriptions(&self) -> &crate::subscription::Active {
-        &self.shared.subscriptions
     }
 
     /// Cancelled when the connection ends.
@@ -208,13 +208,8 @@ impl DuplexConnection {
         self.shared.closed_error()
     }
 
-    /// The largest message the framing carries, if it has a limit.
-    pub(crate) fn max_message(&self) -> Option<usize> {
-        self.shared.max_message
-    }
-
     /// Queues a message, waiting at most `wait` for room; whether it was.
-    pub(crate) async fn push_within(&self, body: Vec<u8>, wait: std::time::Duration) -> bool {
+    async fn push_within(&self, body: Vec<u8>, wait: Duration) -> bool {
         if self.shared.max_message.is_some_and(|max| body.len() > max) {
             return false;
         }
@@ -243,7 +238,7 @@ impl DuplexConnection {
 
     /// Sends a notification to the peer; returns once it is written.
     pub async fn notify<P: Serialize>(&self, method: &str, params: P) -> Result<(), Error> {
-        let body = encode::notification(method, &params)?;
+        let body = encode::notification(method, &params).map_err(Error::Encode)?;
         self.send(body, true).await
     }
 
@@ -337,8 +332,12 @@ impl Transport for DuplexConnection {
         self.shared.next_id.lock().ok().map(|ids| ids.clone())
     }
 
-    fn open_subscription(&self, id: &str) -> Option<crate::client::Inbox> {
-        self.shared.routes.open(id)
+    fn expect_subscription(&self, method: &str) -> Option<Expecting> {
+        Some(self.shared.routes.expect(method))
+    }
+
+    fn open_subscription(&self, method: &str, id: &str) -> Option<Inbox> {
+        self.shared.routes.open(method, id)
     }
 
     fn close_subscription(&self, id: &str) {
@@ -358,6 +357,38 @@ impl WeakConnection {
         self.shared
             .upgrade()
             .map(|shared| DuplexConnection { shared })
+    }
+}
+
+/// What server-side subscriptions push through: the connection, while it lives.
+impl Outlet for WeakConnection {
+    fn ended(&self) -> Option<CancellationToken> {
+        let shared = self.shared.upgrade()?;
+        (!shared.is_ended()).then(|| shared.done.clone())
+    }
+
+    fn open(&self, token: CancellationToken) -> Result<String, ErrorObject> {
+        match self.shared.upgrade() {
+            Some(shared) => shared.subscriptions.open(token),
+            None => Err(ErrorObject::internal_error("the connection has ended")),
+        }
+    }
+
+    fn close(&self, id: &str) -> Option<CancellationToken> {
+        self.shared.upgrade()?.subscriptions.close(id)
+    }
+
+    fn max_message(&self) -> Option<usize> {
+        self.shared.upgrade()?.max_message
+    }
+
+    fn push_within(&self, frame: Vec<u8>, wait: Duration) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            match self.upgrade() {
+                Some(connection) => connection.push_within(frame, wait).await,
+                None => false,
+            }
+        })
     }
 }
 

@@ -4,14 +4,14 @@
 //! A transport turns its connection into a stream of incoming messages and
 //! a sink of outgoing [`Frame`]s and calls [`DuplexConnection::spawn`]. The
 //! engine then answers the peer's requests through a
-//! [`Dispatcher`](crate::Dispatcher) (each as soon as it completes, no
+//! [`Dispatcher`](crate::server::Dispatcher) (each as soon as it completes, no
 //! head-of-line blocking), matches the peer's responses to our pending
 //! calls by id, and fails every pending call when the connection ends.
 //!
 //! How a connection ends:
 //! - the peer leaves, or [`DuplexConnection::close`]: calls still running
 //!   for the peer are cancelled (their futures dropped), our pending calls
-//!   fail with [`Error::Closed`](crate::Error::Closed);
+//!   fail with [`Error::Closed`](crate::client::Error::Closed);
 //! - [`DuplexConnection::drain`] (a server shutting down): no new request is
 //!   run (each is answered -32099 "Server is shutting down"), the calls in
 //!   flight are answered, then a [`Frame::Close`] with code 1001 ends it.
@@ -32,13 +32,13 @@ mod connection;
 mod keep_alive;
 mod pending;
 mod reader;
+pub mod reconnect;
 mod registry;
 mod route;
 mod writer;
 
 use bytes::Bytes;
 
-pub(crate) use connection::WeakConnection;
 pub use connection::{caller, connections, DuplexConnection};
 pub use keep_alive::{InvalidKeepAlive, KeepAlive};
 pub use registry::Connections;

@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
-use crate::message::Reply;
-use crate::{Answer, Id};
+use crate::client::Answer;
+use crate::protocol::message::Reply;
+use crate::protocol::Id;
 
 /// Where one message's answer goes; shared by every id the message carries.
 type Slot = Arc<Mutex<Option<oneshot::Sender<Answer>>>>;
@@ -152,7 +153,7 @@ pub(super) struct PendingGuard<'a> {
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
         for id in self.pending.remove(&self.ids) {
-            let cancel = crate::cancel::request(&id);
+            let cancel = crate::protocol::cancel::request(&id);
             // Never waits: with the queue full, the peer's deadline ends it.
             let _ = self
                 .sender

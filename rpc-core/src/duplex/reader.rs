@@ -14,10 +14,11 @@ use super::keep_alive::{clock, tick};
 use super::route::Link;
 use super::writer::Outbound;
 use super::{Frame, Incoming, KeepAlive, GOING_AWAY};
-use crate::cancel::Running;
-use crate::response::error_response;
-use crate::subscription::AFTER_ANSWER;
-use crate::{code, Context, Dispatcher, ErrorObject};
+use crate::protocol::response::error_response;
+use crate::protocol::{code, Context, ErrorObject};
+use crate::server::cancel::Running;
+use crate::server::subscription::AFTER_ANSWER;
+use crate::server::Dispatcher;
 
 /// What the read loop needs besides the incoming stream.
 pub(super) struct Reader {
@@ -139,8 +140,8 @@ where
                 break;
             }
         };
-        // Everything goes to the dispatcher, which parses it once: answers
-        // to our calls come back to the pending map through the link.
+        // Read once, then routed: answers to our calls, items of our
+        // subscriptions, cancellations, and calls for the dispatcher.
         let link = Link {
             pending: shared.pending.clone(),
             order: order.clone(),
@@ -158,7 +159,7 @@ where
         let mut call = Box::pin(AFTER_ANSWER.scope(
             std::cell::RefCell::new(Vec::new()),
             async move {
-                let answer = dispatcher.serve(&bytes, &context, Some(&link)).await;
+                let answer = link.receive(&bytes, &dispatcher, &context).await;
                 let deferred = AFTER_ANSWER.with(|d| std::mem::take(&mut *d.borrow_mut()));
                 (answer, deferred)
             },

@@ -9,11 +9,12 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use super::connection::{DuplexConnection, WeakConnection};
 use super::Frame;
-use crate::backplane::Backplane;
-use crate::{encode, Error};
+use crate::client::Error;
+use crate::protocol::encode;
+use crate::server::backplane::Backplane;
 
 /// The live connections of a server, for broadcasting. Cheap to clone.
-/// Handlers find it in their [`Context`](crate::Context)
+/// Handlers find it in their [`Context`](crate::protocol::Context)
 /// (`ctx.get::<Connections>()`).
 #[derive(Clone, Default)]
 pub struct Connections {
@@ -141,7 +142,7 @@ impl Connections {
     /// to the other instances, whose clients it reaches too; the count is
     /// this instance's.
     pub async fn broadcast<P: Serialize>(&self, method: &str, params: P) -> Result<usize, Error> {
-        let body = Bytes::from(encode::notification(method, &params)?);
+        let body = Bytes::from(encode::notification(method, &params).map_err(Error::Encode)?);
         if let Some(backplane) = self.inner.backplane.get() {
             backplane.publish(BROADCASTS, &body);
         }

@@ -7,8 +7,13 @@
 //! | --- | --- | --- |
 //! | message size ([`Limits::max_message_bytes`]) | 5 MiB | HTTP 413 with error -32098; on TCP that error, then the connection closes; on WebSocket the connection closes |
 //! | batch length ([`Limits::max_batch_len`]) | 1000 members | one -32098 error for the whole batch |
-//! | nesting depth ([`Limits::max_depth`]) | 64 levels | -32600 |
 //! | run time of one message ([`Limits::request_timeout`]) | 60 s | each unfinished call answers -32097 "Request timed out" |
+//!
+//!
+//! Nesting needs no limit of its own: the parser keeps params as raw JSON
+//! (it never recurses into them), and decoding them into a handler's
+//! types stops at serde_json's recursion limit of 128 levels, where the
+//! call is answered -32602 naming the parameter.
 //!
 //! The network servers add connection limits (open connections, header
 //! read timeout, shutdown grace period) with defaults of their own.
@@ -37,8 +42,6 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Most members a batch may have (default 1000).
     pub max_batch_len: usize,
-    /// Deepest nesting of arrays and objects in a message (default 64).
-    pub max_depth: usize,
     /// Longest the calls of one message may run before each unfinished one
     /// is answered with a timeout error (default 60 s; `None`: no limit).
     pub request_timeout: Option<Duration>,
@@ -54,7 +57,6 @@ impl Default for Limits {
         Limits {
             max_message_bytes: DEFAULT_MAX_MESSAGE,
             max_batch_len: 1000,
-            max_depth: 64,
             request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
             max_response_bytes: None,
         }
@@ -71,12 +73,6 @@ impl Limits {
     /// Sets [`max_batch_len`](Self::max_batch_len).
     pub fn with_max_batch_len(mut self, len: usize) -> Self {
         self.max_batch_len = len;
-        self
-    }
-
-    /// Sets [`max_depth`](Self::max_depth).
-    pub fn with_max_depth(mut self, depth: usize) -> Self {
-        self.max_depth = depth;
         self
     }
 

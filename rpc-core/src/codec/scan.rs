@@ -1,20 +1,11 @@
-//! Byte-level looks at JSON text that do not parse it: the first
-//! significant byte, and a resumable scanner of bracket structure. The
-//! framing codec uses the scanner to find where a value ends; the parser
-//! uses it to bound nesting depth.
-
-/// The first byte that is not JSON whitespace, if any: tells an object
-/// (`{`) from a batch (`[`) from anything else without parsing.
-pub(crate) fn first_byte(bytes: &[u8]) -> Option<u8> {
-    bytes.iter().copied().find(|b| !b.is_ascii_whitespace())
-}
+//! A resumable scanner of JSON bracket structure that does not parse: the
+//! newline framing uses it to find where a value ends in concatenated JSON.
 
 /// Tracks bracket depth over JSON text fed in pieces, skipping strings
 /// (with their escapes), so `"]"` inside a string never closes anything.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Structure {
     depth: usize,
-    deepest: usize,
     in_string: bool,
     escaped: bool,
 }
@@ -38,7 +29,6 @@ impl Structure {
                 b'"' => self.in_string = true,
                 b'[' | b'{' => {
                     self.depth += 1;
-                    self.deepest = self.deepest.max(self.depth);
                 }
                 b']' | b'}' => {
                     self.depth = self.depth.saturating_sub(1);
@@ -51,38 +41,11 @@ impl Structure {
         }
         None
     }
-
-    /// The deepest nesting seen so far.
-    pub(crate) fn deepest(&self) -> usize {
-        self.deepest
-    }
-}
-
-/// Whether arrays and objects nest deeper than `max` anywhere in `text`.
-pub(crate) fn deeper_than(text: &[u8], max: usize) -> bool {
-    let mut structure = Structure::default();
-    let mut rest = text;
-    // A body holds one value, but keep scanning past its end all the same
-    // (trailing bytes were already refused by the parser).
-    while let Some(end) = structure.feed(rest) {
-        if structure.deepest() > max {
-            return true;
-        }
-        rest = &rest[end..];
-    }
-    structure.deepest() > max
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn depth_counts_only_structure() {
-        assert!(!deeper_than(br#"["[[[[[[[["]"#, 1));
-        assert!(deeper_than(b"[[[]]]", 2));
-        assert!(!deeper_than(b"[[[]]]", 3));
-    }
 
     #[test]
     fn a_value_split_anywhere_ends_at_the_same_byte() {
@@ -96,11 +59,5 @@ mod tests {
             };
             assert_eq!(found, Some(end), "cut at {cut}");
         }
-    }
-
-    #[test]
-    fn first_byte_skips_whitespace() {
-        assert_eq!(first_byte(b" \r\n\t[1]"), Some(b'['));
-        assert_eq!(first_byte(b"  "), None);
     }
 }

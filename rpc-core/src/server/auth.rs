@@ -9,7 +9,8 @@
 
 use std::sync::Arc;
 
-use crate::{code, Context, ErrorObject, MethodInfo};
+use crate::protocol::{code, Context, ErrorObject};
+use crate::server::MethodInfo;
 
 /// The roles a caller holds.
 ///

@@ -3,8 +3,6 @@
 
 use serde::Serialize;
 
-use crate::Error;
-
 /// Encodes one request (`id` given) or notification. `params` is an encoded
 /// array or object, or `None` to send no params.
 pub(crate) fn request(method: &str, params: Option<&[u8]>, id: Option<u64>) -> Vec<u8> {
@@ -27,8 +25,11 @@ pub(crate) fn request(method: &str, params: Option<&[u8]>, id: Option<u64>) -> V
 /// Encodes a notification whose params are any serializable value: an
 /// array, tuple, struct or map travels as it is, `()` sends no params, and
 /// a single scalar travels as a one-element array.
-pub(crate) fn notification<P: Serialize>(method: &str, params: &P) -> Result<Vec<u8>, Error> {
-    let params = serde_json::to_vec(params).map_err(Error::Encode)?;
+pub(crate) fn notification<P: Serialize>(
+    method: &str,
+    params: &P,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let params = serde_json::to_vec(params)?;
     let params = match params.first() {
         Some(b'[' | b'{') => Some(params),
         _ if params == b"null" => None,

@@ -14,12 +14,12 @@
 //!   built with [`Reconnect::failing_while_disconnected`];
 //! - calls in flight when the connection was lost fail with
 //!   [`Error::ConnectionLost`] (the server may or may not have run them),
-//!   except idempotent ones ([`Client::call_idempotent`](crate::Client::call_idempotent),
+//!   except idempotent ones ([`Client::call_idempotent`](crate::client::Client::call_idempotent),
 //!   `#[rpc(idempotent)]`), which are sent again on the next connection;
 //! - subscriptions are made again on the next connection: each stream
 //!   yields [`Error::Resubscribed`] (a gap: items sent meanwhile are lost;
 //!   [`Error::is_gap`]) and goes on with the new subscription's items;
-//! - the methods the client serves to the server (its [`MethodTable`](crate::MethodTable))
+//! - the methods the client serves to the server (its [`MethodTable`](crate::server::MethodTable))
 //!   are served on every new connection, as the endpoint opens it.
 //!
 //! [`Reconnecting::state`] and [`Reconnecting::watch_state`] tell where it
@@ -67,9 +67,9 @@ use tower::util::rng::HasherRng;
 
 pub use state::ConnectionState;
 
+use crate::client::{Answer, BoxFuture, Client, Error, Outgoing, Transport};
 use crate::client::{Inbox, Opened, SubscribeCall};
 use crate::duplex::DuplexConnection;
-use crate::{Answer, BoxFuture, Client, Error, Outgoing, Transport};
 use resubscribe::Subscriptions;
 
 /// Opens one duplex connection to one place.
@@ -637,7 +637,7 @@ impl Transport for Reconnecting {
         )
     }
 
-    fn open_subscription(&self, _id: &str) -> Option<Inbox> {
+    fn open_subscription(&self, _method: &str, _id: &str) -> Option<Inbox> {
         // Subscriptions open through `subscribe`, on a known connection.
         None
     }

@@ -9,9 +9,9 @@ use serde::de::{Deserialize, Deserializer, IgnoredAny};
 use serde_json::error::Category;
 use serde_json::value::RawValue;
 
-use crate::client::{excerpt, InvalidResponse};
-use crate::scan::{deeper_than, first_byte};
-use crate::{ErrorObject, Id, Limits, Params};
+use super::error::{code, ErrorObject};
+use super::invalid::{excerpt, InvalidResponse};
+use super::{Id, Limits, Params};
 
 /// A parsed message: one member or a batch of them.
 #[derive(Debug)]
@@ -140,8 +140,6 @@ pub(crate) enum Rejected {
     EmptyBatch,
     /// A batch of calls over the limit.
     TooLong { len: usize, limit: usize },
-    /// Calls nested deeper than the limit.
-    TooDeep(usize),
 }
 
 impl Rejected {
@@ -155,12 +153,9 @@ impl Rejected {
             }
             Rejected::EmptyBatch => ErrorObject::invalid_request("empty batch"),
             Rejected::TooLong { len, limit } => ErrorObject::new(
-                crate::code::REQUEST_TOO_LARGE,
+                code::REQUEST_TOO_LARGE,
                 format!("Batch too large: {len} members, the limit is {limit}"),
             ),
-            Rejected::TooDeep(limit) => {
-                ErrorObject::invalid_request(format_args!("nested deeper than {limit} levels"))
-            }
         }
     }
 }
@@ -202,9 +197,11 @@ pub(crate) fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de Raw
 /// Invalid JSON is -32700; valid JSON that is not an object or array, an
 /// empty batch, a batch of calls over the limit, or calls nested over the
 /// limit are one -32600 for the whole message. Responses are classified,
-/// never limited by batch length or depth (they answer what we sent).
+/// never limited by batch length (they answer what we sent). Params stay
+/// raw JSON: nesting is bounded where they are decoded.
 pub(crate) fn parse<'a>(body: &'a [u8], limits: &Limits) -> Result<Message<'a>, Rejected> {
-    let message = match first_byte(body) {
+    let first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
+    let message = match first {
         Some(b'{') => match serde_json::from_slice::<Members<'_>>(body) {
             Ok(members) => Message::Single(classify(members)),
             Err(e) => return Err(unreadable(body, e)),
@@ -216,14 +213,18 @@ pub(crate) fn parse<'a>(body: &'a [u8], limits: &Limits) -> Result<Message<'a>, 
                 return Err(Rejected::EmptyBatch);
             }
             // Only a batch of responses (the answer to a batch we sent) may
-            // be longer; one non-response member ends the check.
-            if members.len() > limits.max_batch_len && !members.iter().all(|m| answers(m)) {
-                return Err(Rejected::TooLong {
-                    len: members.len(),
-                    limit: limits.max_batch_len,
-                });
+            // be longer; one non-response member ends it. Each member is
+            // read once, as it is classified.
+            let (len, limit) = (members.len(), limits.max_batch_len);
+            let mut entries = Vec::with_capacity(len);
+            for raw in members {
+                let entry = member(raw);
+                if len > limit && !matches!(entry, Entry::Response { .. }) {
+                    return Err(Rejected::TooLong { len, limit });
+                }
+                entries.push(entry);
             }
-            Message::Batch(members.into_iter().map(member).collect())
+            Message::Batch(entries)
         }
         _ => {
             return Err(match serde_json::from_slice::<IgnoredAny>(body) {
@@ -232,9 +233,6 @@ pub(crate) fn parse<'a>(body: &'a [u8], limits: &Limits) -> Result<Message<'a>, 
             })
         }
     };
-    if !message.is_answer() && deeper_than(body, limits.max_depth) {
-        return Err(Rejected::TooDeep(limits.max_depth));
-    }
     Ok(message)
 }
 
@@ -256,12 +254,6 @@ fn strip_position(e: &serde_json::Error) -> String {
         Some(at) => text[..at].to_owned(),
         None => text,
     }
-}
-
-/// Whether a batch member is a response (a batch answer is never refused
-/// for its length).
-fn answers(raw: &RawValue) -> bool {
-    serde_json::from_str::<Members<'_>>(raw.get()).is_ok_and(|m| m.is_response())
 }
 
 fn member(raw: &RawValue) -> Entry<'_> {
@@ -515,7 +507,6 @@ mod tests {
     fn limits_bound_calls_but_never_answers() {
         let limits = Limits {
             max_batch_len: 2,
-            max_depth: 4,
             ..Limits::default()
         };
         let answers = r#"[{"jsonrpc":"2.0","result":[[[[[1]]]]],"id":1},{"jsonrpc":"2.0","result":2,"id":2},{"jsonrpc":"2.0","result":3,"id":3}]"#;
@@ -535,11 +526,6 @@ mod tests {
         assert!(matches!(
             parse(smuggled.as_bytes(), &limits),
             Err(Rejected::TooLong { len: 4, limit: 2 })
-        ));
-        let deep = r#"{"jsonrpc":"2.0","method":"a","params":[[[[[1]]]]],"id":1}"#;
-        assert!(matches!(
-            parse(deep.as_bytes(), &limits),
-            Err(Rejected::TooDeep(4))
         ));
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::{Context, ErrorObject, Params};
+use crate::protocol::{Context, ErrorObject, Params};
 
 /// What a handler produces: the serialized result, or an error object.
 pub type MethodResult = Result<Box<RawValue>, ErrorObject>;
@@ -64,7 +64,7 @@ pub struct MethodInfo {
     /// Whether calling it twice does what calling it once does: clients may
     /// send it again after a failure (`#[rpc(idempotent)]`).
     pub idempotent: bool,
-    /// The role a caller must hold ([`Roles`](crate::auth::Roles) in the
+    /// The role a caller must hold ([`Roles`](crate::server::auth::Roles) in the
     /// context), if any; checked before the params are decoded.
     pub requires: Option<Cow<'static, str>>,
     /// For a subscription method: the notification its items travel in
@@ -75,7 +75,7 @@ pub struct MethodInfo {
     pub notifies: Vec<Cow<'static, str>>,
     /// Describes the parameters', result's and errors' types (`#[rpc]`
     /// generates it); `None`: described from the type names only.
-    pub describe: Option<crate::schema::Describe>,
+    pub describe: Option<crate::server::schema::Describe>,
 }
 
 /// What a service says of itself in its OpenRPC document's `info`.

@@ -12,7 +12,8 @@ use std::time::Instant;
 use metrics::{Counter, Gauge, Histogram, SharedString};
 use serde_json::value::RawValue;
 
-use crate::{Context, ErrorObject, MethodResult, MethodTable, TransportKind};
+use crate::protocol::{Context, ErrorObject, TransportKind};
+use crate::server::{MethodResult, MethodTable};
 
 /// A method label for one that is not registered: labels stay bounded
 /// whatever callers send.
@@ -70,7 +71,7 @@ impl Meters {
                 methods.insert(Box::from(called.as_ref()), MethodMeters::new(name.clone()));
             }
         }
-        let discover = crate::discover::METHOD;
+        let discover = crate::server::discover::METHOD;
         methods.insert(
             Box::from(discover),
             MethodMeters::new(SharedString::const_str(discover)),
@@ -121,10 +122,10 @@ impl<'m> Observed<'m> {
             peer = ctx.get::<std::net::SocketAddr>().map(tracing::field::display),
             trace_id = tracing::field::Empty,
         );
-        if let Some(parent) = ctx.get::<crate::trace::TraceParent>() {
+        if let Some(parent) = ctx.get::<crate::protocol::trace::TraceParent>() {
             span.record("trace_id", parent.trace_id_hex());
             #[cfg(feature = "otel")]
-            crate::trace::continue_trace(&span, parent);
+            crate::protocol::trace::continue_trace(&span, parent);
         }
         let meters = meters.map(|all| {
             let method = all.of(called);

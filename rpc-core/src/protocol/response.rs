@@ -2,7 +2,7 @@
 
 use serde_json::value::RawValue;
 
-use crate::ErrorObject;
+use super::error::ErrorObject;
 
 /// Appends `{"jsonrpc":"2.0","result":..,"id":..}` or the error form to `out`.
 ///

@@ -120,3 +120,7 @@ impl From<std::convert::Infallible> for ErrorObject {
         match never {}
     }
 }
+
+/// Any error, as transports report their own (the HTTP crate's status
+/// error, I/O, TLS).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

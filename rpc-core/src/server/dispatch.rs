@@ -6,23 +6,20 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::Poll;
-use std::time::Duration;
 
 use futures_util::future::{CatchUnwind, FutureExt};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde_json::value::RawValue;
-use tokio::sync::{Semaphore, SemaphorePermit};
 use tracing::Instrument;
 
-use crate::cancel::{self, Registered, Running};
-use crate::message::{self, Entry, Message, Reply};
-use crate::middleware::{error_object, Call as LayerCall, CallService, Handlers};
-use crate::observe::{self, Meters, Observed};
-use crate::response::{error_response, write_batch, write_response};
-use crate::{
-    auth, code, discover, BoxError, Context, ErrorObject, Id, Limits, MethodFuture, MethodResult,
-    MethodTable,
-};
+use super::cancel::{Registered, Running};
+use crate::protocol::cancel;
+use crate::protocol::message::{self, Entry, Message};
+use crate::protocol::response::{error_response, write_batch, write_response};
+use crate::protocol::{code, BoxError, Context, ErrorObject, Id, Limits};
+use crate::server::middleware::{error_object, Call as LayerCall, CallService, Handlers};
+use crate::server::observe::{self, Meters, Observed};
+use crate::server::{auth, discover, MethodFuture, MethodResult, MethodTable};
 
 /// Runs messages against a [`MethodTable`].
 ///
@@ -88,7 +85,7 @@ impl Dispatcher {
     /// [`CallService`]): single calls, each member of a batch and
     /// notifications, on every transport. Each call to `with_layer` wraps
     /// what is there: the layer added last sees a call first. See
-    /// [`middleware`](crate::middleware).
+    /// [`middleware`](crate::server::middleware).
     pub fn with_layer<L>(mut self, layer: L) -> Self
     where
         L: tower::Layer<CallService>,
@@ -160,26 +157,17 @@ impl Dispatcher {
     /// Batch members run concurrently; their answers keep request order. A
     /// handler that panics is answered with -32603 for its own request only.
     pub async fn handle(&self, body: &[u8], ctx: &Context) -> Option<Vec<u8>> {
-        self.serve(body, ctx, None).await
+        match self.parse(body) {
+            Ok(message) => self.dispatch(message, ctx, Dispatch::default()).await,
+            Err(answer) => Some(answer),
+        }
     }
 
-    /// [`handle`](Self::handle) for a message that came over a connection
-    /// on which we call the peer too: a message of responses goes to `peer`
-    /// (responses mixed with calls in one batch are answered -32600, as on
-    /// HTTP), notifications sent alone start in arrival order (inside a
-    /// batch they run with its other members), and a draining connection
-    /// refuses calls instead of running them.
-    pub(crate) async fn serve(
-        &self,
-        body: &[u8],
-        ctx: &Context,
-        peer: Option<&dyn Peer>,
-    ) -> Option<Vec<u8>> {
+    /// Reads `body` as one message, within the limits; a message that
+    /// cannot be read gets the error answer to send back instead.
+    pub(crate) fn parse<'a>(&self, body: &'a [u8]) -> Result<Message<'a>, Vec<u8>> {
         if body.len() > self.limits.max_message_bytes {
-            if let Some(peer) = peer {
-                peer.unreadable(body);
-            }
-            return Some(error_response(&ErrorObject::new(
+            return Err(error_response(&ErrorObject::new(
                 code::REQUEST_TOO_LARGE,
                 format!(
                     "Message of {} bytes exceeds the limit of {} bytes",
@@ -188,56 +176,23 @@ impl Dispatcher {
                 ),
             )));
         }
-        let message = match message::parse(body, &self.limits) {
-            Ok(message) => message,
-            Err(rejected) => {
-                if let Some(peer) = peer {
-                    peer.unreadable(body);
-                }
-                return Some(error_response(&rejected.error()));
-            }
-        };
-        if let Some(peer) = peer.filter(|_| message.is_answer()) {
-            let (batch, replies) = message.into_replies();
-            peer.answers(batch, replies);
-            return None;
-        }
-        // `$/cancelRequest` is for the connection itself: it stops a call
-        // at once, never waits behind other notifications.
-        if let (Some(peer), Message::Single(Entry::Notification(request))) = (peer, &message) {
-            if request.method == cancel::CANCEL_METHOD {
-                if let Some(id) = cancel::target(request.params.raw()) {
-                    peer.running().cancel(&id);
-                }
-                return None;
-            }
-            // An item (or the end) of one of our subscriptions: to its stream.
-            let notice = request
-                .params
-                .raw()
-                .filter(|p| p.get().contains("\"subscription\""))
-                .and_then(crate::client::read_notice);
-            if let Some((id, notice)) = notice {
-                peer.routes().deliver(&id, notice);
-                return None;
-            }
-        }
-        let refusal = peer.and_then(Peer::refusal);
-        let running = peer.map(Peer::running);
+        message::parse(body, &self.limits).map_err(|rejected| error_response(&rejected.error()))
+    }
+
+    /// Runs the calls of a parsed message and writes their answers. A
+    /// member that is a response (no call of ours is waiting for it here)
+    /// is answered -32600.
+    pub(crate) async fn dispatch(
+        &self,
+        message: Message<'_>,
+        ctx: &Context,
+        how: Dispatch<'_>,
+    ) -> Option<Vec<u8>> {
+        let Dispatch { refusal, running } = how;
         match message {
             Message::Single(entry) => {
-                // A notification waits for the ones before it to start.
-                let gate = match peer {
-                    Some(peer) if matches!(entry, Entry::Notification(_)) => {
-                        peer.order().acquire().await.ok()
-                    }
-                    _ => None,
-                };
                 let mut calls = [self.start(entry, ctx, refusal)];
-                match gate {
-                    Some(permit) => self.run_ordered(&mut calls, permit).await,
-                    None => self.run(&mut calls, running).await,
-                }
+                self.run(&mut calls, running).await;
                 let [call] = calls;
                 let (id, outcome) = call.answer()?;
                 let size = outcome.as_ref().map_or(96, |r| r.get().len() + 40);
@@ -405,7 +360,7 @@ impl Dispatcher {
     fn through_layers(
         &self,
         request: &message::Request<'_>,
-        registered: Option<&crate::Method>,
+        registered: Option<&crate::server::Method>,
         ctx: &Context,
         span: Option<&tracing::Span>,
     ) -> Option<MethodFuture> {
@@ -428,25 +383,6 @@ impl Dispatcher {
             Some(span) => Box::pin(future.instrument(span.clone())),
             None => Box::pin(future),
         })
-    }
-
-    /// Runs a notification that holds its connection's order `permit`: the
-    /// next notification starts when this one finishes, or after
-    /// [`NOTIFICATION_ORDER`] (then this one goes on without the permit).
-    async fn run_ordered(&self, calls: &mut [Call<'_>], permit: SemaphorePermit<'_>) {
-        let run = self.run(calls, None);
-        tokio::pin!(run);
-        // Most handlers finish on their first poll: no timer for them.
-        if run.as_mut().now_or_never().is_some() {
-            return;
-        }
-        if tokio::time::timeout(NOTIFICATION_ORDER, run.as_mut())
-            .await
-            .is_err()
-        {
-            drop(permit);
-            run.await;
-        }
     }
 
     /// Drives every started call to completion, concurrently, under one
@@ -538,7 +474,7 @@ pub(crate) enum Begun {
 pub(crate) fn begin(
     methods: &MethodTable,
     name: &str,
-    params: crate::Params<'_>,
+    params: crate::protocol::Params<'_>,
     ctx: &Context,
     discovery: impl FnOnce() -> Box<RawValue>,
 ) -> Begun {
@@ -552,26 +488,16 @@ pub(crate) fn begin(
     }
 }
 
-/// How long a notification may hold up the ones after it on its connection.
-pub(crate) const NOTIFICATION_ORDER: Duration = Duration::from_secs(1);
-
-/// What a connection on which we also call the peer (a duplex one) adds to
-/// the dispatch of a message it received.
-pub(crate) trait Peer: Send + Sync {
-    /// A message whose every member is a response: answers to our calls.
-    fn answers(&self, batch: bool, replies: Vec<Reply<Box<RawValue>>>);
-    /// A message that is not JSON-RPC (perhaps a garbled answer).
-    fn unreadable(&self, body: &[u8]);
-    /// The gate (one permit, first come first served) through which
-    /// notifications start in the order they arrived.
-    fn order(&self) -> &Semaphore;
-    /// While the connection drains: the error every call is answered with
-    /// instead of running (notifications are dropped).
-    fn refusal(&self) -> Option<&ErrorObject>;
-    /// The connection's running calls, which `$/cancelRequest` cancels.
-    fn running(&self) -> &Arc<Running>;
-    /// Where the notices of our subscriptions to the peer go.
-    fn routes(&self) -> &crate::client::Routes;
+/// What the connection a message came on asks of its dispatch, beside
+/// the message; the default (plain HTTP, in-process) asks nothing.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Dispatch<'a> {
+    /// While the connection drains: every call is answered with this
+    /// error instead of running (notifications are dropped).
+    pub(crate) refusal: Option<&'a ErrorObject>,
+    /// Where calls still running after their first poll are registered,
+    /// so that the peer may cancel them by id (`$/cancelRequest`).
+    pub(crate) running: Option<&'a Arc<Running>>,
 }
 
 /// One member of a message on its way through the dispatcher.
@@ -652,7 +578,8 @@ fn panicked(method: &str) -> ErrorObject {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MethodInfo, Params};
+    use crate::protocol::Params;
+    use crate::server::MethodInfo;
 
     fn long_answers(max: usize) -> Dispatcher {
         let mut table = MethodTable::new();

@@ -26,12 +26,11 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::{code, Context, ErrorObject};
+use futures_util::future::BoxFuture;
 
-/// The error that ends a subscription whose subscriber could not keep up.
-pub fn lagged() -> ErrorObject {
-    ErrorObject::new(code::SUBSCRIPTION_LAGGED, "Subscription lagged")
-}
+use crate::protocol::{code, notice, Context, ErrorObject};
+
+pub use crate::protocol::notice::lagged;
 
 /// What a subscription method returns: the items to push, as a stream.
 ///
@@ -131,7 +130,7 @@ pub struct Topics {
 #[derive(Default)]
 struct TopicsInner {
     subscribers: Mutex<HashMap<String, Vec<Publisher<serde_json::Value>>>>,
-    backplane: std::sync::OnceLock<crate::backplane::Backplane>,
+    backplane: std::sync::OnceLock<crate::server::backplane::Backplane>,
 }
 
 /// Items buffered per topic subscriber: beyond, it ends as lagged.
@@ -154,7 +153,7 @@ impl Topics {
 
     /// Shares what is published with the other instances on `backplane`.
     /// Set once; later calls are ignored.
-    pub fn with_backplane(self, backplane: crate::backplane::Backplane) -> Self {
+    pub fn with_backplane(self, backplane: crate::server::backplane::Backplane) -> Self {
         if self.inner.backplane.set(backplane.clone()).is_ok() {
             let topics = Arc::downgrade(&self.inner);
             backplane.listen(TOPICS, move |message| {
@@ -231,7 +230,7 @@ pub const MAX_PER_CONNECTION: usize = 1024;
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Active {
-    fn open(&self, token: CancellationToken) -> Result<String, ErrorObject> {
+    pub(crate) fn open(&self, token: CancellationToken) -> Result<String, ErrorObject> {
         let mut map = self
             .map
             .lock()
@@ -252,7 +251,7 @@ impl Active {
         Ok(id)
     }
 
-    fn close(&self, id: &str) -> Option<CancellationToken> {
+    pub(crate) fn close(&self, id: &str) -> Option<CancellationToken> {
         self.map.lock().ok()?.remove(id)
     }
 }
@@ -277,6 +276,28 @@ fn after_answer(then: Box<dyn FnOnce() + Send>) {
     }
 }
 
+/// The connection a call arrived on, as server-side subscriptions push to
+/// it. The duplex engine puts one ([`Caller`]) in the context of every call
+/// it dispatches; it does not keep the connection alive.
+pub(crate) trait Outlet: Send + Sync + 'static {
+    /// Cancelled when the connection ends; `None` once it has ended.
+    fn ended(&self) -> Option<CancellationToken>;
+    /// Opens a subscription of the peer's, ended by `token`: its id
+    /// (refused past [`MAX_PER_CONNECTION`], or once the connection ended).
+    fn open(&self, token: CancellationToken) -> Result<String, ErrorObject>;
+    /// Forgets the peer's subscription `id`: the token that ends it.
+    fn close(&self, id: &str) -> Option<CancellationToken>;
+    /// The largest message the connection carries, if it has a limit.
+    fn max_message(&self) -> Option<usize>;
+    /// Queues `frame`, waiting at most `wait` for room: whether it was
+    /// (`false` too when the connection has ended).
+    fn push_within(&self, frame: Vec<u8>, wait: Duration) -> BoxFuture<'_, bool>;
+}
+
+/// The [`Outlet`] of the connection a call came on, in its [`Context`].
+#[derive(Clone)]
+pub(crate) struct Caller(pub(crate) Arc<dyn Outlet>);
+
 /// Starts pushing `subscription` to the caller in `ctx` as notifications
 /// `notification`; returns the id the subscribe call answers.
 pub fn subscribe<T: Serialize + Send + 'static>(
@@ -284,29 +305,30 @@ pub fn subscribe<T: Serialize + Send + 'static>(
     notification: &'static str,
     subscription: Subscription<T>,
 ) -> Result<Box<RawValue>, ErrorObject> {
-    let Some(connection) = crate::duplex::caller(ctx) else {
-        return Err(ErrorObject::new(
+    let needs_duplex = || {
+        ErrorObject::new(
             code::DUPLEX_REQUIRED,
             format!("{notification} needs a duplex connection (WebSocket or TCP)"),
-        ));
+        )
     };
-    let token = connection.ended_token().child_token();
-    let id = connection.subscriptions().open(token.clone())?;
+    let Some(Caller(outlet)) = ctx.get::<Caller>().cloned() else {
+        return Err(needs_duplex());
+    };
+    let token = outlet.ended().ok_or_else(needs_duplex)?.child_token();
+    let id = outlet.open(token.clone())?;
     let answer = serde_json::value::to_raw_value(&id).map_err(ErrorObject::internal_error)?;
-    let weak = connection.downgrade();
-    drop(connection);
     after_answer(Box::new(move || {
-        tokio::spawn(push(weak, notification, id, subscription, token));
+        tokio::spawn(push(outlet, notification, id, subscription, token));
     }));
     Ok(answer)
 }
 
 /// Ends the caller's subscription `id`; whether there was one.
 pub fn unsubscribe(ctx: &Context, id: &str) -> bool {
-    crate::duplex::caller(ctx)
-        .and_then(|connection| connection.subscriptions().close(id))
-        .map(|token| token.cancel())
-        .is_some()
+    let Some(Caller(outlet)) = ctx.get::<Caller>() else {
+        return false;
+    };
+    outlet.close(id).map(|token| token.cancel()).is_some()
 }
 
 /// How long an item (or the end) may wait for room in the connection's
@@ -314,7 +336,7 @@ pub fn unsubscribe(ctx: &Context, id: &str) -> bool {
 pub const LAG_WAIT: Duration = Duration::from_secs(1);
 
 async fn push<T: Serialize>(
-    connection: crate::duplex::WeakConnection,
+    outlet: Arc<dyn Outlet>,
     notification: &'static str,
     id: String,
     subscription: Subscription<T>,
@@ -338,17 +360,17 @@ async fn push<T: Serialize>(
             () = &mut lag => break Some(Some(lagged())),
             item = items.next() => item,
         };
-        let Some(connection) = connection.upgrade() else {
+        if outlet.ended().is_none() {
             break None;
-        };
+        }
         let Some(item) = item else {
             break Some(None);
         };
-        let frame = match notice(notification, &id, Ok(&item)) {
+        let frame = match notice::write(notification, &id, Ok(&item)) {
             Ok(frame) => frame,
             Err(error) => break Some(Some(error)),
         };
-        if let Some(limit) = connection.max_message().filter(|max| frame.len() > *max) {
+        if let Some(limit) = outlet.max_message().filter(|max| frame.len() > *max) {
             break Some(Some(ErrorObject::new(
                 code::REQUEST_TOO_LARGE,
                 format!(
@@ -357,55 +379,17 @@ async fn push<T: Serialize>(
                 ),
             )));
         }
-        if !connection.push_within(frame, LAG_WAIT).await {
+        if !outlet.push_within(frame, LAG_WAIT).await {
             tracing::debug!(subscription = %id, "ending a subscription whose subscriber does not keep up");
             break Some(Some(lagged()));
         }
     };
-    if let Some(connection) = connection.upgrade() {
-        connection.subscriptions().close(&id);
+    if outlet.ended().is_some() {
+        outlet.close(&id);
         if let Some(error) = end {
-            if let Ok(frame) = notice::<T>(notification, &id, Err(error.as_ref())) {
-                connection.push_within(frame, LAG_WAIT).await;
+            if let Ok(frame) = notice::write::<T>(notification, &id, Err(error.as_ref())) {
+                outlet.push_within(frame, LAG_WAIT).await;
             }
         }
     }
-}
-
-/// `{"jsonrpc":"2.0","method":M,"params":{"subscription":ID,"result"|"error":...}}`.
-fn notice<T: Serialize>(
-    method: &str,
-    id: &str,
-    content: Result<&T, Option<&ErrorObject>>,
-) -> Result<Vec<u8>, ErrorObject> {
-    #[derive(Serialize)]
-    struct Params<'a, T> {
-        subscription: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        result: Option<&'a T>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        error: Option<Option<&'a ErrorObject>>,
-    }
-    #[derive(Serialize)]
-    struct Notice<'a, T> {
-        jsonrpc: &'static str,
-        method: &'a str,
-        params: Params<'a, T>,
-    }
-    let (result, error) = match content {
-        Ok(item) => (Some(item), None),
-        Err(error) => (None, Some(error)),
-    };
-    serde_json::to_vec(&Notice {
-        jsonrpc: "2.0",
-        method,
-        params: Params {
-            subscription: id,
-            result,
-            error,
-        },
-    })
-    .map_err(|e| {
-        ErrorObject::internal_error(format_args!("cannot serialize a subscription item: {e}"))
-    })
 }

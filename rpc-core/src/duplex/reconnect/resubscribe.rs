@@ -19,9 +19,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::{is_lost, Shared, RESUBSCRIBE_TIMEOUT};
-use crate::client::{subscription_key, Inbox, Notice, Opened, ServerId, SubscribeCall, BUFFER};
+use crate::client::{Error, Transport};
+use crate::client::{Inbox, Notice, Opened, ServerId, SubscribeCall, BUFFER};
 use crate::duplex::DuplexConnection;
-use crate::{Error, Transport};
+use crate::protocol::notice;
 
 /// One subscription as the reconnecting client keeps it.
 struct Record {
@@ -106,7 +107,7 @@ impl Subscriptions {
             Ok(id) => id.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         };
-        let mut params = crate::ParamsBuilder::new(false);
+        let mut params = crate::client::ParamsBuilder::new(false);
         params.push("id", &server_id);
         call_on(&connection, method, params.into_bytes()?.as_deref()).await
     }
@@ -152,7 +153,7 @@ pub(super) async fn open(shared: Arc<Shared>, call: SubscribeCall) -> Result<Ope
             .subscriptions
             .next_key
             .fetch_add(1, Ordering::Relaxed);
-        let route = subscription_key(&raw_id);
+        let route = notice::key(&raw_id);
         let server_id: ServerId = Arc::new(Mutex::new(raw_id));
         let (stream, receiver) = mpsc::channel(BUFFER);
         let lagged = Arc::new(AtomicBool::new(false));
@@ -222,9 +223,11 @@ async fn subscribe_on(
     connection: &DuplexConnection,
     call: &SubscribeCall,
 ) -> Result<(Box<RawValue>, Inbox), Error> {
+    // Items may come right behind the answer, before its id is known here.
+    let _expecting = connection.expect_subscription(call.notification);
     let raw_id: Box<RawValue> = call_on(connection, &call.method, call.params.as_deref()).await?;
     let inbox = connection
-        .open_subscription(&subscription_key(&raw_id))
+        .open_subscription(call.notification, &notice::key(&raw_id))
         .ok_or(Error::Closed)?;
     Ok((raw_id, inbox))
 }
@@ -265,7 +268,7 @@ async fn resubscribe_one(
             return;
         }
     };
-    let route = subscription_key(&raw_id);
+    let route = notice::key(&raw_id);
     let mut records = shared.subscriptions.lock();
     let record = match records.get_mut(&key) {
         Some(record) if record.generation < generation => record,
@@ -275,7 +278,7 @@ async fn resubscribe_one(
             // this one is not wanted.
             connection.close_subscription(&route);
             tokio::spawn(async move {
-                let mut params = crate::ParamsBuilder::new(false);
+                let mut params = crate::client::ParamsBuilder::new(false);
                 params.push("id", &raw_id);
                 if let Ok(params) = params.into_bytes() {
                     let _ = call_on::<bool>(&connection, call.unsubscribe, params.as_deref()).await;

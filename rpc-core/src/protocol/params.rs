@@ -6,7 +6,7 @@ use std::fmt;
 use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::ErrorObject;
+use super::error::ErrorObject;
 
 /// The `params` member of a request, borrowed from the request bytes.
 ///

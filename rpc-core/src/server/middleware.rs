@@ -51,7 +51,8 @@ use std::task::{Context as TaskContext, Poll};
 use serde_json::value::RawValue;
 use tower::Service;
 
-use crate::{code, BoxError, Context, ErrorObject, Id, MethodTable, Params};
+use crate::protocol::{code, BoxError, Context, ErrorObject, Id, Params};
+use crate::server::MethodTable;
 
 /// One call (a request or a notification) on its way to its handler.
 #[derive(Clone, Debug)]
@@ -198,7 +199,8 @@ enum Inner {
 }
 
 /// A handler's future with its error boxed.
-type HandlerFuture = futures_util::future::MapErr<crate::MethodFuture, fn(ErrorObject) -> BoxError>;
+type HandlerFuture =
+    futures_util::future::MapErr<crate::server::MethodFuture, fn(ErrorObject) -> BoxError>;
 
 impl Future for CallFuture {
     type Output = Result<Box<RawValue>, BoxError>;
@@ -252,15 +254,15 @@ impl Handlers {
     /// Checks the method's role and starts its handler; nothing shared is
     /// cloned (calls on every thread come through here).
     fn run_handler(&self, call: Call) -> HandlerFuture {
-        let future: crate::MethodFuture = match crate::dispatch::begin(
+        let future: crate::server::MethodFuture = match crate::server::dispatch::begin(
             &self.methods,
             call.method(),
             call.params(),
             &call.context,
             || (self.discovery)(),
         ) {
-            crate::dispatch::Begun::Running(future) => future,
-            crate::dispatch::Begun::Done(outcome) => Box::pin(std::future::ready(outcome)),
+            crate::server::dispatch::Begun::Running(future) => future,
+            crate::server::dispatch::Begun::Done(outcome) => Box::pin(std::future::ready(outcome)),
         };
         futures_util::TryFutureExt::map_err(future, BoxError::from as fn(ErrorObject) -> BoxError)
     }

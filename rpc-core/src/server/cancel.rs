@@ -9,18 +9,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde_json::value::RawValue;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use crate::{code, ErrorObject, Id};
-
-/// The method name of the cancellation notification.
-pub const CANCEL_METHOD: &str = "$/cancelRequest";
-
-/// The answer of a cancelled call.
-pub fn cancelled() -> ErrorObject {
-    ErrorObject::new(code::REQUEST_CANCELLED, "Request cancelled")
-}
+use crate::protocol::Id;
 
 /// A connection's calls that may still be cancelled, by id.
 #[derive(Default)]
@@ -84,23 +75,4 @@ impl Drop for Registered {
             }
         }
     }
-}
-
-/// The id a `$/cancelRequest` names: `{"id": ID}` or `[ID]`.
-pub(crate) fn target(params: Option<&RawValue>) -> Option<Id> {
-    #[derive(serde::Deserialize)]
-    struct Named {
-        id: Id,
-    }
-    let raw = params?.get();
-    serde_json::from_str::<Named>(raw)
-        .map(|n| n.id)
-        .or_else(|_| serde_json::from_str::<(Id,)>(raw).map(|(id,)| id))
-        .ok()
-}
-
-/// The notification that asks the peer to cancel `id`.
-pub(crate) fn request(id: &Id) -> Vec<u8> {
-    let id = serde_json::to_string(id).unwrap_or_else(|_| "null".to_owned());
-    format!(r#"{{"jsonrpc":"2.0","method":"{CANCEL_METHOD}","params":{{"id":{id}}}}}"#).into_bytes()
 }

@@ -2,8 +2,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::schema::Schemas;
-use crate::{MethodInfo, MethodTable};
+use crate::server::schema::Schemas;
+use crate::server::{MethodInfo, MethodTable};
 
 /// The reserved method that returns the OpenRPC document.
 pub const METHOD: &str = "rpc.discover";
@@ -11,7 +11,7 @@ pub const METHOD: &str = "rpc.discover";
 /// The OpenRPC document describing every method of `table`.
 ///
 /// Schemas come from the types themselves when `#[rpc]` registered the
-/// methods (see [`schema`](crate::schema): with the `schema` feature,
+/// methods (see [`schema`](crate::server::schema): with the `schema` feature,
 /// complete JSON Schemas, named types under `components/schemas`);
 /// methods registered by hand are described from their types' names.
 /// Extension fields: `x-subscription` (a subscription's notification,

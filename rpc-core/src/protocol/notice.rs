@@ -1,0 +1,90 @@
+//! Subscription notices on the wire, as jsonrpsee and Ethereum's pub/sub
+//! write them: `{"method": NAME, "params": {"subscription": ID, "result": ITEM}}`
+//! for an item, `"error": null` (the items ran out) or an error object for
+//! the end. The server writes them, the client reads them: one definition.
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::error::{code, ErrorObject};
+use super::message::present;
+
+/// The error that ends a subscription whose subscriber could not keep up.
+pub fn lagged() -> ErrorObject {
+    ErrorObject::new(code::SUBSCRIPTION_LAGGED, "Subscription lagged")
+}
+
+/// Encodes a notice of subscription `id`: an item (`Ok`), or the end
+/// (`Err(None)`: the items ran out; `Err(Some(error))`: ended by an error).
+pub(crate) fn write<T: Serialize>(
+    method: &str,
+    id: &str,
+    content: Result<&T, Option<&ErrorObject>>,
+) -> Result<Vec<u8>, ErrorObject> {
+    #[derive(Serialize)]
+    struct Params<'a, T> {
+        subscription: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        result: Option<&'a T>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<Option<&'a ErrorObject>>,
+    }
+    #[derive(Serialize)]
+    struct Notice<'a, T> {
+        jsonrpc: &'static str,
+        method: &'a str,
+        params: Params<'a, T>,
+    }
+    let (result, error) = match content {
+        Ok(item) => (Some(item), None),
+        Err(error) => (None, Some(error)),
+    };
+    serde_json::to_vec(&Notice {
+        jsonrpc: "2.0",
+        method,
+        params: Params {
+            subscription: id,
+            result,
+            error,
+        },
+    })
+    .map_err(|e| {
+        ErrorObject::internal_error(format_args!("cannot serialize a subscription item: {e}"))
+    })
+}
+
+/// What a notice carries: an item, or the end (`None`: the items ran out).
+pub(crate) type Content = Result<Box<RawValue>, Option<ErrorObject>>;
+
+/// A notice's parts: `{"subscription": ID, "result": ITEM}` or `"error"`.
+#[derive(serde::Deserialize)]
+struct Parts<'a> {
+    #[serde(borrow)]
+    subscription: &'a RawValue,
+    #[serde(borrow, default, deserialize_with = "present")]
+    result: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    error: Option<&'a RawValue>,
+}
+
+/// A subscription id as a client knows it: a string's content, or a
+/// number's text (jsonrpsee numbers its subscriptions by default).
+pub(crate) fn key(id: &RawValue) -> String {
+    serde_json::from_str::<String>(id.get()).unwrap_or_else(|_| id.get().to_owned())
+}
+
+/// Reads `params` as a notice: the subscription's key and what it carries;
+/// `None` when the params are no notice.
+pub(crate) fn read(params: &RawValue) -> Option<(String, Content)> {
+    let parts: Parts<'_> = serde_json::from_str(params.get()).ok()?;
+    let content = match (parts.result, parts.error) {
+        (Some(item), None) => Ok(item.to_owned()),
+        (None, Some(error)) if error.get() == "null" => Err(None),
+        (None, Some(error)) => Err(Some(
+            serde_json::from_str(error.get())
+                .unwrap_or_else(|_| ErrorObject::internal_error("malformed end of subscription")),
+        )),
+        _ => return None,
+    };
+    Some((key(parts.subscription), content))
+}
