@@ -1,0 +1,214 @@
+//! The command line, parsed by clap: `calculator serve ...` and
+//! `calculator call URL METHOD [ARG]...`.
+//!
+//! Flags may come before, between or after the positional arguments, and a
+//! repeated flag keeps its last value. A call's ARGs are JSON, or strings
+//! when they are not JSON; a negative number is an ARG as it is (`add -1 -2`),
+//! any other ARG starting with `-` goes after `--` (`echo -- --not-a-flag`).
+//! A usage error prints on stderr and exits 2; `--help` prints on stdout.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use rpc::tcp::Framing;
+use serde_json::Value;
+
+/// The JSON-RPC 2.0 specification's example methods plus a few, served over
+/// HTTP, WebSocket and TCP, and a command-line client built on the generated
+/// typed client.
+#[derive(Debug, Parser)]
+#[command(
+    name = "calculator",
+    arg_required_else_help = true,
+    args_override_self = true
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serves the calculator: HTTP POST and WebSocket at path `/` of
+    /// `--http`, TCP on `--tcp`.
+    ///
+    /// Once listening, prints one line per listener on stdout (`http://ADDR/`,
+    /// `tcp://ADDR`), so that port 0 works; logs go to stderr (`RUST_LOG`).
+    /// SIGTERM and SIGINT drain the servers, then the process exits 0.
+    Serve(ServeArgs),
+    /// Calls METHOD through the generated typed client and prints the result.
+    ///
+    /// Prints the result as compact JSON on stdout and exits 0; a JSON-RPC
+    /// error prints its code and message on stderr and exits 1; a transport
+    /// or protocol failure exits 2. A subscription (`subscribe_ticks`,
+    /// `subscribe_topic`) prints each item's result on its own line as it
+    /// arrives. Notifications the server sends (`tick`, `message`) go to
+    /// stderr.
+    Call(CallArgs),
+}
+
+/// What `serve` listens on and how.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Serve HTTP POST, WebSocket and `GET /metrics` on ADDR
+    /// (127.0.0.1:3000 when neither --http nor --tcp is given).
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+
+    /// Serve TCP on ADDR, framed as --framing says.
+    #[arg(long, value_name = "ADDR")]
+    pub tcp: Option<String>,
+
+    /// How messages are delimited on TCP: newline, length-prefix-1,
+    /// length-prefix-2 or length-prefix-4.
+    #[arg(long, value_name = "FRAMING", default_value_t = Framing::Newline)]
+    pub framing: Framing,
+
+    /// Grant the admin role to callers sending `Authorization: Bearer TOKEN`
+    /// (on an HTTP request or the WebSocket upgrade); without it, admin
+    /// calls always get -32001.
+    #[arg(long, value_name = "TOKEN")]
+    pub auth_token: Option<String>,
+
+    /// Share `broadcast` and topics with every instance on this broker:
+    /// redis://HOST:PORT or nats://HOST:PORT (retried in the background
+    /// while it is down).
+    #[arg(long, value_name = "URL")]
+    pub backplane: Option<String>,
+}
+
+/// Everything `call` was asked to do.
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The server: http://HOST:PORT/, https://..., ws://HOST:PORT/, wss://...
+    /// or tcp://HOST:PORT.
+    #[arg(value_name = "URL")]
+    pub url: String,
+
+    /// The method's wire name, e.g. subtract or math.multiply.
+    #[arg(value_name = "METHOD")]
+    pub method: String,
+
+    /// The method's arguments, in order: each is parsed as JSON, or taken as
+    /// a string if it is not JSON. Negative numbers are accepted as they
+    /// are; put `--` before other arguments that start with `-`.
+    #[arg(value_name = "ARG", allow_negative_numbers = true, value_parser = json_or_string)]
+    pub values: Vec<Value>,
+
+    /// Send the arguments by name (a JSON object) instead of by position.
+    #[arg(long)]
+    pub named: bool,
+
+    /// How messages are delimited with tcp://: newline, length-prefix-1,
+    /// length-prefix-2 or length-prefix-4.
+    #[arg(long, value_name = "FRAMING", default_value_t = Framing::Newline)]
+    pub framing: Framing,
+
+    /// Give up on the call after N milliseconds (on a subscription: on the
+    /// subscribe call only). Without it the client's default timeout applies.
+    #[arg(long = "timeout-ms", value_name = "N", value_parser = milliseconds)]
+    pub timeout: Option<Duration>,
+
+    /// Send `Authorization: Bearer TOKEN` (on HTTP requests and the WebSocket
+    /// upgrade; an error with tcp://, which carries no credentials).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+
+    /// Also trust the certificate authority in this PEM file (https://, wss://).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<String>,
+}
+
+/// An argument is JSON if it parses as JSON, a string otherwise.
+fn json_or_string(arg: &str) -> Result<Value, std::convert::Infallible> {
+    Ok(serde_json::from_str(arg).unwrap_or_else(|_| Value::String(arg.to_owned())))
+}
+
+/// `--timeout-ms N`.
+fn milliseconds(arg: &str) -> Result<Duration, String> {
+    arg.parse()
+        .map(Duration::from_millis)
+        .map_err(|_| format!("--timeout-ms expects milliseconds, got `{arg}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn call(args: &[&str]) -> CallArgs {
+        let argv = ["calculator", "call"].iter().chain(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Call(call) => call,
+            other => panic!("not a call: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn call_arguments_are_json_or_strings() {
+        let parsed = call(&[
+            "http://x/",
+            "greet",
+            "Ann",
+            "--named",
+            "\"Dr\"",
+            "--timeout-ms",
+            "50",
+        ]);
+        assert_eq!(parsed.values, [Value::from("Ann"), Value::from("Dr")]);
+        assert!(parsed.named);
+        assert_eq!(parsed.timeout, Some(Duration::from_millis(50)));
+    }
+
+    #[test]
+    fn negative_numbers_and_json_are_arguments() {
+        let parsed = call(&[
+            "tcp://x",
+            "add",
+            "-1",
+            "-2.5",
+            r#"{"a":1}"#,
+            "--framing",
+            "length-prefix-2",
+        ]);
+        let expected = [
+            Value::from(-1),
+            Value::from(-2.5),
+            serde_json::json!({"a": 1}),
+        ];
+        assert_eq!(parsed.values, expected);
+        assert_eq!(parsed.framing, Framing::LengthPrefix2);
+        let escaped = call(&["http://x/", "echo", "--", "--named", "-x"]);
+        assert_eq!(escaped.values, [Value::from("--named"), Value::from("-x")]);
+        assert!(!escaped.named);
+    }
+
+    #[test]
+    fn a_repeated_flag_keeps_its_last_value() {
+        let parsed = call(&["--token", "a", "http://x/", "m", "--token", "b"]);
+        assert_eq!(parsed.token.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn usage_errors() {
+        for argv in [
+            &["calculator"][..],
+            &["calculator", "call", "http://x/"],
+            &["calculator", "call", "http://x/", "m", "--timeout-ms", "x"],
+            &["calculator", "call", "http://x/", "m", "--framing", "bogus"],
+            &["calculator", "call", "http://x/", "m", "-x"],
+            &["calculator", "serve", "--bogus"],
+            &["calculator", "serve", "extra"],
+        ] {
+            let error = Cli::try_parse_from(argv).unwrap_err();
+            assert_eq!(error.exit_code(), 2, "{argv:?}: {error}");
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! `calculator serve`: the services over HTTP (POST, WebSocket, `GET
+//! /metrics`) and TCP, with a graceful drain on SIGTERM and SIGINT.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rpc::auth::{Credentials, Roles};
+use rpc::duplex::Connections;
+use rpc::middleware::{from_fn, Call, FromFnLayer, Next};
+use rpc::subscription::Topics;
+
+use crate::cli::ServeArgs;
+use crate::services::{Admin, Administration, Calc, Calculator, Math, Multiplier};
+
+/// Serves until SIGTERM or SIGINT has drained every server: exit 0, or 1
+/// if a server failed, 2 if a listener or the backplane could not be set up.
+pub async fn serve(args: ServeArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let ServeArgs {
+        mut http,
+        tcp,
+        framing,
+        auth_token,
+        backplane: backplane_url,
+    } = args;
+    if http.is_none() && tcp.is_none() {
+        http = Some("127.0.0.1:3000".to_owned());
+    }
+    let (mut connections, mut topics) = (Connections::new(), Topics::new());
+    if let Some(url) = &backplane_url {
+        // Reached in the background: a broker that is down is retried
+        // while this instance serves its own clients.
+        match rpc_backplane::connect(url).await {
+            Ok(backplane) => {
+                connections = connections.with_backplane(backplane.clone());
+                topics = topics.with_backplane(backplane);
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let active = Arc::new(AtomicU64::new(0));
+    let admin = Administration {
+        connections: connections.clone(),
+        active: active.clone(),
+    };
+    let methods = match (Calc {
+        connections: connections.clone(),
+        topics,
+    })
+    .into_rpc()
+    .with_info(rpc::server::ServiceInfo {
+        title: "calculator".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        description: Some(
+            "The JSON-RPC 2.0 specification's example methods, structured types, subscriptions and an admin namespace.".into(),
+        ),
+    })
+    .merge(Multiplier.into_rpc())
+    .and_then(|m| m.merge(admin.into_rpc()))
+    {
+        Ok(methods) => methods,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    // SIGTERM and Ctrl-C drain every server: new connections are refused,
+    // calls in flight are answered, WebSockets close with 1001.
+    let shutdown = rpc::Shutdown::new().on_signals();
+    // Metrics of every call, served as Prometheus text at GET /metrics.
+    let prometheus = match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()
+    {
+        Ok(handle) => handle,
+        Err(e) => {
+            eprintln!("cannot install the metrics recorder: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let metrics_route = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || std::future::ready(prometheus.render())),
+    );
+    let http = match http {
+        Some(addr) => {
+            // `--auth-token T`: `Authorization: Bearer T` (on a POST or the
+            // WebSocket upgrade) grants the `admin` role.
+            let token = auth_token.clone();
+            let server = rpc::http::Server::new(methods.clone())
+                .with_connections(connections.clone())
+                .with_shutdown(shutdown.clone())
+                .with_layer(count_active(active.clone()))
+                .with_metrics()
+                .with_routes(metrics_route)
+                .with_authentication(move |credentials| match (credentials, &token) {
+                    (Credentials::Bearer(given), Some(token)) if given == token => {
+                        Some(Roles::new(["admin"]))
+                    }
+                    _ => None,
+                });
+            match bound(&addr, server.bind(&addr).await) {
+                Ok(listening) => Some(listening),
+                Err(code) => return code,
+            }
+        }
+        None => None,
+    };
+    let tcp = match tcp {
+        Some(addr) => {
+            // TCP carries no credentials: admin calls get -32001.
+            let server = rpc::tcp::TcpServer::new(methods)
+                .with_framing(framing)
+                .with_connections(connections)
+                .with_shutdown(shutdown.clone())
+                .with_layer(count_active(active))
+                .with_metrics();
+            match bound(&addr, server.bind(&addr).await) {
+                Ok(listening) => Some(listening),
+                Err(code) => return code,
+            }
+        }
+        None => None,
+    };
+    // One line per listener on stdout, so that port 0 works.
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(listening) = http {
+        if let Ok(addr) = listening.local_addr() {
+            println!("http://{addr}/");
+        }
+        tasks.spawn(listening.run());
+    }
+    if let Some(listening) = tcp {
+        if let Ok(addr) = listening.local_addr() {
+            println!("tcp://{addr}");
+        }
+        tracing::info!("TCP framing: {framing}");
+        tasks.spawn(listening.run());
+    }
+    let mut code = ExitCode::SUCCESS;
+    while let Some(finished) = tasks.join_next().await {
+        if let Ok(Err(e)) = finished {
+            tracing::error!("server failed: {e}");
+            code = ExitCode::from(1);
+            shutdown.trigger();
+        }
+    }
+    tracing::info!("drained; exiting");
+    code
+}
+
+/// A bound listener, or exit code 2 after saying why not.
+fn bound<T>(addr: &str, bind: std::io::Result<T>) -> Result<T, ExitCode> {
+    bind.map_err(|error| {
+        eprintln!("cannot listen on {addr}: {error}");
+        ExitCode::from(2)
+    })
+}
+
+/// A middleware counting the handler futures alive: one more when a call
+/// starts, one less when its future ends or is dropped (a closed connection).
+fn count_active(
+    active: Arc<AtomicU64>,
+) -> FromFnLayer<impl Fn(Call, Next) -> CallFuture + Clone + Send + Sync + 'static> {
+    from_fn(move |call: Call, next: Next| -> CallFuture {
+        let alive = Alive::new(&active);
+        Box::pin(async move {
+            let _alive = alive;
+            next.run(call).await
+        })
+    })
+}
+
+/// What a call through the middleware comes to.
+type CallFuture = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<Box<serde_json::value::RawValue>, rpc::client::BoxError>,
+            > + Send,
+    >,
+>;
+
+/// Counts one live call until dropped.
+struct Alive(Arc<AtomicU64>);
+
+impl Alive {
+    fn new(active: &Arc<AtomicU64>) -> Alive {
+        active.fetch_add(1, Ordering::Relaxed);
+        Alive(active.clone())
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
