@@ -117,9 +117,9 @@ pub use rpc_core::{
 pub use rpc_core::{
     code, Client, Context, Deadline, Error, ErrorObject, Id, InProcess, MethodTable, TransportKind,
 };
-pub use rpc_macros::{rpc, RpcError};
 #[cfg(feature = "server")]
 pub use rpc_http::{shutdown, Shutdown};
+pub use rpc_macros::{rpc, RpcError};
 
 /// The server side of a service: the method table, registering handlers by
 /// hand, reading params, and the dispatcher every transport calls.

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::calculator::Served;
+use common::free_port;
 use futures_util::StreamExt;
 use rpc::rpc;
 use tokio::sync::mpsc;
@@ -19,14 +20,6 @@ struct Broker {
     kind: &'static str,
     port: u16,
     child: Option<Child>,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A program from the system's packages (Debian puts nats-server in /usr/sbin).
@@ -236,7 +229,7 @@ async fn across_instances(kind: &'static str) {
     let mut params = rpc::client::ParamsBuilder::new(false);
     params.push("topic", "news");
     let mut news = on_b
-        .subscribe::<serde_json::Value>("subscribe_topic", params, "unsubscribe_topic")
+        .subscribe::<serde_json::Value>("subscribe_topic", params, "topic", "unsubscribe_topic")
         .await
         .unwrap();
     let published: u64 = call(

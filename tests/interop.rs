@@ -16,7 +16,7 @@
 //! fails the test with that instruction; nothing is skipped.
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 mod common;
+
+use common::free_port;
 
 /// How long one peer script may run before it counts as hung.
 const PEER_TIMEOUT: Duration = Duration::from_secs(90);
@@ -213,22 +215,6 @@ impl Drop for Guard {
         let _ = self.child.wait();
         if thread::panicking() {
             eprintln!("{}", self.log());
-        }
-    }
-}
-
-/// Ports handed out in this process, so parallel tests never share one.
-fn free_port() -> u16 {
-    static USED: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("binding an ephemeral port")
-            .port();
-        let mut used = USED.lock().unwrap();
-        if !used.contains(&port) {
-            used.push(port);
-            return port;
         }
     }
 }

@@ -384,7 +384,7 @@ async fn a_hundred_subscriptions_on_one_connection_and_a_closed_one_frees_everyt
         params.push("interval_ms", &50u64);
         subscriptions.push(
             client
-                .subscribe::<u64>("subscribe_ticks", params, "unsubscribe_ticks")
+                .subscribe::<u64>("subscribe_ticks", params, "ticks", "unsubscribe_ticks")
                 .await
                 .unwrap(),
         );

@@ -58,6 +58,13 @@ async fn calls_in_both_directions_in_every_framing() {
 }
 
 #[tokio::test]
+async fn a_notification_that_looks_like_a_subscription_item_reaches_the_handler() {
+    for framing in FRAMINGS {
+        notifications_shaped_like_items_reach_the_handler(connector(framing).await).await;
+    }
+}
+
+#[tokio::test]
 async fn server_pushes_notifications_in_every_framing() {
     for framing in FRAMINGS {
         pushes_notifications_in_order_before_the_answer(connector(framing).await).await;

@@ -39,6 +39,11 @@ async fn server_pushes_notifications_to_its_caller() {
 }
 
 #[tokio::test]
+async fn a_notification_that_looks_like_a_subscription_item_reaches_the_handler() {
+    notifications_shaped_like_items_reach_the_handler(connector(server().await)).await;
+}
+
+#[tokio::test]
 async fn broadcast_reaches_several_clients() {
     broadcast_reaches_every_client(connector(server().await)).await;
 }

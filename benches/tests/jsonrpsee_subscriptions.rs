@@ -108,7 +108,7 @@ async fn our_client_subscribes_to_a_jsonrpsee_server() {
     let mut params = rpc::client::ParamsBuilder::new(false);
     params.push("n", &3u64);
     let mut counts = client
-        .subscribe::<u64>("subscribe_count", params, "unsubscribe_count")
+        .subscribe::<u64>("subscribe_count", params, "count", "unsubscribe_count")
         .await
         .unwrap();
     assert_eq!(first_three(&mut counts).await, [0, 1, 2]);
@@ -116,7 +116,7 @@ async fn our_client_subscribes_to_a_jsonrpsee_server() {
     let mut params = rpc::client::ParamsBuilder::new(false);
     params.push("n", &1000u64);
     let endless = client
-        .subscribe::<u64>("subscribe_count", params, "unsubscribe_count")
+        .subscribe::<u64>("subscribe_count", params, "count", "unsubscribe_count")
         .await
         .unwrap();
     assert!(endless.unsubscribe().await.unwrap());

@@ -75,10 +75,7 @@ pub async fn connect(url: &str) -> Result<Backplane, Error> {
 /// plus up to half again at random, so that instances restarted together
 /// do not all knock at once.
 #[cfg(any(feature = "redis", feature = "nats"))]
-pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
-    let millis = 100u64.saturating_mul(1 << attempt.min(6)).min(5000);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos()));
-    std::time::Duration::from_millis(millis + nanos % (millis / 2 + 1))
+pub(crate) fn backoff() -> rpc_core::backoff::Backoff {
+    use std::time::Duration;
+    rpc_core::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(5), 0.5)
 }

@@ -35,7 +35,19 @@ impl NatsBroker {
             .max_reconnects(None)
             // Each instance drops its own messages anyway: do not send them back.
             .no_echo()
-            .reconnect_delay_callback(|attempt| crate::backoff(attempt.min(32) as u32))
+            .reconnect_delay_callback({
+                let waits = std::sync::Mutex::new(crate::backoff());
+                move |attempt| match waits.lock() {
+                    Ok(mut waits) => {
+                        // A new run of failures starts from the shortest wait.
+                        if attempt <= 1 {
+                            waits.reset();
+                        }
+                        waits.next_wait()
+                    }
+                    Err(_) => std::time::Duration::from_secs(1),
+                }
+            })
             .event_callback(|event| async move {
                 match event {
                     async_nats::Event::Connected => {

@@ -81,6 +81,7 @@ async fn run(
     url: String,
 ) {
     let mut attempt = 0;
+    let mut waits = backoff();
     loop {
         let connected = tokio::time::timeout(WAIT, async {
             let publisher = client.get_multiplexed_async_connection().await?;
@@ -100,7 +101,7 @@ async fn run(
                 if queue.is_closed() {
                     return;
                 }
-                tokio::time::sleep(backoff(attempt)).await;
+                waits.next().await;
                 attempt += 1;
                 continue;
             }
@@ -172,12 +173,11 @@ async fn run(
         };
         tracing::warn!(target: "rpc::backplane", %url, reason = %lost, "lost Redis; serving local clients, reconnecting");
         // A connection that did not last is not made again at once.
-        attempt = if since.elapsed() >= HEALTHY {
-            0
-        } else {
-            attempt + 1
-        };
-        tokio::time::sleep(backoff(attempt)).await;
+        if since.elapsed() >= HEALTHY {
+            attempt = 0;
+            waits.reset();
+        }
+        waits.next().await;
         attempt += 1;
     }
 }

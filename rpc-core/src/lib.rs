@@ -16,6 +16,7 @@
 //! | [`client`] | the client engine, typed batches, client-side subscriptions | `protocol` |
 //! | [`duplex`] | the connection engine (WebSocket, TCP, any byte stream): it classifies each incoming message once and hands calls to the server side, answers and subscription items to the client side; the reconnecting client | `server` and `client` |
 //! | [`codec`] | framings for byte streams | `protocol` |
+//! | [`backoff`] | the one back-off (listener, reconnects, retries, backplane) | tower |
 //!
 //! The Cargo features `server` and `client` (both on by default) each
 //! compile alone, which keeps the two sides from importing each other;
@@ -38,6 +39,7 @@
 #[doc(hidden)]
 #[cfg(all(feature = "server", feature = "client"))]
 pub mod __private;
+pub mod backoff;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod codec;

@@ -17,7 +17,7 @@
 //! | --- | --- | --- |
 //! | message size | 5 MiB ([`rpc_core::DEFAULT_MAX_MESSAGE`]) | HTTP bodies (413 beyond, at once when `Content-Length` says so), WebSocket messages, TCP frames |
 //! | batch length | 1000 members | every transport |
-//! | nesting depth | 64 levels | every transport |
+//! | nesting depth | 128 levels where params are decoded (-32602 naming the parameter) | every transport |
 //! | run time of one message | 60 s ([`rpc_core::DEFAULT_REQUEST_TIMEOUT`]), counted once the message has arrived; an HTTP body must arrive within the same time | every transport |
 //! | open connections | 10 000 per server ([`DEFAULT_MAX_CONNECTIONS`]); WebSockets count as HTTP connections | every server |
 //! | request header read | 10 s ([`http::DEFAULT_HEADER_READ_TIMEOUT`]) without a request in progress, from connecting or from the previous answer: silent, slow-header and idle keep-alive connections are closed | HTTP |

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use rpc_core::backoff::Backoff;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -24,6 +25,8 @@ pub(crate) struct Listener {
     listener: TcpListener,
     permits: Arc<Semaphore>,
     backoff: Backoff,
+    /// Failed accepts in a row: one warning per run of them.
+    failures: u32,
 }
 
 impl Listener {
@@ -31,7 +34,8 @@ impl Listener {
         Listener {
             listener,
             permits: Arc::new(Semaphore::new(max_connections.max(1))),
-            backoff: Backoff::default(),
+            backoff: Backoff::new(ACCEPT_BACKOFF.0, ACCEPT_BACKOFF.1, 0.0),
+            failures: 0,
         }
     }
 
@@ -55,7 +59,11 @@ impl Listener {
             };
             match accepted {
                 Ok((stream, peer)) => {
-                    self.backoff.reset();
+                    if self.failures > 0 {
+                        tracing::info!(failures = self.failures, "accepting again");
+                        self.failures = 0;
+                        self.backoff.reset();
+                    }
                     crate::tune(&stream);
                     return Some((
                         Counted {
@@ -68,9 +76,13 @@ impl Listener {
                 // The peer gave up before we accepted: nothing to wait for.
                 Err(e) if is_per_connection(&e) => continue,
                 Err(e) => {
-                    let pause = self.backoff.next(&e);
+                    if self.failures == 0 {
+                        tracing::warn!(error = %e, "accept failed; backing off until it succeeds");
+                    }
+                    self.failures = self.failures.saturating_add(1);
+                    let pause = self.backoff.next();
                     tokio::select! {
-                        () = tokio::time::sleep(pause) => {}
+                        () = pause => {}
                         () = stop.cancelled() => return None,
                     }
                 }
@@ -90,35 +102,8 @@ fn is_per_connection(e: &io::Error) -> bool {
     )
 }
 
-/// Waits between failed accepts: 5 ms, doubling to 1 s; one warning per run
-/// of failures, not one per attempt.
-#[derive(Debug, Default)]
-pub(crate) struct Backoff {
-    failures: u32,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(5);
-    const MAX: Duration = Duration::from_secs(1);
-
-    pub(crate) fn next(&mut self, error: &io::Error) -> Duration {
-        if self.failures == 0 {
-            tracing::warn!(%error, "accept failed; backing off until it succeeds");
-        }
-        let pause = Self::FIRST
-            .saturating_mul(1 << self.failures.min(16))
-            .min(Self::MAX);
-        self.failures = self.failures.saturating_add(1);
-        pause
-    }
-
-    pub(crate) fn reset(&mut self) {
-        if self.failures > 0 {
-            tracing::info!(failures = self.failures, "accepting again");
-            self.failures = 0;
-        }
-    }
-}
+/// Waits between failed accepts: 5 ms, doubling to 1 s.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_secs(1));
 
 /// An accepted connection holding its place under the cap until dropped.
 pub(crate) struct Counted<S> {
@@ -163,20 +148,5 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
 
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_to_a_cap_and_resets() {
-        let e = io::Error::other("EMFILE");
-        let mut b = Backoff::default();
-        let pauses: Vec<_> = (0..10).map(|_| b.next(&e).as_millis()).collect();
-        assert_eq!(pauses, [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
-        b.reset();
-        assert_eq!(b.next(&e), Duration::from_millis(5));
     }
 }

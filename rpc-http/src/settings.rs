@@ -109,17 +109,7 @@ macro_rules! settings_methods {
         /// limit, load shedding) work unchanged.
         pub fn with_layer<L>(mut self, layer: L) -> Self
         where
-            L: tower::Layer<rpc_core::middleware::CallService> + Clone + Send + Sync + 'static,
-            L::Service: tower::Service<
-                    rpc_core::middleware::Call,
-                    Response = Box<serde_json::value::RawValue>,
-                > + Clone
-                + Send
-                + Sync
-                + 'static,
-            <L::Service as tower::Service<rpc_core::middleware::Call>>::Error:
-                Into<rpc_core::BoxError>,
-            <L::Service as tower::Service<rpc_core::middleware::Call>>::Future: Send + 'static,
+            L: rpc_core::middleware::CallLayer + Clone + Send + Sync + 'static,
         {
             self.settings
                 .layers

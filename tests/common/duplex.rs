@@ -48,6 +48,18 @@ pub async fn pushes_notifications_in_order_before_the_answer(connect: impl Conne
     }
 }
 
+/// A notification is a subscription item only when its method and id were
+/// subscribed: one whose params merely hold `subscription` and `result`
+/// reaches the client's handler, whichever id it names.
+pub async fn notifications_shaped_like_items_reach_the_handler(connect: impl Connect) {
+    let (service, mut events) = peer();
+    let client = DemoClient::new(connect.connect(service.into_rpc()).await);
+    for id in ["x", "1", "2"] {
+        client.notify_status(id.into()).await.unwrap();
+        assert_eq!(next_event(&mut events).await, format!("status {id} 1"));
+    }
+}
+
 pub async fn broadcast_reaches_every_client(connect: impl Connect) {
     let mut receivers = Vec::new();
     let mut clients = Vec::new();

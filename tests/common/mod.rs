@@ -34,6 +34,10 @@ pub trait Demo {
     /// Sends `count` notifications `tick` [i] to the caller, then returns `count`.
     async fn notify_me(&self, count: u64, ctx: Context) -> Result<u64, ErrorObject>;
 
+    /// Sends the caller one notification `status` whose params look like a
+    /// subscription item: `{"subscription": ID, "result": 1}`.
+    async fn notify_status(&self, id: String, ctx: Context) -> Result<(), ErrorObject>;
+
     /// Calls the caller's `double` method and returns its answer.
     async fn call_back(&self, n: i64, ctx: Context) -> Result<i64, ErrorObject>;
 
@@ -130,6 +134,18 @@ impl Demo for DemoService {
         Ok(count)
     }
 
+    async fn notify_status(&self, id: String, ctx: Context) -> Result<(), ErrorObject> {
+        let caller = rpc::duplex::caller(&ctx)
+            .ok_or_else(|| ErrorObject::new(-32002, "needs a duplex connection"))?;
+        caller
+            .notify(
+                "status",
+                serde_json::json!({"subscription": id, "result": 1}),
+            )
+            .await
+            .map_err(ErrorObject::internal_error)
+    }
+
     async fn call_back(&self, n: i64, ctx: Context) -> Result<i64, ErrorObject> {
         let caller = rpc::duplex::caller(&ctx)
             .ok_or_else(|| ErrorObject::new(-32002, "needs a duplex connection"))?;
@@ -185,6 +201,10 @@ pub trait Peer {
     #[rpc(notification)]
     async fn message(&self, text: String);
 
+    /// A notification whose params look like a subscription item.
+    #[rpc(notification)]
+    async fn status(&self, subscription: String, result: u64);
+
     /// Doubles `n` (the server calls this).
     async fn double(&self, n: i64) -> i64;
 }
@@ -202,6 +222,10 @@ impl Peer for PeerService {
 
     async fn message(&self, text: String) {
         let _ = self.events.send(format!("message {text}"));
+    }
+
+    async fn status(&self, subscription: String, result: u64) {
+        let _ = self.events.send(format!("status {subscription} {result}"));
     }
 
     async fn double(&self, n: i64) -> i64 {
@@ -241,6 +265,23 @@ pub async fn eventually(count: &AtomicUsize, expected: usize, within: Duration) 
             return now;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A free loopback port; ports handed out in this process are never handed
+/// out again, so parallel tests never share one.
+pub fn free_port() -> u16 {
+    static USED: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("binding an ephemeral port")
+            .port();
+        let mut used = USED.lock().unwrap_or_else(|e| e.into_inner());
+        if !used.contains(&port) {
+            used.push(port);
+            return port;
+        }
     }
 }
 

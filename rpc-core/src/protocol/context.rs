@@ -118,7 +118,7 @@ pub enum TransportKind {
     WebSocket,
     /// TCP or another byte stream.
     Tcp,
-    /// [`InProcess`](crate::InProcess): no network.
+    /// The in-process transport (`InProcess`): no network.
     InProcess,
 }
 

@@ -1,6 +1,6 @@
 //! W3C Trace Context: the `traceparent` header a caller sends continues
 //! its trace in the call's span. The HTTP server reads it into the request
-//! [`Context`](crate::Context); the call's span records its `trace_id`, and
+//! [`Context`](super::Context); the call's span records its `trace_id`, and
 //! with the `otel` feature (and `tracing-opentelemetry` as the subscriber's
 //! layer) the span becomes a child of the caller's span. The HTTP client
 //! sends a `TraceParent` found in its message's context, or, with `otel`,

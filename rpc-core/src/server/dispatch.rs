@@ -16,8 +16,10 @@ use super::cancel::{Registered, Running};
 use crate::protocol::cancel;
 use crate::protocol::message::{self, Entry, Message};
 use crate::protocol::response::{error_response, write_batch, write_response};
-use crate::protocol::{code, BoxError, Context, ErrorObject, Id, Limits};
-use crate::server::middleware::{error_object, Call as LayerCall, CallService, Handlers};
+use crate::protocol::{code, Context, ErrorObject, Id, Limits};
+use crate::server::middleware::{
+    error_object, Call as LayerCall, CallLayer, CallService, Handlers,
+};
 use crate::server::observe::{self, Meters, Observed};
 use crate::server::{auth, discover, MethodFuture, MethodResult, MethodTable};
 
@@ -86,21 +88,12 @@ impl Dispatcher {
     /// notifications, on every transport. Each call to `with_layer` wraps
     /// what is there: the layer added last sees a call first. See
     /// [`middleware`](crate::server::middleware).
-    pub fn with_layer<L>(mut self, layer: L) -> Self
-    where
-        L: tower::Layer<CallService>,
-        L::Service:
-            tower::Service<LayerCall, Response = Box<RawValue>> + Clone + Send + Sync + 'static,
-        <L::Service as tower::Service<LayerCall>>::Error: Into<BoxError>,
-        <L::Service as tower::Service<LayerCall>>::Future: Send + 'static,
-    {
-        use tower::ServiceExt;
+    pub fn with_layer(mut self, layer: impl CallLayer) -> Self {
         let inner = match self.stack.take() {
             Some(stack) => stack,
             None => CallService::handlers(self.handlers()),
         };
-        let layered = layer.layer(inner).map_err(Into::into);
-        self.stack = Some(CallService::new(layered));
+        self.stack = Some(layer.wrap(inner));
         self
     }
 

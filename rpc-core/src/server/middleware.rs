@@ -144,6 +144,29 @@ impl CallService {
     }
 }
 
+/// What `with_layer` takes, on a [`Dispatcher`](crate::Dispatcher) and on
+/// every server builder: a tower layer over [`CallService`] whose service
+/// answers a [`Call`] with the raw result (or an error that converts into
+/// [`BoxError`]). Implemented for every such layer: tower's own, a
+/// [`from_fn`] layer, yours.
+pub trait CallLayer: tower::Layer<CallService> {
+    /// Wraps `inner` in this layer, with the service's type erased.
+    fn wrap(&self, inner: CallService) -> CallService;
+}
+
+impl<L> CallLayer for L
+where
+    L: tower::Layer<CallService>,
+    L::Service: Service<Call, Response = Box<RawValue>> + Clone + Send + Sync + 'static,
+    <L::Service as Service<Call>>::Error: Into<BoxError>,
+    <L::Service as Service<Call>>::Future: Send + 'static,
+{
+    fn wrap(&self, inner: CallService) -> CallService {
+        use tower::ServiceExt;
+        CallService::new(self.layer(inner).map_err(Into::into))
+    }
+}
+
 impl CallService {
     /// Runs `call` without cloning this (shared) service.
     pub(crate) fn run(&self, call: Call) -> CallFuture {

@@ -59,11 +59,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::backoff::Backoff;
 use futures_util::FutureExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tower::retry::backoff::{Backoff, ExponentialBackoffMaker, MakeBackoff};
-use tower::util::rng::HasherRng;
 
 pub use state::ConnectionState;
 
@@ -361,16 +360,7 @@ async fn supervise(
     if config.endpoints.is_empty() {
         return shared.finish("no endpoint to connect to".into());
     }
-    let mut backoffs = match ExponentialBackoffMaker::new(
-        config.min_backoff,
-        config.max_backoff,
-        config.jitter,
-        HasherRng::default(),
-    ) {
-        Ok(maker) => maker,
-        Err(e) => return shared.finish(format!("invalid back-off: {e}")),
-    };
-    let mut backoff = backoffs.make_backoff();
+    let mut backoff = Backoff::new(config.min_backoff, config.max_backoff, config.jitter);
     let mut index = 0;
     let mut last_error: Option<String> = None;
     let mut attempt: u32 = 0;
@@ -418,7 +408,7 @@ async fn supervise(
                 return shared.finish(format!("gave up after {attempt} {attempts}; last: {last}"));
             }
             let next = config.endpoints[index].name.clone();
-            let wait = backoff.next_backoff();
+            let wait = backoff.next();
             if !wait_before(&shared, &stop, wait, attempt + 1, next, &last_error).await {
                 return;
             }
@@ -462,10 +452,10 @@ async fn supervise(
         shared.current.send_modify(|c| c.connection = None);
         attempt = 0;
         if since.elapsed() >= STABLE {
-            backoff = backoffs.make_backoff();
+            backoff.reset();
         } else {
             // It did not last: wait before trying again, as after a failure.
-            let wait = backoff.next_backoff();
+            let wait = backoff.next();
             if !wait_before(&shared, &stop, wait, 1, endpoint, &last_error).await {
                 return;
             }
