@@ -43,7 +43,7 @@ impl NatsBroker {
                         if attempt <= 1 {
                             waits.reset();
                         }
-                        waits.next_wait()
+                        waits.next_delay()
                     }
                     Err(_) => std::time::Duration::from_secs(1),
                 }

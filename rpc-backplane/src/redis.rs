@@ -101,7 +101,7 @@ async fn run(
                 if queue.is_closed() {
                     return;
                 }
-                waits.next().await;
+                waits.sleep().await;
                 attempt += 1;
                 continue;
             }
@@ -177,7 +177,7 @@ async fn run(
             attempt = 0;
             waits.reset();
         }
-        waits.next().await;
+        waits.sleep().await;
         attempt += 1;
     }
 }

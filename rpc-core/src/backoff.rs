@@ -22,10 +22,10 @@ use tower::util::rng::HasherRng;
 ///     Duration::from_millis(20),
 ///     0.0,
 /// );
-/// let first: Vec<_> = (0..4).map(|_| waits.next_wait().as_millis()).collect();
+/// let first: Vec<_> = (0..4).map(|_| waits.next_delay().as_millis()).collect();
 /// assert_eq!(first, [5, 10, 20, 20]);
 /// waits.reset();
-/// waits.next().await; // sleeps 5 ms
+/// waits.sleep().await; // sleeps 5 ms
 /// # });
 /// ```
 #[derive(Clone, Debug)]
@@ -55,13 +55,13 @@ impl Backoff {
     }
 
     /// The next wait, as a timer to await (needs a Tokio runtime).
-    pub fn next(&mut self) -> tokio::time::Sleep {
+    pub fn sleep(&mut self) -> tokio::time::Sleep {
         self.current.next_backoff()
     }
 
     /// The next wait, as a length (needs a Tokio runtime).
-    pub fn next_wait(&mut self) -> Duration {
-        let sleep = self.next();
+    pub fn next_delay(&mut self) -> Duration {
+        let sleep = self.sleep();
         sleep
             .deadline()
             .saturating_duration_since(tokio::time::Instant::now())

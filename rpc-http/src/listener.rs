@@ -80,7 +80,7 @@ impl Listener {
                         tracing::warn!(error = %e, "accept failed; backing off until it succeeds");
                     }
                     self.failures = self.failures.saturating_add(1);
-                    let pause = self.backoff.next();
+                    let pause = self.backoff.sleep();
                     tokio::select! {
                         () = pause => {}
                         () = stop.cancelled() => return None,

@@ -520,11 +520,11 @@ async fn on_get(State(shared): State<Arc<Shared>>, request: Request) -> Response
         )
             .into_response();
     }
-    let document = shared.dispatcher.discovery_document().get();
     if super::explorer::wants_page(&parts.headers) {
+        // Made once, from the document as a value (never its text parsed back).
         let page = shared.explorer.get_or_init(|| {
-            let parsed = serde_json::from_str(document).unwrap_or_default();
-            bytes::Bytes::from(super::explorer::page(&parsed))
+            let document = rpc_core::discover::document(shared.dispatcher.methods());
+            bytes::Bytes::from(super::explorer::page(&document))
         });
         let mut response = Response::new(Body::from(page.clone()));
         let headers = response.headers_mut();
@@ -542,6 +542,7 @@ async fn on_get(State(shared): State<Arc<Shared>>, request: Request) -> Response
         headers.insert(header::VARY, HeaderValue::from_static("accept"));
         return response;
     }
+    let document = shared.dispatcher.discovery_document().get();
     let mut response = json_response(StatusCode::OK, document.as_bytes().to_vec());
     response
         .headers_mut()

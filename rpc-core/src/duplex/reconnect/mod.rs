@@ -408,7 +408,7 @@ async fn supervise(
                 return shared.finish(format!("gave up after {attempt} {attempts}; last: {last}"));
             }
             let next = config.endpoints[index].name.clone();
-            let wait = backoff.next();
+            let wait = backoff.sleep();
             if !wait_before(&shared, &stop, wait, attempt + 1, next, &last_error).await {
                 return;
             }
@@ -455,7 +455,7 @@ async fn supervise(
             backoff.reset();
         } else {
             // It did not last: wait before trying again, as after a failure.
-            let wait = backoff.next();
+            let wait = backoff.sleep();
             if !wait_before(&shared, &stop, wait, 1, endpoint, &last_error).await {
                 return;
             }
