@@ -15,22 +15,22 @@ use rpc::{rpc, ErrorObject};
 use serde_json::{json, Value};
 
 /// A user type that happens to be called `Value`: it is a struct, not "any".
-#[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Value2 {
     pub x: i32,
 }
 
 mod user {
     /// A user type named like serde_json's.
-    #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
-    pub struct Value {
+    #[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    pub(crate) struct Value {
         /// A field.
         pub x: i32,
     }
 }
 
 /// A point on a grid.
-#[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Point {
     /// Across.
     pub x: i64,
@@ -39,7 +39,7 @@ pub struct Point {
 }
 
 /// Untagged: a number or a list of them.
-#[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Amount {
     One(f64),
@@ -111,7 +111,7 @@ trait Plain {
     async fn take(&self, thing: NoSchema) -> NoSchema;
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct NoSchema {
     pub a: u8,
 }
@@ -391,22 +391,22 @@ fn an_error_object_method_declares_no_errors() {
 
 mod first {
     /// An item as the first module sees it.
-    #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
-    pub struct Item {
+    #[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    pub(crate) struct Item {
         pub name: String,
     }
 }
 
 mod second {
     /// An item as the second module sees it.
-    #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
-    pub struct Item {
+    #[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    pub(crate) struct Item {
         pub size: u32,
     }
 }
 
 /// A note: its tag may be left out when sent, is always there (maybe null) when returned.
-#[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Note {
     pub text: String,
     pub tag: Option<String>,

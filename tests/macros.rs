@@ -847,7 +847,7 @@ mod app {
     #[derive(
         Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
     )]
-    pub struct Context {
+    pub(crate) struct Context {
         pub tenant: String,
     }
 }

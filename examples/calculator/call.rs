@@ -13,7 +13,7 @@ use crate::services::{CalculatorClient, Events, MathClient, PrintEvents};
 
 /// Calls, prints the outcome and says how the process exits: 0 with a
 /// result, 1 with a JSON-RPC error, 2 on a transport or protocol failure.
-pub async fn call(args: CallArgs) -> ExitCode {
+pub(crate) async fn call(args: CallArgs) -> ExitCode {
     let outcome = match connect(&args).await {
         Ok(client) => {
             let client = match args.timeout {

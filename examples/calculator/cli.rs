@@ -22,7 +22,7 @@ use serde_json::Value;
     arg_required_else_help = true,
     args_override_self = true
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -30,7 +30,7 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Serves the calculator: HTTP POST and WebSocket at path `/` of
     /// `--http`, TCP on `--tcp`.
     ///
@@ -51,7 +51,7 @@ pub enum Command {
 
 /// What `serve` listens on and how.
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Serve HTTP POST, WebSocket and `GET /metrics` on ADDR
     /// (127.0.0.1:3000 when neither --http nor --tcp is given).
     #[arg(long, value_name = "ADDR")]
@@ -81,7 +81,7 @@ pub struct ServeArgs {
 
 /// Everything `call` was asked to do.
 #[derive(Debug, Args)]
-pub struct CallArgs {
+pub(crate) struct CallArgs {
     /// The server: http://HOST:PORT/, https://..., ws://HOST:PORT/, wss://...
     /// or tcp://HOST:PORT.
     #[arg(value_name = "URL")]

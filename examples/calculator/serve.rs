@@ -15,7 +15,7 @@ use crate::services::{Admin, Administration, Calc, Calculator, Math, Multiplier}
 
 /// Serves until SIGTERM or SIGINT has drained every server: exit 0, or 1
 /// if a server failed, 2 if a listener or the backplane could not be set up.
-pub async fn serve(args: ServeArgs) -> ExitCode {
+pub(crate) async fn serve(args: ServeArgs) -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

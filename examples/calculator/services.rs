@@ -37,7 +37,7 @@ pub enum CalcError {
 
 /// Summary statistics of a list of numbers.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// How many values there are.
     pub count: u64,
     /// Their mean; `null` for an empty list.
@@ -51,7 +51,7 @@ pub struct Stats {
 /// A shape, tagged by its `kind`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Shape {
+pub(crate) enum Shape {
     /// A circle of the given radius.
     Circle {
         /// Its radius.
@@ -68,7 +68,7 @@ pub enum Shape {
 
 /// The JSON-RPC 2.0 specification's example methods, and a few more.
 #[rpc]
-pub trait Calculator {
+pub(crate) trait Calculator {
     /// Subtracts `subtrahend` from `minuend`.
     #[rpc(idempotent)]
     async fn subtract(&self, minuend: i64, subtrahend: i64) -> Result<i64, CalcError>;
@@ -154,7 +154,7 @@ pub trait Calculator {
 
 /// Arithmetic under the `math` namespace.
 #[rpc(namespace = "math")]
-pub trait Math {
+pub(crate) trait Math {
     /// Multiplies two integers.
     #[rpc(idempotent)]
     async fn multiply(&self, a: i64, b: i64) -> Result<i64, CalcError>;
@@ -163,7 +163,7 @@ pub trait Math {
 /// Operations on the running instance; every caller needs the `admin` role
 /// (`serve --auth-token T` grants it to `Authorization: Bearer T`).
 #[rpc(namespace = "admin", requires = "admin")]
-pub trait Admin {
+pub(crate) trait Admin {
     /// Open WebSocket and TCP connections on this instance, the caller's included.
     #[rpc(idempotent)]
     async fn connections(&self) -> u64;
@@ -177,7 +177,7 @@ pub trait Admin {
 /// What the server sends to duplex clients; the `call` command serves it
 /// on its side of the connection and reports each notification on stderr.
 #[rpc]
-pub trait Events {
+pub(crate) trait Events {
     /// One of `notify_me`'s notifications.
     #[rpc(notification)]
     async fn tick(&self, i: u64);
@@ -188,7 +188,7 @@ pub trait Events {
 }
 
 /// The [`Calculator`] service.
-pub struct Calc {
+pub(crate) struct Calc {
     /// The open duplex connections, which `broadcast` reaches (with a
     /// backplane, the other instances' too).
     pub connections: Connections,
@@ -323,7 +323,7 @@ impl Calculator for Calc {
 }
 
 /// The [`Math`] service.
-pub struct Multiplier;
+pub(crate) struct Multiplier;
 
 impl Math for Multiplier {
     async fn multiply(&self, a: i64, b: i64) -> Result<i64, CalcError> {
@@ -332,7 +332,7 @@ impl Math for Multiplier {
 }
 
 /// The `call` command's side of [`Events`]: each notification on stderr.
-pub struct PrintEvents;
+pub(crate) struct PrintEvents;
 
 impl Events for PrintEvents {
     async fn tick(&self, i: u64) {
@@ -345,7 +345,7 @@ impl Events for PrintEvents {
 }
 
 /// The [`Admin`] service.
-pub struct Administration {
+pub(crate) struct Administration {
     /// The open duplex connections.
     pub connections: Connections,
     /// Handler futures alive, counted by the serve command's middleware.

@@ -22,6 +22,12 @@ pub struct NatsBroker {
     _stop_on_drop: DropGuard,
 }
 
+impl std::fmt::Debug for NatsBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsBroker").finish_non_exhaustive()
+    }
+}
+
 impl NatsBroker {
     /// A broker at `url` (`nats://HOST:PORT`), reached in the background:
     /// returns without waiting for the server.

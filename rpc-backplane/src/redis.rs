@@ -29,6 +29,12 @@ pub struct RedisBroker {
     shared: Arc<Shared>,
 }
 
+impl std::fmt::Debug for RedisBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBroker").finish_non_exhaustive()
+    }
+}
+
 #[derive(Default)]
 struct Shared {
     listeners: Mutex<HashMap<String, Vec<Deliver>>>,

@@ -26,6 +26,12 @@ pub struct InProcess {
     context: Context,
 }
 
+impl std::fmt::Debug for InProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcess").finish_non_exhaustive()
+    }
+}
+
 impl InProcess {
     /// Serves `methods` with default limits.
     pub fn new(methods: MethodTable) -> Self {

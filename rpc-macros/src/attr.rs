@@ -9,7 +9,7 @@ use crate::ctxt::Ctxt;
 
 /// Options of `#[rpc(...)]` on the trait.
 #[derive(Default)]
-pub struct TraitAttrs {
+pub(crate) struct TraitAttrs {
     /// `namespace = "math"`: wire names become `math.<name>`.
     pub namespace: Option<LitStr>,
     /// `crate = "::rpc"`: the path of the runtime.
@@ -22,7 +22,7 @@ pub struct TraitAttrs {
 
 /// Options of `#[rpc(...)]` on a method.
 #[derive(Default)]
-pub struct MethodAttrs {
+pub(crate) struct MethodAttrs {
     /// `name = "div"`.
     pub name: Option<LitStr>,
     /// `aliases = ["a", "b"]`.
@@ -70,7 +70,7 @@ fn string_value(cx: &Ctxt, key: &str, expr: &Expr) -> Option<LitStr> {
 }
 
 /// Parses the arguments given to `#[rpc(...)]` on the trait itself.
-pub fn trait_attrs(cx: &Ctxt, args: proc_macro2::TokenStream) -> TraitAttrs {
+pub(crate) fn trait_attrs(cx: &Ctxt, args: proc_macro2::TokenStream) -> TraitAttrs {
     let mut out = TraitAttrs::default();
     let args = match syn::parse2::<Args>(args) {
         Ok(args) => args,
@@ -115,7 +115,7 @@ pub fn trait_attrs(cx: &Ctxt, args: proc_macro2::TokenStream) -> TraitAttrs {
 }
 
 /// Takes the `#[rpc(...)]` attributes off a method and parses them.
-pub fn method_attrs(cx: &Ctxt, attrs: &mut Vec<Attribute>) -> MethodAttrs {
+pub(crate) fn method_attrs(cx: &Ctxt, attrs: &mut Vec<Attribute>) -> MethodAttrs {
     let mut out = MethodAttrs::default();
     let mut kept = Vec::new();
     let mut seen = Seen::default();
@@ -204,7 +204,7 @@ fn span_of(path: &syn::Path) -> Span {
 }
 
 /// The text of the doc comments among `attrs`, lines joined, trimmed at both ends.
-pub fn docs(attrs: &[Attribute]) -> Option<String> {
+pub(crate) fn docs(attrs: &[Attribute]) -> Option<String> {
     let lines: Vec<String> = attrs
         .iter()
         .filter(|a| a.path().is_ident("doc"))

@@ -10,7 +10,7 @@ use crate::model::{is_context, Method, Output, Service};
 
 /// Runs all checks, reporting each problem at the offending token, and
 /// marks each method found wrong as broken (it gets no generated code).
-pub fn check(cx: &Ctxt, service: &mut Service) {
+pub(crate) fn check(cx: &Ctxt, service: &mut Service) {
     check_trait(cx, service);
     let mut seen: HashMap<String, &syn::Ident> = HashMap::new();
     let mut broken = Vec::new();

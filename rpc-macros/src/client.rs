@@ -19,7 +19,7 @@ const CLIENT_OWN: &[&str] = &[
 ];
 
 /// The typed client and batch builder.
-pub fn client(service: &Service) -> TokenStream {
+pub(crate) fn client(service: &Service) -> TokenStream {
     let krate = &service.krate;
     let vis = &service.item.vis;
     let trait_ident = &service.item.ident;

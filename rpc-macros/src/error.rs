@@ -16,7 +16,7 @@ struct Variant<'a> {
     data: bool,
 }
 
-pub fn derive(input: DeriveInput) -> TokenStream {
+pub(crate) fn derive(input: DeriveInput) -> TokenStream {
     let cx = Ctxt::default();
     let mut krate: syn::Path = syn::parse_quote!(::rpc);
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("rpc")) {

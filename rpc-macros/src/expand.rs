@@ -8,7 +8,7 @@ use syn::{FnArg, TraitItem};
 use crate::model::{Method, Output, Service};
 
 /// The trait, rewritten so every method's future is `Send`, plus `into_rpc`.
-pub fn server(service: &Service) -> TokenStream {
+pub(crate) fn server(service: &Service) -> TokenStream {
     let krate = &service.krate;
     let mut item = service.item.clone();
     // A method found wrong stays as written: rustc judges it as the user wrote it.
@@ -213,7 +213,7 @@ fn call_args(method: &Method) -> Vec<TokenStream> {
 }
 
 /// The method's metadata, as a `MethodInfo` literal.
-pub fn method_info(service: &Service, method: &Method) -> TokenStream {
+pub(crate) fn method_info(service: &Service, method: &Method) -> TokenStream {
     let krate = &service.krate;
     let name = service.wire_name(&method.base_name());
     let aliases = method
@@ -362,7 +362,7 @@ fn describe(service: &Service, method: &Method) -> TokenStream {
 }
 
 /// A type as a person writes it: `Option<Vec<String>>`, not `Option < Vec < String > >`.
-pub fn type_text(ty: &syn::Type) -> String {
+pub(crate) fn type_text(ty: &syn::Type) -> String {
     let raw = quote!(#ty).to_string();
     let mut out = String::with_capacity(raw.len());
     for token in raw.split(' ') {
@@ -383,11 +383,11 @@ pub fn type_text(ty: &syn::Type) -> String {
 /// A span located at `tokens` (the user's type) that resolves names like
 /// the rest of the generated code, so errors point at the type while
 /// generated locals such as `self` and `__rpc_params` stay in scope.
-pub fn user_span<T: ToTokens>(tokens: &T) -> Span {
+pub(crate) fn user_span<T: ToTokens>(tokens: &T) -> Span {
     Span::call_site().located_at(tokens.span())
 }
 
 /// The name of a generated item: `<Trait><suffix>`.
-pub fn derived_ident(service: &Service, suffix: &str) -> syn::Ident {
+pub(crate) fn derived_ident(service: &Service, suffix: &str) -> syn::Ident {
     format_ident!("{}{}", service.item.ident, suffix)
 }

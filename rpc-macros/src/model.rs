@@ -10,7 +10,7 @@ use crate::attr::{self, MethodAttrs, TraitAttrs};
 use crate::ctxt::Ctxt;
 
 /// The annotated trait.
-pub struct Service {
+pub(crate) struct Service {
     /// The trait as written, minus our attributes (kept for re-emission).
     pub item: ItemTrait,
     /// Path of the runtime crate.
@@ -26,7 +26,7 @@ pub struct Service {
 }
 
 /// One trait method.
-pub struct Method {
+pub(crate) struct Method {
     /// The Rust name.
     pub ident: syn::Ident,
     /// Its position among the trait's items.
@@ -54,7 +54,7 @@ pub struct Method {
 }
 
 /// One wire parameter.
-pub struct Param {
+pub(crate) struct Param {
     /// The parameter's Rust name.
     pub ident: syn::Ident,
     /// Its wire name (the Rust name without any `r#`).
@@ -68,7 +68,7 @@ pub struct Param {
 /// What a method returns.
 // A handful exist per expansion; boxing would only add noise.
 #[allow(clippy::large_enum_variant)]
-pub enum Output {
+pub(crate) enum Output {
     /// Nothing (`()`).
     Unit,
     /// A plain value.
@@ -80,7 +80,7 @@ pub enum Output {
 impl Method {
     /// `T` when the method is a subscription returning `Subscription<T>`
     /// (or `Result<Subscription<T>, E>`).
-    pub fn subscription_item(&self) -> Option<&Type> {
+    pub(crate) fn subscription_item(&self) -> Option<&Type> {
         let ty = match &self.output {
             Output::Value(ty) | Output::Result { ok: ty, .. } => ty,
             Output::Unit => return None,
@@ -92,12 +92,12 @@ impl Method {
     }
 
     /// The role a caller needs: the method's own, else the trait's.
-    pub fn requires<'s>(&'s self, service: &'s Service) -> Option<&'s LitStr> {
+    pub(crate) fn requires<'s>(&'s self, service: &'s Service) -> Option<&'s LitStr> {
         self.attrs.requires.as_ref().or(service.requires.as_ref())
     }
 
     /// The wire name without the namespace.
-    pub fn base_name(&self) -> String {
+    pub(crate) fn base_name(&self) -> String {
         self.attrs
             .name
             .as_ref()
@@ -105,7 +105,7 @@ impl Method {
     }
 
     /// The span to blame for the wire name.
-    pub fn name_span(&self) -> Span {
+    pub(crate) fn name_span(&self) -> Span {
         self.attrs
             .name
             .as_ref()
@@ -115,7 +115,7 @@ impl Method {
 
 impl Service {
     /// Builds the model; structural problems go to `cx`.
-    pub fn from_syn(cx: &Ctxt, attrs: TraitAttrs, mut item: ItemTrait) -> Service {
+    pub(crate) fn from_syn(cx: &Ctxt, attrs: TraitAttrs, mut item: ItemTrait) -> Service {
         let krate = attrs.krate.unwrap_or_else(|| syn::parse_quote!(::rpc));
         let mut methods = Vec::new();
         for (item_index, trait_item) in item.items.iter_mut().enumerate() {
@@ -160,7 +160,7 @@ impl Service {
     }
 
     /// The wire name of `method`, with the namespace.
-    pub fn wire_name(&self, base: &str) -> String {
+    pub(crate) fn wire_name(&self, base: &str) -> String {
         match &self.namespace {
             Some(ns) => format!("{}.{base}", ns.value()),
             None => base.to_owned(),
@@ -238,7 +238,7 @@ fn is_plain_name(pat: &Pat) -> bool {
 /// generated code checks is the framework's), `rpc::Context`,
 /// `::rpc::Context`, or `<crate>::Context` under `crate = "..."`. A
 /// `Context` of another path (`app::Context`) is an ordinary parameter.
-pub fn is_context(ty: &Type, krate: &syn::Path) -> bool {
+pub(crate) fn is_context(ty: &Type, krate: &syn::Path) -> bool {
     let Type::Path(tp) = ty else { return false };
     if tp.qself.is_some() {
         return false;

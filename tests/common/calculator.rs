@@ -12,7 +12,7 @@ fn root() -> PathBuf {
 
 /// The calculator example binary, built by `cargo test` (which builds the
 /// examples); built here only when it is missing or older than this test.
-pub fn binary() -> &'static Path {
+pub(crate) fn binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().expect("the test binary's path");
@@ -61,7 +61,7 @@ pub fn binary() -> &'static Path {
 
 /// A running `calculator serve` on ports the system chose, read from the
 /// addresses it prints on stdout. Killed when dropped.
-pub struct Served {
+pub(crate) struct Served {
     pub child: Child,
     /// `http://ADDR/`
     pub http: String,
@@ -71,7 +71,7 @@ pub struct Served {
 
 impl Served {
     /// Starts `calculator serve --http 127.0.0.1:0 --tcp 127.0.0.1:0 --framing FRAMING`.
-    pub fn start(framing: &str) -> Served {
+    pub(crate) fn start(framing: &str) -> Served {
         let mut command = Command::new(binary());
         command
             .args(["serve", "--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
@@ -84,7 +84,7 @@ impl Served {
     /// Starts `calculator serve` on the given addresses (`HOST:PORT`), as a
     /// restart of an instance on the same ports does; tries for a few
     /// seconds while the ports are still being released.
-    pub fn start_at(http: &str, tcp: &str, framing: &str) -> Served {
+    pub(crate) fn start_at(http: &str, tcp: &str, framing: &str) -> Served {
         let started = Instant::now();
         loop {
             let mut command = Command::new(binary());
@@ -105,7 +105,7 @@ impl Served {
     }
 
     /// `HOST:PORT` of the HTTP listener.
-    pub fn http_addr(&self) -> String {
+    pub(crate) fn http_addr(&self) -> String {
         self.http
             .trim_start_matches("http://")
             .trim_end_matches('/')
@@ -113,13 +113,13 @@ impl Served {
     }
 
     /// Kills the process at once (SIGKILL): no drain, connections just drop.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
     /// Starts a command that runs `calculator serve` and prints its addresses.
-    pub fn spawn(mut command: Command) -> Served {
+    pub(crate) fn spawn(mut command: Command) -> Served {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -147,12 +147,12 @@ impl Served {
     }
 
     /// `ws://ADDR/` on the HTTP listener.
-    pub fn ws(&self) -> String {
+    pub(crate) fn ws(&self) -> String {
         self.http.replacen("http://", "ws://", 1)
     }
 
     /// Sends SIGTERM, as systemd, Docker and Kubernetes do.
-    pub fn terminate(&self) {
+    pub(crate) fn terminate(&self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -161,7 +161,7 @@ impl Served {
     }
 
     /// Waits for the process to exit, for at most `within`.
-    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+    pub(crate) fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + within;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {

@@ -9,7 +9,7 @@ use rpc::MethodTable;
 use super::{next_event, peer, DemoClient, Peer};
 
 /// Opens a client connection that serves `methods` to the server.
-pub trait Connect {
+pub(crate) trait Connect {
     fn connect(&self, methods: MethodTable) -> impl Future<Output = DuplexConnection>;
 }
 
@@ -23,7 +23,7 @@ where
     }
 }
 
-pub async fn calls_both_ways(connect: impl Connect) {
+pub(crate) async fn calls_both_ways(connect: impl Connect) {
     let (service, _events) = peer();
     let conn = connect.connect(service.into_rpc()).await;
     let client = DemoClient::new(conn.clone());
@@ -39,7 +39,7 @@ pub async fn calls_both_ways(connect: impl Connect) {
     client.bump().await.unwrap();
 }
 
-pub async fn pushes_notifications_in_order_before_the_answer(connect: impl Connect) {
+pub(crate) async fn pushes_notifications_in_order_before_the_answer(connect: impl Connect) {
     let (service, mut events) = peer();
     let client = DemoClient::new(connect.connect(service.into_rpc()).await);
     assert_eq!(client.notify_me(20).await.unwrap(), 20);
@@ -51,7 +51,7 @@ pub async fn pushes_notifications_in_order_before_the_answer(connect: impl Conne
 /// A notification is a subscription item only when its method and id were
 /// subscribed: one whose params merely hold `subscription` and `result`
 /// reaches the client's handler, whichever id it names.
-pub async fn notifications_shaped_like_items_reach_the_handler(connect: impl Connect) {
+pub(crate) async fn notifications_shaped_like_items_reach_the_handler(connect: impl Connect) {
     let (service, mut events) = peer();
     let client = DemoClient::new(connect.connect(service.into_rpc()).await);
     for id in ["x", "1", "2"] {
@@ -60,7 +60,7 @@ pub async fn notifications_shaped_like_items_reach_the_handler(connect: impl Con
     }
 }
 
-pub async fn broadcast_reaches_every_client(connect: impl Connect) {
+pub(crate) async fn broadcast_reaches_every_client(connect: impl Connect) {
     let mut receivers = Vec::new();
     let mut clients = Vec::new();
     for _ in 0..3 {
@@ -75,7 +75,7 @@ pub async fn broadcast_reaches_every_client(connect: impl Connect) {
     }
 }
 
-pub async fn thousand_concurrent_calls_all_matched(connect: impl Connect) {
+pub(crate) async fn thousand_concurrent_calls_all_matched(connect: impl Connect) {
     let client = DemoClient::new(connect.connect(MethodTable::new()).await);
     let calls = (0..1000i64).map(|i| {
         let client = client.clone();
@@ -87,7 +87,7 @@ pub async fn thousand_concurrent_calls_all_matched(connect: impl Connect) {
     }
 }
 
-pub async fn answers_arrive_as_calls_complete(connect: impl Connect) {
+pub(crate) async fn answers_arrive_as_calls_complete(connect: impl Connect) {
     let client = DemoClient::new(connect.connect(MethodTable::new()).await);
     let started = Instant::now();
     let slow = tokio::spawn({
@@ -103,7 +103,7 @@ pub async fn answers_arrive_as_calls_complete(connect: impl Connect) {
     assert_eq!(slow.await.unwrap().unwrap(), 500);
 }
 
-pub async fn pending_calls_fail_when_the_connection_closes(connect: impl Connect) {
+pub(crate) async fn pending_calls_fail_when_the_connection_closes(connect: impl Connect) {
     let conn = connect.connect(MethodTable::new()).await;
     let client = DemoClient::new(conn.clone());
     let pending = tokio::spawn({
@@ -120,7 +120,7 @@ pub async fn pending_calls_fail_when_the_connection_closes(connect: impl Connect
     assert!(matches!(client.add(1, 2).await, Err(rpc::Error::Closed)));
 }
 
-pub async fn panics_and_timeouts_stay_on_their_call(connect: impl Connect) {
+pub(crate) async fn panics_and_timeouts_stay_on_their_call(connect: impl Connect) {
     let client = DemoClient::new(connect.connect(MethodTable::new()).await);
     let err = client.boom().await.unwrap_err();
     assert_eq!(err.error_object().unwrap().code, rpc::code::INTERNAL_ERROR);
@@ -133,7 +133,7 @@ pub async fn panics_and_timeouts_stay_on_their_call(connect: impl Connect) {
 }
 
 /// A method returning `()` or `None` answers `"result": null`: still an answer.
-pub async fn null_results_are_answers(connect: impl Connect) {
+pub(crate) async fn null_results_are_answers(connect: impl Connect) {
     let client = DemoClient::new(connect.connect(MethodTable::new()).await);
     let within = Duration::from_secs(2);
     tokio::time::timeout(within, client.nothing())
@@ -163,7 +163,7 @@ pub async fn null_results_are_answers(connect: impl Connect) {
 
 /// A peer that never reads cannot hold up broadcasts to the others: it is
 /// dropped once its queue is full, and the others get every message.
-pub async fn a_peer_that_never_reads_does_not_block_broadcasts(
+pub(crate) async fn a_peer_that_never_reads_does_not_block_broadcasts(
     connect: impl Connect,
     stalled: impl Future<Output = Box<dyn std::any::Any + Send>>,
     text_len: usize,
@@ -190,11 +190,11 @@ pub async fn a_peer_that_never_reads_does_not_block_broadcasts(
 }
 
 /// How a fake peer answers a request (given its id as JSON text).
-pub type Answer = fn(&str) -> String;
+pub(crate) type Answer = fn(&str) -> String;
 
 /// Calls `add` through our client over `connect`, and returns what the
 /// call ended with (never a hang: it fails the test after two seconds).
-pub async fn call_once(connect: impl Connect) -> Result<i64, rpc::Error> {
+pub(crate) async fn call_once(connect: impl Connect) -> Result<i64, rpc::Error> {
     let client = DemoClient::new(connect.connect(MethodTable::new()).await);
     tokio::time::timeout(Duration::from_secs(2), client.add(1, 2))
         .await
@@ -202,29 +202,29 @@ pub async fn call_once(connect: impl Connect) -> Result<i64, rpc::Error> {
 }
 
 /// The peer answers `"error": null` beside the result, as json-rpc2 does.
-pub fn error_null_beside_result(id: &str) -> String {
+pub(crate) fn error_null_beside_result(id: &str) -> String {
     format!(r#"{{"jsonrpc":"2.0","result":3,"error":null,"id":{id}}}"#)
 }
 
 /// The peer answers `"result": null` beside a real error.
-pub fn result_null_beside_error(id: &str) -> String {
+pub(crate) fn result_null_beside_error(id: &str) -> String {
     format!(
         r#"{{"jsonrpc":"2.0","result":null,"error":{{"code":-32000,"message":"no"}},"id":{id}}}"#
     )
 }
 
 /// The peer could not read the request: an error with `"id": null`.
-pub fn null_id_error(_id: &str) -> String {
+pub(crate) fn null_id_error(_id: &str) -> String {
     r#"{"jsonrpc":"2.0","error":{"code":-32700,"message":"Parse error"},"id":null}"#.to_owned()
 }
 
 /// The peer answers with an id we never sent.
-pub fn wrong_id(_id: &str) -> String {
+pub(crate) fn wrong_id(_id: &str) -> String {
     r#"{"jsonrpc":"2.0","result":3,"id":987654}"#.to_owned()
 }
 
 /// Checks what each kind of odd answer does to a call.
-pub async fn odd_answers_end_the_call_clearly<C: Connect>(peer_with: impl Fn(Answer) -> C) {
+pub(crate) async fn odd_answers_end_the_call_clearly<C: Connect>(peer_with: impl Fn(Answer) -> C) {
     let ok = call_once(peer_with(error_null_beside_result)).await;
     assert_eq!(ok.unwrap(), 3, "`error: null` beside a result");
     let err = call_once(peer_with(result_null_beside_error))
@@ -238,14 +238,14 @@ pub async fn odd_answers_end_the_call_clearly<C: Connect>(peer_with: impl Fn(Ans
 }
 
 /// The id of a request, as JSON text.
-pub fn request_id(message: &[u8]) -> String {
+pub(crate) fn request_id(message: &[u8]) -> String {
     let value: serde_json::Value = serde_json::from_slice(message).expect("a JSON request");
     value["id"].to_string()
 }
 
 /// A notification whose handler never finishes holds up the notifications
 /// after it for a bounded time only, and the calls not at all.
-pub async fn a_stuck_notification_does_not_stall_the_connection(connect: impl Connect) {
+pub(crate) async fn a_stuck_notification_does_not_stall_the_connection(connect: impl Connect) {
     let client = DemoClient::new(connect.connect(MethodTable::new()).await);
     let before = client.bumps().await.unwrap();
     client.stall().await.unwrap();

@@ -9,7 +9,7 @@ use rpc::{rpc, Context, ErrorObject};
 
 /// The service every transport test serves.
 #[rpc]
-pub trait Demo {
+pub(crate) trait Demo {
     /// Adds two integers.
     async fn add(&self, a: i64, b: i64) -> i64;
 
@@ -83,7 +83,7 @@ impl Drop for Live {
 }
 
 #[derive(Default, Clone)]
-pub struct DemoService {
+pub(crate) struct DemoService {
     pub bumps: Arc<AtomicUsize>,
     /// `hold` calls whose futures are alive.
     pub live: Arc<AtomicUsize>,
@@ -192,7 +192,7 @@ impl Demo for DemoService {
 
 /// What a duplex client serves back to the server.
 #[rpc]
-pub trait Peer {
+pub(crate) trait Peer {
     /// A `notify_me` notification.
     #[rpc(notification)]
     async fn tick(&self, i: u64);
@@ -211,7 +211,7 @@ pub trait Peer {
 
 /// Records what the server pushed.
 #[derive(Clone)]
-pub struct PeerService {
+pub(crate) struct PeerService {
     pub events: tokio::sync::mpsc::UnboundedSender<String>,
 }
 
@@ -234,13 +234,13 @@ impl Peer for PeerService {
 }
 
 /// A peer service and the receiving end of what it records.
-pub fn peer() -> (PeerService, tokio::sync::mpsc::UnboundedReceiver<String>) {
+pub(crate) fn peer() -> (PeerService, tokio::sync::mpsc::UnboundedReceiver<String>) {
     let (events, rx) = tokio::sync::mpsc::unbounded_channel();
     (PeerService { events }, rx)
 }
 
 /// Receives the next recorded event, failing after two seconds.
-pub async fn next_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+pub(crate) async fn next_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
     tokio::time::timeout(Duration::from_secs(2), rx.recv())
         .await
         .expect("no event within 2 s")
@@ -248,7 +248,9 @@ pub async fn next_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -
 }
 
 /// Starts an HTTP/WebSocket server for `methods` on a free port.
-pub async fn http_server(server: rpc::http::Server) -> (std::net::SocketAddr, rpc::Shutdown) {
+pub(crate) async fn http_server(
+    server: rpc::http::Server,
+) -> (std::net::SocketAddr, rpc::Shutdown) {
     let listening = server.bind("127.0.0.1:0").await.expect("bind");
     let addr = listening.local_addr().expect("addr");
     let token = listening.shutdown().clone();
@@ -257,7 +259,7 @@ pub async fn http_server(server: rpc::http::Server) -> (std::net::SocketAddr, rp
 }
 
 /// Waits until `count` reads `expected`, for at most `within`.
-pub async fn eventually(count: &AtomicUsize, expected: usize, within: Duration) -> usize {
+pub(crate) async fn eventually(count: &AtomicUsize, expected: usize, within: Duration) -> usize {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let now = count.load(Ordering::SeqCst);
@@ -270,7 +272,7 @@ pub async fn eventually(count: &AtomicUsize, expected: usize, within: Duration) 
 
 /// A free loopback port; ports handed out in this process are never handed
 /// out again, so parallel tests never share one.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     static USED: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     loop {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -285,5 +287,5 @@ pub fn free_port() -> u16 {
     }
 }
 
-pub mod calculator;
-pub mod duplex;
+pub(crate) mod calculator;
+pub(crate) mod duplex;

@@ -32,6 +32,14 @@ pub struct Batch<S> {
     slots: S,
 }
 
+impl<S> std::fmt::Debug for Batch<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("calls", &self.calls.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Batch<()> {
     /// An empty batch on `client`.
     pub(super) fn new(client: Client) -> Self {
@@ -45,6 +53,7 @@ impl Batch<()> {
 }
 
 /// The typed place of one call's result in a batch.
+#[derive(Debug)]
 pub struct Slot<T> {
     index: usize,
     _result: PhantomData<fn() -> T>,

@@ -26,4 +26,5 @@ pub use id::Id;
 pub use invalid::InvalidResponse;
 pub(crate) use invalid::{excerpt, EXCERPT};
 pub use limits::{Limits, DEFAULT_MAX_MESSAGE, DEFAULT_REQUEST_TIMEOUT};
+pub use notice::lagged;
 pub use params::{Params, ParamsDecoder};

@@ -54,6 +54,17 @@ pub struct Dispatcher {
     meters: Option<Arc<Meters>>,
 }
 
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("methods", &self.methods.len())
+            .field("limits", &self.limits)
+            .field("layers", &self.stack.is_some())
+            .field("metrics", &self.meters.is_some())
+            .finish()
+    }
+}
+
 impl Dispatcher {
     /// A dispatcher with default limits.
     pub fn new(methods: MethodTable) -> Self {

@@ -115,6 +115,14 @@ pub struct Method {
     pub(crate) info: Arc<MethodInfo>,
 }
 
+impl std::fmt::Debug for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Method")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Method {
     /// The method's metadata.
     pub fn info(&self) -> &MethodInfo {

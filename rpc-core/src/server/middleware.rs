@@ -216,6 +216,12 @@ impl Shared for Handlers {
 /// The future of a call through a [`CallService`].
 pub struct CallFuture(Inner);
 
+impl std::fmt::Debug for CallFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallFuture")
+    }
+}
+
 enum Inner {
     Handler(HandlerFuture),
     Boxed(Pin<Box<dyn Future<Output = Result<Box<RawValue>, BoxError>> + Send>>),
@@ -354,6 +360,12 @@ impl<F: Clone> tower::Layer<CallService> for FromFnLayer<F> {
 pub struct FromFn<F> {
     f: F,
     inner: CallService,
+}
+
+impl<F> std::fmt::Debug for FromFn<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FromFn").finish_non_exhaustive()
+    }
 }
 
 impl<F, Fut> Service<Call> for FromFn<F>

@@ -254,6 +254,7 @@ pub trait DeclaredErrors {
 /// Finds the errors `E` declares, if it declares any (what `#[rpc]`
 /// generates calls `(&ErrorsOf::<E>::new()).errors()`).
 #[doc(hidden)]
+#[allow(missing_debug_implementations)]
 pub struct ErrorsOf<E: ?Sized>(std::marker::PhantomData<fn() -> Box<E>>);
 
 impl<E: ?Sized> ErrorsOf<E> {

@@ -11,14 +11,14 @@ use serde_json::Value;
 /// The calls that handlers recorded, in the order they ran (so that tests can
 /// prove a notification was executed although nothing was answered).
 #[derive(Clone, Default)]
-pub struct Calls(Arc<Mutex<Vec<String>>>);
+pub(crate) struct Calls(Arc<Mutex<Vec<String>>>);
 
 impl Calls {
-    pub fn push(&self, call: String) {
+    pub(crate) fn push(&self, call: String) {
         self.0.lock().unwrap().push(call);
     }
 
-    pub fn take(&self) -> Vec<String> {
+    pub(crate) fn take(&self) -> Vec<String> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
 }
@@ -26,7 +26,7 @@ impl Calls {
 /// The example methods of the JSON-RPC 2.0 specification, registered by
 /// hand: `subtract`, `sum`, `update`, `get_data`, `notify_hello`,
 /// `notify_sum`, plus `echo(value)` and `greet(name, title?)`.
-pub fn spec_methods(calls: &Calls) -> MethodTable {
+pub(crate) fn spec_methods(calls: &Calls) -> MethodTable {
     let mut t = MethodTable::new();
     t.register(
         MethodInfo::named("subtract"),
@@ -128,7 +128,7 @@ pub fn spec_methods(calls: &Calls) -> MethodTable {
 }
 
 /// Sends `body` and returns the raw answer as text (`None`: no answer).
-pub async fn send(dispatcher: &Dispatcher, body: &str) -> Option<String> {
+pub(crate) async fn send(dispatcher: &Dispatcher, body: &str) -> Option<String> {
     dispatcher
         .handle(body.as_bytes(), &Context::new())
         .await
@@ -136,21 +136,21 @@ pub async fn send(dispatcher: &Dispatcher, body: &str) -> Option<String> {
 }
 
 /// Sends `body` and parses the answer, which must be valid JSON.
-pub async fn call(dispatcher: &Dispatcher, body: &str) -> Option<Value> {
+pub(crate) async fn call(dispatcher: &Dispatcher, body: &str) -> Option<Value> {
     send(dispatcher, body).await.map(|text| {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("answer is not JSON ({e}): {text}"))
     })
 }
 
 /// The `error.code` of a single response object.
-pub fn error_code(response: &Value) -> i64 {
+pub(crate) fn error_code(response: &Value) -> i64 {
     response["error"]["code"]
         .as_i64()
         .unwrap_or_else(|| panic!("not an error response: {response}"))
 }
 
 /// The `error.message` of a single response object.
-pub fn error_message(response: &Value) -> &str {
+pub(crate) fn error_message(response: &Value) -> &str {
     response["error"]["message"]
         .as_str()
         .unwrap_or_else(|| panic!("error without a message: {response}"))

@@ -69,6 +69,12 @@ pub struct Server {
     routes: Option<Router>,
 }
 
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").finish_non_exhaustive()
+    }
+}
+
 /// What every request handler shares.
 // Without WebSocket, only the dispatcher is read (the rest serves upgrades).
 #[cfg_attr(not(feature = "ws"), allow(dead_code))]
@@ -272,6 +278,12 @@ pub struct Listening {
     header_read_timeout: Duration,
     shutdown: Shutdown,
     tracker: TaskTracker,
+}
+
+impl std::fmt::Debug for Listening {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listening").finish_non_exhaustive()
+    }
 }
 
 impl Listening {

@@ -35,6 +35,12 @@ pub struct TcpServer {
     options: StreamOptions,
 }
 
+impl std::fmt::Debug for TcpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpServer").finish_non_exhaustive()
+    }
+}
+
 impl TcpServer {
     /// A server for `methods` with newline framing and safe defaults.
     pub fn new(methods: MethodTable) -> Self {
@@ -84,6 +90,12 @@ pub struct TcpListening {
     options: StreamOptions,
     connections: Connections,
     shutdown: Shutdown,
+}
+
+impl std::fmt::Debug for TcpListening {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpListening").finish_non_exhaustive()
+    }
 }
 
 impl TcpListening {
