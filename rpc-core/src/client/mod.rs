@@ -123,7 +123,9 @@ pub trait Transport: Send + Sync + 'static {
     /// Records a subscribe call about to be sent whose items travel in
     /// notifications `method`, so that items arriving before its answer are
     /// kept for it (a duplex transport); `None`: this transport cannot carry
-    /// subscriptions.
+    /// subscriptions. A transport that wraps another forwards this and
+    /// [`open_subscription`](Self::open_subscription) together: without
+    /// it, the first items of a subscription may reach the handlers instead.
     fn expect_subscription(&self, _method: &str) -> Option<Expecting> {
         None
     }

@@ -19,6 +19,11 @@ pub(crate) const BUFFER: usize = 256;
 /// is on its way to the caller).
 const EARLY: usize = 256;
 
+/// Subscriptions that ended, remembered so that their late items (sent
+/// before the server saw the unsubscribe) are dropped, not handed to the
+/// user's handlers.
+const ENDED: usize = 64;
+
 /// A connection's subscriptions: where their notices go.
 #[derive(Default)]
 pub(crate) struct Routes(Mutex<RouteTable>);
@@ -29,6 +34,8 @@ struct Route {
     method: Box<str>,
     sender: mpsc::Sender<Notice>,
     lagged: Arc<AtomicBool>,
+    /// Whether a notification with this id but another method was reported.
+    warned: bool,
 }
 
 /// The routes, and the notices that came before their route: one lock, so
@@ -37,18 +44,32 @@ struct Route {
 struct RouteTable {
     /// Open subscriptions, by id.
     open: HashMap<String, Route>,
-    /// Per notification method: open subscriptions and subscribe calls in
-    /// flight. A method absent here is never a subscription's.
+    /// Per notification method: open subscriptions, subscribe calls in
+    /// flight and recently ended subscriptions. A method absent here is
+    /// never a subscription's.
     methods: HashMap<Box<str>, Uses>,
     /// Notices of a method whose subscribe call is in flight, with an id
     /// not open yet: (method, id, notice).
     early: VecDeque<(Box<str>, String, Notice)>,
+    /// The last subscriptions that ended: (method, id).
+    ended: VecDeque<(Box<str>, String)>,
+    /// The connection is over: no route opens any more.
+    closed: bool,
 }
 
 #[derive(Default, Clone, Copy)]
 struct Uses {
     open: usize,
     opening: usize,
+    ended: usize,
+}
+
+/// Which count of a method's [`Uses`] goes down.
+#[derive(Clone, Copy)]
+enum Use {
+    Open,
+    Opening,
+    Ended,
 }
 
 impl RouteTable {
@@ -57,30 +78,51 @@ impl RouteTable {
     }
 
     /// One use of `method` fewer; the method leaves when none is left.
-    fn release(&mut self, method: &str, opening: bool) {
+    fn release(&mut self, method: &str, what: Use) {
         if let Some(uses) = self.methods.get_mut(method) {
-            if opening {
-                uses.opening = uses.opening.saturating_sub(1);
-            } else {
-                uses.open = uses.open.saturating_sub(1);
-            }
-            if uses.open == 0 && uses.opening == 0 {
-                self.methods.remove(method);
+            let count = match what {
+                Use::Open => &mut uses.open,
+                Use::Opening => &mut uses.opening,
+                Use::Ended => &mut uses.ended,
+            };
+            *count = count.saturating_sub(1);
+            if uses.opening == 0 {
+                // Nobody is waiting for these any more.
+                let before = self.early.len();
                 self.early.retain(|(m, _, _)| &**m != method);
+                let dropped = before - self.early.len();
+                if dropped > 0 {
+                    tracing::debug!(
+                        method,
+                        dropped,
+                        "notices of no subscription of ours dropped"
+                    );
+                }
+            }
+            if uses.open == 0 && uses.opening == 0 && uses.ended == 0 {
+                self.methods.remove(method);
             }
         }
     }
 
+    /// Ends the route of `id`: remembered a while, so that late items drop.
     fn remove(&mut self, id: &str) {
         if let Some(route) = self.open.remove(id) {
-            self.release(&route.method, false);
+            if self.ended.len() == ENDED {
+                if let Some((method, _)) = self.ended.pop_front() {
+                    self.release(&method, Use::Ended);
+                }
+            }
+            self.uses(&route.method).ended += 1;
+            self.ended.push_back((route.method.clone(), id.to_owned()));
+            self.release(&route.method, Use::Open);
         }
     }
 }
 
 impl Routes {
     /// Whether notifications `method` may be items of ours: a
-    /// subscription with that method is open or being opened.
+    /// subscription with that method is open, being opened, or just ended.
     pub(crate) fn expects(&self, method: &str) -> bool {
         self.0
             .lock()
@@ -101,27 +143,38 @@ impl Routes {
     }
 
     /// Opens the route of subscription `id`, whose items travel in
-    /// `method`, with the notices that came early.
+    /// `method`, with the notices that came early. `None` once the
+    /// connection is over.
     pub(crate) fn open(&self, method: &str, id: &str) -> Option<Inbox> {
         let (sender, receiver) = mpsc::channel(BUFFER);
         let lagged = Arc::new(AtomicBool::new(false));
         let mut table = self.0.lock().ok()?;
+        if table.closed {
+            return None;
+        }
         let early = std::mem::take(&mut table.early);
+        let mut ended = false;
         for (for_method, for_id, notice) in early {
             if *for_method == *method && for_id == id {
+                ended |= matches!(notice, Notice::End(_));
                 let _ = sender.try_send(notice);
             } else {
                 table.early.push_back((for_method, for_id, notice));
             }
         }
-        table.uses(method).open += 1;
-        let route = Route {
-            method: method.into(),
-            sender,
-            lagged: lagged.clone(),
-        };
-        if let Some(replaced) = table.open.insert(id.to_owned(), route) {
-            table.release(&replaced.method, false);
+        table.ended.retain(|(m, i)| !(**m == *method && i == id));
+        // Ended before it opened: its stream has everything, end included.
+        if !ended {
+            table.uses(method).open += 1;
+            let route = Route {
+                method: method.into(),
+                sender,
+                lagged: lagged.clone(),
+                warned: false,
+            };
+            if let Some(replaced) = table.open.insert(id.to_owned(), route) {
+                table.release(&replaced.method, Use::Open);
+            }
         }
         Some(Inbox { receiver, lagged })
     }
@@ -129,10 +182,13 @@ impl Routes {
     /// Ends every route: the connection is over.
     pub(crate) fn clear(&self) {
         if let Ok(mut table) = self.0.lock() {
+            table.closed = true;
             table.open.clear();
             table.early.clear();
+            table.ended.clear();
             table.methods.retain(|_, uses| {
                 uses.open = 0;
+                uses.ended = 0;
                 uses.opening > 0
             });
         }
@@ -146,14 +202,15 @@ impl Routes {
     }
 
     /// Routes a notification `method` of subscription `id`. `false` when
-    /// it is not ours: no subscription with that method and id is open or
-    /// being opened (it then goes to the user's handlers).
+    /// it is not ours: no subscription with that method and id is open,
+    /// being opened or just ended (it then goes to the user's handlers).
     pub(crate) fn deliver(&self, method: &str, id: &str, notice: Notice) -> bool {
         let Ok(mut table) = self.0.lock() else {
             return false;
         };
+        let table = &mut *table;
         let end = matches!(notice, Notice::End(_));
-        match table.open.get(id) {
+        match table.open.get_mut(id) {
             Some(route) if *route.method == *method => {
                 match route.sender.try_send(notice) {
                     Ok(()) if end => table.remove(id),
@@ -164,19 +221,34 @@ impl Routes {
                         table.remove(id);
                     }
                 }
-                true
+                return true;
             }
-            _ if table.methods.get(method).is_some_and(|u| u.opening > 0) => {
-                if table.early.len() == EARLY {
-                    table.early.pop_front();
-                }
-                table
-                    .early
-                    .push_back((method.into(), id.to_owned(), notice));
-                true
+            Some(route) if !route.warned => {
+                // Items by id alone used to reach it: say why they do not.
+                route.warned = true;
+                tracing::warn!(
+                    subscription = id,
+                    subscribed = &*route.method,
+                    received = method,
+                    "a notification names one of our subscriptions but not its method: passed to the handlers, not the subscription"
+                );
             }
-            _ => false,
+            _ => {}
         }
+        if table.ended.iter().any(|(m, i)| **m == *method && i == id) {
+            // Sent before the server saw the end: nobody wants it.
+            return true;
+        }
+        if table.methods.get(method).is_some_and(|u| u.opening > 0) {
+            if table.early.len() == EARLY {
+                table.early.pop_front();
+            }
+            table
+                .early
+                .push_back((method.into(), id.to_owned(), notice));
+            return true;
+        }
+        false
     }
 }
 
@@ -198,7 +270,7 @@ impl std::fmt::Debug for Expecting {
 impl Drop for Expecting {
     fn drop(&mut self) {
         if let Ok(mut table) = self.routes.0.lock() {
-            table.release(&self.method, true);
+            table.release(&self.method, Use::Opening);
         }
     }
 }
@@ -223,7 +295,49 @@ mod tests {
         assert!(routes.deliver("ticks", "1", item(3)));
         assert!(matches!(inbox.receiver.try_recv(), Ok(Notice::Item(i)) if i.get() == "3"));
         routes.close("1");
+        // Late items of an ended subscription are dropped, not handed on.
+        assert!(routes.deliver("ticks", "1", item(4)));
+        assert!(!routes.deliver("ticks", "2", item(5)));
+    }
+
+    #[test]
+    fn an_end_before_the_route_opens_leaves_nothing_behind() {
+        let routes = Arc::new(Routes::default());
+        let expecting = routes.expect("ticks");
+        assert!(routes.deliver("ticks", "7", item(0)));
+        assert!(routes.deliver("ticks", "7", Notice::End(None)));
+        let mut inbox = routes.open("ticks", "7").unwrap();
+        drop(expecting);
+        assert!(matches!(inbox.receiver.try_recv(), Ok(Notice::Item(_))));
+        assert!(matches!(inbox.receiver.try_recv(), Ok(Notice::End(None))));
+        assert!(!routes.expects("ticks"), "no route stays open");
+    }
+
+    #[test]
+    fn no_route_opens_on_a_closed_connection() {
+        let routes = Arc::new(Routes::default());
+        let _inbox = routes.open("ticks", "1").unwrap();
+        routes.clear();
+        assert!(routes.open("ticks", "2").is_none());
         assert!(!routes.expects("ticks"));
+    }
+
+    #[test]
+    fn ended_subscriptions_are_forgotten_after_a_while() {
+        let routes = Arc::new(Routes::default());
+        for i in 0..(ENDED + 10) {
+            let _ = routes.open("ticks", &i.to_string()).unwrap();
+            routes.close(&i.to_string());
+        }
+        assert!(
+            !routes.deliver("ticks", "0", item(0)),
+            "the oldest is forgotten"
+        );
+        let last = (ENDED + 9).to_string();
+        assert!(routes.deliver("ticks", &last, item(0)));
+        let table = routes.0.lock().unwrap();
+        assert_eq!(table.ended.len(), ENDED);
+        assert_eq!(table.methods.get("ticks").map(|u| u.ended), Some(ENDED));
     }
 
     #[test]

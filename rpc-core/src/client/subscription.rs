@@ -258,7 +258,7 @@ impl Client {
     /// does unless a transport does more.
     pub(crate) async fn subscribe_once(&self, call: SubscribeCall) -> Result<Opened, Error> {
         // Items may come right behind the answer, before its id is known here.
-        let _expecting = self.transport.expect_subscription(call.notification);
+        let expecting = self.transport.expect_subscription(call.notification);
         let raw_id: Box<RawValue> = self
             .call_encoded(&call.method, call.params.as_deref(), false)
             .await?;
@@ -266,9 +266,13 @@ impl Client {
         let inbox = self
             .transport
             .open_subscription(call.notification, &id)
-            .ok_or(Error::Unsupported(
-                "subscriptions need a duplex connection (WebSocket or TCP)",
-            ))?;
+            .ok_or(match expecting {
+                // A duplex transport whose connection ended meanwhile.
+                Some(_) => Error::Closed,
+                None => {
+                    Error::Unsupported("subscriptions need a duplex connection (WebSocket or TCP)")
+                }
+            })?;
         Ok(Opened {
             inbox,
             key: id.clone(),

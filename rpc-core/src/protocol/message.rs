@@ -216,7 +216,9 @@ pub(crate) fn parse<'a>(body: &'a [u8], limits: &Limits) -> Result<Message<'a>, 
             // be longer; one non-response member ends it. Each member is
             // read once, as it is classified.
             let (len, limit) = (members.len(), limits.max_batch_len);
-            let mut entries = Vec::with_capacity(len);
+            // Room for what may be kept: an over-long batch of calls is
+            // refused at its first call, before it could fill more.
+            let mut entries = Vec::with_capacity(len.min(limit));
             for raw in members {
                 let entry = member(raw);
                 if len > limit && !matches!(entry, Entry::Response { .. }) {

@@ -76,6 +76,11 @@ pub(crate) fn key(id: &RawValue) -> String {
 /// Reads `params` as a notice: the subscription's key and what it carries;
 /// `None` when the params are no notice.
 pub(crate) fn read(params: &RawValue) -> Option<(String, Content)> {
+    // Named params only: a struct also reads from an array, and
+    // `["x", 1]` is no notice.
+    if !params.get().starts_with('{') {
+        return None;
+    }
     let parts: Parts<'_> = serde_json::from_str(params.get()).ok()?;
     let content = match (parts.result, parts.error) {
         (Some(item), None) => Ok(item.to_owned()),
@@ -87,4 +92,31 @@ pub(crate) fn read(params: &RawValue) -> Option<(String, Content)> {
         _ => return None,
     };
     Some((key(parts.subscription), content))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn a_notice_is_an_object_with_an_id_and_a_result_or_an_error() {
+        let (id, content) = read(&raw(r#"{"subscription":"a","result":[1]}"#)).unwrap();
+        assert_eq!(id, "a");
+        assert_eq!(content.unwrap().get(), "[1]");
+        let (id, content) = read(&raw(r#"{"subscription":7,"error":null}"#)).unwrap();
+        assert_eq!(id, "7");
+        assert!(matches!(content, Err(None)));
+        for not_one in [
+            r#"["a",1]"#,
+            r#"["a",1,null]"#,
+            r#"{"subscription":"a"}"#,
+            r#"{"result":1}"#,
+        ] {
+            assert!(read(&raw(not_one)).is_none(), "{not_one}");
+        }
+    }
 }

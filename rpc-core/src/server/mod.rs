@@ -6,7 +6,8 @@
 //!
 //! It stands on [`protocol`](crate::protocol) alone: nothing here knows
 //! the client or connections. A transport that pushes to its peer (the
-//! duplex engine) plugs in through [`subscription::Outlet`].
+//! duplex engine) plugs in through an outlet it puts in each call's
+//! context, which server-side subscriptions push through.
 
 pub mod auth;
 pub mod backplane;
