@@ -18,6 +18,62 @@
 //! dependency: the `fetch` and `WebSocket` globals. A schema construct
 //! TypeScript cannot express becomes `unknown`, with a comment.
 //!
+//! # Names
+//!
+//! Any document gives a module that compiles under `tsc --strict` and a
+//! client that stays a plain working object, whatever its names:
+//!
+//! - A member (method or namespace, at any level) named like one JavaScript
+//!   itself uses on objects takes a `_`: `then` (it would make the client
+//!   awaitable: `await client` would send an RPC `then` and never resolve),
+//!   `constructor`, `__proto__` (it would replace the object's prototype),
+//!   `prototype`, `toString`, `toLocaleString`, `valueOf`, `toJSON`,
+//!   `hasOwnProperty`, `isPrototypeOf`, `propertyIsEnumerable`,
+//!   `__defineGetter__` and its three kin; so do, on `Client` and `Batch`, `close`,
+//!   `on`, `batch` and `connection`, and a method named like a namespace
+//!   beside it (`a.b` and `a.b.c`: `client.a.b_`). If that name is taken
+//!   too, a number follows (`then_2`). A method of the wire name `then` is
+//!   `client.then_(...)`; its documentation gives the wire name.
+//! - A dotted name with an empty part or more than 16 parts is not nested:
+//!   it is one member of its full name (`client["a..b"]()`).
+//! - A parameter that is a reserved word (`default`, `this`, `arguments`,
+//!   ...) or the name of a runtime function (`__rpcWire`, `__rpcPositional`,
+//!   `__rpcNamed`) takes a `_`; other characters than letters, digits, `_`
+//!   and `$` become `_`. On the wire (`paramStructure: "by-name"`) each
+//!   keeps its own name.
+//! - A schema whose name is a reserved word, one of TypeScript's own types
+//!   or type operators (`keyof`, `infer`, `unique`, `readonly`, ...), or a
+//!   type the module uses (`Client`, `Promise`, `Map`, ...) takes `Schema`
+//!   (`defaultSchema`, `ClientSchema`).
+//!
+//! Time and memory are linear in the document, and so is the module:
+//! renaming looks names up in a set and remembers, per name, the next
+//! number to try (never a character more per clash), nothing recurses as deep as a
+//! document says (dotted names nest 16 parts at most, inline schemas 24
+//! levels), a `type` list names each kind once, and a content descriptor
+//! that several methods `$ref` and whose type is longer than 256 characters
+//! is written once, as an exported type named after it. Two methods of one
+//! name, or two parameters of one method, are an error
+//! ([`Error::Duplicates`], naming each), as OpenRPC requires them unique.
+//!
+//! ```
+//! let method = |name: &str| serde_json::json!({
+//!     "name": name, "params": [], "result": { "name": "r", "schema": { "type": "string" } }
+//! });
+//! let document = serde_json::json!({
+//!     "openrpc": "1.3.2",
+//!     "info": { "title": "hostile", "version": "1.0.0" },
+//!     "methods": [method("then"), method("__proto__.ping")]
+//! });
+//! let module = rpc_codegen::typescript(&document).unwrap();
+//! assert!(module.contains("  then_(): Promise<string> {"));
+//! assert!(module.contains("  readonly __proto___ = {"));
+//!
+//! let twice = serde_json::json!({ "methods": [method("then"), method("then")] });
+//! let error = rpc_codegen::typescript(&twice).unwrap_err();
+//! assert!(error.to_string().contains("method `then` 2 times"), "{error}");
+//! ```
+//!
 //! ```
 //! let document = serde_json::json!({
 //!     "openrpc": "1.3.2",
@@ -35,6 +91,7 @@
 //! assert!(module.contains("add(a: number, b: number): Promise<number>"));
 //! ```
 
+mod names;
 mod types;
 mod typescript;
 
@@ -73,6 +130,72 @@ pub enum Error {
     /// The JSON is not an OpenRPC document.
     #[error("not an OpenRPC document: {0}")]
     NotOpenRpc(String),
+    /// Names OpenRPC requires to be unique are not: two methods of one name,
+    /// or two parameters of one method.
+    #[error("{}", Duplicate::describe(.0))]
+    Duplicates(Vec<Duplicate>),
+}
+
+/// A name the document gives more than once where OpenRPC requires it unique.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Duplicate {
+    /// The method's name; for a parameter, the method it belongs to.
+    pub method: String,
+    /// The parameter's name, when parameters of `method` repeat it.
+    pub parameter: Option<String>,
+    /// How many times the name occurs.
+    pub count: usize,
+}
+
+impl Duplicate {
+    /// How many are named in a message; the rest are counted.
+    const SHOWN: usize = 10;
+
+    fn describe(duplicates: &[Duplicate]) -> String {
+        let mut text = String::from(
+            "duplicate names (OpenRPC requires method names, and each method's parameter names, to be unique): ",
+        );
+        let shown: Vec<String> = duplicates
+            .iter()
+            .take(Self::SHOWN)
+            .map(ToString::to_string)
+            .collect();
+        text.push_str(&shown.join("; "));
+        if duplicates.len() > Self::SHOWN {
+            text.push_str(&format!("; and {} more", duplicates.len() - Self::SHOWN));
+        }
+        text
+    }
+}
+
+impl std::fmt::Display for Duplicate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.parameter {
+            Some(parameter) => write!(
+                f,
+                "parameter `{}` of method `{}` {} times",
+                abridged(parameter),
+                abridged(&self.method),
+                self.count
+            ),
+            None => write!(
+                f,
+                "method `{}` {} times",
+                abridged(&self.method),
+                self.count
+            ),
+        }
+    }
+}
+
+/// A name as an error message shows it: at most 80 characters.
+fn abridged(name: &str) -> String {
+    const MAX: usize = 80;
+    match name.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}... ({} bytes)", &name[..end], name.len()),
+        None => name.to_owned(),
+    }
 }
 
 /// Reads an OpenRPC document from a file, or from an `http(s)://` URL: a

@@ -1,150 +1,10 @@
 //! JSON Schema (draft 7, as OpenRPC documents carry it) to TypeScript types.
 
-use std::collections::BTreeMap;
+use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-/// The TypeScript names of the document's `components/schemas`.
-pub(crate) struct Names {
-    by_schema: BTreeMap<String, String>,
-}
-
-/// Names the generated module uses itself: a schema may not take them.
-const TAKEN: &[&str] = &[
-    // TypeScript's own type names and the globals the runtime uses.
-    "string",
-    "number",
-    "boolean",
-    "object",
-    "symbol",
-    "bigint",
-    "unknown",
-    "never",
-    "any",
-    "void",
-    "undefined",
-    "null",
-    "Record",
-    "Promise",
-    "Array",
-    "Map",
-    "Set",
-    "WebSocket",
-    "MessageEvent",
-    "AsyncIterable",
-    "AsyncIterator",
-    "IteratorResult",
-    "Error",
-    "Response",
-    "Object",
-    "String",
-    "Number",
-    "Boolean",
-    "Date",
-    "Partial",
-    "Required",
-    "Readonly",
-    "Pick",
-    "Omit",
-    "Exclude",
-    "Extract",
-    "NonNullable",
-    "ReturnType",
-    "Function",
-    "Symbol",
-    "JSON",
-    "AbortSignal",
-    // The module's own.
-    "Client",
-    "Batch",
-    "BatchCall",
-    "BatchResults",
-    "RpcError",
-    "ClientOptions",
-    "Subscription",
-    "Connection",
-    "Items",
-    "Wire",
-    "Answer",
-];
-
-impl Names {
-    pub(crate) fn new(schemas: Option<&Map<String, Value>>) -> Names {
-        let mut by_schema = BTreeMap::new();
-        let mut used: Vec<String> = TAKEN.iter().map(|s| (*s).to_owned()).collect();
-        let names: Vec<&String> = schemas.into_iter().flat_map(|s| s.keys()).collect();
-        // Names that are free keep them; the others then take what is left.
-        let mut clashing = Vec::new();
-        for name in names {
-            let ts = type_identifier(name);
-            if used.contains(&ts) {
-                clashing.push(name);
-            } else {
-                used.push(ts.clone());
-                by_schema.insert(name.clone(), ts);
-            }
-        }
-        for name in clashing {
-            let mut ts = type_identifier(name);
-            while used.contains(&ts) {
-                ts.push_str("Schema");
-            }
-            used.push(ts.clone());
-            by_schema.insert(name.clone(), ts);
-        }
-        Names { by_schema }
-    }
-
-    /// The TypeScript name of schema `name`.
-    pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.by_schema.get(name).map(String::as_str)
-    }
-}
-
-/// A schema name as a TypeScript type name: the same name when it is a
-/// valid identifier; else letters, digits, `_` and `$` kept (each word
-/// capitalized), anything else dropped, a leading digit prefixed.
-pub(crate) fn type_identifier(name: &str) -> String {
-    if is_identifier(name) {
-        return name.to_owned();
-    }
-    let mut out = String::new();
-    let mut upper = true;
-    for c in name.chars() {
-        if c.is_ascii_alphanumeric() || c == '_' || c == '$' {
-            if upper {
-                out.extend(c.to_uppercase());
-            } else {
-                out.push(c);
-            }
-            upper = false;
-        } else {
-            upper = true;
-        }
-    }
-    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, 'T');
-    }
-    out
-}
-
-/// Whether `name` can be written bare as a property or identifier.
-pub(crate) fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
-}
-
-/// A property key: bare when it can be, else quoted.
-pub(crate) fn property_key(name: &str) -> String {
-    if is_identifier(name) {
-        name.to_owned()
-    } else {
-        Value::String(name.to_owned()).to_string()
-    }
-}
+use crate::names::{property_key, SchemaNames};
 
 /// A doc comment at `indent`, or nothing.
 pub(crate) fn doc(text: Option<&str>, indent: &str) -> String {
@@ -173,7 +33,7 @@ const DEPTH: usize = 24;
 
 /// Writes schemas as TypeScript types.
 pub(crate) struct Types<'a> {
-    pub(crate) names: &'a Names,
+    pub(crate) names: &'a SchemaNames,
 }
 
 impl Types<'_> {
@@ -242,9 +102,13 @@ impl Types<'_> {
         match object.get("type") {
             Some(Value::String(kind)) => self.typed(kind, object, indent, depth),
             Some(Value::Array(kinds)) => {
+                // Each kind once: `["array", "array"]` at every level would
+                // write the items twice as often at each.
+                let mut seen = HashSet::new();
                 let rendered: Vec<String> = kinds
                     .iter()
                     .filter_map(Value::as_str)
+                    .filter(|k| seen.insert(*k))
                     .map(|k| wrap(&self.typed(k, object, indent, depth)))
                     .collect();
                 if rendered.is_empty() {
@@ -423,22 +287,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn schema_names_keep_their_own_name_when_they_can() {
-        assert_eq!(type_identifier("Stats"), "Stats");
-        assert_eq!(type_identifier("stats_v2"), "stats_v2");
-        assert_eq!(type_identifier("my-type"), "MyType");
-        assert_eq!(type_identifier("1st"), "T1st");
-        let schemas: Map<String, Value> =
-            serde_json::from_str(r#"{"Client": {}, "ClientSchema": {}, "x": {}}"#).unwrap();
-        let names = Names::new(Some(&schemas));
-        assert_eq!(names.get("Client"), Some("ClientSchemaSchema"));
-        assert_eq!(names.get("ClientSchema"), Some("ClientSchema"));
-        assert_eq!(names.get("x"), Some("x"));
-    }
-
-    #[test]
     fn what_typescript_cannot_say_is_unknown_with_a_comment() {
-        let names = Names::new(None);
+        let names = SchemaNames::new(None);
         let types = Types { names: &names };
         let of = |schema: Value| types.of(&schema, "");
         assert_eq!(
@@ -451,6 +301,10 @@ mod tests {
         );
         assert_eq!(
             of(serde_json::json!({"type": ["integer", "null"]})),
+            "number | null"
+        );
+        assert_eq!(
+            of(serde_json::json!({"type": ["integer", "null", "integer"]})),
             "number | null"
         );
         assert_eq!(

@@ -1,69 +1,34 @@
 //! The TypeScript module: types, the runtime, `Client` and `Batch`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::types::{doc, is_identifier, property_key, Names, Types};
-use crate::Error;
+use crate::names::{self, property_key, type_identifier, SchemaNames};
+use crate::types::{doc, Types};
+use crate::{Duplicate, Error};
 
 /// The runtime every generated module carries (no dependencies).
 const RUNTIME: &str = include_str!("runtime.ts");
 
-/// Words TypeScript does not take as parameter names.
-const RESERVED: &[&str] = &[
-    "break",
-    "case",
-    "catch",
-    "class",
-    "const",
-    "continue",
-    "debugger",
-    "default",
-    "delete",
-    "do",
-    "else",
-    "enum",
-    "export",
-    "extends",
-    "false",
-    "finally",
-    "for",
-    "function",
-    "if",
-    "import",
-    "in",
-    "instanceof",
-    "new",
-    "null",
-    "return",
-    "super",
-    "switch",
-    "this",
-    "throw",
-    "true",
-    "try",
-    "typeof",
-    "var",
-    "void",
-    "while",
-    "with",
-    "yield",
-    "let",
-    "static",
-    "implements",
-    "interface",
-    "package",
-    "private",
-    "protected",
-    "public",
-    "await",
-    "arguments",
-    "eval",
-];
+/// A dotted name of more parts than this is one member under its full name
+/// (`client["a.b.c....z"]`), not objects nested that deep: generating and
+/// compiling them takes no recursion deeper than this.
+pub(crate) const MAX_PARTS: usize = 16;
 
-/// Members of `Client` a method may not take the name of.
-const CLIENT_MEMBERS: &[&str] = &["constructor", "close", "on", "batch", "connection"];
+/// What every module says about its names (the crate docs say the same).
+const NAMING: &str = "\
+// Names: each JSON-RPC method is a method of `Client` (and of `Batch`) of the same name; a dotted
+// name is nested objects (`math.multiply` is `client.math.multiply`), unless it has an empty part
+// or more than 16 parts: then it is one member of its full name (`client[\"a..b\"]`). A member
+// named like one JavaScript itself uses on objects (`then`, which would make the client awaitable,
+// `constructor`, `__proto__`, `prototype`, `toString`, `valueOf`, `toJSON`, `hasOwnProperty`, ...)
+// or like the client's own (`close`, `on`, `batch`, `connection`), or like a namespace beside it,
+// takes a `_` (`client.then_()`), then a number if that is taken too (`then_2`). Parameters that
+// are reserved words or the runtime's functions take a `_` too (`default_`), and schemas whose
+// names are reserved words or TypeScript's own types take `Schema` (`default` is `defaultSchema`).
+// Each method's documentation gives its name on the wire.
+";
 
 /// One method, ready to write.
 struct Method {
@@ -87,88 +52,78 @@ struct Param {
     description: Option<String>,
 }
 
+/// Anything: the schema of a parameter or result that gives none.
+static ANY: Value = Value::Bool(true);
+
+/// How long a content descriptor's type may be and still be written at each
+/// use, when several use it.
+const INLINE: usize = 256;
+
 /// The TypeScript client module for an OpenRPC `document`.
+///
+/// Fails with [`Error::Duplicates`] when two methods share a name, or two
+/// parameters of one method do.
 pub fn typescript(document: &Value) -> Result<String, Error> {
     let methods = document
         .get("methods")
         .and_then(Value::as_array)
         .ok_or_else(|| Error::NotOpenRpc("no `methods` list".into()))?;
-    let components = document.get("components");
+    let components = Components(document.get("components"));
     let schemas = components
+        .0
         .and_then(|c| c.get("schemas"))
         .and_then(Value::as_object);
-    let names = Names::new(schemas);
+    let methods: Vec<(&str, &Value)> = methods
+        .iter()
+        .filter_map(|method| {
+            let (method, _) = components.resolve(method, "methods");
+            Some((method.get("name")?.as_str()?, method))
+        })
+        .collect();
+    // Before anything is written: 4 000 `$ref`s to one large method are an
+    // error at once, not 4 000 times its types.
+    check_unique(&methods, &components)?;
+    let mut names = SchemaNames::new(schemas);
+    let shared = Shared::new(&methods, &components, &mut names);
     let types = Types { names: &names };
-    let resolve = |value: &Value, kind: &str| -> Value {
-        let Some(reference) = value.get("$ref").and_then(Value::as_str) else {
-            return value.clone();
-        };
-        reference
-            .strip_prefix(&format!("#/components/{kind}/"))
-            .and_then(|name| components?.get(kind)?.get(name))
-            .cloned()
-            .unwrap_or_else(|| value.clone())
+    // The type of a parameter or result: by name when shared.
+    let type_of = |descriptor: &Value| -> String {
+        let (resolved, reference) = components.resolve(descriptor, "contentDescriptors");
+        match reference.and_then(|r| shared.by_reference.get(r)) {
+            Some(name) => name.clone(),
+            None => types.of(resolved.get("schema").unwrap_or(&ANY), "  "),
+        }
     };
 
-    let mut out = String::new();
-    let title = document
-        .pointer("/info/title")
-        .and_then(Value::as_str)
-        .unwrap_or("a JSON-RPC service");
-    let version = document
-        .pointer("/info/version")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    out.push_str(&format!(
-        "// A typed client for {} {} (OpenRPC), generated by rpc-codegen: do not edit.\n",
-        one_line(title),
-        one_line(version)
-    ));
-    out.push_str("// Needs the `fetch` and `WebSocket` globals (browsers, node 22+, node 20 with --experimental-websocket).\n\n");
-
-    if let Some(schemas) = schemas {
-        out.push_str("// ---- Types ----\n\n");
-        for (name, schema) in schemas {
-            let ts = names.get(name).unwrap_or(name);
-            out.push_str(&doc(schema.get("description").and_then(Value::as_str), ""));
-            out.push_str(&format!("export type {ts} = {};\n\n", types.of(schema, "")));
-        }
-    }
-    out.push_str(RUNTIME);
-
     let mut described = Vec::new();
-    for method in methods {
-        let method = resolve(method, "methods");
-        let Some(wire) = method.get("name").and_then(Value::as_str) else {
-            continue;
-        };
-        let mut params = Vec::new();
-        let raw_params = method.get("params").and_then(Value::as_array);
-        let raw_params: Vec<Value> = raw_params
+    for (wire, method) in methods {
+        let raw_params: Vec<&Value> = method
+            .get("params")
+            .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .map(|p| resolve(p, "contentDescriptors"))
             .collect();
+        let resolved: Vec<&Value> = raw_params
+            .iter()
+            .map(|p| components.resolve(p, "contentDescriptors").0)
+            .collect();
+        let wire_names: Vec<&str> = resolved.iter().map(|p| param_name(p)).collect();
+        let idents = names::parameters(&wire_names);
         // By position, a parameter may be left out only if all after it may.
-        let last_required = raw_params
+        let last_required = resolved
             .iter()
             .rposition(|p| p.get("required") == Some(&Value::Bool(true)));
-        for (i, param) in raw_params.iter().enumerate() {
-            let wire_name = param
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("param")
-                .to_owned();
+        let mut params = Vec::new();
+        for (i, ((raw, param), ident)) in raw_params.iter().zip(&resolved).zip(idents).enumerate() {
             let required = param.get("required") == Some(&Value::Bool(true));
-            let schema = param.get("schema").cloned().unwrap_or(Value::Bool(true));
-            let mut ty = types.of(&schema, "  ");
+            let mut ty = type_of(raw);
             let optional = !required && last_required.is_none_or(|last| i > last);
             if !required && !optional {
                 ty = format!("{ty} | undefined");
             }
             params.push(Param {
-                ident: identifier(&wire_name, i, &params),
-                wire: wire_name,
+                ident,
+                wire: wire_names[i].to_owned(),
                 ty,
                 optional,
                 description: param
@@ -179,10 +134,7 @@ pub fn typescript(document: &Value) -> Result<String, Error> {
         }
         let notification = method.get("x-notification") == Some(&Value::Bool(true))
             || method.get("result").is_none();
-        let result = method
-            .get("result")
-            .map(|r| resolve(r, "contentDescriptors"))
-            .map(|r| types.of(r.get("schema").unwrap_or(&Value::Bool(true)), "  "));
+        let result = method.get("result").map(type_of);
         let subscription = method.get("x-subscription").map(|x| {
             let item = x
                 .get("item")
@@ -208,6 +160,44 @@ pub fn typescript(document: &Value) -> Result<String, Error> {
         });
     }
 
+    let mut out = String::new();
+    let title = document
+        .pointer("/info/title")
+        .and_then(Value::as_str)
+        .unwrap_or("a JSON-RPC service");
+    let version = document
+        .pointer("/info/version")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    out.push_str(&format!(
+        "// A typed client for {} {} (OpenRPC), generated by rpc-codegen: do not edit.\n",
+        one_line(title),
+        one_line(version)
+    ));
+    out.push_str("// Needs the `fetch` and `WebSocket` globals (browsers, node 22+, node 20 with --experimental-websocket).\n");
+    out.push_str(NAMING);
+    out.push('\n');
+
+    if schemas.is_some_and(|s| !s.is_empty()) || !shared.types.is_empty() {
+        out.push_str("// ---- Types ----\n\n");
+    }
+    for (name, schema) in schemas.into_iter().flatten() {
+        let ts = names.get(name).unwrap_or(name);
+        out.push_str(&doc(schema.get("description").and_then(Value::as_str), ""));
+        out.push_str(&format!("export type {ts} = {};\n\n", types.of(schema, "")));
+    }
+    for (ts, reference, ty) in &shared.types {
+        out.push_str(&doc(
+            Some(&format!(
+                "The schema of `#/components/contentDescriptors/{reference}`, which several methods use."
+            )),
+            "",
+        ));
+        out.push_str(&format!("export type {ts} = {ty};\n\n"));
+    }
+    out.push_str(RUNTIME);
+
+    let tree = Tree::new(&described);
     out.push_str("\n// ---- The service ----\n\n");
     out.push_str(&format!(
         "{}export class Client {{\n  private readonly connection: Connection;\n\n",
@@ -222,64 +212,159 @@ pub fn typescript(document: &Value) -> Result<String, Error> {
     out.push_str("  /** Closes the WebSocket, if one is open. */\n  close(): void {\n    this.connection.close();\n  }\n\n");
     out.push_str("  /** Handles the notifications `method` the server sends (WebSocket only). */\n  on(method: string, handler: (params: unknown) => void): void {\n    this.connection.on(method, handler);\n  }\n\n");
     out.push_str("  /** Sends several calls in one message; each result (or `RpcError`) in call order. */\n  batch<T extends readonly BatchCall<unknown>[]>(build: (b: Batch) => [...T]): Promise<BatchResults<T>> {\n    const calls = build(new Batch());\n    return this.connection.batch(calls.map((c) => c.wire)) as Promise<BatchResults<T>>;\n  }\n");
-    write_tree(&mut out, &described, Target::Client);
+    tree.write_class(&mut out, Target::Client);
     out.push_str("}\n\n");
     out.push_str("/** Builds the calls of `client.batch(b => [...])`. */\nexport class Batch {\n");
-    write_tree(
-        &mut out,
-        &described
-            .into_iter()
-            .filter(|m| m.subscription.is_none())
-            .collect::<Vec<_>>(),
-        Target::Batch,
-    );
+    tree.write_class(&mut out, Target::Batch);
     out.push_str("}\n");
     Ok(out)
+}
+
+/// The document's `components`, for `$ref`s into them (one level: a `$ref`
+/// to a `$ref` is not followed).
+struct Components<'a>(Option<&'a Value>);
+
+impl<'a> Components<'a> {
+    /// `value`, or what its `$ref` to `#/components/{kind}/NAME` names, with
+    /// NAME.
+    fn resolve(&self, value: &'a Value, kind: &str) -> (&'a Value, Option<&'a str>) {
+        let Some(reference) = value.get("$ref").and_then(Value::as_str) else {
+            return (value, None);
+        };
+        reference
+            .strip_prefix("#/components/")
+            .and_then(|r| r.strip_prefix(kind))
+            .and_then(|r| r.strip_prefix('/'))
+            .and_then(|name| Some((self.0?.get(kind)?.get(name)?, Some(name))))
+            .unwrap_or((value, None))
+    }
+}
+
+/// A parameter's name on the wire.
+fn param_name(param: &Value) -> &str {
+    param.get("name").and_then(Value::as_str).unwrap_or("param")
+}
+
+/// Fails unless method names are unique, and each method's parameter names.
+fn check_unique(methods: &[(&str, &Value)], components: &Components<'_>) -> Result<(), Error> {
+    let wires: Vec<&str> = methods.iter().map(|(wire, _)| *wire).collect();
+    let mut duplicates: Vec<Duplicate> = repeated(&wires)
+        .into_iter()
+        .map(|(name, count)| Duplicate {
+            method: name.to_owned(),
+            parameter: None,
+            count,
+        })
+        .collect();
+    // The first method of each name only: the others are errors already.
+    let mut checked = HashSet::with_capacity(methods.len());
+    for (wire, method) in methods {
+        if !checked.insert(*wire) {
+            continue;
+        }
+        let named: Vec<&str> = method
+            .get("params")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                components
+                    .resolve(p, "contentDescriptors")
+                    .0
+                    .get("name")?
+                    .as_str()
+            })
+            .collect();
+        duplicates.extend(repeated(&named).into_iter().map(|(name, count)| Duplicate {
+            method: (*wire).to_owned(),
+            parameter: Some(name.to_owned()),
+            count,
+        }));
+    }
+    if duplicates.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Duplicates(duplicates))
+    }
+}
+
+/// Content descriptors that several methods `$ref` and whose type is long:
+/// each written once, as a type of its own, and used by name (written at
+/// each use, a document of many short `$ref`s would make a module that many
+/// times the type's length).
+struct Shared<'a> {
+    /// The type's name, by the descriptor's name in `components`.
+    by_reference: HashMap<&'a str, String>,
+    /// Each type's name, descriptor name and type, by descriptor name.
+    types: Vec<(String, &'a str, String)>,
+}
+
+impl<'a> Shared<'a> {
+    fn new(
+        methods: &[(&str, &'a Value)],
+        components: &Components<'a>,
+        names: &mut SchemaNames,
+    ) -> Shared<'a> {
+        let mut uses: HashMap<&str, usize> = HashMap::new();
+        for (_, method) in methods {
+            let params = method.get("params").and_then(Value::as_array);
+            for descriptor in params.into_iter().flatten().chain(method.get("result")) {
+                if let (_, Some(reference)) = components.resolve(descriptor, "contentDescriptors") {
+                    *uses.entry(reference).or_default() += 1;
+                }
+            }
+        }
+        let mut long: Vec<(&str, String)> = {
+            let types = Types { names };
+            uses.into_iter()
+                .filter(|(_, uses)| *uses > 1)
+                .filter_map(|(reference, _)| {
+                    let descriptor = components.0?.get("contentDescriptors")?.get(reference)?;
+                    let ty = types.of(descriptor.get("schema").unwrap_or(&ANY), "");
+                    (ty.len() > INLINE).then_some((reference, ty))
+                })
+                .collect()
+        };
+        long.sort_unstable();
+        let wanted: Vec<String> = long.iter().map(|(r, _)| type_identifier(r)).collect();
+        let given = names.more(&wanted);
+        Shared {
+            by_reference: long
+                .iter()
+                .map(|(r, _)| *r)
+                .zip(given.iter().cloned())
+                .collect(),
+            types: given
+                .into_iter()
+                .zip(long)
+                .map(|(name, (reference, ty))| (name, reference, ty))
+                .collect(),
+        }
+    }
+}
+
+/// The names that occur more than once in `names`, in the order they first
+/// occur, with how often.
+fn repeated<'a>(names: &[&'a str]) -> Vec<(&'a str, usize)> {
+    let mut seen: HashMap<&str, (usize, usize)> = HashMap::with_capacity(names.len());
+    for (index, name) in names.iter().enumerate() {
+        seen.entry(name).or_insert((index, 0)).1 += 1;
+    }
+    let mut repeated: Vec<(usize, &str, usize)> = seen
+        .into_iter()
+        .filter(|(_, (_, count))| *count > 1)
+        .map(|(name, (first, count))| (first, name, count))
+        .collect();
+    repeated.sort_unstable();
+    repeated
+        .into_iter()
+        .map(|(_, name, count)| (name, count))
+        .collect()
 }
 
 /// `text` on one line (a `//` comment ends at any line terminator).
 fn one_line(text: &str) -> String {
     text.replace(['\n', '\r', '\u{2028}', '\u{2029}'], " ")
-}
-
-/// A member name that is free in its class or object: `constructor`, the
-/// client's own members and names taken already get a `_`.
-fn free_member(name: &str, target: Target, taken: &mut Vec<String>) -> String {
-    let mut member = name.to_owned();
-    if member == "constructor"
-        || target == Target::Client && CLIENT_MEMBERS.contains(&member.as_str())
-    {
-        member.push('_');
-    }
-    while taken.contains(&member) {
-        member.push('_');
-    }
-    taken.push(member.clone());
-    member
-}
-
-/// A parameter's identifier: its name when it is a valid, free one.
-fn identifier(name: &str, index: usize, before: &[Param]) -> String {
-    let mut ident: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '$' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if !is_identifier(&ident) {
-        ident = format!("p{index}_{ident}");
-    }
-    if RESERVED.contains(&ident.as_str()) {
-        ident.push('_');
-    }
-    while before.iter().any(|p| p.ident == ident) {
-        ident.push('_');
-    }
-    ident
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -288,92 +373,178 @@ enum Target {
     Batch,
 }
 
-/// Methods by the parts of their dotted names.
-#[derive(Default)]
+/// The methods by the parts of their dotted names, each node in one vector
+/// (no recursive type a deep name could make deep), with every member's
+/// name given once for both `Client` and `Batch`.
 struct Tree<'a> {
-    leaves: Vec<(&'a str, &'a Method)>,
-    branches: BTreeMap<&'a str, Tree<'a>>,
+    /// `nodes[0]` is the class; every other node is a namespace object,
+    /// after the node it belongs to.
+    nodes: Vec<Node<'a>>,
 }
 
-fn write_tree(out: &mut String, methods: &[Method], target: Target) {
-    let mut tree = Tree::default();
-    for method in methods {
-        let mut node = &mut tree;
-        let mut parts: Vec<&str> = method.wire.split('.').collect();
-        let leaf = parts.pop().unwrap_or(&method.wire);
-        if parts.iter().any(|p| p.is_empty()) || leaf.is_empty() {
-            // Not a usable dotted name: a top-level member of its full name.
-            tree.leaves.push((&method.wire, method));
-            continue;
+#[derive(Default)]
+struct Node<'a> {
+    /// Its part of the name (`math` of `math.multiply`); none at the top.
+    part: Option<&'a str>,
+    /// The namespaces in it, by their part of the name.
+    children: BTreeMap<&'a str, usize>,
+    /// Its methods, each with its last part of the name (a whole name at
+    /// the top when it is not nested).
+    methods: Vec<(&'a str, &'a Method)>,
+    /// The member name of each child (in `children`' order), then of each
+    /// method.
+    members: Vec<String>,
+    /// How many methods a batch may call, here and below.
+    batchable: usize,
+}
+
+impl<'a> Tree<'a> {
+    fn new(methods: &'a [Method]) -> Tree<'a> {
+        let mut nodes = vec![Node::default()];
+        for method in methods {
+            let wire = method.wire.as_str();
+            let parts = wire.split('.').take(MAX_PARTS + 1).count();
+            if parts == 1 || parts > MAX_PARTS || wire.split('.').any(str::is_empty) {
+                nodes[0].methods.push((wire, method));
+                continue;
+            }
+            let mut parts = wire.split('.');
+            let leaf = parts.next_back().unwrap_or(wire);
+            let mut at = 0;
+            for part in parts {
+                at = match nodes[at].children.get(part) {
+                    Some(&child) => child,
+                    None => {
+                        let child = nodes.len();
+                        nodes.push(Node {
+                            part: Some(part),
+                            ..Node::default()
+                        });
+                        nodes[at].children.insert(part, child);
+                        child
+                    }
+                };
+            }
+            nodes[at].methods.push((leaf, method));
         }
-        for part in parts {
-            node = node.branches.entry(part).or_default();
+        // Children come after their parents: from the end, each node's
+        // count is complete before its parent reads it.
+        for at in (0..nodes.len()).rev() {
+            let own = nodes[at]
+                .methods
+                .iter()
+                .filter(|(_, m)| m.subscription.is_none())
+                .count();
+            let below: usize = nodes[at]
+                .children
+                .values()
+                .map(|&c| nodes[c].batchable)
+                .sum();
+            nodes[at].batchable = own + below;
         }
-        node.leaves.push((leaf, method));
+        // Namespaces keep their names when they can: methods give way.
+        for (at, node) in nodes.iter_mut().enumerate() {
+            let wanted: Vec<&str> = node
+                .children
+                .keys()
+                .copied()
+                .chain(node.methods.iter().map(|(name, _)| *name))
+                .collect();
+            node.members = names::member_scope(at == 0).assign(&wanted);
+        }
+        Tree { nodes }
     }
-    // Namespaces keep their names when they can: methods give way.
-    let mut taken: Vec<String> = Vec::new();
-    let branches: Vec<(String, &Tree<'_>)> = tree
-        .branches
-        .iter()
-        .map(|(name, branch)| (free_member(name, target, &mut taken), branch))
-        .collect();
-    for (name, method) in &tree.leaves {
-        let member = free_member(name, target, &mut taken);
-        out.push('\n');
-        out.push_str(&signature_doc(method, "  "));
-        out.push_str(&format!(
-            "  {}({}): {} {{\n    {}\n  }}\n",
-            property_key(&member),
-            param_list(method),
-            return_type(method, target),
-            body(method, target)
-        ));
+
+    /// The members of `Client` or `Batch`: methods, then namespaces as
+    /// fields.
+    fn write_class(&self, out: &mut String, target: Target) {
+        let root = &self.nodes[0];
+        let (namespaces, methods) = root.members.split_at(root.children.len());
+        for ((name, method), member) in root.methods.iter().zip(methods) {
+            if target == Target::Batch && method.subscription.is_some() {
+                continue;
+            }
+            out.push('\n');
+            out.push_str(&signature_doc(method, name, member, "  "));
+            out.push_str(&format!(
+                "  {}({}): {} {{\n    return {};\n  }}\n",
+                property_key(member),
+                param_list(method),
+                return_type(method, target),
+                expression(method, target)
+            ));
+        }
+        for (&child, member) in root.children.values().zip(namespaces) {
+            if target == Target::Batch && self.nodes[child].batchable == 0 {
+                continue;
+            }
+            out.push('\n');
+            out.push_str(&namespace_doc(&self.nodes[child], member, "  "));
+            out.push_str(&format!("  readonly {} = ", property_key(member)));
+            self.write_object(out, child, target, "  ", 2);
+            out.push_str(";\n");
+        }
     }
-    for (name, branch) in branches {
-        out.push('\n');
-        out.push_str(&format!(
-            "  readonly {} = {};\n",
-            property_key(&name),
-            namespace(branch, target, "  ")
-        ));
+
+    /// A namespace (`math` of `math.multiply`) as an object of arrow
+    /// functions. Recursion as deep as a name has parts, at most
+    /// [`MAX_PARTS`].
+    fn write_object(
+        &self,
+        out: &mut String,
+        at: usize,
+        target: Target,
+        indent: &str,
+        depth: usize,
+    ) {
+        debug_assert!(depth <= MAX_PARTS);
+        let node = &self.nodes[at];
+        let inner = format!("{indent}  ");
+        let (namespaces, methods) = node.members.split_at(node.children.len());
+        out.push_str("{\n");
+        for ((name, method), member) in node.methods.iter().zip(methods) {
+            if target == Target::Batch && method.subscription.is_some() {
+                continue;
+            }
+            out.push_str(&signature_doc(method, name, member, &inner));
+            out.push_str(&format!(
+                "{inner}{}: ({}): {} => {},\n",
+                property_key(member),
+                param_list(method),
+                return_type(method, target),
+                expression(method, target)
+            ));
+        }
+        for (&child, member) in node.children.values().zip(namespaces) {
+            if target == Target::Batch && self.nodes[child].batchable == 0 {
+                continue;
+            }
+            out.push_str(&namespace_doc(&self.nodes[child], member, &inner));
+            out.push_str(&format!("{inner}{}: ", property_key(member)));
+            self.write_object(out, child, target, &inner, depth + 1);
+            out.push_str(",\n");
+        }
+        out.push_str(indent);
+        out.push('}');
     }
 }
 
-/// A namespace (`math` of `math.multiply`) as an object of arrow functions.
-fn namespace(tree: &Tree<'_>, target: Target, indent: &str) -> String {
-    let inner = format!("{indent}  ");
-    let mut out = String::from("{\n");
-    let mut taken: Vec<String> = tree.branches.keys().map(|k| (*k).to_owned()).collect();
-    for (name, method) in &tree.leaves {
-        // `a.b` and `a.b.c` both: the method takes `b_`.
-        let mut member = (*name).to_owned();
-        while taken.contains(&member) {
-            member.push('_');
-        }
-        taken.push(member.clone());
-        out.push_str(&signature_doc(method, &inner));
-        out.push_str(&format!(
-            "{inner}{}: ({}): {} => {},\n",
-            property_key(&member),
-            param_list(method),
-            return_type(method, target),
-            expression(method, target)
-        ));
+/// A renamed namespace's documentation: the name of its methods on the
+/// wire. A namespace of its own name needs none.
+fn namespace_doc(node: &Node<'_>, member: &str, indent: &str) -> String {
+    let Some(name) = node.part else {
+        return String::new();
+    };
+    let renamed = renamed(name, member);
+    if renamed.is_empty() {
+        return String::new();
     }
-    for (name, branch) in &tree.branches {
-        out.push_str(&format!(
-            "{inner}{}: {},\n",
-            property_key(name),
-            namespace(branch, target, &inner)
-        ));
-    }
-    out.push_str(indent);
-    out.push('}');
-    out
+    doc(Some(&format!("The methods `{name}.*`{renamed}.")), indent)
 }
 
-fn signature_doc(method: &Method, indent: &str) -> String {
+/// The method's documentation: its own, its parameters', and its name on
+/// the wire when the member's name differs.
+fn signature_doc(method: &Method, name: &str, member: &str, indent: &str) -> String {
     let mut text = method.description.clone().unwrap_or_default();
     let described: Vec<String> = method
         .params
@@ -391,10 +562,22 @@ fn signature_doc(method: &Method, indent: &str) -> String {
         text.push_str(&described.join("\n"));
     }
     let wire = format!("`{}`", method.wire);
+    let renamed = renamed(name, member);
     if text.is_empty() {
-        text = format!("Calls {wire}.");
+        text = format!("Calls {wire}{renamed}.");
+    } else if !renamed.is_empty() {
+        text.push_str(&format!("\n\nCalls {wire}{renamed}."));
     }
     doc(Some(&text), indent)
+}
+
+/// Why a member is not named `name`, or nothing.
+fn renamed(name: &str, member: &str) -> String {
+    if member == name {
+        String::new()
+    } else {
+        format!(": named `{member}` here, as `{name}` is taken (see Names at the top)")
+    }
 }
 
 fn param_list(method: &Method) -> String {
@@ -431,21 +614,23 @@ fn wire_call(method: &Method) -> String {
     let params = if method.params.is_empty() {
         "undefined".to_owned()
     } else if method.by_name {
-        let names: Vec<String> = method
+        let keys: Vec<String> = method
             .params
             .iter()
             .map(|p| Value::String(p.wire.clone()).to_string())
             .collect();
         format!(
-            "__rpcNamed([{}], [{}])",
-            names.join(", "),
+            "{}([{}], [{}])",
+            names::NAMED,
+            keys.join(", "),
             values.join(", ")
         )
     } else {
-        format!("__rpcPositional([{}])", values.join(", "))
+        format!("{}([{}])", names::POSITIONAL, values.join(", "))
     };
     format!(
-        "__rpcWire({}, {params}{})",
+        "{}({}, {params}{})",
+        names::WIRE,
         Value::String(method.wire.clone()),
         if method.result.is_none() {
             ", true"
@@ -468,8 +653,4 @@ fn expression(method: &Method, target: Target) -> String {
             return_type(method, target)
         ),
     }
-}
-
-fn body(method: &Method, target: Target) -> String {
-    format!("return {};", expression(method, target))
 }

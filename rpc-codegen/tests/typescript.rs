@@ -2,7 +2,10 @@
 //! document (by URL and from a file, the same bytes), compiled by `tsc` with
 //! the command DESIGN section 6 gives, and run with node against the
 //! calculator over HTTP and WebSocket; mistakes fail to compile; the
-//! OpenRPC project's example documents generate code that compiles.
+//! OpenRPC project's example documents generate code that compiles; so do
+//! hostile documents (names TypeScript, JavaScript or the runtime reserve,
+//! a method `then`, a namespace `__proto__`), whose clients stay working
+//! objects; duplicates are an error; huge documents take linear time.
 
 #[allow(dead_code)]
 #[path = "../../tests/common/calculator.rs"]
@@ -11,18 +14,32 @@ mod calculator;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 /// Where the node tools are (tests/peers/install.sh installs them).
 fn peers() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/peers")
 }
 
-/// A fresh directory for one test's files.
+/// A fresh directory for one test's files. Its `package.json` makes them
+/// CommonJS, whatever a `package.json` above says (`--module nodenext`
+/// takes the format from the nearest one).
 fn workdir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("package.json"), "{\"type\": \"commonjs\"}\n").unwrap();
     dir
+}
+
+/// One of `tests/documents`.
+fn document(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/documents")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_owned()
 }
 
 fn codegen(source: &str) -> Output {
@@ -44,22 +61,29 @@ fn generate(source: &str) -> String {
 
 /// `tsc` with DESIGN section 6's flags, over `files`, in `dir`.
 fn tsc(dir: &Path, files: &[&str], emit: bool) -> Output {
+    tsc_for("es2022", dir, files, if emit { Some(".") } else { None })
+}
+
+/// `tsc` with DESIGN section 6's flags but `target`, over `files`, in
+/// `dir`; JavaScript to `out_dir`, if given.
+fn tsc_for(target: &str, dir: &Path, files: &[&str], out_dir: Option<&str>) -> Output {
     let mut command = Command::new(peers().join("node_modules/.bin/tsc"));
     command.current_dir(dir).args([
         "--strict",
         "--target",
-        "es2022",
+        target,
         "--module",
-        "commonjs",
+        "nodenext",
         "--moduleResolution",
-        "node",
+        "nodenext",
         "--skipLibCheck",
         "--lib",
         "es2022,dom",
     ]);
-    if !emit {
-        command.arg("--noEmit");
-    }
+    match out_dir {
+        Some(out_dir) => command.args(["--outDir", out_dir]),
+        None => command.arg("--noEmit"),
+    };
     command
         .args(files)
         .output()
@@ -245,4 +269,264 @@ fn a_server_without_get_is_asked_with_rpc_discover_and_bad_sources_fail_clearly(
         .unwrap();
     assert_eq!(usage.status.code(), Some(2));
     assert!(text(&usage).contains("usage: rpc-codegen typescript SOURCE"));
+}
+
+/// The hostile documents of `tests/documents` that generate a module.
+const HOSTILE: &[&str] = &[
+    "reserved-schemas.json",
+    "then.json",
+    "proto.json",
+    "runtime-names.json",
+    "dotted-names.json",
+];
+
+fn method(name: &str, params: Vec<serde_json::Value>) -> serde_json::Value {
+    serde_json::json!({
+        "name": name,
+        "params": params,
+        "result": { "name": "result", "schema": { "type": "integer" } }
+    })
+}
+
+fn param(name: &str) -> serde_json::Value {
+    serde_json::json!({ "name": name, "required": true, "schema": { "type": "integer" } })
+}
+
+/// Huge hostile documents, written into `dir`: what each is, its file, and
+/// whether it generates a module (else it is an error naming `expected`).
+/// Before, the dots overflowed the stack, the duplicates took over a minute
+/// (the growth was cubic), and the last three made modules of 37 MB (from
+/// 1 KB: each level twice) and 114 MB (the descriptor at each use).
+fn huge_documents(dir: &Path) -> Vec<(&'static str, PathBuf, Result<(), String>)> {
+    let n = 4000;
+    // Names that become one identifier: `a` and `b` around one character
+    // that is not ASCII, a different one each.
+    let alike = |i: u32, around: (&str, &str)| {
+        let c = char::from_u32(0x4e00 + i).unwrap();
+        format!("{}{c}{}", around.0, around.1)
+    };
+    let documents = [
+        (
+            "a method name of 10 000 dots",
+            vec![method(&format!("a{}", ".a".repeat(10_000)), vec![])],
+            serde_json::json!({}),
+            Ok(()),
+        ),
+        (
+            "4 000 methods of one name",
+            vec![method("same", vec![]); n],
+            serde_json::json!({}),
+            Err(format!("method `same` {n} times")),
+        ),
+        (
+            "4 000 parameters of one name",
+            vec![method("m", vec![param("p"); n])],
+            serde_json::json!({}),
+            Err(format!("parameter `p` of method `m` {n} times")),
+        ),
+        (
+            "4 000 parameters that become one identifier",
+            vec![method(
+                "m",
+                (0..n as u32)
+                    .map(|i| param(&alike(i, ("a", "b"))))
+                    .collect(),
+            )],
+            serde_json::json!({}),
+            Ok(()),
+        ),
+        (
+            "4 000 schemas that become one type name",
+            vec![method("m", vec![])],
+            serde_json::json!({ "schemas": serde_json::Value::Object(
+                (0..n as u32)
+                    .map(|i| (alike(i, ("x", "")), serde_json::json!({ "type": "string" })))
+                    .collect(),
+            ) }),
+            Ok(()),
+        ),
+        (
+            "a type 20 deep, each level of two kinds alike",
+            vec![serde_json::json!({
+                "name": "m",
+                "params": [{ "name": "x", "schema": (0..20).fold(
+                    serde_json::json!({ "type": "string" }),
+                    |items, _| serde_json::json!({ "type": ["array", "array"], "items": items }),
+                ) }],
+            })],
+            serde_json::json!({}),
+            Ok(()),
+        ),
+        (
+            "2 000 methods of one long content descriptor",
+            (0..n / 2)
+                .map(|i| {
+                    let shared = serde_json::json!({ "$ref": "#/components/contentDescriptors/Big" });
+                    serde_json::json!({ "name": format!("m{i}"), "params": [shared], "result": shared })
+                })
+                .collect(),
+            serde_json::json!({ "contentDescriptors": { "Big": {
+                "name": "big",
+                "required": true,
+                "schema": {
+                    "type": "object",
+                    "properties": serde_json::Value::Object(
+                        (0..500)
+                            .map(|i| (format!("field{i}"), serde_json::json!({ "type": "string" })))
+                            .collect(),
+                    ),
+                },
+            } } }),
+            Ok(()),
+        ),
+        (
+            "a method then whose every new name is taken",
+            std::iter::once(method("then", vec![]))
+                .chain(std::iter::once(method("then_", vec![])))
+                .chain((2..n).map(|i| method(&format!("then_{i}"), vec![])))
+                .collect(),
+            serde_json::json!({}),
+            Ok(()),
+        ),
+    ];
+    documents
+        .into_iter()
+        .enumerate()
+        .map(|(i, (what, methods, components, expected))| {
+            let document = serde_json::json!({
+                "openrpc": "1.3.2",
+                "info": { "title": what, "version": "1.0.0" },
+                "methods": methods,
+                "components": components
+            });
+            let path = dir.join(format!("huge{i}.json"));
+            std::fs::write(&path, document.to_string()).unwrap();
+            (what, path, expected)
+        })
+        .collect()
+}
+
+#[test]
+fn hostile_documents_generate_code_that_compiles_under_strict() {
+    let dir = workdir("ts-hostile");
+    let mut files = Vec::new();
+    for name in HOSTILE {
+        let file = name.replace(".json", ".ts").replace('-', "_");
+        std::fs::write(dir.join(&file), generate(&document(name))).unwrap();
+        files.push(file);
+    }
+    for (i, (_, path, expected)) in huge_documents(&dir).into_iter().enumerate() {
+        if expected.is_ok() {
+            let file = format!("huge{i}.ts");
+            std::fs::write(dir.join(&file), generate(path.to_str().unwrap())).unwrap();
+            files.push(file);
+        }
+    }
+    let names: Vec<&str> = files.iter().map(String::as_str).collect();
+    for target in ["es2022", "es2017"] {
+        let compiled = tsc_for(target, &dir, &names, None);
+        assert!(
+            compiled.status.success(),
+            "tsc --target {target} failed on {names:?}:\n{}",
+            text(&compiled)
+        );
+    }
+    println!("compiled under --strict (es2022 and es2017): {names:?}");
+}
+
+#[test]
+fn hostile_names_leave_the_client_a_working_object() {
+    let dir = workdir("ts-hostile-run");
+    for name in ["then.json", "proto.json", "runtime-names.json"] {
+        let file = name.replace(".json", ".ts").replace('-', "_");
+        std::fs::write(dir.join(file), generate(&document(name))).unwrap();
+    }
+    std::fs::write(
+        dir.join("hostile.ts"),
+        include_str!("typescript/hostile.ts"),
+    )
+    .unwrap();
+    let files = ["then.ts", "proto.ts", "runtime_names.ts", "hostile.ts"];
+    // es2017: class fields are assignments there, where `__proto__` would
+    // replace the prototype.
+    for target in ["es2022", "es2017"] {
+        let compiled = tsc_for(target, &dir, &files, Some(target));
+        assert!(
+            compiled.status.success(),
+            "tsc --target {target} failed:\n{}",
+            text(&compiled)
+        );
+        std::fs::copy(
+            dir.join("package.json"),
+            dir.join(target).join("package.json"),
+        )
+        .unwrap();
+        let run = Command::new("node")
+            .current_dir(dir.join(target))
+            .arg("hostile.js")
+            .output()
+            .expect("running node");
+        assert!(
+            run.status.success(),
+            "the program ({target}) failed:\n{}",
+            text(&run)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&run.stdout).trim(),
+            "ok",
+            "{}",
+            text(&run)
+        );
+    }
+}
+
+#[test]
+fn duplicate_methods_and_parameters_are_an_error_naming_them() {
+    let out = codegen(&document("duplicates.json"));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(out.stdout.is_empty());
+    let message = text(&out);
+    assert!(
+        message.contains("duplicate names")
+            && message.contains("method `same` 3 times")
+            && message.contains("parameter `p` of method `other` 2 times")
+            && !message.contains("`q`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn huge_hostile_documents_take_linear_time() {
+    let dir = workdir("ts-huge");
+    for (what, path, expected) in huge_documents(&dir) {
+        let size = std::fs::metadata(&path).unwrap().len();
+        // The best of three: other tests (tsc, node) share the machine.
+        let (out, took) = (0..3)
+            .map(|_| {
+                let started = Instant::now();
+                let out = codegen(path.to_str().unwrap());
+                (out, started.elapsed())
+            })
+            .min_by_key(|(_, took)| *took)
+            .unwrap();
+        println!(
+            "{what}: {size} bytes of document, {} bytes of module, {took:?} (exit {:?})",
+            out.stdout.len(),
+            out.status.code()
+        );
+        match expected {
+            Ok(()) => {
+                assert!(out.status.success(), "{what}: {}", text(&out));
+                // Linear in size too: no name grows with the clashes, no
+                // type is written once per use or per level.
+                assert!(out.stdout.len() < 8 * size as usize + 64 * 1024, "{what}");
+            }
+            Err(message) => {
+                assert_eq!(out.status.code(), Some(1), "{what}: {}", text(&out));
+                assert!(text(&out).contains(&message), "{what}: {}", text(&out));
+            }
+        }
+        // Well under a second in a debug build; 2 s for a slow machine.
+        assert!(took < Duration::from_secs(2), "{what} took {took:?}");
+    }
 }
