@@ -424,3 +424,76 @@ async fn an_answer_over_the_client_limit_ends_the_call_with_the_reason() {
     let err = client.echo(json!("x".repeat(6_000_000))).await.unwrap_err();
     assert!(matches!(err, rpc::Error::Ended { code: 1009, .. }), "{err}");
 }
+
+/// A masked text frame (mask 0: the payload goes as it is).
+fn text_frame(payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x81, 0x80 | 127];
+    frame.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    frame.extend_from_slice(payload);
+    frame
+}
+
+#[tokio::test]
+async fn answers_to_a_peer_that_never_reads_stay_within_the_byte_budget_until_it_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stall = Duration::from_secs(2);
+    let server =
+        Server::new(DemoService::default().into_rpc()).with_duplex(rpc::duplex::DuplexConfig {
+            write_stall: Some(stall),
+            ..rpc::duplex::DuplexConfig::default()
+        });
+    let (addr, _stop) = http_server(server).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    upgrade_by_hand(&mut stream, addr).await;
+    let value = "x".repeat(1 << 20);
+    let before = resident();
+    // A hundred 1 MB echoes, never read: without a byte budget the server
+    // would hold every answer (100 MB and more).
+    let mut sent = 0;
+    for id in 0..100 {
+        let call = format!(r#"{{"jsonrpc":"2.0","method":"echo","params":["{value}"],"id":{id}}}"#);
+        match tokio::time::timeout(
+            Duration::from_millis(500),
+            stream.write_all(&text_frame(call.as_bytes())),
+        )
+        .await
+        {
+            Ok(Ok(())) => sent += 1,
+            // The server stopped reading: back-pressure.
+            _ => break,
+        }
+    }
+    let grown = resident().saturating_sub(before);
+    eprintln!(
+        "sent {sent} calls of 1 MB to a peer that does not read: the server grew by {} MB",
+        grown >> 20
+    );
+    assert!(sent < 100, "the server never stopped reading");
+    assert!(grown < 48 << 20, "the server grew by {} MB", grown >> 20);
+    // Others are answered meanwhile.
+    let other = DemoClient::new(
+        rpc::ws::connect(&format!("ws://{addr}/"), MethodTable::new())
+            .await
+            .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(other.add(1, 2).await.unwrap(), 3);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // The stalled connection is closed within the write-stall timeout: what
+    // it still reads ends.
+    tokio::time::sleep(stall + Duration::from_secs(1)).await;
+    let mut sink = vec![0u8; 1 << 16];
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the stalled connection is still open");
+}

@@ -8,13 +8,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{Sink, Stream};
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
+use super::budget::Budget;
 use super::pending::{PendingCalls, PendingGuard};
 use super::reader::{read_loop, Reader};
 use super::registry::{Connections, Registered};
-use super::writer::{write_loop, Outbound};
+use super::writer::{write_loop, Outbound, Queue, Writer};
 use super::{DuplexConfig, Frame, Incoming};
 use crate::client::{
     Answer, BoxFuture, Client, Error, Expecting, Inbox, Outgoing, Routes, Transport,
@@ -26,7 +27,7 @@ use crate::server::Dispatcher;
 /// What the handle, the loops and the registry share.
 pub(super) struct Shared {
     pub(super) id: u64,
-    pub(super) sender: mpsc::Sender<Outbound>,
+    pub(super) queue: Queue,
     /// Largest message the framing can carry, if it has a limit.
     pub(super) max_message: Option<usize>,
     pub(super) pending: Arc<PendingCalls>,
@@ -61,7 +62,7 @@ impl Shared {
 
     /// Whether the connection has ended, for whatever reason.
     fn is_ended(&self) -> bool {
-        self.done.is_cancelled() || self.sender.is_closed()
+        self.done.is_cancelled() || self.queue.is_closed()
     }
 
     /// What a call that can no longer be answered fails with.
@@ -133,10 +134,14 @@ impl DuplexConnection {
             }
             None => dispatcher,
         };
-        let (sender, receiver) = mpsc::channel(config.send_queue.max(1));
+        let budget = Budget::new(
+            config.max_queued_bytes,
+            registry.map(Connections::queue_pool),
+        );
+        let (queue, receiver) = Queue::new(config.send_queue, budget);
         let shared = Arc::new(Shared {
             id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
-            sender,
+            queue,
             max_message: config.max_message,
             pending: Arc::default(),
             next_id: std::sync::Mutex::new(Arc::new(AtomicU64::new(1))),
@@ -156,10 +161,15 @@ impl DuplexConnection {
             registry.insert(&connection);
             context.insert(registry.clone());
         }
+        let writer = Writer {
+            keep_alive: config.keep_alive,
+            write_stall: config.write_stall,
+            budget: connection.shared.queue.budget().clone(),
+        };
         tokio::spawn(write_loop(
             receiver,
             outgoing,
-            config.keep_alive,
+            writer,
             connection.shared.done.clone(),
             connection.shared.finished.clone(),
         ));
@@ -214,10 +224,7 @@ impl DuplexConnection {
             return false;
         }
         let frame: Outbound = Frame::Message(Bytes::from(body)).into();
-        matches!(
-            tokio::time::timeout(wait, self.shared.sender.send(frame)).await,
-            Ok(Ok(()))
-        )
+        self.shared.queue.send(frame, Some(wait)).await.is_ok()
     }
 
     pub(crate) fn downgrade(&self) -> WeakConnection {
@@ -271,8 +278,8 @@ impl DuplexConnection {
             written,
         };
         self.shared
-            .sender
-            .send(outbound)
+            .queue
+            .send(outbound, None)
             .await
             .map_err(|_| Error::Closed)?;
         match done {
@@ -317,7 +324,7 @@ impl Transport for DuplexConnection {
             let _guard = PendingGuard {
                 pending: &self.shared.pending,
                 ids,
-                sender: &self.shared.sender,
+                queue: &self.shared.queue,
             };
             self.send(message.body, false).await?;
             answer.await.map_err(|_| self.shared.closed_error())

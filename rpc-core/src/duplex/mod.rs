@@ -28,6 +28,7 @@
 //! connection), `pending` (our calls awaiting answers), `registry`
 //! ([`Connections`]).
 
+mod budget;
 mod connection;
 mod keep_alive;
 mod pending;
@@ -39,6 +40,7 @@ mod writer;
 
 use bytes::Bytes;
 
+pub use budget::{DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_SERVER_QUEUED_BYTES};
 pub use connection::{caller, connections, DuplexConnection};
 pub use keep_alive::{InvalidKeepAlive, KeepAlive};
 pub use registry::Connections;
@@ -82,6 +84,9 @@ pub enum Incoming {
     },
 }
 
+/// How long a write to a peer may stall by default: 30 s.
+pub const DEFAULT_WRITE_STALL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Settings of one duplex connection.
 #[derive(Clone, Debug)]
 pub struct DuplexConfig {
@@ -93,6 +98,17 @@ pub struct DuplexConfig {
     pub keep_alive: Option<KeepAlive>,
     /// Outgoing frames queued before senders wait. Default 1024.
     pub send_queue: usize,
+    /// Bytes queued toward the peer (answers, notifications, subscription
+    /// items, broadcasts not yet written) before senders wait and reading
+    /// from the peer pauses. One message larger than this still goes,
+    /// alone. Default [`DEFAULT_MAX_QUEUED_BYTES`] (1 MiB); a server's
+    /// connections also share its registry's budget
+    /// ([`Connections::with_max_queued_bytes`]).
+    pub max_queued_bytes: usize,
+    /// How long one write to the peer may make no progress before the
+    /// connection is closed: a peer that does not read is closed, whatever
+    /// pings or calls it keeps sending. Default 30 s; `None`: never.
+    pub write_stall: Option<std::time::Duration>,
     /// Largest message the framing can carry (255 bytes for a 1-byte length
     /// prefix). A longer answer is replaced by an error answer; a longer
     /// call or notification fails. Default: no limit.
@@ -105,6 +121,8 @@ impl Default for DuplexConfig {
             max_in_flight: 1024,
             keep_alive: Some(KeepAlive::default()),
             send_queue: 1024,
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
+            write_stall: Some(DEFAULT_WRITE_STALL),
             max_message: None,
         }
     }

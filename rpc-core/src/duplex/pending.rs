@@ -147,7 +147,7 @@ fn only_one(calls: &HashMap<Id, Entry>) -> Option<Entry> {
 pub(super) struct PendingGuard<'a> {
     pub(super) pending: &'a PendingCalls,
     pub(super) ids: Arc<[Id]>,
-    pub(super) sender: &'a tokio::sync::mpsc::Sender<super::writer::Outbound>,
+    pub(super) queue: &'a super::writer::Queue,
 }
 
 impl Drop for PendingGuard<'_> {
@@ -156,7 +156,7 @@ impl Drop for PendingGuard<'_> {
             let cancel = crate::protocol::cancel::request(&id);
             // Never waits: with the queue full, the peer's deadline ends it.
             let _ = self
-                .sender
+                .queue
                 .try_send(super::Frame::Message(cancel.into()).into());
         }
     }

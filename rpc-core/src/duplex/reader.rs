@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{FutureExt, Stream, StreamExt};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::connection::WeakConnection;
 use super::keep_alive::{clock, tick};
 use super::route::Link;
-use super::writer::Outbound;
+use super::writer::Queue;
 use super::{Frame, Incoming, KeepAlive, GOING_AWAY};
 use crate::protocol::response::error_response;
 use crate::protocol::{code, Context, ErrorObject};
@@ -86,6 +86,21 @@ where
         // Biased: what has arrived is read before the keep-alive looks at
         // how long the peer has been silent (the reader may have been
         // waiting for room, not reading, meanwhile).
+        // Back-pressure: while what is queued toward the peer is over its
+        // budget, read nothing more from it (it cannot make more work).
+        if let Some(connection) = connection.upgrade() {
+            let queue = connection.shared.queue.clone();
+            drop(connection);
+            if queue.budget().full() {
+                tokio::select! {
+                    biased;
+                    () = done.cancelled() => break,
+                    () = queue.budget().room() => {}
+                }
+                // Not reading is not the peer's silence.
+                heard = tokio::time::Instant::now();
+            }
+        }
         let item = tokio::select! {
             biased;
             () = done.cancelled() => break,
@@ -110,7 +125,7 @@ where
             () = calls.wait(), if draining => {
                 if let Some(connection) = connection.upgrade() {
                     let close = Frame::Close { code: GOING_AWAY, reason: "server shutting down" };
-                    send(&connection.shared.sender, close, &done).await;
+                    send(&connection.shared.queue, close, &done).await;
                 }
                 break;
             }
@@ -130,13 +145,13 @@ where
                     "closing a connection whose peer broke the protocol"
                 );
                 let _ = shared.ended_by.set((code, reason));
-                send(&shared.sender, Frame::Close { code, reason }, &done).await;
+                send(&shared.queue, Frame::Close { code, reason }, &done).await;
                 break;
             }
             Err(error) => {
                 tracing::debug!(%error, "closing connection after a framing error");
                 let answer = error_response(&error);
-                send(&shared.sender, Frame::Message(answer.into()), &done).await;
+                send(&shared.queue, Frame::Message(answer.into()), &done).await;
                 break;
             }
         };
@@ -150,7 +165,7 @@ where
             running: running.clone(),
             routes: shared.routes.clone(),
         };
-        let sender = shared.sender.clone();
+        let sender = shared.queue.clone();
         drop(connection);
         let dispatcher = dispatcher.clone();
         let context = context.clone();
@@ -208,11 +223,12 @@ where
 }
 
 /// Queues a frame for the writer, waiting for room only while the
-/// connection lives: a peer that does not read cannot hold a task here.
-async fn send(sender: &mpsc::Sender<Outbound>, frame: Frame, done: &CancellationToken) {
+/// connection lives: a peer that does not read cannot hold a task here
+/// longer than the write-stall timeout.
+async fn send(queue: &Queue, frame: Frame, done: &CancellationToken) {
     tokio::select! {
         biased;
-        _ = sender.send(frame.into()) => {}
+        _ = queue.send(frame.into(), None) => {}
         () = done.cancelled() => {}
     }
 }

@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
 use serde::Serialize;
-use tokio::sync::mpsc::error::TrySendError;
 
+use super::budget::{Pool, DEFAULT_MAX_SERVER_QUEUED_BYTES};
 use super::connection::{DuplexConnection, WeakConnection};
+use super::writer::Refused;
 use super::Frame;
 use crate::client::Error;
 use crate::protocol::encode;
@@ -16,14 +17,15 @@ use crate::server::backplane::Backplane;
 /// The live connections of a server, for broadcasting. Cheap to clone.
 /// Handlers find it in their [`Context`](crate::protocol::Context)
 /// (`ctx.get::<Connections>()`).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Connections {
     inner: Arc<RegistryInner>,
 }
 
-#[derive(Default)]
 struct RegistryInner {
     connections: Mutex<HashMap<u64, WeakConnection>>,
+    /// The byte budget of what is queued toward all these connections.
+    queued: Arc<Pool>,
     /// Where broadcasts also go, for the clients of other instances.
     backplane: std::sync::OnceLock<Backplane>,
 }
@@ -44,6 +46,18 @@ impl Registered {
     }
 }
 
+impl Default for Connections {
+    fn default() -> Self {
+        Connections {
+            inner: Arc::new(RegistryInner {
+                connections: Mutex::default(),
+                queued: Arc::new(Pool::new(DEFAULT_MAX_SERVER_QUEUED_BYTES)),
+                backplane: std::sync::OnceLock::new(),
+            }),
+        }
+    }
+}
+
 impl std::fmt::Debug for Connections {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connections")
@@ -53,9 +67,33 @@ impl std::fmt::Debug for Connections {
 }
 
 impl Connections {
-    /// An empty registry.
+    /// An empty registry, whose connections may queue
+    /// [`DEFAULT_MAX_SERVER_QUEUED_BYTES`] toward their peers in all.
     pub fn new() -> Self {
         Connections::default()
+    }
+
+    /// Sets how many bytes may be queued toward all the peers of this
+    /// registry's connections together (answers, notifications,
+    /// subscription items and broadcasts not yet written): past it, each
+    /// connection is held as if its own budget were spent. Set it before
+    /// connections open: they take the budget in force when they open.
+    pub fn with_max_queued_bytes(mut self, bytes: usize) -> Self {
+        let inner = Arc::get_mut(&mut self.inner);
+        match inner {
+            Some(inner) => inner.queued = Arc::new(Pool::new(bytes)),
+            None => tracing::warn!("with_max_queued_bytes on a registry already shared: ignored"),
+        }
+        self
+    }
+
+    /// Bytes queued toward the peers of this registry's connections now.
+    pub fn queued_bytes(&self) -> usize {
+        self.inner.queued.used()
+    }
+
+    pub(super) fn queue_pool(&self) -> Arc<Pool> {
+        self.inner.queued.clone()
     }
 
     /// Shares broadcasts with the other instances on `backplane`: what
@@ -167,18 +205,19 @@ impl Connections {
             }
             match connection
                 .shared
-                .sender
+                .queue
                 .try_send(Frame::Message(body.clone()).into())
             {
                 Ok(()) => reached += 1,
-                Err(TrySendError::Full(_)) => {
+                Err(Refused::Full) => {
                     tracing::warn!(
                         connection = connection.id(),
+                        queued = connection.shared.queue.budget().used(),
                         "closing a connection that does not keep up with broadcasts"
                     );
                     connection.close();
                 }
-                Err(TrySendError::Closed(_)) => {}
+                Err(Refused::Closed) => {}
             }
         }
         reached

@@ -1,0 +1,227 @@
+//! Byte budgets of what is queued toward peers: each connection's, and the
+//! sum over every connection of a server (its [`Connections`] registry).
+//! A message counts from the moment it is queued until the transport has
+//! flushed it, so a peer that does not read holds its budget, not more.
+//!
+//! What happens at a full budget depends on who sends: answers and a
+//! handler's own pushes wait for room (and the connection stops reading
+//! meanwhile: the peer cannot make more work), a subscription waits a
+//! little and then ends as lagged, a broadcast never waits (the
+//! connection that cannot take it is closed).
+//!
+//! [`Connections`]: super::Connections
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+/// Bytes queued toward one connection's peer by default: 1 MiB.
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 1024 * 1024;
+
+/// Bytes queued toward all the peers of one server by default: 64 MiB.
+pub const DEFAULT_MAX_SERVER_QUEUED_BYTES: usize = 64 * 1024 * 1024;
+
+/// A count of queued bytes against a limit, with a wake-up when room frees.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    limit: usize,
+    used: AtomicUsize,
+    room: Notify,
+}
+
+impl Pool {
+    pub(crate) fn new(limit: usize) -> Self {
+        Pool {
+            limit: limit.max(1),
+            used: AtomicUsize::new(0),
+            room: Notify::new(),
+        }
+    }
+
+    /// Takes `bytes` if they fit, or if nothing is queued (one message
+    /// larger than the whole budget still goes, alone).
+    fn take(&self, bytes: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                (used == 0 || used + bytes <= self.limit).then_some(used + bytes)
+            })
+            .is_ok()
+    }
+
+    fn give(&self, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                Some(used.saturating_sub(bytes))
+            });
+        self.room.notify_waiters();
+    }
+
+    /// Bytes queued now.
+    pub(crate) fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+
+    fn full(&self) -> bool {
+        self.used() >= self.limit
+    }
+}
+
+/// One connection's budget, and its server's when it has one.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    own: Pool,
+    server: Option<Arc<Pool>>,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: usize, server: Option<Arc<Pool>>) -> Self {
+        Budget {
+            own: Pool::new(limit),
+            server,
+        }
+    }
+
+    /// Takes room for `bytes` now, or says it cannot.
+    pub(crate) fn try_take(&self, bytes: usize) -> bool {
+        if !self.own.take(bytes) {
+            return false;
+        }
+        match &self.server {
+            Some(server) if !server.take(bytes) => {
+                self.own.give(bytes);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Takes room for `bytes`, waiting for it at most `wait` (`None`: as
+    /// long as it takes); whether it got it.
+    pub(crate) async fn take(&self, bytes: usize, wait: Option<Duration>) -> bool {
+        let waiting = async {
+            loop {
+                // Registered before trying, so that a release between the
+                // try and the wait is not missed.
+                let own = self.own.room.notified();
+                let server = self.server.as_ref().map(|s| s.room.notified());
+                tokio::pin!(own);
+                own.as_mut().enable();
+                let mut server = server.map(Box::pin);
+                if let Some(server) = server.as_mut() {
+                    server.as_mut().enable();
+                }
+                if self.try_take(bytes) {
+                    return;
+                }
+                match server {
+                    Some(server) => {
+                        tokio::select! {
+                            () = own => {}
+                            () = server => {}
+                        }
+                    }
+                    None => own.await,
+                }
+            }
+        };
+        match wait {
+            None => {
+                waiting.await;
+                true
+            }
+            Some(wait) => tokio::time::timeout(wait, waiting).await.is_ok(),
+        }
+    }
+
+    /// Gives back what written messages took.
+    pub(crate) fn give(&self, bytes: usize) {
+        self.own.give(bytes);
+        if let Some(server) = &self.server {
+            server.give(bytes);
+        }
+    }
+
+    /// Whether this connection's budget (or its server's) is spent: reading
+    /// from the peer pauses until room frees.
+    pub(crate) fn full(&self) -> bool {
+        self.own.full() || self.server.as_ref().is_some_and(|s| s.full())
+    }
+
+    /// Waits until the budget is no longer [`full`](Self::full).
+    pub(crate) async fn room(&self) {
+        loop {
+            let own = self.own.room.notified();
+            let server = self.server.as_ref().map(|s| s.room.notified());
+            tokio::pin!(own);
+            own.as_mut().enable();
+            let mut server = server.map(Box::pin);
+            if let Some(server) = server.as_mut() {
+                server.as_mut().enable();
+            }
+            if !self.full() {
+                return;
+            }
+            match server {
+                Some(server) => {
+                    tokio::select! {
+                        () = own => {}
+                        () = server => {}
+                    }
+                }
+                None => own.await,
+            }
+        }
+    }
+
+    /// Bytes queued on this connection now.
+    pub(crate) fn used(&self) -> usize {
+        self.own.used()
+    }
+}
+
+impl Drop for Budget {
+    fn drop(&mut self) {
+        // Whatever this connection still held leaves its server's budget.
+        if let Some(server) = &self.server {
+            server.give(self.own.used());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_budget_waits_for_room_and_one_large_message_goes_alone() {
+        let server = Arc::new(Pool::new(250));
+        let a = Arc::new(Budget::new(100, Some(server.clone())));
+        let b = Budget::new(1000, Some(server.clone()));
+        assert!(a.try_take(60));
+        assert!(!a.try_take(60), "over the connection's budget");
+        assert!(b.try_take(190));
+        assert!(!b.try_take(10), "over the server's budget");
+        assert!(a.full() && b.full());
+        assert!(!a.take(60, Some(Duration::from_millis(20))).await);
+        let waiting = {
+            let a = a.clone();
+            tokio::spawn(async move { a.take(60, None).await })
+        };
+        tokio::task::yield_now().await;
+        a.give(60);
+        assert!(waiting.await.unwrap());
+        assert_eq!(a.used(), 60);
+        // Nothing queued: a message over the whole budget still goes.
+        let c = Budget::new(10, None);
+        assert!(c.try_take(5000));
+        assert!(!c.try_take(1));
+        c.give(5000);
+        assert_eq!(c.used(), 0);
+    }
+}
