@@ -131,9 +131,10 @@ pub(crate) trait Calculator {
         count: Option<u64>,
     ) -> Result<Subscription<u64>, CalcError>;
 
-    /// The messages published to `topic` (notification `topic`).
+    /// The messages published to `topic` (notification `topic`); a name
+    /// over 256 bytes is refused.
     #[rpc(subscription = "topic", unsubscribe = "unsubscribe_topic")]
-    async fn subscribe_topic(&self, topic: String) -> Subscription<Value>;
+    async fn subscribe_topic(&self, topic: String) -> Result<Subscription<Value>, CalcError>;
 
     /// Delivers `message` to every subscriber of `topic`; returns how many
     /// subscriptions took it on this instance.
@@ -294,8 +295,10 @@ impl Calculator for Calc {
         })
     }
 
-    async fn subscribe_topic(&self, topic: String) -> Subscription<Value> {
-        self.topics.subscribe(&topic)
+    async fn subscribe_topic(&self, topic: String) -> Result<Subscription<Value>, CalcError> {
+        self.topics
+            .subscribe(&topic)
+            .map_err(|refused| CalcError::OutOfRange(refused.message.into_owned()))
     }
 
     async fn publish(&self, topic: String, message: Value) -> u64 {

@@ -139,6 +139,15 @@ impl Budget {
         }
     }
 
+    /// Takes `bytes` whatever the limits (settling a reservation that
+    /// came out short).
+    pub(crate) fn force(&self, bytes: usize) {
+        self.own.used.fetch_add(bytes, Ordering::AcqRel);
+        if let Some(server) = &self.server {
+            server.used.fetch_add(bytes, Ordering::AcqRel);
+        }
+    }
+
     /// Gives back what written messages took.
     pub(crate) fn give(&self, bytes: usize) {
         self.own.give(bytes);

@@ -21,7 +21,7 @@ use crate::client::{
     Answer, BoxFuture, Client, Error, Expecting, Inbox, Outgoing, Routes, Transport,
 };
 use crate::protocol::{encode, Context, ErrorObject, Id};
-use crate::server::subscription::{Active, Caller, Outlet};
+use crate::server::subscription::{Active, Caller, Outlet, LAG_WAIT};
 use crate::server::Dispatcher;
 
 /// What the handle, the loops and the registry share.
@@ -395,6 +395,26 @@ impl Outlet for WeakConnection {
                 Some(connection) => connection.push_within(frame, wait).await,
                 None => false,
             }
+        })
+    }
+
+    fn reserve(&self, bytes: usize, wait: Duration) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            let Some(queue) = self.shared.upgrade().map(|s| s.queue.clone()) else {
+                return false;
+            };
+            queue.reserve(bytes, wait).await
+        })
+    }
+
+    fn push_reserved(&self, frame: Vec<u8>, reserved: usize) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            let Some(queue) = self.shared.upgrade().map(|s| s.queue.clone()) else {
+                return false;
+            };
+            let outbound = Frame::Message(Bytes::from(frame)).into();
+            let queued = queue.send_reserved(outbound, reserved, LAG_WAIT).await;
+            queued.is_ok()
         })
     }
 }

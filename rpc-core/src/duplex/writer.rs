@@ -89,6 +89,38 @@ impl Queue {
         }
     }
 
+    /// Takes room for `bytes`, waiting at most `wait`; whether it got it.
+    pub(super) async fn reserve(&self, bytes: usize, wait: Duration) -> bool {
+        self.budget.take(bytes, Some(wait)).await
+    }
+
+    /// Queues `outbound` in room [`reserve`](Self::reserve)d for `reserved`
+    /// bytes, waiting at most `wait` for a place among the frames.
+    pub(super) async fn send_reserved(
+        &self,
+        outbound: Outbound,
+        reserved: usize,
+        wait: Duration,
+    ) -> Result<(), Refused> {
+        let bytes = outbound.bytes();
+        match bytes.cmp(&reserved) {
+            std::cmp::Ordering::Greater => self.budget.force(bytes - reserved),
+            std::cmp::Ordering::Less => self.budget.give(reserved - bytes),
+            std::cmp::Ordering::Equal => {}
+        }
+        match tokio::time::timeout(wait, self.sender.send(outbound)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => {
+                self.budget.give(bytes);
+                Err(Refused::Closed)
+            }
+            Err(_) => {
+                self.budget.give(bytes);
+                Err(Refused::Full)
+            }
+        }
+    }
+
     /// Queues `outbound` now or not at all.
     pub(super) fn try_send(&self, outbound: Outbound) -> Result<(), Refused> {
         let bytes = outbound.bytes();

@@ -16,13 +16,13 @@ pub fn lagged() -> ErrorObject {
 
 /// Encodes a notice of subscription `id`: an item (`Ok`), or the end
 /// (`Err(None)`: the items ran out; `Err(Some(error))`: ended by an error).
-pub(crate) fn write<T: Serialize>(
+pub(crate) fn write<T: Serialize + ?Sized>(
     method: &str,
     id: &str,
     content: Result<&T, Option<&ErrorObject>>,
 ) -> Result<Vec<u8>, ErrorObject> {
     #[derive(Serialize)]
-    struct Params<'a, T> {
+    struct Params<'a, T: ?Sized> {
         subscription: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         result: Option<&'a T>,
@@ -30,7 +30,7 @@ pub(crate) fn write<T: Serialize>(
         error: Option<Option<&'a ErrorObject>>,
     }
     #[derive(Serialize)]
-    struct Notice<'a, T> {
+    struct Notice<'a, T: ?Sized> {
         jsonrpc: &'static str,
         method: &'a str,
         params: Params<'a, T>,

@@ -543,7 +543,15 @@ impl<'a> Call<'a> {
         }
         if !self.answer {
             if let Err(e) = &outcome {
-                tracing::debug!(method = %self.method, error = %e, "notification failed");
+                // Peer-controlled text goes in as string values, which
+                // log formatters escape (a `%` value is written raw: a
+                // method name holding `\n` or ESC would forge lines).
+                tracing::debug!(
+                    method = &*self.method,
+                    code = e.code,
+                    error = &*e.message,
+                    "notification failed"
+                );
             }
             return None;
         }

@@ -19,6 +19,7 @@ pub mod middleware;
 mod observe;
 pub mod schema;
 pub mod subscription;
+mod topics;
 
 pub(crate) use dispatch::Dispatch;
 pub use dispatch::Dispatcher;

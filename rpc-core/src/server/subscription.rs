@@ -40,9 +40,16 @@ pub use crate::protocol::notice::lagged;
 /// # let _ = ticks;
 /// ```
 pub struct Subscription<T> {
-    items: BoxStream<'static, T>,
+    items: BoxStream<'static, Item<T>>,
     /// Cancelled by a [`Publisher`] whose buffer was full.
     lagged: Option<CancellationToken>,
+}
+
+/// One item on its way out: a value to encode, or a message encoded once
+/// and shared by every subscriber (a topic's).
+pub(crate) enum Item<T> {
+    Value(T),
+    Encoded(Arc<RawValue>),
 }
 
 impl<T> std::fmt::Debug for Subscription<T> {
@@ -56,7 +63,7 @@ impl<T: Send + 'static> Subscription<T> {
     /// when the stream does.
     pub fn new(items: impl futures_util::Stream<Item = T> + Send + 'static) -> Self {
         Subscription {
-            items: items.boxed(),
+            items: items.map(Item::Value).boxed(),
             lagged: None,
         }
     }
@@ -67,7 +74,10 @@ impl<T: Send + 'static> Subscription<T> {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         let lagged = CancellationToken::new();
         let items = futures_util::stream::unfold(receiver, |mut receiver| async move {
-            receiver.recv().await.map(|item| (item, receiver))
+            receiver
+                .recv()
+                .await
+                .map(|item| (Item::Value(item), receiver))
         });
         (
             Publisher {
@@ -79,6 +89,19 @@ impl<T: Send + 'static> Subscription<T> {
                 lagged: Some(lagged),
             },
         )
+    }
+}
+
+impl<T: Send + 'static> Subscription<T> {
+    /// Items encoded once and shared, with the signal that ends it lagged.
+    pub(crate) fn encoded(
+        items: impl futures_util::Stream<Item = Arc<RawValue>> + Send + 'static,
+        lagged: CancellationToken,
+    ) -> Self {
+        Subscription {
+            items: items.map(Item::Encoded).boxed(),
+            lagged: Some(lagged),
+        }
     }
 }
 
@@ -109,113 +132,7 @@ impl<T> Publisher<T> {
     }
 }
 
-/// Named topics that clients subscribe to and anyone publishes to: each
-/// subscriber gets what is published after it subscribed. Cheap to clone.
-/// With a [backplane](Topics::with_backplane), what is published on one
-/// instance also reaches the subscribers of every other.
-///
-/// ```
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let topics = rpc_core::subscription::Topics::new();
-/// let _news = topics.subscribe("news"); // what a handler returns
-/// assert_eq!(topics.publish("news", &serde_json::json!("hello")), 1);
-/// assert_eq!(topics.publish("sport", &serde_json::json!(1)), 0);
-/// # });
-/// ```
-#[derive(Clone, Default)]
-pub struct Topics {
-    inner: Arc<TopicsInner>,
-}
-
-#[derive(Default)]
-struct TopicsInner {
-    subscribers: Mutex<HashMap<String, Vec<Publisher<serde_json::Value>>>>,
-    backplane: std::sync::OnceLock<crate::server::backplane::Backplane>,
-}
-
-/// Items buffered per topic subscriber: beyond, it ends as lagged.
-const TOPIC_BUFFER: usize = 256;
-
-/// The backplane channel of topic messages.
-const TOPICS: &str = "rpc.topic";
-
-impl std::fmt::Debug for Topics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Topics").finish_non_exhaustive()
-    }
-}
-
-impl Topics {
-    /// No topics yet, on this instance only.
-    pub fn new() -> Self {
-        Topics::default()
-    }
-
-    /// Shares what is published with the other instances on `backplane`.
-    /// Set once; later calls are ignored.
-    pub fn with_backplane(self, backplane: crate::server::backplane::Backplane) -> Self {
-        if self.inner.backplane.set(backplane.clone()).is_ok() {
-            let topics = Arc::downgrade(&self.inner);
-            backplane.listen(TOPICS, move |message| {
-                let Some(inner) = topics.upgrade() else {
-                    return;
-                };
-                match serde_json::from_slice::<(String, serde_json::Value)>(&message) {
-                    Ok((topic, value)) => {
-                        Topics { inner }.deliver(&topic, &value);
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "an unreadable topic message from the backplane")
-                    }
-                }
-            });
-        }
-        self
-    }
-
-    /// A subscription to `topic`: what a subscription handler returns.
-    pub fn subscribe(&self, topic: &str) -> Subscription<serde_json::Value> {
-        let (publisher, subscription) = Subscription::channel(TOPIC_BUFFER);
-        if let Ok(mut subscribers) = self.inner.subscribers.lock() {
-            let publishers = subscribers.entry(topic.to_owned()).or_default();
-            // Subscriptions that ended leave here too, not only on publish.
-            publishers.retain(|p| !p.is_closed());
-            publishers.push(publisher);
-        }
-        subscription
-    }
-
-    /// Delivers `message` to every subscriber of `topic`, here and (with a
-    /// backplane) on the other instances; returns how many subscriptions
-    /// on this instance took it (a full one ends as lagged).
-    pub fn publish(&self, topic: &str, message: &serde_json::Value) -> u64 {
-        if let Some(backplane) = self.inner.backplane.get() {
-            if let Ok(encoded) = serde_json::to_vec(&(topic, message)) {
-                backplane.publish(TOPICS, &encoded);
-            }
-        }
-        self.deliver(topic, message)
-    }
-
-    fn deliver(&self, topic: &str, message: &serde_json::Value) -> u64 {
-        let Ok(mut subscribers) = self.inner.subscribers.lock() else {
-            return 0;
-        };
-        let Some(publishers) = subscribers.get_mut(topic) else {
-            return 0;
-        };
-        // Ended subscriptions leave; a full one ends as lagged.
-        publishers.retain(|p| !p.is_closed());
-        let reached = publishers
-            .iter()
-            .filter(|p| p.publish(message.clone()))
-            .count();
-        if publishers.is_empty() {
-            subscribers.remove(topic);
-        }
-        reached as u64
-    }
-}
+pub use super::topics::{Topics, MAX_TOPIC_NAME};
 
 /// A connection's subscriptions, by id: what unsubscribing cancels.
 #[derive(Default)]
@@ -292,6 +209,13 @@ pub(crate) trait Outlet: Send + Sync + 'static {
     /// Queues `frame`, waiting at most `wait` for room: whether it was
     /// (`false` too when the connection has ended).
     fn push_within(&self, frame: Vec<u8>, wait: Duration) -> BoxFuture<'_, bool>;
+    /// Takes room for `bytes` in the connection's budget, waiting at most
+    /// `wait`: whether it got it (then [`push_reserved`](Self::push_reserved)
+    /// queues the frame). So a large item is encoded only once it fits.
+    fn reserve(&self, bytes: usize, wait: Duration) -> BoxFuture<'_, bool>;
+    /// Queues `frame` in room taken with [`reserve`](Self::reserve) for
+    /// `reserved` bytes (the difference is settled): whether it was.
+    fn push_reserved(&self, frame: Vec<u8>, reserved: usize) -> BoxFuture<'_, bool>;
 }
 
 /// The [`Outlet`] of the connection a call came on, in its [`Context`].
@@ -331,6 +255,9 @@ pub fn unsubscribe(ctx: &Context, id: &str) -> bool {
     outlet.close(id).map(|token| token.cancel()).is_some()
 }
 
+/// A notice's bytes besides its item, method and id (an upper bound).
+const NOTICE_OVERHEAD: usize = 64;
+
 /// How long an item (or the end) may wait for room in the connection's
 /// queue before the subscription ends as lagged.
 pub const LAG_WAIT: Duration = Duration::from_secs(1);
@@ -366,18 +293,43 @@ async fn push<T: Serialize>(
         let Some(item) = item else {
             break Some(None);
         };
-        let frame = match notice::write(notification, &id, Ok(&item)) {
+        let too_large = |size: usize, limit: usize| {
+            ErrorObject::new(
+                code::REQUEST_TOO_LARGE,
+                format!(
+                    "Subscription item of {size} bytes exceeds the connection's message limit of {limit} bytes"
+                ),
+            )
+        };
+        let raw = match item {
+            Item::Value(value) => value,
+            Item::Encoded(raw) => {
+                // Room first, then the copy: a message shared by many
+                // subscribers is copied only for those with room for it.
+                let size = raw.get().len() + notification.len() + id.len() + NOTICE_OVERHEAD;
+                if let Some(limit) = outlet.max_message().filter(|max| size > *max) {
+                    break Some(Some(too_large(size, limit)));
+                }
+                if !outlet.reserve(size, LAG_WAIT).await {
+                    tracing::debug!(subscription = %id, "ending a subscription whose subscriber does not keep up");
+                    break Some(Some(lagged()));
+                }
+                let frame = match notice::write(notification, &id, Ok(&*raw)) {
+                    Ok(frame) => frame,
+                    Err(error) => break Some(Some(error)),
+                };
+                if !outlet.push_reserved(frame, size).await {
+                    break Some(Some(lagged()));
+                }
+                continue;
+            }
+        };
+        let frame = match notice::write(notification, &id, Ok(&raw)) {
             Ok(frame) => frame,
             Err(error) => break Some(Some(error)),
         };
         if let Some(limit) = outlet.max_message().filter(|max| frame.len() > *max) {
-            break Some(Some(ErrorObject::new(
-                code::REQUEST_TOO_LARGE,
-                format!(
-                    "Subscription item of {} bytes exceeds the connection's message limit of {limit} bytes",
-                    frame.len()
-                ),
-            )));
+            break Some(Some(too_large(frame.len(), limit)));
         }
         if !outlet.push_within(frame, LAG_WAIT).await {
             tracing::debug!(subscription = %id, "ending a subscription whose subscriber does not keep up");
