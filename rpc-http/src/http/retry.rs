@@ -3,11 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rpc_core::backoff::Backoff;
 use rpc_core::{Answer, Deadline, Error, Outgoing};
-use tower::retry::backoff::{Backoff, ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
 use tower::retry::budget::{Budget, TpsBudget};
 use tower::retry::{Policy, Retry};
-use tower::util::rng::HasherRng;
 
 use super::StatusError;
 
@@ -53,7 +52,7 @@ impl RetryLayer {
         RetryLayer {
             policy: RetryPolicy {
                 budget: Arc::new(TpsBudget::new(Duration::from_secs(10), 10, 0.2)),
-                backoff: backoff(MIN_BACKOFF, MAX_BACKOFF).make_backoff(),
+                backoff: Backoff::new(MIN_BACKOFF, MAX_BACKOFF, 1.0),
                 retries_left: 5,
             },
         }
@@ -68,7 +67,7 @@ impl RetryLayer {
     /// The wait before the first retry (`min`), doubling up to `max`, each
     /// with up to 100 % jitter.
     pub fn with_backoff(mut self, min: Duration, max: Duration) -> Self {
-        self.policy.backoff = backoff(min, max).make_backoff();
+        self.policy.backoff = Backoff::new(min, max, 1.0);
         self
     }
 
@@ -85,15 +84,6 @@ impl RetryLayer {
     }
 }
 
-/// Exponential back-off from `min` to `max` (at least 1 ms) with jitter.
-fn backoff(min: Duration, max: Duration) -> ExponentialBackoffMaker {
-    let max = max.max(Duration::from_millis(1));
-    let min = min.min(max);
-    // Valid by construction: min <= max, max > 0, jitter in range.
-    ExponentialBackoffMaker::new(min, max, 1.0, HasherRng::default())
-        .unwrap_or_else(|_| ExponentialBackoffMaker::default())
-}
-
 impl<S> tower::Layer<S> for RetryLayer {
     type Service = Retry<RetryPolicy, S>;
 
@@ -106,7 +96,7 @@ impl<S> tower::Layer<S> for RetryLayer {
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
     budget: Arc<TpsBudget>,
-    backoff: ExponentialBackoff,
+    backoff: Backoff,
     retries_left: u32,
 }
 
@@ -142,18 +132,24 @@ impl Policy<Outgoing, Option<Answer>, Error> for RetryPolicy {
         if !request.is_idempotent() || !worth_retrying(error) || self.retries_left == 0 {
             return None;
         }
-        let wait = self.backoff.next_backoff();
+        let wait = self.backoff.sleep();
         if let Some(Deadline(deadline)) = request.context.get::<Deadline>() {
             if wait.deadline().into_std() >= *deadline {
                 return None;
             }
         }
         if !self.budget.withdraw() {
-            tracing::debug!(%error, "retry budget spent: not retrying");
+            // As a string value, which log formatters escape: the error
+            // may quote the server's answer.
+            tracing::debug!(error = error.to_string(), "retry budget spent: not retrying");
             return None;
         }
         self.retries_left -= 1;
-        tracing::debug!(%error, retries_left = self.retries_left, "retrying an idempotent call");
+        tracing::debug!(
+            error = error.to_string(),
+            retries_left = self.retries_left,
+            "retrying an idempotent call"
+        );
         Some(wait)
     }
 
