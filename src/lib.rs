@@ -103,7 +103,7 @@
 //!
 //! All on by default: `server` (the HTTP and TCP servers, graceful
 //! shutdown; axum and hyper), `client` (the HTTP, WebSocket and TCP clients;
-//! hyper, rustls and, with `ws`, tungstenite), and the transports `http`,
+//! reqwest, rustls and, with `ws`, tungstenite), and the transports `http`,
 //! `ws` (implies `http`) and `tcp`. A crate that only calls services takes
 //! `default-features = false, features = ["client", "http"]` (and `ws`,
 //! `tcp` as needed) and compiles no server and no axum. The method table,
@@ -185,8 +185,9 @@ pub mod batch {
 
 #[cfg(feature = "http")]
 /// HTTP: the axum server ([`http::router`], [`http::serve`],
-/// [`http::Server`]) and the client ([`http::HttpClient`]); the
-/// server also upgrades WebSocket connections on its route.
+/// [`http::Server`]) and the client ([`http::HttpClient`], on reqwest,
+/// re-exported as `http::reqwest` with the client feature); the server
+/// also upgrades WebSocket connections on its route.
 pub mod http {
     pub use rpc_http::http::*;
 }

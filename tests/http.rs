@@ -221,6 +221,37 @@ async fn handlers_see_headers_and_peer_address() {
 }
 
 #[tokio::test]
+async fn a_reqwest_client_of_ones_own_carries_the_calls() {
+    let (url, _stop) = demo_server().await;
+    // The reqwest the crate re-exports: its settings (here a default
+    // header) apply to every call.
+    use rpc::http::reqwest;
+    let mut defaults = reqwest::header::HeaderMap::new();
+    defaults.insert("x-tenant", "acme".parse().unwrap());
+    let own = reqwest::Client::builder()
+        .default_headers(defaults)
+        .build()
+        .unwrap();
+    let http = HttpClient::from_client(own, &url)
+        .unwrap()
+        .with_header("authorization", "Bearer t0ken")
+        .unwrap();
+    let c = DemoClient::new(http.clone());
+    assert_eq!(c.add(1, 2).await.unwrap(), 3);
+    assert_eq!(
+        c.header("x-tenant".into()).await.unwrap().as_deref(),
+        Some("acme")
+    );
+    assert_eq!(
+        c.header("authorization".into()).await.unwrap().as_deref(),
+        Some("Bearer t0ken")
+    );
+    // Settings that build a reqwest client belong on the one handed in.
+    let err = http.with_proxy("http://127.0.0.1:3128").unwrap_err();
+    assert!(matches!(err, rpc::Error::Config { .. }), "{err:?}");
+}
+
+#[tokio::test]
 async fn router_mounts_into_an_existing_app_behind_tower_layers() {
     let rpc_routes = rpc::http::router(DemoService::default().into_rpc());
     let app = axum::Router::new()
@@ -605,7 +636,8 @@ async fn idle_connections_close_after_the_idle_timeout() {
     let client = DemoClient::new(
         HttpClient::new(&format!("http://127.0.0.1:{port}/"))
             .unwrap()
-            .with_idle_timeout(Duration::from_millis(200)),
+            .with_idle_timeout(Duration::from_millis(200))
+            .unwrap(),
     );
     // A burst opens several connections; then nobody calls.
     let calls: Vec<_> = (0..5).map(|_| client.add(1, 2)).collect();

@@ -1,6 +1,7 @@
 //! Clients as production needs them: `https://` and `wss://` against a
 //! server behind TLS with a self-signed certificate made in the test, and
-//! through an HTTP proxy's `CONNECT` tunnel.
+//! through an HTTP proxy's `CONNECT` tunnel (reqwest's for HTTP,
+//! hyper-util's for WebSocket), also one reached over TLS.
 
 mod common;
 
@@ -282,10 +283,61 @@ async fn a_proxy_that_refuses_the_tunnel_is_a_clear_connect_error() {
         .await
         .unwrap_err();
     assert!(matches!(err, rpc::Error::Connect(_)), "{err:?}");
-    assert!(err.to_string().contains("407"), "{err}");
+    assert!(
+        err.to_string().contains("proxy authorization required"),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&proxy_port.to_string()), "{err}");
     assert!(targets.lock().unwrap().is_empty());
     let err = rpc::ws::WsClient::new(&format!("ws://{plain}/"))
         .with_proxy("socks5://127.0.0.1:1080")
         .unwrap_err();
     assert!(matches!(err, rpc::Error::InvalidUrl { .. }), "{err:?}");
+    // The HTTP client's refusal, from reqwest's tunnel.
+    let err = DemoClient::new(
+        HttpClient::new(&format!("https://localhost:{}/", plain.port()))
+            .unwrap()
+            .with_proxy(&format!("http://ann:wrong@127.0.0.1:{proxy_port}"))
+            .unwrap(),
+    )
+    .add(1, 2)
+    .await
+    .unwrap_err();
+    assert!(matches!(err, rpc::Error::Connect(_)), "{err:?}");
+    assert!(err.to_string().contains("localhost"), "{err}");
+    assert!(targets.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn https_goes_through_a_proxy_reached_over_tls() {
+    let (proxy_port, targets) = tunnelling_proxy(CREDENTIALS).await;
+    // The proxy behind its own TLS terminator: an `https://` proxy.
+    let (proxy_pem, acceptor) = self_signed();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tls_proxy_port = listener.local_addr().unwrap().port();
+    let proxy = SocketAddr::from(([127, 0, 0, 1], proxy_port));
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(forward(acceptor.clone(), socket, proxy));
+        }
+    });
+    let (port, pem) = tls_server().await;
+    let client = DemoClient::new(
+        HttpClient::new(&format!("https://localhost:{port}/"))
+            .unwrap()
+            .with_root_certificates(pem.as_bytes())
+            .unwrap()
+            .with_root_certificates(proxy_pem.as_bytes())
+            .unwrap()
+            .with_proxy(&format!("https://ann:s3cret@localhost:{tls_proxy_port}"))
+            .unwrap(),
+    );
+    assert_eq!(client.add(20, 22).await.unwrap(), 42);
+    assert_eq!(*targets.lock().unwrap(), [format!("localhost:{port}")]);
+    // A WebSocket does not go through a proxy over TLS: refused at once.
+    let err = rpc::ws::WsClient::new(&format!("wss://localhost:{port}/"))
+        .with_proxy(&format!("https://localhost:{tls_proxy_port}"))
+        .unwrap_err();
+    assert!(matches!(err, rpc::Error::InvalidUrl { .. }), "{err:?}");
+    assert!(err.to_string().contains("http://"), "{err}");
 }

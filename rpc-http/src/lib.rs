@@ -1,5 +1,5 @@
 //! The network transports of the `rpc` JSON-RPC 2.0 framework: HTTP and
-//! WebSocket (axum server, hyper and tungstenite clients), TCP and any
+//! WebSocket (axum server; reqwest and tungstenite clients), TCP and any
 //! other byte stream, one listener that every server uses, and graceful
 //! shutdown.
 //!
@@ -31,7 +31,7 @@
 //!
 //! All on by default. `server` (the HTTP and TCP servers, the listener,
 //! [`Shutdown`]; pulls in axum and hyper) and `client` (the HTTP, WebSocket
-//! and TCP clients; pulls in hyper's client, rustls and, with `ws`, tungstenite)
+//! and TCP clients; pulls in reqwest, rustls and, with `ws`, tungstenite)
 //! pick the sides; `http`, `ws` (implies `http`: the server upgrades on the
 //! HTTP route) and `tcp` pick the transports. A client-only build
 //! (`default-features = false, features = ["client", "http"]`) compiles
@@ -46,8 +46,6 @@ pub mod http;
 pub mod limit;
 #[cfg(all(feature = "server", any(feature = "http", feature = "tcp")))]
 mod listener;
-#[cfg(all(feature = "client", feature = "http"))]
-mod proxy;
 #[cfg(all(feature = "server", any(feature = "http", feature = "tcp")))]
 mod settings;
 #[cfg(feature = "server")]
@@ -103,13 +101,75 @@ pub(crate) fn redacted(url: &str) -> String {
     }
 }
 
+#[cfg(all(feature = "client", feature = "http"))]
+/// What is wrong with a URL, in words for the user.
+pub(crate) fn url_error(e: url::ParseError) -> String {
+    match e {
+        url::ParseError::RelativeUrlWithoutBase => "no scheme; expected http:// or https://".into(),
+        url::ParseError::InvalidPort => "the port is not a port number (0 to 65535)".into(),
+        url::ParseError::EmptyHost => "no host".into(),
+        other => other.to_string(),
+    }
+}
+
+/// An error whose message says what failed and gives every cause (the
+/// libraries' own messages stop at the first: "error sending request for
+/// url (..)", "tunnel error: unsuccessful"); the error itself stays the
+/// [`source`](std::error::Error::source).
+#[cfg(all(feature = "client", feature = "http"))]
+#[derive(Debug)]
+pub(crate) struct Described {
+    message: String,
+    error: rpc_core::BoxError,
+}
+
+#[cfg(all(feature = "client", feature = "http"))]
+impl Described {
+    /// `error`, its message after `context` (if any) and followed by its causes.
+    pub(crate) fn new(
+        context: Option<&str>,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        let mut message = context.map_or_else(String::new, |c| format!("{c}: "));
+        message.push_str(&error.to_string());
+        let mut source = error.source();
+        while let Some(cause) = source {
+            let cause_text = cause.to_string();
+            // Some layers repeat their source's message.
+            if !message.ends_with(&cause_text) {
+                message.push_str(": ");
+                message.push_str(&cause_text);
+            }
+            source = cause.source();
+        }
+        Described {
+            message,
+            error: Box::new(error),
+        }
+    }
+}
+
+#[cfg(all(feature = "client", feature = "http"))]
+impl std::fmt::Display for Described {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+#[cfg(all(feature = "client", feature = "http"))]
+impl std::error::Error for Described {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.error)
+    }
+}
+
 /// Sets a TCP connection up: no Nagle delay (each message goes out at
 /// once), and keep-alive probes so that a peer gone without a word (a
 /// crashed host, a network cut) is noticed within about a minute: after
 /// 30 s of silence, a probe every 10 s, 3 unanswered ones end it.
 #[cfg(any(
     all(feature = "server", any(feature = "http", feature = "tcp")),
-    all(feature = "client", any(feature = "http", feature = "tcp"))
+    all(feature = "client", any(feature = "ws", feature = "tcp"))
 ))]
 pub(crate) fn tune(stream: &tokio::net::TcpStream) {
     let _ = stream.set_nodelay(true);

@@ -1,5 +1,5 @@
 //! HTTP: the axum server ([`router`], [`serve`], [`Server`]) and the
-//! client ([`HttpClient`]). POST carries JSON-RPC, GET returns the
+//! client ([`HttpClient`], on reqwest). POST carries JSON-RPC, GET returns the
 //! OpenRPC description, [`READY_PATH`] is the readiness probe, and a
 //! WebSocket upgrade on the same route opens a duplex connection.
 //!
@@ -14,8 +14,6 @@ mod client;
 #[cfg(feature = "server")]
 mod explorer;
 #[cfg(feature = "client")]
-mod pool;
-#[cfg(feature = "client")]
 mod retry;
 #[cfg(feature = "server")]
 mod serve;
@@ -28,6 +26,10 @@ pub use crate::auth::Credentials;
 pub use ::http::{Extensions, HeaderMap};
 #[cfg(feature = "client")]
 pub use client::HttpClient;
+/// The reqwest this crate's [`HttpClient`] runs on, for
+/// [`HttpClient::from_client`]: a `reqwest::Client` of this version.
+#[cfg(feature = "client")]
+pub use reqwest;
 #[cfg(feature = "client")]
 pub use retry::{RetryLayer, RetryPolicy};
 #[cfg(all(feature = "server", feature = "ws"))]

@@ -8,10 +8,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::Connector;
 
-use crate::tls::ExtraRoots;
-
 use super::adapter::adapt;
-use crate::proxy::Proxy;
+use crate::tls::ExtraRoots;
 
 /// Connects to a WebSocket JSON-RPC server (`ws://` or `wss://`).
 ///
@@ -63,8 +61,9 @@ pub async fn connect_with(
 }
 
 /// A WebSocket connection to make: the URL, headers of the handshake
-/// (`Authorization`, say), certificate authorities to trust for `wss://`,
-/// an HTTP proxy to tunnel through, and engine settings.
+/// (`Authorization`, say), certificate authorities to trust for `wss://`
+/// (beside the Mozilla roots and the platform's), an HTTP proxy to tunnel
+/// through, and engine settings.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), rpc_core::Error> {
@@ -81,6 +80,24 @@ pub struct WsClient {
     roots: ExtraRoots,
     proxy: Option<Proxy>,
     config: DuplexConfig,
+}
+
+/// An HTTP proxy for a WebSocket: where it listens, and the credentials
+/// it asks for (from its URL's user info).
+#[derive(Clone)]
+struct Proxy {
+    /// The proxy's URL, without user info.
+    uri: ::http::Uri,
+    authorization: Option<::http::HeaderValue>,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the credentials.
+        f.debug_struct("Proxy")
+            .field("uri", &self.uri)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WsClient {
@@ -103,16 +120,19 @@ impl WsClient {
     }
 
     /// Trusts the certificate authorities of a PEM document for `wss://`,
-    /// beside the Mozilla roots.
+    /// beside the Mozilla roots and the platform's.
     pub fn with_root_certificates(mut self, pem: &[u8]) -> Result<Self, Error> {
         self.roots.add_pem(pem)?;
         Ok(self)
     }
 
     /// Connects through the HTTP proxy at `url`
-    /// (`http://[user:password@]host:port`) with a `CONNECT` tunnel, for
-    /// `ws://` and `wss://` alike (TLS then runs inside the tunnel). None
-    /// by default: the environment's proxy variables are ignored.
+    /// (`http://[user:password@]host[:port]`) with a `CONNECT` tunnel
+    /// (hyper-util's), for `ws://` and `wss://` alike (TLS then runs inside
+    /// the tunnel). None by default: unlike the HTTP client, the WebSocket
+    /// client does not read the environment's proxy variables. A proxy
+    /// reached over TLS (`https://`) is not supported for WebSocket: an
+    /// [`Error::InvalidUrl`].
     ///
     /// ```
     /// # fn demo() -> Result<(), rpc_core::Error> {
@@ -121,7 +141,37 @@ impl WsClient {
     /// # Ok(()) }
     /// ```
     pub fn with_proxy(mut self, url: &str) -> Result<Self, Error> {
-        self.proxy = Some(Proxy::parse(url)?);
+        let invalid = |reason: String| Error::InvalidUrl {
+            url: crate::redacted(url),
+            reason,
+        };
+        let parsed = url::Url::parse(url).map_err(|e| invalid(crate::url_error(e)))?;
+        match parsed.scheme() {
+            "http" => {}
+            "https" => {
+                return Err(invalid(
+                    "a WebSocket cannot go through a proxy reached over TLS; \
+                     use the proxy's http:// address"
+                        .into(),
+                ))
+            }
+            other => {
+                return Err(invalid(format!(
+                    "unsupported proxy scheme `{other}`; expected http"
+                )))
+            }
+        }
+        // hyper-util's matcher reads the user info as reqwest does
+        // (percent-decoded Basic credentials).
+        let intercept = hyper_util::client::proxy::matcher::Matcher::builder()
+            .all(url.to_owned())
+            .build()
+            .intercept(&::http::Uri::from_static("http://target/"))
+            .ok_or_else(|| invalid("not a proxy URL".into()))?;
+        self.proxy = Some(Proxy {
+            uri: intercept.uri().clone(),
+            authorization: intercept.basic_auth().cloned(),
+        });
         Ok(self)
     }
 
@@ -157,7 +207,7 @@ impl WsClient {
             .max_message_size(Some(max))
             .max_frame_size(Some(max))
             .max_write_buffer_size(super::max_write_buffer(max));
-        let tls = Connector::Rustls(crate::tls::client_config(&self.roots)?);
+        let tls = Connector::Rustls(std::sync::Arc::new(crate::tls::client_config(&self.roots)?));
         let handshake = async {
             let Some(proxy) = &self.proxy else {
                 let handshake = tokio_tungstenite::connect_async_tls_with_config(
@@ -168,18 +218,7 @@ impl WsClient {
                 );
                 return handshake.await.map_err(handshake_error);
             };
-            let uri = request.uri();
-            let default_port = if uri.scheme_str() == Some("wss") {
-                443
-            } else {
-                80
-            };
-            let target = format!(
-                "{}:{}",
-                uri.host().unwrap_or_default(),
-                uri.port_u16().unwrap_or(default_port)
-            );
-            let tunnel = proxy.tunnel(&target).await?;
+            let tunnel = proxy.tunnel(request.uri()).await?;
             tokio_tungstenite::client_async_tls_with_config(
                 request,
                 tunnel,
@@ -201,6 +240,40 @@ impl WsClient {
             None,
             self.config,
         ))
+    }
+}
+
+impl Proxy {
+    /// A TCP connection to `target`'s host and port through the proxy.
+    async fn tunnel(&self, target: &::http::Uri) -> Result<tokio::net::TcpStream, Error> {
+        use hyper_util::client::legacy::connect::{proxy::Tunnel, HttpConnector};
+        use tower::ServiceExt;
+        let port = target
+            .port_u16()
+            .unwrap_or(if target.scheme_str() == Some("wss") {
+                443
+            } else {
+                80
+            });
+        let host = target.host().unwrap_or_default();
+        let destination: ::http::Uri =
+            format!("http://{host}:{port}/")
+                .parse()
+                .map_err(|e| Error::InvalidUrl {
+                    url: target.to_string(),
+                    reason: format!("{e}"),
+                })?;
+        let mut tunnel = Tunnel::new(self.uri.clone(), HttpConnector::new());
+        if let Some(authorization) = &self.authorization {
+            tunnel = tunnel.with_auth(authorization.clone());
+        }
+        let stream = tunnel.oneshot(destination).await.map_err(|e| {
+            let context = format!("through the proxy {}", self.uri);
+            Error::Connect(Box::new(crate::Described::new(Some(&context), e)))
+        })?;
+        let stream = stream.into_inner();
+        crate::tune(&stream);
+        Ok(stream)
     }
 }
 
