@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use rpc::http::{HeaderMap, HttpClient};
+use rpc::http::{Credentials, HeaderMap, HttpClient};
 use rpc::{rpc, Context, ErrorObject};
 
 /// A service that needs a bearer token.
@@ -23,13 +23,13 @@ struct Guarded {
 
 impl Vault for Guarded {
     async fn secret(&self, ctx: Context) -> Result<String, ErrorObject> {
-        let presented = ctx
-            .get::<HeaderMap>()
-            .and_then(|h| h.get("authorization"))
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+        // `is_bearer` compares in constant time: `==` would tell, by how
+        // long it takes, how much of a guess was right.
+        let presented = ctx.get::<HeaderMap>().and_then(Credentials::from_headers);
         match presented {
-            Some(token) if token == self.token => Ok("the cake is a lie".into()),
+            Some(credentials) if credentials.is_bearer(&self.token) => {
+                Ok("the cake is a lie".into())
+            }
             _ => Err(ErrorObject::new(-32010, "Unauthorized")),
         }
     }

@@ -678,3 +678,34 @@ async fn user_info_without_a_password_and_bad_ports() {
         assert!(err.to_string().contains("not a port number"), "{err}");
     }
 }
+
+#[tokio::test]
+async fn routes_alone_on_their_own_listener() {
+    let shutdown = rpc::Shutdown::new();
+    let routes = axum::Router::new().route("/metrics", get(|| async { "calls 1\n" }));
+    let listening = rpc::http::Listening::bind_routes("127.0.0.1:0", routes, shutdown.clone())
+        .await
+        .unwrap();
+    let base = format!("http://{}/", listening.local_addr().unwrap());
+    let running = tokio::spawn(listening.run());
+    let metrics = reqwest::get(format!("{base}metrics")).await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert_eq!(metrics.text().await.unwrap(), "calls 1\n");
+    // No JSON-RPC, no readiness probe: only the routes given.
+    let (status, _, _) = post_raw(
+        &base,
+        r#"{"jsonrpc":"2.0","method":"add","params":[1,2],"id":1}"#,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let ready = reqwest::get(format!("{base}ready")).await.unwrap();
+    assert_eq!(ready.status(), 404);
+    // It drains with its shutdown.
+    shutdown.trigger();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("drained")
+        .unwrap()
+        .unwrap();
+}

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::calculator::{binary, Served};
 use common::{Demo, DemoClient, DemoService};
-use rpc::auth::{Credentials, Roles};
+use rpc::auth::Roles;
 use rpc::http::{HttpClient, Server};
 use rpc::middleware::{from_fn, Call, CallService, Next, RateLimitLayer};
 use rpc::tcp::{StreamOptions, TcpServer};
@@ -269,10 +269,8 @@ async fn an_unauthorized_call_fails_alone_and_its_handler_never_runs() {
             .as_deref(),
         Some("admin")
     );
-    let server = Server::new(methods.clone()).with_authentication(|c| match c {
-        Credentials::Bearer(token) if token == "t0ken" => Some(Roles::new(["admin"])),
-        _ => None,
-    });
+    let server = Server::new(methods.clone())
+        .with_authentication(|c| c.is_bearer("t0ken").then(|| Roles::new(["admin"])));
     let (http, stop) = common::http_server(server).await;
     std::mem::forget(stop);
     let tcp = TcpServer::new(methods).bind("127.0.0.1:0").await.unwrap();
@@ -730,4 +728,173 @@ async fn the_clients_deadline_reaches_the_handler_over_http() {
     let unbounded =
         PatienceClient::new(rpc::Client::new(HttpClient::new(&url).unwrap()).without_timeout());
     assert_eq!(unbounded.patience().await.unwrap(), None);
+}
+
+/// A method name (and id) holding a newline and a terminal escape, sent
+/// to the calculator under `RUST_LOG=debug`: every event that names them
+/// escapes them, so no log line is forged and the terminal is not driven.
+#[tokio::test]
+async fn names_a_peer_chose_are_escaped_in_the_logs() {
+    let log = std::env::temp_dir().join(format!("rpc-calc-escape-{}", std::process::id()));
+    let served = tokio::task::spawn_blocking({
+        let log = log.clone();
+        move || {
+            let mut command = Command::new(binary());
+            command
+                .args(["serve", "--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
+                .env("RUST_LOG", "debug")
+                .env("NO_COLOR", "1")
+                .stderr(Stdio::from(std::fs::File::create(&log).unwrap()));
+            Served::spawn(command)
+        }
+    })
+    .await
+    .unwrap();
+    let forged = "nope\n2099-01-01T00:00:00.000000Z ERROR rpc_core: forged \u{1b}[31mred";
+    let method = serde_json::to_string(forged).unwrap();
+    let client = reqwest::Client::new();
+    for body in [
+        // A notification: "notification failed" names the method.
+        format!(r#"{{"jsonrpc":"2.0","method":{method}}}"#),
+        // A call, with an id of the same kind.
+        format!(r#"{{"jsonrpc":"2.0","method":{method},"id":{method}}}"#),
+    ] {
+        client.post(&served.http).body(body).send().await.unwrap();
+    }
+    // The events are written (stderr is unbuffered) by the time the answers
+    // come; waits a little in case a notification's comes after its 204.
+    let started = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("notification failed")
+        && started.elapsed() < Duration::from_secs(5)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(served);
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(!log.contains('\u{1b}'), "a raw ESC in the log:\n{log:?}");
+    assert!(
+        !log.lines().any(|l| l.starts_with("2099-01-01")),
+        "a forged line:\n{log}"
+    );
+    let escaped = |what: &str| {
+        log.lines()
+            .any(|l| l.contains(what) && l.contains(r"nope\n2099") && l.contains(r"\u{1b}[31mred"))
+    };
+    assert!(escaped("notification failed"), "{log}");
+    assert!(escaped("rpc::call: call"), "{log}");
+}
+
+/// `calculator serve --allowed-origin ORIGIN` (repeatable) refuses browsers
+/// of other sites; `--metrics ADDR` moves `GET /metrics` to its own
+/// listener, logged on stderr, and off the `--http` port.
+#[tokio::test]
+async fn the_calculators_allowed_origins_and_metrics_listener() {
+    let mut served = tokio::task::spawn_blocking(|| {
+        let mut command = Command::new(binary());
+        command
+            .args(["serve", "--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
+            .args(["--allowed-origin", "https://good.example"])
+            .args(["--allowed-origin", "https://Also.example/"])
+            .args(["--metrics", "127.0.0.1:0"])
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped());
+        Served::spawn(command)
+    })
+    .await
+    .unwrap();
+    // The metrics address, from the log on stderr (read until the end, so
+    // that the calculator never blocks writing to it).
+    let stderr = served.child.stderr.take().unwrap();
+    let (found, addresses) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some((_, url)) = line.split_once("metrics: GET ") {
+                let _ = found.send(url.trim().to_owned());
+            }
+        }
+    });
+    let metrics_url = tokio::task::spawn_blocking(move || {
+        addresses
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the metrics listener's address on stderr")
+    })
+    .await
+    .unwrap();
+    assert!(
+        metrics_url.starts_with("http://127.0.0.1:") && metrics_url.ends_with("/metrics"),
+        "{metrics_url}"
+    );
+    let http = reqwest::Client::new();
+    let body = r#"{"jsonrpc":"2.0","method":"add","params":[1,2],"id":1}"#;
+    let post = |origin: Option<&str>| {
+        let mut request = http
+            .post(&served.http)
+            .header("content-type", "text/plain")
+            .body(body);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send()
+    };
+    // A cross-site text/plain POST: refused.
+    assert_eq!(
+        post(Some("https://evil.example")).await.unwrap().status(),
+        403
+    );
+    // The allowed origins (as browsers send them) and programs: answered.
+    for origin in [
+        Some("https://good.example"),
+        Some("https://also.example"),
+        None,
+    ] {
+        let answer = post(origin).await.unwrap();
+        assert_eq!(answer.status(), 200, "{origin:?}");
+        let answer: serde_json::Value =
+            serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+        assert_eq!(answer["result"], 3, "{origin:?}");
+    }
+    // A WebSocket from another site is refused as well.
+    let refused = rpc::ws::WsClient::new(&served.ws())
+        .with_header("origin", "https://evil.example")
+        .unwrap()
+        .connect(MethodTable::new())
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("403"), "{refused}");
+    // The metrics on their listener, counting the calls above...
+    let metrics = reqwest::get(&metrics_url).await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    let metrics = metrics.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"rpc_server_calls_total{method="add",transport="http"} 3"#),
+        "{metrics}"
+    );
+    // ...and not on the --http port.
+    let moved = reqwest::get(format!("{}metrics", served.http))
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), 404);
+    // Nothing but the metrics on their listener.
+    let base = metrics_url.trim_end_matches("metrics");
+    let other = http.post(base).body(body).send().await.unwrap();
+    assert_eq!(other.status(), 404);
+    // An origin that is no origin: a usage error, exit 2.
+    let out = Command::new(binary())
+        .args(["serve", "--http", "127.0.0.1:0", "--allowed-origin", "*"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--allowed-origin"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    served.kill();
 }

@@ -35,7 +35,8 @@ pub(crate) enum Command {
     /// `--http`, TCP on `--tcp`.
     ///
     /// Once listening, prints one line per listener on stdout (`http://ADDR/`,
-    /// `tcp://ADDR`), so that port 0 works; logs go to stderr (`RUST_LOG`).
+    /// `tcp://ADDR`), so that port 0 works; logs go to stderr (`RUST_LOG`),
+    /// the `--metrics` listener's address among them.
     /// SIGTERM and SIGINT drain the servers, then the process exits 0.
     Serve(ServeArgs),
     /// Calls METHOD through the generated typed client and prints the result.
@@ -52,8 +53,9 @@ pub(crate) enum Command {
 /// What `serve` listens on and how.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Serve HTTP POST, WebSocket and `GET /metrics` on ADDR
-    /// (127.0.0.1:3000 when neither --http nor --tcp is given).
+    /// Serve HTTP POST, WebSocket and `GET /metrics` (unless --metrics
+    /// moves it) on ADDR (127.0.0.1:3000 when neither --http nor --tcp is
+    /// given).
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
 
@@ -77,6 +79,21 @@ pub(crate) struct ServeArgs {
     /// while it is down).
     #[arg(long, value_name = "URL")]
     pub backplane: Option<String>,
+
+    /// Let browsers on ORIGIN (as `https://app.example`) call --http, and no
+    /// other site: a POST or WebSocket upgrade carrying another `Origin` is
+    /// refused with 403 (requests without `Origin` are not affected).
+    /// Repeatable. Without it, cross-site requests are not refused.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
+
+    /// Serve `GET /metrics` (Prometheus text) on its own listener at ADDR,
+    /// and then not on --http: bind it to a private interface to keep the
+    /// metrics from callers of --http (the metrics are not behind
+    /// --auth-token). Its address is logged on stderr (level info), not
+    /// printed on stdout.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
 }
 
 /// Everything `call` was asked to do.
@@ -194,6 +211,35 @@ mod tests {
     fn a_repeated_flag_keeps_its_last_value() {
         let parsed = call(&["--token", "a", "http://x/", "m", "--token", "b"]);
         assert_eq!(parsed.token.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn origins_add_up_and_metrics_move() {
+        let argv = [
+            "calculator",
+            "serve",
+            "--allowed-origin",
+            "https://a.example",
+            "--metrics",
+            "127.0.0.1:0",
+            "--allowed-origin",
+            "https://b.example",
+        ];
+        let Command::Serve(serve) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not serve");
+        };
+        assert_eq!(
+            serve.allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
+        assert_eq!(serve.metrics.as_deref(), Some("127.0.0.1:0"));
+        let Command::Serve(plain) = Cli::try_parse_from(["calculator", "serve"])
+            .unwrap()
+            .command
+        else {
+            panic!("not serve");
+        };
+        assert!(plain.allowed_origins.is_empty() && plain.metrics.is_none());
     }
 
     #[test]

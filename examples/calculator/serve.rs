@@ -1,5 +1,6 @@
 //! `calculator serve`: the services over HTTP (POST, WebSocket, `GET
-//! /metrics`) and TCP, with a graceful drain on SIGTERM and SIGINT.
+//! /metrics`, or that on its own `--metrics` listener) and TCP, with a
+//! graceful drain on SIGTERM and SIGINT.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +29,8 @@ pub(crate) async fn serve(args: ServeArgs) -> ExitCode {
         framing,
         auth_token,
         backplane: backplane_url,
+        allowed_origins,
+        metrics: metrics_addr,
     } = args;
     if http.is_none() && tcp.is_none() {
         http = Some("127.0.0.1:3000".to_owned());
@@ -89,23 +92,45 @@ pub(crate) async fn serve(args: ServeArgs) -> ExitCode {
         "/metrics",
         axum::routing::get(move || std::future::ready(prometheus.render())),
     );
+    // `--metrics ADDR`: on a listener of its own, and then not on `--http`.
+    let (metrics_route, metrics) = match metrics_addr {
+        Some(addr) => {
+            let bind = rpc::http::Listening::bind_routes(&addr, metrics_route, shutdown.clone());
+            match bound(&addr, bind.await) {
+                Ok(listening) => (None, Some(listening)),
+                Err(code) => return code,
+            }
+        }
+        None => (Some(metrics_route), None),
+    };
     let http = match http {
         Some(addr) => {
             // `--auth-token T`: `Authorization: Bearer T` (on a POST or the
-            // WebSocket upgrade) grants the `admin` role.
+            // WebSocket upgrade) grants the `admin` role; the token is
+            // compared in constant time.
             let token = auth_token.clone();
-            let server = rpc::http::Server::new(methods.clone())
+            let mut server = rpc::http::Server::new(methods.clone())
                 .with_connections(connections.clone())
                 .with_shutdown(shutdown.clone())
                 .with_layer(count_active(active.clone()))
                 .with_metrics()
-                .with_routes(metrics_route)
-                .with_authentication(move |credentials| match (credentials, &token) {
-                    (Credentials::Bearer(given), Some(token)) if given == token => {
-                        Some(Roles::new(["admin"]))
-                    }
-                    _ => None,
+                .with_authentication(move |credentials: &Credentials| {
+                    let token = token.as_deref()?;
+                    credentials.is_bearer(token).then(|| Roles::new(["admin"]))
                 });
+            if let Some(route) = metrics_route {
+                server = server.with_routes(route);
+            }
+            // `--allowed-origin ORIGIN`...: browsers on other sites are refused.
+            if !allowed_origins.is_empty() {
+                server = match server.with_allowed_origins(&allowed_origins) {
+                    Ok(server) => server,
+                    Err(e) => {
+                        eprintln!("--allowed-origin: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
+            }
             match bound(&addr, server.bind(&addr).await) {
                 Ok(listening) => Some(listening),
                 Err(code) => return code,
@@ -142,6 +167,13 @@ pub(crate) async fn serve(args: ServeArgs) -> ExitCode {
             println!("tcp://{addr}");
         }
         tracing::info!("TCP framing: {framing}");
+        tasks.spawn(listening.run());
+    }
+    if let Some(listening) = metrics {
+        // On stderr: stdout lists the JSON-RPC listeners only.
+        if let Ok(addr) = listening.local_addr() {
+            tracing::info!("metrics: GET http://{addr}/metrics");
+        }
         tasks.spawn(listening.run());
     }
     let mut code = ExitCode::SUCCESS;

@@ -63,7 +63,8 @@ impl NatsBroker {
                         target: "rpc::backplane",
                         "lost NATS; serving local clients, reconnecting"
                     ),
-                    other => tracing::debug!(target: "rpc::backplane", event = %other, "NATS"),
+                    // Debug, which escapes what the server may have said.
+                    other => tracing::debug!(target: "rpc::backplane", event = ?other, "NATS"),
                 }
             });
         // With `retry_on_initial_connect` the client comes back at once and
@@ -90,7 +91,7 @@ impl NatsBroker {
                     continue;
                 }
                 if let Err(error) = publisher.publish(subject, payload).await {
-                    tracing::debug!(target: "rpc::backplane", %error, "NATS publish failed");
+                    tracing::debug!(target: "rpc::backplane", error = error.to_string(), "NATS publish failed");
                 }
             }
         });
@@ -121,7 +122,7 @@ impl Broker for NatsBroker {
             let mut messages = match client.subscribe(subject.clone()).await {
                 Ok(messages) => messages,
                 Err(error) => {
-                    tracing::warn!(target: "rpc::backplane", %subject, %error, "cannot subscribe on NATS");
+                    tracing::warn!(target: "rpc::backplane", subject = subject.as_str(), error = error.to_string(), "cannot subscribe on NATS");
                     return;
                 }
             };

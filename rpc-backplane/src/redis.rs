@@ -100,7 +100,8 @@ async fn run(
             Ok(connected) => connected,
             Err(error) => {
                 if attempt % 10 == 0 {
-                    tracing::warn!(target: "rpc::backplane", %url, %error, attempt, "cannot reach Redis; serving local clients, retrying");
+                    // What the server said, as a string value: log formatters escape it.
+                    tracing::warn!(target: "rpc::backplane", %url, error = error.to_string(), attempt, "cannot reach Redis; serving local clients, retrying");
                 }
                 // Published while down: not replayed.
                 while queue.try_recv().is_ok() {}
@@ -177,7 +178,7 @@ async fn run(
                 }
             }
         };
-        tracing::warn!(target: "rpc::backplane", %url, reason = %lost, "lost Redis; serving local clients, reconnecting");
+        tracing::warn!(target: "rpc::backplane", %url, reason = lost.as_str(), "lost Redis; serving local clients, reconnecting");
         // A connection that did not last is not made again at once.
         if since.elapsed() >= HEALTHY {
             attempt = 0;

@@ -141,7 +141,10 @@ impl Policy<Outgoing, Option<Answer>, Error> for RetryPolicy {
         if !self.budget.withdraw() {
             // As a string value, which log formatters escape: the error
             // may quote the server's answer.
-            tracing::debug!(error = error.to_string(), "retry budget spent: not retrying");
+            tracing::debug!(
+                error = error.to_string(),
+                "retry budget spent: not retrying"
+            );
             return None;
         }
         self.retries_left -= 1;

@@ -111,15 +111,17 @@ impl Server {
     /// the roles it returns go into the request context, where the methods'
     /// declared requirements (`#[rpc(requires = "admin")]`) are checked.
     /// (An axum/tower layer that puts [`Roles`](rpc_core::auth::Roles) into
-    /// the request's extensions works as well.)
+    /// the request's extensions works as well.) Test secrets with
+    /// [`Credentials::is_bearer`] and [`Credentials::is_basic`], which take
+    /// constant time, not with `==`, whose time tells how much of a guess
+    /// was right.
     ///
     /// ```no_run
     /// # fn demo(methods: rpc_core::MethodTable) {
     /// use rpc_core::auth::Roles;
-    /// use rpc_http::http::{Credentials, Server};
-    /// let server = Server::new(methods).with_authentication(|credentials| match credentials {
-    ///     Credentials::Bearer(token) if token == "s3cret" => Some(Roles::new(["admin"])),
-    ///     _ => None,
+    /// use rpc_http::http::Server;
+    /// let server = Server::new(methods).with_authentication(|credentials| {
+    ///     credentials.is_bearer("s3cret").then(|| Roles::new(["admin"]))
     /// });
     /// # }
     /// ```
@@ -287,6 +289,39 @@ impl std::fmt::Debug for Listening {
 }
 
 impl Listening {
+    /// Binds `addr` to serve `routes` alone: no JSON-RPC, no readiness
+    /// probe, but a server's connection handling (the default connection
+    /// cap and header read timeout) and its drain on `shutdown`. For
+    /// endpoints kept apart from the public port, as `GET /metrics` on a
+    /// private interface:
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// use rpc_http::{http::Listening, Shutdown};
+    /// let metrics = axum::Router::new().route("/metrics", axum::routing::get(|| async { "" }));
+    /// let listening = Listening::bind_routes("10.0.0.1:9100", metrics, Shutdown::new()).await?;
+    /// listening.run().await
+    /// # }
+    /// ```
+    pub async fn bind_routes(
+        addr: impl ToSocketAddrs,
+        routes: Router,
+        shutdown: Shutdown,
+    ) -> io::Result<Listening> {
+        let listener = Listener::new(
+            TcpListener::bind(addr).await?,
+            crate::DEFAULT_MAX_CONNECTIONS,
+        );
+        Ok(Listening {
+            local_addr: listener.local_addr()?,
+            listener,
+            router: routes,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            shutdown,
+            tracker: TaskTracker::new(),
+        })
+    }
+
     /// The bound address (useful after binding port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.local_addr)
