@@ -311,7 +311,10 @@ async fn push<T: Serialize>(
                     break Some(Some(too_large(size, limit)));
                 }
                 if !outlet.reserve(size, LAG_WAIT).await {
-                    tracing::debug!(subscription = %id, "ending a subscription whose subscriber does not keep up");
+                    tracing::debug!(
+                        subscription = &*id,
+                        "ending a subscription whose subscriber does not keep up"
+                    );
                     break Some(Some(lagged()));
                 }
                 let frame = match notice::write(notification, &id, Ok(&*raw)) {
@@ -332,7 +335,10 @@ async fn push<T: Serialize>(
             break Some(Some(too_large(frame.len(), limit)));
         }
         if !outlet.push_within(frame, LAG_WAIT).await {
-            tracing::debug!(subscription = %id, "ending a subscription whose subscriber does not keep up");
+            tracing::debug!(
+                subscription = &*id,
+                "ending a subscription whose subscriber does not keep up"
+            );
             break Some(Some(lagged()));
         }
     };

@@ -115,7 +115,10 @@ impl Topics {
                         Topics { inner }.deliver(&topic, Arc::from(value.to_owned()));
                     }
                     Err(error) => {
-                        tracing::warn!(%error, "an unreadable topic message from the backplane")
+                        tracing::warn!(
+                            error = error.to_string(),
+                            "an unreadable topic message from the backplane"
+                        )
                     }
                 }
             });

@@ -338,7 +338,7 @@ impl Shared {
         if self.current.borrow().closed.is_some() {
             return;
         }
-        tracing::info!(target: "rpc::reconnect", %reason, "reconnecting client closed");
+        tracing::info!(target: "rpc::reconnect", reason = &*reason, "reconnecting client closed");
         self.current.send_modify(|c| {
             if let Some(connection) = c.connection.take() {
                 connection.close();
@@ -398,7 +398,7 @@ async fn supervise(
                 // Trying again cannot help: the settings are wrong.
                 return shared.finish(text);
             }
-            tracing::warn!(target: "rpc::reconnect", endpoint = %config.endpoints[index].name, attempt, error = %text, "connection attempt failed");
+            tracing::warn!(target: "rpc::reconnect", endpoint = &*config.endpoints[index].name, attempt, error = &*text, "connection attempt failed");
             last_error = Some(text);
             index = (index + 1) % config.endpoints.len();
             let limit = first_round.or(config.max_attempts);
@@ -447,7 +447,7 @@ async fn supervise(
             } => {}
         }
         let reason = format!("{endpoint}: {}", connection.closed_error());
-        tracing::warn!(target: "rpc::reconnect", %endpoint, %reason, "connection lost; reconnecting");
+        tracing::warn!(target: "rpc::reconnect", endpoint = &*endpoint, reason = &*reason, "connection lost; reconnecting");
         last_error = Some(reason);
         shared.current.send_modify(|c| c.connection = None);
         attempt = 0;

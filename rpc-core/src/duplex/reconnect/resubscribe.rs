@@ -255,7 +255,7 @@ async fn resubscribe_one(
             return;
         }
         Err(error) => {
-            tracing::warn!(target: "rpc::reconnect", method = %call.method, %error, "a subscription could not be made again: its stream ends");
+            tracing::warn!(target: "rpc::reconnect", method = &*call.method, error = error.to_string(), "a subscription could not be made again: its stream ends");
             let Some(record) = shared.subscriptions.lock().remove(&key) else {
                 return;
             };
@@ -292,7 +292,7 @@ async fn resubscribe_one(
     if let Ok(mut id) = record.server_id.lock() {
         *id = raw_id;
     }
-    tracing::info!(target: "rpc::reconnect", method = %call.method, id = %route, "subscription made again");
+    tracing::info!(target: "rpc::reconnect", method = &*call.method, id = &*route, "subscription made again");
     let previous = record.forwarder.take();
     record.forwarder = Some(tokio::spawn(forward(
         shared.clone(),
