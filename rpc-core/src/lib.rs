@@ -61,7 +61,14 @@ pub use protocol::{
 };
 
 #[cfg(feature = "server")]
-pub use server::{auth, backplane, discover, middleware, schema, subscription};
+pub use server::{auth, backplane, discover, middleware, schema};
+
+/// Subscriptions on the server side, and named topics.
+#[cfg(feature = "server")]
+pub mod subscription {
+    pub use crate::server::subscription::*;
+    pub use crate::server::topics::{Topics, MAX_TOPIC_NAME};
+}
 #[cfg(feature = "server")]
 pub use server::{
     to_result, Dispatcher, Handler, Method, MethodFuture, MethodInfo, MethodResult, MethodTable,

@@ -3,15 +3,11 @@
 use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
-use serde_json::value::RawValue;
 
-use super::response::decode_result;
+use super::response::{decode_result, BatchAnswer};
 use super::{Client, Error, InvalidResponse, Outgoing, ParamsBuilder};
 use crate::protocol::encode;
 use crate::protocol::Id;
-
-/// One call's raw answer within a batch answer (`None`: the server left it out).
-pub type BatchAnswer = Option<Result<Box<RawValue>, Error>>;
 
 /// A typed batch under construction: `S` records the result type of each
 /// call so that [`send`](Batch::send) returns a tuple of typed results.

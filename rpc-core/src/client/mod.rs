@@ -18,11 +18,11 @@ pub use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 
 pub use crate::protocol::{BoxError, InvalidResponse};
-pub use batch::{Batch, BatchAnswer, Push, Slot, Slots};
+pub use batch::{Batch, Push, Slot, Slots};
 pub use error::Error;
 pub use layers::TransportService;
 pub use params::ParamsBuilder;
-pub use response::Answer;
+pub use response::{Answer, BatchAnswer};
 pub use routes::Expecting;
 pub(crate) use routes::{Routes, BUFFER};
 pub use service::{ServiceBatch, ServiceClient};

@@ -5,11 +5,13 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use super::batch::BatchAnswer;
 use super::{Error, InvalidResponse};
 use crate::protocol::message::{self, Message, Rejected, Reply};
 use crate::protocol::EXCERPT;
 use crate::protocol::{Id, Limits};
+
+/// One call's raw answer within a batch answer (`None`: the server left it out).
+pub type BatchAnswer = Option<Result<Box<RawValue>, Error>>;
 
 /// A peer's answer to a request or batch, as a [`Transport`](super::Transport)
 /// hands it to the client engine: the bytes received (the engine parses

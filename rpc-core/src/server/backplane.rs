@@ -4,7 +4,7 @@
 //! HTTP calls scale out behind any balancer; server push does not: a
 //! broadcast reaches the clients of the instance that sent it. Give every
 //! instance's [`Connections`](crate::duplex::Connections) and
-//! [`Topics`](crate::server::subscription::Topics) the same backplane, and what one
+//! [`Topics`](crate::server::topics::Topics) the same backplane, and what one
 //! instance broadcasts or publishes also reaches the clients connected to
 //! every other. In-process (no broker) is the default: nothing crosses.
 //! The brokers live in the `rpc-backplane` crate (Redis pub/sub, NATS),
@@ -37,7 +37,7 @@ pub trait Broker: Send + Sync + 'static {
 pub type Deliver = Arc<dyn Fn(Bytes) + Send + Sync>;
 
 /// The instances' shared broker, as [`Connections`](crate::duplex::Connections)
-/// and [`Topics`](crate::server::subscription::Topics) use it. Cheap to clone.
+/// and [`Topics`](crate::server::topics::Topics) use it. Cheap to clone.
 #[derive(Clone)]
 pub struct Backplane {
     broker: Arc<dyn Broker>,

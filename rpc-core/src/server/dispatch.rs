@@ -12,6 +12,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde_json::value::RawValue;
 use tracing::Instrument;
 
+use super::call::{begin, Begun};
 use super::cancel::{Registered, Running};
 use crate::protocol::cancel;
 use crate::protocol::message::{self, Entry, Message};
@@ -21,7 +22,7 @@ use crate::server::middleware::{
     error_object, Call as LayerCall, CallLayer, CallService, Handlers,
 };
 use crate::server::observe::{self, Meters, Observed};
-use crate::server::{auth, discover, MethodFuture, MethodResult, MethodTable};
+use crate::server::{discover, MethodFuture, MethodResult, MethodTable};
 
 /// Runs messages against a [`MethodTable`].
 ///
@@ -462,34 +463,6 @@ fn render_discovery(methods: &MethodTable) -> Box<RawValue> {
     let document = discover::document(methods);
     // A `Value` always serializes; fall back to `null` rather than panic.
     serde_json::value::to_raw_value(&document).unwrap_or_else(|_| RawValue::NULL.to_owned())
-}
-
-/// How a call of one method starts.
-pub(crate) enum Begun {
-    /// Its handler runs.
-    Running(MethodFuture),
-    /// Answered at once: refused, discovery, or no such method.
-    Done(MethodResult),
-}
-
-/// Starts a call of `name`: the method's role check, then its handler
-/// (which decodes `params`); `rpc.discover`; or "method not found". The
-/// one definition the direct path and the middleware's bottom share.
-pub(crate) fn begin(
-    methods: &MethodTable,
-    name: &str,
-    params: crate::protocol::Params<'_>,
-    ctx: &Context,
-    discovery: impl FnOnce() -> Box<RawValue>,
-) -> Begun {
-    match methods.get(name) {
-        Some(method) => match auth::check(&method.info, ctx) {
-            Ok(()) => Begun::Running((method.handler)(params, ctx)),
-            Err(refused) => Begun::Done(Err(refused)),
-        },
-        None if name == discover::METHOD => Begun::Done(Ok(discovery())),
-        None => Begun::Done(Err(ErrorObject::method_not_found(name))),
-    }
 }
 
 /// What the connection a message came on asks of its dispatch, beside

@@ -283,15 +283,15 @@ impl Handlers {
     /// Checks the method's role and starts its handler; nothing shared is
     /// cloned (calls on every thread come through here).
     fn run_handler(&self, call: Call) -> HandlerFuture {
-        let future: crate::server::MethodFuture = match crate::server::dispatch::begin(
+        let future: crate::server::MethodFuture = match crate::server::call::begin(
             &self.methods,
             call.method(),
             call.params(),
             &call.context,
             || (self.discovery)(),
         ) {
-            crate::server::dispatch::Begun::Running(future) => future,
-            crate::server::dispatch::Begun::Done(outcome) => Box::pin(std::future::ready(outcome)),
+            crate::server::call::Begun::Running(future) => future,
+            crate::server::call::Begun::Done(outcome) => Box::pin(std::future::ready(outcome)),
         };
         futures_util::TryFutureExt::map_err(future, BoxError::from as fn(ErrorObject) -> BoxError)
     }

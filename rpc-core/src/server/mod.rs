@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod backplane;
+mod call;
 pub(crate) mod cancel;
 pub mod discover;
 mod dispatch;
@@ -19,7 +20,7 @@ pub mod middleware;
 mod observe;
 pub mod schema;
 pub mod subscription;
-mod topics;
+pub mod topics;
 
 pub(crate) use dispatch::Dispatch;
 pub use dispatch::Dispatcher;

@@ -132,8 +132,6 @@ impl<T> Publisher<T> {
     }
 }
 
-pub use super::topics::{Topics, MAX_TOPIC_NAME};
-
 /// A connection's subscriptions, by id: what unsubscribing cancels.
 #[derive(Default)]
 pub(crate) struct Active {
