@@ -248,3 +248,228 @@ async fn a_request_running_longer_than_the_header_timeout_is_answered() {
     let client = DemoClient::new(HttpClient::new(&format!("http://{addr}/")).unwrap());
     assert_eq!(client.sleep(1000).await.unwrap(), 1000);
 }
+
+/// Resident bytes of this process (the server runs in it).
+fn resident() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// A TCP server with these stream timeouts; its address.
+async fn tcp_server(
+    framing: rpc::tcp::Framing,
+    first_message: Option<Duration>,
+    partial_message: Option<Duration>,
+) -> std::net::SocketAddr {
+    let listening = TcpServer::new(DemoService::default().into_rpc())
+        .with_framing(framing)
+        .with_first_message_timeout(first_message)
+        .with_partial_message_timeout(partial_message)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = listening.local_addr().unwrap();
+    tokio::spawn(listening.run());
+    addr
+}
+
+/// Sends `bytes` on a new connection and goes silent: how long after the
+/// bytes were sent the server closed it, and what it wrote before.
+async fn send_and_go_silent(addr: std::net::SocketAddr, bytes: &[u8]) -> (Duration, String) {
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket.write_all(bytes).await.unwrap();
+    let sent = Instant::now();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer))
+        .await
+        .expect("the server kept the silent connection open for 10 s")
+        .ok();
+    (
+        sent.elapsed(),
+        String::from_utf8_lossy(&answer).into_owned(),
+    )
+}
+
+/// Calls `add` every 100 ms until `stop`, each within 2 s; the longest wait.
+fn keep_calling(
+    client: DemoClient,
+    stop: std::sync::Arc<tokio::sync::Notify>,
+) -> tokio::task::JoinHandle<Duration> {
+    tokio::spawn(async move {
+        let mut longest = Duration::ZERO;
+        for i in 0.. {
+            let started = Instant::now();
+            let sum = tokio::time::timeout(Duration::from_secs(2), client.add(i, 1))
+                .await
+                .expect("another client waited 2 s for an answer");
+            assert_eq!(sum.unwrap(), i + 1);
+            longest = longest.max(started.elapsed());
+            tokio::select! {
+                () = stop.notified() => break,
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+        longest
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unfinished_tcp_frames_are_dropped_after_the_partial_message_timeout() {
+    use rpc::tcp::Framing;
+    let addr = tcp_server(Framing::LengthPrefix4, None, Some(Duration::from_secs(1))).await;
+    let options = StreamOptions::framing(Framing::LengthPrefix4);
+    let other = DemoClient::new(
+        rpc::tcp::connect(addr, &options, MethodTable::new())
+            .await
+            .unwrap(),
+    );
+    let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+    let calling = keep_calling(other.clone(), stop.clone());
+    // The first 4 MB of a 4.5 MB frame (under the 5 MiB limit), never finished.
+    let mut frame = 4_500_000u32.to_be_bytes().to_vec();
+    frame.resize(4 + 4_000_000, b' ');
+    let frame: std::sync::Arc<[u8]> = frame.into();
+    let before = resident();
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(before));
+    let sampling = tokio::spawn({
+        let peak = peak.clone();
+        async move {
+            loop {
+                peak.fetch_max(resident(), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    });
+    let started = Instant::now();
+    let attackers: Vec<_> = (0..50)
+        .map(|_| {
+            let frame = frame.clone();
+            tokio::spawn(async move { send_and_go_silent(addr, &frame).await })
+        })
+        .collect();
+    let mut slowest = Duration::ZERO;
+    for attacker in attackers {
+        let (closed_after, answer) = attacker.await.unwrap();
+        assert!(
+            answer.contains(&rpc::code::REQUEST_TIMEOUT.to_string()),
+            "{answer}"
+        );
+        slowest = slowest.max(closed_after);
+    }
+    let all_closed = started.elapsed();
+    sampling.abort();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = resident();
+    stop.notify_one();
+    let longest_call = calling.await.unwrap();
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!(
+        "50 unfinished 4.5 MB frames: resident {} MB before, {} MB at the peak, {} MB once \
+         closed; every connection closed within {slowest:?} of its last byte ({all_closed:?} \
+         for all); another client's longest call {longest_call:?}",
+        before >> 20,
+        peak >> 20,
+        after >> 20,
+    );
+    assert!(
+        slowest < Duration::from_secs(2),
+        "a connection was held {slowest:?}"
+    );
+    assert!(
+        after.saturating_sub(before) < 32 << 20,
+        "{} MB still held after the connections closed",
+        after.saturating_sub(before) >> 20
+    );
+    assert_eq!(other.add(2, 2).await.unwrap(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_lines_are_dropped_after_the_partial_message_timeout() {
+    let addr = tcp_server(
+        rpc::tcp::Framing::Newline,
+        None,
+        Some(Duration::from_secs(1)),
+    )
+    .await;
+    let other = DemoClient::new(
+        rpc::tcp::connect(addr, &StreamOptions::default(), MethodTable::new())
+            .await
+            .unwrap(),
+    );
+    let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+    let calling = keep_calling(other, stop.clone());
+    // A call whose string (1 MB and more) never ends, and a line never finished.
+    let object = format!(
+        r#"{{"jsonrpc":"2.0","method":"echo","params":["{}"#,
+        "x".repeat(1 << 20)
+    );
+    let line = "not json, and no end of line".to_owned();
+    let attackers: Vec<_> = [object, line]
+        .into_iter()
+        .cycle()
+        .take(10)
+        .map(|bytes| tokio::spawn(async move { send_and_go_silent(addr, bytes.as_bytes()).await }))
+        .collect();
+    for attacker in attackers {
+        let (closed_after, answer) = attacker.await.unwrap();
+        assert!(
+            closed_after < Duration::from_secs(2),
+            "a partial line held its connection {closed_after:?}"
+        );
+        assert!(
+            answer.contains(&rpc::code::REQUEST_TIMEOUT.to_string()),
+            "{answer}"
+        );
+    }
+    stop.notify_one();
+    calling.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_tcp_connection_that_sends_nothing_is_closed_after_the_first_message_timeout() {
+    let addr = tcp_server(
+        rpc::tcp::Framing::Newline,
+        Some(Duration::from_millis(500)),
+        None,
+    )
+    .await;
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    let took = time_until_closed(&mut socket, Duration::from_secs(3)).await;
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_millis(1500),
+        "closed after {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_tcp_connection_between_messages_stays_open() {
+    let short = Some(Duration::from_millis(500));
+    let addr = tcp_server(rpc::tcp::Framing::Newline, short, short).await;
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    let call =
+        |id: u32| format!(r#"{{"jsonrpc":"2.0","method":"add","params":[{id},1],"id":{id}}}"#);
+    let mut answers = tokio::io::BufReader::new(&mut socket);
+    let mut line = String::new();
+    for id in 1..=3 {
+        // Idle for longer than both timeouts between calls; then a call
+        // in two halves, 300 ms apart (each message is timed on its own).
+        let text = call(id);
+        let (head, tail) = text.split_at(text.len() / 2);
+        answers.get_mut().write_all(head.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        answers.get_mut().write_all(tail.as_bytes()).await.unwrap();
+        answers.get_mut().write_all(b"\n").await.unwrap();
+        line.clear();
+        tokio::io::AsyncBufReadExt::read_line(&mut answers, &mut line)
+            .await
+            .unwrap();
+        let answer: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(answer["result"], id + 1, "{line}");
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+    }
+}

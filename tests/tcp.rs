@@ -443,3 +443,43 @@ async fn a_late_answer_is_dropped_not_given_to_the_next_call() {
     // The first answer arrives while this call waits: it is not this call's.
     assert_eq!(client.add(3, 4).await.unwrap(), 7);
 }
+
+#[tokio::test]
+async fn a_peer_that_stops_writing_still_gets_its_answers_then_the_end() {
+    let addr = server_with(StreamOptions::default()).await;
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(
+            concat!(
+                r#"{"jsonrpc":"2.0","method":"sleep","params":[500],"id":1}"#,
+                "\n",
+                r#"{"jsonrpc":"2.0","method":"add","params":[1,2],"id":2}"#,
+                "\n",
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    // Half-close: nothing more from this side, but it still reads.
+    socket.shutdown().await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answers = Vec::new();
+    tokio::time::timeout(Duration::from_secs(3), socket.read_to_end(&mut answers))
+        .await
+        .expect("the server did not close after answering")
+        .unwrap();
+    let mut answers: Vec<Value> = answers
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| serde_json::from_slice(line).unwrap())
+        .collect();
+    answers.sort_by_key(|v| v["id"].as_i64());
+    assert_eq!(
+        answers,
+        [
+            json!({"jsonrpc":"2.0","result":500,"id":1}),
+            json!({"jsonrpc":"2.0","result":3,"id":2}),
+        ]
+    );
+    assert!(started.elapsed() >= Duration::from_millis(400));
+}

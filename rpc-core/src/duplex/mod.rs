@@ -14,7 +14,10 @@
 //!   fail with [`Error::Closed`](crate::client::Error::Closed);
 //! - [`DuplexConnection::drain`] (a server shutting down): no new request is
 //!   run (each is answered -32099 "Server is shutting down"), the calls in
-//!   flight are answered, then a [`Frame::Close`] with code 1001 ends it.
+//!   flight are answered, then a [`Frame::Close`] with code 1001 ends it;
+//! - the peer finishes sending but still reads ([`Incoming::Finished`], a
+//!   byte stream's end of file): nothing more is read, the calls in flight
+//!   are answered, then the connection closes.
 //!
 //! Every incoming message goes to the dispatcher, which parses it once
 //! with the one message parser: requests run, and a message of responses
@@ -73,6 +76,11 @@ pub enum Incoming {
     /// A sign of life without a message (a WebSocket pong or ping): it
     /// counts for the keep-alive's deadline.
     Alive,
+    /// The peer has finished sending but still reads (a byte stream's end
+    /// of file, as after a TCP half-close): nothing more is read, the calls
+    /// in flight are answered, then the connection closes. (A stream that
+    /// simply ends closes the connection at once, cancelling them.)
+    Finished,
     /// The peer broke the transport's rules (a WebSocket protocol error, a
     /// message over the size limit): the connection ends with a
     /// [`Frame::Close`] carrying this code and reason.

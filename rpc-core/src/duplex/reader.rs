@@ -82,6 +82,8 @@ where
     // The peer's calls still running, for `$/cancelRequest`.
     let running = Arc::new(Running::default());
     let mut draining = false;
+    // False once the peer has finished sending (`Incoming::Finished`).
+    let mut reading = true;
     loop {
         // Biased: what has arrived is read before the keep-alive looks at
         // how long the peer has been silent (the reader may have been
@@ -104,7 +106,7 @@ where
         let item = tokio::select! {
             biased;
             () = done.cancelled() => break,
-            item = incoming.next() => match item {
+            item = incoming.next(), if reading => match item {
                 Some(item) => item,
                 None => break,
             },
@@ -138,6 +140,16 @@ where
         let bytes = match item {
             Ok(Incoming::Message(bytes)) => bytes,
             Ok(Incoming::Alive) => continue,
+            Ok(Incoming::Finished) => {
+                // Like a drain, for this peer only: its calls in flight are
+                // answered, then the connection closes. Ours can no longer
+                // be answered: they fail now.
+                shared.pending.clear();
+                reading = false;
+                draining = true;
+                calls.close();
+                continue;
+            }
             Ok(Incoming::Violation { code, reason }) => {
                 tracing::debug!(
                     code,

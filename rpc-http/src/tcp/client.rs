@@ -11,7 +11,8 @@ use super::{connect_stream, StreamOptions};
 /// [`Transport`](rpc_core::Transport): wrap it in a generated client.
 ///
 /// `methods` serves what the server sends this client (its notifications
-/// and calls); pass an empty table to ignore them.
+/// and calls); pass an empty table to ignore them. The options'
+/// first-message timeout does not apply: a server speaks only when asked.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), rpc_core::Error> {
@@ -30,9 +31,14 @@ pub async fn connect(
         .map_err(|_| Error::Timeout(crate::CONNECT_TIMEOUT))?
         .map_err(|e| Error::Connect(Box::new(e)))?;
     crate::tune(&stream);
+    // A server speaks only when asked: a silent one is no reason to close.
+    let options = StreamOptions {
+        first_message_timeout: None,
+        ..options.clone()
+    };
     Ok(connect_stream(
         stream,
-        options,
+        &options,
         Dispatcher::new(methods),
         Context::new().with(rpc_core::TransportKind::Tcp),
         None,

@@ -14,4 +14,4 @@ mod stream;
 pub use client::{connect, endpoint};
 #[cfg(feature = "server")]
 pub use server::{TcpListening, TcpServer};
-pub use stream::{connect_stream, StreamOptions};
+pub use stream::{connect_stream, StreamOptions, DEFAULT_MESSAGE_READ_TIMEOUT};

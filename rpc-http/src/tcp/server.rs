@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use rpc_core::codec::Framing;
 use rpc_core::duplex::Connections;
@@ -58,7 +59,28 @@ impl TcpServer {
         self
     }
 
-    /// Framing and engine settings at once.
+    /// How long a new connection may send nothing before it is closed
+    /// (default [`DEFAULT_MESSAGE_READ_TIMEOUT`], as HTTP's header read;
+    /// `None`: as long as it likes).
+    ///
+    /// [`DEFAULT_MESSAGE_READ_TIMEOUT`]: super::DEFAULT_MESSAGE_READ_TIMEOUT
+    pub fn with_first_message_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.options.first_message_timeout = timeout;
+        self
+    }
+
+    /// How long a message may take to arrive once its first byte has; past
+    /// it the peer is answered -32097 and the connection closes (default
+    /// [`DEFAULT_MESSAGE_READ_TIMEOUT`]; `None`: as long as it takes). Idle
+    /// connections between messages are never closed.
+    ///
+    /// [`DEFAULT_MESSAGE_READ_TIMEOUT`]: super::DEFAULT_MESSAGE_READ_TIMEOUT
+    pub fn with_partial_message_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.options.partial_message_timeout = timeout;
+        self
+    }
+
+    /// Framing, timeouts and engine settings at once.
     pub fn with_options(mut self, options: StreamOptions) -> Self {
         self.options = options;
         self

@@ -1,14 +1,24 @@
 //! The duplex engine on a framed byte stream.
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context as TaskContext, Poll};
+use std::time::Duration;
 
 use bytes::BytesMut;
-use futures_util::{stream, SinkExt, StreamExt};
+use futures_util::{stream, SinkExt, Stream, StreamExt};
 use rpc_core::codec::{Framing, StreamCodec};
 use rpc_core::duplex::{Connections, DuplexConfig, DuplexConnection, Frame, Incoming};
 use rpc_core::{code, Context, Dispatcher, ErrorObject};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::codec::Framed;
+use tokio::time::{Instant, Sleep};
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+/// How long a new connection may stay silent before its first message, and
+/// how long a message that has started arriving may take to arrive whole,
+/// by default: 10 s, the HTTP server's header read timeout.
+pub const DEFAULT_MESSAGE_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Options of a stream connection, for both servers and clients.
 #[derive(Clone, Debug)]
@@ -17,6 +27,21 @@ pub struct StreamOptions {
     pub framing: Framing,
     /// Engine settings (in-flight limit, queue size; keep-alive does not apply to streams).
     pub duplex: DuplexConfig,
+    /// How long a new connection may send nothing before it is closed
+    /// (silently: it never spoke). Default
+    /// [`DEFAULT_MESSAGE_READ_TIMEOUT`]; `None`: as long as it likes.
+    ///
+    /// For the side that waits to be spoken to: the clients of this crate
+    /// ([`connect`](super::connect), [`endpoint`](super::endpoint)) ignore
+    /// it, since a server speaks only when asked; a client made with
+    /// [`connect_stream`] should set it to `None`.
+    pub first_message_timeout: Option<Duration>,
+    /// How long a message may take to arrive once its first byte has: past
+    /// it, the peer is answered error -32097 and the connection closes
+    /// (with it what the message had buffered). Silence between messages is
+    /// fine, however long (an idle subscriber). Default
+    /// [`DEFAULT_MESSAGE_READ_TIMEOUT`]; `None`: as long as it takes.
+    pub partial_message_timeout: Option<Duration>,
 }
 
 impl Default for StreamOptions {
@@ -27,6 +52,8 @@ impl Default for StreamOptions {
                 keep_alive: None,
                 ..DuplexConfig::default()
             },
+            first_message_timeout: Some(DEFAULT_MESSAGE_READ_TIMEOUT),
+            partial_message_timeout: Some(DEFAULT_MESSAGE_READ_TIMEOUT),
         }
     }
 }
@@ -46,7 +73,10 @@ impl StreamOptions {
 ///
 /// Messages longer than the dispatcher's
 /// [`max_message_bytes`](rpc_core::Limits::max_message_bytes) (or than the
-/// framing can carry) are refused with an error, then the connection closes.
+/// framing can carry) are refused with an error, then the connection closes;
+/// so are messages that do not arrive within the options' timeouts. A peer
+/// that stops writing (end of file, a TCP half-close) still gets the answers
+/// to the calls it sent, then the connection closes.
 pub fn connect_stream<S>(
     io: S,
     options: &StreamOptions,
@@ -58,26 +88,20 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let max = dispatcher.limits().max_message_bytes;
-    let (sink, stream) = Framed::new(io, StreamCodec::new(options.framing, max)).split();
-    let incoming = stream.map(|frame| {
-        frame
-            .map(|bytes| Incoming::Message(BytesMut::freeze(bytes)))
-            .map_err(|e| {
-                let code = if e.kind() == io::ErrorKind::InvalidData {
-                    code::REQUEST_TOO_LARGE
-                } else {
-                    code::PARSE_ERROR
-                };
-                ErrorObject::new(code, format!("Invalid frame: {e}"))
-            })
-    });
+    let (read, write) = tokio::io::split(io);
+    let incoming = InTime::new(
+        FramedRead::new(read, StreamCodec::new(options.framing, max)),
+        options.first_message_timeout,
+        options.partial_message_timeout,
+    );
     // A byte stream carries messages only: pings and close frames write nothing.
-    let outgoing = sink.with_flat_map(|frame| {
-        stream::iter(match frame {
-            Frame::Message(bytes) => Some(Ok(bytes)),
-            Frame::Ping | Frame::Close { .. } => None,
-        })
-    });
+    let outgoing =
+        FramedWrite::new(write, StreamCodec::new(options.framing, max)).with_flat_map(|frame| {
+            stream::iter(match frame {
+                Frame::Message(bytes) => Some(Ok(bytes)),
+                Frame::Ping | Frame::Close { .. } => None,
+            })
+        });
     let mut config = options.duplex.clone();
     // A byte stream has no pings: no keep-alive deadline either.
     config.keep_alive = None;
@@ -92,4 +116,128 @@ where
         registry,
         config,
     )
+}
+
+/// What a read that failed (a frame the codec refused, an I/O error) tells the peer.
+fn frame_error(e: &io::Error) -> ErrorObject {
+    let code = if e.kind() == io::ErrorKind::InvalidData {
+        code::REQUEST_TOO_LARGE
+    } else {
+        code::PARSE_ERROR
+    };
+    ErrorObject::new(code, format!("Invalid frame: {e}"))
+}
+
+/// What the timer of [`InTime`] is running for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Awaited {
+    /// Anything at all, on a connection that has sent nothing yet.
+    FirstMessage,
+    /// The rest of a message whose first bytes are buffered.
+    Rest(Duration),
+}
+
+/// The messages of a byte stream, for the engine, cut off when they do not
+/// arrive in time: a connection that sends nothing within its first-message
+/// timeout ends (silently), a message that has started arriving must be
+/// whole within the partial-message timeout (else an error, then the end).
+/// Silence between messages is never cut off. The clocks run only while the
+/// engine waits for the peer (never while it pauses reading itself), and
+/// the end of the stream is [`Incoming::Finished`]: the peer's calls in
+/// flight are still answered.
+struct InTime<R> {
+    frames: FramedRead<R, StreamCodec>,
+    partial_message: Option<Duration>,
+    /// What the timer runs for; `None`: it does not run.
+    awaited: Option<Awaited>,
+    timer: Pin<Box<Sleep>>,
+    ended: bool,
+}
+
+impl<R> InTime<R> {
+    fn new(
+        frames: FramedRead<R, StreamCodec>,
+        first_message: Option<Duration>,
+        partial_message: Option<Duration>,
+    ) -> Self {
+        InTime {
+            frames,
+            partial_message,
+            awaited: first_message.map(|_| Awaited::FirstMessage),
+            timer: Box::pin(tokio::time::sleep(first_message.unwrap_or_default())),
+            ended: false,
+        }
+    }
+
+    /// Starts, keeps or stops the timer for what is buffered now.
+    fn arm(&mut self) {
+        let partial = !self.frames.read_buffer().is_empty();
+        match (self.awaited, partial) {
+            (Some(Awaited::Rest(_)), true) | (Some(Awaited::FirstMessage), false) => {}
+            (_, true) => {
+                // A message has started arriving: its clock starts now.
+                self.awaited = self.partial_message.map(Awaited::Rest);
+                if let Some(limit) = self.partial_message {
+                    self.timer.as_mut().reset(Instant::now() + limit);
+                }
+            }
+            (_, false) => self.awaited = None,
+        }
+    }
+
+    /// The end of a connection whose peer ran out of time.
+    fn expire(&mut self, awaited: Awaited) -> Option<Result<Incoming, ErrorObject>> {
+        self.ended = true;
+        // What the message had buffered goes now, not when the engine lets go.
+        *self.frames.read_buffer_mut() = BytesMut::new();
+        match awaited {
+            Awaited::FirstMessage => {
+                tracing::debug!("closing a connection that sent nothing in time");
+                None
+            }
+            Awaited::Rest(limit) => {
+                tracing::debug!(
+                    ?limit,
+                    "closing a connection whose message did not arrive in time"
+                );
+                Some(Err(ErrorObject::new(
+                    code::REQUEST_TIMEOUT,
+                    format!("Message not received within {} ms", limit.as_millis()),
+                )))
+            }
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin> Stream for InTime<R> {
+    type Item = Result<Incoming, ErrorObject>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        match this.frames.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                // Whatever comes next is timed afresh, once the engine asks for it.
+                this.awaited = None;
+                return Poll::Ready(Some(Ok(Incoming::Message(frame.freeze()))));
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.ended = true;
+                return Poll::Ready(Some(Err(frame_error(&e))));
+            }
+            Poll::Ready(None) => {
+                this.ended = true;
+                return Poll::Ready(Some(Ok(Incoming::Finished)));
+            }
+            Poll::Pending => {}
+        }
+        this.arm();
+        let Some(awaited) = this.awaited else {
+            return Poll::Pending;
+        };
+        ready!(this.timer.as_mut().poll(cx));
+        Poll::Ready(this.expire(awaited))
+    }
 }
