@@ -29,6 +29,9 @@ pub(crate) struct Pool {
     limit: usize,
     used: AtomicUsize,
     room: Notify,
+    /// Tasks waiting for room: only then does giving back wake anyone
+    /// (waking takes a lock; most gives have nobody to wake).
+    waiting: AtomicUsize,
 }
 
 impl Pool {
@@ -37,6 +40,7 @@ impl Pool {
             limit: limit.max(1),
             used: AtomicUsize::new(0),
             room: Notify::new(),
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -44,7 +48,7 @@ impl Pool {
     /// larger than the whole budget still goes, alone).
     fn take(&self, bytes: usize) -> bool {
         self.used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
                 (used == 0 || used + bytes <= self.limit).then_some(used + bytes)
             })
             .is_ok()
@@ -56,10 +60,12 @@ impl Pool {
         }
         let _ = self
             .used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
                 Some(used.saturating_sub(bytes))
             });
-        self.room.notify_waiters();
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.room.notify_waiters();
+        }
     }
 
     /// Bytes queued now.
@@ -69,6 +75,22 @@ impl Pool {
 
     fn full(&self) -> bool {
         self.used() >= self.limit
+    }
+}
+
+/// Counts a task as waiting for room in a pool while it lives.
+struct Waiting<'a>(&'a Pool);
+
+impl<'a> Waiting<'a> {
+    fn new(pool: &'a Pool) -> Self {
+        pool.waiting.fetch_add(1, Ordering::SeqCst);
+        Waiting(pool)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -105,6 +127,8 @@ impl Budget {
     /// long as it takes); whether it got it.
     pub(crate) async fn take(&self, bytes: usize, wait: Option<Duration>) -> bool {
         let waiting = async {
+            let _own = Waiting::new(&self.own);
+            let _server = self.server.as_deref().map(Waiting::new);
             loop {
                 // Registered before trying, so that a release between the
                 // try and the wait is not missed.
@@ -164,6 +188,8 @@ impl Budget {
 
     /// Waits until the budget is no longer [`full`](Self::full).
     pub(crate) async fn room(&self) {
+        let _own = Waiting::new(&self.own);
+        let _server = self.server.as_deref().map(Waiting::new);
         loop {
             let own = self.own.room.notified();
             let server = self.server.as_ref().map(|s| s.room.notified());
