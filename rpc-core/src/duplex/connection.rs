@@ -2,7 +2,7 @@
 //! close the connection.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,93 +12,18 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::budget::Budget;
-use super::pending::{PendingCalls, PendingGuard};
+use super::pending::PendingGuard;
 use super::reader::{read_loop, Reader};
-use super::registry::{Connections, Registered};
+use super::registry::Connections;
+use super::shared::{DuplexConnection, Shared, WeakConnection};
 use super::writer::{write_loop, Outbound, Queue, Writer};
 use super::{DuplexConfig, Frame, Incoming};
 use crate::client::{
-    Answer, BoxFuture, Client, Error, Expecting, Inbox, Outgoing, Routes, Transport,
+    Answer, BoxFuture, Client, Error, Expecting, Inbox, Outgoing, Transport,
 };
 use crate::protocol::{encode, Context, ErrorObject, Id};
-use crate::server::subscription::{Active, Caller, Outlet, LAG_WAIT};
+use crate::server::subscription::{Caller, Outlet, LAG_WAIT};
 use crate::server::Dispatcher;
-
-/// What the handle, the loops and the registry share.
-pub(super) struct Shared {
-    pub(super) id: u64,
-    pub(super) queue: Queue,
-    /// Largest message the framing can carry, if it has a limit.
-    pub(super) max_message: Option<usize>,
-    pub(super) pending: Arc<PendingCalls>,
-    /// Ids of our calls on this connection, shared by every client on it.
-    /// (A reconnecting client puts its own, which outlives connections.)
-    next_id: std::sync::Mutex<Arc<AtomicU64>>,
-    /// Why the connection ended, when a violation ended it.
-    pub(super) ended_by: std::sync::OnceLock<(u16, &'static str)>,
-    /// Cancelled when the connection ends, for whatever reason: running
-    /// calls are dropped, the loops stop.
-    pub(super) done: CancellationToken,
-    /// Cancelled to end the connection gracefully (see [`DuplexConnection::drain`]).
-    pub(super) drain: CancellationToken,
-    /// Cancelled when the writer has finished: everything is written or
-    /// abandoned, and the transport is closed.
-    finished: CancellationToken,
-    registered: Option<Registered>,
-    /// The subscriptions the peer holds on this connection.
-    subscriptions: Active,
-    /// Where the notices of our subscriptions to the peer go.
-    pub(super) routes: Arc<Routes>,
-}
-
-impl Shared {
-    /// Ends the connection at once: pending calls fail with `Closed`.
-    pub(super) fn close(&self) {
-        self.done.cancel();
-        self.pending.clear();
-        // Our subscriptions' streams end with the connection.
-        self.routes.clear();
-    }
-
-    /// Whether the connection has ended, for whatever reason.
-    fn is_ended(&self) -> bool {
-        self.done.is_cancelled() || self.queue.is_closed()
-    }
-
-    /// What a call that can no longer be answered fails with.
-    pub(super) fn closed_error(&self) -> Error {
-        match self.ended_by.get() {
-            Some(&(code, reason)) => Error::Ended { code, reason },
-            None => Error::Closed,
-        }
-    }
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        // Nobody holds the connection any more: stop reading, which closes it.
-        self.done.cancel();
-        if let Some(registered) = self.registered.take() {
-            registered.remove(self.id);
-        }
-    }
-}
-
-/// A handle to one duplex connection: send notifications and calls to the
-/// peer. Cheap to clone. Handlers reach their caller's with [`caller`].
-#[derive(Clone)]
-pub struct DuplexConnection {
-    pub(super) shared: Arc<Shared>,
-}
-
-impl std::fmt::Debug for DuplexConnection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DuplexConnection")
-            .field("id", &self.shared.id)
-            .field("closed", &self.is_closed())
-            .finish()
-    }
-}
 
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 
@@ -149,7 +74,7 @@ impl DuplexConnection {
             done: CancellationToken::new(),
             drain: CancellationToken::new(),
             finished: CancellationToken::new(),
-            registered: registry.map(Connections::handle),
+            leave: registry.map(Connections::handle),
             subscriptions: Default::default(),
             routes: Default::default(),
         });
@@ -349,21 +274,6 @@ impl Transport for DuplexConnection {
 
     fn close_subscription(&self, id: &str) {
         self.shared.routes.close(id);
-    }
-}
-
-/// A connection handle that does not keep the connection alive; what
-/// handlers get in their context and what the registry holds.
-#[derive(Clone)]
-pub(crate) struct WeakConnection {
-    shared: Weak<Shared>,
-}
-
-impl WeakConnection {
-    pub(crate) fn upgrade(&self) -> Option<DuplexConnection> {
-        self.shared
-            .upgrade()
-            .map(|shared| DuplexConnection { shared })
     }
 }
 

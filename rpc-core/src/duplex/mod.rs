@@ -26,10 +26,13 @@
 //! one before has finished or has run for a second (inside a batch they run
 //! with its other members); requests run concurrently, never behind them.
 //!
-//! The parts: [`connection`](DuplexConnection) (the handle), `reader` and
-//! `writer` (the two loops), `route` (what the dispatcher hands back to the
-//! connection), `pending` (our calls awaiting answers), `registry`
-//! ([`Connections`]).
+//! The parts: `connection` (starting a connection, and what its
+//! [handle](DuplexConnection) does), `shared` (what the handle, the loops
+//! and the registry share), `reader` and `writer` (the two loops), `route`
+//! (where each incoming message goes), `pending` (our calls awaiting
+//! answers), `budget` (the byte budgets of what is queued), `registry`
+//! ([`Connections`]), `reconnect` (a client that survives its connection).
+//! None of them imports one that imports it back.
 
 mod budget;
 mod connection;
@@ -39,12 +42,14 @@ mod reader;
 pub mod reconnect;
 mod registry;
 mod route;
+mod shared;
 mod writer;
 
 use bytes::Bytes;
 
 pub use budget::{DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_SERVER_QUEUED_BYTES};
-pub use connection::{caller, connections, DuplexConnection};
+pub use connection::{caller, connections};
+pub use shared::DuplexConnection;
 pub use keep_alive::{InvalidKeepAlive, KeepAlive};
 pub use registry::Connections;
 

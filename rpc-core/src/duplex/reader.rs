@@ -9,7 +9,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::connection::WeakConnection;
+use super::shared::WeakConnection;
 use super::keep_alive::{clock, tick};
 use super::route::Link;
 use super::writer::Queue;

@@ -1,13 +1,13 @@
 //! The registry of a server's open connections, for broadcasting.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use serde::Serialize;
 
 use super::budget::{Pool, DEFAULT_MAX_SERVER_QUEUED_BYTES};
-use super::connection::{DuplexConnection, WeakConnection};
+use super::shared::{DuplexConnection, Leave, WeakConnection};
 use super::writer::Refused;
 use super::Frame;
 use crate::client::Error;
@@ -32,19 +32,6 @@ struct RegistryInner {
 
 /// The backplane channel of broadcasts.
 const BROADCASTS: &str = "rpc.broadcast";
-
-/// A connection's link back to its registry, to leave it when it ends.
-pub(super) struct Registered(Weak<RegistryInner>);
-
-impl Registered {
-    pub(super) fn remove(self, id: u64) {
-        if let Some(inner) = self.0.upgrade() {
-            if let Ok(mut map) = inner.connections.lock() {
-                map.remove(&id);
-            }
-        }
-    }
-}
 
 impl Default for Connections {
     fn default() -> Self {
@@ -138,8 +125,16 @@ impl Connections {
         self.inner.backplane.get()
     }
 
-    pub(super) fn handle(&self) -> Registered {
-        Registered(Arc::downgrade(&self.inner))
+    /// How a connection leaves this registry when it ends.
+    pub(super) fn handle(&self) -> Leave {
+        let inner = Arc::downgrade(&self.inner);
+        Leave(Box::new(move |id| {
+            if let Some(inner) = inner.upgrade() {
+                if let Ok(mut map) = inner.connections.lock() {
+                    map.remove(&id);
+                }
+            }
+        }))
     }
 
     pub(super) fn insert(&self, connection: &DuplexConnection) {
