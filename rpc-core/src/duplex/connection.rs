@@ -18,9 +18,7 @@ use super::registry::Connections;
 use super::shared::{DuplexConnection, Shared, WeakConnection};
 use super::writer::{write_loop, Outbound, Queue, Writer};
 use super::{DuplexConfig, Frame, Incoming};
-use crate::client::{
-    Answer, BoxFuture, Client, Error, Expecting, Inbox, Outgoing, Transport,
-};
+use crate::client::{Answer, BoxFuture, Client, Error, Expecting, Inbox, Outgoing, Transport};
 use crate::protocol::{encode, Context, ErrorObject, Id};
 use crate::server::subscription::{Caller, Outlet, LAG_WAIT};
 use crate::server::Dispatcher;

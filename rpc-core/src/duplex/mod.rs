@@ -49,9 +49,9 @@ use bytes::Bytes;
 
 pub use budget::{DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_SERVER_QUEUED_BYTES};
 pub use connection::{caller, connections};
-pub use shared::DuplexConnection;
 pub use keep_alive::{InvalidKeepAlive, KeepAlive};
 pub use registry::Connections;
+pub use shared::DuplexConnection;
 
 /// A frame for the transport to write to the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]

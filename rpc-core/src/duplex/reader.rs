@@ -9,9 +9,9 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::shared::WeakConnection;
 use super::keep_alive::{clock, tick};
 use super::route::Link;
+use super::shared::WeakConnection;
 use super::writer::Queue;
 use super::{Frame, Incoming, KeepAlive, GOING_AWAY};
 use crate::protocol::response::error_response;

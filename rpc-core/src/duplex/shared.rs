@@ -78,7 +78,7 @@ impl Drop for Shared {
 }
 
 /// A handle to one duplex connection: send notifications and calls to the
-/// peer. Cheap to clone. Handlers reach their caller's with [`caller`].
+/// peer. Cheap to clone. Handlers reach their caller's with [`caller`](super::caller).
 #[derive(Clone)]
 pub struct DuplexConnection {
     pub(super) shared: Arc<Shared>,
