@@ -22,6 +22,8 @@
 //! | open connections | 10 000 per server ([`DEFAULT_MAX_CONNECTIONS`]); WebSockets count as HTTP connections | every server |
 //! | request header read | 10 s ([`http::DEFAULT_HEADER_READ_TIMEOUT`]) without a request in progress, from connecting or from the previous answer: silent, slow-header and idle keep-alive connections are closed | HTTP |
 //! | keep-alive ping | every 30 s | WebSocket |
+//! | first message, partial message | 10 s each ([`tcp::DEFAULT_MESSAGE_READ_TIMEOUT`]) | TCP and other byte streams |
+//! | bytes queued toward a peer | 1 MiB per connection, 64 MiB per server ([`rpc_core::duplex::DEFAULT_MAX_QUEUED_BYTES`], [`rpc_core::duplex::DEFAULT_MAX_SERVER_QUEUED_BYTES`]); a write stalled 30 s closes the connection | WebSocket, TCP |
 //! | shutdown grace period | 30 s ([`shutdown::DEFAULT_GRACE`]) | every server |
 //!
 //! A closed connection cancels the calls it left running, on every
