@@ -15,9 +15,9 @@
 //! - [`DuplexConnection::drain`] (a server shutting down): no new request is
 //!   run (each is answered -32099 "Server is shutting down"), the calls in
 //!   flight are answered, then a [`Frame::Close`] with code 1001 ends it;
-//! - the peer finishes sending but still reads ([`Incoming::Finished`], a
-//!   byte stream's end of file): nothing more is read, the calls in flight
-//!   are answered, then the connection closes.
+//! - the peer finishes sending ([`Incoming::Finished`], a byte stream's end
+//!   of file): as when it leaves, since a half-close cannot be told from a
+//!   close, and closing must cancel.
 //!
 //! Every incoming message goes to the dispatcher, which parses it once
 //! with the one message parser: requests run, and a message of responses
@@ -81,10 +81,9 @@ pub enum Incoming {
     /// A sign of life without a message (a WebSocket pong or ping): it
     /// counts for the keep-alive's deadline.
     Alive,
-    /// The peer has finished sending but still reads (a byte stream's end
-    /// of file, as after a TCP half-close): nothing more is read, the calls
-    /// in flight are answered, then the connection closes. (A stream that
-    /// simply ends closes the connection at once, cancelling them.)
+    /// The peer has finished sending (a byte stream's end of file). A TCP
+    /// half-close looks the same as a close, and a closed connection must
+    /// cancel its calls: the connection ends, as when the stream ends.
     Finished,
     /// The peer broke the transport's rules (a WebSocket protocol error, a
     /// message over the size limit): the connection ends with a

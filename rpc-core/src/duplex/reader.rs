@@ -82,8 +82,6 @@ where
     // The peer's calls still running, for `$/cancelRequest`.
     let running = Arc::new(Running::default());
     let mut draining = false;
-    // False once the peer has finished sending (`Incoming::Finished`).
-    let mut reading = true;
     loop {
         // Biased: what has arrived is read before the keep-alive looks at
         // how long the peer has been silent (the reader may have been
@@ -106,7 +104,7 @@ where
         let item = tokio::select! {
             biased;
             () = done.cancelled() => break,
-            item = incoming.next(), if reading => match item {
+            item = incoming.next() => match item {
                 Some(item) => item,
                 None => break,
             },
@@ -140,16 +138,10 @@ where
         let bytes = match item {
             Ok(Incoming::Message(bytes)) => bytes,
             Ok(Incoming::Alive) => continue,
-            Ok(Incoming::Finished) => {
-                // Like a drain, for this peer only: its calls in flight are
-                // answered, then the connection closes. Ours can no longer
-                // be answered: they fail now.
-                shared.pending.clear();
-                reading = false;
-                draining = true;
-                calls.close();
-                continue;
-            }
+            // The peer's end of file. A half-close (`SHUT_WR`) and a full
+            // close look the same here, and closing a connection must
+            // cancel its calls (the contract): it ends the connection.
+            Ok(Incoming::Finished) => break,
             Ok(Incoming::Violation { code, reason }) => {
                 tracing::debug!(
                     code,
