@@ -43,17 +43,6 @@ impl Board for BoardService {
     }
 }
 
-/// Resident bytes of this process.
-fn resident() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
 async fn board() -> (std::net::SocketAddr, BoardClient) {
     let (addr, _stop) =
         common::http_server(rpc::http::Server::new(BoardService::default().into_rpc())).await;
@@ -92,14 +81,14 @@ async fn a_large_publish_to_a_thousand_subscribers_that_never_read_stays_within_
     let mut deaf = deaf_socket(addr).await;
     subscribe_all(&mut deaf, (0..1000).map(|_| "news".to_owned())).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = resident();
+    let before = common::resident();
     let message = Value::String("x".repeat(1 << 20));
     let reached = client.publish("news".into(), message).await.unwrap();
     // Every subscription lags out or gets its turn; memory is sampled meanwhile.
     let mut peak = 0;
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(3) {
-        peak = peak.max(resident().saturating_sub(before));
+        peak = peak.max(common::resident().saturating_sub(before));
         // Others are answered within 2 s throughout.
         let asked = Instant::now();
         client.topics().await.unwrap();
@@ -131,7 +120,7 @@ async fn topic_state_is_freed_when_subscribers_leave_and_long_names_are_refused(
     );
     // Three rounds of a peer subscribing to 500 long-named topics, then
     // leaving: every topic goes with it.
-    let before = resident();
+    let before = common::resident();
     for round in 0..3 {
         let mut deaf = deaf_socket(addr).await;
         subscribe_all(
@@ -159,7 +148,7 @@ async fn topic_state_is_freed_when_subscribers_leave_and_long_names_are_refused(
             "round {round}: topics left behind"
         );
     }
-    let grown = resident().saturating_sub(before);
+    let grown = common::resident().saturating_sub(before);
     eprintln!(
         "three rounds of 500 long-named topics: the server grew by {} MB",
         grown >> 20

@@ -249,17 +249,6 @@ async fn a_request_running_longer_than_the_header_timeout_is_answered() {
     assert_eq!(client.sleep(1000).await.unwrap(), 1000);
 }
 
-/// Resident bytes of this process (the server runs in it).
-fn resident() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
 /// A TCP server with these stream timeouts; its address.
 async fn tcp_server(
     framing: rpc::tcp::Framing,
@@ -334,13 +323,13 @@ async fn unfinished_tcp_frames_are_dropped_after_the_partial_message_timeout() {
     let mut frame = 4_500_000u32.to_be_bytes().to_vec();
     frame.resize(4 + 4_000_000, b' ');
     let frame: std::sync::Arc<[u8]> = frame.into();
-    let before = resident();
+    let before = common::resident();
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(before));
     let sampling = tokio::spawn({
         let peak = peak.clone();
         async move {
             loop {
-                peak.fetch_max(resident(), std::sync::atomic::Ordering::Relaxed);
+                peak.fetch_max(common::resident(), std::sync::atomic::Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
@@ -364,7 +353,7 @@ async fn unfinished_tcp_frames_are_dropped_after_the_partial_message_timeout() {
     let all_closed = started.elapsed();
     sampling.abort();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let after = resident();
+    let after = common::resident();
     stop.notify_one();
     let longest_call = calling.await.unwrap();
     let peak = peak.load(std::sync::atomic::Ordering::Relaxed);

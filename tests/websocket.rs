@@ -349,17 +349,6 @@ async fn a_handshake_that_never_completes_times_out() {
     assert!(started.elapsed() < Duration::from_secs(15));
 }
 
-/// Resident bytes of this process.
-fn resident() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
 #[tokio::test]
 async fn a_ping_flood_from_a_peer_that_never_reads_stays_bounded() {
     use tokio::io::AsyncWriteExt;
@@ -378,7 +367,7 @@ async fn a_ping_flood_from_a_peer_that_never_reads_stays_bounded() {
         .cycle()
         .take(ping.len() * 10_000)
         .collect();
-    let before = resident();
+    let before = common::resident();
     let started = std::time::Instant::now();
     let mut sent = 0usize;
     while started.elapsed() < Duration::from_secs(2) {
@@ -388,7 +377,7 @@ async fn a_ping_flood_from_a_peer_that_never_reads_stays_bounded() {
             _ => break,
         }
     }
-    let grown = resident().saturating_sub(before);
+    let grown = common::resident().saturating_sub(before);
     assert!(
         grown < 25 << 20,
         "the server grew by {} MB answering {} MB of pings",
@@ -449,7 +438,7 @@ async fn answers_to_a_peer_that_never_reads_stay_within_the_byte_budget_until_it
     let mut stream = socket.connect(addr).await.unwrap();
     upgrade_by_hand(&mut stream, addr).await;
     let value = "x".repeat(1 << 20);
-    let before = resident();
+    let before = common::resident();
     // A hundred 1 MB echoes, never read: without a byte budget the server
     // would hold every answer (100 MB and more).
     let mut sent = 0;
@@ -466,7 +455,7 @@ async fn answers_to_a_peer_that_never_reads_stay_within_the_byte_budget_until_it
             _ => break,
         }
     }
-    let grown = resident().saturating_sub(before);
+    let grown = common::resident().saturating_sub(before);
     eprintln!(
         "sent {sent} calls of 1 MB to a peer that does not read: the server grew by {} MB",
         grown >> 20

@@ -287,5 +287,16 @@ pub(crate) fn free_port() -> u16 {
     }
 }
 
+/// Resident bytes of this process (what a test prints of its memory).
+pub(crate) fn resident() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
 pub(crate) mod calculator;
 pub(crate) mod duplex;

@@ -126,40 +126,43 @@ impl Budget {
     /// Takes room for `bytes`, waiting for it at most `wait` (`None`: as
     /// long as it takes); whether it got it.
     pub(crate) async fn take(&self, bytes: usize, wait: Option<Duration>) -> bool {
-        let waiting = async {
-            let _own = Waiting::new(&self.own);
-            let _server = self.server.as_deref().map(Waiting::new);
-            loop {
-                // Registered before trying, so that a release between the
-                // try and the wait is not missed.
-                let own = self.own.room.notified();
-                let server = self.server.as_ref().map(|s| s.room.notified());
-                tokio::pin!(own);
-                own.as_mut().enable();
-                let mut server = server.map(Box::pin);
-                if let Some(server) = server.as_mut() {
-                    server.as_mut().enable();
-                }
-                if self.try_take(bytes) {
-                    return;
-                }
-                match server {
-                    Some(server) => {
-                        tokio::select! {
-                            () = own => {}
-                            () = server => {}
-                        }
-                    }
-                    None => own.await,
-                }
-            }
-        };
+        let waiting = self.until(|| self.try_take(bytes));
         match wait {
             None => {
                 waiting.await;
                 true
             }
             Some(wait) => tokio::time::timeout(wait, waiting).await.is_ok(),
+        }
+    }
+
+    /// Waits until `done` says so, trying again each time room frees.
+    async fn until(&self, mut done: impl FnMut() -> bool) {
+        let _own = Waiting::new(&self.own);
+        let _server = self.server.as_deref().map(Waiting::new);
+        loop {
+            // Registered before trying, so that a release between the try
+            // and the wait is not missed.
+            let own = self.own.room.notified();
+            let server = self.server.as_ref().map(|s| s.room.notified());
+            tokio::pin!(own);
+            own.as_mut().enable();
+            let mut server = server.map(Box::pin);
+            if let Some(server) = server.as_mut() {
+                server.as_mut().enable();
+            }
+            if done() {
+                return;
+            }
+            match server {
+                Some(server) => {
+                    tokio::select! {
+                        () = own => {}
+                        () = server => {}
+                    }
+                }
+                None => own.await,
+            }
         }
     }
 
@@ -188,30 +191,7 @@ impl Budget {
 
     /// Waits until the budget is no longer [`full`](Self::full).
     pub(crate) async fn room(&self) {
-        let _own = Waiting::new(&self.own);
-        let _server = self.server.as_deref().map(Waiting::new);
-        loop {
-            let own = self.own.room.notified();
-            let server = self.server.as_ref().map(|s| s.room.notified());
-            tokio::pin!(own);
-            own.as_mut().enable();
-            let mut server = server.map(Box::pin);
-            if let Some(server) = server.as_mut() {
-                server.as_mut().enable();
-            }
-            if !self.full() {
-                return;
-            }
-            match server {
-                Some(server) => {
-                    tokio::select! {
-                        () = own => {}
-                        () = server => {}
-                    }
-                }
-                None => own.await,
-            }
-        }
+        self.until(|| !self.full()).await;
     }
 
     /// Bytes queued on this connection now.
