@@ -126,6 +126,10 @@ impl Budget {
     /// Takes room for `bytes`, waiting for it at most `wait` (`None`: as
     /// long as it takes); whether it got it.
     pub(crate) async fn take(&self, bytes: usize, wait: Option<Duration>) -> bool {
+        // Most of the time there is room: no waiter to register, no lock.
+        if self.try_take(bytes) {
+            return true;
+        }
         let waiting = self.until(|| self.try_take(bytes));
         match wait {
             None => {

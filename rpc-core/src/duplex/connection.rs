@@ -108,6 +108,7 @@ impl DuplexConnection {
             incoming,
             Reader {
                 connection: connection.downgrade(),
+                budget: connection.shared.queue.budget().clone(),
                 done: connection.shared.done.clone(),
                 drain: connection.shared.drain.clone(),
                 dispatcher,

@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::budget::Budget;
 use super::keep_alive::{clock, tick};
 use super::route::Link;
 use super::shared::WeakConnection;
@@ -23,6 +24,8 @@ use crate::server::Dispatcher;
 /// What the read loop needs besides the incoming stream.
 pub(super) struct Reader {
     pub(super) connection: WeakConnection,
+    /// What is queued toward the peer: reading pauses while it is full.
+    pub(super) budget: Arc<Budget>,
     pub(super) done: CancellationToken,
     pub(super) drain: CancellationToken,
     pub(super) dispatcher: Dispatcher,
@@ -58,6 +61,7 @@ where
 {
     let Reader {
         connection,
+        budget,
         done,
         drain,
         dispatcher,
@@ -88,18 +92,14 @@ where
         // waiting for room, not reading, meanwhile).
         // Back-pressure: while what is queued toward the peer is over its
         // budget, read nothing more from it (it cannot make more work).
-        if let Some(connection) = connection.upgrade() {
-            let queue = connection.shared.queue.clone();
-            drop(connection);
-            if queue.budget().full() {
-                tokio::select! {
-                    biased;
-                    () = done.cancelled() => break,
-                    () = queue.budget().room() => {}
-                }
-                // Not reading is not the peer's silence.
-                heard = tokio::time::Instant::now();
+        if budget.full() {
+            tokio::select! {
+                biased;
+                () = done.cancelled() => break,
+                () = budget.room() => {}
             }
+            // Not reading is not the peer's silence.
+            heard = tokio::time::Instant::now();
         }
         let item = tokio::select! {
             biased;
