@@ -443,3 +443,87 @@ async fn a_late_answer_is_dropped_not_given_to_the_next_call() {
     // The first answer arrives while this call waits: it is not this call's.
     assert_eq!(client.add(3, 4).await.unwrap(), 7);
 }
+
+#[tokio::test]
+async fn a_peer_that_half_closes_gets_its_answers_and_longer_calls_stop_within_the_grace() {
+    let service = DemoService::default();
+    let live = service.live.clone();
+    let addr = serve(TcpServer::new(service.into_rpc())).await;
+    // `nc -N`: the calls, then the write side shut.
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    let calls = concat!(
+        r#"{"jsonrpc":"2.0","method":"sleep","params":[300],"id":1}"#,
+        "\n",
+        r#"{"jsonrpc":"2.0","method":"hold","params":[60000],"id":2}"#,
+        "\n",
+    );
+    socket.write_all(calls.as_bytes()).await.unwrap();
+    assert_eq!(
+        common::eventually(&live, 1, Duration::from_secs(2)).await,
+        1
+    );
+    socket.shutdown().await.unwrap();
+    let started = std::time::Instant::now();
+    // The short call is answered after the end of file...
+    assert_eq!(
+        read_line(&mut socket).await,
+        json!({"jsonrpc":"2.0","result":300,"id":1})
+    );
+    // ...the long one is cancelled within the grace, and the server closes.
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(3), socket.read_to_end(&mut rest))
+        .await
+        .expect("the server closes the connection")
+        .unwrap();
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_millis(1800), "{elapsed:?}");
+    assert_eq!(
+        common::eventually(&live, 0, Duration::from_secs(1)).await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn one_address_over_its_cap_is_closed_at_once_and_others_are_served() {
+    let addr = serve(
+        TcpServer::new(DemoService::default().into_rpc())
+            .with_max_connections(10)
+            .with_max_connections_per_address(3),
+    )
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut socket = TcpStream::connect(addr).await.unwrap();
+        socket
+            .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"add\",\"params\":[1,1],\"id\":1}\n")
+            .await
+            .unwrap();
+        assert_eq!(read_line(&mut socket).await["result"], 2);
+        held.push(socket);
+    }
+    // The fourth from the same address is accepted and closed at once.
+    let mut fourth = TcpStream::connect(addr).await.unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(2), fourth.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the fourth connection was left open");
+    assert!(rest.is_empty());
+    // Another address (127.0.0.2 is loopback too) is served meanwhile.
+    let other = tokio::net::TcpSocket::new_v4().unwrap();
+    other.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut other = other.connect(addr).await.unwrap();
+    other
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"add\",\"params\":[2,2],\"id\":1}\n")
+        .await
+        .unwrap();
+    assert_eq!(read_line(&mut other).await["result"], 4);
+    // One leaves: the address may connect again.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut again = TcpStream::connect(addr).await.unwrap();
+    again
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"add\",\"params\":[3,3],\"id\":1}\n")
+        .await
+        .unwrap();
+    assert_eq!(read_line(&mut again).await["result"], 6);
+}

@@ -20,10 +20,13 @@
 //! | nesting depth | 128 levels where params are decoded (-32602 naming the parameter) | every transport |
 //! | run time of one message | 60 s ([`rpc_core::DEFAULT_REQUEST_TIMEOUT`]), counted once the message has arrived; an HTTP body must arrive within the same time | every transport |
 //! | open connections | 10 000 per server ([`DEFAULT_MAX_CONNECTIONS`]); WebSockets count as HTTP connections | every server |
+//! | open connections per address | a quarter of the server's cap, at least 64 (an IPv6 /64 counts as one address); more are closed at once | every server |
 //! | request header read | 10 s ([`http::DEFAULT_HEADER_READ_TIMEOUT`]) without a request in progress, from connecting or from the previous answer: silent, slow-header and idle keep-alive connections are closed | HTTP |
 //! | keep-alive ping | every 30 s | WebSocket |
 //! | first message, partial message | 10 s each ([`tcp::DEFAULT_MESSAGE_READ_TIMEOUT`]) | TCP and other byte streams |
 //! | bytes queued toward a peer | 1 MiB per connection, 64 MiB per server ([`rpc_core::duplex::DEFAULT_MAX_QUEUED_BYTES`], [`rpc_core::duplex::DEFAULT_MAX_SERVER_QUEUED_BYTES`]); a write stalled 30 s closes the connection | WebSocket, TCP |
+//! | bytes of messages whose calls still run | 4 MiB per connection, 64 MiB per server, HTTP bodies included ([`rpc_core::duplex::DEFAULT_MAX_RUNNING_BYTES`], [`rpc_core::duplex::DEFAULT_MAX_SERVER_RUNNING_BYTES`]); past them reading waits | every server |
+//! | calls after a byte stream's end of file | 1 s ([`rpc_core::duplex::DEFAULT_HALF_CLOSE_GRACE`]), then the rest are cancelled | TCP and other byte streams |
 //! | shutdown grace period | 30 s ([`shutdown::DEFAULT_GRACE`]) | every server |
 //!
 //! A closed connection cancels the calls it left running, on every

@@ -15,6 +15,8 @@ pub(crate) struct Settings {
     pub(crate) methods: MethodTable,
     pub(crate) limits: Limits,
     pub(crate) max_connections: usize,
+    /// `None`: a share of `max_connections`.
+    pub(crate) max_connections_per_address: Option<usize>,
     pub(crate) connections: Connections,
     pub(crate) shutdown: Shutdown,
     /// Middleware, in the order added (each wraps the ones before).
@@ -32,6 +34,7 @@ impl Settings {
             methods,
             limits: Limits::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: None,
             connections: Connections::new(),
             shutdown: Shutdown::new(),
             layers: Vec::new(),
@@ -85,6 +88,17 @@ macro_rules! settings_methods {
         /// in the kernel's backlog until one closes.
         pub fn with_max_connections(mut self, max: usize) -> Self {
             self.settings.max_connections = max;
+            self
+        }
+
+        /// Most connections open at once from one address (an IPv6
+        /// address's /64 counts as one); by default a quarter of
+        /// [`with_max_connections`](Self::with_max_connections), but at least
+        /// 64 (2 500 of the default 10 000). A connection over it is closed
+        /// at once. Behind a reverse proxy every client has the proxy's
+        /// address: raise it (`usize::MAX` turns it off).
+        pub fn with_max_connections_per_address(mut self, max: usize) -> Self {
+            self.settings.max_connections_per_address = Some(max);
             self
         }
 

@@ -3,6 +3,11 @@
 //! A message counts from the moment it is queued until the transport has
 //! flushed it, so a peer that does not read holds its budget, not more.
 //!
+//! The same budgets, a second pair of them, bound what peers hold the other
+//! way: the bytes of their messages whose calls are still running (a
+//! message is kept while its calls borrow from it). Past either, the
+//! connection stops reading until calls finish.
+//!
 //! What happens at a full budget depends on who sends: answers and a
 //! handler's own pushes wait for room (and the connection stops reading
 //! meanwhile: the peer cannot make more work), a subscription waits a
@@ -22,6 +27,14 @@ pub const DEFAULT_MAX_QUEUED_BYTES: usize = 1024 * 1024;
 
 /// Bytes queued toward all the peers of one server by default: 64 MiB.
 pub const DEFAULT_MAX_SERVER_QUEUED_BYTES: usize = 64 * 1024 * 1024;
+
+/// Bytes of a connection's messages whose calls are still running, by
+/// default: 4 MiB.
+pub const DEFAULT_MAX_RUNNING_BYTES: usize = 4 * 1024 * 1024;
+
+/// Bytes of the messages whose calls are still running, over all the peers
+/// of one server, by default: 64 MiB.
+pub const DEFAULT_MAX_SERVER_RUNNING_BYTES: usize = 64 * 1024 * 1024;
 
 /// A count of queued bytes against a limit, with a wake-up when room frees.
 #[derive(Debug)]
@@ -49,9 +62,18 @@ impl Pool {
     fn take(&self, bytes: usize) -> bool {
         self.used
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
-                (used == 0 || used + bytes <= self.limit).then_some(used + bytes)
+                Self::room_for(used, bytes, self.limit).then_some(used + bytes)
             })
             .is_ok()
+    }
+
+    /// Whether `bytes` would fit now.
+    fn fits(&self, bytes: usize) -> bool {
+        Self::room_for(self.used(), bytes, self.limit)
+    }
+
+    fn room_for(used: usize, bytes: usize, limit: usize) -> bool {
+        used == 0 || used.saturating_add(bytes) <= limit
     }
 
     fn give(&self, bytes: usize) {
@@ -111,7 +133,10 @@ impl Budget {
 
     /// Takes room for `bytes` now, or says it cannot.
     pub(crate) fn try_take(&self, bytes: usize) -> bool {
-        if !self.own.take(bytes) {
+        // A server budget without room refuses before the connection's is
+        // touched: taking and giving back the connection's would wake its
+        // waiters, this very task among them, to try again at once.
+        if self.server.as_ref().is_some_and(|s| !s.fits(bytes)) || !self.own.take(bytes) {
             return false;
         }
         match &self.server {

@@ -109,12 +109,17 @@ impl DuplexConnection {
             Reader {
                 connection: connection.downgrade(),
                 budget: connection.shared.queue.budget().clone(),
+                running_bytes: Arc::new(Budget::new(
+                    config.max_running_bytes,
+                    registry.map(Connections::running_pool),
+                )),
                 done: connection.shared.done.clone(),
                 drain: connection.shared.drain.clone(),
                 dispatcher,
                 context,
                 max_in_flight: config.max_in_flight,
                 keep_alive: config.keep_alive,
+                half_close_grace: config.half_close_grace,
                 open,
             },
         ));

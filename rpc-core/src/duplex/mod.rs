@@ -16,8 +16,11 @@
 //!   run (each is answered -32099 "Server is shutting down"), the calls in
 //!   flight are answered, then a [`Frame::Close`] with code 1001 ends it;
 //! - the peer finishes sending ([`Incoming::Finished`], a byte stream's end
-//!   of file): as when it leaves, since a half-close cannot be told from a
-//!   close, and closing must cancel.
+//!   of file): nothing more is read, the calls still running get
+//!   [`DuplexConfig::half_close_grace`] to be answered (a peer that
+//!   half-closed reads them), then the connection ends as when the peer
+//!   leaves (a half-close cannot be told from a close, and closing must
+//!   cancel).
 //!
 //! Every incoming message goes to the dispatcher, which parses it once
 //! with the one message parser: requests run, and a message of responses
@@ -47,10 +50,13 @@ mod writer;
 
 use bytes::Bytes;
 
-pub use budget::{DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_SERVER_QUEUED_BYTES};
+pub use budget::{
+    DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_RUNNING_BYTES, DEFAULT_MAX_SERVER_QUEUED_BYTES,
+    DEFAULT_MAX_SERVER_RUNNING_BYTES,
+};
 pub use connection::{caller, connections};
 pub use keep_alive::{InvalidKeepAlive, KeepAlive};
-pub use registry::Connections;
+pub use registry::{Connections, RunningHold};
 pub use shared::DuplexConnection;
 
 /// A frame for the transport to write to the peer.
@@ -117,6 +123,12 @@ pub struct DuplexConfig {
     /// connections also share its registry's budget
     /// ([`Connections::with_max_queued_bytes`]).
     pub max_queued_bytes: usize,
+    /// Bytes of the peer's messages whose calls are still running (each is
+    /// kept while they run): past it, reading from the peer pauses until
+    /// calls finish. Messages answered at once do not count. Default
+    /// [`DEFAULT_MAX_RUNNING_BYTES`] (4 MiB); a server's connections also
+    /// share its registry's ([`Connections::with_max_running_bytes`]).
+    pub max_running_bytes: usize,
     /// How long one write to the peer may make no progress before the
     /// connection is closed: a peer that does not read is closed, whatever
     /// pings or calls it keeps sending. Default 30 s; `None`: never.
@@ -125,7 +137,18 @@ pub struct DuplexConfig {
     /// prefix). A longer answer is replaced by an error answer; a longer
     /// call or notification fails. Default: no limit.
     pub max_message: Option<usize>,
+    /// After the peer's end of file on a byte stream, how long its calls
+    /// still running may go on to be answered before the connection closes
+    /// and cancels the rest. A peer that half-closes (`SHUT_WR`, as
+    /// `nc -N` does) gets the answers of calls that finish within it; a
+    /// peer that closed cannot be told from one that half-closed, and its
+    /// calls stop within it. Default [`DEFAULT_HALF_CLOSE_GRACE`] (1 s).
+    pub half_close_grace: std::time::Duration,
 }
+
+/// How long a byte stream's calls may run on after the peer's end of file
+/// by default: 1 s.
+pub const DEFAULT_HALF_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Default for DuplexConfig {
     fn default() -> Self {
@@ -134,8 +157,10 @@ impl Default for DuplexConfig {
             keep_alive: Some(KeepAlive::default()),
             send_queue: 1024,
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
+            max_running_bytes: DEFAULT_MAX_RUNNING_BYTES,
             write_stall: Some(DEFAULT_WRITE_STALL),
             max_message: None,
+            half_close_grace: DEFAULT_HALF_CLOSE_GRACE,
         }
     }
 }

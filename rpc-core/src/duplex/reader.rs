@@ -26,12 +26,17 @@ pub(super) struct Reader {
     pub(super) connection: WeakConnection,
     /// What is queued toward the peer: reading pauses while it is full.
     pub(super) budget: Arc<Budget>,
+    /// The bytes of the peer's messages whose calls still run: reading
+    /// pauses while it is full.
+    pub(super) running_bytes: Arc<Budget>,
     pub(super) done: CancellationToken,
     pub(super) drain: CancellationToken,
     pub(super) dispatcher: Dispatcher,
     pub(super) context: Context,
     pub(super) max_in_flight: usize,
     pub(super) keep_alive: Option<KeepAlive>,
+    /// How long calls may run on after the peer's end of file.
+    pub(super) half_close_grace: Duration,
     /// The `rpc_server_connections` count, held until the connection ends.
     pub(super) open: Option<OpenConnection>,
 }
@@ -62,12 +67,14 @@ where
     let Reader {
         connection,
         budget,
+        running_bytes,
         done,
         drain,
         dispatcher,
         context,
         max_in_flight,
         keep_alive,
+        half_close_grace,
         open,
     } = reader;
     // Uncounted when the loop ends: the connection is over.
@@ -86,25 +93,38 @@ where
     // The peer's calls still running, for `$/cancelRequest`.
     let running = Arc::new(Running::default());
     let mut draining = false;
+    // After the peer's end of file (a half-close, or a close), nothing more
+    // is read: the calls left get `half_close_grace` to be answered.
+    let mut finished = false;
+    let grace = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(grace);
     loop {
         // Biased: what has arrived is read before the keep-alive looks at
         // how long the peer has been silent (the reader may have been
         // waiting for room, not reading, meanwhile).
         // Back-pressure: while what is queued toward the peer is over its
         // budget, read nothing more from it (it cannot make more work).
-        if budget.full() {
+        // Likewise while the messages whose calls still run hold their
+        // budget: the peer waits for its calls before it sends more.
+        if !finished && (budget.full() || running_bytes.full()) {
             tokio::select! {
                 biased;
                 () = done.cancelled() => break,
-                () = budget.room() => {}
+                () = async { budget.room().await; running_bytes.room().await } => {}
             }
             // Not reading is not the peer's silence.
             heard = tokio::time::Instant::now();
+            continue;
         }
         let item = tokio::select! {
             biased;
             () = done.cancelled() => break,
-            item = incoming.next() => match item {
+            () = calls.wait(), if finished => break,
+            () = &mut grace, if finished => {
+                tracing::debug!("cancelling the calls still running after the peer's end of file");
+                break;
+            }
+            item = incoming.next(), if !finished => match item {
                 Some(item) => item,
                 None => break,
             },
@@ -139,9 +159,17 @@ where
             Ok(Incoming::Message(bytes)) => bytes,
             Ok(Incoming::Alive) => continue,
             // The peer's end of file. A half-close (`SHUT_WR`) and a full
-            // close look the same here, and closing a connection must
-            // cancel its calls (the contract): it ends the connection.
-            Ok(Incoming::Finished) => break,
+            // close look the same here: the calls still running may finish
+            // and be answered within the grace, then the connection ends
+            // (cancelling the rest, as closing a connection must).
+            Ok(Incoming::Finished) => {
+                finished = true;
+                calls.close();
+                grace
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + half_close_grace);
+                continue;
+            }
             Ok(Incoming::Violation { code, reason }) => {
                 tracing::debug!(
                     code,
@@ -159,6 +187,7 @@ where
                 break;
             }
         };
+        let bytes_len = bytes.len();
         // Read once, then routed: answers to our calls, items of our
         // subscriptions, cancellations, and calls for the dispatcher.
         let link = Link {
@@ -203,6 +232,10 @@ where
                     () = done.cancelled() => break,
                 };
                 let done = done.clone();
+                // The message is kept while its calls run: it counts.
+                let held = bytes_len;
+                running_bytes.force(held);
+                let running_bytes = running_bytes.clone();
                 calls.spawn(async move {
                     tokio::select! {
                         (answer, deferred) = call => {
@@ -214,6 +247,7 @@ where
                         // The connection is gone: drop the call.
                         () = done.cancelled() => {}
                     }
+                    running_bytes.give(held);
                     drop(permit);
                 });
             }

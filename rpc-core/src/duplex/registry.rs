@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::budget::{Pool, DEFAULT_MAX_SERVER_QUEUED_BYTES};
+use super::budget::{
+    Budget, Pool, DEFAULT_MAX_SERVER_QUEUED_BYTES, DEFAULT_MAX_SERVER_RUNNING_BYTES,
+};
 use super::shared::{DuplexConnection, Leave, WeakConnection};
 use super::writer::Refused;
 use super::Frame;
@@ -26,8 +28,37 @@ struct RegistryInner {
     connections: Mutex<HashMap<u64, WeakConnection>>,
     /// The byte budget of what is queued toward all these connections.
     queued: Arc<Pool>,
+    /// The byte budget of these connections' messages whose calls run.
+    running: Arc<Pool>,
     /// Where broadcasts also go, for the clients of other instances.
     backplane: std::sync::OnceLock<Backplane>,
+}
+
+/// Bytes held against a server's budget of running bytes until dropped
+/// (from [`Connections::hold_running`]).
+#[derive(Debug)]
+pub struct RunningHold {
+    budget: Budget,
+}
+
+impl RunningHold {
+    /// Takes `bytes` more, waiting for room at most `wait` (`None`: as long
+    /// as it takes); whether it got them. When the budget is spent by
+    /// others, it waits; when nothing is held anywhere, any size goes.
+    pub async fn take(&mut self, bytes: usize, wait: Option<std::time::Duration>) -> bool {
+        self.budget.take(bytes, wait).await
+    }
+
+    /// Gives back what this hold has taken beyond `bytes` (a reservation
+    /// larger than what came).
+    pub fn keep(&mut self, bytes: usize) {
+        self.budget.give(self.budget.used().saturating_sub(bytes));
+    }
+
+    /// Bytes this hold has taken.
+    pub fn held(&self) -> usize {
+        self.budget.used()
+    }
 }
 
 /// The backplane channel of broadcasts.
@@ -39,6 +70,7 @@ impl Default for Connections {
             inner: Arc::new(RegistryInner {
                 connections: Mutex::default(),
                 queued: Arc::new(Pool::new(DEFAULT_MAX_SERVER_QUEUED_BYTES)),
+                running: Arc::new(Pool::new(DEFAULT_MAX_SERVER_RUNNING_BYTES)),
                 backplane: std::sync::OnceLock::new(),
             }),
         }
@@ -74,6 +106,20 @@ impl Connections {
         self
     }
 
+    /// Sets how many bytes the messages whose calls are still running may
+    /// hold over all this registry's connections together (default
+    /// [`DEFAULT_MAX_SERVER_RUNNING_BYTES`]): past it, every connection
+    /// stops reading until calls finish. Set it before connections open.
+    pub fn with_max_running_bytes(mut self, bytes: usize) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.running = Arc::new(Pool::new(bytes)),
+            None => {
+                tracing::warn!("with_max_running_bytes on a registry already shared: ignored")
+            }
+        }
+        self
+    }
+
     /// Bytes queued toward the peers of this registry's connections now.
     pub fn queued_bytes(&self) -> usize {
         self.inner.queued.used()
@@ -81,6 +127,34 @@ impl Connections {
 
     pub(super) fn queue_pool(&self) -> Arc<Pool> {
         self.inner.queued.clone()
+    }
+
+    pub(super) fn running_pool(&self) -> Arc<Pool> {
+        self.inner.running.clone()
+    }
+
+    /// A hold on this registry's budget of running bytes
+    /// ([`with_max_running_bytes`](Self::with_max_running_bytes)), for a
+    /// transport that keeps a request outside a duplex connection (an HTTP
+    /// body while its calls run): what it takes counts until it is dropped.
+    ///
+    /// ```
+    /// # async fn demo() {
+    /// let connections = rpc_core::duplex::Connections::new().with_max_running_bytes(100);
+    /// let mut hold = connections.hold_running();
+    /// assert!(hold.take(80, None).await);
+    /// let mut other = connections.hold_running();
+    /// // No room: it would wait until `hold` is dropped.
+    /// assert!(!other.take(40, Some(std::time::Duration::from_millis(10))).await);
+    /// drop(hold);
+    /// assert!(other.take(40, None).await);
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo());
+    /// ```
+    pub fn hold_running(&self) -> RunningHold {
+        RunningHold {
+            budget: Budget::new(usize::MAX, Some(self.inner.running.clone())),
+        }
     }
 
     /// Shares broadcasts with the other instances on `backplane`: what

@@ -253,8 +253,11 @@ impl Server {
 
     /// Binds `addr`; call [`Listening::run`] to serve.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Listening> {
-        let max_connections = self.settings.max_connections;
-        let listener = Listener::new(TcpListener::bind(addr).await?, max_connections);
+        let listener = Listener::new(
+            TcpListener::bind(addr).await?,
+            self.settings.max_connections,
+            self.settings.max_connections_per_address,
+        );
         let tracker = TaskTracker::new();
         Ok(Listening {
             local_addr: listener.local_addr()?,
@@ -311,6 +314,7 @@ impl Listening {
         let listener = Listener::new(
             TcpListener::bind(addr).await?,
             crate::DEFAULT_MAX_CONNECTIONS,
+            None,
         );
         Ok(Listening {
             local_addr: listener.local_addr()?,
@@ -449,23 +453,30 @@ async fn on_post(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         return refused;
     }
     let limits = shared.dispatcher.limits();
-    let bytes = match read_body(&parts, body, limits).await {
+    // The body counts against the server's running bytes from its first
+    // byte until it is answered.
+    let mut hold = shared.connections.hold_running();
+    let bytes = match read_body(&parts, body, limits, &mut hold).await {
         Ok(bytes) => bytes,
         Err(response) => return response,
     };
     let ctx = request_context(parts, &shared, TransportKind::Http);
-    match shared.dispatcher.handle(&bytes, &ctx).await {
+    let answer = shared.dispatcher.handle(&bytes, &ctx).await;
+    drop(hold);
+    match answer {
         Some(answer) => json_response(StatusCode::OK, answer),
         None => StatusCode::NO_CONTENT.into_response(),
     }
 }
 
 /// Reads the body within the size limit (refusing at once one whose
-/// `Content-Length` is over it) and the request timeout.
+/// `Content-Length` is over it) and the request timeout, once the server's
+/// running bytes have room for it (until then the peer's sending stalls).
 async fn read_body(
     parts: &axum::http::request::Parts,
     body: Body,
     limits: &Limits,
+    hold: &mut rpc_core::duplex::RunningHold,
 ) -> Result<Bytes, Response> {
     let limit = limits.max_message_bytes;
     let announced = parts
@@ -476,7 +487,20 @@ async fn read_body(
     if announced.is_some_and(|len| len > limit as u64) {
         return Err(too_large(limit));
     }
-    let mut read = std::pin::pin!(axum::body::to_bytes(body, limit));
+    // Room for the whole body is taken before any of it is read (so that
+    // bodies half read cannot hold the budget between them, each waiting
+    // for the others); a body of unknown length takes the limit, and gives
+    // back what it did not use.
+    let reserved = announced.map_or(limit, |len| len as usize);
+    let read = async {
+        hold.take(reserved, None).await;
+        let bytes = axum::body::to_bytes(body, limit).await;
+        if let Ok(bytes) = &bytes {
+            hold.keep(bytes.len());
+        }
+        bytes
+    };
+    let mut read = std::pin::pin!(read);
     // A small body is usually here already: no timer for it.
     let outcome = match (read.as_mut().now_or_never(), limits.request_timeout) {
         (Some(outcome), _) => outcome,

@@ -91,12 +91,17 @@ impl TcpServer {
         let dispatcher = self.settings.dispatcher();
         let Settings {
             max_connections,
+            max_connections_per_address,
             connections,
             shutdown,
             ..
         } = self.settings;
         Ok(TcpListening {
-            listener: Listener::new(TcpListener::bind(addr).await?, max_connections),
+            listener: Listener::new(
+                TcpListener::bind(addr).await?,
+                max_connections,
+                max_connections_per_address,
+            ),
             dispatcher,
             options: self.options,
             connections,
