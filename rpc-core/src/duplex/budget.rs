@@ -227,6 +227,41 @@ impl Budget {
     pub(crate) fn used(&self) -> usize {
         self.own.used()
     }
+
+    /// Takes or gives back the difference so that exactly `bytes` are held,
+    /// whatever the limits (they are in memory already).
+    pub(crate) fn set(&self, bytes: usize) {
+        let used = self.used();
+        if bytes > used {
+            self.force(bytes - used);
+        } else {
+            self.give(used - bytes);
+        }
+    }
+
+    /// Waits, without borrowing the budget, until its server's is no longer
+    /// spent (at once without a server budget).
+    pub(crate) fn server_room(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let server = self.server.clone();
+        async move {
+            let Some(server) = server else { return };
+            let _waiting = Waiting::new(&server);
+            loop {
+                let room = server.room.notified();
+                tokio::pin!(room);
+                room.as_mut().enable();
+                if !server.full() {
+                    return;
+                }
+                room.await;
+            }
+        }
+    }
+
+    /// Whether the server's budget is spent.
+    pub(crate) fn server_full(&self) -> bool {
+        self.server.as_ref().is_some_and(|s| s.full())
+    }
 }
 
 impl Drop for Budget {

@@ -55,6 +55,25 @@ impl RunningHold {
         self.budget.give(self.budget.used().saturating_sub(bytes));
     }
 
+    /// Holds exactly `bytes` from now on, whatever the budget (a transport
+    /// accounting for what it has buffered already): takes or gives back
+    /// the difference.
+    pub fn set(&mut self, bytes: usize) {
+        self.budget.set(bytes);
+    }
+
+    /// Whether the server's budget is spent: a transport stops reading more
+    /// of a message that has started arriving until there is
+    /// [`room`](Self::room).
+    pub fn spent(&self) -> bool {
+        self.budget.server_full()
+    }
+
+    /// Resolves once the server's budget is no longer spent.
+    pub fn room(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.budget.server_room()
+    }
+
     /// Bytes this hold has taken.
     pub fn held(&self) -> usize {
         self.budget.used()

@@ -9,9 +9,9 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures_util::{stream, SinkExt, Stream, StreamExt};
 use rpc_core::codec::{Framing, StreamCodec};
-use rpc_core::duplex::{Connections, DuplexConfig, DuplexConnection, Frame, Incoming};
+use rpc_core::duplex::{Connections, DuplexConfig, DuplexConnection, Frame, Incoming, RunningHold};
 use rpc_core::{code, Context, Dispatcher, ErrorObject};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
@@ -76,7 +76,8 @@ impl StreamOptions {
 /// framing can carry) are refused with an error, then the connection closes;
 /// so are messages that do not arrive within the options' timeouts. A peer
 /// that stops writing (end of file, a TCP half-close) still gets the answers
-/// to the calls it sent, then the connection closes.
+/// to the calls it sent that finish within
+/// [`DuplexConfig::half_close_grace`], then the connection closes.
 pub fn connect_stream<S>(
     io: S,
     options: &StreamOptions,
@@ -90,9 +91,10 @@ where
     let max = dispatcher.limits().max_message_bytes;
     let (read, write) = tokio::io::split(io);
     let incoming = InTime::new(
-        FramedRead::new(read, StreamCodec::new(options.framing, max)),
+        FramedRead::new(Metered::new(read), StreamCodec::new(options.framing, max)),
         options.first_message_timeout,
         options.partial_message_timeout,
+        registry.map(Connections::hold_running),
     );
     // A byte stream carries messages only: pings and close frames write nothing.
     let outgoing =
@@ -145,20 +147,31 @@ enum Awaited {
 /// engine waits for the peer (never while it pauses reading itself), and
 /// the end of the stream is [`Incoming::Finished`]: the peer's calls in
 /// flight are still answered.
+///
+/// What is buffered counts against the server's running bytes (the
+/// registry's budget): while they are spent, a message that has started
+/// arriving is read no further (its clock still runs), so that peers
+/// sending large messages slowly cannot add up to more than the budget; a
+/// connection with nothing buffered reads on (small messages still go).
 struct InTime<R> {
-    frames: FramedRead<R, StreamCodec>,
+    frames: FramedRead<Metered<R>, StreamCodec>,
     partial_message: Option<Duration>,
     /// What the timer runs for; `None`: it does not run.
     awaited: Option<Awaited>,
     timer: Pin<Box<Sleep>>,
     ended: bool,
+    /// The buffered bytes, held against the server's running bytes.
+    hold: Option<RunningHold>,
+    /// Set while a partial message waits for room in that budget.
+    room: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
 impl<R> InTime<R> {
     fn new(
-        frames: FramedRead<R, StreamCodec>,
+        frames: FramedRead<Metered<R>, StreamCodec>,
         first_message: Option<Duration>,
         partial_message: Option<Duration>,
+        hold: Option<RunningHold>,
     ) -> Self {
         InTime {
             frames,
@@ -166,7 +179,24 @@ impl<R> InTime<R> {
             awaited: first_message.map(|_| Awaited::FirstMessage),
             timer: Box::pin(tokio::time::sleep(first_message.unwrap_or_default())),
             ended: false,
+            hold,
+            room: None,
         }
+    }
+
+    /// Holds what is buffered now; whether a partial message must wait for
+    /// room before more of it is read.
+    fn account(&mut self) -> bool {
+        let buffered = self.frames.read_buffer().len();
+        let Some(hold) = &mut self.hold else {
+            return false;
+        };
+        hold.set(buffered);
+        if buffered > 0 && hold.spent() {
+            self.room = Some(Box::pin(hold.room()));
+            return true;
+        }
+        false
     }
 
     /// Starts, keeps or stops the timer for what is buffered now.
@@ -190,6 +220,7 @@ impl<R> InTime<R> {
         self.ended = true;
         // What the message had buffered goes now, not when the engine lets go.
         *self.frames.read_buffer_mut() = BytesMut::new();
+        self.account();
         match awaited {
             Awaited::FirstMessage => {
                 tracing::debug!("closing a connection that sent nothing in time");
@@ -217,21 +248,16 @@ impl<R: AsyncRead + Unpin> Stream for InTime<R> {
         if this.ended {
             return Poll::Ready(None);
         }
-        match this.frames.poll_next_unpin(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                // Whatever comes next is timed afresh, once the engine asks for it.
-                this.awaited = None;
-                return Poll::Ready(Some(Ok(Incoming::Message(frame.freeze()))));
+        // A partial message waiting for room reads nothing meanwhile.
+        let waiting = match &mut this.room {
+            Some(room) => room.as_mut().poll(cx).is_pending(),
+            None => false,
+        };
+        if !waiting {
+            this.room = None;
+            if let Some(item) = this.read(cx) {
+                return Poll::Ready(item);
             }
-            Poll::Ready(Some(Err(e))) => {
-                this.ended = true;
-                return Poll::Ready(Some(Err(frame_error(&e))));
-            }
-            Poll::Ready(None) => {
-                this.ended = true;
-                return Poll::Ready(Some(Ok(Incoming::Finished)));
-            }
-            Poll::Pending => {}
         }
         this.arm();
         let Some(awaited) = this.awaited else {
@@ -239,5 +265,111 @@ impl<R: AsyncRead + Unpin> Stream for InTime<R> {
         };
         ready!(this.timer.as_mut().poll(cx));
         Poll::Ready(this.expire(awaited))
+    }
+}
+
+impl<R: AsyncRead + Unpin> InTime<R> {
+    /// Polls the frames: an item for the engine, or `None` while waiting
+    /// (for the peer, or for room).
+    fn read(&mut self, cx: &mut TaskContext<'_>) -> Option<Option<Result<Incoming, ErrorObject>>> {
+        let this = self;
+        this.frames.get_mut().allow(READ_SLICE);
+        match this.frames.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                // Whatever comes next is timed afresh, once the engine asks for it.
+                this.awaited = None;
+                // What is left buffered (the start of the next message).
+                if this.account() {
+                    // Nothing waits on the room yet: look again at once.
+                    cx.waker().wake_by_ref();
+                }
+                return Some(Some(Ok(Incoming::Message(frame.freeze()))));
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.ended = true;
+                return Some(Some(Err(frame_error(&e))));
+            }
+            Poll::Ready(None) => {
+                this.ended = true;
+                return Some(Some(Ok(Incoming::Finished)));
+            }
+            Poll::Pending => {}
+        }
+        if this.frames.get_mut().exhausted() {
+            // More may be waiting in the socket: read it on the next poll,
+            // once what is buffered is accounted for.
+            cx.waker().wake_by_ref();
+        }
+        if this.account() {
+            // Registered with the budget: woken when room frees.
+            if let Some(room) = &mut this.room {
+                if room.as_mut().poll(cx).is_ready() {
+                    this.room = None;
+                    cx.waker().wake_by_ref();
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Most bytes read from a byte stream between two looks at the budget of
+/// running bytes: 64 KiB.
+const READ_SLICE: usize = 64 * 1024;
+
+/// A reader that reads at most an allowance between two looks at the
+/// budget (the codec would otherwise read all the socket holds at once),
+/// then waits to be allowed more.
+struct Metered<R> {
+    inner: R,
+    allowance: usize,
+    exhausted: bool,
+}
+
+impl<R> Metered<R> {
+    fn new(inner: R) -> Self {
+        Metered {
+            inner,
+            allowance: READ_SLICE,
+            exhausted: false,
+        }
+    }
+
+    fn allow(&mut self, bytes: usize) {
+        self.allowance = bytes;
+        self.exhausted = false;
+    }
+
+    /// Whether a read was held back for want of allowance.
+    fn exhausted(&self) -> bool {
+        self.exhausted
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Metered<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.allowance == 0 {
+            // The owner wakes the task (it saw `exhausted`).
+            this.exhausted = true;
+            return Poll::Pending;
+        }
+        let read = if buf.remaining() <= this.allowance {
+            let before = buf.filled().len();
+            ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+            buf.filled().len() - before
+        } else {
+            let mut slice = ReadBuf::new(buf.initialize_unfilled_to(this.allowance));
+            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut slice))?;
+            let read = slice.filled().len();
+            buf.advance(read);
+            read
+        };
+        this.allowance -= read.min(this.allowance);
+        Poll::Ready(Ok(()))
     }
 }
