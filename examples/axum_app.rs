@@ -1,12 +1,18 @@
 //! Mounting a JSON-RPC service into an existing axum application, next to
-//! REST routes and behind the tower layers the app already uses.
+//! REST routes and behind the tower layers the app already uses, served
+//! with the framework's graceful shutdown and the peer's address
+//! (`rpc::http::serve_app` where you would write `axum::serve`).
 //!
 //! ```sh
-//! cargo run --example axum_app
+//! cargo run --example axum_app            # or: -- 127.0.0.1:0 for any free port
 //! curl http://127.0.0.1:3001/health
 //! curl -d '{"jsonrpc":"2.0","method":"todo.add","params":["milk"],"id":1}' http://127.0.0.1:3001/rpc
 //! curl http://127.0.0.1:3001/todos
 //! ```
+//!
+//! Prints `http://ADDR/` on stdout once listening; SIGTERM or Ctrl-C drains
+//! it (requests in flight answered, WebSockets closed with 1001) and it
+//! exits 0.
 
 use std::sync::{Arc, Mutex};
 
@@ -59,10 +65,12 @@ async fn main() -> std::io::Result<()> {
         )
         .nest("/rpc", rpc::http::router(todos.into_rpc()))
         .layer(tower_http::cors::CorsLayer::permissive());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3001").await?;
-    eprintln!(
-        "listening on http://{}/ (JSON-RPC at /rpc)",
-        listener.local_addr()?
-    );
-    axum::serve(listener, app).await
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:3001".to_owned());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    println!("http://{}/", listener.local_addr()?);
+    // In place of `axum::serve(listener, app)`: the same app, with the
+    // drain on SIGTERM/Ctrl-C and the peer's address in every call.
+    rpc::http::serve_app(listener, app, rpc::Shutdown::new().on_signals()).await
 }

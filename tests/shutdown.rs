@@ -400,3 +400,113 @@ async fn returns_within(server: JoinHandle<io::Result<()>>, limit: Duration, wha
         Err(_) => panic!("{what} (within {limit:?})"),
     }
 }
+
+/// A service mounted in a user's axum app, served with `serve_app`: the
+/// peer's address reaches handlers, and the app drains on its shutdown
+/// (a WebSocket through the mount is closed with 1001, new upgrades get
+/// 503, calls in flight are answered, `serve_app` returns).
+#[tokio::test]
+async fn a_service_mounted_in_an_app_drains_with_serve_app_and_sees_its_peer() {
+    let service = DemoService::default();
+    let app = axum::Router::new()
+        .route("/health", axum::routing::get(|| async { "ok" }))
+        .nest("/rpc", rpc::http::router(service.into_rpc()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = Shutdown::with_timing(Duration::from_millis(300), Duration::from_secs(5));
+    let server = tokio::spawn(rpc::http::serve_app(listener, app, shutdown.clone()));
+    let http = DemoClient::new(HttpClient::new(&format!("http://{addr}/rpc")).unwrap());
+    let peer = http.peer().await.unwrap().expect("the peer's address");
+    assert_eq!(peer, "127.0.0.1");
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/rpc"))
+        .await
+        .unwrap();
+    let slow = tokio::spawn(async move { http.sleep(500).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    shutdown.trigger();
+    // During the drain delay the app still listens, but takes no new WebSocket.
+    let refused = tokio_tungstenite::connect_async(format!("ws://{addr}/rpc")).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503);
+        }
+        other => panic!("a WebSocket upgrade while draining: {other:?}"),
+    }
+    // The open WebSocket is drained and closed with 1001.
+    let closed = tokio::time::timeout(Duration::from_secs(3), async {
+        while let Some(message) = ws.next().await {
+            if let Ok(Message::Close(frame)) = message {
+                return frame.map(|f| f.code);
+            }
+        }
+        None
+    })
+    .await
+    .expect("the WebSocket was not closed");
+    assert_eq!(closed, Some(CloseCode::Away));
+    assert_eq!(slow.await.unwrap().unwrap(), 500, "the call in flight");
+    returns_within(
+        server,
+        Duration::from_secs(3),
+        "serve_app did not return".into(),
+    )
+    .await;
+}
+
+/// The axum example, as a user runs it: SIGTERM stops it (exit 0) and
+/// closes its WebSockets with 1001.
+#[test]
+fn the_axum_example_exits_on_sigterm() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(common::calculator::example("axum_app"))
+        .arg("127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting the axum_app example");
+    let stdout = child.stdout.take().unwrap();
+    let url = std::io::BufReader::new(stdout)
+        .lines()
+        .next()
+        .expect("the example printed its address")
+        .unwrap();
+    let ws_url = url.replacen("http://", "ws://", 1) + "rpc";
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let closed = runtime.block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+        let add = r#"{"jsonrpc":"2.0","method":"todo.add","params":["milk"],"id":1}"#;
+        ws.send(Message::text(add)).await.unwrap();
+        let answer = ws.next().await.unwrap().unwrap();
+        assert!(
+            answer.to_text().unwrap().contains("\"result\":1"),
+            "{answer}"
+        );
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(message) = ws.next().await {
+                if let Ok(Message::Close(frame)) = message {
+                    return frame.map(|f| f.code);
+                }
+            }
+            None
+        })
+        .await
+        .expect("the WebSocket was not closed after SIGTERM")
+    });
+    assert_eq!(closed, Some(CloseCode::Away));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the axum example ignored SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}");
+}

@@ -149,7 +149,17 @@ where
     }
 
     fn call(&mut self, call: Call) -> Self::Future {
-        let peer = || call.context().get::<SocketAddr>().map(|a| network(a.ip()));
+        let peer = || {
+            let peer = call.context().get::<SocketAddr>().map(|a| network(a.ip()));
+            let over_network = call
+                .context()
+                .get::<rpc_core::TransportKind>()
+                .is_some_and(|t| *t != rpc_core::TransportKind::InProcess);
+            if peer.is_none() && over_network {
+                no_peer_address();
+            }
+            peer
+        };
         let method = || Some(Box::<str>::from(bounded(call.method())));
         let key = match self.layer.by {
             By::Peer => (peer(), None),
@@ -176,4 +186,17 @@ where
             }
         }
     }
+}
+
+/// Says once that calls arrive with no peer address, so every caller
+/// shares one per-peer limit: a router mounted in an app served by plain
+/// `axum::serve` has none.
+fn no_peer_address() {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        tracing::warn!(
+            "a per-peer rate limit sees calls with no peer address, so all callers share one limit: \
+             serve your app with `rpc::http::serve_app` (or axum's `into_make_service_with_connect_info`)"
+        );
+    });
 }

@@ -215,13 +215,37 @@ impl Shutdown {
     /// Runs until `connection` ends: drains it when the shutdown drains,
     /// closes it when the grace period is over.
     pub(crate) async fn follow(&self, connection: &rpc_core::duplex::DuplexConnection) {
+        self.follow_with(None, connection).await;
+    }
+
+    /// As [`follow`](Self::follow), draining with `other` too (the server
+    /// serving a router mounted in an app, when it has its own).
+    pub(crate) async fn follow_with(
+        &self,
+        other: Option<&Shutdown>,
+        connection: &rpc_core::duplex::DuplexConnection,
+    ) {
+        let other_draining = async {
+            match other {
+                Some(other) => other.draining().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = connection.closed() => return,
             () = self.draining() => connection.drain(),
+            () = other_draining => connection.drain(),
         }
+        let other_forced = async {
+            match other {
+                Some(other) => other.forced().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = connection.closed() => {}
             () = self.forced() => connection.close(),
+            () = other_forced => connection.close(),
         }
     }
 }

@@ -14,53 +14,54 @@ fn root() -> PathBuf {
 /// examples); built here only when it is missing or older than this test.
 pub(crate) fn binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test binary's path");
-        // target/<profile>/deps/interop-HASH -> target/<profile>/examples/calculator
-        let name = format!("calculator{}", std::env::consts::EXE_SUFFIX);
-        let bin = exe
-            .parent()
-            .and_then(Path::parent)
-            .map(|profile| profile.join("examples").join(&name))
-            .unwrap_or_else(|| root().join("target/debug/examples").join(&name));
-        let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
-        let stale = match (modified(&bin), modified(&exe)) {
-            (None, _) => true,
-            (Some(b), Some(t)) => b < t,
-            (Some(_), None) => false,
-        };
-        if stale {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let mut cmd = Command::new(cargo);
-            cmd.current_dir(root())
-                .args(["build", "-p", "rpc", "--example", "calculator"]);
-            let profile = bin
-                .parent()
-                .and_then(Path::parent)
-                .and_then(Path::file_name);
-            if profile.is_some_and(|p| p == "release") {
-                cmd.arg("--release");
-            }
-            let out = cmd
-                .output()
-                .expect("running `cargo build --example calculator`");
-            assert!(
-                out.status.success(),
-                "`cargo build --example calculator` failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        assert!(
-            bin.exists(),
-            "the calculator example is not at {}",
-            bin.display()
-        );
-        bin
-    })
+    BIN.get_or_init(|| example("calculator"))
 }
 
-/// A running `calculator serve` on ports the system chose, read from the
-/// addresses it prints on stdout. Killed when dropped.
+/// An example's binary, built when missing or older than this test.
+pub(crate) fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/interop-HASH -> target/<profile>/examples/NAME
+    let file = format!("{name}{}", std::env::consts::EXE_SUFFIX);
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|profile| profile.join("examples").join(&file))
+        .unwrap_or_else(|| root().join("target/debug/examples").join(&file));
+    let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
+    let stale = match (modified(&bin), modified(&exe)) {
+        (None, _) => true,
+        (Some(b), Some(t)) => b < t,
+        (Some(_), None) => false,
+    };
+    if stale {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(root())
+            .args(["build", "-p", "rpc", "--example", name]);
+        let profile = bin
+            .parent()
+            .and_then(Path::parent)
+            .and_then(Path::file_name);
+        if profile.is_some_and(|p| p == "release") {
+            cmd.arg("--release");
+        }
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("running `cargo build --example {name}`: {e}"));
+        assert!(
+            out.status.success(),
+            "`cargo build --example {name}` failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(
+        bin.exists(),
+        "the {name} example is not at {}",
+        bin.display()
+    );
+    bin
+}
+
 pub(crate) struct Served {
     pub child: Child,
     /// `http://ADDR/`

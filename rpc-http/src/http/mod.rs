@@ -36,6 +36,6 @@ pub use retry::{RetryLayer, RetryPolicy};
 pub(crate) use server::Shared;
 #[cfg(feature = "server")]
 pub use server::{
-    extension, router, serve, Listening, Server, DEFAULT_HEADER_READ_TIMEOUT, READY_PATH,
+    extension, router, serve, serve_app, Listening, Server, DEFAULT_HEADER_READ_TIMEOUT, READY_PATH,
 };
 pub use status::StatusError;

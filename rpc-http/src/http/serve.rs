@@ -19,6 +19,10 @@ use tower::ServiceExt;
 use crate::listener::Listener;
 use crate::Shutdown;
 
+/// The shutdown of the server a request came through, in its extensions.
+#[derive(Clone)]
+pub(crate) struct Serving(pub(crate) Shutdown);
+
 /// Accepts connections until the shutdown drains, then waits for them to
 /// finish (the grace period bounds the wait); `tracker` also holds the
 /// WebSocket connections upgraded from them.
@@ -32,10 +36,15 @@ pub(crate) async fn serve(
     let builder = http1::Builder::new();
     while let Some((io, peer)) = listener.accept(shutdown.draining_token()).await {
         let router = router.clone();
+        let shutdown_seen = shutdown.clone();
         let activity = Arc::new(Activity::default());
         let seen = activity.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
+            // A router mounted in an app drains with the server serving it.
+            request
+                .extensions_mut()
+                .insert(Serving(shutdown_seen.clone()));
             let busy = Busy::new(&seen);
             let answer = router.clone().oneshot(request);
             async move {

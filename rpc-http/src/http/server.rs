@@ -326,6 +326,25 @@ impl Listening {
         })
     }
 
+    /// Serves `app` (your axum application, with JSON-RPC routers mounted
+    /// in it) on a listener you bound, as [`serve_app`] does; call
+    /// [`run`](Self::run).
+    pub fn from_app(
+        listener: TcpListener,
+        app: Router,
+        shutdown: Shutdown,
+    ) -> io::Result<Listening> {
+        let listener = Listener::new(listener, crate::DEFAULT_MAX_CONNECTIONS, None);
+        Ok(Listening {
+            local_addr: listener.local_addr()?,
+            listener,
+            router: app,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            shutdown,
+            tracker: TaskTracker::new(),
+        })
+    }
+
     /// The bound address (useful after binding port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.local_addr)
@@ -348,6 +367,32 @@ impl Listening {
         )
         .await
     }
+}
+
+/// Serves your own axum app, with JSON-RPC routers ([`router`],
+/// [`Server::router`]) mounted in it, until `shutdown` has drained it: use it
+/// where you would write `axum::serve(listener, app)`. Over `axum::serve` it
+/// adds what a [`Server`] gives its own listener:
+/// - the peer's address in every handler's context (`ctx.get::<SocketAddr>()`,
+///   which per-peer rate limits count by), and in axum's `ConnectInfo`;
+/// - the graceful shutdown: on SIGTERM (with [`Shutdown::on_signals`])
+///   listening stops, requests in flight are answered, WebSockets drain and
+///   close with code 1001, and this returns within the grace period; new
+///   WebSocket upgrades get 503 meanwhile;
+/// - the connection caps (10 000, a quarter of it per address) and the
+///   header read timeout.
+///
+/// ```no_run
+/// # async fn demo(methods: rpc_core::MethodTable) -> std::io::Result<()> {
+/// let app = axum::Router::new()
+///     .route("/health", axum::routing::get(|| async { "ok" }))
+///     .nest("/rpc", rpc_http::http::router(methods));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3001").await?;
+/// rpc_http::http::serve_app(listener, app, rpc_http::Shutdown::new().on_signals()).await
+/// # }
+/// ```
+pub async fn serve_app(listener: TcpListener, app: Router, shutdown: Shutdown) -> io::Result<()> {
+    Listening::from_app(listener, app, shutdown)?.run().await
 }
 
 /// Serves `methods` over HTTP and WebSocket at `addr` with default limits,
@@ -576,11 +621,25 @@ async fn on_get(State(shared): State<Arc<Shared>>, request: Request) -> Response
         if let Some(refused) = origin_refused(&shared, &parts.headers) {
             return refused;
         }
+        // The shutdown of the server serving this router, when it is
+        // mounted in an app that `serve_app` serves.
+        let serving = parts
+            .extensions
+            .get::<super::serve::Serving>()
+            .map(|s| s.0.clone());
+        // A draining server takes no new connection: a reconnecting client
+        // goes elsewhere instead of being accepted and closed in a loop.
+        if shared.shutdown.is_triggered() || serving.as_ref().is_some_and(Shutdown::is_triggered) {
+            return error_reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorObject::new(code::SHUTTING_DOWN, "Server is shutting down"),
+            );
+        }
         #[cfg(feature = "ws")]
         return match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
             Ok(upgrade) => {
                 let context = request_context(parts, &shared, TransportKind::WebSocket);
-                crate::ws::accept(upgrade, shared, context)
+                crate::ws::accept(upgrade, shared, context, serving)
             }
             Err(rejection) => rejection.into_response(),
         };

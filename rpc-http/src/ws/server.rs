@@ -9,10 +9,16 @@ use rpc_core::Context;
 
 use super::adapter::adapt;
 use crate::http::Shared;
+use crate::Shutdown;
 
 /// Upgrades an HTTP request and runs the connection until the peer leaves
 /// or the server's shutdown has drained it.
-pub(crate) fn accept(upgrade: WebSocketUpgrade, shared: Arc<Shared>, context: Context) -> Response {
+pub(crate) fn accept(
+    upgrade: WebSocketUpgrade,
+    shared: Arc<Shared>,
+    context: Context,
+    serving: Option<Shutdown>,
+) -> Response {
     // Counted as a connection of the server until it ends, so that a
     // shutdown waits for it.
     let tracked = shared.tracker.token();
@@ -40,7 +46,10 @@ pub(crate) fn accept(upgrade: WebSocketUpgrade, shared: Arc<Shared>, context: Co
                 Some(&shared.connections),
                 shared.duplex.clone(),
             );
-            shared.shutdown.follow(&connection).await;
+            shared
+                .shutdown
+                .follow_with(serving.as_ref(), &connection)
+                .await;
             drop(tracked);
         })
 }
