@@ -180,7 +180,7 @@ pub mod trace {
 /// Generated clients build them (`client.batch().add(1, 2).send()`); these
 /// are the types in their signatures.
 pub mod batch {
-    pub use rpc_core::{Batch, BatchAnswer, Push, Slot, Slots};
+    pub use rpc_core::{Batch, BatchAnswer, BatchOf, Push, Slot, Slots, MAX_TYPED_BATCH};
 }
 
 #[cfg(feature = "http")]

@@ -197,6 +197,109 @@ async fn typed_batch_over_http() {
 }
 
 #[tokio::test]
+async fn a_typed_batch_of_twenty_four_calls() {
+    let (url, _stop) = demo_server().await;
+    let c = client(&url);
+    let b = c.batch();
+    let b = b
+        .add(0, 1)
+        .add(1, 1)
+        .add(2, 1)
+        .add(3, 1)
+        .add(4, 1)
+        .add(5, 1);
+    let b = b
+        .add(6, 1)
+        .add(7, 1)
+        .add(8, 1)
+        .add(9, 1)
+        .add(10, 1)
+        .add(11, 1);
+    let b = b
+        .add(12, 1)
+        .add(13, 1)
+        .add(14, 1)
+        .add(15, 1)
+        .add(16, 1)
+        .add(17, 1);
+    let b = b
+        .add(18, 1)
+        .add(19, 1)
+        .add(20, 1)
+        .add(21, 1)
+        .add(22, 1)
+        .fail(-32050);
+    let (
+        r0,
+        r1,
+        r2,
+        r3,
+        r4,
+        r5,
+        r6,
+        r7,
+        r8,
+        r9,
+        r10,
+        r11,
+        r12,
+        r13,
+        r14,
+        r15,
+        r16,
+        r17,
+        r18,
+        r19,
+        r20,
+        r21,
+        r22,
+        failed,
+    ) = b.send().await.unwrap();
+    let sums = [
+        r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15, r16, r17, r18, r19,
+        r20, r21, r22,
+    ];
+    for (i, sum) in sums.into_iter().enumerate() {
+        assert_eq!(sum.unwrap(), i as i64 + 1);
+    }
+    assert_eq!(failed.unwrap_err().error_object().unwrap().code, -32050);
+}
+
+#[tokio::test]
+async fn a_batch_of_one_result_type_built_in_a_loop() {
+    let (url, _stop) = demo_server().await;
+    let client = rpc::Client::new(HttpClient::new(&url).unwrap());
+    let mut batch = client.batch_of::<i64>();
+    for n in 0..100i64 {
+        let mut p = rpc::client::ParamsBuilder::new(false);
+        p.push("a", &n);
+        p.push(
+            "b",
+            &if n == 50 {
+                serde_json::json!("x")
+            } else {
+                serde_json::json!(1)
+            },
+        );
+        batch.push("add", p);
+    }
+    assert_eq!(batch.len(), 100);
+    let results = batch.send().await.unwrap();
+    assert_eq!(results.len(), 100);
+    for (n, result) in results.into_iter().enumerate() {
+        match n {
+            50 => assert_eq!(
+                result.unwrap_err().error_object().unwrap().code,
+                rpc::code::INVALID_PARAMS
+            ),
+            _ => assert_eq!(result.unwrap(), n as i64 + 1),
+        }
+    }
+    // An empty one sends nothing.
+    assert!(client.batch_of::<i64>().send().await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn panicking_handler_answers_internal_error_and_server_goes_on() {
     let (url, _stop) = demo_server().await;
     let c = client(&url);

@@ -55,7 +55,16 @@ pub struct Slot<T> {
     _result: PhantomData<fn() -> T>,
 }
 
-/// Appends a slot to a tuple of slots (implemented for up to 12 calls).
+/// Most calls a typed batch holds ([`Batch`]); [`BatchOf`] has no such cap.
+pub const MAX_TYPED_BATCH: usize = 24;
+
+/// Appends a slot to a tuple of slots (implemented for up to
+/// [`MAX_TYPED_BATCH`] calls).
+#[diagnostic::on_unimplemented(
+    message = "a typed batch holds at most 24 calls",
+    label = "this call would be one too many",
+    note = "send two batches, or use `client.batch_of::<T>()` for any number of calls returning one type"
+)]
 pub trait Push<T> {
     /// The tuple with one more slot.
     type Output;
@@ -64,6 +73,10 @@ pub trait Push<T> {
 }
 
 /// Turns a tuple of slots into a tuple of results.
+#[diagnostic::on_unimplemented(
+    message = "a typed batch holds at most 24 calls",
+    note = "send two batches, or use `client.batch_of::<T>()` for any number of calls returning one type"
+)]
 pub trait Slots {
     /// `(Result<A, Error>, Result<B, Error>, ...)`.
     type Output;
@@ -130,6 +143,18 @@ tuples!(A B C D E F G H I);
 tuples!(A B C D E F G H I J);
 tuples!(A B C D E F G H I J K);
 tuples!(A B C D E F G H I J K L);
+tuples!(A B C D E F G H I J K L M);
+tuples!(A B C D E F G H I J K L M N);
+tuples!(A B C D E F G H I J K L M N O);
+tuples!(A B C D E F G H I J K L M N O P);
+tuples!(A B C D E F G H I J K L M N O P Q);
+tuples!(A B C D E F G H I J K L M N O P Q R);
+tuples!(A B C D E F G H I J K L M N O P Q R S);
+tuples!(A B C D E F G H I J K L M N O P Q R S U);
+tuples!(A B C D E F G H I J K L M N O P Q R S U V);
+tuples!(A B C D E F G H I J K L M N O P Q R S U V W);
+tuples!(A B C D E F G H I J K L M N O P Q R S U V W X);
+tuples!(A B C D E F G H I J K L M N O P Q R S U V W X Y);
 
 impl<S> Batch<S> {
     /// Adds a call whose result decodes as `T`.
@@ -174,22 +199,117 @@ impl<S> Batch<S> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let methods: Vec<String> = self.calls.iter().map(|(m, _, _)| m.clone()).collect();
-        if self.calls.is_empty() {
-            return Ok(self.slots.take(&mut [], &methods));
-        }
-        let ids: Vec<Id> = self.calls.iter().map(|(_, id, _)| id.clone()).collect();
-        let mut body = Vec::new();
-        for (_, _, call) in &self.calls {
-            body.push(if body.is_empty() { b'[' } else { b',' });
-            body.extend_from_slice(call);
-        }
-        body.push(b']');
-        let answer = self
-            .client
-            .send(Outgoing::request(body, ids.clone()))
-            .await?;
-        let mut answers = answer.batch(&ids)?;
+        let (mut answers, methods) = round_trip(&self.client, &self.calls).await?;
         Ok(self.slots.take(&mut answers, &methods))
+    }
+}
+
+/// Sends `calls` as one batch message; their answers, in call order, and
+/// their methods.
+async fn round_trip(
+    client: &Client,
+    calls: &[(String, Id, Vec<u8>)],
+) -> Result<(Vec<BatchAnswer>, Vec<String>), Error> {
+    let methods: Vec<String> = calls.iter().map(|(m, _, _)| m.clone()).collect();
+    if calls.is_empty() {
+        return Ok((Vec::new(), methods));
+    }
+    let ids: Vec<Id> = calls.iter().map(|(_, id, _)| id.clone()).collect();
+    let mut body = Vec::new();
+    for (_, _, call) in calls {
+        body.push(if body.is_empty() { b'[' } else { b',' });
+        body.extend_from_slice(call);
+    }
+    body.push(b']');
+    let answer = client.send(Outgoing::request(body, ids.clone())).await?;
+    Ok((answer.batch(&ids)?, methods))
+}
+
+/// A batch of any number of calls whose results share one type, built in
+/// a loop; from [`Client::batch_of`].
+///
+/// ```no_run
+/// # async fn demo(client: rpc_core::Client) -> Result<(), rpc_core::Error> {
+/// use rpc_core::ParamsBuilder;
+/// let mut batch = client.batch_of::<i64>();
+/// for n in 0..100 {
+///     let mut p = ParamsBuilder::new(true);
+///     p.push("a", &n);
+///     p.push("b", &1);
+///     batch.push("add", p);
+/// }
+/// // One result per call, in order: each its own `Ok` or `Err`.
+/// let sums: Vec<Result<i64, rpc_core::Error>> = batch.send().await?;
+/// # Ok(()) }
+/// ```
+#[must_use = "a batch does nothing until sent"]
+pub struct BatchOf<T> {
+    client: Client,
+    calls: Vec<(String, Id, Vec<u8>)>,
+    error: Option<Error>,
+    _results: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for BatchOf<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchOf")
+            .field("calls", &self.calls.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: DeserializeOwned> BatchOf<T> {
+    pub(super) fn new(client: Client) -> Self {
+        BatchOf {
+            client,
+            calls: Vec::new(),
+            error: None,
+            _results: PhantomData,
+        }
+    }
+
+    /// Adds a call; its result will decode as `T`.
+    pub fn push(&mut self, method: &str, params: ParamsBuilder) -> &mut Self {
+        let id = self.client.id();
+        let call = match params.into_bytes() {
+            Ok(params) => encode::request(method, params.as_deref(), Some(id)),
+            Err(e) => {
+                self.error.get_or_insert(e);
+                Vec::new()
+            }
+        };
+        self.calls.push((method.to_owned(), Id::from(id), call));
+        self
+    }
+
+    /// How many calls it holds.
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Whether it holds no call.
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// Sends every call in one message; one result per call, in order. The
+    /// outer `Err` is a failure of the whole round trip.
+    pub async fn send(self) -> Result<Vec<Result<T, Error>>, Error> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let (mut answers, methods) = round_trip(&self.client, &self.calls).await?;
+        Ok((0..self.calls.len())
+            .map(|index| {
+                take_slot(
+                    Slot::<T> {
+                        index,
+                        _result: PhantomData,
+                    },
+                    &mut answers,
+                    &methods,
+                )
+            })
+            .collect())
     }
 }

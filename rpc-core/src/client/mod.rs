@@ -18,7 +18,7 @@ pub use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 
 pub use crate::protocol::{BoxError, InvalidResponse};
-pub use batch::{Batch, Push, Slot, Slots};
+pub use batch::{Batch, BatchOf, Push, Slot, Slots, MAX_TYPED_BATCH};
 pub use error::Error;
 pub use layers::TransportService;
 pub use params::ParamsBuilder;
@@ -317,6 +317,12 @@ impl Client {
     /// Starts a batch: several calls in one round trip, results in order.
     pub fn batch(&self) -> Batch<()> {
         Batch::new(self.clone())
+    }
+
+    /// A batch of any number of calls whose results are all `T`, built
+    /// with [`BatchOf::push`] (in a loop, say) and sent in one message.
+    pub fn batch_of<T: serde::de::DeserializeOwned>(&self) -> BatchOf<T> {
+        BatchOf::new(self.clone())
     }
 
     pub(crate) async fn send(&self, mut message: Outgoing) -> Result<Answer, Error> {
