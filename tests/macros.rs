@@ -884,3 +884,92 @@ async fn a_users_own_context_type_is_a_parameter() {
         .unwrap();
     assert_eq!(answer, "acme for ann");
 }
+
+/// An error type with no JSON-RPC mapping of its own: a plain
+/// `std::error::Error` whose cause travels as its source.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the ledger")]
+pub struct LedgerError(#[source] std::io::Error);
+
+/// Methods failing with errors that are `std::error::Error` but not
+/// `Into<ErrorObject>`, next to one that keeps its own mapping.
+#[rpc]
+pub trait Ledger {
+    /// Fails with a `thiserror` type whose source is an I/O error.
+    async fn open(&self) -> Result<u64, LedgerError>;
+    /// Fails with `std::io::Error` itself.
+    async fn read(&self, fail: bool) -> Result<String, std::io::Error>;
+    /// Fails with a boxed error, which holds a `std::error::Error`.
+    async fn check(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+    /// A type that is `Into<ErrorObject>` keeps its own code and message.
+    async fn order(&self) -> Result<u32, KitchenError>;
+}
+
+struct Books;
+
+impl Ledger for Books {
+    async fn open(&self) -> Result<u64, LedgerError> {
+        Err(LedgerError(std::io::Error::other("permission denied")))
+    }
+    async fn read(&self, fail: bool) -> Result<String, std::io::Error> {
+        if fail {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such page",
+            ))
+        } else {
+            Ok("page".into())
+        }
+    }
+    async fn check(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Err("the books do not balance".into())
+    }
+    async fn order(&self) -> Result<u32, KitchenError> {
+        Err(KitchenError::Closed)
+    }
+}
+
+#[tokio::test]
+async fn std_errors_answer_internal_error_with_their_text_and_sources() {
+    let client = LedgerClient::new(InProcess::new(Books.into_rpc()));
+    let code_and_message = |err: rpc::Error| {
+        let object = err.error_object().expect("a JSON-RPC error").clone();
+        (object.code, object.message.into_owned())
+    };
+    assert_eq!(
+        code_and_message(client.open().await.unwrap_err()),
+        (
+            rpc::code::INTERNAL_ERROR,
+            "Internal error: cannot open the ledger: permission denied".to_owned()
+        )
+    );
+    assert_eq!(client.read(false).await.unwrap(), "page");
+    assert_eq!(
+        code_and_message(client.read(true).await.unwrap_err()),
+        (
+            rpc::code::INTERNAL_ERROR,
+            "Internal error: no such page".to_owned()
+        )
+    );
+    assert_eq!(
+        code_and_message(client.check().await.unwrap_err()),
+        (
+            rpc::code::INTERNAL_ERROR,
+            "Internal error: the books do not balance".to_owned()
+        )
+    );
+    let err = client.order().await.unwrap_err();
+    assert_eq!(
+        err.application::<KitchenError>().unwrap(),
+        KitchenError::Closed
+    );
+}
+
+#[test]
+fn a_source_already_in_the_message_is_not_repeated() {
+    #[derive(Debug, thiserror::Error)]
+    #[error("reading config: {0}")]
+    struct Config(#[source] std::io::Error);
+    let object = ErrorObject::from_error(&Config(std::io::Error::other("denied")));
+    assert_eq!(object.message, "Internal error: reading config: denied");
+}

@@ -5,6 +5,7 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{FnArg, TraitItem};
 
+use crate::error_object;
 use crate::model::{Method, Output, Service};
 
 /// The trait, rewritten so every method's future is `Send`, plus `into_rpc`.
@@ -39,6 +40,11 @@ pub(crate) fn server(service: &Service) -> TokenStream {
         .iter()
         .filter(|m| !m.broken)
         .map(|m| registration(service, m));
+    let error_support = service
+        .methods
+        .iter()
+        .any(|m| !m.broken && matches!(m.output, Output::Result { .. }))
+        .then(|| error_object::support(krate));
     item.items.push(syn::parse_quote! {
         /// Turns this implementation into a method table, ready to serve
         /// (merge it with other tables first if the server offers several services).
@@ -46,6 +52,7 @@ pub(crate) fn server(service: &Service) -> TokenStream {
         where
             Self: ::core::marker::Sized + ::core::marker::Send + 'static,
         {
+            #error_support
             let __rpc_this = ::std::sync::Arc::new(self);
             let mut __rpc_table = #krate::__private::MethodTable::new();
             #(#registrations)*
@@ -87,9 +94,7 @@ fn registration(service: &Service, method: &Method) -> TokenStream {
             quote!(#krate::__private::subscribe(&__rpc_sub_ctx, #notification, subscription));
         match &method.output {
             Output::Result { err, .. } => {
-                let err_object = quote_spanned! {user_span(err)=>
-                    <#err as ::core::convert::Into<#krate::__private::ErrorObject>>::into(error)
-                };
+                let err_object = error_object::convert(err);
                 quote! {
                     match #call {
                         ::core::result::Result::Ok(subscription) => #subscribe,
@@ -110,9 +115,7 @@ fn registration(service: &Service, method: &Method) -> TokenStream {
         Output::Result { ok, err, .. } => {
             let to_result = quote_spanned!(user_span(ok)=> to_result::<#ok>);
             let ok_result = quote!(#krate::__private::#to_result(&value));
-            let err_object = quote_spanned! {user_span(err)=>
-                <#err as ::core::convert::Into<#krate::__private::ErrorObject>>::into(error)
-            };
+            let err_object = error_object::convert(err);
             quote! {
                 match #call {
                     ::core::result::Result::Ok(value) => #ok_result,

@@ -18,6 +18,7 @@ mod check;
 mod client;
 mod ctxt;
 mod error;
+mod error_object;
 mod expand;
 mod model;
 

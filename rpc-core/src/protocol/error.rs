@@ -104,6 +104,43 @@ impl ErrorObject {
     pub fn internal_error(detail: impl fmt::Display) -> Self {
         ErrorObject::new(code::INTERNAL_ERROR, format!("Internal error: {detail}"))
     }
+
+    /// -32603 "Internal error" carrying `error`'s `Display` text followed by
+    /// that of each of its sources, joined by `": "` as `anyhow` prints a
+    /// chain with `{:#}`. A source whose text the message already holds
+    /// (`#[error("reading config: {0}")]` over its `#[source]`) is not
+    /// repeated.
+    ///
+    /// This is what `#[rpc]` answers when a method fails with an error type
+    /// that is not `Into<ErrorObject>` but is a `std::error::Error` (or, like
+    /// `anyhow::Error` and `Box<dyn Error + Send + Sync>`, holds one). The text
+    /// reaches the caller: map errors whose text must stay private to an error
+    /// type of your own first (`#[derive(RpcError)]`).
+    ///
+    /// ```
+    /// use rpc_core::ErrorObject;
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("reading config")]
+    /// struct ConfigError(#[source] std::io::Error);
+    ///
+    /// let error = ConfigError(std::io::Error::other("permission denied"));
+    /// let object = ErrorObject::from_error(&error);
+    /// assert_eq!(object.code, rpc_core::code::INTERNAL_ERROR);
+    /// assert_eq!(object.message, "Internal error: reading config: permission denied");
+    /// ```
+    pub fn from_error(error: &dyn std::error::Error) -> Self {
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(error) = source {
+            let more = error.to_string();
+            if !more.is_empty() && !text.contains(&more) {
+                text.push_str(": ");
+                text.push_str(&more);
+            }
+            source = error.source();
+        }
+        ErrorObject::internal_error(text)
+    }
 }
 
 impl fmt::Display for ErrorObject {
