@@ -569,6 +569,15 @@ async fn the_calculators_admin_methods_metrics_and_call_log() {
         metrics.contains(r#"rpc_server_duration_seconds_count{method="add"} 1"#),
         "{metrics}"
     );
+    // Series only for what was used: no transport nobody used, no method
+    // nobody called.
+    for unused in [
+        r#"transport="in-process""#,
+        r#"transport="unknown""#,
+        r#"method="divide""#,
+    ] {
+        assert!(!metrics.contains(unused), "{unused} in\n{metrics}");
+    }
     // A method that does not exist is labelled `<unknown>`, whatever its name.
     let client = reqwest::Client::new();
     for name in ["nope1", "nope2"] {

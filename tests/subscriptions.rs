@@ -223,7 +223,14 @@ async fn over_http_a_subscription_is_a_clear_error() {
     let http = feed_http().await;
     let client = FeedClient::new(rpc::http::HttpClient::new(&format!("http://{http}/")).unwrap());
     let error = client.subscribe_ticks(Some(1)).await.unwrap_err();
-    assert_eq!(error.error_object().unwrap().code, -32002, "{error}");
+    let error = error.error_object().unwrap();
+    assert_eq!(error.code, -32002, "{error:?}");
+    // It names the method called, not the notification its items travel in.
+    assert!(
+        error.message.contains("`subscribe_ticks`"),
+        "{}",
+        error.message
+    );
 }
 
 #[tokio::test]

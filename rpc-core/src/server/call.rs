@@ -5,8 +5,9 @@
 
 use serde_json::value::RawValue;
 
+use super::subscription::Caller;
 use super::{auth, discover, MethodFuture, MethodResult, MethodTable};
-use crate::protocol::{Context, ErrorObject, Params};
+use crate::protocol::{code, Context, ErrorObject, Params};
 
 /// How a call of one method starts.
 pub(crate) enum Begun {
@@ -28,6 +29,16 @@ pub(crate) fn begin(
 ) -> Begun {
     match methods.get(name) {
         Some(method) => match auth::check(&method.info, ctx) {
+            // A subscription's items need a connection to push on: said
+            // with the method's name, before its handler runs.
+            Ok(()) if method.info.subscription.is_some() && ctx.get::<Caller>().is_none() => {
+                Begun::Done(Err(ErrorObject::new(
+                    code::DUPLEX_REQUIRED,
+                    format!(
+                        "`{name}` is a subscription: call it over a duplex connection (WebSocket or TCP)"
+                    ),
+                )))
+            }
             Ok(()) => Begun::Running((method.handler)(params, ctx)),
             Err(refused) => Begun::Done(Err(refused)),
         },

@@ -2,11 +2,13 @@
 //! with OpenTelemetry's RPC attribute names and one debug event (target
 //! `rpc::call`), and, when switched on, metrics through the `metrics`
 //! facade. Nothing is measured when nobody listens: a call checks one
-//! cached `tracing` interest and one flag. Metric handles are registered
-//! once, when metrics are switched on (so a recorder must be installed
-//! before the server is built), and a call only bumps them.
+//! cached `tracing` interest and one flag. Each metric handle is
+//! registered once, on its first use (so a series appears only for the
+//! methods and transports actually used, and the recorder in place then
+//! gets it), and a call only bumps it.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use metrics::{Counter, Gauge, Histogram, SharedString};
@@ -32,26 +34,40 @@ fn transport_index(ctx: &Context) -> usize {
     }
 }
 
-/// The metric handles of one method.
+/// The metric handles of one method, each registered on its first use: a
+/// series appears once a method is called on a transport, not before.
 struct MethodMeters {
     name: SharedString,
     /// `rpc_server_calls_total`, one per transport.
-    calls: [Counter; 5],
+    calls: [OnceLock<Counter>; 5],
     /// `rpc_server_duration_seconds`.
-    duration: Histogram,
+    duration: OnceLock<Histogram>,
 }
 
 impl MethodMeters {
     fn new(name: SharedString) -> Self {
-        let calls = TRANSPORTS.map(|transport| {
-            metrics::counter!("rpc_server_calls_total", "method" => name.clone(), "transport" => transport)
-        });
-        let duration = metrics::histogram!("rpc_server_duration_seconds", "method" => name.clone());
         MethodMeters {
             name,
-            calls,
-            duration,
+            calls: Default::default(),
+            duration: OnceLock::new(),
         }
+    }
+
+    fn calls(&self, transport: usize) -> Option<&Counter> {
+        let slot = self.calls.get(transport)?;
+        Some(slot.get_or_init(|| {
+            metrics::counter!(
+                "rpc_server_calls_total",
+                "method" => self.name.clone(),
+                "transport" => TRANSPORTS.get(transport).copied().unwrap_or("unknown")
+            )
+        }))
+    }
+
+    fn duration(&self) -> &Histogram {
+        self.duration.get_or_init(
+            || metrics::histogram!("rpc_server_duration_seconds", "method" => self.name.clone()),
+        )
     }
 }
 
@@ -130,7 +146,9 @@ impl<'m> Observed<'m> {
         let meters = meters.map(|all| {
             let method = all.of(called);
             all.in_flight.increment(1.0);
-            method.calls[index].increment(1);
+            if let Some(calls) = method.calls(index) {
+                calls.increment(1);
+            }
             (all, method)
         });
         Observed {
@@ -160,7 +178,7 @@ impl<'m> Observed<'m> {
             "call"
         );
         if let Some((_, method)) = self.meters {
-            method.duration.record(elapsed.as_secs_f64());
+            method.duration().record(elapsed.as_secs_f64());
             if let Some(code) = code {
                 metrics::counter!("rpc_server_errors_total", "method" => method.name.clone(), "code" => code.to_string())
                     .increment(1);
