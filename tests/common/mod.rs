@@ -113,13 +113,12 @@ impl Demo for DemoService {
     }
 
     async fn header(&self, name: String, ctx: Context) -> Option<String> {
-        let headers = ctx.get::<rpc::http::HeaderMap>()?;
+        let headers = ctx.headers()?;
         headers.get(name.as_str())?.to_str().ok().map(str::to_owned)
     }
 
     async fn peer(&self, ctx: Context) -> Option<String> {
-        ctx.get::<std::net::SocketAddr>()
-            .map(|a| a.ip().to_string())
+        ctx.peer().map(|a| a.ip().to_string())
     }
 
     async fn notify_me(&self, count: u64, ctx: Context) -> Result<u64, ErrorObject> {

@@ -7,7 +7,19 @@ use std::sync::Arc;
 /// Information a transport attaches to each request: the peer address, HTTP
 /// headers, the duplex connection the request came on, or anything else.
 ///
-/// Values are looked up by type. Cloning is cheap.
+/// What every handler may want has its own accessor:
+///
+/// | accessor | what | set by |
+/// | --- | --- | --- |
+/// | [`peer`](Self::peer) | the caller's address | HTTP, WebSocket, TCP servers (an app mounted in axum: served with `rpc::http::serve_app`, or with axum's connect info) |
+/// | [`transport`](Self::transport) | HTTP, WebSocket, TCP or in-process | every transport |
+/// | [`deadline`](Self::deadline) | when the caller stops waiting | the `rpc-timeout-ms` header (our HTTP client sends it) |
+/// | [`headers`](Self::headers) | the HTTP request's headers (the upgrade's, on a WebSocket) | HTTP, WebSocket |
+/// | [`extensions`](Self::extensions) | what tower/axum layers put in the request's extensions | HTTP, WebSocket |
+///
+/// Anything else is looked up by type with [`get`](Self::get); the duplex
+/// connection of the caller with `rpc::duplex::caller(&ctx)`. Cloning is
+/// cheap.
 ///
 /// ```
 /// use rpc_core::Context;
@@ -66,6 +78,46 @@ impl Context {
         let id = TypeId::of::<T>();
         values.retain(|(t, _)| *t != id);
         values.push((id, Arc::new(value)));
+    }
+
+    /// The caller's address, when the transport knows it.
+    ///
+    /// ```
+    /// let peer: std::net::SocketAddr = "192.0.2.7:4000".parse().unwrap();
+    /// let ctx = rpc_core::Context::new().with(peer);
+    /// assert_eq!(ctx.peer(), Some(peer));
+    /// assert_eq!(rpc_core::Context::new().peer(), None);
+    /// ```
+    pub fn peer(&self) -> Option<std::net::SocketAddr> {
+        self.peer
+    }
+
+    /// The transport the call came over.
+    pub fn transport(&self) -> Option<TransportKind> {
+        self.transport
+    }
+
+    /// When the caller stops waiting for the answer, if it said.
+    pub fn deadline(&self) -> Option<std::time::Instant> {
+        self.deadline.map(|d| d.0)
+    }
+
+    /// The HTTP request's headers (on a WebSocket, the upgrade request's).
+    ///
+    /// ```
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("x-tenant", http::HeaderValue::from_static("blue"));
+    /// let ctx = rpc_core::Context::new().with(headers);
+    /// assert_eq!(ctx.headers().and_then(|h| h.get("x-tenant")).unwrap(), "blue");
+    /// ```
+    pub fn headers(&self) -> Option<&http::HeaderMap> {
+        self.get::<http::HeaderMap>()
+    }
+
+    /// The HTTP request's extensions: what tower and axum layers put there
+    /// (a user resolved by an auth layer, say).
+    pub fn extensions(&self) -> Option<&http::Extensions> {
+        self.get::<http::Extensions>()
     }
 
     /// The value of type `T`, if the transport provided one.
