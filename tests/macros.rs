@@ -973,3 +973,144 @@ fn a_source_already_in_the_message_is_not_repeated() {
     let object = ErrorObject::from_error(&Config(std::io::Error::other("denied")));
     assert_eq!(object.message, "Internal error: reading config: denied");
 }
+
+/// A generic service: one contract, served and called for each concrete
+/// item type.
+#[rpc]
+pub trait Store<
+    T: Serialize + serde::de::DeserializeOwned + schemars::JsonSchema + Send + Sync + 'static,
+> where
+    T: Clone,
+{
+    /// Keeps `item`; answers its id.
+    async fn put(&self, item: T) -> u64;
+    /// The item kept under `id`, if any.
+    async fn get(&self, id: u64) -> Option<T>;
+    /// Every item, or an error when there are none.
+    async fn all(&self) -> Result<Vec<T>, ErrorObject>;
+}
+
+/// Keeps items of any type in memory.
+struct Shelves<T> {
+    items: Mutex<Vec<T>>,
+}
+
+impl<T> Shelves<T> {
+    fn new() -> Self {
+        Shelves {
+            items: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<T> Store<T> for Shelves<T>
+where
+    T: Serialize
+        + serde::de::DeserializeOwned
+        + schemars::JsonSchema
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    async fn put(&self, item: T) -> u64 {
+        let mut items = self.items.lock().unwrap();
+        items.push(item);
+        items.len() as u64 - 1
+    }
+    async fn get(&self, id: u64) -> Option<T> {
+        self.items.lock().unwrap().get(id as usize).cloned()
+    }
+    async fn all(&self) -> Result<Vec<T>, ErrorObject> {
+        let items = self.items.lock().unwrap().clone();
+        if items.is_empty() {
+            return Err(ErrorObject::new(-32020, "empty"));
+        }
+        Ok(items)
+    }
+}
+
+/// A store of one concrete type only.
+struct Points;
+
+impl Store<Point> for Points {
+    async fn put(&self, item: Point) -> u64 {
+        item.x as u64
+    }
+    async fn get(&self, id: u64) -> Option<Point> {
+        Some(Point { x: id as i64, y: 0 })
+    }
+    async fn all(&self) -> Result<Vec<Point>, ErrorObject> {
+        Ok(vec![])
+    }
+}
+
+#[tokio::test]
+async fn generic_trait_serves_and_calls_each_concrete_type() {
+    let strings = StoreClient::<String>::new(InProcess::new(Shelves::<String>::new().into_rpc()));
+    let err = strings.all().await.unwrap_err();
+    assert_eq!(err.error_object().unwrap().code, -32020);
+    assert_eq!(strings.put("tea".into()).await.unwrap(), 0);
+    assert_eq!(strings.put("jam".into()).await.unwrap(), 1);
+    assert_eq!(strings.get(1).await.unwrap().as_deref(), Some("jam"));
+    assert_eq!(strings.get(7).await.unwrap(), None);
+    let (put, all) = strings
+        .batch()
+        .put("oat".into())
+        .all()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.unwrap(), 2);
+    assert_eq!(all.unwrap(), ["tea", "jam", "oat"]);
+
+    let points: StoreClient<Point> =
+        StoreClient::new(InProcess::new(Shelves::<Point>::new().into_rpc())).with_named_params();
+    let p = Point { x: 1, y: 2 };
+    assert_eq!(points.put(p.clone()).await.unwrap(), 0);
+    assert_eq!(points.get(0).await.unwrap(), Some(p));
+
+    let fixed = StoreClient::<Point>::new(InProcess::new(Points.into_rpc()));
+    assert_eq!(fixed.get(4).await.unwrap(), Some(Point { x: 4, y: 0 }));
+}
+
+#[tokio::test]
+async fn generic_trait_over_http_describes_the_concrete_types() {
+    let put_schema = |methods: MethodTable| {
+        let document: Value = serde_json::from_str(
+            rpc::server::Dispatcher::new(methods)
+                .discovery_document()
+                .get(),
+        )
+        .unwrap();
+        let put = document["methods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "put")
+            .cloned()
+            .unwrap();
+        put["params"][0]["schema"].clone()
+    };
+    assert_eq!(
+        put_schema(Shelves::<Point>::new().into_rpc()),
+        json!({"$ref": "#/components/schemas/Point"})
+    );
+    assert_eq!(
+        put_schema(Shelves::<String>::new().into_rpc()),
+        json!({"type": "string"})
+    );
+
+    let methods = Shelves::<Point>::new().into_rpc();
+    let listening = rpc::http::Server::new(methods)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let url = format!("http://{}/", listening.local_addr().unwrap());
+    let _stop = listening.shutdown().clone();
+    tokio::spawn(listening.run());
+    let points = StoreClient::<Point>::new(rpc::http::HttpClient::new(&url).unwrap());
+    let p = Point { x: 3, y: 4 };
+    assert_eq!(points.put(p.clone()).await.unwrap(), 0);
+    assert_eq!(points.get(0).await.unwrap(), Some(p));
+}

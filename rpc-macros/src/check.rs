@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use syn::ext::IdentExt;
-use syn::{Type, TypeParamBound};
+use syn::{GenericParam, Type, TypeParamBound};
 
 use crate::ctxt::Ctxt;
 use crate::model::{is_context, Method, Output, Service};
@@ -11,7 +11,11 @@ use crate::model::{is_context, Method, Output, Service};
 /// Runs all checks, reporting each problem at the offending token, and
 /// marks each method found wrong as broken (it gets no generated code).
 pub(crate) fn check(cx: &Ctxt, service: &mut Service) {
+    let trait_errors = cx.len();
     check_trait(cx, service);
+    // A trait refused as a whole (lifetime or const parameters) gets no
+    // generated methods: they would only repeat its mistake.
+    let refused = cx.len() > trait_errors;
     let mut seen: HashMap<String, &syn::Ident> = HashMap::new();
     let mut broken = Vec::new();
     for (index, method) in service.methods.iter().enumerate() {
@@ -22,7 +26,7 @@ pub(crate) fn check(cx: &Ctxt, service: &mut Service) {
         check_notification(cx, method);
         check_subscription(cx, method);
         check_names(cx, service, method, &mut seen);
-        if cx.len() > errors {
+        if refused || cx.len() > errors {
             broken.push(index);
         }
     }
@@ -44,12 +48,20 @@ fn check_rust_name(cx: &Ctxt, method: &Method) {
 }
 
 fn check_trait(cx: &Ctxt, service: &Service) {
-    let generics = &service.item.generics;
-    if !generics.params.is_empty() || generics.where_clause.is_some() {
-        cx.error_spanned_by(
-            generics,
-            "#[rpc] traits cannot be generic; the wire API needs concrete types",
-        );
+    // Type parameters are served and called with the concrete types of each
+    // implementation and client; lifetimes and consts have no wire meaning.
+    for param in &service.item.generics.params {
+        match param {
+            GenericParam::Type(_) => {}
+            GenericParam::Lifetime(l) => cx.error_spanned_by(
+                l,
+                "#[rpc] traits cannot have lifetime parameters: parameters and results are owned values decoded from each request; remove the lifetime",
+            ),
+            GenericParam::Const(c) => cx.error_spanned_by(
+                c,
+                "#[rpc] traits cannot have const parameters; take the value as a method parameter or use a type parameter",
+            ),
+        }
     }
     if let Some(ns) = &service.namespace {
         let value = ns.value();
@@ -96,6 +108,13 @@ fn check_signature(cx: &Ctxt, method: &Method) {
     if let Some(u) = &sig.unsafety {
         cx.error_spanned_by(u, "#[rpc] methods cannot be `unsafe`");
     }
+    if let Some(stream) = returned_stream(method) {
+        cx.error_spanned_by(
+            stream,
+            "an #[rpc] method cannot return a stream: return `Subscription<T>` (`Subscription::new(stream)`) and declare `#[rpc(subscription = \"...\", unsubscribe = \"...\")]`; the client gets a typed stream of the items",
+        );
+        return;
+    }
     let output_types: Vec<&Type> = match &method.output {
         Output::Unit => vec![],
         Output::Value(t) => vec![t],
@@ -106,6 +125,56 @@ fn check_signature(cx: &Ctxt, method: &Method) {
     }
     if let Output::Value(ty) = &method.output {
         check_result_alias(cx, ty);
+    }
+}
+
+/// The returned type (or `Result`'s `Ok` type) when it is a stream, which
+/// serde cannot carry: recognised by name, as the macro sees no types.
+fn returned_stream(method: &Method) -> Option<&Type> {
+    match &method.output {
+        Output::Value(ty) | Output::Result { ok: ty, .. } => is_stream(ty).then_some(ty),
+        Output::Unit => None,
+    }
+}
+
+/// `BoxStream<..>`, `LocalBoxStream<..>`, a type named `Stream`, `impl Stream<..>`,
+/// `dyn Stream<..>`, and any of these inside `Pin<..>` or `Box<..>`.
+fn is_stream(ty: &Type) -> bool {
+    const NAMES: &[&str] = &["Stream", "TryStream", "BoxStream", "LocalBoxStream"];
+    let names_stream = |path: &syn::Path| {
+        path.segments
+            .last()
+            .is_some_and(|s| NAMES.iter().any(|n| s.ident == n))
+    };
+    let bounds_stream = |bounds: &syn::punctuated::Punctuated<TypeParamBound, syn::Token![+]>| {
+        bounds
+            .iter()
+            .any(|b| matches!(b, TypeParamBound::Trait(t) if names_stream(&t.path)))
+    };
+    match ty {
+        Type::Path(tp) if tp.qself.is_none() => {
+            let Some(last) = tp.path.segments.last() else {
+                return false;
+            };
+            if names_stream(&tp.path) {
+                return true;
+            }
+            if last.ident != "Pin" && last.ident != "Box" {
+                return false;
+            }
+            match &last.arguments {
+                syn::PathArguments::AngleBracketed(args) => args
+                    .args
+                    .iter()
+                    .any(|a| matches!(a, syn::GenericArgument::Type(t) if is_stream(t))),
+                _ => false,
+            }
+        }
+        Type::ImplTrait(t) => bounds_stream(&t.bounds),
+        Type::TraitObject(t) => bounds_stream(&t.bounds),
+        Type::Paren(t) => is_stream(&t.elem),
+        Type::Group(t) => is_stream(&t.elem),
+        _ => false,
     }
 }
 
@@ -196,6 +265,12 @@ fn check_notification(cx: &Ctxt, method: &Method) {
 
 fn check_subscription(cx: &Ctxt, method: &Method) {
     let attrs = &method.attrs;
+    if returned_stream(method).is_some()
+        && attrs.subscription.is_some() == attrs.unsubscribe.is_some()
+    {
+        // Said once, at the return type (`check_signature`).
+        return;
+    }
     match (&attrs.subscription, &attrs.unsubscribe, method.subscription_item()) {
         (None, None, None) => {}
         (Some(_), Some(_), Some(_)) if attrs.notification.is_some() => cx.error_spanned_by(

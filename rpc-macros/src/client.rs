@@ -3,6 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
+use syn::GenericParam;
 
 use crate::expand::{derived_ident, user_span};
 use crate::model::{Method, Output, Service};
@@ -37,12 +38,14 @@ pub(crate) fn client(service: &Service) -> TokenStream {
         "A typed batch of [`{trait_ident}`] calls, from `{client}::batch`; `send` is also \
          `rpc::client::ServiceBatch::send`."
     );
+    let generics = Carried::of(&service.item.generics);
+    let args = &generics.args;
     let live = || service.methods.iter().filter(|m| !m.broken);
     let taken = |name: &str| live().any(|m| m.ident.unraw() == name);
     let methods = live().map(|m| client_method(service, m));
     let batch_methods = live()
         .filter(|m| m.attrs.notification.is_none() && m.attrs.subscription.is_none())
-        .map(|m| batch_method(service, m));
+        .map(|m| batch_method(service, m, args));
     let own = CLIENT_OWN.iter().filter(|name| !taken(name)).map(|name| {
         let ident = format_ident!("{}", name);
         match *name {
@@ -80,7 +83,7 @@ pub(crate) fn client(service: &Service) -> TokenStream {
             },
             _ => quote! {
                 /// Starts a typed batch: chain calls, then `.send().await`.
-                #vis fn #ident(&self) -> #batch<()> {
+                #vis fn #ident(&self) -> #batch<#args ()> {
                     <Self as #krate::__private::ServiceClient>::batch(self)
                 }
             },
@@ -98,49 +101,72 @@ pub(crate) fn client(service: &Service) -> TokenStream {
                 }
             }
         });
+    let Carried {
+        client_params,
+        batch_params,
+        impl_params,
+        args,
+        predicates,
+        marker,
+    } = &generics;
     quote! {
         #[doc = #client_doc]
-        #[derive(::core::clone::Clone, ::core::fmt::Debug)]
-        #vis struct #client {
+        #vis struct #client<#client_params> {
             client: #krate::__private::Client,
             named: bool,
+            marker: #marker,
         }
 
-        impl ::core::convert::From<#krate::__private::Client> for #client {
-            fn from(client: #krate::__private::Client) -> Self {
-                #client { client, named: false }
+        impl<#impl_params> ::core::clone::Clone for #client<#args> where #predicates {
+            fn clone(&self) -> Self {
+                #client { client: ::core::clone::Clone::clone(&self.client), named: self.named, marker: ::core::marker::PhantomData }
             }
         }
 
-        impl #krate::__private::ServiceClient for #client {
-            type Batch = #batch<()>;
+        impl<#impl_params> ::core::fmt::Debug for #client<#args> where #predicates {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(::core::stringify!(#client))
+                    .field("client", &self.client)
+                    .field("named", &self.named)
+                    .finish()
+            }
+        }
+
+        impl<#impl_params> ::core::convert::From<#krate::__private::Client> for #client<#args> where #predicates {
+            fn from(client: #krate::__private::Client) -> Self {
+                #client { client, named: false, marker: ::core::marker::PhantomData }
+            }
+        }
+
+        impl<#impl_params> #krate::__private::ServiceClient for #client<#args> where #predicates {
+            type Batch = #batch<#args ()>;
 
             fn new(transport: impl ::core::convert::Into<#krate::__private::Client>) -> Self {
-                #client { client: transport.into(), named: false }
+                #client { client: transport.into(), named: false, marker: ::core::marker::PhantomData }
             }
 
             fn with_named_params(&self) -> Self {
-                #client { client: self.client.clone(), named: true }
+                #client { client: self.client.clone(), named: true, marker: ::core::marker::PhantomData }
             }
 
             fn with_positional_params(&self) -> Self {
-                #client { client: self.client.clone(), named: false }
+                #client { client: self.client.clone(), named: false, marker: ::core::marker::PhantomData }
             }
 
             fn with_timeout(&self, timeout: ::core::time::Duration) -> Self {
-                #client { client: self.client.clone().with_timeout(timeout), named: self.named }
+                #client { client: self.client.clone().with_timeout(timeout), named: self.named, marker: ::core::marker::PhantomData }
             }
 
             fn client(&self) -> &#krate::__private::Client {
                 &self.client
             }
 
-            fn batch(&self) -> #batch<()> {
-                #batch { batch: self.client.batch(), named: self.named }
+            fn batch(&self) -> #batch<#args ()> {
+                #batch { batch: self.client.batch(), named: self.named, marker: ::core::marker::PhantomData }
             }
         }
 
-        impl #client {
+        impl<#impl_params> #client<#args> where #predicates {
             #(#own)*
 
             #(#methods)*
@@ -148,12 +174,13 @@ pub(crate) fn client(service: &Service) -> TokenStream {
 
         #[doc = #batch_doc]
         #[must_use = "a batch does nothing until sent"]
-        #vis struct #batch<S> {
+        #vis struct #batch<#batch_params S> {
             batch: #krate::__private::Batch<S>,
             named: bool,
+            marker: #marker,
         }
 
-        impl<S: #krate::__private::Slots + ::core::marker::Send> #krate::__private::ServiceBatch for #batch<S> {
+        impl<#impl_params S: #krate::__private::Slots + ::core::marker::Send> #krate::__private::ServiceBatch for #batch<#args S> where #predicates {
             type Output = <S as #krate::__private::Slots>::Output;
 
             fn send(self) -> impl ::core::future::Future<Output = ::core::result::Result<Self::Output, #krate::__private::Error>> + ::core::marker::Send {
@@ -161,7 +188,7 @@ pub(crate) fn client(service: &Service) -> TokenStream {
             }
         }
 
-        impl<S> #batch<S> {
+        impl<#impl_params S> #batch<#args S> where #predicates {
             #batch_send
 
             #(#batch_methods)*
@@ -284,7 +311,7 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
     }
 }
 
-fn batch_method(service: &Service, method: &Method) -> TokenStream {
+fn batch_method(service: &Service, method: &Method, args: &TokenStream) -> TokenStream {
     let krate = &service.krate;
     let vis = &service.item.vis;
     let ident = &method.ident;
@@ -295,12 +322,86 @@ fn batch_method(service: &Service, method: &Method) -> TokenStream {
     let ok = ok_type(method);
     quote! {
         #[doc = #doc]
-        #vis fn #ident(self, #(#decls),*) -> #batch<<S as #krate::__private::Push<#ok>>::Output>
+        #vis fn #ident(self, #(#decls),*) -> #batch<#args <S as #krate::__private::Push<#ok>>::Output>
         where
             S: #krate::__private::Push<#ok>,
         {
             #build
-            #batch { batch: self.batch.call::<#ok>(#wire, __rpc_params), named: self.named }
+            #batch { batch: self.batch.call::<#ok>(#wire, __rpc_params), named: self.named, marker: ::core::marker::PhantomData }
         }
     }
+}
+
+/// The trait's generic parameters, as the client and the batch carry them:
+/// the structs take the bare parameters (a type parameter's default kept on
+/// the client), every `impl` the trait's bounds and `where` clause.
+struct Carried {
+    /// `<T = String>`: the client struct's parameters.
+    client_params: TokenStream,
+    /// `T,` (each followed by a comma): the batch struct's leading parameters.
+    batch_params: TokenStream,
+    /// `T: Bound,`: an `impl`'s leading parameters.
+    impl_params: TokenStream,
+    /// `T,`: the arguments naming the structs.
+    args: TokenStream,
+    /// The trait's `where` predicates, without those about `Self`.
+    predicates: TokenStream,
+    /// A type that mentions every type parameter and lifetime, for `PhantomData`.
+    marker: TokenStream,
+}
+
+impl Carried {
+    fn of(generics: &syn::Generics) -> Carried {
+        let mut client_params = Vec::new();
+        let mut batch_params = Vec::new();
+        let mut impl_params = Vec::new();
+        let mut args = Vec::new();
+        let mut marked = Vec::new();
+        for param in &generics.params {
+            match param {
+                GenericParam::Type(t) => {
+                    let (ident, bounds) = (&t.ident, &t.bounds);
+                    let default = t.default.as_ref().map(|d| quote!(= #d));
+                    client_params.push(quote!(#ident #default));
+                    batch_params.push(quote!(#ident));
+                    impl_params.push(quote!(#ident: #bounds));
+                    args.push(quote!(#ident));
+                    marked.push(quote!(#ident));
+                }
+                GenericParam::Lifetime(l) => {
+                    let (lifetime, bounds) = (&l.lifetime, &l.bounds);
+                    client_params.push(quote!(#lifetime));
+                    batch_params.push(quote!(#lifetime));
+                    impl_params.push(quote!(#lifetime: #bounds));
+                    args.push(quote!(#lifetime));
+                    marked.push(quote!(&#lifetime ()));
+                }
+                GenericParam::Const(c) => {
+                    let (ident, ty) = (&c.ident, &c.ty);
+                    let default = c.default.as_ref().map(|d| quote!(= #d));
+                    client_params.push(quote!(const #ident: #ty #default));
+                    batch_params.push(quote!(const #ident: #ty));
+                    impl_params.push(quote!(const #ident: #ty));
+                    args.push(quote!(#ident));
+                }
+            }
+        }
+        let predicates = generics
+            .where_clause
+            .iter()
+            .flat_map(|w| &w.predicates)
+            .filter(|p| !matches!(p, syn::WherePredicate::Type(t) if is_self(&t.bounded_ty)));
+        Carried {
+            client_params: quote!(#(#client_params),*),
+            batch_params: quote!(#(#batch_params,)*),
+            impl_params: quote!(#(#impl_params,)*),
+            args: quote!(#(#args,)*),
+            predicates: quote!(#(#predicates,)*),
+            marker: quote!(::core::marker::PhantomData<fn() -> (#(#marked,)*)>),
+        }
+    }
+}
+
+fn is_self(ty: &syn::Type) -> bool {
+    matches!(ty, syn::Type::Path(p) if p.qself.is_none() && p.path.segments.first().is_some_and(|s| s.ident == "Self"))
 }

@@ -204,13 +204,35 @@ fn expand(ident: &syn::Ident, krate: &syn::Path, variants: &[Variant<'_>]) -> To
             }
         }
     }
+    // The message comes from `Display`: said at the enum when it has none.
+    let message = quote_spanned!(ident.span()=> <#ident as __RpcMessage>::__rpc_message(&error));
+    // Under the enum's own span, so that rustc does not take the blanket
+    // impl for one the derive wrote about a type parameter.
+    let display_impl = quote_spanned! {ident.span()=>
+        impl<T: ::core::fmt::Display + ?::core::marker::Sized> __RpcMessage for T {
+            fn __rpc_message(&self) -> ::std::string::String {
+                ::std::string::ToString::to_string(self)
+            }
+        }
+    };
     quote! {
         const _: () = {
             #(#data_types)*
 
+            #[diagnostic::on_unimplemented(
+                message = "`{Self}` needs `Display`: #[derive(RpcError)] takes each error object's message from it",
+                label = "this enum does not implement `std::fmt::Display`",
+                note = "derive `thiserror::Error` with an `#[error(\"...\")]` on each variant, or implement `std::fmt::Display`"
+            )]
+            trait __RpcMessage {
+                fn __rpc_message(&self) -> ::std::string::String;
+            }
+
+            #display_impl
+
             impl ::core::convert::From<#ident> for #p::ErrorObject {
                 fn from(error: #ident) -> Self {
-                    let __rpc_message = ::std::string::ToString::to_string(&error);
+                    let __rpc_message = #message;
                     match error {
                         #(#into_arms)*
                     }

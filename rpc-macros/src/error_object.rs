@@ -84,6 +84,13 @@ pub(crate) fn support(krate: &syn::Path) -> TokenStream {
         trait __RpcErrorType {
             fn __rpc_error_object(self) -> #p::ErrorObject;
         }
+        // Never met here (an earlier kind would have been chosen); it makes
+        // rustc explain the refusal by the missing `std::error::Error`.
+        impl<E: ::std::error::Error> __RpcErrorType for E {
+            fn __rpc_error_object(self) -> #p::ErrorObject {
+                #p::ErrorObject::from_error(&self)
+            }
+        }
         impl __RpcNotAnError {
             fn convert<E: __RpcErrorType>(self, error: E) -> #p::ErrorObject {
                 error.__rpc_error_object()

@@ -40,6 +40,9 @@ pub(crate) fn server(service: &Service) -> TokenStream {
         .iter()
         .filter(|m| !m.broken)
         .map(|m| registration(service, m));
+    // Handlers hold decoded values of the trait's type parameters across
+    // `.await` and outlive the call that registers them.
+    let type_params = service.item.generics.type_params().map(|t| &t.ident);
     let error_support = service
         .methods
         .iter()
@@ -51,6 +54,7 @@ pub(crate) fn server(service: &Service) -> TokenStream {
         fn into_rpc(self) -> #krate::__private::MethodTable
         where
             Self: ::core::marker::Sized + ::core::marker::Send + 'static,
+            #(#type_params: ::core::marker::Send + 'static,)*
         {
             #error_support
             let __rpc_this = ::std::sync::Arc::new(self);
