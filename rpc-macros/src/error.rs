@@ -18,7 +18,7 @@ struct Variant<'a> {
 
 pub(crate) fn derive(input: DeriveInput) -> TokenStream {
     let cx = Ctxt::default();
-    let mut krate: syn::Path = syn::parse_quote!(::rpc);
+    let mut krate: Option<syn::Path> = None;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("rpc")) {
         let parsed =
             attr.parse_args_with(syn::punctuated::Punctuated::<Meta, Token![,]>::parse_terminated);
@@ -31,7 +31,7 @@ pub(crate) fn derive(input: DeriveInput) -> TokenStream {
                                 lit: syn::Lit::Str(s),
                                 ..
                             }) => match s.parse() {
-                                Ok(path) => krate = path,
+                                Ok(path) => krate = Some(path),
                                 Err(e) => cx.syn_error(e),
                             },
                             other => cx.error_spanned_by(
@@ -74,6 +74,7 @@ pub(crate) fn derive(input: DeriveInput) -> TokenStream {
     if let Err(e) = cx.check() {
         return e.to_compile_error();
     }
+    let krate = krate.unwrap_or_else(crate::facade::path);
     expand(&input.ident, &krate, &variants)
 }
 

@@ -116,7 +116,7 @@ impl Method {
 impl Service {
     /// Builds the model; structural problems go to `cx`.
     pub(crate) fn from_syn(cx: &Ctxt, attrs: TraitAttrs, mut item: ItemTrait) -> Service {
-        let krate = attrs.krate.unwrap_or_else(|| syn::parse_quote!(::rpc));
+        let krate = attrs.krate.unwrap_or_else(crate::facade::path);
         let mut methods = Vec::new();
         for (item_index, trait_item) in item.items.iter_mut().enumerate() {
             match trait_item {

@@ -1,0 +1,67 @@
+//! A user's Cargo.toml may give the facade another name: these tests depend
+//! on it as `jrpc = { package = "rpc", .. }` and write no `crate = "..."`.
+//! Also: `anyhow::Error` as a method's error type, with no feature to turn on.
+
+use anyhow::Context as _;
+use jrpc::{rpc, InProcess};
+
+#[derive(Debug, PartialEq, thiserror::Error, jrpc::RpcError)]
+pub enum ShelfError {
+    #[error("the shelf is empty")]
+    #[rpc(code = -32030)]
+    Empty,
+}
+
+#[rpc(namespace = "shelf")]
+pub trait Shelf {
+    /// Echoes `text`.
+    async fn echo(&self, text: String) -> String;
+    /// Fails with the service's own error type.
+    async fn take(&self) -> Result<u32, ShelfError>;
+    /// Fails with an `anyhow::Error` carrying context.
+    async fn load(&self, path: String) -> Result<u32, anyhow::Error>;
+}
+
+struct Wood;
+
+impl Shelf for Wood {
+    async fn echo(&self, text: String) -> String {
+        text
+    }
+    async fn take(&self) -> Result<u32, ShelfError> {
+        Err(ShelfError::Empty)
+    }
+    async fn load(&self, path: String) -> Result<u32, anyhow::Error> {
+        let count: u32 = path.parse().context("the path is not a count")?;
+        Err(anyhow::anyhow!("{count} planks, all warped")).context(format!("loading {path}"))
+    }
+}
+
+fn client() -> ShelfClient {
+    ShelfClient::new(InProcess::new(Wood.into_rpc()))
+}
+
+#[tokio::test]
+async fn rpc_finds_the_facade_under_its_renamed_name() {
+    let client = client();
+    assert_eq!(client.echo("oak".into()).await.unwrap(), "oak");
+    let err = client.take().await.unwrap_err();
+    assert_eq!(err.application::<ShelfError>().unwrap(), ShelfError::Empty);
+}
+
+#[tokio::test]
+async fn anyhow_errors_answer_internal_error_with_their_context_chain() {
+    let client = client();
+    let err = client.load("3".into()).await.unwrap_err();
+    let object = err.error_object().expect("a JSON-RPC error");
+    assert_eq!(object.code, jrpc::code::INTERNAL_ERROR);
+    assert_eq!(
+        object.message,
+        "Internal error: loading 3: 3 planks, all warped"
+    );
+    let err = client.load("x".into()).await.unwrap_err();
+    assert_eq!(
+        err.error_object().unwrap().message,
+        "Internal error: the path is not a count: invalid digit found in string"
+    );
+}
