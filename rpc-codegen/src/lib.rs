@@ -92,6 +92,7 @@
 //! ```
 
 mod names;
+mod places;
 mod types;
 mod typescript;
 

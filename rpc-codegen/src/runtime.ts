@@ -1,8 +1,46 @@
 // ---- The runtime: the same in every generated client. ----
 
+/**
+ * The error codes servers of this framework answer with (`RpcError.code`): JSON-RPC 2.0's
+ * own (-32700 to -32603), then the framework's. An application's own errors have codes of
+ * their own (the calculator's "Division by zero" is -32000).
+ *
+ * ```ts
+ * if (error instanceof RpcError && error.code === ErrorCode.UNAUTHORIZED) login();
+ * ```
+ */
+export const ErrorCode = {
+  /** Invalid JSON was received. */
+  PARSE_ERROR: -32700,
+  /** The JSON sent is not a valid request object. */
+  INVALID_REQUEST: -32600,
+  /** The method does not exist. */
+  METHOD_NOT_FOUND: -32601,
+  /** Invalid method parameters. */
+  INVALID_PARAMS: -32602,
+  /** Internal JSON-RPC error (also: a handler panicked). */
+  INTERNAL_ERROR: -32603,
+  /** The caller lacks the role the method requires ("Unauthorized"). */
+  UNAUTHORIZED: -32001,
+  /** A method that needs a duplex connection (WebSocket, TCP) was called over plain HTTP. */
+  DUPLEX_REQUIRED: -32002,
+  /** A subscription ended because its subscriber did not keep up. */
+  SUBSCRIPTION_LAGGED: -32004,
+  /** Refused to protect the server: a rate limit or load shedding. */
+  OVERLOADED: -32005,
+  /** The request did not finish within the server's per-request timeout. */
+  REQUEST_TIMEOUT: -32097,
+  /** The request (body or batch) is larger than the server accepts. */
+  REQUEST_TOO_LARGE: -32098,
+  /** The server is shutting down and accepts no new requests. */
+  SHUTTING_DOWN: -32099,
+  /** The caller cancelled the call (`$/cancelRequest`, LSP's code). */
+  REQUEST_CANCELLED: -32800,
+} as const;
+
 /** An error answer from the server. Transport failures reject with a plain `Error`. */
 export class RpcError extends Error {
-  /** The JSON-RPC error code. */
+  /** The JSON-RPC error code (see `ErrorCode`). */
   readonly code: number;
   /** The error's `data`, if the server sent any. */
   readonly data: unknown;
@@ -16,17 +54,65 @@ export class RpcError extends Error {
 
 /** Settings of a client. */
 export interface ClientOptions {
-  /** Headers of every HTTP request (browsers cannot set WebSocket headers). */
+  /** Headers of every HTTP request (browsers cannot set WebSocket headers: see `token`). */
   headers?: Record<string, string>;
   /** How long a call waits for its answer, in milliseconds (default 30000). */
   timeoutMs?: number;
+  /**
+   * A bearer token. Over HTTP it is the header `Authorization: Bearer TOKEN`; over
+   * WebSocket, whose API cannot set headers, the subprotocol `bearer.TOKEN` offered beside
+   * `jsonrpc`, which the server reads the same way. It must then be a valid subprotocol:
+   * letters, digits and ``!#$%&'*+-.^_`|~`` (a JWT or a hex or base64url token is).
+   */
+  token?: string;
+  /**
+   * WebSocket only: when the connection drops (not by `close()`), reconnect in the
+   * background, waiting between attempts (exponential back-off with jitter, capped), and
+   * re-issue every subscription still being read, with its original parameters: the
+   * server gives it a new `id`, and items sent while the connection was down are lost.
+   * Calls in flight when it drops reject with an `Error` saying the connection was lost
+   * (the server may or may not have run them); calls made while it is down wait for the
+   * next connection within their timeout. `true` for the defaults. Without it, a dropped
+   * connection ends every subscription with an error, and the next call connects anew.
+   */
+  reconnect?: boolean | ReconnectOptions;
 }
 
-/** A call as it goes on the wire. */
+/** How a WebSocket client reconnects (`ClientOptions.reconnect`). */
+export interface ReconnectOptions {
+  /** The wait before the first attempt, in milliseconds (default 100); it doubles after each failure. */
+  initialDelayMs?: number;
+  /** The longest wait between attempts, in milliseconds (default 10000). */
+  maxDelayMs?: number;
+  /**
+   * How many attempts in a row before giving up (default: no limit); then every
+   * subscription ends with an error.
+   */
+  maxAttempts?: number;
+}
+
+/**
+ * Where a value holds integers that are read as `bigint`: `n` here; `p` in these
+ * properties; `i` in every item; `t` in the items by position; `v` in the values of the
+ * properties `p` does not name; `a` wherever any of these says; `r` where the named
+ * schema's places say.
+ */
+interface Places {
+  n?: boolean;
+  p?: Array<[string, Places]>;
+  i?: Places;
+  t?: Array<Places | null>;
+  v?: Places;
+  a?: Places[];
+  r?: string;
+}
+
+/** A call as it goes on the wire, and where its result (or a subscription's items) holds bigints. */
 interface Wire {
   method: string;
   params: unknown[] | Record<string, unknown> | undefined;
   notification: boolean;
+  places: Places | undefined;
 }
 
 /** A response object. */
@@ -50,7 +136,7 @@ export type BatchResults<T extends readonly BatchCall<unknown>[]> = {
 
 /** A subscription's items as they come; `unsubscribe()` ends it. */
 export interface Subscription<T> extends AsyncIterable<T> {
-  /** The id the server gave it. */
+  /** The id the server gave it (a new one after a reconnection re-issued it). */
   readonly id: string;
   /** Ends it; whether the server still had it. */
   unsubscribe(): Promise<boolean>;
@@ -72,10 +158,163 @@ function __rpcNamed(names: string[], values: unknown[]): Record<string, unknown>
   return out;
 }
 
-function __rpcWire(method: string, params: Wire["params"], notification = false): Wire {
-  return { method, params, notification };
+function __rpcWire(method: string, params: Wire["params"], notification = false, places?: Places): Wire {
+  return { method, params, notification, places };
 }
 
+// ---- JSON with exact big integers ----
+//
+// A JavaScript number holds integers exactly up to 2^53 - 1. Where the document says an
+// integer can be larger (`format` int64, uint64, int128, uint128, int or uint, or a
+// `minimum` or `maximum` beyond 2^53 - 1), the module's type is `bigint`, and:
+// - sending, a `bigint` anywhere in the params is written as a bare JSON number;
+// - receiving, an integer at a place typed `bigint` is read exactly, however large. Before
+//   `JSON.parse`, each integer literal that a number would round is rewritten as a string
+//   that starts with a marker no string of the text starts with (NUL characters, one more
+//   than the most any string of the text starts with); the places typed `bigint` turn
+//   those, and plain numbers, into bigints; any other place gets a number, as before.
+
+/** JSON text parsed, its big integer literals still strings starting with `marker`. */
+interface Parsed {
+  value: unknown;
+  /** None when the text had no integer literal beyond 2^53. */
+  marker: string | undefined;
+}
+
+function parseJson(text: string): Parsed {
+  // No run of 16 digits anywhere: no integer a number would round.
+  if (!/\d{16}/.test(text)) return { value: JSON.parse(text), marker: undefined };
+  const big: Array<[number, number]> = [];
+  let nuls = 0;
+  for (let i = 0; i < text.length; ) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: how many NULs it starts with, then to its closing quote.
+      let j = i + 1;
+      let lead = 0;
+      while (text.startsWith("\\u0000", j)) {
+        lead++;
+        j += 6;
+      }
+      if (lead > nuls) nuls = lead;
+      while (j < text.length) {
+        const d = text.charCodeAt(j);
+        if (d === 0x5c) j += 2;
+        else if (d === 0x22) break;
+        else j++;
+      }
+      i = j + 1;
+    } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      let j = i + 1;
+      let integer = true;
+      for (; j < text.length; j++) {
+        const d = text.charCodeAt(j);
+        if (d >= 0x30 && d <= 0x39) continue;
+        if (d === 0x2e || d === 0x65 || d === 0x45 || d === 0x2b || d === 0x2d) integer = false;
+        else break;
+      }
+      if (integer && j - i > 15 && !Number.isSafeInteger(Number(text.slice(i, j)))) big.push([i, j]);
+      i = j;
+    } else {
+      i++;
+    }
+  }
+  if (big.length === 0) return { value: JSON.parse(text), marker: undefined };
+  const marker = "\u0000".repeat(nuls + 1);
+  let rewritten = "";
+  let at = 0;
+  for (const [start, end] of big) {
+    rewritten += text.slice(at, start) + JSON.stringify(marker + text.slice(start, end));
+    at = end;
+  }
+  return { value: JSON.parse(rewritten + text.slice(at)), marker };
+}
+
+/** `value` with the integers at `places` as bigints (big literals exactly). */
+function exact(value: unknown, places: Places | undefined, marker: string | undefined, named: ReadonlyMap<string, Places>, hops = 0): unknown {
+  if (places === undefined || hops > 32) return value;
+  if (places.n) {
+    if (typeof value === "number" && Number.isInteger(value)) return BigInt(value);
+    if (marker !== undefined && typeof value === "string" && value.startsWith(marker)) return BigInt(value.slice(marker.length));
+  }
+  // `a` and `r` look at this same value: `hops` ends a schema that only names itself.
+  for (const alternative of places.a ?? []) value = exact(value, alternative, marker, named, hops + 1);
+  if (places.r !== undefined) value = exact(value, named.get(places.r), marker, named, hops + 1);
+  if (Array.isArray(value)) {
+    const list: unknown[] = value;
+    const tuple = places.t ?? [];
+    for (let k = 0; k < tuple.length && k < list.length; k++) {
+      const p = tuple[k];
+      if (p !== null) list[k] = exact(list[k], p, marker, named);
+    }
+    if (places.i) for (let k = 0; k < list.length; k++) list[k] = exact(list[k], places.i, marker, named);
+  } else if (typeof value === "object" && value !== null && (places.p || places.v)) {
+    const object = value as Record<string, unknown>;
+    const own = (key: string) => Object.prototype.hasOwnProperty.call(object, key);
+    const set = (key: string, p: Places) => {
+      Object.defineProperty(object, key, { value: exact(object[key], p, marker, named), enumerable: true, writable: true, configurable: true });
+    };
+    for (const [key, p] of places.p ?? []) if (own(key)) set(key, p);
+    if (places.v) {
+      const listed = new Set((places.p ?? []).map(([key]) => key));
+      for (const key of Object.keys(object)) if (!listed.has(key)) set(key, places.v);
+    }
+  }
+  return value;
+}
+
+/** `value` with every big literal left (at a place not typed `bigint`) as a number. */
+function inexact(value: unknown, marker: string | undefined): unknown {
+  if (marker === undefined) return value;
+  if (typeof value === "string") return value.startsWith(marker) ? Number(value.slice(marker.length)) : value;
+  if (Array.isArray(value)) {
+    for (let k = 0; k < value.length; k++) value[k] = inexact(value[k], marker);
+  } else if (typeof value === "object" && value !== null) {
+    const object = value as Record<string, unknown>;
+    for (const key of Object.keys(object)) {
+      Object.defineProperty(object, key, { value: inexact(object[key], marker), enumerable: true, writable: true, configurable: true });
+    }
+  }
+  return value;
+}
+
+/** `JSON.stringify(value)`, but a `bigint` is a bare JSON number, exactly. */
+function encodeJson(value: unknown): string {
+  const open = new Set<object>();
+  const encode = (key: string, v: unknown): string | undefined => {
+    if (typeof v === "object" && v !== null && typeof (v as { toJSON?: unknown }).toJSON === "function") {
+      v = (v as { toJSON(key: string): unknown }).toJSON(key);
+    }
+    if (typeof v === "bigint") return v.toString();
+    if (v instanceof Number || v instanceof String || v instanceof Boolean) v = v.valueOf();
+    if (typeof v !== "object" || v === null) return JSON.stringify(v);
+    if (open.has(v)) throw new TypeError("cannot send a cyclic structure as JSON");
+    open.add(v);
+    let text: string;
+    if (Array.isArray(v)) {
+      text = "[" + v.map((item, k) => encode(String(k), item) ?? "null").join(",") + "]";
+    } else {
+      const object = v as Record<string, unknown>;
+      const members: string[] = [];
+      for (const k of Object.keys(object)) {
+        const member = encode(k, object[k]);
+        if (member !== undefined) members.push(JSON.stringify(k) + ":" + member);
+      }
+      text = "{" + members.join(",") + "}";
+    }
+    open.delete(v);
+    return text;
+  };
+  return encode("", value) ?? "null";
+}
+
+/** `answer` as parsed with `marker`, its result's integers at `places` exact, every other big literal a number. */
+function decode(answer: Answer, places: Places | undefined, marker: string | undefined, named: ReadonlyMap<string, Places>): Answer {
+  if ("result" in answer) answer.result = exact(answer.result, places, marker, named);
+  return inexact(answer, marker) as Answer;
+}
+
+/** The result of a decoded answer, or its error thrown. */
 function settle(answer: Answer | undefined): unknown {
   if (answer === undefined) throw new Error("no answer to the call");
   if (answer.error !== undefined && answer.error !== null) {
@@ -89,7 +328,16 @@ class Items<T> implements Subscription<T> {
   private readonly queue: T[] = [];
   private readonly waiting: Array<{ resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void }> = [];
   private ended: { error?: unknown } | undefined;
-  constructor(readonly id: string, private readonly connection: Connection, private readonly unsubscribeMethod: string) {}
+  constructor(
+    public id: string,
+    private readonly connection: Connection,
+    /** The call that made it, to make it again after a reconnection. */
+    readonly call: Wire,
+    readonly unsubscribeMethod: string,
+  ) {}
+  get isEnded(): boolean {
+    return this.ended !== undefined;
+  }
   push(item: T): void {
     const next = this.waiting.shift();
     if (next) next.resolve({ value: item, done: false });
@@ -104,10 +352,10 @@ class Items<T> implements Subscription<T> {
     }
   }
   async unsubscribe(): Promise<boolean> {
-    this.connection.forget(this.id);
+    const live = this.connection.forget(this as Items<unknown>);
     this.end();
     // Over a connection that is gone, the server has forgotten it already.
-    if (!this.connection.isOpen()) return false;
+    if (!live || !this.connection.isOpen()) return false;
     return (await this.connection.request(__rpcWire(this.unsubscribeMethod, [this.id]))) as boolean;
   }
   [Symbol.asyncIterator](): AsyncIterator<T> {
@@ -129,24 +377,60 @@ class Items<T> implements Subscription<T> {
   }
 }
 
+/** A call waiting for its answer on a WebSocket. */
+interface Waiter {
+  /** The answer (big literals still marked), or why none will come. */
+  deliver(answer: Answer | Error, marker: string | undefined): void;
+}
+
+/** One WebSocket and the calls waiting on it. */
+interface OpenSocket {
+  socket: Promise<WebSocket>;
+  waiters: Map<number | string, Waiter>;
+}
+
 /** One connection to the server: HTTP (a request per call) or a WebSocket. */
 class Connection {
   private nextId = 1;
   private readonly handlers = new Map<string, (params: unknown) => void>();
+  /** Subscriptions on the current WebSocket, by the id it gave them. */
   private readonly items = new Map<string, Items<unknown>>();
-  /** Notices of subscriptions not known yet (their answer is on its way). */
-  private readonly early: Array<[string, Record<string, unknown>]> = [];
+  /** Subscriptions of a dropped WebSocket, until they are re-issued. */
+  private readonly lost = new Set<Items<unknown>>();
+  /** Notices of subscriptions not known yet (their answer is on its way), big literals still marked. */
+  private readonly early: Array<[string, Record<string, unknown>, string | undefined]> = [];
   /** The WebSocket in use and the calls waiting on it. */
-  private current: { socket: Promise<WebSocket>; pending: Map<number | string, (answer: Answer) => void> } | undefined;
+  private current: OpenSocket | undefined;
+  /** A reconnection under way. */
+  private restoring = false;
+  /** Bumped by `close()`: a reconnection of an older count stops. */
+  private closes = 0;
   readonly duplex: boolean;
   private readonly timeoutMs: number;
+  private readonly reconnect: Required<ReconnectOptions> | undefined;
 
-  constructor(readonly url: string, readonly options: ClientOptions) {
+  constructor(
+    readonly url: string,
+    readonly options: ClientOptions,
+    /** The places of the document's schemas, by their type's name. */
+    private readonly named: ReadonlyMap<string, Places>,
+  ) {
     this.duplex = /^wss?:\/\//i.test(url);
     if (!this.duplex && !/^https?:\/\//i.test(url)) {
       throw new Error(`unsupported URL ${url}: expected http(s):// or ws(s)://`);
     }
+    if (this.duplex && options.token !== undefined && !/^[\w!#$%&'*+\-.^|~\x60]+$/.test(options.token)) {
+      throw new Error(
+        "the token cannot travel as a WebSocket subprotocol (`bearer.TOKEN`): only letters, digits and !#$%&'*+-.^_`|~ can",
+      );
+    }
     this.timeoutMs = options.timeoutMs ?? 30000;
+    const reconnect = options.reconnect === true ? {} : options.reconnect || undefined;
+    this.reconnect = reconnect && {
+      initialDelayMs: reconnect.initialDelayMs ?? 100,
+      maxDelayMs: reconnect.maxDelayMs ?? 10000,
+      maxAttempts: reconnect.maxAttempts ?? Infinity,
+    };
   }
 
   on(method: string, handler: (params: unknown) => void): void {
@@ -158,8 +442,11 @@ class Connection {
   }
 
   close(): void {
+    this.closes++;
     const current = this.current;
     this.current = undefined;
+    for (const items of this.lost) items.end(new Error("connection closed"));
+    this.lost.clear();
     if (current) void current.socket.then((s) => s.close(1000), () => undefined);
   }
 
@@ -168,24 +455,32 @@ class Connection {
     return this.current !== undefined;
   }
 
-  forget(id: string): void {
-    this.items.delete(id);
+  /** Stops delivering to `items`; whether the server has it on the current connection. */
+  forget(items: Items<unknown>): boolean {
+    this.lost.delete(items);
+    if (this.items.get(items.id) !== items) return false;
+    this.items.delete(items.id);
+    return true;
   }
 
   async request(call: Wire): Promise<unknown> {
     if (call.notification) {
-      await this.send(this.message(call, undefined), []);
+      await this.send(this.message(call, undefined), new Map());
       return undefined;
     }
     const id = this.nextId++;
-    const answers = await this.send(this.message(call, id), [id]);
+    const answers = await this.send(this.message(call, id), new Map([[id, call.places]]));
     return settle(answers.get(id));
   }
 
   async batch(calls: Wire[]): Promise<unknown[]> {
     const ids = calls.map((c) => (c.notification ? undefined : this.nextId++));
     const messages = calls.map((c, i) => this.message(c, ids[i]));
-    const answers = await this.send(messages, ids.filter((id): id is number => id !== undefined));
+    const expected = new Map<number, Places | undefined>();
+    ids.forEach((id, i) => {
+      if (id !== undefined) expected.set(id, calls[i].places);
+    });
+    const answers = await this.send(messages, expected);
     return ids.map((id) => {
       if (id === undefined) return undefined;
       try {
@@ -199,15 +494,26 @@ class Connection {
 
   async subscribe<T>(call: Wire, unsubscribeMethod: string): Promise<Subscription<T>> {
     if (!this.duplex) throw new Error("subscriptions need a WebSocket (ws:// or wss://)");
-    const id = String(await this.request(call));
-    const items = new Items<T>(id, this, unsubscribeMethod);
-    this.items.set(id, items as Items<unknown>);
-    // Items that came before the answer was read.
-    for (const [forId, notice] of this.early.splice(0)) {
-      if (forId === id) this.deliver(id, notice);
-      else this.early.push([forId, notice]);
+    const items = new Items<unknown>("", this, call, unsubscribeMethod);
+    await this.issue(items);
+    return items as Subscription<T>;
+  }
+
+  /** Makes the call of `items` and delivers what the server sends under the id it answers. */
+  private async issue(items: Items<unknown>): Promise<void> {
+    const id = String(await this.request(__rpcWire(items.call.method, items.call.params)));
+    if (items.isEnded) {
+      // Unsubscribed while the call was on its way.
+      this.request(__rpcWire(items.unsubscribeMethod, [id])).catch(() => false);
+      return;
     }
-    return items;
+    items.id = id;
+    this.items.set(id, items);
+    // Items that came before the answer was read.
+    for (const [forId, notice, marker] of this.early.splice(0)) {
+      if (forId === id) this.deliver(id, notice, marker);
+      else this.early.push([forId, notice, marker]);
+    }
   }
 
   private message(call: Wire, id: number | undefined): Record<string, unknown> {
@@ -217,19 +523,22 @@ class Connection {
     return m;
   }
 
-  /** Sends a message and waits for the answers to `ids`. */
-  private async send(message: unknown, ids: number[]): Promise<Map<number | string, Answer>> {
-    return this.duplex ? this.sendOnSocket(message, ids) : this.post(message, ids);
+  /** Sends a message and waits for the answers to the ids of `expected`, which says where each result holds bigints. */
+  private async send(message: unknown, expected: Map<number, Places | undefined>): Promise<Map<number | string, Answer>> {
+    return this.duplex ? this.sendOnSocket(message, expected) : this.post(message, expected);
   }
 
-  private async post(message: unknown, ids: number[]): Promise<Map<number | string, Answer>> {
-    const body = JSON.stringify(message);
+  private async post(message: unknown, expected: Map<number, Places | undefined>): Promise<Map<number | string, Answer>> {
+    const body = encodeJson(message);
     let response: Response;
     let text: string;
+    const headers: Record<string, string> = { "Content-Type": "application/json" };
+    const given = Object.keys(this.options.headers ?? {}).some((name) => name.toLowerCase() === "authorization");
+    if (this.options.token !== undefined && !given) headers["Authorization"] = `Bearer ${this.options.token}`;
     try {
       response = await fetch(this.url, {
         method: "POST",
-        headers: { "Content-Type": "application/json", ...(this.options.headers ?? {}) },
+        headers: { ...headers, ...(this.options.headers ?? {}) },
         body,
         signal: AbortSignal.timeout(this.timeoutMs),
       });
@@ -239,24 +548,26 @@ class Connection {
       throw new Error(timedOut ? `no answer from ${this.url} within ${this.timeoutMs} ms` : `cannot reach ${this.url}: ${String(error)}`);
     }
     const answers = new Map<number | string, Answer>();
-    let parsed: unknown;
+    let parsed: Parsed = { value: undefined, marker: undefined };
     try {
-      parsed = text === "" ? undefined : JSON.parse(text);
+      if (text !== "") parsed = parseJson(text);
     } catch {
-      parsed = undefined;
+      parsed = { value: undefined, marker: undefined };
     }
     const isAnswer = (a: unknown): a is Answer =>
       typeof a === "object" && a !== null && ("result" in a || (typeof (a as Answer).error === "object" && typeof (a as Answer).error?.code === "number"));
-    const list = Array.isArray(parsed) ? parsed : parsed === undefined ? [] : [parsed];
+    const value = parsed.value;
+    const list: unknown[] = Array.isArray(value) ? value : value === undefined ? [] : [value];
     if (!response.ok && !list.some(isAnswer)) {
       throw new Error(`HTTP ${response.status} from ${this.url}: ${text.slice(0, 200)}`);
     }
-    if (ids.length === 0) return answers;
+    if (expected.size === 0) return answers;
     if (list.length === 0) throw new Error(`HTTP ${response.status}: not a JSON-RPC answer: ${text.slice(0, 200)}`);
     for (const answer of list) {
       if (!isAnswer(answer)) continue;
-      if (answer.id !== undefined && answer.id !== null) answers.set(answer.id, answer);
-      else if (answer.error && ids.length === 1) answers.set(ids[0], answer);
+      const id = answer.id ?? (answer.error && expected.size === 1 ? [...expected.keys()][0] : undefined);
+      if (id === undefined || !expected.has(id as number)) continue;
+      answers.set(id, decode(answer, expected.get(id as number), parsed.marker, this.named));
     }
     return answers;
   }
@@ -268,108 +579,184 @@ class Connection {
         new Error("this runtime has no WebSocket global: use a browser, node 22+, or node 20 with --experimental-websocket"),
       );
     }
-    const pending = new Map<number | string, (answer: Answer) => void>();
+    const waiters = new Map<number | string, Waiter>();
+    const token = this.options.token;
+    let opened = false;
     const opening: Promise<WebSocket> = new Promise<WebSocket>((resolve, reject) => {
-      const socket = new WebSocket(this.url);
-      socket.onopen = () => resolve(socket);
+      // Browsers and node cannot set headers on a WebSocket: the token is a subprotocol.
+      const socket = token === undefined ? new WebSocket(this.url) : new WebSocket(this.url, ["jsonrpc", `bearer.${token}`]);
+      socket.onopen = () => {
+        opened = true;
+        resolve(socket);
+      };
       socket.onerror = () => reject(new Error(`cannot connect to ${this.url}`));
       socket.onclose = () => {
         // Only this socket's calls fail; a newer socket is not touched.
-        const closed: Answer = {};
-        for (const deliver of [...pending.values()]) deliver(closed);
-        pending.clear();
+        const lost = new Error(`connection to ${this.url} lost before the answer came (the server may or may not have run the call)`);
+        for (const waiter of [...waiters.values()]) waiter.deliver(lost, undefined);
+        waiters.clear();
         if (this.current?.socket !== opening) return;
         this.current = undefined;
-        for (const items of this.items.values()) items.end(new Error("connection closed"));
-        this.items.clear();
+        if (opened) this.dropped();
       };
-      socket.onmessage = (event: MessageEvent) => this.receive(String(event.data), pending);
+      socket.onmessage = (event: MessageEvent) => this.receive(String(event.data), waiters);
     });
-    this.current = { socket: opening, pending };
+    this.current = { socket: opening, waiters };
     opening.catch(() => {
       if (this.current?.socket === opening) this.current = undefined;
     });
     return opening;
   }
 
-  private receive(text: string, pending: Map<number | string, (answer: Answer) => void>): void {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
+  /** The current WebSocket dropped: its subscriptions end, or wait for a reconnection. */
+  private dropped(): void {
+    const items = [...this.items.values()];
+    this.items.clear();
+    this.early.length = 0;
+    if (!this.reconnect) {
+      for (const i of items) i.end(new Error("connection closed"));
       return;
     }
-    for (const message of (Array.isArray(parsed) ? parsed : [parsed]) as Array<Record<string, unknown>>) {
-      if (!message || typeof message !== "object") continue;
-      if (typeof message.method === "string") {
-        this.notice(message.method, message.params);
-      } else if (message.id !== undefined && message.id !== null) {
-        const deliver = pending.get(message.id as number);
-        if (deliver) deliver(message as Answer);
+    for (const i of items) this.lost.add(i);
+    if ((this.lost.size > 0 || this.handlers.size > 0) && !this.restoring) void this.restore(this.reconnect);
+  }
+
+  /** Reconnects, backing off, and re-issues the subscriptions of dropped connections. */
+  private async restore(settings: Required<ReconnectOptions>): Promise<void> {
+    this.restoring = true;
+    const closes = this.closes;
+    try {
+      for (let failures = 0; ; ) {
+        if (closes !== this.closes) return;
+        if (failures >= settings.maxAttempts) {
+          const error = new Error(`connection to ${this.url} lost: no reconnection after ${failures} attempts`);
+          for (const items of this.lost) items.end(error);
+          this.lost.clear();
+          return;
+        }
+        // Exponential, capped, and with jitter: between half the delay and all of it.
+        const delay = Math.min(settings.maxDelayMs, settings.initialDelayMs * 2 ** Math.min(failures, 30));
+        await new Promise((resolve) => setTimeout(resolve, delay / 2 + (Math.random() * delay) / 2));
+        if (closes !== this.closes) return;
+        try {
+          await this.open();
+          for (const items of [...this.lost]) {
+            if (closes !== this.closes) return;
+            if (!this.lost.has(items)) continue;
+            try {
+              await this.issue(items);
+              this.lost.delete(items);
+            } catch (error) {
+              if (!(error instanceof RpcError)) throw error;
+              // The server refuses it now: that ends it.
+              this.lost.delete(items);
+              items.end(error);
+            }
+          }
+          return;
+        } catch {
+          failures++;
+        }
+      }
+    } finally {
+      this.restoring = false;
+      // Dropped again after the last re-issue: start over.
+      const wanted = this.lost.size > 0 || this.handlers.size > 0;
+      if (closes === this.closes && this.current === undefined && wanted && this.reconnect) {
+        void this.restore(this.reconnect);
       }
     }
   }
 
-  private notice(method: string, params: unknown): void {
+  private receive(text: string, waiters: Map<number | string, Waiter>): void {
+    let parsed: Parsed;
+    try {
+      parsed = parseJson(text);
+    } catch {
+      return;
+    }
+    const { value, marker } = parsed;
+    for (const message of (Array.isArray(value) ? value : [value]) as Array<Record<string, unknown>>) {
+      if (!message || typeof message !== "object") continue;
+      if (typeof message.method === "string") {
+        this.notice(message.method, message.params, marker);
+      } else if (message.id !== undefined && message.id !== null) {
+        const waiter = waiters.get(message.id as number);
+        if (waiter) waiter.deliver(message as Answer, marker);
+      }
+    }
+  }
+
+  private notice(method: string, params: unknown, marker: string | undefined): void {
     const p = params as Record<string, unknown> | undefined;
     if (p && typeof p === "object" && !Array.isArray(p) && "subscription" in p) {
       const id = String(p.subscription);
       if (this.items.has(id)) {
-        this.deliver(id, p);
+        this.deliver(id, p, marker);
       } else if (this.handlers.has(method)) {
-        this.handlers.get(method)?.(params);
+        this.handlers.get(method)?.(inexact(params, marker));
       } else {
         if (this.early.length >= 256) this.early.shift();
-        this.early.push([id, p]);
+        this.early.push([id, p, marker]);
       }
       return;
     }
     const handler = this.handlers.get(method);
-    if (handler) handler(params);
+    if (handler) handler(inexact(params, marker));
   }
 
   /** A subscription notice: an item, or the end. */
-  private deliver(id: string, notice: Record<string, unknown>): void {
+  private deliver(id: string, notice: Record<string, unknown>, marker: string | undefined): void {
     const items = this.items.get(id);
     if (!items) return;
     if ("result" in notice) {
-      items.push(notice.result);
+      items.push(inexact(exact(notice.result, items.call.places, marker, this.named), marker));
     } else if ("error" in notice) {
-      const e = notice.error as Answer["error"] | null;
+      const e = inexact(notice.error, marker) as Answer["error"] | null;
       items.end(e ? new RpcError(e.code, e.message, e.data) : undefined);
       this.items.delete(id);
     }
   }
 
-  private async sendOnSocket(message: unknown, ids: number[]): Promise<Map<number | string, Answer>> {
-    const text = JSON.stringify(message);
-    const socket = await this.open();
-    const pending = this.current?.pending;
-    if (!pending) throw new Error("connection closed");
-    const answers = new Map<number | string, Answer>();
-    const done = new Promise<Map<number | string, Answer>>((resolve, reject) => {
-      if (ids.length === 0) return resolve(answers);
-      const timer = setTimeout(() => {
-        ids.forEach((id) => pending.delete(id));
-        reject(new Error(`no answer from ${this.url} within ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
-      for (const id of ids) {
-        pending.set(id, (answer) => {
-          pending.delete(id);
-          if (answer.id === undefined) {
-            clearTimeout(timer);
-            ids.forEach((other) => pending.delete(other));
-            return reject(new Error("connection closed"));
-          }
-          answers.set(id, answer);
-          if (answers.size === ids.length) {
-            clearTimeout(timer);
-            resolve(answers);
-          }
-        });
-      }
+  private async sendOnSocket(message: unknown, expected: Map<number, Places | undefined>): Promise<Map<number | string, Answer>> {
+    const text = encodeJson(message);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // The timeout covers connecting too (a reconnection may be under way).
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from ${this.url} within ${this.timeoutMs} ms`)), this.timeoutMs);
     });
-    socket.send(text);
-    return done;
+    const opening = this.open();
+    // The socket `open` returns is the current one, and these are its waiters.
+    const waiters = this.current?.waiters;
+    const ids = [...expected.keys()];
+    try {
+      const socket = await Promise.race([opening, late]);
+      if (!waiters) throw new Error("connection closed");
+      const answers = new Map<number | string, Answer>();
+      const done = new Promise<Map<number | string, Answer>>((resolve, reject) => {
+        if (ids.length === 0) return resolve(answers);
+        for (const id of ids) {
+          const places = expected.get(id);
+          waiters.set(id, {
+            deliver: (answer, marker) => {
+              waiters.delete(id);
+              if (answer instanceof Error) {
+                ids.forEach((other) => waiters.delete(other));
+                return reject(answer);
+              }
+              answers.set(id, decode(answer, places, marker, this.named));
+              if (answers.size === ids.length) resolve(answers);
+            },
+          });
+        }
+      });
+      socket.send(text);
+      return await Promise.race([done, late]);
+    } catch (error) {
+      if (waiters) for (const id of ids) waiters.delete(id);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

@@ -29,7 +29,42 @@ pub(crate) fn doc(text: Option<&str>, indent: &str) -> String {
 }
 
 /// How deep inline schemas may nest before they are `unknown`.
-const DEPTH: usize = 24;
+pub(crate) const DEPTH: usize = 24;
+
+/// The largest integer a JavaScript `number` holds exactly: 2^53 - 1.
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// The `format`s of integers that can exceed 2^53 - 1, as schemars writes
+/// them: `i64`, `u64`, `i128`, `u128`, and `isize` and `usize`.
+const WIDE_FORMATS: &[&str] = &["int64", "uint64", "int128", "uint128", "int", "uint"];
+
+/// Whether the integers of `object` can exceed 2^53 - 1 (either way), so
+/// that a `number` would round them: a `minimum` or `maximum` beyond it, or
+/// a wide `format` that bounds within it do not narrow.
+pub(crate) fn is_wide_integer(object: &Map<String, Value>) -> bool {
+    let bound = |keys: [&str; 2]| keys.iter().find_map(|k| object.get(*k)?.as_f64());
+    let bounds = [
+        bound(["minimum", "exclusiveMinimum"]),
+        bound(["maximum", "exclusiveMaximum"]),
+    ];
+    if bounds.iter().flatten().any(|b| b.abs() > MAX_SAFE_INTEGER) {
+        return true;
+    }
+    let wide = object
+        .get("format")
+        .and_then(Value::as_str)
+        .is_some_and(|f| WIDE_FORMATS.contains(&f));
+    wide && bounds.iter().any(Option::is_none)
+}
+
+/// Where a type is written: a method's parameter takes a `number` too where
+/// the type is `bigint` (one that is an integer below 2^53 is exact), a
+/// result or schema type is what the client reads.
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    Param,
+    Value,
+}
 
 /// Writes schemas as TypeScript types.
 pub(crate) struct Types<'a> {
@@ -39,10 +74,17 @@ pub(crate) struct Types<'a> {
 impl Types<'_> {
     /// The TypeScript type of `schema`, laid out at `indent`.
     pub(crate) fn of(&self, schema: &Value, indent: &str) -> String {
-        self.render(schema, indent, 0)
+        self.render(schema, indent, 0, Role::Value)
     }
 
-    fn render(&self, schema: &Value, indent: &str, depth: usize) -> String {
+    /// The type of a method's parameter: as [`Types::of`], but where its
+    /// value itself (or a member of its union) is a `bigint`, a `number`
+    /// will do too (`client.subtract(42, 23)`).
+    pub(crate) fn param(&self, schema: &Value, indent: &str) -> String {
+        self.render(schema, indent, 0, Role::Param)
+    }
+
+    fn render(&self, schema: &Value, indent: &str, depth: usize, role: Role) -> String {
         let object = match schema {
             Value::Bool(true) => return "unknown".into(),
             Value::Bool(false) => return "never".into(),
@@ -82,7 +124,7 @@ impl Types<'_> {
                 );
                 let rendered: Vec<String> = parts
                     .iter()
-                    .map(|p| wrap(&self.render(p, indent, depth + 1)))
+                    .map(|p| wrap(&self.render(p, indent, depth + 1, role)))
                     .collect();
                 let joined = if rendered.is_empty() {
                     "unknown".into()
@@ -92,7 +134,7 @@ impl Types<'_> {
                 return if has_shape(&base) {
                     format!(
                         "{} & ({joined})",
-                        wrap(&self.render(&Value::Object(base), indent, depth + 1))
+                        wrap(&self.render(&Value::Object(base), indent, depth + 1, role))
                     )
                 } else {
                     joined
@@ -100,16 +142,17 @@ impl Types<'_> {
             }
         }
         match object.get("type") {
-            Some(Value::String(kind)) => self.typed(kind, object, indent, depth),
+            Some(Value::String(kind)) => self.typed(kind, object, indent, depth, role),
             Some(Value::Array(kinds)) => {
                 // Each kind once: `["array", "array"]` at every level would
-                // write the items twice as often at each.
+                // write the items twice as often at each. No kind's type
+                // is an intersection: none needs parentheses in a union.
                 let mut seen = HashSet::new();
                 let rendered: Vec<String> = kinds
                     .iter()
                     .filter_map(Value::as_str)
                     .filter(|k| seen.insert(*k))
-                    .map(|k| wrap(&self.typed(k, object, indent, depth)))
+                    .map(|k| self.typed(k, object, indent, depth, role))
                     .collect();
                 if rendered.is_empty() {
                     "unknown".into()
@@ -120,9 +163,9 @@ impl Types<'_> {
             _ if object.contains_key("properties")
                 || object.contains_key("additionalProperties") =>
             {
-                self.typed("object", object, indent, depth)
+                self.typed("object", object, indent, depth, role)
             }
-            _ if object.contains_key("items") => self.typed("array", object, indent, depth),
+            _ if object.contains_key("items") => self.typed("array", object, indent, depth, role),
             _ => {
                 let unsupported: Vec<&str> = ["not", "if", "then", "else", "patternProperties"]
                     .into_iter()
@@ -137,9 +180,20 @@ impl Types<'_> {
         }
     }
 
-    fn typed(&self, kind: &str, object: &Map<String, Value>, indent: &str, depth: usize) -> String {
+    fn typed(
+        &self,
+        kind: &str,
+        object: &Map<String, Value>,
+        indent: &str,
+        depth: usize,
+        role: Role,
+    ) -> String {
         match kind {
             "string" => "string".into(),
+            "integer" if is_wide_integer(object) => match role {
+                Role::Param => "bigint | number".into(),
+                Role::Value => "bigint".into(),
+            },
             "integer" | "number" => "number".into(),
             "boolean" => "boolean".into(),
             "null" => "null".into(),
@@ -147,12 +201,12 @@ impl Types<'_> {
                 Some(Value::Array(items)) => {
                     let members: Vec<String> = items
                         .iter()
-                        .map(|i| self.render(i, indent, depth + 1))
+                        .map(|i| self.render(i, indent, depth + 1, Role::Value))
                         .collect();
                     format!("[{}]", members.join(", "))
                 }
                 Some(items) => {
-                    let item = self.render(items, indent, depth + 1);
+                    let item = self.render(items, indent, depth + 1, Role::Value);
                     if is_simple(&item) {
                         format!("{item}[]")
                     } else {
@@ -175,7 +229,9 @@ impl Types<'_> {
             .unwrap_or_default();
         let extra = match object.get("additionalProperties") {
             Some(Value::Bool(false)) => None,
-            Some(schema @ Value::Object(_)) => Some(self.render(schema, indent, depth + 1)),
+            Some(schema @ Value::Object(_)) => {
+                Some(self.render(schema, indent, depth + 1, Role::Value))
+            }
             _ => None,
         };
         let Some(properties) = properties.filter(|p| !p.is_empty()) else {
@@ -200,7 +256,7 @@ impl Types<'_> {
             out.push_str(&format!(
                 "{inner}{}{optional}: {};\n",
                 property_key(name),
-                self.render(schema, &inner, depth + 1)
+                self.render(schema, &inner, depth + 1, Role::Value)
             ));
         }
         if extra.is_some() {

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::Value;
 
 use crate::names::{self, property_key, type_identifier, SchemaNames};
+use crate::places::Places;
 use crate::types::{doc, Types};
 use crate::{Duplicate, Error};
 
@@ -30,6 +31,16 @@ const NAMING: &str = "\
 // Each method's documentation gives its name on the wire.
 ";
 
+/// What every module says about integers (the crate docs say the same).
+const INTEGERS: &str = "\
+// Integers: one that can exceed 2^53 - 1, which a `number` cannot hold exactly (a schema's
+// `format` int64, uint64, int128, uint128, int or uint, unless its `minimum` and `maximum` are
+// both within 2^53 - 1; or a `minimum` or `maximum` beyond it), is a `bigint`: results,
+// subscription items and the fields of the types below read it exactly, however large; a
+// parameter of that type takes a `number` too. A `bigint` anywhere in params is sent as a bare
+// JSON number. Every other integer, and any number in a value typed `unknown`, is a `number`.
+";
+
 /// One method, ready to write.
 struct Method {
     /// The wire name.
@@ -42,6 +53,9 @@ struct Method {
     result: Option<String>,
     /// For a subscription: the item type and the unsubscribe method.
     subscription: Option<(String, String)>,
+    /// Where the result (a subscription's items) holds a `bigint`: the
+    /// runtime's `Places`, as JSON.
+    places: Option<String>,
 }
 
 struct Param {
@@ -86,12 +100,41 @@ pub fn typescript(document: &Value) -> Result<String, Error> {
     let mut names = SchemaNames::new(schemas);
     let shared = Shared::new(&methods, &components, &mut names);
     let types = Types { names: &names };
-    // The type of a parameter or result: by name when shared.
+    let places = Places::new(schemas, &names);
+    // The type of a result: by name when shared.
     let type_of = |descriptor: &Value| -> String {
         let (resolved, reference) = components.resolve(descriptor, "contentDescriptors");
         match reference.and_then(|r| shared.by_reference.get(r)) {
             Some(name) => name.clone(),
             None => types.of(resolved.get("schema").unwrap_or(&ANY), "  "),
+        }
+    };
+    // The type of a parameter: a `bigint` takes a `number` too.
+    let param_type_of = |descriptor: &Value| -> String {
+        let (resolved, reference) = components.resolve(descriptor, "contentDescriptors");
+        match reference.and_then(|r| shared.by_reference.get(r)) {
+            Some(name) => name.clone(),
+            None => types.param(resolved.get("schema").unwrap_or(&ANY), "  "),
+        }
+    };
+    // The maps of the shared descriptors that hold a `bigint`, by name.
+    let shared_places: HashMap<&str, String> = shared
+        .types
+        .iter()
+        .filter_map(|(ts, reference, _)| {
+            let descriptor = components.0?.get("contentDescriptors")?.get(*reference)?;
+            let map = places.of(descriptor.get("schema").unwrap_or(&ANY))?;
+            Some((ts.as_str(), map))
+        })
+        .collect();
+    // Where a result holds a `bigint`: by name when shared.
+    let places_of = |descriptor: &Value| -> Option<String> {
+        let (resolved, reference) = components.resolve(descriptor, "contentDescriptors");
+        match reference.and_then(|r| shared.by_reference.get(r)) {
+            Some(name) => shared_places
+                .contains_key(name.as_str())
+                .then(|| serde_json::json!({ "r": name }).to_string()),
+            None => places.of(resolved.get("schema").unwrap_or(&ANY)),
         }
     };
 
@@ -116,7 +159,7 @@ pub fn typescript(document: &Value) -> Result<String, Error> {
         let mut params = Vec::new();
         for (i, ((raw, param), ident)) in raw_params.iter().zip(&resolved).zip(idents).enumerate() {
             let required = param.get("required") == Some(&Value::Bool(true));
-            let mut ty = type_of(raw);
+            let mut ty = param_type_of(raw);
             let optional = !required && last_required.is_none_or(|last| i > last);
             if !required && !optional {
                 ty = format!("{ty} | undefined");
@@ -135,7 +178,9 @@ pub fn typescript(document: &Value) -> Result<String, Error> {
         let notification = method.get("x-notification") == Some(&Value::Bool(true))
             || method.get("result").is_none();
         let result = method.get("result").map(type_of);
+        let mut result_places = method.get("result").and_then(places_of);
         let subscription = method.get("x-subscription").map(|x| {
+            result_places = x.get("item").and_then(|i| places.of(i));
             let item = x
                 .get("item")
                 .map_or_else(|| "unknown".to_owned(), |i| types.of(i, "  "));
@@ -156,6 +201,7 @@ pub fn typescript(document: &Value) -> Result<String, Error> {
             params,
             by_name: method.get("paramStructure").and_then(Value::as_str) == Some("by-name"),
             result: if notification { None } else { result },
+            places: if notification { None } else { result_places },
             subscription,
         });
     }
@@ -176,6 +222,7 @@ pub fn typescript(document: &Value) -> Result<String, Error> {
     ));
     out.push_str("// Needs the `fetch` and `WebSocket` globals (browsers, node 22+, node 20 with --experimental-websocket).\n");
     out.push_str(NAMING);
+    out.push_str(INTEGERS);
     out.push('\n');
 
     if schemas.is_some_and(|s| !s.is_empty()) || !shared.types.is_empty() {
@@ -196,6 +243,18 @@ pub fn typescript(document: &Value) -> Result<String, Error> {
         out.push_str(&format!("export type {ts} = {ty};\n\n"));
     }
     out.push_str(RUNTIME);
+    let mut named = places.named(schemas);
+    named.extend(shared.types.iter().filter_map(|(ts, _, _)| {
+        Some(format!(
+            "[{},{}]",
+            Value::String(ts.clone()),
+            shared_places.get(ts.as_str())?
+        ))
+    }));
+    out.push_str(&format!(
+        "\n/** Where the values of the types above hold a `bigint` (see Integers at the top). */\nconst __rpcPlaces = new Map<string, Places>([{}]);\n",
+        named.join(", ")
+    ));
 
     let tree = Tree::new(&described);
     out.push_str("\n// ---- The service ----\n\n");
@@ -208,7 +267,7 @@ pub fn typescript(document: &Value) -> Result<String, Error> {
             ""
         )
     ));
-    out.push_str("  constructor(url: string, options: ClientOptions = {}) {\n    this.connection = new Connection(url, options);\n  }\n\n");
+    out.push_str("  constructor(url: string, options: ClientOptions = {}) {\n    this.connection = new Connection(url, options, __rpcPlaces);\n  }\n\n");
     out.push_str("  /** Closes the WebSocket, if one is open. */\n  close(): void {\n    this.connection.close();\n  }\n\n");
     out.push_str("  /** Handles the notifications `method` the server sends (WebSocket only). */\n  on(method: string, handler: (params: unknown) => void): void {\n    this.connection.on(method, handler);\n  }\n\n");
     out.push_str("  /** Sends several calls in one message; each result (or `RpcError`) in call order. */\n  batch<T extends readonly BatchCall<unknown>[]>(build: (b: Batch) => [...T]): Promise<BatchResults<T>> {\n    const calls = build(new Batch());\n    return this.connection.batch(calls.map((c) => c.wire)) as Promise<BatchResults<T>>;\n  }\n");
@@ -628,15 +687,15 @@ fn wire_call(method: &Method) -> String {
     } else {
         format!("{}([{}])", names::POSITIONAL, values.join(", "))
     };
+    let rest = match (&method.result, &method.places) {
+        (None, _) => ", true".to_owned(),
+        (Some(_), Some(places)) => format!(", false, {places}"),
+        (Some(_), None) => String::new(),
+    };
     format!(
-        "{}({}, {params}{})",
+        "{}({}, {params}{rest})",
         names::WIRE,
         Value::String(method.wire.clone()),
-        if method.result.is_none() {
-            ", true"
-        } else {
-            ""
-        }
     )
 }
 

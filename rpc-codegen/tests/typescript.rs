@@ -1,7 +1,9 @@
 //! The TypeScript client, end to end: generated from the calculator's
 //! document (by URL and from a file, the same bytes), compiled by `tsc` with
-//! the command DESIGN section 6 gives, and run with node against the
-//! calculator over HTTP and WebSocket; mistakes fail to compile; the
+//! the command DESIGN section 6 gives, under TypeScript 7 and TypeScript 5
+//! both, and run with node against the calculator over HTTP and WebSocket
+//! (integers beyond 2^53 exactly, a bearer token, a reconnection that
+//! re-issues a subscription); mistakes fail to compile; the
 //! OpenRPC project's example documents generate code that compiles; so do
 //! hostile documents (names TypeScript, JavaScript or the runtime reserve,
 //! a method `then`, a namespace `__proto__`), whose clients stay working
@@ -59,16 +61,55 @@ fn generate(source: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// `tsc` with DESIGN section 6's flags, over `files`, in `dir`.
-fn tsc(dir: &Path, files: &[&str], emit: bool) -> Output {
-    tsc_for("es2022", dir, files, if emit { Some(".") } else { None })
+/// A TypeScript compiler every generated module must satisfy.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Tsc {
+    /// TypeScript 7, what `npm install typescript` brings: a native
+    /// compiler, which the package's `bin/tsc` (a node script) runs.
+    V7,
+    /// TypeScript 5 (`typescript5`, an npm alias of `typescript@5`).
+    V5,
+}
+
+/// Both compilers, the newest first.
+const COMPILERS: [Tsc; 2] = [Tsc::V7, Tsc::V5];
+
+impl Tsc {
+    /// Its `tsc` script in tests/peers/node_modules.
+    fn script(self) -> PathBuf {
+        let package = match self {
+            Tsc::V7 => "typescript",
+            Tsc::V5 => "typescript5",
+        };
+        peers().join("node_modules").join(package).join("bin/tsc")
+    }
+
+    /// A directory name for what it emits.
+    fn name(self) -> &'static str {
+        match self {
+            Tsc::V7 => "ts7",
+            Tsc::V5 => "ts5",
+        }
+    }
+}
+
+/// `tsc` with DESIGN section 6's flags, over `files`, in `dir`;
+/// JavaScript to `out_dir`, if given.
+fn tsc(compiler: Tsc, dir: &Path, files: &[&str], out_dir: Option<&str>) -> Output {
+    tsc_for(compiler, "es2022", dir, files, out_dir)
 }
 
 /// `tsc` with DESIGN section 6's flags but `target`, over `files`, in
 /// `dir`; JavaScript to `out_dir`, if given.
-fn tsc_for(target: &str, dir: &Path, files: &[&str], out_dir: Option<&str>) -> Output {
-    let mut command = Command::new(peers().join("node_modules/.bin/tsc"));
-    command.current_dir(dir).args([
+fn tsc_for(
+    compiler: Tsc,
+    target: &str,
+    dir: &Path,
+    files: &[&str],
+    out_dir: Option<&str>,
+) -> Output {
+    let mut command = Command::new("node");
+    command.current_dir(dir).arg(compiler.script()).args([
         "--strict",
         "--target",
         target,
@@ -87,7 +128,59 @@ fn tsc_for(target: &str, dir: &Path, files: &[&str], out_dir: Option<&str>) -> O
     command
         .args(files)
         .output()
-        .expect("running tsc (tests/peers/install.sh installs it)")
+        .expect("running node with tsc (tests/peers/install.sh installs it)")
+}
+
+/// Compiles `files` in `dir` with each compiler into `dir/ts7` and
+/// `dir/ts5` (each with the CommonJS `package.json`), and runs `node ARGS`
+/// in each; every run must print `ok` last.
+fn compile_and_run(dir: &Path, files: &[&str], args: &[&str]) {
+    for compiler in COMPILERS {
+        let out = compiler.name();
+        let compiled = tsc(compiler, dir, files, Some(out));
+        assert!(
+            compiled.status.success(),
+            "tsc ({compiler:?}) failed:\n{}",
+            text(&compiled)
+        );
+        std::fs::copy(dir.join("package.json"), dir.join(out).join("package.json")).unwrap();
+        let run = Command::new("node")
+            .current_dir(dir.join(out))
+            .args(args)
+            .output()
+            .expect("running node");
+        assert!(
+            run.status.success(),
+            "the program ({compiler:?}) failed:\n{}",
+            text(&run)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&run.stdout).trim(),
+            "ok",
+            "{compiler:?}: {}",
+            text(&run)
+        );
+        println!(
+            "{compiler:?}: {}",
+            String::from_utf8_lossy(&run.stderr).trim()
+        );
+    }
+}
+
+#[test]
+fn typescript_7_and_typescript_5_are_both_there_to_compile_with() {
+    for (compiler, version) in [(Tsc::V7, "Version 7."), (Tsc::V5, "Version 5.")] {
+        let out = Command::new("node")
+            .arg(compiler.script())
+            .arg("--version")
+            .output()
+            .expect("running node");
+        assert!(
+            text(&out).starts_with(version),
+            "{compiler:?}: {} (tests/peers/install.sh installs it)",
+            text(&out)
+        );
+    }
 }
 
 fn text(out: &Output) -> String {
@@ -123,30 +216,149 @@ fn the_calculators_client_compiles_and_calls_it_over_http_and_websocket() {
     std::fs::write(dir.join("calculator.ts"), &module).unwrap();
     let program = include_str!("typescript/program.ts");
     std::fs::write(dir.join("program.ts"), program).unwrap();
-    let compiled = tsc(&dir, &["calculator.ts", "program.ts"], true);
-    assert!(
-        compiled.status.success(),
-        "tsc failed:\n{}",
-        text(&compiled)
-    );
-
-    let run = Command::new("node")
-        .current_dir(&dir)
-        .args([
+    compile_and_run(
+        &dir,
+        &["calculator.ts", "program.ts"],
+        &[
             "--experimental-websocket",
             "program.js",
             &served.http,
             &served.ws(),
-        ])
-        .output()
-        .expect("running node");
-    assert!(run.status.success(), "the program failed:\n{}", text(&run));
-    assert_eq!(
-        String::from_utf8_lossy(&run.stdout).trim(),
-        "ok",
-        "{}",
-        text(&run)
+        ],
     );
+}
+
+#[test]
+fn integers_beyond_2_to_the_53_go_to_the_calculator_and_back_exactly() {
+    let served = calculator::Served::start("newline");
+    let dir = workdir("ts-integers");
+    let module = generate(&served.http);
+    // i64 and u64 are `bigint`; parameters take a `number` too.
+    assert!(
+        module.contains(
+            "subtract(minuend: bigint | number, subtrahend: bigint | number): Promise<bigint>"
+        ),
+        "{module}"
+    );
+    assert!(module.contains("  count: bigint;"), "{module}");
+    assert!(module.contains("divide(a: number, b: number): Promise<number>"));
+    std::fs::write(dir.join("calculator.ts"), &module).unwrap();
+    std::fs::write(
+        dir.join("integers.ts"),
+        include_str!("typescript/integers.ts"),
+    )
+    .unwrap();
+    compile_and_run(
+        &dir,
+        &["calculator.ts", "integers.ts"],
+        &[
+            "--experimental-websocket",
+            "integers.js",
+            &served.http,
+            &served.ws(),
+        ],
+    );
+}
+
+#[test]
+fn the_runtime_reads_big_integers_exactly_only_where_typed_bigint_and_sends_them_bare() {
+    // The calculator returns no u64 a test can choose (u64::MAX would be a
+    // sleep of 584 million years): crafted answers from a mock server.
+    let dir = workdir("ts-wide");
+    let module = generate(&document("wide-integers.json"));
+    std::fs::write(dir.join("wide_integers.ts"), &module).unwrap();
+    std::fs::write(dir.join("wide.ts"), include_str!("typescript/wide.ts")).unwrap();
+    compile_and_run(&dir, &["wide_integers.ts", "wide.ts"], &["wide.js"]);
+}
+
+#[test]
+fn a_bearer_token_reaches_the_server_as_a_websocket_subprotocol_and_an_http_header() {
+    let token = "s3cret-t0ken.x_y~z";
+    let mut command = Command::new(calculator::binary());
+    command
+        .args(["serve", "--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
+        .args(["--auth-token", token])
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::inherit());
+    let served = calculator::Served::spawn(command);
+    let dir = workdir("ts-auth");
+    std::fs::write(dir.join("calculator.ts"), generate(&served.http)).unwrap();
+    std::fs::write(dir.join("auth.ts"), include_str!("typescript/auth.ts")).unwrap();
+    compile_and_run(
+        &dir,
+        &["calculator.ts", "auth.ts"],
+        &[
+            "--experimental-websocket",
+            "auth.js",
+            &served.http,
+            &served.ws(),
+            token,
+        ],
+    );
+}
+
+#[test]
+fn a_websocket_client_reconnects_and_resubscribes_when_the_server_restarts() {
+    let dir = workdir("ts-reconnect");
+    {
+        let served = calculator::Served::start("newline");
+        std::fs::write(dir.join("calculator.ts"), generate(&served.http)).unwrap();
+    }
+    std::fs::write(
+        dir.join("reconnect.ts"),
+        include_str!("typescript/reconnect.ts"),
+    )
+    .unwrap();
+    let files = ["calculator.ts", "reconnect.ts"];
+    for compiler in COMPILERS {
+        let out = compiler.name();
+        let compiled = tsc(compiler, &dir, &files, Some(out));
+        assert!(
+            compiled.status.success(),
+            "tsc ({compiler:?}) failed:\n{}",
+            text(&compiled)
+        );
+        std::fs::copy(dir.join("package.json"), dir.join(out).join("package.json")).unwrap();
+
+        let mut served = calculator::Served::start("newline");
+        let http = served.http_addr();
+        let mut node = Command::new("node")
+            .current_dir(dir.join(out))
+            .args(["--experimental-websocket", "reconnect.js", &served.ws()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("running node");
+        let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
+        let ready = lines.next().and_then(Result::ok);
+        assert_eq!(
+            ready.as_deref(),
+            Some("ready"),
+            "{compiler:?}: {}",
+            stderr_of(&mut node)
+        );
+        // Killed (no goodbye), and down long enough for attempts to fail.
+        served.kill();
+        std::thread::sleep(Duration::from_millis(400));
+        let _restarted = calculator::Served::start_at(&http, "127.0.0.1:0", "newline");
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        let status = node.wait().unwrap();
+        let stderr = stderr_of(&mut node);
+        assert!(
+            status.success() && rest == ["ok"],
+            "{compiler:?}: {rest:?}\n{stderr}"
+        );
+        println!("{compiler:?}: {}", stderr.trim());
+    }
+}
+
+/// What a finished child wrote on stderr.
+fn stderr_of(child: &mut std::process::Child) -> String {
+    let mut text = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        let _ = stderr.read_to_string(&mut text);
+    }
+    text
 }
 
 #[test]
@@ -156,27 +368,32 @@ fn mistakes_in_a_program_are_compile_errors() {
     std::fs::write(dir.join("calculator.ts"), generate(&served.http)).unwrap();
     let program = include_str!("typescript/mistakes.ts");
     std::fs::write(dir.join("mistakes.ts"), program).unwrap();
-    let compiled = tsc(&dir, &["calculator.ts", "mistakes.ts"], false);
-    assert!(!compiled.status.success(), "the mistakes compiled");
-    let report = text(&compiled);
-    // One error on each marked line, none elsewhere.
-    let expected: Vec<usize> = program
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| l.contains("// error:"))
-        .map(|(i, _)| i + 1)
-        .collect();
-    let mut found: Vec<usize> = report
-        .lines()
-        .filter_map(|l| l.strip_prefix("mistakes.ts("))
-        .filter_map(|l| l.split(',').next()?.parse().ok())
-        .collect();
-    found.dedup();
-    assert_eq!(found, expected, "{report}");
-    assert!(
-        !report.contains("calculator.ts("),
-        "the generated module itself has errors:\n{report}"
-    );
+    for compiler in COMPILERS {
+        let compiled = tsc(compiler, &dir, &["calculator.ts", "mistakes.ts"], None);
+        assert!(
+            !compiled.status.success(),
+            "{compiler:?}: the mistakes compiled"
+        );
+        let report = text(&compiled);
+        // One error on each marked line, none elsewhere.
+        let expected: Vec<usize> = program
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.contains("// error:"))
+            .map(|(i, _)| i + 1)
+            .collect();
+        let mut found: Vec<usize> = report
+            .lines()
+            .filter_map(|l| l.strip_prefix("mistakes.ts("))
+            .filter_map(|l| l.split(',').next()?.parse().ok())
+            .collect();
+        found.dedup();
+        assert_eq!(found, expected, "{compiler:?}: {report}");
+        assert!(
+            !report.contains("calculator.ts("),
+            "{compiler:?}: the generated module itself has errors:\n{report}"
+        );
+    }
 }
 
 #[test]
@@ -209,13 +426,15 @@ fn the_openrpc_projects_examples_generate_code_that_compiles() {
         files.push(file);
     }
     let names: Vec<&str> = files.iter().map(String::as_str).collect();
-    let compiled = tsc(&dir, &names, false);
-    assert!(
-        compiled.status.success(),
-        "tsc failed on {names:?}:\n{}",
-        text(&compiled)
-    );
-    println!("compiled: {names:?}");
+    for compiler in COMPILERS {
+        let compiled = tsc(compiler, &dir, &names, None);
+        assert!(
+            compiled.status.success(),
+            "tsc ({compiler:?}) failed on {names:?}:\n{}",
+            text(&compiled)
+        );
+    }
+    println!("compiled with TypeScript 7 and 5: {names:?}");
 }
 
 #[test]
@@ -422,16 +641,25 @@ fn hostile_documents_generate_code_that_compiles_under_strict() {
             files.push(file);
         }
     }
+    // And the document of wide integers: its runtime at es2017 too.
+    std::fs::write(
+        dir.join("wide_integers.ts"),
+        generate(&document("wide-integers.json")),
+    )
+    .unwrap();
+    files.push("wide_integers.ts".to_owned());
     let names: Vec<&str> = files.iter().map(String::as_str).collect();
-    for target in ["es2022", "es2017"] {
-        let compiled = tsc_for(target, &dir, &names, None);
-        assert!(
-            compiled.status.success(),
-            "tsc --target {target} failed on {names:?}:\n{}",
-            text(&compiled)
-        );
+    for compiler in COMPILERS {
+        for target in ["es2022", "es2017"] {
+            let compiled = tsc_for(compiler, target, &dir, &names, None);
+            assert!(
+                compiled.status.success(),
+                "tsc ({compiler:?}) --target {target} failed on {names:?}:\n{}",
+                text(&compiled)
+            );
+        }
     }
-    println!("compiled under --strict (es2022 and es2017): {names:?}");
+    println!("compiled under --strict (TypeScript 7 and 5, es2022 and es2017): {names:?}");
 }
 
 #[test]
@@ -449,26 +677,30 @@ fn hostile_names_leave_the_client_a_working_object() {
     let files = ["then.ts", "proto.ts", "runtime_names.ts", "hostile.ts"];
     // es2017: class fields are assignments there, where `__proto__` would
     // replace the prototype.
-    for target in ["es2022", "es2017"] {
-        let compiled = tsc_for(target, &dir, &files, Some(target));
+    for (compiler, target) in COMPILERS
+        .into_iter()
+        .flat_map(|c| [(c, "es2022"), (c, "es2017")])
+    {
+        let out = format!("{}-{target}", compiler.name());
+        let compiled = tsc_for(compiler, target, &dir, &files, Some(&out));
         assert!(
             compiled.status.success(),
-            "tsc --target {target} failed:\n{}",
+            "tsc ({compiler:?}) --target {target} failed:\n{}",
             text(&compiled)
         );
         std::fs::copy(
             dir.join("package.json"),
-            dir.join(target).join("package.json"),
+            dir.join(&out).join("package.json"),
         )
         .unwrap();
         let run = Command::new("node")
-            .current_dir(dir.join(target))
+            .current_dir(dir.join(&out))
             .arg("hostile.js")
             .output()
             .expect("running node");
         assert!(
             run.status.success(),
-            "the program ({target}) failed:\n{}",
+            "the program ({compiler:?}, {target}) failed:\n{}",
             text(&run)
         );
         assert_eq!(
