@@ -1,22 +1,75 @@
 //! Generates a typed TypeScript client from any OpenRPC document.
 //!
 //! ```sh
-//! cargo run -p rpc-codegen -- typescript http://127.0.0.1:3000/ > calculator.ts
-//! cargo run -p rpc-codegen -- typescript openrpc.json > client.ts
+//! cargo install --path rpc-codegen     # from a checkout; the binary needs nothing else
+//! rpc-codegen typescript http://127.0.0.1:3000/ > calculator.ts
+//! rpc-codegen typescript openrpc.json > client.ts
+//! cargo run -p rpc-codegen -- typescript openrpc.json > client.ts   # without installing
 //! ```
 //!
-//! The module exports `class Client` (`new Client(url, { headers?, timeoutMs? })` for
-//! `http(s)://` or `ws(s)://`, `close()`, `on(method, handler)` for server
-//! notifications on WebSocket, `batch(b => [...])`), `class RpcError`
-//! (`code`, `message`, `data`; transport failures reject with a plain
-//! `Error`), one exported type per schema of `components/schemas`, and one
-//! typed async method per JSON-RPC method: parameters by position, optional
-//! ones trailing and omittable, sent as the document's `paramStructure`
-//! says; dotted names become nested objects (`client.math.multiply(6, 7)`);
-//! notifications resolve once sent; subscriptions (`x-subscription`)
-//! resolve to an `AsyncIterable` of items with `unsubscribe()`. No runtime
-//! dependency: the `fetch` and `WebSocket` globals. A schema construct
-//! TypeScript cannot express becomes `unknown`, with a comment.
+//! The module exports `class Client` (`new Client(url, { headers?, timeoutMs?,
+//! token?, reconnect? })` for `http(s)://` or `ws(s)://`, `close()`,
+//! `on(method, handler)` for server notifications on WebSocket,
+//! `batch(b => [...])`), `class RpcError` (`code`, `message`, `data`;
+//! transport failures reject with a plain `Error`), `ErrorCode` (the codes
+//! servers of this framework answer with), one exported type per schema of
+//! `components/schemas`, and one typed async method per JSON-RPC method:
+//! parameters by position, optional ones trailing and omittable, sent as the
+//! document's `paramStructure` says; dotted names become nested objects
+//! (`client.math.multiply(6, 7)`); notifications resolve once sent;
+//! subscriptions (`x-subscription`) resolve to an `AsyncIterable` of items
+//! with `unsubscribe()`. No runtime dependency: the `fetch` and `WebSocket`
+//! globals. A schema construct TypeScript cannot express becomes `unknown`,
+//! with a comment. It compiles with TypeScript 7 and TypeScript 5 under
+//! `tsc --strict --target es2022 --module nodenext --moduleResolution nodenext
+//! --skipLibCheck --lib es2022,dom` (and targets down to es2017).
+//!
+//! # Integers
+//!
+//! A JavaScript `number` holds integers exactly up to 2^53 - 1. An integer
+//! schema that can exceed it is a `bigint`: a `format` of `int64`,
+//! `uint64`, `int128`, `uint128`, `int` or `uint` (what schemars writes for
+//! `i64`, `u64`, `i128`, `u128`, `isize` and `usize`), unless a `minimum`
+//! and a `maximum` both within 2^53 - 1 narrow it; or any `minimum` or
+//! `maximum` beyond 2^53 - 1. Results, subscription items and the fields of
+//! the exported types read it exactly, however large (`2n ** 60n + 1n`
+//! comes back as itself, not as `1152921504606847000`); a method's parameter
+//! of that type takes a `number` too (`client.subtract(42, 23)`). A `bigint`
+//! anywhere in params is sent as a bare JSON number. Every other integer,
+//! and any number inside a value typed `unknown`, is a `number` as before.
+//!
+//! Reading is exact only where the type says `bigint`: `JSON.parse` has no
+//! access to a number's source text in node 20, so before parsing, each
+//! integer literal a `number` would round (16 digits or more, and not a
+//! safe integer) is rewritten as a string that starts with a marker no
+//! string of the text starts with; the module carries, per method, a map of
+//! the places its result holds a `bigint` (`Places`), which turn those
+//! strings (and plain numbers there) into bigints; any marked literal left
+//! becomes a `number`. Texts without a run of 16 digits skip all this.
+//!
+//! # Credentials, reconnection, error codes
+//!
+//! - `token`: over HTTP, the header `Authorization: Bearer TOKEN`; over
+//!   WebSocket, whose API (in browsers and node) cannot set headers, the
+//!   subprotocol `bearer.TOKEN` offered beside `jsonrpc`, which the server
+//!   reads as the same credentials. A token that is no valid subprotocol
+//!   (letters, digits, ``!#$%&'*+-.^_`|~``) is refused at `new Client`.
+//! - `reconnect` (`true`, or `{ initialDelayMs?, maxDelayMs?, maxAttempts? }`,
+//!   defaults 100 ms, 10 s, no limit): when a WebSocket drops (not by
+//!   `close()`), calls in flight reject with an `Error` saying the
+//!   connection was lost (the server may or may not have run them); the
+//!   client reconnects in the background, waiting between attempts (doubling,
+//!   capped, each wait between half and all of it), and re-issues every
+//!   subscription still being read with its original parameters (a new `id`;
+//!   items sent while it was down are lost; a refusal ends it with that
+//!   `RpcError`). Calls made meanwhile wait for the connection within their
+//!   timeout. Without it, a drop ends every subscription with an error.
+//! - `ErrorCode`: `PARSE_ERROR` (-32700) to `INTERNAL_ERROR` (-32603), then
+//!   `UNAUTHORIZED` (-32001), `DUPLEX_REQUIRED` (-32002),
+//!   `SUBSCRIPTION_LAGGED` (-32004), `OVERLOADED` (-32005),
+//!   `REQUEST_TIMEOUT` (-32097), `REQUEST_TOO_LARGE` (-32098),
+//!   `SHUTTING_DOWN` (-32099), `REQUEST_CANCELLED` (-32800): the values of
+//!   rpc-core's `code` module.
 //!
 //! # Names
 //!
@@ -89,6 +142,14 @@
 //! });
 //! let module = rpc_codegen::typescript(&document).unwrap();
 //! assert!(module.contains("add(a: number, b: number): Promise<number>"));
+//!
+//! // The same method on `i64`: a `bigint`, and where the result holds one.
+//! let wide = serde_json::to_string(&document)
+//!     .unwrap()
+//!     .replace(r#"{"type":"integer"}"#, r#"{"type":"integer","format":"int64"}"#);
+//! let module = rpc_codegen::typescript(&serde_json::from_str(&wide).unwrap()).unwrap();
+//! assert!(module.contains("add(a: bigint | number, b: bigint | number): Promise<bigint>"));
+//! assert!(module.contains(r#"__rpcWire("add", __rpcPositional([a, b]), false, {"n":true})"#));
 //! ```
 
 mod names;

@@ -1,5 +1,7 @@
 //! `rpc-codegen typescript SOURCE`: prints a typed TypeScript client for the
 //! OpenRPC document at SOURCE (a JSON file, or an `http(s)://` URL).
+//! Installed with `cargo install --path rpc-codegen`; it runs anywhere (the
+//! client's runtime is compiled in).
 
 use std::process::ExitCode;
 

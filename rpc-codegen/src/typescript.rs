@@ -268,7 +268,7 @@ pub fn typescript(document: &Value) -> Result<String, Error> {
         )
     ));
     out.push_str("  constructor(url: string, options: ClientOptions = {}) {\n    this.connection = new Connection(url, options, __rpcPlaces);\n  }\n\n");
-    out.push_str("  /** Closes the WebSocket, if one is open. */\n  close(): void {\n    this.connection.close();\n  }\n\n");
+    out.push_str("  /** Closes the WebSocket, if one is open, and stops reconnecting (waiting subscriptions end with an error). */\n  close(): void {\n    this.connection.close();\n  }\n\n");
     out.push_str("  /** Handles the notifications `method` the server sends (WebSocket only). */\n  on(method: string, handler: (params: unknown) => void): void {\n    this.connection.on(method, handler);\n  }\n\n");
     out.push_str("  /** Sends several calls in one message; each result (or `RpcError`) in call order. */\n  batch<T extends readonly BatchCall<unknown>[]>(build: (b: Batch) => [...T]): Promise<BatchResults<T>> {\n    const calls = build(new Batch());\n    return this.connection.batch(calls.map((c) => c.wire)) as Promise<BatchResults<T>>;\n  }\n");
     tree.write_class(&mut out, Target::Client);

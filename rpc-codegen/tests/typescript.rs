@@ -762,3 +762,106 @@ fn huge_hostile_documents_take_linear_time() {
         assert!(took < Duration::from_secs(2), "{what} took {took:?}");
     }
 }
+
+#[test]
+fn the_exported_error_codes_are_rpc_cores() {
+    // `pub const NAME: i64 = CODE;` in rpc-core's `code` module, and
+    // `NAME: CODE,` in the runtime's `ErrorCode`.
+    let core = include_str!("../../rpc-core/src/protocol/error.rs");
+    let mut expected: Vec<(String, i64)> = core
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub const "))
+        .filter_map(|l| {
+            let (name, value) = l.split_once(": i64 = ")?;
+            Some((name.to_owned(), value.trim_end_matches(';').parse().ok()?))
+        })
+        .collect();
+    let runtime = include_str!("../src/runtime.ts");
+    let block = runtime
+        .split_once("export const ErrorCode = {")
+        .and_then(|(_, rest)| rest.split_once("} as const;"))
+        .map(|(block, _)| block)
+        .expect("the runtime exports ErrorCode");
+    let mut exported: Vec<(String, i64)> = block
+        .lines()
+        .filter_map(|l| {
+            let (name, value) = l.trim().split_once(": ")?;
+            Some((name.to_owned(), value.trim_end_matches(',').parse().ok()?))
+        })
+        .collect();
+    expected.sort();
+    exported.sort();
+    assert!(expected.len() >= 13, "{expected:?}");
+    assert_eq!(exported, expected);
+}
+
+#[test]
+fn cargo_install_gives_a_binary_that_works_outside_the_repository() {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    // What a published crate holds: everything `include_str!` reads is in it.
+    let listed = Command::new(&cargo)
+        .current_dir(crate_dir)
+        .args(["package", "--list", "--allow-dirty", "-p", "rpc-codegen"])
+        .output()
+        .expect("running cargo package");
+    assert!(listed.status.success(), "{}", text(&listed));
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    for source in std::fs::read_dir(crate_dir.join("src")).unwrap() {
+        let source = source.unwrap().path();
+        let code = std::fs::read_to_string(&source).unwrap_or_default();
+        for included in code.split("include_str!(\"").skip(1) {
+            let included = included.split('"').next().unwrap();
+            assert!(
+                !included.contains(".."),
+                "{}: {included} is outside the crate",
+                source.display()
+            );
+            let path = format!("src/{included}");
+            assert!(
+                listed.lines().any(|l| l == path),
+                "{path} is not packaged:\n{listed}"
+            );
+        }
+    }
+
+    // Installed (a debug build, in this target directory: quick once built),
+    // then run from a directory outside the repository.
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let root = workdir("installed");
+    let started = Instant::now();
+    let install = Command::new(&cargo)
+        .args(["install", "--debug", "--path"])
+        .arg(crate_dir)
+        .arg("--root")
+        .arg(&root)
+        .arg("--target-dir")
+        .arg(&target)
+        .output()
+        .expect("running cargo install");
+    assert!(install.status.success(), "{}", text(&install));
+    println!(
+        "cargo install --debug --path rpc-codegen: {:?}",
+        started.elapsed()
+    );
+    let elsewhere =
+        std::env::temp_dir().join(format!("rpc-codegen-elsewhere-{}", std::process::id()));
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::copy(document("then.json"), elsewhere.join("openrpc.json")).unwrap();
+    let run = Command::new(
+        root.join("bin")
+            .join(format!("rpc-codegen{}", std::env::consts::EXE_SUFFIX)),
+    )
+    .current_dir(&elsewhere)
+    .args(["typescript", "openrpc.json"])
+    .output()
+    .expect("running the installed rpc-codegen");
+    assert!(run.status.success(), "{}", text(&run));
+    let module = String::from_utf8_lossy(&run.stdout);
+    assert!(module.contains("export class Client") && module.contains("export const ErrorCode"));
+    assert_eq!(module, generate(&document("then.json")));
+    let _ = std::fs::remove_dir_all(&elsewhere);
+}
