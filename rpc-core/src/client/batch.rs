@@ -60,11 +60,6 @@ pub const MAX_TYPED_BATCH: usize = 24;
 
 /// Appends a slot to a tuple of slots (implemented for up to
 /// [`MAX_TYPED_BATCH`] calls).
-#[diagnostic::on_unimplemented(
-    message = "a typed batch holds at most 24 calls",
-    label = "this call would be one too many",
-    note = "send two batches, or use `client.batch_of::<T>()` for any number of calls returning one type"
-)]
 pub trait Push<T> {
     /// The tuple with one more slot.
     type Output;
@@ -109,6 +104,9 @@ fn take_slot<T: DeserializeOwned>(
     }
 }
 
+/// A tuple of slots grows by one, and gives a tuple of results. The
+/// largest still takes one more call, so that a batch one call too long
+/// fails at `send` with `Slots`' message rather than with a missing method.
 macro_rules! tuples {
     ($($name:ident)+) => {
         impl<T, $($name),+> Push<T> for ($(Slot<$name>,)+) {

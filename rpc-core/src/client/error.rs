@@ -154,14 +154,30 @@ impl Error {
         }
     }
 
-    /// Converts a server error into the application's own error type.
+    /// The server's error as the application's own error type (its
+    /// `TryFrom<ErrorObject>`, which `#[derive(RpcError)]` writes); `None`
+    /// when this is not a server error or the type does not recognise it.
+    /// It borrows: the error can still be logged or returned after.
     ///
-    /// Returns `Err(self)` when this is not a server error, or the
-    /// application type does not recognise it (`TryFrom` failed).
-    pub fn application<E: TryFrom<ErrorObject>>(self) -> Result<E, Error> {
+    /// ```
+    /// # use rpc_core::{Error, ErrorObject};
+    /// #[derive(Debug, PartialEq)]
+    /// struct NotFound;
+    /// impl TryFrom<ErrorObject> for NotFound {
+    ///     type Error = ErrorObject;
+    ///     fn try_from(e: ErrorObject) -> Result<Self, ErrorObject> {
+    ///         if e.code == -32044 { Ok(NotFound) } else { Err(e) }
+    ///     }
+    /// }
+    /// let err = Error::Call(ErrorObject::new(-32044, "no such item"));
+    /// assert_eq!(err.application::<NotFound>(), Some(NotFound));
+    /// eprintln!("{err}"); // still ours
+    /// assert_eq!(Error::Closed.application::<NotFound>(), None);
+    /// ```
+    pub fn application<E: TryFrom<ErrorObject>>(&self) -> Option<E> {
         match self {
-            Error::Call(obj) => E::try_from(obj.clone()).map_err(|_| Error::Call(obj)),
-            other => Err(other),
+            Error::Call(obj) => E::try_from(obj.clone()).ok(),
+            _ => None,
         }
     }
 }
