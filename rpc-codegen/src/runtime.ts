@@ -401,8 +401,9 @@ class Connection {
   private readonly early: Array<[string, Record<string, unknown>, string | undefined]> = [];
   /** The WebSocket in use and the calls waiting on it. */
   private current: OpenSocket | undefined;
-  /** A reconnection under way. */
+  /** A reconnection under way, and the calls waiting for it to connect. */
   private restoring = false;
+  private readonly waitingForSocket: Array<() => void> = [];
   /** Bumped by `close()`: a reconnection of an older count stops. */
   private closes = 0;
   readonly duplex: boolean;
@@ -443,6 +444,7 @@ class Connection {
 
   close(): void {
     this.closes++;
+    for (const waiting of this.waitingForSocket.splice(0)) waiting();
     const current = this.current;
     this.current = undefined;
     for (const items of this.lost) items.end(new Error("connection closed"));
@@ -625,6 +627,9 @@ class Connection {
   private async restore(settings: Required<ReconnectOptions>): Promise<void> {
     this.restoring = true;
     const closes = this.closes;
+    const wake = () => {
+      for (const waiting of this.waitingForSocket.splice(0)) waiting();
+    };
     try {
       for (let failures = 0; ; ) {
         if (closes !== this.closes) return;
@@ -640,6 +645,7 @@ class Connection {
         if (closes !== this.closes) return;
         try {
           await this.open();
+          wake();
           for (const items of [...this.lost]) {
             if (closes !== this.closes) return;
             if (!this.lost.has(items)) continue;
@@ -660,6 +666,7 @@ class Connection {
       }
     } finally {
       this.restoring = false;
+      wake();
       // Dropped again after the last re-issue: start over.
       const wanted = this.lost.size > 0 || this.handlers.size > 0;
       if (closes === this.closes && this.current === undefined && wanted && this.reconnect) {
@@ -725,23 +732,29 @@ class Connection {
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer from ${this.url} within ${this.timeoutMs} ms`)), this.timeoutMs);
     });
-    const opening = this.open();
-    // The socket `open` returns is the current one, and these are its waiters.
-    const waiters = this.current?.waiters;
     const ids = [...expected.keys()];
+    let waiters: Map<number | string, Waiter> | undefined;
     try {
+      if (this.restoring && this.current === undefined) {
+        // Down: the reconnection's next connection, rather than one of our own now.
+        await Promise.race([new Promise<void>((resolve) => this.waitingForSocket.push(resolve)), late]);
+      }
+      const opening = this.open();
+      // The socket `open` returns is the current one, and these are its waiters.
+      waiters = this.current?.waiters;
       const socket = await Promise.race([opening, late]);
-      if (!waiters) throw new Error("connection closed");
+      const on = waiters;
+      if (!on) throw new Error("connection closed");
       const answers = new Map<number | string, Answer>();
       const done = new Promise<Map<number | string, Answer>>((resolve, reject) => {
         if (ids.length === 0) return resolve(answers);
         for (const id of ids) {
           const places = expected.get(id);
-          waiters.set(id, {
+          on.set(id, {
             deliver: (answer, marker) => {
-              waiters.delete(id);
+              on.delete(id);
               if (answer instanceof Error) {
-                ids.forEach((other) => waiters.delete(other));
+                ids.forEach((other) => on.delete(other));
                 return reject(answer);
               }
               answers.set(id, decode(answer, places, marker, this.named));

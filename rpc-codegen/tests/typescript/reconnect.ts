@@ -41,6 +41,8 @@ async function main(): Promise<void> {
 
   const lost = await inFlight;
   check(lost instanceof Error && !(lost instanceof RpcError) && /lost/.test(lost.message), `the call in flight: ${lost}`);
+  // Made while the server is down: it waits for the reconnection.
+  const during = client.subtract(7, 2);
   const ended = await plainEnd;
   check(ended instanceof Error && /closed/.test(ended.message), `without reconnect, the subscription ends: ${ended}`);
 
@@ -55,6 +57,7 @@ async function main(): Promise<void> {
   }
   check(after.slice(-3).join(",") === "0,1,2", `after: ${after}`);
   console.error(`resubscribed ${Date.now() - started} ms after the drop; items after it: ${after}`);
+  check((await during) === 5n, "a call made while the server was down");
   check((await client.subtract(5, 3)) === 2n, "calls after the reconnection");
   check(await ticks.unsubscribe(), "the server knows the re-issued subscription");
   client.close();
