@@ -112,7 +112,7 @@
 
 pub use rpc_core::subscription::Subscription;
 pub use rpc_core::{
-    backplane, discover, duplex, limits, schema, subscription, Limits, DEFAULT_CLIENT_TIMEOUT,
+    backplane, discover, duplex, limits, subscription, Limits, DEFAULT_CLIENT_TIMEOUT,
 };
 pub use rpc_core::{
     code, Client, Context, Deadline, Error, ErrorObject, Id, InProcess, MethodTable, TransportKind,
@@ -134,12 +134,10 @@ pub mod server {
 /// any [`Transport`](client::Transport); generated clients wrap one and
 /// implement [`ServiceClient`](client::ServiceClient).
 pub mod client {
-    /// A subscription's items as the calling side receives them.
-    pub use rpc_core::ClientSubscription as Subscription;
     pub use rpc_core::{
         Answer, BoxError, BoxFuture, Client, Error, Idempotent, Inbox, InvalidResponse, Opened,
-        Outgoing, ParamsBuilder, ServiceBatch, ServiceClient, SubscribeCall, Transport,
-        TransportService, DEFAULT_CLIENT_TIMEOUT,
+        Outgoing, ParamsBuilder, ServiceBatch, ServiceClient, SubscribeCall, SubscriptionStream,
+        Transport, TransportService, DEFAULT_CLIENT_TIMEOUT,
     };
     #[cfg(all(feature = "client", feature = "http"))]
     pub use rpc_http::http::{RetryLayer, RetryPolicy};

@@ -102,7 +102,7 @@ async fn reach(connection: &Reconnecting, want: impl Fn(&ConnectionState) -> boo
 }
 
 /// The next item of a subscription, within 10 s.
-async fn next<T>(items: &mut rpc::client::Subscription<T>) -> Result<T, rpc::Error>
+async fn next<T>(items: &mut rpc::client::SubscriptionStream<T>) -> Result<T, rpc::Error>
 where
     T: serde::de::DeserializeOwned,
 {

@@ -7,7 +7,7 @@ pub use serde;
 pub use serde_json;
 
 pub use crate::client::{Batch, Push, ServiceBatch, ServiceClient, Slots};
-pub use crate::client::{Client, Error, ParamsBuilder, Subscription as ClientSubscription};
+pub use crate::client::{Client, Error, ParamsBuilder, SubscriptionStream};
 pub use crate::protocol::{Context, ErrorObject, Params};
 pub use crate::server::schema::{
     DeclaredErrors, Describe, ErrorInfo, ErrorsOf, MethodSchemas, Schemas, ViaDeclared, ViaNothing,

@@ -80,7 +80,7 @@ pub use protocol::cancel;
 /// A subscription's items on the calling side (the server side is
 /// [`subscription::Subscription`]).
 #[cfg(feature = "client")]
-pub use client::Subscription as ClientSubscription;
+pub use client::SubscriptionStream;
 #[cfg(feature = "client")]
 pub use client::{
     Answer, Batch, BatchAnswer, BatchOf, BoxFuture, Client, Error, Idempotent, Inbox, Notice,

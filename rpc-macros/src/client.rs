@@ -268,7 +268,7 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
             #(#[doc = #docs])*
             #gap
             #[doc = #doc]
-            #vis async fn #ident(&self, #(#decls),*) -> ::core::result::Result<#krate::__private::ClientSubscription<#item>, #krate::__private::Error> {
+            #vis async fn #ident(&self, #(#decls),*) -> ::core::result::Result<#krate::__private::SubscriptionStream<#item>, #krate::__private::Error> {
                 #build
                 #subscribe
             }

@@ -27,7 +27,7 @@ pub use routes::Expecting;
 pub(crate) use routes::{Routes, BUFFER};
 pub use service::{ServiceBatch, ServiceClient};
 pub(crate) use subscription::ServerId;
-pub use subscription::{Inbox, Notice, Opened, SubscribeCall, Subscription};
+pub use subscription::{Inbox, Notice, Opened, SubscribeCall, SubscriptionStream};
 
 use crate::protocol::{encode, Id};
 

@@ -80,7 +80,7 @@ pub struct SubscribeCall {
 /// on, match it with [`Error::is_gap`]:
 ///
 /// ```no_run
-/// # async fn demo(mut ticks: rpc_core::ClientSubscription<u64>) -> Result<(), rpc_core::Error> {
+/// # async fn demo(mut ticks: rpc_core::SubscriptionStream<u64>) -> Result<(), rpc_core::Error> {
 /// use futures_util::StreamExt;
 /// while let Some(item) = ticks.next().await {
 ///     match item {
@@ -91,7 +91,7 @@ pub struct SubscribeCall {
 /// }
 /// # Ok(()) }
 /// ```
-pub struct Subscription<T> {
+pub struct SubscriptionStream<T> {
     id: String,
     /// What the transport knows it by.
     key: String,
@@ -111,15 +111,15 @@ pub struct Subscription<T> {
     _items: PhantomData<fn() -> T>,
 }
 
-impl<T> std::fmt::Debug for Subscription<T> {
+impl<T> std::fmt::Debug for SubscriptionStream<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscription")
+        f.debug_struct("SubscriptionStream")
             .field("id", &self.id)
             .finish()
     }
 }
 
-impl<T> Subscription<T> {
+impl<T> SubscriptionStream<T> {
     /// The id the server gave it (a reconnecting client's subscription keeps
     /// this one, whatever id the server knows it by after reconnecting).
     pub fn id(&self) -> &str {
@@ -145,7 +145,7 @@ impl<T> Subscription<T> {
     }
 }
 
-impl<T> Drop for Subscription<T> {
+impl<T> Drop for SubscriptionStream<T> {
     fn drop(&mut self) {
         if !self.open {
             self.client.transport.close_subscription(&self.key);
@@ -169,7 +169,7 @@ impl<T> Drop for Subscription<T> {
     }
 }
 
-impl<T: DeserializeOwned> futures_util::Stream for Subscription<T> {
+impl<T: DeserializeOwned> futures_util::Stream for SubscriptionStream<T> {
     type Item = Result<T, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
@@ -225,7 +225,7 @@ impl Client {
         params: ParamsBuilder,
         notification: &'static str,
         unsubscribe: &'static str,
-    ) -> Result<Subscription<T>, Error> {
+    ) -> Result<SubscriptionStream<T>, Error> {
         let call = SubscribeCall {
             method: method.to_owned(),
             params: params.into_bytes()?,
@@ -239,7 +239,7 @@ impl Client {
                 .await
                 .unwrap_or(Err(Error::Timeout(limit)))?,
         };
-        Ok(Subscription {
+        Ok(SubscriptionStream {
             id: opened.id,
             key: opened.key,
             server_id: opened.server_id,

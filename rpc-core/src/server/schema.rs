@@ -246,6 +246,7 @@ impl Schemas {
 
 /// The application errors an error type declares: `#[derive(RpcError)]`
 /// implements it from each variant's code and message.
+#[doc(hidden)]
 pub trait DeclaredErrors {
     /// Every error the type can become.
     fn declared() -> Vec<ErrorInfo>;
@@ -255,6 +256,7 @@ pub trait DeclaredErrors {
 /// generates calls `(&ErrorsOf::<E>::new()).errors()`).
 #[doc(hidden)]
 #[allow(missing_debug_implementations)]
+#[doc(hidden)]
 pub struct ErrorsOf<E: ?Sized>(std::marker::PhantomData<fn() -> Box<E>>);
 
 impl<E: ?Sized> ErrorsOf<E> {
@@ -267,6 +269,7 @@ impl<E: ?Sized> ErrorsOf<E> {
 
 /// `E` declares its errors.
 #[doc(hidden)]
+#[doc(hidden)]
 pub trait ViaDeclared {
     fn errors(&self) -> Vec<ErrorInfo>;
 }
@@ -278,6 +281,7 @@ impl<E: DeclaredErrors + ?Sized> ViaDeclared for ErrorsOf<E> {
 }
 
 /// `E` declares nothing (picked only when `E` is not [`DeclaredErrors`]).
+#[doc(hidden)]
 #[doc(hidden)]
 pub trait ViaNothing {
     fn errors(&self) -> Vec<ErrorInfo>;
