@@ -55,7 +55,7 @@
 //!   reads as the same credentials. A token that is no valid subprotocol
 //!   (letters, digits, ``!#$%&'*+-.^_`|~``) is refused at `new Client`.
 //! - `reconnect` (`true`, or `{ initialDelayMs?, maxDelayMs?, maxAttempts? }`,
-//!   defaults 100 ms, 10 s, no limit): when a WebSocket drops (not by
+//!   defaults 100 ms, 30 s, no limit): when a WebSocket drops (not by
 //!   `close()`), calls in flight reject with an `Error` saying the
 //!   connection was lost (the server may or may not have run them); the
 //!   client reconnects in the background, waiting between attempts (doubling,

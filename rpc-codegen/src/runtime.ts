@@ -82,7 +82,7 @@ export interface ClientOptions {
 export interface ReconnectOptions {
   /** The wait before the first attempt, in milliseconds (default 100); it doubles after each failure. */
   initialDelayMs?: number;
-  /** The longest wait between attempts, in milliseconds (default 10000). */
+  /** The longest wait between attempts, in milliseconds (default 30000, as the Rust client). */
   maxDelayMs?: number;
   /**
    * How many attempts in a row before giving up (default: no limit); then every
@@ -429,7 +429,7 @@ class Connection {
     const reconnect = options.reconnect === true ? {} : options.reconnect || undefined;
     this.reconnect = reconnect && {
       initialDelayMs: reconnect.initialDelayMs ?? 100,
-      maxDelayMs: reconnect.maxDelayMs ?? 10000,
+      maxDelayMs: reconnect.maxDelayMs ?? 30000,
       maxAttempts: reconnect.maxAttempts ?? Infinity,
     };
   }
