@@ -1115,3 +1115,42 @@ async fn generic_trait_over_http_describes_the_concrete_types() {
     assert_eq!(points.put(p.clone()).await.unwrap(), 0);
     assert_eq!(points.get(0).await.unwrap(), Some(p));
 }
+
+/// A type without `JsonSchema` (a client-only crate's, say, in a build where
+/// another crate turns the server and its schemas on).
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct PlainNote {
+    text: String,
+}
+
+#[rpc]
+trait PlainNotes {
+    /// Keeps a note; returns it.
+    async fn keep(&self, note: PlainNote) -> PlainNote;
+}
+
+struct PlainNotesService;
+
+impl PlainNotes for PlainNotesService {
+    async fn keep(&self, note: PlainNote) -> PlainNote {
+        note
+    }
+}
+
+#[tokio::test]
+async fn a_type_without_json_schema_compiles_serves_and_is_described_as_having_none() {
+    let methods = PlainNotesService.into_rpc();
+    let client = PlainNotesClient::new(rpc::InProcess::new(methods.clone()));
+    let note = PlainNote { text: "hi".into() };
+    assert_eq!(
+        client.keep(PlainNote { text: "hi".into() }).await.unwrap(),
+        note
+    );
+    let document = rpc::discover::document(&methods);
+    let param = &document["methods"][0]["params"][0]["schema"];
+    let description = param["description"].as_str().unwrap_or_default();
+    assert!(
+        description.contains("PlainNote") && description.contains("no schema"),
+        "{document:#}"
+    );
+}

@@ -10,7 +10,8 @@ pub use crate::client::{Batch, Push, ServiceBatch, ServiceClient, Slots};
 pub use crate::client::{Client, Error, ParamsBuilder, SubscriptionStream};
 pub use crate::protocol::{Context, ErrorObject, Params};
 pub use crate::server::schema::{
-    DeclaredErrors, Describe, ErrorInfo, ErrorsOf, MethodSchemas, Schemas, ViaDeclared, ViaNothing,
+    DeclaredErrors, Describe, ErrorInfo, ErrorsOf, MethodSchemas, SchemaOf, Schemas, ViaDeclared,
+    ViaJsonSchema, ViaNothing, ViaUndescribed,
 };
 pub use crate::server::subscription::{subscribe, unsubscribe};
 pub use crate::server::{

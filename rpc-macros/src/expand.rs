@@ -316,17 +316,23 @@ fn describe(service: &Service, method: &Method) -> TokenStream {
         let krate = &service.krate;
         quote!(#krate::__private)
     };
+    // A type's JSON Schema when it has one, else a schema saying it has
+    // none: a crate whose types lack `JsonSchema` compiles whatever
+    // features the rest of the build turns on.
     let of = |ty: &syn::Type, written: bool| {
         let of = if written {
-            quote!(of_result)
+            quote!(written)
         } else {
-            quote!(of)
+            quote!(read)
         };
         if service.no_schemas {
             quote!(__rpc_schemas.any())
         } else {
-            let of = syn::Ident::new(&of.to_string(), user_span(ty));
-            quote_spanned!(user_span(ty)=> __rpc_schemas.#of::<#ty>())
+            quote! {{
+                #[allow(unused_imports)]
+                use #p::{ViaJsonSchema as _, ViaUndescribed as _};
+                (&#p::SchemaOf::<#ty>::new()).#of(__rpc_schemas)
+            }}
         }
     };
     let params = method.params.iter().map(|param| of(&param.ty, false));

@@ -83,9 +83,9 @@ mod model;
 /// implementation serves its concrete types, with their schemas in the
 /// OpenRPC document, and the client takes the same parameters
 /// (`StoreClient<String>`). The bounds say what the types need:
-/// `Serialize + DeserializeOwned + JsonSchema + Send + Sync + 'static`
-/// (without `JsonSchema` under `#[rpc(schemas = false)]`). Lifetime and const
-/// parameters are refused.
+/// `Serialize + DeserializeOwned + Send + Sync + 'static`, and `JsonSchema`
+/// for their schemas (without it the document describes them as any value).
+/// Lifetime and const parameters are refused.
 ///
 /// # The crate's name
 ///

@@ -25,6 +25,12 @@ pub fn document(table: &MethodTable) -> Value {
         .methods()
         .map(|info| method(info, &mut schemas))
         .collect();
+    if !schemas.undescribed_types().is_empty() {
+        tracing::warn!(
+            types = ?schemas.undescribed_types(),
+            "the OpenRPC document describes these types as any value: derive schemars::JsonSchema for them"
+        );
+    }
     let (components, renamed) = schemas.into_components();
     for method in &mut methods {
         // Results and items were described as written.

@@ -69,6 +69,9 @@ pub struct Schemas {
     /// writes is required, an `Option` one as nullable.
     #[cfg(feature = "schema")]
     written: schemars::SchemaGenerator,
+    /// Types met without a JSON Schema.
+    #[cfg(feature = "schema")]
+    undescribed: Vec<&'static str>,
 }
 
 impl std::fmt::Debug for Schemas {
@@ -114,6 +117,7 @@ impl Schemas {
         Schemas {
             read: generator(schemars::generate::Contract::Deserialize),
             written: generator(schemars::generate::Contract::Serialize),
+            undescribed: Vec::new(),
         }
     }
 
@@ -238,9 +242,92 @@ impl Schemas {
         Value::Object(Map::new())
     }
 
+    /// Any value, for a type that has no JSON Schema: in a build that
+    /// describes types, the schema says so (and the document's builder
+    /// logs it), so that a forgotten `JsonSchema` shows.
+    pub fn undescribed<T: ?Sized>(&mut self) -> Value {
+        #[cfg(feature = "schema")]
+        {
+            let name = std::any::type_name::<T>();
+            if !self.undescribed.contains(&name) {
+                self.undescribed.push(name);
+            }
+            serde_json::json!({
+                "description": format!("{name}: no schema (the type does not implement schemars::JsonSchema)")
+            })
+        }
+        #[cfg(not(feature = "schema"))]
+        {
+            Value::Object(Map::new())
+        }
+    }
+
+    /// The types met that have no JSON Schema.
+    pub fn undescribed_types(&self) -> &[&'static str] {
+        #[cfg(feature = "schema")]
+        {
+            &self.undescribed
+        }
+        #[cfg(not(feature = "schema"))]
+        {
+            &[]
+        }
+    }
+
     /// A string (a subscription's id).
     pub fn of_string(&mut self) -> Value {
         serde_json::json!({ "type": "string" })
+    }
+}
+
+/// Finds the schema of `T` if it has one (what `#[rpc]` generates calls
+/// `(&SchemaOf::<T>::new()).read(schemas)`): the type's JSON Schema in a
+/// build that describes types (the `schema` feature, which servers turn
+/// on) when `T: JsonSchema`, else [`Schemas::undescribed`]. So a crate
+/// whose types have no `JsonSchema` compiles whatever features another
+/// crate of the build turns on.
+#[doc(hidden)]
+#[allow(missing_debug_implementations)]
+pub struct SchemaOf<T: ?Sized>(std::marker::PhantomData<fn() -> Box<T>>);
+
+impl<T: ?Sized> SchemaOf<T> {
+    #[doc(hidden)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        SchemaOf(std::marker::PhantomData)
+    }
+}
+
+/// `T` has a JSON Schema.
+#[doc(hidden)]
+pub trait ViaJsonSchema {
+    fn read(&self, schemas: &mut Schemas) -> Value;
+    fn written(&self, schemas: &mut Schemas) -> Value;
+}
+
+#[cfg(feature = "schema")]
+impl<T: schemars::JsonSchema + ?Sized> ViaJsonSchema for SchemaOf<T> {
+    fn read(&self, schemas: &mut Schemas) -> Value {
+        schemas.of::<T>()
+    }
+    fn written(&self, schemas: &mut Schemas) -> Value {
+        schemas.of_result::<T>()
+    }
+}
+
+/// `T` has none (picked only when [`ViaJsonSchema`] does not apply).
+#[doc(hidden)]
+pub trait ViaUndescribed {
+    fn read(&self, schemas: &mut Schemas) -> Value;
+    fn written(&self, schemas: &mut Schemas) -> Value;
+}
+
+impl<T: ?Sized> ViaUndescribed for &SchemaOf<T> {
+    fn read(&self, schemas: &mut Schemas) -> Value {
+        schemas.undescribed::<T>()
+    }
+    fn written(&self, schemas: &mut Schemas) -> Value {
+        schemas.undescribed::<T>()
     }
 }
 
@@ -256,7 +343,6 @@ pub trait DeclaredErrors {
 /// generates calls `(&ErrorsOf::<E>::new()).errors()`).
 #[doc(hidden)]
 #[allow(missing_debug_implementations)]
-#[doc(hidden)]
 pub struct ErrorsOf<E: ?Sized>(std::marker::PhantomData<fn() -> Box<E>>);
 
 impl<E: ?Sized> ErrorsOf<E> {
@@ -269,7 +355,6 @@ impl<E: ?Sized> ErrorsOf<E> {
 
 /// `E` declares its errors.
 #[doc(hidden)]
-#[doc(hidden)]
 pub trait ViaDeclared {
     fn errors(&self) -> Vec<ErrorInfo>;
 }
@@ -281,7 +366,6 @@ impl<E: DeclaredErrors + ?Sized> ViaDeclared for ErrorsOf<E> {
 }
 
 /// `E` declares nothing (picked only when `E` is not [`DeclaredErrors`]).
-#[doc(hidden)]
 #[doc(hidden)]
 pub trait ViaNothing {
     fn errors(&self) -> Vec<ErrorInfo>;
