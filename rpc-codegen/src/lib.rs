@@ -26,8 +26,12 @@
 //!
 //! # Integers
 //!
-//! A JavaScript `number` holds integers exactly up to 2^53 - 1. An integer
-//! schema that can exceed it is a `bigint`: a `format` of `int64`,
+//! A JavaScript `number` holds integers exactly up to 2^53 - 1. Integers
+//! are `number` (DESIGN's contract), and one that a `number` cannot hold
+//! exactly never comes back rounded: an answer holding one, at a place whose
+//! schema says it can exceed 2^53 - 1, fails with -32603 naming the value
+//! and the flag. With [`Options::bigint`] (`rpc-codegen typescript
+//! --bigint`), an integer schema that can exceed it is a `bigint`: a `format` of `int64`,
 //! `uint64`, `int128`, `uint128`, `int` or `uint` (what schemars writes for
 //! `i64`, `u64`, `i128`, `u128`, `isize` and `usize`), unless a `minimum`
 //! and a `maximum` both within 2^53 - 1 narrow it; or any `minimum` or
@@ -143,11 +147,16 @@
 //! let module = rpc_codegen::typescript(&document).unwrap();
 //! assert!(module.contains("add(a: number, b: number): Promise<number>"));
 //!
-//! // The same method on `i64`: a `bigint`, and where the result holds one.
+//! // The same method on `i64`: with `bigint`, a `bigint`, and where the result holds one.
 //! let wide = serde_json::to_string(&document)
 //!     .unwrap()
 //!     .replace(r#"{"type":"integer"}"#, r#"{"type":"integer","format":"int64"}"#);
-//! let module = rpc_codegen::typescript(&serde_json::from_str(&wide).unwrap()).unwrap();
+//! let wide = serde_json::from_str(&wide).unwrap();
+//! // By default still a `number` (an answer beyond 2^53 - 1 is an error).
+//! let module = rpc_codegen::typescript(&wide).unwrap();
+//! assert!(module.contains("add(a: number, b: number): Promise<number>"));
+//! let options = rpc_codegen::Options::default().bigint(true);
+//! let module = rpc_codegen::typescript_with(&wide, options).unwrap();
 //! assert!(module.contains("add(a: bigint | number, b: bigint | number): Promise<bigint>"));
 //! assert!(module.contains(r#"__rpcWire("add", __rpcPositional([a, b]), false, {"n":true})"#));
 //! ```
@@ -159,7 +168,7 @@ mod typescript;
 
 use serde_json::Value;
 
-pub use typescript::typescript;
+pub use typescript::{typescript, typescript_with, Options};
 
 /// What can go wrong when reading a document.
 #[derive(Debug, thiserror::Error)]

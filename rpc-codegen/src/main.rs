@@ -5,15 +5,22 @@
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: rpc-codegen typescript SOURCE
-  SOURCE  an OpenRPC document: a JSON file, or an http(s):// URL (GET first, then POST rpc.discover)
+const USAGE: &str = "usage: rpc-codegen typescript [--bigint] SOURCE
+  SOURCE    an OpenRPC document: a JSON file, or an http(s):// URL (GET first, then POST rpc.discover)
+  --bigint  integers that can exceed 2^53 - 1 (int64, uint64, ...) are `bigint`, read and sent
+            exactly; without it they are `number`, and an answer holding one beyond 2^53 - 1
+            fails with -32603 instead of coming back rounded
 Prints one TypeScript module on standard output.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [command, source] if command == "typescript" => {
-            let module = rpc_codegen::load(source).and_then(|d| rpc_codegen::typescript(&d));
+    let bigint = args.iter().any(|a| a == "--bigint");
+    let rest: Vec<&String> = args.iter().filter(|a| *a != "--bigint").collect();
+    match rest.as_slice() {
+        [command, source] if *command == "typescript" => {
+            let options = rpc_codegen::Options::default().bigint(bigint);
+            let module =
+                rpc_codegen::load(source).and_then(|d| rpc_codegen::typescript_with(&d, options));
             match module {
                 Ok(module) => {
                     print!("{module}");
@@ -25,7 +32,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        [flag] if flag == "--help" || flag == "-h" => {
+        [flag] if *flag == "--help" || *flag == "-h" => {
             println!("{USAGE}");
             ExitCode::SUCCESS
         }

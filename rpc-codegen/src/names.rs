@@ -150,6 +150,7 @@ pub(crate) const MODULE_TYPES: &[&str] = &[
     "Parsed",
     "Waiter",
     "OpenSocket",
+    "Inexact",
 ];
 
 /// The runtime's function that makes positional params.

@@ -166,7 +166,10 @@ function __rpcWire(method: string, params: Wire["params"], notification = false,
 //
 // A JavaScript number holds integers exactly up to 2^53 - 1. Where the document says an
 // integer can be larger (`format` int64, uint64, int128, uint128, int or uint, or a
-// `minimum` or `maximum` beyond 2^53 - 1), the module's type is `bigint`, and:
+// `minimum` or `maximum` beyond 2^53 - 1), the module's type is `number` unless it was
+// generated with `--bigint`; then an answer holding such an integer beyond 2^53 - 1 fails
+// with -32603 naming it, rather than coming back rounded. With `--bigint` the type is
+// `bigint`, and:
 // - sending, a `bigint` anywhere in the params is written as a bare JSON number;
 // - receiving, an integer at a place typed `bigint` is read exactly, however large. Before
 //   `JSON.parse`, each integer literal that a number would round is rewritten as a string
@@ -234,8 +237,12 @@ function parseJson(text: string): Parsed {
 function exact(value: unknown, places: Places | undefined, marker: string | undefined, named: ReadonlyMap<string, Places>, hops = 0): unknown {
   if (places === undefined || hops > 32) return value;
   if (places.n) {
-    if (typeof value === "number" && Number.isInteger(value)) return BigInt(value);
-    if (marker !== undefined && typeof value === "string" && value.startsWith(marker)) return BigInt(value.slice(marker.length));
+    if (typeof value === "number" && Number.isInteger(value)) return __rpcBigints ? BigInt(value) : value;
+    if (marker !== undefined && typeof value === "string" && value.startsWith(marker)) {
+      const literal = value.slice(marker.length);
+      if (__rpcBigints) return BigInt(literal);
+      throw new Inexact(literal);
+    }
   }
   // `a` and `r` look at this same value: `hops` ends a schema that only names itself.
   for (const alternative of places.a ?? []) value = exact(value, alternative, marker, named, hops + 1);
@@ -308,9 +315,23 @@ function encodeJson(value: unknown): string {
   return encode("", value) ?? "null";
 }
 
+/** An integer typed `number` that a number cannot hold exactly (a module generated without `--bigint`). */
+class Inexact extends Error {
+  constructor(readonly literal: string) {
+    super(`the answer holds the integer ${literal}, beyond what a number holds exactly (2^53 - 1): generate the client with \`rpc-codegen typescript --bigint\` to read it as a bigint`);
+  }
+}
+
 /** `answer` as parsed with `marker`, its result's integers at `places` exact, every other big literal a number. */
 function decode(answer: Answer, places: Places | undefined, marker: string | undefined, named: ReadonlyMap<string, Places>): Answer {
-  if ("result" in answer) answer.result = exact(answer.result, places, marker, named);
+  if ("result" in answer) {
+    try {
+      answer.result = exact(answer.result, places, marker, named);
+    } catch (error) {
+      if (!(error instanceof Inexact)) throw error;
+      return { id: answer.id, error: { code: -32603, message: error.message, data: error.literal } };
+    }
+  }
   return inexact(answer, marker) as Answer;
 }
 
@@ -717,7 +738,16 @@ class Connection {
     const items = this.items.get(id);
     if (!items) return;
     if ("result" in notice) {
-      items.push(inexact(exact(notice.result, items.call.places, marker, this.named), marker));
+      let item: unknown;
+      try {
+        item = exact(notice.result, items.call.places, marker, this.named);
+      } catch (error) {
+        if (!(error instanceof Inexact)) throw error;
+        items.end(new RpcError(-32603, error.message, error.literal));
+        this.items.delete(id);
+        return;
+      }
+      items.push(inexact(item, marker));
     } else if ("error" in notice) {
       const e = inexact(notice.error, marker) as Answer["error"] | null;
       items.end(e ? new RpcError(e.code, e.message, e.data) : undefined);

@@ -69,6 +69,8 @@ enum Role {
 /// Writes schemas as TypeScript types.
 pub(crate) struct Types<'a> {
     pub(crate) names: &'a SchemaNames,
+    /// Wide integers as `bigint` (else `number`).
+    pub(crate) bigint: bool,
 }
 
 impl Types<'_> {
@@ -190,7 +192,7 @@ impl Types<'_> {
     ) -> String {
         match kind {
             "string" => "string".into(),
-            "integer" if is_wide_integer(object) => match role {
+            "integer" if self.bigint && is_wide_integer(object) => match role {
                 Role::Param => "bigint | number".into(),
                 Role::Value => "bigint".into(),
             },
@@ -345,7 +347,10 @@ mod tests {
     #[test]
     fn what_typescript_cannot_say_is_unknown_with_a_comment() {
         let names = SchemaNames::new(None);
-        let types = Types { names: &names };
+        let types = Types {
+            names: &names,
+            bigint: true,
+        };
         let of = |schema: Value| types.of(&schema, "");
         assert_eq!(
             of(serde_json::json!({"not": {"type": "string"}})),

@@ -73,11 +73,39 @@ static ANY: Value = Value::Bool(true);
 /// use, when several use it.
 const INLINE: usize = 256;
 
-/// The TypeScript client module for an OpenRPC `document`.
+/// How the module is written.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct Options {
+    /// Integers that can exceed 2^53 - 1 (schemars's `int64`, `uint64`,
+    /// `int128`, `uint128`, `int`, `uint` formats, or bounds beyond it) are
+    /// `bigint`, read and sent exactly (`rpc-codegen typescript --bigint`).
+    /// Without it they are `number`, as every other integer, and an answer
+    /// holding one that a `number` cannot hold exactly fails with -32603
+    /// naming the value, instead of coming back rounded.
+    pub bigint: bool,
+}
+
+impl Options {
+    /// Options with 64-bit and larger integers as `bigint` (or not).
+    pub fn bigint(mut self, on: bool) -> Self {
+        self.bigint = on;
+        self
+    }
+}
+
+/// The TypeScript client module for an OpenRPC `document`, with the
+/// default [`Options`] (integers are `number`).
 ///
 /// Fails with [`Error::Duplicates`] when two methods share a name, or two
 /// parameters of one method do.
 pub fn typescript(document: &Value) -> Result<String, Error> {
+    typescript_with(document, Options::default())
+}
+
+/// The TypeScript client module for an OpenRPC `document`, written as
+/// `options` say.
+pub fn typescript_with(document: &Value, options: Options) -> Result<String, Error> {
     let methods = document
         .get("methods")
         .and_then(Value::as_array)
@@ -98,8 +126,11 @@ pub fn typescript(document: &Value) -> Result<String, Error> {
     // error at once, not 4 000 times its types.
     check_unique(&methods, &components)?;
     let mut names = SchemaNames::new(schemas);
-    let shared = Shared::new(&methods, &components, &mut names);
-    let types = Types { names: &names };
+    let shared = Shared::new(&methods, &components, &mut names, options.bigint);
+    let types = Types {
+        names: &names,
+        bigint: options.bigint,
+    };
     let places = Places::new(schemas, &names);
     // The type of a result: by name when shared.
     let type_of = |descriptor: &Value| -> String {
@@ -242,6 +273,10 @@ pub fn typescript(document: &Value) -> Result<String, Error> {
         ));
         out.push_str(&format!("export type {ts} = {ty};\n\n"));
     }
+    out.push_str(&format!(
+        "/** Whether integers beyond 2^53 - 1 are `bigint` (`rpc-codegen typescript --bigint`). */\nconst __rpcBigints: boolean = {};\n\n",
+        options.bigint
+    ));
     out.push_str(RUNTIME);
     let mut named = places.named(schemas);
     named.extend(shared.types.iter().filter_map(|(ts, _, _)| {
@@ -363,6 +398,7 @@ impl<'a> Shared<'a> {
         methods: &[(&str, &'a Value)],
         components: &Components<'a>,
         names: &mut SchemaNames,
+        bigint: bool,
     ) -> Shared<'a> {
         let mut uses: HashMap<&str, usize> = HashMap::new();
         for (_, method) in methods {
@@ -374,7 +410,7 @@ impl<'a> Shared<'a> {
             }
         }
         let mut long: Vec<(&str, String)> = {
-            let types = Types { names };
+            let types = Types { names, bigint };
             uses.into_iter()
                 .filter(|(_, uses)| *uses > 1)
                 .filter_map(|(reference, _)| {

@@ -45,14 +45,29 @@ fn document(name: &str) -> String {
 }
 
 fn codegen(source: &str) -> Output {
+    codegen_with(source, &[])
+}
+
+fn codegen_with(source: &str, flags: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rpc-codegen"))
-        .args(["typescript", source])
+        .arg("typescript")
+        .args(flags)
+        .arg(source)
         .output()
         .expect("running rpc-codegen")
 }
 
 fn generate(source: &str) -> String {
-    let out = codegen(source);
+    generate_with(source, &[])
+}
+
+/// The module with 64-bit and larger integers as `bigint`.
+fn generate_bigint(source: &str) -> String {
+    generate_with(source, &["--bigint"])
+}
+
+fn generate_with(source: &str, flags: &[&str]) -> String {
+    let out = codegen_with(source, flags);
     assert!(
         out.status.success(),
         "rpc-codegen typescript {source} failed:\n{}",
@@ -232,8 +247,8 @@ fn the_calculators_client_compiles_and_calls_it_over_http_and_websocket() {
 fn integers_beyond_2_to_the_53_go_to_the_calculator_and_back_exactly() {
     let served = calculator::Served::start("newline");
     let dir = workdir("ts-integers");
-    let module = generate(&served.http);
-    // i64 and u64 are `bigint`; parameters take a `number` too.
+    let module = generate_bigint(&served.http);
+    // With --bigint, i64 and u64 are `bigint`; parameters take a `number` too.
     assert!(
         module.contains(
             "subtract(minuend: bigint | number, subtrahend: bigint | number): Promise<bigint>"
@@ -261,11 +276,39 @@ fn integers_beyond_2_to_the_53_go_to_the_calculator_and_back_exactly() {
 }
 
 #[test]
+fn without_bigint_integers_are_numbers_and_one_beyond_2_to_the_53_is_an_error_not_rounded() {
+    let served = calculator::Served::start("newline");
+    let dir = workdir("ts-inexact");
+    let module = generate(&served.http);
+    // DESIGN section 6: integers are `number`.
+    assert!(
+        module.contains("subtract(minuend: number, subtrahend: number): Promise<number>"),
+        "{module}"
+    );
+    std::fs::write(dir.join("calculator.ts"), &module).unwrap();
+    std::fs::write(
+        dir.join("inexact.ts"),
+        include_str!("typescript/inexact.ts"),
+    )
+    .unwrap();
+    compile_and_run(
+        &dir,
+        &["calculator.ts", "inexact.ts"],
+        &[
+            "--experimental-websocket",
+            "inexact.js",
+            &served.http,
+            &served.ws(),
+        ],
+    );
+}
+
+#[test]
 fn the_runtime_reads_big_integers_exactly_only_where_typed_bigint_and_sends_them_bare() {
     // The calculator returns no u64 a test can choose (u64::MAX would be a
     // sleep of 584 million years): crafted answers from a mock server.
     let dir = workdir("ts-wide");
-    let module = generate(&document("wide-integers.json"));
+    let module = generate_bigint(&document("wide-integers.json"));
     std::fs::write(dir.join("wide_integers.ts"), &module).unwrap();
     std::fs::write(dir.join("wide.ts"), include_str!("typescript/wide.ts")).unwrap();
     compile_and_run(&dir, &["wide_integers.ts", "wide.ts"], &["wide.js"]);
@@ -487,7 +530,7 @@ fn a_server_without_get_is_asked_with_rpc_discover_and_bad_sources_fail_clearly(
         .output()
         .unwrap();
     assert_eq!(usage.status.code(), Some(2));
-    assert!(text(&usage).contains("usage: rpc-codegen typescript SOURCE"));
+    assert!(text(&usage).contains("usage: rpc-codegen typescript [--bigint] SOURCE"));
 }
 
 /// The hostile documents of `tests/documents` that generate a module.

@@ -18,8 +18,8 @@ async function main(): Promise<void> {
   const ticks = await client.subscribe_ticks(20);
   const plainTicks = await plain.subscribe_ticks(20);
   const items = ticks[Symbol.asyncIterator]();
-  const seen: bigint[] = [];
-  while (seen.length < 3) seen.push((await items.next()).value as bigint);
+  const seen: number[] = [];
+  while (seen.length < 3) seen.push((await items.next()).value as number);
   check(seen.join(",") === "0,1,2", `before: ${seen}`);
 
   const inFlight = client.sleep(60000).then(
@@ -47,18 +47,18 @@ async function main(): Promise<void> {
   check(ended instanceof Error && /closed/.test(ended.message), `without reconnect, the subscription ends: ${ended}`);
 
   // The items queued before the drop, then the re-issued subscription's, from 0 again.
-  const after: bigint[] = [];
+  const after: number[] = [];
   for (;;) {
     const next = await items.next();
     check(!next.done, "the subscription goes on");
-    after.push(next.value as bigint);
-    const restart = after.lastIndexOf(0n);
+    after.push(next.value as number);
+    const restart = after.lastIndexOf(0);
     if (restart >= 0 && after.length - restart === 3) break;
   }
   check(after.slice(-3).join(",") === "0,1,2", `after: ${after}`);
   console.error(`resubscribed ${Date.now() - started} ms after the drop; items after it: ${after}`);
-  check((await during) === 5n, "a call made while the server was down");
-  check((await client.subtract(5, 3)) === 2n, "calls after the reconnection");
+  check((await during) === 5, "a call made while the server was down");
+  check((await client.subtract(5, 3)) === 2, "calls after the reconnection");
   check(await ticks.unsubscribe(), "the server knows the re-issued subscription");
   client.close();
   plain.close();
