@@ -224,7 +224,8 @@ fn types_are_described_completely_with_shared_components() {
         count["errors"],
         json!([
             {"code": -32010, "message": "Nothing there"},
-            {"code": -32011, "message": "Bad key"}
+            // A variant with fields: its `Display` template, not an invented text.
+            {"code": -32011, "message": "bad key {0}"}
         ])
     );
 
@@ -331,6 +332,21 @@ async fn the_calculators_document_describes_stats_and_shape_and_validates() {
     assert_eq!(
         method(&doc, "divide")["errors"][0],
         json!({"code": -32000, "message": "Division by zero"})
+    );
+    // A variant with fields: its `Display` template; one whose template is
+    // only a placeholder: its doc comment.
+    let errors = method(&doc, "divide")["errors"].as_array().unwrap().clone();
+    assert!(
+        errors.contains(
+            &json!({"code": -32002, "message": "{0} needs a duplex connection (WebSocket or TCP)"})
+        ),
+        "{errors:?}"
+    );
+    assert!(
+        errors.contains(
+            &json!({"code": -32602, "message": "An argument outside the accepted range."})
+        ),
+        "{errors:?}"
     );
     // What it pushes: notifications and subscriptions.
     assert_eq!(method(&doc, "notify_me")["x-notifies"], json!(["tick"]));

@@ -258,18 +258,37 @@ fn expand(ident: &syn::Ident, krate: &syn::Path, variants: &[Variant<'_>]) -> To
     }
 }
 
-/// What discovery says a variant means: its `#[error("...")]` text when
-/// that has no placeholders, else its name in words (`DivisionByZero`:
-/// "Division by zero").
+/// What discovery says a variant means: its `#[error("...")]` text (the
+/// `Display` template, placeholders and all: "out of {item}") when it says
+/// more than its placeholders; else the first line of its doc comment;
+/// else its name in words (`DivisionByZero`: "Division by zero").
 fn declared_message(variant: &syn::Variant) -> String {
-    let literal = variant
+    let template = variant
         .attrs
         .iter()
         .filter(|a| a.path().is_ident("error"))
         .find_map(|a| a.parse_args::<syn::LitStr>().ok())
-        .map(|s| s.value())
-        .filter(|s| !s.contains('{'));
-    literal.unwrap_or_else(|| {
+        .map(|s| s.value().replace("{{", "\u{1}").replace("}}", "\u{2}"))
+        .filter(|t| says_more_than_placeholders(t))
+        .map(|t| t.replace('\u{1}', "{").replace('\u{2}', "}"));
+    let documented = || {
+        variant
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident("doc"))
+            .find_map(|a| match &a.meta {
+                syn::Meta::NameValue(nv) => match &nv.value {
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(s),
+                        ..
+                    }) => Some(s.value().trim().to_owned()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .filter(|line| !line.is_empty())
+    };
+    template.or_else(documented).unwrap_or_else(|| {
         let mut words = String::new();
         for (i, c) in variant.ident.to_string().chars().enumerate() {
             if c.is_uppercase() && i > 0 {
@@ -280,5 +299,22 @@ fn declared_message(variant: &syn::Variant) -> String {
             }
         }
         words
+    })
+}
+
+/// Whether a format template has text of its own beside its `{...}`
+/// placeholders (`"{0}"` has none).
+fn says_more_than_placeholders(template: &str) -> bool {
+    let mut depth = 0usize;
+    template.chars().any(|c| match c {
+        '{' => {
+            depth += 1;
+            false
+        }
+        '}' => {
+            depth = depth.saturating_sub(1);
+            false
+        }
+        c => depth == 0 && c.is_alphanumeric(),
     })
 }
