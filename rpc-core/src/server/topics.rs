@@ -28,12 +28,20 @@ pub const MAX_TOPIC_NAME: usize = 256;
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let topics = rpc_core::subscription::Topics::new();
-/// let news = topics.subscribe("news")?; // what a handler returns
+/// use rpc_core::subscription::{Subscription, Topics};
+/// let topics = Topics::new();
+/// // What a handler returns: typed as the method declares its items.
+/// let news: Subscription<serde_json::Value> = topics.subscribe("news")?;
 /// assert_eq!(topics.publish("news", &serde_json::json!("hello")), 1);
 /// assert_eq!(topics.publish("sport", &serde_json::json!(1)), 0);
 /// drop(news); // its subscription ended: the topic is gone
 /// assert_eq!(topics.len(), 0);
+/// // Any serializable type, encoded once for every subscriber.
+/// #[derive(serde::Serialize)]
+/// struct Todo { id: u64, title: String }
+/// let changes: Subscription<Todo> = topics.subscribe("changes")?;
+/// assert_eq!(topics.publish("changes", &Todo { id: 1, title: "milk".into() }), 1);
+/// # drop(changes);
 /// # Ok::<_, rpc_core::ErrorObject>(()) });
 /// ```
 #[derive(Clone)]
@@ -127,8 +135,14 @@ impl Topics {
     }
 
     /// A subscription to `topic`: what a subscription handler returns.
-    /// A name longer than the limit is refused with -32602.
-    pub fn subscribe(&self, topic: &str) -> Result<Subscription<serde_json::Value>, ErrorObject> {
+    /// A name longer than the limit is refused with -32602. `T` is the item
+    /// type the method declares (`Subscription<Todo>`, or `serde_json::Value`
+    /// for anything): the messages go out as [`publish`](Self::publish)ed,
+    /// encoded once, so publish values of that shape.
+    pub fn subscribe<T: Send + 'static>(
+        &self,
+        topic: &str,
+    ) -> Result<Subscription<T>, ErrorObject> {
         if topic.len() > self.inner.max_name {
             return Err(ErrorObject::invalid_params(format_args!(
                 "topic name of {} bytes; the limit is {}",
@@ -166,7 +180,7 @@ impl Topics {
     /// backplane) on the other instances; returns how many subscriptions
     /// on this instance took it (a full one ends as lagged). The message
     /// is encoded once, whatever the number of subscribers.
-    pub fn publish(&self, topic: &str, message: &serde_json::Value) -> u64 {
+    pub fn publish<M: serde::Serialize + ?Sized>(&self, topic: &str, message: &M) -> u64 {
         let Ok(encoded) = serde_json::value::to_raw_value(message) else {
             return 0;
         };
