@@ -115,7 +115,8 @@ pub use rpc_core::{
     backplane, discover, duplex, limits, subscription, Limits, DEFAULT_CLIENT_TIMEOUT,
 };
 pub use rpc_core::{
-    code, Client, Context, Deadline, Error, ErrorObject, Id, InProcess, MethodTable, TransportKind,
+    code, Client, ConfigError, Context, Deadline, Error, ErrorObject, Id, InProcess, MethodTable,
+    TransportKind,
 };
 #[cfg(feature = "server")]
 pub use rpc_http::{shutdown, Shutdown};
@@ -135,9 +136,9 @@ pub mod server {
 /// implement [`ServiceClient`](client::ServiceClient).
 pub mod client {
     pub use rpc_core::{
-        Answer, BoxError, BoxFuture, Client, Error, Idempotent, Inbox, InvalidResponse, Opened,
-        Outgoing, ParamsBuilder, ServiceBatch, ServiceClient, SubscribeCall, SubscriptionStream,
-        Transport, TransportService, DEFAULT_CLIENT_TIMEOUT,
+        Answer, BoxError, BoxFuture, Client, ConfigError, Error, Idempotent, Inbox,
+        InvalidResponse, Opened, Outgoing, ParamsBuilder, ServiceBatch, ServiceClient,
+        SubscribeCall, SubscriptionStream, Transport, TransportService, DEFAULT_CLIENT_TIMEOUT,
     };
     #[cfg(all(feature = "client", feature = "http"))]
     pub use rpc_http::http::{RetryLayer, RetryPolicy};

@@ -351,7 +351,7 @@ async fn a_reqwest_client_of_ones_own_carries_the_calls() {
     );
     // Settings that build a reqwest client belong on the one handed in.
     let err = http.with_proxy("http://127.0.0.1:3128").unwrap_err();
-    assert!(matches!(err, rpc::Error::Config { .. }), "{err:?}");
+    assert!(matches!(err, rpc::ConfigError::Setting { .. }), "{err:?}");
 }
 
 #[tokio::test]
@@ -775,7 +775,7 @@ async fn user_info_without_a_password_and_bad_ports() {
     for url in ["http://127.0.0.1:85450/", "https://example.com:4433x/"] {
         let err = HttpClient::new(url).unwrap_err();
         assert!(
-            matches!(err, rpc::Error::InvalidUrl { .. }),
+            matches!(err, rpc::ConfigError::InvalidUrl { .. }),
             "{url}: {err:?}"
         );
         assert!(err.to_string().contains("not a port number"), "{err}");

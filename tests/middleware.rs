@@ -411,7 +411,7 @@ async fn only_allowed_origins_may_call_from_a_browser() {
     // `*` is no origin: refused when configured, not at the first request.
     assert!(matches!(
         Server::new(MethodTable::new()).with_allowed_origins(["*"]),
-        Err(rpc::Error::Config { .. })
+        Err(rpc::ConfigError::Setting { .. })
     ));
     // Written as people do (case, trailing slash), compared as browsers send it.
     let server = Server::new(DemoService::default().into_rpc())

@@ -292,7 +292,10 @@ async fn a_proxy_that_refuses_the_tunnel_is_a_clear_connect_error() {
     let err = rpc::ws::WsClient::new(&format!("ws://{plain}/"))
         .with_proxy("socks5://127.0.0.1:1080")
         .unwrap_err();
-    assert!(matches!(err, rpc::Error::InvalidUrl { .. }), "{err:?}");
+    assert!(
+        matches!(err, rpc::ConfigError::InvalidUrl { .. }),
+        "{err:?}"
+    );
     // The HTTP client's refusal, from reqwest's tunnel.
     let err = DemoClient::new(
         HttpClient::new(&format!("https://localhost:{}/", plain.port()))
@@ -338,6 +341,9 @@ async fn https_goes_through_a_proxy_reached_over_tls() {
     let err = rpc::ws::WsClient::new(&format!("wss://localhost:{port}/"))
         .with_proxy(&format!("https://localhost:{tls_proxy_port}"))
         .unwrap_err();
-    assert!(matches!(err, rpc::Error::InvalidUrl { .. }), "{err:?}");
+    assert!(
+        matches!(err, rpc::ConfigError::InvalidUrl { .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("http://"), "{err}");
 }

@@ -456,7 +456,9 @@ async fn worker(
     let client = loop {
         let transport: Result<SoakClient, rpc::Error> = match kind {
             Kind::Http => {
-                rpc::http::HttpClient::new(&format!("http://{addr}/")).map(SoakClient::new)
+                rpc::http::HttpClient::new(&format!("http://{addr}/"))
+                    .map(SoakClient::new)
+                    .map_err(rpc::Error::from)
             }
             Kind::WebSocket => {
                 let endpoint = rpc::ws::endpoint(&format!("ws://{addr}/"), methods.clone());

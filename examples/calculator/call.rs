@@ -115,7 +115,7 @@ async fn connect(args: &CallArgs) -> Result<rpc::Client, rpc::Error> {
     let url = args.url.as_str();
     let events = PrintEvents.into_rpc();
     let ca_cert = match &args.ca_cert {
-        Some(path) => Some(std::fs::read(path).map_err(|e| rpc::Error::Config {
+        Some(path) => Some(std::fs::read(path).map_err(|e| rpc::ConfigError::Setting {
             setting: "--ca-cert",
             source: format!("cannot read {path}: {e}").into(),
         })?),
@@ -142,20 +142,22 @@ async fn connect(args: &CallArgs) -> Result<rpc::Client, rpc::Error> {
         Ok(rpc::Client::new(ws.connect(events).await?))
     } else if let Some(addr) = url.strip_prefix("tcp://") {
         if args.token.is_some() {
-            return Err(rpc::Error::Config {
+            return Err(rpc::ConfigError::Setting {
                 setting: "--token",
                 source: "needs http(s):// or ws(s)://: TCP carries no credentials".into(),
-            });
+            }
+            .into());
         }
         let addr = addr.trim_end_matches('/');
         Ok(rpc::Client::new(
             rpc::tcp::connect(addr, &StreamOptions::framing(args.framing), events).await?,
         ))
     } else {
-        Err(rpc::Error::InvalidUrl {
+        Err(rpc::ConfigError::InvalidUrl {
             url: url.to_owned(),
             reason: "use http://, https://, ws://, wss:// or tcp://".into(),
-        })
+        }
+        .into())
     }
 }
 

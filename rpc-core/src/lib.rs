@@ -83,9 +83,9 @@ pub use protocol::cancel;
 pub use client::SubscriptionStream;
 #[cfg(feature = "client")]
 pub use client::{
-    Answer, Batch, BatchAnswer, BatchOf, BoxFuture, Client, Error, Idempotent, Inbox, Notice,
-    Opened, Outgoing, ParamsBuilder, Push, ServiceBatch, ServiceClient, Slot, Slots, SubscribeCall,
-    Transport, TransportService, DEFAULT_CLIENT_TIMEOUT, MAX_TYPED_BATCH,
+    Answer, Batch, BatchAnswer, BatchOf, BoxFuture, Client, ConfigError, Error, Idempotent, Inbox,
+    Notice, Opened, Outgoing, ParamsBuilder, Push, ServiceBatch, ServiceClient, Slot, Slots,
+    SubscribeCall, Transport, TransportService, DEFAULT_CLIENT_TIMEOUT, MAX_TYPED_BATCH,
 };
 
 #[cfg(all(feature = "server", feature = "client"))]

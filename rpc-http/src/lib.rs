@@ -72,8 +72,8 @@ pub use shutdown::Shutdown;
 pub(crate) fn header(
     name: &str,
     value: &str,
-) -> Result<(::http::HeaderName, ::http::HeaderValue), rpc_core::Error> {
-    let invalid = |source: rpc_core::BoxError| rpc_core::Error::InvalidHeader {
+) -> Result<(::http::HeaderName, ::http::HeaderValue), rpc_core::ConfigError> {
+    let invalid = |source: rpc_core::BoxError| rpc_core::ConfigError::InvalidHeader {
         name: name.to_owned(),
         source,
     };

@@ -12,8 +12,6 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
-use rpc_core::Error;
-
 /// Certificate authorities to trust beyond the Mozilla and platform roots.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ExtraRoots(Vec<CertificateDer<'static>>);
@@ -22,8 +20,8 @@ impl ExtraRoots {
     /// Adds every certificate of a PEM document (at least one), each
     /// checked as a trust anchor: a mistake shows here, not at the first
     /// call.
-    pub(crate) fn add_pem(&mut self, pem: &[u8]) -> Result<(), Error> {
-        let invalid = |source: rpc_core::BoxError| Error::Config {
+    pub(crate) fn add_pem(&mut self, pem: &[u8]) -> Result<(), rpc_core::ConfigError> {
+        let invalid = |source: rpc_core::BoxError| rpc_core::ConfigError::Setting {
             setting: "root certificate",
             source,
         };
@@ -67,23 +65,25 @@ fn built_in_roots() -> &'static Arc<RootCertStore> {
 /// A rustls client configuration on ring (named explicitly: rustls picks
 /// no provider by itself when more than one is built in), trusting the
 /// built-in roots and `extra`.
-pub(crate) fn client_config(extra: &ExtraRoots) -> Result<ClientConfig, Error> {
+pub(crate) fn client_config(extra: &ExtraRoots) -> Result<ClientConfig, rpc_core::ConfigError> {
     let roots = if extra.0.is_empty() {
         Arc::clone(built_in_roots())
     } else {
         let mut roots = RootCertStore::clone(built_in_roots());
         for cert in &extra.0 {
-            roots.add(cert.clone()).map_err(|e| Error::Config {
-                setting: "root certificate",
-                source: Box::new(e),
-            })?;
+            roots
+                .add(cert.clone())
+                .map_err(|e| rpc_core::ConfigError::Setting {
+                    setting: "root certificate",
+                    source: Box::new(e),
+                })?;
         }
         Arc::new(roots)
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config {
+        .map_err(|e| rpc_core::ConfigError::Setting {
             setting: "TLS",
             source: Box::new(e),
         })?

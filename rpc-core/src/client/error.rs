@@ -13,30 +13,11 @@ pub enum Error {
     /// The server answered with a JSON-RPC error object.
     #[error("server returned error {}: {}", .0.code, .0.message)]
     Call(ErrorObject),
-    /// The endpoint's URL is not one this client can use.
-    #[error("invalid URL `{url}`: {reason}")]
-    InvalidUrl {
-        /// The URL given.
-        url: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// A header name or value is not valid HTTP.
-    #[error("invalid header `{name}`: {source}")]
-    InvalidHeader {
-        /// The header's name as given.
-        name: String,
-        /// What the HTTP library said.
-        source: BoxError,
-    },
-    /// Client settings that cannot be used (a certificate, a proxy).
-    #[error("invalid client setting ({setting}): {source}")]
-    Config {
-        /// Which setting.
-        setting: &'static str,
-        /// Why.
-        source: BoxError,
-    },
+    /// A setting that cannot be used (a URL, a header, a certificate, a
+    /// proxy): what builders return, here when it surfaced from a call
+    /// that also connects.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The connection could not be made (refused, unreachable, TLS handshake).
     #[error("cannot connect: {0}")]
     Connect(#[source] BoxError),
@@ -127,6 +108,40 @@ pub enum Error {
         code: u16,
         /// Why.
         reason: &'static str,
+    },
+}
+
+/// A client or server setting that cannot be used, found when it is set
+/// (builders return it) rather than when a call runs; a mistake in the
+/// program or its configuration, not a call's outcome. It converts into
+/// [`Error`], so `?` works in either.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The endpoint's URL is not one this client can use.
+    #[error("invalid URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A header name or value is not valid HTTP.
+    #[error("invalid header `{name}`: {source}")]
+    InvalidHeader {
+        /// The header's name as given.
+        name: String,
+        /// What the HTTP library said.
+        source: BoxError,
+    },
+    /// Another setting that cannot be used (a certificate, a proxy, an
+    /// origin).
+    #[error("invalid setting ({setting}): {source}")]
+    Setting {
+        /// Which setting.
+        setting: &'static str,
+        /// Why.
+        source: BoxError,
     },
 }
 

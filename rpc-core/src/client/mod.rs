@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 
 pub use crate::protocol::{BoxError, InvalidResponse};
 pub use batch::{Batch, BatchOf, Push, Slot, Slots, MAX_TYPED_BATCH};
-pub use error::Error;
+pub use error::{ConfigError, Error};
 pub use layers::TransportService;
 pub use params::ParamsBuilder;
 pub use response::{Answer, BatchAnswer};

@@ -140,7 +140,7 @@ impl Server {
     /// affected. Without it, no CORS headers are sent (browsers then block
     /// reading answers from other origins) but requests are not refused:
     /// see the README on cross-site requests.
-    pub fn with_allowed_origins<I, S>(mut self, origins: I) -> Result<Self, rpc_core::Error>
+    pub fn with_allowed_origins<I, S>(mut self, origins: I) -> Result<Self, rpc_core::ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -151,12 +151,12 @@ impl Server {
                 // As browsers send it: lowercase, no trailing slash.
                 let origin = o.as_ref().trim().trim_end_matches('/').to_ascii_lowercase();
                 if origin == "*" || origin == "null" || origin.is_empty() {
-                    return Err(rpc_core::Error::Config {
+                    return Err(rpc_core::ConfigError::Setting {
                         setting: "allowed origins",
                         source: format!("`{origin}` is not an origin: list each site, as `https://app.example.com`").into(),
                     });
                 }
-                HeaderValue::from_str(&origin).map_err(|e| rpc_core::Error::InvalidHeader {
+                HeaderValue::from_str(&origin).map_err(|e| rpc_core::ConfigError::InvalidHeader {
                     name: "origin".into(),
                     source: Box::new(e),
                 })

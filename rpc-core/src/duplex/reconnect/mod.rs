@@ -548,10 +548,7 @@ impl Reconnecting {
 /// Whether an attempt failed for a reason that trying again cannot cure
 /// (a malformed URL, a header or a certificate that is no good).
 fn is_permanent(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::InvalidUrl { .. } | Error::InvalidHeader { .. } | Error::Config { .. }
-    )
+    matches!(error, Error::Config(_))
 }
 
 /// Whether an error means the connection was lost (rather than the call
