@@ -16,7 +16,7 @@ mod explorer;
 #[cfg(feature = "client")]
 mod retry;
 #[cfg(feature = "server")]
-mod serve;
+pub(crate) mod serve;
 #[cfg(feature = "server")]
 mod server;
 mod status;

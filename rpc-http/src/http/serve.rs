@@ -19,9 +19,15 @@ use tower::ServiceExt;
 use crate::listener::Listener;
 use crate::Shutdown;
 
-/// The shutdown of the server a request came through, in its extensions.
+/// The server a request came through, in its extensions: its shutdown, and
+/// the tracker its run waits on (a WebSocket upgraded by a router mounted in
+/// an app counts there too, so that the server's run returns only once the
+/// WebSocket has drained and closed).
 #[derive(Clone)]
-pub(crate) struct Serving(pub(crate) Shutdown);
+pub(crate) struct Serving {
+    pub(crate) shutdown: Shutdown,
+    pub(crate) tracker: TaskTracker,
+}
 
 /// Accepts connections until the shutdown drains, then waits for them to
 /// finish (the grace period bounds the wait); `tracker` also holds the
@@ -37,14 +43,16 @@ pub(crate) async fn serve(
     while let Some((io, peer)) = listener.accept(shutdown.draining_token()).await {
         let router = router.clone();
         let shutdown_seen = shutdown.clone();
+        let tracker_seen = tracker.clone();
         let activity = Arc::new(Activity::default());
         let seen = activity.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
             // A router mounted in an app drains with the server serving it.
-            request
-                .extensions_mut()
-                .insert(Serving(shutdown_seen.clone()));
+            request.extensions_mut().insert(Serving {
+                shutdown: shutdown_seen.clone(),
+                tracker: tracker_seen.clone(),
+            });
             let busy = Busy::new(&seen);
             let answer = router.clone().oneshot(request);
             async move {

@@ -623,13 +623,12 @@ async fn on_get(State(shared): State<Arc<Shared>>, request: Request) -> Response
         }
         // The shutdown of the server serving this router, when it is
         // mounted in an app that `serve_app` serves.
-        let serving = parts
-            .extensions
-            .get::<super::serve::Serving>()
-            .map(|s| s.0.clone());
+        let serving = parts.extensions.get::<super::serve::Serving>().cloned();
         // A draining server takes no new connection: a reconnecting client
         // goes elsewhere instead of being accepted and closed in a loop.
-        if shared.shutdown.is_triggered() || serving.as_ref().is_some_and(Shutdown::is_triggered) {
+        if shared.shutdown.is_triggered()
+            || serving.as_ref().is_some_and(|s| s.shutdown.is_triggered())
+        {
             return error_reply(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorObject::new(code::SHUTTING_DOWN, "Server is shutting down"),

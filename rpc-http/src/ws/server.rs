@@ -8,8 +8,8 @@ use rpc_core::duplex::DuplexConnection;
 use rpc_core::Context;
 
 use super::adapter::adapt;
+use crate::http::serve::Serving;
 use crate::http::Shared;
-use crate::Shutdown;
 
 /// Upgrades an HTTP request and runs the connection until the peer leaves
 /// or the server's shutdown has drained it.
@@ -17,11 +17,14 @@ pub(crate) fn accept(
     upgrade: WebSocketUpgrade,
     shared: Arc<Shared>,
     context: Context,
-    serving: Option<Shutdown>,
+    serving: Option<Serving>,
 ) -> Response {
     // Counted as a connection of the server until it ends, so that a
     // shutdown waits for it.
     let tracked = shared.tracker.token();
+    // And of the server serving the app this router is mounted in.
+    let served = serving.as_ref().map(|s| s.tracker.token());
+    let serving = serving.map(|s| s.shutdown);
     let max = shared.dispatcher.limits().max_message_bytes;
     upgrade
         // Browsers that offer subprotocols (`jsonrpc`, and `bearer.TOKEN`
@@ -51,5 +54,6 @@ pub(crate) fn accept(
                 .follow_with(serving.as_ref(), &connection)
                 .await;
             drop(tracked);
+            drop(served);
         })
 }
