@@ -26,6 +26,8 @@ use crate::Shutdown;
 #[derive(Clone)]
 pub(crate) struct Serving {
     pub(crate) shutdown: Shutdown,
+    /// Read by the WebSocket upgrade only.
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     pub(crate) tracker: TaskTracker,
 }
 
