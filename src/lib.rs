@@ -213,3 +213,14 @@ pub use rpc_core::__private;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The guide's examples (`docs/guide/`), compiled as doctests.
+#[cfg(doctest)]
+pub mod guide {
+    #[doc = include_str!("../docs/guide/dependencies.md")]
+    pub struct Dependencies;
+    #[doc = include_str!("../docs/guide/axum.md")]
+    pub struct Axum;
+    #[doc = include_str!("../docs/guide/errors.md")]
+    pub struct Errors;
+}
