@@ -58,9 +58,7 @@ async fn board() -> (std::net::SocketAddr, BoardClient) {
 async fn deaf_socket(
     addr: std::net::SocketAddr,
 ) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let stream = socket.connect(addr).await.unwrap();
+    let stream = deaf_tcp(addr).await;
     let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/"), stream)
         .await
         .unwrap();

@@ -464,13 +464,7 @@ async fn only_allowed_origins_may_call_from_a_browser() {
     let program = http.post(&url).body(body).send().await.unwrap();
     assert_eq!(program.status(), 200);
     // A WebSocket opened by a page on another origin is refused too.
-    let refused = rpc::ws::WsClient::new(&format!("ws://{addr}/"))
-        .with_header("origin", "https://evil.example")
-        .unwrap()
-        .connect(MethodTable::new())
-        .await
-        .unwrap_err();
-    assert!(refused.to_string().contains("403"), "{refused}");
+    assert_cross_site_websocket_refused(&format!("ws://{addr}/")).await;
 }
 
 /// `calculator serve --auth-token` with debug logs of `rpc::call` on stderr.
@@ -870,13 +864,7 @@ async fn the_calculators_allowed_origins_and_metrics_listener() {
         assert_eq!(answer["result"], 3, "{origin:?}");
     }
     // A WebSocket from another site is refused as well.
-    let refused = rpc::ws::WsClient::new(&served.ws())
-        .with_header("origin", "https://evil.example")
-        .unwrap()
-        .connect(MethodTable::new())
-        .await
-        .unwrap_err();
-    assert!(refused.to_string().contains("403"), "{refused}");
+    assert_cross_site_websocket_refused(&served.ws()).await;
     // The metrics on their listener, counting the calls above...
     let metrics = reqwest::get(&metrics_url).await.unwrap();
     assert_eq!(metrics.status(), 200);
@@ -906,4 +894,16 @@ async fn the_calculators_allowed_origins_and_metrics_listener() {
         String::from_utf8_lossy(&out.stderr)
     );
     served.kill();
+}
+
+/// A WebSocket opened by a page of another site (`Origin: https://evil.example`)
+/// is refused with 403.
+async fn assert_cross_site_websocket_refused(url: &str) {
+    let refused = rpc::ws::WsClient::new(url)
+        .with_header("origin", "https://evil.example")
+        .unwrap()
+        .connect(MethodTable::new())
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("403"), "{refused}");
 }

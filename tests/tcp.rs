@@ -492,14 +492,19 @@ async fn one_address_over_its_cap_is_closed_at_once_and_others_are_served() {
             .with_max_connections_per_address(3),
     )
     .await;
+    // `add(n, n)` on `socket`, answered.
+    async fn doubles(socket: &mut TcpStream, n: i64) {
+        let call = json!({"jsonrpc": "2.0", "method": "add", "params": [n, n], "id": 1});
+        socket
+            .write_all(format!("{call}\n").as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(read_line(socket).await["result"], 2 * n);
+    }
     let mut held = Vec::new();
     for _ in 0..3 {
         let mut socket = TcpStream::connect(addr).await.unwrap();
-        socket
-            .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"add\",\"params\":[1,1],\"id\":1}\n")
-            .await
-            .unwrap();
-        assert_eq!(read_line(&mut socket).await["result"], 2);
+        doubles(&mut socket, 1).await;
         held.push(socket);
     }
     // The fourth from the same address is accepted and closed at once.
@@ -512,18 +517,10 @@ async fn one_address_over_its_cap_is_closed_at_once_and_others_are_served() {
     let other = tokio::net::TcpSocket::new_v4().unwrap();
     other.bind("127.0.0.2:0".parse().unwrap()).unwrap();
     let mut other = other.connect(addr).await.unwrap();
-    other
-        .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"add\",\"params\":[2,2],\"id\":1}\n")
-        .await
-        .unwrap();
-    assert_eq!(read_line(&mut other).await["result"], 4);
+    doubles(&mut other, 2).await;
     // One leaves: the address may connect again.
     drop(held.pop());
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut again = TcpStream::connect(addr).await.unwrap();
-    again
-        .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"add\",\"params\":[3,3],\"id\":1}\n")
-        .await
-        .unwrap();
-    assert_eq!(read_line(&mut again).await["result"], 6);
+    doubles(&mut again, 3).await;
 }

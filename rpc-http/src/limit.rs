@@ -3,7 +3,7 @@
 //! -32005 "Rate limit exceeded" with the wait in its message, and its
 //! handler does not run. Other calls, and other peers, are unaffected.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
@@ -150,12 +150,13 @@ where
 
     fn call(&mut self, call: Call) -> Self::Future {
         let peer = || {
-            let peer = call.context().get::<SocketAddr>().map(|a| network(a.ip()));
-            let over_network = call
-                .context()
-                .get::<rpc_core::TransportKind>()
-                .is_some_and(|t| *t != rpc_core::TransportKind::InProcess);
-            if peer.is_none() && over_network {
+            let ctx = call.context();
+            let peer = ctx.peer().map(|a| network(a.ip()));
+            if peer.is_none()
+                && ctx
+                    .transport()
+                    .is_some_and(|t| t != rpc_core::TransportKind::InProcess)
+            {
                 no_peer_address();
             }
             peer

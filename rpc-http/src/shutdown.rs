@@ -11,6 +11,7 @@
 //! 4. after the grace period (default 30 s) whatever is left is closed,
 //!    whatever the peers do, and the servers' `run` futures return.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -225,28 +226,29 @@ impl Shutdown {
         other: Option<&Shutdown>,
         connection: &rpc_core::duplex::DuplexConnection,
     ) {
-        let other_draining = async {
-            match other {
-                Some(other) => other.draining().await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             () = connection.closed() => return,
-            () = self.draining() => connection.drain(),
-            () = other_draining => connection.drain(),
+            () = first(self.draining(), other.map(Shutdown::draining)) => connection.drain(),
         }
-        let other_forced = async {
-            match other {
-                Some(other) => other.forced().await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             () = connection.closed() => {}
-            () = self.forced() => connection.close(),
-            () = other_forced => connection.close(),
+            () = first(self.forced(), other.map(Shutdown::forced)) => connection.close(),
         }
+    }
+}
+
+/// Resolves when `one` does, or `other` if there is one.
+// Used as `follow_with` is (by the servers compiled in).
+#[allow(dead_code)]
+async fn first(one: impl Future<Output = ()>, other: Option<impl Future<Output = ()>>) {
+    match other {
+        Some(other) => {
+            tokio::select! {
+                () = one => {}
+                () = other => {}
+            }
+        }
+        None => one.await,
     }
 }
 

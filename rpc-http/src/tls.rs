@@ -8,6 +8,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use rpc_core::ConfigError;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
@@ -20,8 +21,8 @@ impl ExtraRoots {
     /// Adds every certificate of a PEM document (at least one), each
     /// checked as a trust anchor: a mistake shows here, not at the first
     /// call.
-    pub(crate) fn add_pem(&mut self, pem: &[u8]) -> Result<(), rpc_core::ConfigError> {
-        let invalid = |source: rpc_core::BoxError| rpc_core::ConfigError::Setting {
+    pub(crate) fn add_pem(&mut self, pem: &[u8]) -> Result<(), ConfigError> {
+        let invalid = |source: rpc_core::BoxError| ConfigError::Setting {
             setting: "root certificate",
             source,
         };
@@ -65,25 +66,23 @@ fn built_in_roots() -> &'static Arc<RootCertStore> {
 /// A rustls client configuration on ring (named explicitly: rustls picks
 /// no provider by itself when more than one is built in), trusting the
 /// built-in roots and `extra`.
-pub(crate) fn client_config(extra: &ExtraRoots) -> Result<ClientConfig, rpc_core::ConfigError> {
+pub(crate) fn client_config(extra: &ExtraRoots) -> Result<ClientConfig, ConfigError> {
     let roots = if extra.0.is_empty() {
         Arc::clone(built_in_roots())
     } else {
         let mut roots = RootCertStore::clone(built_in_roots());
         for cert in &extra.0 {
-            roots
-                .add(cert.clone())
-                .map_err(|e| rpc_core::ConfigError::Setting {
-                    setting: "root certificate",
-                    source: Box::new(e),
-                })?;
+            roots.add(cert.clone()).map_err(|e| ConfigError::Setting {
+                setting: "root certificate",
+                source: Box::new(e),
+            })?;
         }
         Arc::new(roots)
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| rpc_core::ConfigError::Setting {
+        .map_err(|e| ConfigError::Setting {
             setting: "TLS",
             source: Box::new(e),
         })?

@@ -233,8 +233,7 @@ where
                 };
                 let done = done.clone();
                 // The message is kept while its calls run: it counts.
-                let held = bytes_len;
-                running_bytes.force(held);
+                running_bytes.force(bytes_len);
                 let running_bytes = running_bytes.clone();
                 calls.spawn(async move {
                     tokio::select! {
@@ -247,7 +246,7 @@ where
                         // The connection is gone: drop the call.
                         () = done.cancelled() => {}
                     }
-                    running_bytes.give(held);
+                    running_bytes.give(bytes_len);
                     drop(permit);
                 });
             }

@@ -8,7 +8,7 @@ use ::http::header::{self, HeaderMap, HeaderValue};
 use ::http::{Method, StatusCode};
 use bytes::{Bytes, BytesMut};
 use reqwest::Url;
-use rpc_core::{Answer, BoxFuture, Error, Outgoing, Transport};
+use rpc_core::{Answer, BoxFuture, ConfigError, Error, Outgoing, Transport};
 
 use super::StatusError;
 use crate::tls::ExtraRoots;
@@ -79,7 +79,7 @@ impl Default for Settings {
 }
 
 impl Settings {
-    fn build(&self) -> Result<reqwest::Client, rpc_core::ConfigError> {
+    fn build(&self) -> Result<reqwest::Client, ConfigError> {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(crate::CONNECT_TIMEOUT)
             .pool_idle_timeout(self.idle_timeout)
@@ -112,7 +112,7 @@ impl Settings {
         if let Some((proxy, _)) = &self.proxy {
             builder = builder.proxy(proxy.clone());
         }
-        builder.build().map_err(|e| rpc_core::ConfigError::Setting {
+        builder.build().map_err(|e| ConfigError::Setting {
             setting: "HTTP client",
             source: Box::new(Described::new(None, e)),
         })
@@ -140,7 +140,7 @@ impl std::fmt::Debug for HttpClient {
 
 impl HttpClient {
     /// A client for the endpoint at `url` (`http://` or `https://`).
-    pub fn new(url: &str) -> Result<Self, rpc_core::ConfigError> {
+    pub fn new(url: &str) -> Result<Self, ConfigError> {
         let settings = Settings::default();
         let client = settings.build()?;
         HttpClient::with_parts(client, url, Some(Arc::new(settings)))
@@ -153,7 +153,7 @@ impl HttpClient {
     /// [`with_root_certificates`](Self::with_root_certificates),
     /// [`with_tls_config`](Self::with_tls_config),
     /// [`with_idle_timeout`](Self::with_idle_timeout)) then answer
-    /// [`ConfigError::Setting`](rpc_core::ConfigError::Setting): set them on `client`. [`reqwest`](crate::http::reqwest)
+    /// [`ConfigError::Setting`](ConfigError::Setting): set them on `client`. [`reqwest`](crate::http::reqwest)
     /// is the version this crate uses.
     ///
     /// ```
@@ -165,7 +165,7 @@ impl HttpClient {
     /// let http = HttpClient::from_client(client, "http://127.0.0.1:3000/")?;
     /// # Ok(()) }
     /// ```
-    pub fn from_client(client: reqwest::Client, url: &str) -> Result<Self, rpc_core::ConfigError> {
+    pub fn from_client(client: reqwest::Client, url: &str) -> Result<Self, ConfigError> {
         HttpClient::with_parts(client, url, None)
     }
 
@@ -173,7 +173,7 @@ impl HttpClient {
         client: reqwest::Client,
         url: &str,
         settings: Option<Arc<Settings>>,
-    ) -> Result<Self, rpc_core::ConfigError> {
+    ) -> Result<Self, ConfigError> {
         let mut url = endpoint(url)?;
         let mut headers = HeaderMap::with_capacity(4);
         headers.insert(
@@ -203,9 +203,9 @@ impl HttpClient {
         mut self,
         setting: &'static str,
         change: impl FnOnce(&mut Settings),
-    ) -> Result<Self, rpc_core::ConfigError> {
+    ) -> Result<Self, ConfigError> {
         let Some(settings) = &self.settings else {
-            return Err(rpc_core::ConfigError::Setting {
+            return Err(ConfigError::Setting {
                 setting,
                 source: "this client sends with a reqwest::Client handed in \
                          (HttpClient::from_client): set it on that client"
@@ -220,7 +220,7 @@ impl HttpClient {
     }
 
     /// Adds a header sent with every request (e.g. `Authorization`).
-    pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, rpc_core::ConfigError> {
+    pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, ConfigError> {
         let (name, value) = crate::header(name, value)?;
         self.headers.insert(name, value);
         Ok(self)
@@ -229,7 +229,7 @@ impl HttpClient {
     /// Trusts the certificate authorities of a PEM document (for `https://`
     /// servers, and `https://` proxies, with a private CA or a self-signed
     /// certificate), beside the Mozilla roots and the platform's.
-    pub fn with_root_certificates(self, pem: &[u8]) -> Result<Self, rpc_core::ConfigError> {
+    pub fn with_root_certificates(self, pem: &[u8]) -> Result<Self, ConfigError> {
         let mut roots = match &self.settings {
             Some(settings) => settings.roots.clone(),
             None => ExtraRoots::default(),
@@ -243,10 +243,7 @@ impl HttpClient {
     /// platform roots and any [`with_root_certificates`](Self::with_root_certificates).
     /// It must come from the rustls version this crate uses (0.23); an
     /// empty ALPN list becomes `h2` and `http/1.1`.
-    pub fn with_tls_config(
-        self,
-        config: Arc<rustls::ClientConfig>,
-    ) -> Result<Self, rpc_core::ConfigError> {
+    pub fn with_tls_config(self, config: Arc<rustls::ClientConfig>) -> Result<Self, ConfigError> {
         self.rebuild("TLS", |settings| settings.tls = Some(config))
     }
 
@@ -259,9 +256,9 @@ impl HttpClient {
     /// `https://` ones (`ALL_PROXY` for both), except for the hosts in
     /// `NO_PROXY`. `https://` endpoints are reached through a `CONNECT`
     /// tunnel, `http://` ones by asking the proxy for the whole URL.
-    pub fn with_proxy(self, url: &str) -> Result<Self, rpc_core::ConfigError> {
+    pub fn with_proxy(self, url: &str) -> Result<Self, ConfigError> {
         let shown = crate::redacted(url);
-        let invalid = |reason: String| rpc_core::ConfigError::InvalidUrl {
+        let invalid = |reason: String| ConfigError::InvalidUrl {
             url: shown.clone(),
             reason,
         };
@@ -280,7 +277,7 @@ impl HttpClient {
     /// 4 s: below the keep-alive timeouts of common servers, node's 5 s and
     /// this crate's own, so that a call is rarely sent on a connection the
     /// server is closing at that moment).
-    pub fn with_idle_timeout(self, idle: Duration) -> Result<Self, rpc_core::ConfigError> {
+    pub fn with_idle_timeout(self, idle: Duration) -> Result<Self, ConfigError> {
         self.rebuild("idle timeout", |settings| settings.idle_timeout = idle)
     }
 
@@ -389,8 +386,8 @@ impl HttpClient {
 }
 
 /// The endpoint's URL, checked: `http://` or `https://` with a host.
-fn endpoint(url: &str) -> Result<Url, rpc_core::ConfigError> {
-    let invalid = |reason: String| rpc_core::ConfigError::InvalidUrl {
+fn endpoint(url: &str) -> Result<Url, ConfigError> {
+    let invalid = |reason: String| ConfigError::InvalidUrl {
         url: crate::redacted(url),
         reason,
     };
@@ -504,13 +501,12 @@ mod tests {
             ("https://example.com:4433x/", "not a port number"),
             ("http:///", "no host"),
         ] {
-            let Err(rpc_core::ConfigError::InvalidUrl { reason: got, .. }) = endpoint(url) else {
+            let Err(ConfigError::InvalidUrl { reason: got, .. }) = endpoint(url) else {
                 panic!("{url} accepted");
             };
             assert!(got.contains(reason), "{url}: {got}");
         }
-        let Err(rpc_core::ConfigError::InvalidUrl { url, .. }) = endpoint("ftp://ann:s3cret@x/")
-        else {
+        let Err(ConfigError::InvalidUrl { url, .. }) = endpoint("ftp://ann:s3cret@x/") else {
             panic!("accepted");
         };
         assert!(!url.contains("s3cret"), "{url}");
@@ -539,7 +535,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                rpc_core::ConfigError::Setting {
+                ConfigError::Setting {
                     setting: "proxy",
                     ..
                 }
@@ -567,7 +563,7 @@ mod tests {
         ] {
             let err = http.clone().with_proxy(url).unwrap_err();
             assert!(
-                matches!(err, rpc_core::ConfigError::InvalidUrl { .. }),
+                matches!(err, ConfigError::InvalidUrl { .. }),
                 "{url}: {err:?}"
             );
             assert!(!err.to_string().contains("s3cret"), "{err}");

@@ -272,39 +272,38 @@ impl<R: AsyncRead + Unpin> InTime<R> {
     /// Polls the frames: an item for the engine, or `None` while waiting
     /// (for the peer, or for room).
     fn read(&mut self, cx: &mut TaskContext<'_>) -> Option<Option<Result<Incoming, ErrorObject>>> {
-        let this = self;
-        this.frames.get_mut().allow(READ_SLICE);
-        match this.frames.poll_next_unpin(cx) {
+        self.frames.get_mut().allow(READ_SLICE);
+        match self.frames.poll_next_unpin(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 // Whatever comes next is timed afresh, once the engine asks for it.
-                this.awaited = None;
+                self.awaited = None;
                 // What is left buffered (the start of the next message).
-                if this.account() {
+                if self.account() {
                     // Nothing waits on the room yet: look again at once.
                     cx.waker().wake_by_ref();
                 }
                 return Some(Some(Ok(Incoming::Message(frame.freeze()))));
             }
             Poll::Ready(Some(Err(e))) => {
-                this.ended = true;
+                self.ended = true;
                 return Some(Some(Err(frame_error(&e))));
             }
             Poll::Ready(None) => {
-                this.ended = true;
+                self.ended = true;
                 return Some(Some(Ok(Incoming::Finished)));
             }
             Poll::Pending => {}
         }
-        if this.frames.get_mut().exhausted() {
+        if self.frames.get_mut().exhausted() {
             // More may be waiting in the socket: read it on the next poll,
             // once what is buffered is accounted for.
             cx.waker().wake_by_ref();
         }
-        if this.account() {
+        if self.account() {
             // Registered with the budget: woken when room frees.
-            if let Some(room) = &mut this.room {
+            if let Some(room) = &mut self.room {
                 if room.as_mut().poll(cx).is_ready() {
-                    this.room = None;
+                    self.room = None;
                     cx.waker().wake_by_ref();
                 }
             }

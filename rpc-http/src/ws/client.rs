@@ -2,7 +2,7 @@
 
 use ::http::HeaderMap;
 use rpc_core::duplex::{DuplexConfig, DuplexConnection};
-use rpc_core::{Context, Dispatcher, Error, MethodTable};
+use rpc_core::{ConfigError, Context, Dispatcher, Error, MethodTable};
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -113,7 +113,7 @@ impl WsClient {
     }
 
     /// Adds a header to the handshake request.
-    pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, rpc_core::ConfigError> {
+    pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, ConfigError> {
         let (name, value) = crate::header(name, value)?;
         self.headers.insert(name, value);
         Ok(self)
@@ -121,7 +121,7 @@ impl WsClient {
 
     /// Trusts the certificate authorities of a PEM document for `wss://`,
     /// beside the Mozilla roots and the platform's.
-    pub fn with_root_certificates(mut self, pem: &[u8]) -> Result<Self, rpc_core::ConfigError> {
+    pub fn with_root_certificates(mut self, pem: &[u8]) -> Result<Self, ConfigError> {
         self.roots.add_pem(pem)?;
         Ok(self)
     }
@@ -132,7 +132,7 @@ impl WsClient {
     /// the tunnel). None by default: unlike the HTTP client, the WebSocket
     /// client does not read the environment's proxy variables. A proxy
     /// reached over TLS (`https://`) is not supported for WebSocket: an
-    /// [`ConfigError::InvalidUrl`](rpc_core::ConfigError::InvalidUrl).
+    /// [`ConfigError::InvalidUrl`](ConfigError::InvalidUrl).
     ///
     /// ```
     /// # fn demo() -> Result<(), rpc_core::Error> {
@@ -140,8 +140,8 @@ impl WsClient {
     ///     .with_proxy("http://proxy.internal:3128")?;
     /// # Ok(()) }
     /// ```
-    pub fn with_proxy(mut self, url: &str) -> Result<Self, rpc_core::ConfigError> {
-        let invalid = |reason: String| rpc_core::ConfigError::InvalidUrl {
+    pub fn with_proxy(mut self, url: &str) -> Result<Self, ConfigError> {
+        let invalid = |reason: String| ConfigError::InvalidUrl {
             url: crate::redacted(url),
             reason,
         };
@@ -190,12 +190,14 @@ impl WsClient {
 
     /// Connects; `methods` serves what the server sends this client.
     pub async fn connect(self, methods: MethodTable) -> Result<DuplexConnection, Error> {
-        let mut request = self.url.as_str().into_client_request().map_err(|e| {
-            rpc_core::ConfigError::InvalidUrl {
-                url: self.url.clone(),
-                reason: e.to_string(),
-            }
-        })?;
+        let mut request =
+            self.url
+                .as_str()
+                .into_client_request()
+                .map_err(|e| ConfigError::InvalidUrl {
+                    url: self.url.clone(),
+                    reason: e.to_string(),
+                })?;
         request.headers_mut().extend(self.headers);
         // Answers are bounded like requests on a server: the message size limit.
         let max = rpc_core::DEFAULT_MAX_MESSAGE;
@@ -254,12 +256,13 @@ impl Proxy {
                 80
             });
         let host = target.host().unwrap_or_default();
-        let destination: ::http::Uri = format!("http://{host}:{port}/").parse().map_err(|e| {
-            rpc_core::ConfigError::InvalidUrl {
-                url: target.to_string(),
-                reason: format!("{e}"),
-            }
-        })?;
+        let destination: ::http::Uri =
+            format!("http://{host}:{port}/")
+                .parse()
+                .map_err(|e| ConfigError::InvalidUrl {
+                    url: target.to_string(),
+                    reason: format!("{e}"),
+                })?;
         let mut tunnel = Tunnel::new(self.uri.clone(), HttpConnector::new());
         if let Some(authorization) = &self.authorization {
             tunnel = tunnel.with_auth(authorization.clone());
