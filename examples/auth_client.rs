@@ -47,14 +47,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = format!("http://{}/", listening.local_addr()?);
     tokio::spawn(listening.run());
 
-    let anonymous = VaultClient::new(HttpClient::new(&url)?);
+    let anonymous = rpc::Client::new(HttpClient::new(&url)?);
     match anonymous.secret().await {
         Err(e) => println!("without a token: {e}"),
         Ok(s) => println!("unexpected: {s}"),
     }
 
     let http = HttpClient::new(&url)?.with_header("authorization", "Bearer s3cret")?;
-    let client = VaultClient::new(http).with_timeout(Duration::from_secs(5));
+    let client = rpc::Client::new(http).with_timeout(Duration::from_secs(5));
     println!("with the token: {}", client.secret().await?);
     Ok(())
 }

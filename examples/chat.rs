@@ -63,7 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut people = Vec::new();
     for me in ["ann", "bo", "cy"] {
         let connection = rpc::ws::connect(&url, Printer { me }.into_rpc()).await?;
-        people.push((me, RoomClient::new(connection)));
+        people.push((me, rpc::Client::new(connection)));
     }
     for (me, client) in &people {
         let reached = client

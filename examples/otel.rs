@@ -69,7 +69,7 @@ async fn main() -> ExitCode {
     tokio::spawn(server.run());
 
     let client = match rpc::http::HttpClient::new(&url) {
-        Ok(http) => SumsClient::new(http),
+        Ok(http) => rpc::Client::new(http),
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;

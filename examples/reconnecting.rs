@@ -48,7 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         reconnect = reconnect.with_endpoint(endpoint(url)?);
     }
     let connection = reconnect.connect().await?;
-    let client = TickerClient::new(connection.clone());
+    let client = rpc::Client::new(connection.clone());
 
     // Print every change of the connection's state.
     let mut states = connection.watch_state();

@@ -40,8 +40,8 @@
 //! }
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! // Serve in-process and call through the generated client.
-//! let client = CalculatorClient::new(rpc::InProcess::new(Calc.into_rpc()));
+//! // Serve in-process; `CalculatorClient` (in scope) gives `rpc::Client` the typed methods.
+//! let client = rpc::Client::new(rpc::InProcess::new(Calc.into_rpc()));
 //! assert_eq!(client.add(1, 2).await.unwrap(), 3);
 //! assert_eq!(client.greet("Ann".into(), None).await.unwrap(), "Hello, Ann!");
 //! let err = client.divide(1.0, 0.0).await.unwrap_err();
@@ -68,12 +68,14 @@
 //! `Context` is an ordinary parameter when written with its path
 //! (`app::Context`); written bare, it is reported at the type.
 //!
-//! The generated client `<Trait>Client` has a method per service method,
-//! plus its own `new`, `with_named_params`, `with_positional_params`,
-//! `with_timeout`, `client` and `batch`; a service method may take any of
-//! those names (the client's own method then stays reachable through
-//! [`client::ServiceClient`], the batch's `send` through
-//! [`client::ServiceBatch`]).
+//! `#[rpc]` also generates two traits for the calling side, each with one
+//! blanket implementation: `<Trait>Client` gives every [`Client`] (and any
+//! type that is [`AsClient`]) a typed method per service method, and
+//! `<Trait>Batch` adds the same calls to a typed batch (`client.batch()`).
+//! Bring them into scope with the service trait. A service method may take
+//! any name; where it meets a method of `Client` or of the batch (`call`,
+//! `batch`, `send`...), `client.name(..)` is `Client`'s own and the
+//! service's is `<Trait>Client::name(&client, ..)`.
 //!
 //! # Application errors
 //!
@@ -112,11 +114,8 @@
 
 pub use rpc_core::subscription::Subscription;
 pub use rpc_core::{
-    backplane, discover, duplex, limits, subscription, Limits, DEFAULT_CLIENT_TIMEOUT,
-};
-pub use rpc_core::{
-    code, Client, ConfigError, Context, Deadline, Error, ErrorObject, Id, InProcess, MethodTable,
-    TransportKind,
+    code, AsClient, Client, ConfigError, Context, Deadline, Error, ErrorObject, Id, InProcess,
+    Limits, MethodTable, TransportKind,
 };
 #[cfg(feature = "server")]
 pub use rpc_http::{shutdown, Shutdown};
@@ -125,23 +124,49 @@ pub use rpc_macros::{rpc, RpcError};
 /// The server side of a service: the method table, registering handlers by
 /// hand, reading params, and the dispatcher every transport calls.
 pub mod server {
+    pub use rpc_core::discover;
     pub use rpc_core::{
         to_result, Context, Dispatcher, Handler, Limits, Method, MethodFuture, MethodInfo,
         MethodResult, MethodTable, ParamInfo, Params, ParamsDecoder, RegisterError, ServiceInfo,
     };
 }
 
-/// The client engine: [`Client`] calls methods by name over
-/// any [`Transport`](client::Transport); generated clients wrap one and
-/// implement [`ServiceClient`](client::ServiceClient).
+/// The calling side: [`Client`] calls methods by name (and, with a
+/// generated `<Trait>Client` trait in scope, by typed methods) over any
+/// [`Transport`](client::Transport).
 pub mod client {
+    pub use rpc_core::client::Expecting;
     pub use rpc_core::{
-        Answer, BoxError, BoxFuture, Client, ConfigError, Error, Idempotent, Inbox,
-        InvalidResponse, Opened, Outgoing, ParamsBuilder, ServiceBatch, ServiceClient,
-        SubscribeCall, SubscriptionStream, Transport, TransportService, DEFAULT_CLIENT_TIMEOUT,
+        Answer, AsClient, BoxError, BoxFuture, Client, ConfigError, Error, Idempotent, Inbox,
+        InvalidResponse, Opened, Outgoing, ParamsBuilder, SubscribeCall, SubscriptionStream,
+        Subscriptions, Transport, TransportService, DEFAULT_CLIENT_TIMEOUT,
     };
     #[cfg(all(feature = "client", feature = "http"))]
     pub use rpc_http::http::{RetryLayer, RetryPolicy};
+}
+
+/// Subscriptions on the serving side: what a subscription method returns,
+/// its limits, and named topics that many subscribers share.
+pub mod subscription {
+    pub use rpc_core::subscription::{
+        Publisher, Subscription, Topics, LAG_WAIT, MAX_PER_CONNECTION, MAX_TOPIC_NAME,
+    };
+}
+
+/// Both sides on one connection: a server reaches the client that called
+/// it ([`duplex::caller`]) and calls methods back, and a connection's
+/// settings ([`duplex::DuplexConfig`]).
+pub mod duplex {
+    pub use rpc_core::duplex::{
+        caller, connections, Connections, DuplexConfig, DuplexConnection, KeepAlive,
+    };
+}
+
+/// Sharing topics between server instances: implement
+/// [`Broker`](backplane::Broker) for a message bus (the `rpc-backplane`
+/// crate has Redis and NATS).
+pub mod backplane {
+    pub use rpc_core::backplane::{Backplane, Broker, Deliver};
 }
 
 /// Clients that survive their connection (WebSocket, TCP): back-off and

@@ -46,10 +46,10 @@ impl Board for BoardService {
 /// The tests here read the process's resident memory: one at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn board() -> (std::net::SocketAddr, BoardClient) {
+async fn board() -> (std::net::SocketAddr, rpc::Client) {
     let (addr, _stop) =
         common::http_server(rpc::http::Server::new(BoardService::default().into_rpc())).await;
-    let client = BoardClient::new(rpc::http::HttpClient::new(&format!("http://{addr}/")).unwrap());
+    let client = rpc::Client::new(rpc::http::HttpClient::new(&format!("http://{addr}/")).unwrap());
     (addr, client)
 }
 
@@ -111,7 +111,7 @@ async fn topic_state_is_freed_when_subscribers_leave_and_long_names_are_refused(
     let _alone = ONE_AT_A_TIME.lock().await;
     let (addr, client) = board().await;
     // A name over the limit: -32602, nothing kept.
-    let ws = BoardClient::new(
+    let ws = rpc::Client::new(
         rpc::ws::connect(&format!("ws://{addr}/"), rpc::MethodTable::new())
             .await
             .unwrap(),
@@ -202,8 +202,9 @@ async fn deaf_tcp(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
 
 /// Calls `add` over a fresh TCP connection; how long the answer took.
 async fn timed_add(addr: std::net::SocketAddr) -> Duration {
+    use common::DemoClient;
     let asked = Instant::now();
-    let client = common::DemoClient::new(
+    let client = rpc::Client::new(
         rpc::tcp::connect(
             addr,
             &rpc::tcp::StreamOptions::default(),
@@ -372,7 +373,7 @@ async fn connections_from_one_address_cannot_lock_the_others_out() {
         .build()
         .unwrap();
     let asked = Instant::now();
-    let client = BoardClient::new(
+    let client = rpc::Client::new(
         rpc::http::HttpClient::from_client(other.clone(), &format!("http://{addr}/")).unwrap(),
     );
     assert_eq!(client.topics().await.unwrap(), 0);

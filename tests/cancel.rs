@@ -7,7 +7,7 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{eventually, http_server, Demo, DemoService};
+use common::{eventually, http_server, Demo, DemoBatch, DemoClient, DemoService};
 use futures_util::SinkExt;
 use rpc::http::Server;
 use rpc::tcp::{Framing, TcpServer};
@@ -169,7 +169,7 @@ async fn cancel_request_stops_a_running_call_alone_or_in_a_batch() {
     for framing in DUPLEX {
         let service = DemoService::default();
         let connection = duplex_to(&service, framing).await;
-        let client = common::DemoClient::new(connection.clone());
+        let client = rpc::Client::new(connection.clone());
         // A fresh connection numbers its calls from 1.
         let held = tokio::spawn({
             let client = client.clone();
@@ -229,9 +229,7 @@ async fn a_client_that_gives_up_tells_the_server() {
     for framing in DUPLEX {
         let service = DemoService::default();
         let connection = duplex_to(&service, framing).await;
-        let client = common::DemoClient::new(
-            rpc::Client::new(connection.clone()).with_timeout(Duration::from_millis(200)),
-        );
+        let client = rpc::Client::new(connection.clone()).with_timeout(Duration::from_millis(200));
         let error = client.hold(60_000).await.unwrap_err();
         assert!(matches!(error, rpc::Error::Timeout(_)), "{error:?}");
         // The server dropped the handler's future: it was told, not left running.

@@ -54,6 +54,14 @@ pub enum MapError {
     #[error("bad key {0}")]
     #[rpc(code = -32011)]
     BadKey(String),
+    /// `data`: its fields travel in the error object, and their schema is
+    /// in the document.
+    #[error("{key} is locked until {until}")]
+    #[rpc(code = -32012, data)]
+    Locked { key: String, until: u64 },
+    #[error("{0} of {1} used")]
+    #[rpc(code = -32013, data)]
+    Full(u32, u32),
 }
 
 #[rpc]
@@ -225,8 +233,34 @@ fn types_are_described_completely_with_shared_components() {
         json!([
             {"code": -32010, "message": "Nothing there"},
             // A variant with fields: its `Display` template, not an invented text.
-            {"code": -32011, "message": "bad key {0}"}
+            {"code": -32011, "message": "bad key {0}"},
+            {"code": -32012, "message": "{key} is locked until {until}"},
+            {"code": -32013, "message": "{0} of {1} used"}
         ])
+    );
+    // With `data`: what `data` holds, by code (OpenRPC's error object has
+    // no place for it).
+    assert_eq!(
+        count["x-error-data"],
+        json!({
+            "-32012": {
+                "type": "object",
+                "properties": {
+                    "key": {"type": "string"},
+                    "until": {"type": "integer", "format": "uint64", "minimum": 0}
+                },
+                "required": ["key", "until"]
+            },
+            "-32013": {
+                "type": "array",
+                "prefixItems": [
+                    {"type": "integer", "format": "uint32", "minimum": 0},
+                    {"type": "integer", "format": "uint32", "minimum": 0}
+                ],
+                "minItems": 2,
+                "maxItems": 2
+            }
+        })
     );
 
     // The user's `Value` is a struct; serde_json's is any value.

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use axum::routing::{get, post};
-use common::{http_server, Demo, DemoClient, DemoService};
+use common::{http_server, Demo, DemoBatch, DemoClient, DemoService};
 use rpc::http::{HttpClient, Server};
 use serde_json::{json, Value};
 
@@ -14,8 +14,8 @@ async fn demo_server() -> (String, rpc::Shutdown) {
     (format!("http://{addr}/"), token)
 }
 
-fn client(url: &str) -> DemoClient {
-    DemoClient::new(HttpClient::new(url).unwrap())
+fn client(url: &str) -> rpc::Client {
+    rpc::Client::new(HttpClient::new(url).unwrap())
 }
 
 async fn post_raw(
@@ -315,7 +315,7 @@ async fn handlers_see_headers_and_peer_address() {
         .unwrap()
         .with_header("authorization", "Bearer t0ken")
         .unwrap();
-    let c = DemoClient::new(http);
+    let c = rpc::Client::new(http);
     assert_eq!(
         c.header("authorization".into()).await.unwrap().as_deref(),
         Some("Bearer t0ken")
@@ -339,7 +339,7 @@ async fn a_reqwest_client_of_ones_own_carries_the_calls() {
         .unwrap()
         .with_header("authorization", "Bearer t0ken")
         .unwrap();
-    let c = DemoClient::new(http.clone());
+    let c = rpc::Client::new(http.clone());
     assert_eq!(c.add(1, 2).await.unwrap(), 3);
     assert_eq!(
         c.header("x-tenant".into()).await.unwrap().as_deref(),
@@ -559,7 +559,7 @@ async fn refused_connection_is_a_connect_error() {
 #[tokio::test]
 async fn an_answer_over_the_client_limit_fails_the_call_without_being_read() {
     let (url, _stop) = demo_server().await;
-    let small = DemoClient::new(HttpClient::new(&url).unwrap().with_max_response_bytes(1000));
+    let small = rpc::Client::new(HttpClient::new(&url).unwrap().with_max_response_bytes(1000));
     let err = small.echo(json!("z".repeat(5000))).await.unwrap_err();
     assert!(
         matches!(err, rpc::Error::ResponseTooLarge { limit: 1000 }),
@@ -578,7 +578,7 @@ async fn an_answer_over_the_client_limit_fails_the_call_without_being_read() {
         let _ = socket.write_all(head.as_bytes()).await;
         tokio::time::sleep(Duration::from_secs(5)).await;
     });
-    let huge = DemoClient::new(HttpClient::new(&format!("http://{addr}/")).unwrap());
+    let huge = rpc::Client::new(HttpClient::new(&format!("http://{addr}/")).unwrap());
     let started = std::time::Instant::now();
     let err = huge.add(1, 2).await.unwrap_err();
     assert!(matches!(err, rpc::Error::ResponseTooLarge { .. }), "{err}");
@@ -713,7 +713,7 @@ async fn plain_http_through_a_proxy_asks_it_for_the_whole_url() {
     // The recording server plays the proxy: it must see the absolute URL
     // and the proxy's credentials, not the endpoint's.
     let (proxy_port, seen) = recording_server(usize::MAX).await;
-    let client = DemoClient::new(
+    let client = rpc::Client::new(
         HttpClient::new("http://rpc.internal:8545/v1")
             .unwrap()
             .with_proxy(&format!("http://ann:s3cret@127.0.0.1:{proxy_port}"))
@@ -736,7 +736,7 @@ async fn plain_http_through_a_proxy_asks_it_for_the_whole_url() {
 #[tokio::test]
 async fn idle_connections_close_after_the_idle_timeout() {
     let (port, seen) = recording_server(usize::MAX).await;
-    let client = DemoClient::new(
+    let client = rpc::Client::new(
         HttpClient::new(&format!("http://127.0.0.1:{port}/"))
             .unwrap()
             .with_idle_timeout(Duration::from_millis(200))

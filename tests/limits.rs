@@ -97,7 +97,7 @@ async fn silent_sockets_cannot_lock_clients_out_behind_the_connection_cap() {
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     let started = Instant::now();
-    let client = DemoClient::new(HttpClient::new(&format!("http://{addr}/")).unwrap());
+    let client = rpc::Client::new(HttpClient::new(&format!("http://{addr}/")).unwrap());
     let sum = tokio::time::timeout(Duration::from_secs(5), client.add(2, 2))
         .await
         .expect("locked out");
@@ -138,7 +138,7 @@ async fn the_tcp_listener_caps_connections_and_admits_more_as_they_close() {
     tokio::spawn(listening.run());
     let options = StreamOptions::default();
     let connect = || async {
-        DemoClient::new(
+        rpc::Client::new(
             rpc::tcp::connect(addr, &options, MethodTable::new())
                 .await
                 .unwrap(),
@@ -176,7 +176,7 @@ async fn a_full_tcp_listener_does_not_starve_the_http_one() {
     for _ in 0..50 {
         held.push(TcpStream::connect(tcp_addr).await.unwrap());
     }
-    let client = DemoClient::new(HttpClient::new(&format!("http://{http_addr}/")).unwrap());
+    let client = rpc::Client::new(HttpClient::new(&format!("http://{http_addr}/")).unwrap());
     for i in 0..20 {
         assert_eq!(client.add(i, 1).await.unwrap(), i + 1);
     }
@@ -236,7 +236,7 @@ fn accept_failures_back_off_quietly_and_the_server_recovers() {
     let http = served.http.clone();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let sum = runtime.block_on(async move {
-        let client = DemoClient::new(HttpClient::new(&http).unwrap());
+        let client = rpc::Client::new(HttpClient::new(&http).unwrap());
         tokio::time::timeout(Duration::from_secs(5), client.add(2, 3)).await
     });
     assert_eq!(sum.expect("not served after recovery").unwrap(), 5);
@@ -245,7 +245,7 @@ fn accept_failures_back_off_quietly_and_the_server_recovers() {
 #[tokio::test]
 async fn a_request_running_longer_than_the_header_timeout_is_answered() {
     let (addr, _stop) = http_server(timed_server(Duration::from_millis(300))).await;
-    let client = DemoClient::new(HttpClient::new(&format!("http://{addr}/")).unwrap());
+    let client = rpc::Client::new(HttpClient::new(&format!("http://{addr}/")).unwrap());
     assert_eq!(client.sleep(1000).await.unwrap(), 1000);
 }
 
@@ -287,7 +287,7 @@ async fn send_and_go_silent(addr: std::net::SocketAddr, bytes: &[u8]) -> (Durati
 
 /// Calls `add` every 100 ms until `stop`, each within 2 s; the longest wait.
 fn keep_calling(
-    client: DemoClient,
+    client: rpc::Client,
     stop: std::sync::Arc<tokio::sync::Notify>,
 ) -> tokio::task::JoinHandle<Duration> {
     tokio::spawn(async move {
@@ -313,7 +313,7 @@ async fn unfinished_tcp_frames_are_dropped_after_the_partial_message_timeout() {
     use rpc::tcp::Framing;
     let addr = tcp_server(Framing::LengthPrefix4, None, Some(Duration::from_secs(1))).await;
     let options = StreamOptions::framing(Framing::LengthPrefix4);
-    let other = DemoClient::new(
+    let other = rpc::Client::new(
         rpc::tcp::connect(addr, &options, MethodTable::new())
             .await
             .unwrap(),
@@ -394,7 +394,7 @@ async fn unfinished_lines_are_dropped_after_the_partial_message_timeout() {
         Some(Duration::from_secs(1)),
     )
     .await;
-    let other = DemoClient::new(
+    let other = rpc::Client::new(
         rpc::tcp::connect(addr, &StreamOptions::default(), MethodTable::new())
             .await
             .unwrap(),

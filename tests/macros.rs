@@ -168,12 +168,12 @@ impl Kitchen for Diner {
     }
 }
 
-fn client() -> KitchenClient {
-    KitchenClient::new(InProcess::new(Diner::default().into_rpc()))
+fn client() -> rpc::Client {
+    rpc::Client::new(InProcess::new(Diner::default().into_rpc()))
 }
 
 /// Both parameter styles; every call below must behave the same in each.
-fn clients() -> [(&'static str, KitchenClient); 2] {
+fn clients() -> [(&'static str, rpc::Client); 2] {
     [
         ("positional", client()),
         ("named", client().with_named_params()),
@@ -236,7 +236,6 @@ async fn error_the_application_type_does_not_know_stays_an_rpc_error() {
     // `KitchenError::try_from` refuses: the original error comes back.
     let client = client();
     let err = client
-        .client()
         .call::<i64>("nope", ParamsBuilder::new(false))
         .await
         .unwrap_err();
@@ -273,7 +272,7 @@ async fn notification_runs_on_the_server_without_an_answer() {
         rung: Some(tx),
         ..Diner::default()
     };
-    let client = KitchenClient::new(InProcess::new(diner.into_rpc()));
+    let client = rpc::Client::new(InProcess::new(diner.into_rpc()));
 
     client.ring(2).await.unwrap();
     client.clone().with_named_params().ring(3).await.unwrap();
@@ -301,7 +300,7 @@ async fn name_override_and_aliases_reach_the_same_method() {
         let mut params = ParamsBuilder::new(false);
         params.push("a", &10);
         params.push("b", &4);
-        let answer: i64 = client.client().call(name, params).await.unwrap();
+        let answer: i64 = client.call(name, params).await.unwrap();
         assert_eq!(answer, 6, "{name}");
     }
 }
@@ -422,8 +421,8 @@ async fn context_parameter_reads_what_the_transport_provides() {
     let transport = InProcess::new(Diner::default().into_rpc())
         .with_context(Context::new().with(Caller("ann".into())));
     for client in [
-        KitchenClient::new(transport.clone()),
-        KitchenClient::new(transport).with_named_params(),
+        rpc::Client::new(transport.clone()),
+        rpc::Client::new(transport).with_named_params(),
     ] {
         assert_eq!(
             client.whoami("I am ".into(), None).await.unwrap(),
@@ -490,19 +489,25 @@ impl Pantry for Shelf {
     }
 }
 
-/// A third service, naming the runtime with `rpc`, whose `add` clashes with `Kitchen`'s.
-#[rpc(crate = "rpc")]
-pub trait Calculator {
-    async fn add(&self, a: i64, b: i64) -> i64;
-}
+/// A third service, naming the runtime with `rpc`, whose `add` would clash
+/// with `Kitchen`'s in one scope.
+mod abacus {
+    use rpc::rpc;
 
-struct Abacus;
+    #[rpc(crate = "rpc")]
+    pub(crate) trait Calculator {
+        async fn add(&self, a: i64, b: i64) -> i64;
+    }
 
-impl Calculator for Abacus {
-    async fn add(&self, a: i64, b: i64) -> i64 {
-        a.wrapping_add(b)
+    pub(crate) struct Abacus;
+
+    impl Calculator for Abacus {
+        async fn add(&self, a: i64, b: i64) -> i64 {
+            a.wrapping_add(b)
+        }
     }
 }
+use abacus::{Abacus, Calculator as _};
 
 #[tokio::test]
 async fn namespace_prefixes_every_wire_name() {
@@ -513,24 +518,26 @@ async fn namespace_prefixes_every_wire_name() {
     assert_eq!(refill.aliases, ["pantry.restock"]);
     assert!(table.get("count").is_none());
 
-    let client = PantryClient::new(InProcess::new(table));
+    let client = rpc::Client::new(InProcess::new(table));
     assert_eq!(client.count("salt".into()).await.unwrap(), 4);
     let mut params = ParamsBuilder::new(true);
     params.push("item", "salt");
     params.push("amount", &2);
-    let answer: u32 = client
-        .client()
-        .call("pantry.restock", params)
-        .await
-        .unwrap();
+    let answer: u32 = client.call("pantry.restock", params).await.unwrap();
     assert_eq!(answer, 3);
 }
 
 #[tokio::test]
 async fn crate_option_works_with_and_without_leading_colons() {
-    let calculator = CalculatorClient::new(InProcess::new(Abacus.into_rpc()));
-    assert_eq!(calculator.add(i64::MAX, 1).await.unwrap(), i64::MIN);
-    let pantry = PantryClient::new(InProcess::new(Shelf.into_rpc()));
+    let calculator = rpc::Client::new(InProcess::new(Abacus.into_rpc()));
+    // `KitchenClient`, in scope here, has an `add` too: say which.
+    assert_eq!(
+        abacus::CalculatorClient::add(&calculator, i64::MAX, 1)
+            .await
+            .unwrap(),
+        i64::MIN
+    );
+    let pantry = rpc::Client::new(InProcess::new(Shelf.into_rpc()));
     assert_eq!(pantry.refill("oil".into(), 1).await.unwrap(), 2);
 }
 
@@ -538,8 +545,8 @@ async fn crate_option_works_with_and_without_leading_colons() {
 async fn merged_services_serve_both_and_duplicates_are_refused() {
     let table: MethodTable = Diner::default().into_rpc().merge(Shelf.into_rpc()).unwrap();
     let transport = InProcess::new(table);
-    let kitchen = KitchenClient::new(transport.clone());
-    let pantry = PantryClient::new(transport);
+    let kitchen = rpc::Client::new(transport.clone());
+    let pantry = rpc::Client::new(transport);
     assert_eq!(kitchen.add(1, 1).await.unwrap(), 2);
     assert_eq!(pantry.count("flour".into()).await.unwrap(), 5);
 
@@ -606,14 +613,12 @@ impl Recording {
 }
 
 impl rpc::client::Transport for Recording {
-    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<rpc::client::Answer, rpc::Error>> {
+    fn send(
+        &self,
+        message: Outgoing,
+    ) -> BoxFuture<'_, Result<Option<rpc::client::Answer>, rpc::Error>> {
         self.record(&message.body);
-        self.inner.request(message)
-    }
-
-    fn notify(&self, body: Vec<u8>) -> BoxFuture<'_, Result<(), rpc::Error>> {
-        self.record(&body);
-        self.inner.notify(body)
+        self.inner.send(message)
     }
 }
 
@@ -627,8 +632,8 @@ fn without_id(mut request: Value) -> Value {
 #[tokio::test]
 async fn client_sends_positional_params_by_default_and_named_on_request() {
     let wire = Recording::new();
-    let positional = KitchenClient::new(wire.clone());
-    let named = KitchenClient::new(wire.clone()).with_named_params();
+    let positional = rpc::Client::new(wire.clone());
+    let named = rpc::Client::new(wire.clone()).with_named_params();
 
     positional.add(1, 2).await.unwrap();
     named.add(1, 2).await.unwrap();
@@ -667,7 +672,7 @@ async fn client_sends_positional_params_by_default_and_named_on_request() {
 #[tokio::test]
 async fn notification_and_batch_have_the_documented_wire_shape() {
     let wire = Recording::new();
-    let client = KitchenClient::new(wire.clone());
+    let client = rpc::Client::new(wire.clone());
     client.ring(2).await.unwrap();
     let (a, b) = client.batch().add(1, 2).double(4).send().await.unwrap();
     assert_eq!((a.unwrap(), b.unwrap()), (3, 8));
@@ -782,65 +787,67 @@ fn derived_errors_convert_to_error_objects_and_back() {
     assert_eq!(KitchenError::try_from(odd.clone()), Err(odd));
 }
 
-/// A service whose methods take the names of the generated client's own
-/// methods and of the batch builder's `send`.
-#[rpc]
-#[allow(clippy::wrong_self_convention)]
-trait Clashing {
-    async fn new(&self, name: String) -> String;
-    async fn send(&self, to: String) -> bool;
-    async fn batch(&self, size: u32) -> u32;
-    async fn client(&self) -> String;
-    async fn with_timeout(&self, ms: u64) -> u64;
-}
+/// In a module of its own: its client trait's `client`, `batch` and `send`
+/// would take over those calls in the other tests.
+mod clashing {
+    use super::InProcess;
+    use rpc::rpc;
+    use std::time::Duration;
 
-struct Clasher;
+    /// A service whose methods take the names of `Client`'s own methods and of
+    /// the batch's `send`.
+    #[rpc]
+    #[allow(clippy::wrong_self_convention)]
+    trait Clashing {
+        async fn new(&self, name: String) -> String;
+        async fn send(&self, to: String) -> bool;
+        async fn batch(&self, size: u32) -> u32;
+        async fn client(&self) -> String;
+        async fn with_timeout(&self, ms: u64) -> u64;
+    }
 
-impl Clashing for Clasher {
-    async fn new(&self, name: String) -> String {
-        format!("new {name}")
-    }
-    async fn send(&self, to: String) -> bool {
-        to == "ann"
-    }
-    async fn batch(&self, size: u32) -> u32 {
-        size * 2
-    }
-    async fn client(&self) -> String {
-        "client".into()
-    }
-    async fn with_timeout(&self, ms: u64) -> u64 {
-        ms + 1
-    }
-}
+    struct Clasher;
 
-#[tokio::test]
-async fn service_methods_may_take_the_names_of_the_clients_own() {
-    use rpc::client::{ServiceBatch, ServiceClient};
-    let client: ClashingClient = ServiceClient::new(InProcess::new(Clasher.into_rpc()));
-    assert_eq!(client.new("x".into()).await.unwrap(), "new x");
-    assert!(client.send("ann".into()).await.unwrap());
-    assert_eq!(client.batch(4).await.unwrap(), 8);
-    assert_eq!(client.client().await.unwrap(), "client");
-    assert_eq!(client.with_timeout(9).await.unwrap(), 10);
-    // The client's own methods, through the traits.
-    let client = ServiceClient::with_timeout(&client, Duration::from_secs(5));
-    assert_eq!(
-        ServiceClient::client(&client).timeout(),
-        Some(Duration::from_secs(5))
-    );
-    let batch = ServiceClient::batch(&client)
-        .send("bo".into())
-        .batch(1)
-        .new("y".into());
-    let (sent, doubled, made) = ServiceBatch::send(batch).await.unwrap();
-    assert_eq!(
-        (sent.unwrap(), doubled.unwrap(), made.unwrap()),
-        (false, 2, "new y".to_owned())
-    );
-    // `From<Client>` builds one too.
-    let engine = rpc::Client::new(InProcess::new(Clasher.into_rpc()));
-    assert_eq!(ClashingClient::from(engine).batch(1).await.unwrap(), 2);
+    impl Clashing for Clasher {
+        async fn new(&self, name: String) -> String {
+            format!("new {name}")
+        }
+        async fn send(&self, to: String) -> bool {
+            to == "ann"
+        }
+        async fn batch(&self, size: u32) -> u32 {
+            size * 2
+        }
+        async fn client(&self) -> String {
+            "client".into()
+        }
+        async fn with_timeout(&self, ms: u64) -> u64 {
+            ms + 1
+        }
+    }
+
+    #[tokio::test]
+    async fn service_methods_may_take_the_names_of_the_clients_own() {
+        let client = rpc::Client::new(InProcess::new(Clasher.into_rpc()));
+        // Names that no method of `Client` takes: called as usual.
+        assert_eq!(client.new("x".into()).await.unwrap(), "new x");
+        assert!(client.send("ann".into()).await.unwrap());
+        assert_eq!(client.client().await.unwrap(), "client");
+        // `batch` and `with_timeout` are `Client`'s own; the service's, by path.
+        assert_eq!(ClashingClient::batch(&client, 4).await.unwrap(), 8);
+        assert_eq!(ClashingClient::with_timeout(&client, 9).await.unwrap(), 10);
+        let client = client.with_timeout(Duration::from_secs(5));
+        assert_eq!(client.timeout(), Some(Duration::from_secs(5)));
+        // In a batch, `send` is the batch's own.
+        let batch = ClashingBatch::send(client.batch(), "bo".into())
+            .batch(1)
+            .new("y".into());
+        let (sent, doubled, made) = batch.send().await.unwrap();
+        assert_eq!(
+            (sent.unwrap(), doubled.unwrap(), made.unwrap()),
+            (false, 2, "new y".to_owned())
+        );
+    }
 }
 
 mod app {
@@ -876,7 +883,7 @@ async fn a_users_own_context_type_is_a_parameter() {
     assert_eq!(info.params.len(), 1);
     assert_eq!(info.params[0].name, "ctx");
     let transport = InProcess::new(methods).with_context(Context::new().with(Caller("ann".into())));
-    let client = TenantsClient::new(transport);
+    let client = rpc::Client::new(transport);
     let answer = client
         .tenant(app::Context {
             tenant: "acme".into(),
@@ -886,84 +893,90 @@ async fn a_users_own_context_type_is_a_parameter() {
     assert_eq!(answer, "acme for ann");
 }
 
-/// An error type with no JSON-RPC mapping of its own: a plain
-/// `std::error::Error` whose cause travels as its source.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot open the ledger")]
-pub struct LedgerError(#[source] std::io::Error);
+/// A service with a method named like one of `Kitchen`'s: a module of its own.
+mod ledger {
+    use super::{InProcess, KitchenError};
+    use rpc::rpc;
 
-/// Methods failing with errors that are `std::error::Error` but not
-/// `Into<ErrorObject>`, next to one that keeps its own mapping.
-#[rpc]
-pub trait Ledger {
-    /// Fails with a `thiserror` type whose source is an I/O error.
-    async fn open(&self) -> Result<u64, LedgerError>;
-    /// Fails with `std::io::Error` itself.
-    async fn read(&self, fail: bool) -> Result<String, std::io::Error>;
-    /// Fails with a boxed error, which holds a `std::error::Error`.
-    async fn check(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
-    /// A type that is `Into<ErrorObject>` keeps its own code and message.
-    async fn order(&self) -> Result<u32, KitchenError>;
-}
+    /// An error type with no JSON-RPC mapping of its own: a plain
+    /// `std::error::Error` whose cause travels as its source.
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot open the ledger")]
+    pub(crate) struct LedgerError(#[source] std::io::Error);
 
-struct Books;
-
-impl Ledger for Books {
-    async fn open(&self) -> Result<u64, LedgerError> {
-        Err(LedgerError(std::io::Error::other("permission denied")))
+    /// Methods failing with errors that are `std::error::Error` but not
+    /// `Into<ErrorObject>`, next to one that keeps its own mapping.
+    #[rpc]
+    pub(crate) trait Ledger {
+        /// Fails with a `thiserror` type whose source is an I/O error.
+        async fn open(&self) -> Result<u64, LedgerError>;
+        /// Fails with `std::io::Error` itself.
+        async fn read(&self, fail: bool) -> Result<String, std::io::Error>;
+        /// Fails with a boxed error, which holds a `std::error::Error`.
+        async fn check(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+        /// A type that is `Into<ErrorObject>` keeps its own code and message.
+        async fn order(&self) -> Result<u32, KitchenError>;
     }
-    async fn read(&self, fail: bool) -> Result<String, std::io::Error> {
-        if fail {
-            Err(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no such page",
-            ))
-        } else {
-            Ok("page".into())
+
+    struct Books;
+
+    impl Ledger for Books {
+        async fn open(&self) -> Result<u64, LedgerError> {
+            Err(LedgerError(std::io::Error::other("permission denied")))
+        }
+        async fn read(&self, fail: bool) -> Result<String, std::io::Error> {
+            if fail {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such page",
+                ))
+            } else {
+                Ok("page".into())
+            }
+        }
+        async fn check(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            Err("the books do not balance".into())
+        }
+        async fn order(&self) -> Result<u32, KitchenError> {
+            Err(KitchenError::Closed)
         }
     }
-    async fn check(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        Err("the books do not balance".into())
-    }
-    async fn order(&self) -> Result<u32, KitchenError> {
-        Err(KitchenError::Closed)
-    }
-}
 
-#[tokio::test]
-async fn std_errors_answer_internal_error_with_their_text_and_sources() {
-    let client = LedgerClient::new(InProcess::new(Books.into_rpc()));
-    let code_and_message = |err: rpc::Error| {
-        let object = err.error_object().expect("a JSON-RPC error").clone();
-        (object.code, object.message.into_owned())
-    };
-    assert_eq!(
-        code_and_message(client.open().await.unwrap_err()),
-        (
-            rpc::code::INTERNAL_ERROR,
-            "Internal error: cannot open the ledger: permission denied".to_owned()
-        )
-    );
-    assert_eq!(client.read(false).await.unwrap(), "page");
-    assert_eq!(
-        code_and_message(client.read(true).await.unwrap_err()),
-        (
-            rpc::code::INTERNAL_ERROR,
-            "Internal error: no such page".to_owned()
-        )
-    );
-    assert_eq!(
-        code_and_message(client.check().await.unwrap_err()),
-        (
-            rpc::code::INTERNAL_ERROR,
-            "Internal error: the books do not balance".to_owned()
-        )
-    );
-    let err = client.order().await.unwrap_err();
-    assert_eq!(
-        err.application::<KitchenError>().unwrap(),
-        KitchenError::Closed
-    );
+    #[tokio::test]
+    async fn std_errors_answer_internal_error_with_their_text_and_sources() {
+        let client = rpc::Client::new(InProcess::new(Books.into_rpc()));
+        let code_and_message = |err: rpc::Error| {
+            let object = err.error_object().expect("a JSON-RPC error").clone();
+            (object.code, object.message.into_owned())
+        };
+        assert_eq!(
+            code_and_message(client.open().await.unwrap_err()),
+            (
+                rpc::code::INTERNAL_ERROR,
+                "Internal error: cannot open the ledger: permission denied".to_owned()
+            )
+        );
+        assert_eq!(client.read(false).await.unwrap(), "page");
+        assert_eq!(
+            code_and_message(client.read(true).await.unwrap_err()),
+            (
+                rpc::code::INTERNAL_ERROR,
+                "Internal error: no such page".to_owned()
+            )
+        );
+        assert_eq!(
+            code_and_message(client.check().await.unwrap_err()),
+            (
+                rpc::code::INTERNAL_ERROR,
+                "Internal error: the books do not balance".to_owned()
+            )
+        );
+        let err = client.order().await.unwrap_err();
+        assert_eq!(
+            err.application::<KitchenError>().unwrap(),
+            KitchenError::Closed
+        );
+    }
 }
 
 #[test]
@@ -1048,16 +1061,19 @@ impl Store<Point> for Points {
 
 #[tokio::test]
 async fn generic_trait_serves_and_calls_each_concrete_type() {
-    let strings = StoreClient::<String>::new(InProcess::new(Shelves::<String>::new().into_rpc()));
-    let err = strings.all().await.unwrap_err();
+    let strings = rpc::Client::new(InProcess::new(Shelves::<String>::new().into_rpc()));
+    // The type parameter is inferred from the arguments or the result,
+    // else named: `StoreClient::<String>::all(&strings)`.
+    let err = StoreClient::<String>::all(&strings).await.unwrap_err();
     assert_eq!(err.error_object().unwrap().code, -32020);
-    assert_eq!(strings.put("tea".into()).await.unwrap(), 0);
-    assert_eq!(strings.put("jam".into()).await.unwrap(), 1);
-    assert_eq!(strings.get(1).await.unwrap().as_deref(), Some("jam"));
-    assert_eq!(strings.get(7).await.unwrap(), None);
-    let (put, all) = strings
+    assert_eq!(strings.put("tea".to_owned()).await.unwrap(), 0);
+    assert_eq!(strings.put(String::from("jam")).await.unwrap(), 1);
+    let jam: Option<String> = strings.get(1).await.unwrap();
+    assert_eq!(jam.as_deref(), Some("jam"));
+    assert_eq!(strings.get(7).await.unwrap(), None::<String>);
+    let (put, all): (_, Result<Vec<String>, _>) = strings
         .batch()
-        .put("oat".into())
+        .put("oat".to_owned())
         .all()
         .send()
         .await
@@ -1065,13 +1081,13 @@ async fn generic_trait_serves_and_calls_each_concrete_type() {
     assert_eq!(put.unwrap(), 2);
     assert_eq!(all.unwrap(), ["tea", "jam", "oat"]);
 
-    let points: StoreClient<Point> =
-        StoreClient::new(InProcess::new(Shelves::<Point>::new().into_rpc())).with_named_params();
+    let points =
+        rpc::Client::new(InProcess::new(Shelves::<Point>::new().into_rpc())).with_named_params();
     let p = Point { x: 1, y: 2 };
     assert_eq!(points.put(p.clone()).await.unwrap(), 0);
     assert_eq!(points.get(0).await.unwrap(), Some(p));
 
-    let fixed = StoreClient::<Point>::new(InProcess::new(Points.into_rpc()));
+    let fixed = rpc::Client::new(InProcess::new(Points.into_rpc()));
     assert_eq!(fixed.get(4).await.unwrap(), Some(Point { x: 4, y: 0 }));
 }
 
@@ -1110,7 +1126,7 @@ async fn generic_trait_over_http_describes_the_concrete_types() {
     let url = format!("http://{}/", listening.local_addr().unwrap());
     let _stop = listening.shutdown().clone();
     tokio::spawn(listening.run());
-    let points = StoreClient::<Point>::new(rpc::http::HttpClient::new(&url).unwrap());
+    let points = rpc::Client::new(rpc::http::HttpClient::new(&url).unwrap());
     let p = Point { x: 3, y: 4 };
     assert_eq!(points.put(p.clone()).await.unwrap(), 0);
     assert_eq!(points.get(0).await.unwrap(), Some(p));
@@ -1140,13 +1156,13 @@ impl PlainNotes for PlainNotesService {
 #[tokio::test]
 async fn a_type_without_json_schema_compiles_serves_and_is_described_as_having_none() {
     let methods = PlainNotesService.into_rpc();
-    let client = PlainNotesClient::new(rpc::InProcess::new(methods.clone()));
+    let client = rpc::Client::new(rpc::InProcess::new(methods.clone()));
     let note = PlainNote { text: "hi".into() };
     assert_eq!(
         client.keep(PlainNote { text: "hi".into() }).await.unwrap(),
         note
     );
-    let document = rpc::discover::document(&methods);
+    let document = rpc::server::discover::document(&methods);
     let param = &document["methods"][0]["params"][0]["schema"];
     let description = param["description"].as_str().unwrap_or_default();
     assert!(

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::calculator::{binary, Served};
-use common::{Demo, DemoClient, DemoService};
+use common::{Demo, DemoBatch, DemoClient, DemoService};
 use rpc::auth::Roles;
 use rpc::http::{HttpClient, Server};
 use rpc::middleware::{from_fn, Call, CallService, Next, RateLimitLayer};
@@ -114,7 +114,7 @@ async fn a_counting_layer_counts_each_member_of_a_batch_on_every_transport() {
     let (http, tcp) = serve_with(DemoService::default().into_rpc(), counting).await;
     for (transport, client) in clients(http, tcp).await {
         count.store(0, Ordering::SeqCst);
-        let client = DemoClient::new(client);
+        let client = client;
         let (a, b, c) = client
             .batch()
             .add(1, 2)
@@ -144,7 +144,7 @@ async fn towers_own_layers_work_unchanged() {
     )
     .await;
     for (transport, client) in clients(http, tcp).await {
-        let client = DemoClient::new(client);
+        let client = client;
         let started = Instant::now();
         let calls = (0..4).map(|_| client.sleep(150));
         for outcome in futures_util::future::join_all(calls).await {
@@ -162,7 +162,7 @@ async fn towers_own_layers_work_unchanged() {
         tower::layer::util::Identity::new(),
     )
     .await;
-    let client = DemoClient::new(clients(http, tcp).await.remove(0).1);
+    let client = clients(http, tcp).await.remove(0).1;
     let started = Instant::now();
     futures_util::future::join_all((0..4).map(|_| client.sleep(150))).await;
     assert!(
@@ -178,7 +178,7 @@ async fn towers_own_layers_work_unchanged() {
     )
     .await;
     for (transport, client) in clients(http, tcp).await {
-        let client = DemoClient::new(client);
+        let client = client;
         let (slow, quick) = client.batch().sleep(1000).add(1, 1).send().await.unwrap();
         assert_eq!(
             slow.unwrap_err().error_object().unwrap().code,
@@ -194,7 +194,7 @@ async fn towers_own_layers_work_unchanged() {
         .concurrency_limit(1)
         .into_inner();
     let (http, _) = serve_with(DemoService::default().into_rpc(), shed).await;
-    let client = DemoClient::new(HttpClient::new(&format!("http://{http}/")).unwrap());
+    let client = rpc::Client::new(HttpClient::new(&format!("http://{http}/")).unwrap());
     let (a, b) = client.batch().sleep(200).sleep(200).send().await.unwrap();
     let codes: Vec<i64> = [a, b]
         .into_iter()
@@ -211,7 +211,7 @@ async fn a_rate_limit_answers_the_calls_over_it_with_a_clear_error() {
     )
     .await;
     for (transport, client) in clients(http, tcp).await {
-        let client = DemoClient::new(client);
+        let client = client;
         let mut refused = Vec::new();
         for _ in 0..5 {
             if let Err(e) = client.add(1, 1).await {
@@ -311,7 +311,7 @@ async fn an_unauthorized_call_fails_alone_and_its_handler_never_runs() {
         .unwrap()
         .with_header("authorization", "Bearer t0ken")
         .unwrap();
-    assert_eq!(VaultClient::new(authorized).secret().await.unwrap(), "42");
+    assert_eq!(rpc::Client::new(authorized).secret().await.unwrap(), "42");
     for (name, value) in [
         ("authorization", "Bearer t0ken"),
         ("sec-websocket-protocol", "jsonrpc, bearer.t0ken"),
@@ -323,7 +323,7 @@ async fn an_unauthorized_call_fails_alone_and_its_handler_never_runs() {
             .await
             .unwrap();
         assert_eq!(
-            VaultClient::new(connection).secret().await.unwrap(),
+            rpc::Client::new(connection).secret().await.unwrap(),
             "42",
             "{name}"
         );
@@ -382,7 +382,7 @@ async fn what_an_axum_auth_layer_inserts_reaches_handlers_over_http_and_websocke
         )
         .await
     });
-    let http = WhoamiClient::new(
+    let http = rpc::Client::new(
         HttpClient::new(&format!("http://{addr}/"))
             .unwrap()
             .with_header("x-user", "ann")
@@ -390,7 +390,7 @@ async fn what_an_axum_auth_layer_inserts_reaches_handlers_over_http_and_websocke
     );
     assert_eq!(http.whoami().await.unwrap().as_deref(), Some("ann"));
     assert_eq!(http.read().await.unwrap(), 7);
-    let ws = WhoamiClient::new(
+    let ws = rpc::Client::new(
         rpc::ws::WsClient::new(&format!("ws://{addr}/"))
             .with_header("x-user", "bo")
             .unwrap()
@@ -400,7 +400,7 @@ async fn what_an_axum_auth_layer_inserts_reaches_handlers_over_http_and_websocke
     );
     assert_eq!(ws.whoami().await.unwrap().as_deref(), Some("bo"));
     assert_eq!(ws.read().await.unwrap(), 7);
-    let anonymous = WhoamiClient::new(HttpClient::new(&format!("http://{addr}/")).unwrap());
+    let anonymous = rpc::Client::new(HttpClient::new(&format!("http://{addr}/")).unwrap());
     assert_eq!(anonymous.whoami().await.unwrap(), None);
     let refused = anonymous.read().await.unwrap_err();
     assert_eq!(refused.error_object().unwrap().code, -32001);
@@ -657,7 +657,7 @@ async fn client_layers_add_headers_count_messages_and_time_out() {
     });
     let engine = rpc::Client::new(HttpClient::new(&format!("http://{http}/")).unwrap())
         .with_layer(tagging.clone());
-    let client = DemoClient::new(engine);
+    let client = engine;
     assert_eq!(
         client.header("x-trace".into()).await.unwrap().as_deref(),
         Some("abc")
@@ -676,16 +676,15 @@ async fn client_layers_add_headers_count_messages_and_time_out() {
     // Over a duplex transport the layer runs too (headers mean nothing there).
     for (transport, engine) in clients(http, tcp).await.into_iter().skip(1) {
         let before = sent.load(Ordering::SeqCst);
-        let client = DemoClient::new(engine.with_layer(tagging.clone()));
+        let client = engine.with_layer(tagging.clone());
         assert_eq!(client.add(2, 2).await.unwrap(), 4, "{transport}");
         assert_eq!(sent.load(Ordering::SeqCst), before + 1, "{transport}");
     }
     // tower's timeout on the client: the slow call fails, its error is the layer's.
-    let impatient = DemoClient::new(
-        rpc::Client::new(HttpClient::new(&format!("http://{http}/")).unwrap()).with_layer(
-            tower::timeout::TimeoutLayer::new(Duration::from_millis(100)),
-        ),
-    );
+    let impatient = rpc::Client::new(HttpClient::new(&format!("http://{http}/")).unwrap())
+        .with_layer(tower::timeout::TimeoutLayer::new(Duration::from_millis(
+            100,
+        )));
     let started = Instant::now();
     let error = impatient.sleep(2000).await.unwrap_err();
     assert!(started.elapsed() < Duration::from_millis(1500));
@@ -722,14 +721,12 @@ async fn the_clients_deadline_reaches_the_handler_over_http() {
     let (http, stop) = common::http_server(Server::new(PatienceService.into_rpc())).await;
     std::mem::forget(stop);
     let url = format!("http://{http}/");
-    let client = PatienceClient::new(
-        rpc::Client::new(HttpClient::new(&url).unwrap()).with_timeout(Duration::from_secs(5)),
-    );
+    let client =
+        rpc::Client::new(HttpClient::new(&url).unwrap()).with_timeout(Duration::from_secs(5));
     let left = client.patience().await.unwrap().unwrap();
     assert!((4000..=5000).contains(&left), "{left}");
     // Without a client timeout, no deadline.
-    let unbounded =
-        PatienceClient::new(rpc::Client::new(HttpClient::new(&url).unwrap()).without_timeout());
+    let unbounded = rpc::Client::new(HttpClient::new(&url).unwrap()).without_timeout();
     assert_eq!(unbounded.patience().await.unwrap(), None);
 }
 

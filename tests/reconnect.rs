@@ -83,12 +83,12 @@ async fn connected(
     served: &Served,
     transport: &str,
     methods: MethodTable,
-) -> (Reconnecting, CalcClient) {
+) -> (Reconnecting, rpc::Client) {
     let connection = quick(Reconnect::new(endpoint(served, transport, methods)))
         .connect()
         .await
         .unwrap();
-    let client = CalcClient::new(connection.clone());
+    let client = rpc::Client::new(connection.clone());
     (connection, client)
 }
 
@@ -207,7 +207,7 @@ async fn the_client_fails_over_to_a_second_instance_when_the_first_dies() {
                 endpoint: first_name
             }
         );
-        let client = CalcClient::new(connection.clone());
+        let client = rpc::Client::new(connection.clone());
         let mut ticks = client.subscribe_ticks(20, None).await.unwrap();
         assert_eq!(next(&mut ticks).await.unwrap(), 0);
 
@@ -265,7 +265,7 @@ async fn a_client_told_to_fail_while_disconnected_fails_at_once_and_reports_its_
         .connect()
         .await
         .unwrap();
-    let client = CalcClient::new(connection.clone());
+    let client = rpc::Client::new(connection.clone());
     assert_eq!(client.add(1, 2).await.unwrap(), 3);
     served.kill();
     // Attempts go on, counted, with the last error.
@@ -344,15 +344,13 @@ async fn over_http_an_idempotent_call_is_retried_across_a_restart_and_another_is
     let mut served = start("newline").await;
     let attempts = Arc::new(AtomicUsize::new(0));
     let http = rpc::http::HttpClient::new(&served.http).unwrap();
-    let client = CalcClient::new(
-        rpc::Client::new(http)
-            .with_layer(counting(attempts.clone()))
-            .with_layer(
-                rpc::client::RetryLayer::new()
-                    .with_backoff(Duration::from_millis(100), Duration::from_millis(300))
-                    .with_max_retries(30),
-            ),
-    );
+    let client = rpc::Client::new(http)
+        .with_layer(counting(attempts.clone()))
+        .with_layer(
+            rpc::client::RetryLayer::new()
+                .with_backoff(Duration::from_millis(100), Duration::from_millis(300))
+                .with_max_retries(30),
+        );
     assert_eq!(client.add(1, 2).await.unwrap(), 3);
     assert_eq!(attempts.swap(0, Ordering::SeqCst), 1);
 
@@ -519,7 +517,7 @@ async fn a_reconnecting_subscription_that_is_not_read_ends_as_lagged() {
         .connect()
         .await
         .unwrap();
-    let client = CalcClient::new(connection.clone());
+    let client = rpc::Client::new(connection.clone());
     let mut ticks = client.subscribe_ticks(1, None).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut items = 0;
@@ -549,7 +547,7 @@ async fn a_malformed_url_ends_it_at_once_with_that_error() {
         .unwrap()
         .to_string();
     assert!(closed.contains("invalid URL"), "{closed}");
-    let error = CalcClient::new(connection).add(1, 2).await.unwrap_err();
+    let error = rpc::Client::new(connection).add(1, 2).await.unwrap_err();
     assert!(error.to_string().contains("invalid URL"), "{error}");
 }
 

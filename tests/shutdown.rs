@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::calculator::Served;
-use common::{eventually, Demo, DemoClient, DemoService};
+use common::{eventually, Demo, DemoBatch, DemoClient, DemoService};
 use futures_util::{SinkExt, StreamExt};
 use rpc::http::{HttpClient, Server};
 use rpc::tcp::{Framing, StreamOptions, TcpServer};
@@ -70,18 +70,18 @@ async fn start(
     }
 }
 
-async fn connect(transport: Transport, addr: SocketAddr) -> Result<DemoClient, rpc::Error> {
+async fn connect(transport: Transport, addr: SocketAddr) -> Result<rpc::Client, rpc::Error> {
     Ok(match transport {
         Transport::Http => {
-            let client = DemoClient::new(HttpClient::new(&format!("http://{addr}/"))?);
+            let client = rpc::Client::new(HttpClient::new(&format!("http://{addr}/"))?);
             // An HTTP client connects lazily: make it connect now.
             client.add(0, 0).await?;
             client
         }
         Transport::WebSocket => {
-            DemoClient::new(rpc::ws::connect(&format!("ws://{addr}/"), MethodTable::new()).await?)
+            rpc::Client::new(rpc::ws::connect(&format!("ws://{addr}/"), MethodTable::new()).await?)
         }
-        Transport::Tcp(framing) => DemoClient::new(
+        Transport::Tcp(framing) => rpc::Client::new(
             rpc::tcp::connect(addr, &StreamOptions::framing(framing), MethodTable::new()).await?,
         ),
     })
@@ -415,7 +415,7 @@ async fn a_service_mounted_in_an_app_drains_with_serve_app_and_sees_its_peer() {
     let addr = listener.local_addr().unwrap();
     let shutdown = Shutdown::with_timing(Duration::from_millis(300), Duration::from_secs(5));
     let server = tokio::spawn(rpc::http::serve_app(listener, app, shutdown.clone()));
-    let http = DemoClient::new(HttpClient::new(&format!("http://{addr}/rpc")).unwrap());
+    let http = rpc::Client::new(HttpClient::new(&format!("http://{addr}/rpc")).unwrap());
     let peer = http.peer().await.unwrap().expect("the peer's address");
     assert_eq!(peer, "127.0.0.1");
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/rpc"))

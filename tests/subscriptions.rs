@@ -67,13 +67,13 @@ impl Feed for FeedService {
     }
 }
 
-async fn feeds() -> Vec<(String, FeedClient)> {
+async fn feeds() -> Vec<(String, rpc::Client)> {
     let methods = FeedService::default().into_rpc();
     let (http, stop) = common::http_server(rpc::http::Server::new(methods.clone())).await;
     std::mem::forget(stop);
     let mut clients = vec![(
         "websocket".to_owned(),
-        FeedClient::new(
+        rpc::Client::new(
             rpc::ws::connect(&format!("ws://{http}/"), MethodTable::new())
                 .await
                 .unwrap(),
@@ -95,7 +95,7 @@ async fn feeds() -> Vec<(String, FeedClient)> {
         let options = rpc::tcp::StreamOptions::framing(framing);
         clients.push((
             format!("tcp {framing}"),
-            FeedClient::new(
+            rpc::Client::new(
                 rpc::tcp::connect(addr, &options, MethodTable::new())
                     .await
                     .unwrap(),
@@ -126,7 +126,7 @@ async fn unsubscribing_stops_the_items_and_answers_whether_it_was_open() {
         let id = ticks.id().to_owned();
         assert!(ticks.unsubscribe().await.unwrap(), "{transport}");
         // Unknown (or already ended) ids answer false.
-        let engine = client.client();
+        let engine = &client;
         let mut params = rpc::client::ParamsBuilder::new(false);
         params.push("id", &id);
         assert!(!engine
@@ -221,7 +221,7 @@ async fn the_wire_format_is_jsonrpsees() {
 #[tokio::test]
 async fn over_http_a_subscription_is_a_clear_error() {
     let http = feed_http().await;
-    let client = FeedClient::new(rpc::http::HttpClient::new(&format!("http://{http}/")).unwrap());
+    let client = rpc::Client::new(rpc::http::HttpClient::new(&format!("http://{http}/")).unwrap());
     let error = client.subscribe_ticks(Some(1)).await.unwrap_err();
     let error = error.error_object().unwrap();
     assert_eq!(error.code, -32002, "{error:?}");
@@ -254,7 +254,7 @@ async fn a_subscriber_that_does_not_read_is_ended_and_others_go_on() {
     assert!(answer.contains("\"result\""), "{answer}");
     // A subscriber that reads.
     let options = rpc::tcp::StreamOptions::default();
-    let reader = FeedClient::new(
+    let reader = rpc::Client::new(
         rpc::tcp::connect(addr, &options, MethodTable::new())
             .await
             .unwrap(),
@@ -267,7 +267,7 @@ async fn a_subscriber_that_does_not_read_is_ended_and_others_go_on() {
         }
         got
     });
-    let publisher = FeedClient::new(
+    let publisher = rpc::Client::new(
         rpc::tcp::connect(addr, &options, MethodTable::new())
             .await
             .unwrap(),
@@ -462,7 +462,7 @@ impl Relay for RelayService {
     async fn relay(&self, count: u64, ctx: rpc::Context) -> Result<Vec<u64>, rpc::ErrorObject> {
         let caller = rpc::duplex::caller(&ctx)
             .ok_or_else(|| rpc::ErrorObject::new(-32002, "needs a duplex connection"))?;
-        let feed = FeedClient::new(caller.client());
+        let feed = caller.client();
         let ticks = feed
             .subscribe_ticks(Some(count))
             .await
@@ -479,7 +479,7 @@ async fn subscriptions_work_in_both_directions_of_a_connection() {
     let connection = rpc::ws::connect(&format!("ws://{http}/"), FeedService::default().into_rpc())
         .await
         .unwrap();
-    let relay = RelayClient::new(connection);
+    let relay = rpc::Client::new(connection);
     assert_eq!(relay.relay(4).await.unwrap(), [0, 1, 2, 3]);
 }
 
@@ -527,7 +527,7 @@ async fn a_subscription_sent_as_a_notification_starts_nothing_and_big_items_end_
         .unwrap();
     let wide_addr = wide.local_addr().unwrap();
     tokio::spawn(wide.run());
-    let publisher = FeedClient::new(
+    let publisher = rpc::Client::new(
         rpc::tcp::connect(
             wide_addr,
             &rpc::tcp::StreamOptions::default(),
@@ -537,7 +537,7 @@ async fn a_subscription_sent_as_a_notification_starts_nothing_and_big_items_end_
         .unwrap(),
     );
     let options = rpc::tcp::StreamOptions::framing(Framing::LengthPrefix1);
-    let client = FeedClient::new(
+    let client = rpc::Client::new(
         rpc::tcp::connect(addr, &options, MethodTable::new())
             .await
             .unwrap(),

@@ -116,7 +116,7 @@ async fn peer_vanishing_mid_call_fails_the_call_promptly() {
     let conn = rpc::tcp::connect(addr, &StreamOptions::default(), MethodTable::new())
         .await
         .unwrap();
-    let outcome = tokio::time::timeout(Duration::from_secs(1), DemoClient::new(conn).add(1, 2))
+    let outcome = tokio::time::timeout(Duration::from_secs(1), rpc::Client::new(conn).add(1, 2))
         .await
         .expect("hung");
     assert!(matches!(outcome, Err(rpc::Error::Closed)), "{outcome:?}");
@@ -198,7 +198,7 @@ async fn oversized_frame_closes_only_that_connection_with_an_error() {
                 .with_max_message_bytes(256),
         )
         .await;
-        let other = DemoClient::new(
+        let other = rpc::Client::new(
             rpc::tcp::connect(addr, &options, MethodTable::new())
                 .await
                 .unwrap(),
@@ -272,7 +272,7 @@ async fn any_byte_stream_works_too() {
         rpc::Context::new(),
         None,
     );
-    assert_eq!(DemoClient::new(client_conn).add(5, 6).await.unwrap(), 11);
+    assert_eq!(rpc::Client::new(client_conn).add(5, 6).await.unwrap(), 11);
     drop(server);
 }
 
@@ -398,7 +398,7 @@ async fn clients_sharing_a_connection_never_mix_their_answers() {
         .await
         .unwrap();
     // Two clients on one connection: their ids come from one counter.
-    let (a, b) = (DemoClient::new(conn.clone()), DemoClient::new(conn));
+    let (a, b) = (rpc::Client::new(conn.clone()), rpc::Client::new(conn));
     let (x, y) = tokio::join!(a.sleep(200), b.sleep(100));
     assert_eq!((x.unwrap(), y.unwrap()), (200, 100));
 }
@@ -437,7 +437,7 @@ async fn a_late_answer_is_dropped_not_given_to_the_next_call() {
     let conn = rpc::tcp::connect(addr, &StreamOptions::default(), MethodTable::new())
         .await
         .unwrap();
-    let client = DemoClient::new(conn);
+    let client = rpc::Client::new(conn);
     let hasty = client.clone().with_timeout(Duration::from_millis(100));
     assert!(matches!(hasty.add(1, 2).await, Err(rpc::Error::Timeout(_))));
     // The first answer arrives while this call waits: it is not this call's.

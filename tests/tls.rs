@@ -66,7 +66,7 @@ async fn forward(acceptor: tokio_rustls::TlsAcceptor, socket: TcpStream, to: Soc
 async fn https_with_a_trusted_self_signed_certificate() {
     let (port, pem) = tls_server().await;
     let url = format!("https://localhost:{port}/");
-    let client = DemoClient::new(
+    let client = rpc::Client::new(
         HttpClient::new(&url)
             .unwrap()
             .with_root_certificates(pem.as_bytes())
@@ -74,7 +74,7 @@ async fn https_with_a_trusted_self_signed_certificate() {
     );
     assert_eq!(client.add(20, 22).await.unwrap(), 42);
     // Without trusting it: a clear error, no answer.
-    let untrusted = DemoClient::new(HttpClient::new(&url).unwrap());
+    let untrusted = rpc::Client::new(HttpClient::new(&url).unwrap());
     let err = untrusted.add(1, 2).await.unwrap_err();
     assert!(
         err.to_string().to_lowercase().contains("certificate"),
@@ -96,7 +96,7 @@ async fn https_with_the_callers_own_rustls_configuration() {
     .unwrap()
     .with_root_certificates(roots)
     .with_no_client_auth();
-    let client = DemoClient::new(
+    let client = rpc::Client::new(
         HttpClient::new(&format!("https://localhost:{port}/"))
             .unwrap()
             .with_tls_config(Arc::new(config))
@@ -120,7 +120,7 @@ async fn wss_with_a_trusted_self_signed_certificate() {
         .connect(service.into_rpc())
         .await
         .unwrap();
-    let client = DemoClient::new(connection);
+    let client = rpc::Client::new(connection);
     assert_eq!(client.notify_me(2).await.unwrap(), 2);
     assert_eq!(next_event(&mut events).await, "tick 0");
     assert_eq!(
@@ -240,7 +240,7 @@ async fn websocket_and_https_clients_go_through_an_http_proxy() {
         .connect(service.into_rpc())
         .await
         .unwrap();
-    let client = DemoClient::new(connection);
+    let client = rpc::Client::new(connection);
     assert_eq!(client.notify_me(2).await.unwrap(), 2);
     assert_eq!(next_event(&mut events).await, "tick 0");
     // ws:// through the same proxy.
@@ -251,9 +251,9 @@ async fn websocket_and_https_clients_go_through_an_http_proxy() {
         .connect(MethodTable::new())
         .await
         .unwrap();
-    assert_eq!(DemoClient::new(connection).add(1, 2).await.unwrap(), 3);
+    assert_eq!(rpc::Client::new(connection).add(1, 2).await.unwrap(), 3);
     // https:// through it (reqwest's own CONNECT).
-    let client = DemoClient::new(
+    let client = rpc::Client::new(
         HttpClient::new(&format!("https://localhost:{port}/"))
             .unwrap()
             .with_root_certificates(pem.as_bytes())
@@ -297,7 +297,7 @@ async fn a_proxy_that_refuses_the_tunnel_is_a_clear_connect_error() {
         "{err:?}"
     );
     // The HTTP client's refusal, from reqwest's tunnel.
-    let err = DemoClient::new(
+    let err = rpc::Client::new(
         HttpClient::new(&format!("https://localhost:{}/", plain.port()))
             .unwrap()
             .with_proxy(&format!("http://ann:wrong@127.0.0.1:{proxy_port}"))
@@ -325,7 +325,7 @@ async fn https_goes_through_a_proxy_reached_over_tls() {
         }
     });
     let (port, pem) = tls_server().await;
-    let client = DemoClient::new(
+    let client = rpc::Client::new(
         HttpClient::new(&format!("https://localhost:{port}/"))
             .unwrap()
             .with_root_certificates(pem.as_bytes())

@@ -74,7 +74,7 @@ async fn server_shutdown_answers_calls_in_flight_then_closes() {
     let conn = rpc::ws::connect(&format!("ws://{addr}/"), MethodTable::new())
         .await
         .unwrap();
-    let client = DemoClient::new(conn.clone());
+    let client = rpc::Client::new(conn.clone());
     let in_flight = tokio::spawn({
         let client = client.clone();
         async move { client.sleep(300).await }
@@ -186,7 +186,7 @@ async fn oversized_message_closes_only_that_connection() {
     let (addr, _token) =
         http_server(Server::new(DemoService::default().into_rpc()).with_max_body_bytes(1024)).await;
     let url = format!("ws://{addr}/");
-    let other = DemoClient::new(rpc::ws::connect(&url, MethodTable::new()).await.unwrap());
+    let other = rpc::Client::new(rpc::ws::connect(&url, MethodTable::new()).await.unwrap());
     let mut ws = raw(&url).await;
     let big = format!(
         r#"{{"jsonrpc":"2.0","method":"echo","params":["{}"],"id":1}}"#,
@@ -322,7 +322,7 @@ async fn a_peer_that_stops_answering_pings_is_closed() {
     assert_eq!(registry.len(), 2);
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(registry.len(), 1, "the silent peer is still connected");
-    assert_eq!(DemoClient::new(healthy).add(1, 2).await.unwrap(), 3);
+    assert_eq!(rpc::Client::new(healthy).add(1, 2).await.unwrap(), 3);
 }
 
 #[tokio::test]
@@ -404,7 +404,7 @@ async fn upgrade_by_hand(socket: &mut tokio::net::TcpStream, addr: std::net::Soc
 async fn an_answer_over_the_client_limit_ends_the_call_with_the_reason() {
     let server = Server::new(DemoService::default().into_rpc()).with_max_body_bytes(20 << 20);
     let (addr, _stop) = http_server(server).await;
-    let client = DemoClient::new(
+    let client = rpc::Client::new(
         rpc::ws::connect(&format!("ws://{addr}/"), MethodTable::new())
             .await
             .unwrap(),
@@ -463,7 +463,7 @@ async fn answers_to_a_peer_that_never_reads_stay_within_the_byte_budget_until_it
     assert!(sent < 100, "the server never stopped reading");
     assert!(grown < 48 << 20, "the server grew by {} MB", grown >> 20);
     // Others are answered meanwhile.
-    let other = DemoClient::new(
+    let other = rpc::Client::new(
         rpc::ws::connect(&format!("ws://{addr}/"), MethodTable::new())
             .await
             .unwrap(),

@@ -10,6 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::servers::BenchClient;
+
 /// How long and how hard to push.
 pub struct Settings {
     pub duration: Duration,
@@ -415,7 +417,7 @@ pub struct ClientFigures {
 pub async fn client(kind: ClientKind, addr: SocketAddr, settings: &Settings) -> ClientFigures {
     let http = format!("http://{addr}/");
     let ws = format!("ws://{addr}/");
-    let ours = |client: crate::servers::BenchClient| {
+    let ours = |client: rpc::Client| {
         move || {
             let client = client.clone();
             async move { client.subtract(42, 23).await.is_ok() }
@@ -423,7 +425,7 @@ pub async fn client(kind: ClientKind, addr: SocketAddr, settings: &Settings) -> 
     };
     match kind {
         ClientKind::HttpOurs => match rpc::http::HttpClient::new(&http) {
-            Ok(c) => measure(settings, ours(crate::servers::BenchClient::new(c))).await,
+            Ok(c) => measure(settings, ours(rpc::Client::new(c))).await,
             Err(_) => ClientFigures::NONE,
         },
         ClientKind::HttpJsonrpsee => {
@@ -433,13 +435,13 @@ pub async fn client(kind: ClientKind, addr: SocketAddr, settings: &Settings) -> 
             }
         }
         ClientKind::WsOurs => match rpc::ws::connect(&ws, rpc::MethodTable::new()).await {
-            Ok(c) => measure(settings, ours(crate::servers::BenchClient::new(c))).await,
+            Ok(c) => measure(settings, ours(rpc::Client::new(c))).await,
             Err(_) => ClientFigures::NONE,
         },
         ClientKind::WsReconnecting => {
             let endpoint = rpc::ws::endpoint(&ws, rpc::MethodTable::new());
             match rpc::reconnect::Reconnect::new(endpoint).connect().await {
-                Ok(c) => measure(settings, ours(crate::servers::BenchClient::new(c))).await,
+                Ok(c) => measure(settings, ours(rpc::Client::new(c))).await,
                 Err(_) => ClientFigures::NONE,
             }
         }

@@ -454,10 +454,10 @@ async fn worker(
     let pushes = PushCounter::default();
     let methods: MethodTable = pushes.clone().into_rpc();
     let client = loop {
-        let transport: Result<SoakClient, rpc::Error> = match kind {
+        let transport: Result<rpc::Client, rpc::Error> = match kind {
             Kind::Http => {
                 rpc::http::HttpClient::new(&format!("http://{addr}/"))
-                    .map(SoakClient::new)
+                    .map(rpc::Client::new)
                     .map_err(rpc::Error::from)
             }
             Kind::WebSocket => {
@@ -466,7 +466,7 @@ async fn worker(
                     .with_backoff(Duration::from_millis(20), Duration::from_millis(500))
                     .connect()
                     .await
-                    .map(SoakClient::new)
+                    .map(rpc::Client::new)
             }
             Kind::Tcp => {
                 let endpoint =
@@ -475,7 +475,7 @@ async fn worker(
                     .with_backoff(Duration::from_millis(20), Duration::from_millis(500))
                     .connect()
                     .await
-                    .map(SoakClient::new)
+                    .map(rpc::Client::new)
             }
         };
         match transport {
@@ -571,7 +571,7 @@ macro_rules! additions {
 }
 
 /// `size` additions in one batch; how many came back right.
-async fn batch(client: &SoakClient, size: u64, a: i64, b: i64) -> Result<u64, rpc::Error> {
+async fn batch(client: &rpc::Client, size: u64, a: i64, b: i64) -> Result<u64, rpc::Error> {
     let rights: Vec<bool> = match size {
         2 => additions!(client, a, b; 0 1),
         3 => additions!(client, a, b; 0 1 2),
@@ -584,7 +584,7 @@ async fn batch(client: &SoakClient, size: u64, a: i64, b: i64) -> Result<u64, rp
 
 /// A subscription to `count` items: all of them in order, then the end (or
 /// a clear error; a resubscription starts again from 0).
-async fn subscription(client: &SoakClient, count: u64, counts: &Counts, kinds: &Kinds, kind: Kind) {
+async fn subscription(client: &rpc::Client, count: u64, counts: &Counts, kinds: &Kinds, kind: Kind) {
     counts.subscriptions.fetch_add(1, Ordering::Relaxed);
     let note = |e: &rpc::Error| {
         let name = format!("{kind:?} subscription: {}", error_kind(e));

@@ -51,11 +51,10 @@ pub(crate) async fn call(args: CallArgs) -> ExitCode {
 /// error object, 2 if the connection is lost (`--timeout-ms` bounds only the
 /// subscribe call). `None` for any other method.
 async fn run_subscription(engine: &rpc::Client, args: &CallArgs) -> Option<ExitCode> {
-    let calc = CalculatorClient::new(engine.clone());
     let calc = if args.named {
-        calc.with_named_params()
+        engine.clone().with_named_params()
     } else {
-        calc
+        engine.clone()
     };
     let values = &args.values;
     let subscribed = match args.method.as_str() {
@@ -184,13 +183,14 @@ fn json<T: serde::Serialize>(result: Result<T, rpc::Error>) -> Result<Value, rpc
 /// signature; otherwise (unknown method, wrong arguments) sends them as they
 /// are, so the server's own answer (-32601, -32602) comes back.
 async fn run_call(engine: &rpc::Client, args: &CallArgs) -> Result<Value, rpc::Error> {
-    let calc = CalculatorClient::new(engine.clone());
-    let math = MathClient::new(engine.clone());
-    let (calc, math) = if args.named {
-        (calc.with_named_params(), math.with_named_params())
+    // One client calls both services: `CalculatorClient` and `MathClient`
+    // are traits, each giving it the methods of its service.
+    let client = if args.named {
+        engine.clone().with_named_params()
     } else {
-        (calc, math)
+        engine.clone()
     };
+    let (calc, math) = (client.clone(), client);
     let v = &args.values;
     let n = v.len();
     let typed =

@@ -10,12 +10,9 @@ use serde_json::Value;
 struct Replies(Vec<u8>);
 
 impl Transport for Replies {
-    fn request(&self, _: Outgoing) -> BoxFuture<'_, Result<Answer, Error>> {
-        let answer = Answer::from(self.0.clone());
+    fn send(&self, message: Outgoing) -> BoxFuture<'_, Result<Option<Answer>, Error>> {
+        let answer = (!message.ids.is_empty()).then(|| Answer::from(self.0.clone()));
         Box::pin(async move { Ok(answer) })
-    }
-    fn notify(&self, _: Vec<u8>) -> BoxFuture<'_, Result<(), Error>> {
-        Box::pin(async { Ok(()) })
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 pub use serde;
 pub use serde_json;
 
-pub use crate::client::{Batch, Push, ServiceBatch, ServiceClient, Slots};
+pub use crate::client::{AsClient, Batch, Push, Slots};
 pub use crate::client::{Client, Error, ParamsBuilder, SubscriptionStream};
 pub use crate::protocol::{Context, ErrorObject, Params};
 pub use crate::server::schema::{

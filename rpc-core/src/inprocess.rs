@@ -58,19 +58,14 @@ impl InProcess {
 }
 
 impl Transport for InProcess {
-    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Answer, Error>> {
+    fn send(&self, message: Outgoing) -> BoxFuture<'_, Result<Option<Answer>, Error>> {
         Box::pin(async move {
-            match self.dispatcher.handle(&message.body, &self.context).await {
-                Some(answer) => Ok(Answer::from(answer)),
+            let answer = self.dispatcher.handle(&message.body, &self.context).await;
+            match answer {
+                Some(answer) => Ok(Some(Answer::from(answer))),
+                None if message.ids.is_empty() => Ok(None),
                 None => Err(crate::client::InvalidResponse::Empty.into()),
             }
-        })
-    }
-
-    fn notify(&self, body: Vec<u8>) -> BoxFuture<'_, Result<(), Error>> {
-        Box::pin(async move {
-            self.dispatcher.handle(&body, &self.context).await;
-            Ok(())
         })
     }
 }

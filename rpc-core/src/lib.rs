@@ -52,8 +52,6 @@ pub mod protocol;
 pub mod server;
 
 // The paths users and the other crates know.
-#[doc(hidden)]
-pub use protocol::response;
 pub use protocol::{
     code, id, limits, trace, BoxError, Context, Deadline, ErrorObject, Id, InvalidResponse, Limits,
     Params, ParamsDecoder, TransportKind, DEADLINE_HEADER, DEFAULT_MAX_MESSAGE,
@@ -83,9 +81,9 @@ pub use protocol::cancel;
 pub use client::SubscriptionStream;
 #[cfg(feature = "client")]
 pub use client::{
-    Answer, Batch, BatchAnswer, BatchOf, BoxFuture, Client, ConfigError, Error, Idempotent, Inbox,
-    Notice, Opened, Outgoing, ParamsBuilder, Push, ServiceBatch, ServiceClient, Slot, Slots,
-    SubscribeCall, Transport, TransportService, DEFAULT_CLIENT_TIMEOUT, MAX_TYPED_BATCH,
+    Answer, AsClient, Batch, BatchAnswer, BatchOf, BoxFuture, Client, ConfigError, Error,
+    Idempotent, Inbox, Notice, Opened, Outgoing, ParamsBuilder, Push, Slot, Slots, SubscribeCall,
+    Subscriptions, Transport, TransportService, DEFAULT_CLIENT_TIMEOUT, MAX_TYPED_BATCH,
 };
 
 #[cfg(all(feature = "server", feature = "client"))]

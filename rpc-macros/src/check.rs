@@ -36,8 +36,7 @@ pub(crate) fn check(cx: &Ctxt, service: &mut Service) {
 }
 
 /// The one name the generated code takes from the trait's namespace. The
-/// client's own methods (`new`, `batch`, the batch's `send`...) give way
-/// to service methods of the same name (see `client.rs`).
+/// client traits take any name (see `client.rs`).
 fn check_rust_name(cx: &Ctxt, method: &Method) {
     if method.ident.unraw() == "into_rpc" {
         cx.error_spanned_by(

@@ -3,6 +3,7 @@
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Expr, Fields, Meta, Token};
 
@@ -126,6 +127,59 @@ fn variant<'a>(cx: &Ctxt, variant: &'a syn::Variant) -> Option<Variant<'a>> {
     }
 }
 
+/// The schema of a variant's `data`, as its serde twin writes it: an object
+/// of named fields, the one field of a newtype variant, an array of several.
+/// A field type without a JSON Schema is described as undescribed, not
+/// refused (schemas stay additive).
+fn data_schema(p: &TokenStream, fields: &Fields) -> TokenStream {
+    let of = |ty: &syn::Type| {
+        quote! {{
+            #[allow(unused_imports)]
+            use #p::{ViaJsonSchema as _, ViaUndescribed as _};
+            (&#p::SchemaOf::<#ty>::new()).written(__rpc_schemas)
+        }}
+    };
+    match fields {
+        Fields::Named(named) => {
+            let names: Vec<String> = named
+                .named
+                .iter()
+                .filter_map(|f| f.ident.as_ref().map(|i| i.unraw().to_string()))
+                .collect();
+            let schemas = named.named.iter().map(|f| of(&f.ty));
+            quote! {{
+                let mut __rpc_properties = #p::serde_json::Map::new();
+                #(__rpc_properties.insert(::std::string::String::from(#names), #schemas);)*
+                let mut __rpc_schema = #p::serde_json::Map::new();
+                __rpc_schema.insert("type".into(), "object".into());
+                __rpc_schema.insert("properties".into(), __rpc_properties.into());
+                __rpc_schema.insert(
+                    "required".into(),
+                    ::std::vec![#(#p::serde_json::Value::from(#names)),*].into(),
+                );
+                #p::serde_json::Value::Object(__rpc_schema)
+            }}
+        }
+        Fields::Unnamed(unnamed) if unnamed.unnamed.len() == 1 => of(&unnamed.unnamed[0].ty),
+        Fields::Unnamed(unnamed) => {
+            let count = unnamed.unnamed.len();
+            let schemas = unnamed.unnamed.iter().map(|f| of(&f.ty));
+            quote! {{
+                let mut __rpc_schema = #p::serde_json::Map::new();
+                __rpc_schema.insert("type".into(), "array".into());
+                __rpc_schema.insert(
+                    "prefixItems".into(),
+                    ::std::vec![#(#schemas),*].into(),
+                );
+                __rpc_schema.insert("minItems".into(), #count.into());
+                __rpc_schema.insert("maxItems".into(), #count.into());
+                #p::serde_json::Value::Object(__rpc_schema)
+            }}
+        }
+        Fields::Unit => quote!(#p::serde_json::Value::Null),
+    }
+}
+
 fn expand(ident: &syn::Ident, krate: &syn::Path, variants: &[Variant<'_>]) -> TokenStream {
     let p = quote!(#krate::__private);
     let mut data_types = Vec::new();
@@ -137,7 +191,13 @@ fn expand(ident: &syn::Ident, krate: &syn::Path, variants: &[Variant<'_>]) -> To
         let code = &v.code;
         let code = quote_spanned!(code.span()=> { let code: i64 = #code; code });
         let message = declared_message(v.variant);
-        declared.push(quote!(#p::ErrorInfo { code: #code, message: #message.into() }));
+        let data = if v.data {
+            let data = data_schema(&p, &v.variant.fields);
+            quote!(::core::option::Option::Some(#data))
+        } else {
+            quote!(::core::option::Option::None)
+        };
+        declared.push(quote!(#p::ErrorInfo { code: #code, message: #message.into(), data: #data }));
         let names: Vec<syn::Ident> = match &v.variant.fields {
             Fields::Named(f) => f.named.iter().filter_map(|f| f.ident.clone()).collect(),
             Fields::Unnamed(f) => (0..f.unnamed.len())
@@ -241,7 +301,7 @@ fn expand(ident: &syn::Ident, krate: &syn::Path, variants: &[Variant<'_>]) -> To
             }
 
             impl #p::DeclaredErrors for #ident {
-                fn declared() -> ::std::vec::Vec<#p::ErrorInfo> {
+                fn declared(__rpc_schemas: &mut #p::Schemas) -> ::std::vec::Vec<#p::ErrorInfo> {
                     ::std::vec![#(#declared),*]
                 }
             }

@@ -360,7 +360,7 @@ fn describe(service: &Service, method: &Method) -> TokenStream {
         Output::Result { err, .. } => quote! {{
             #[allow(unused_imports)]
             use #p::{ViaDeclared as _, ViaNothing as _};
-            (&#p::ErrorsOf::<#err>::new()).errors()
+            (&#p::ErrorsOf::<#err>::new()).errors(__rpc_schemas)
         }},
         _ => quote!(::std::vec::Vec::new()),
     };

@@ -69,7 +69,7 @@ mod model;
 /// }
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let client = LedgerClient::new(InProcess::new(Books.into_rpc()));
+/// let client = rpc::Client::new(InProcess::new(Books.into_rpc()));
 /// let error = client.open().await.unwrap_err();
 /// let object = error.error_object().unwrap();
 /// assert_eq!(object.code, rpc::code::INTERNAL_ERROR);

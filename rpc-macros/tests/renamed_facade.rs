@@ -37,8 +37,8 @@ impl Shelf for Wood {
     }
 }
 
-fn client() -> ShelfClient {
-    ShelfClient::new(InProcess::new(Wood.into_rpc()))
+fn client() -> jrpc::Client {
+    jrpc::Client::new(InProcess::new(Wood.into_rpc()))
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use rpc::duplex::DuplexConnection;
 use rpc::MethodTable;
 
-use super::{next_event, peer, DemoClient, Peer};
+use super::{next_event, peer, DemoBatch, DemoClient, Peer};
 
 /// Opens a client connection that serves `methods` to the server.
 pub(crate) trait Connect {
@@ -26,7 +26,7 @@ where
 pub(crate) async fn calls_both_ways(connect: impl Connect) {
     let (service, _events) = peer();
     let conn = connect.connect(service.into_rpc()).await;
-    let client = DemoClient::new(conn.clone());
+    let client = rpc::Client::new(conn.clone());
     assert_eq!(client.add(2, 3).await.unwrap(), 5);
     assert_eq!(
         client.clone().with_named_params().add(4, 4).await.unwrap(),
@@ -41,7 +41,7 @@ pub(crate) async fn calls_both_ways(connect: impl Connect) {
 
 pub(crate) async fn pushes_notifications_in_order_before_the_answer(connect: impl Connect) {
     let (service, mut events) = peer();
-    let client = DemoClient::new(connect.connect(service.into_rpc()).await);
+    let client = rpc::Client::new(connect.connect(service.into_rpc()).await);
     assert_eq!(client.notify_me(20).await.unwrap(), 20);
     for i in 0..20 {
         assert_eq!(next_event(&mut events).await, format!("tick {i}"));
@@ -53,7 +53,7 @@ pub(crate) async fn pushes_notifications_in_order_before_the_answer(connect: imp
 /// reaches the client's handler, whichever id it names.
 pub(crate) async fn notifications_shaped_like_items_reach_the_handler(connect: impl Connect) {
     let (service, mut events) = peer();
-    let client = DemoClient::new(connect.connect(service.into_rpc()).await);
+    let client = rpc::Client::new(connect.connect(service.into_rpc()).await);
     for id in ["x", "1", "2"] {
         client.notify_status(id.into()).await.unwrap();
         assert_eq!(next_event(&mut events).await, format!("status {id} 1"));
@@ -65,7 +65,7 @@ pub(crate) async fn broadcast_reaches_every_client(connect: impl Connect) {
     let mut clients = Vec::new();
     for _ in 0..3 {
         let (service, events) = peer();
-        clients.push(DemoClient::new(connect.connect(service.into_rpc()).await));
+        clients.push(rpc::Client::new(connect.connect(service.into_rpc()).await));
         receivers.push(events);
     }
     let reached = clients[0].shout("hi all".into()).await.unwrap();
@@ -76,7 +76,7 @@ pub(crate) async fn broadcast_reaches_every_client(connect: impl Connect) {
 }
 
 pub(crate) async fn thousand_concurrent_calls_all_matched(connect: impl Connect) {
-    let client = DemoClient::new(connect.connect(MethodTable::new()).await);
+    let client = rpc::Client::new(connect.connect(MethodTable::new()).await);
     let calls = (0..1000i64).map(|i| {
         let client = client.clone();
         async move { (i, client.add(i, 1_000_000).await) }
@@ -88,7 +88,7 @@ pub(crate) async fn thousand_concurrent_calls_all_matched(connect: impl Connect)
 }
 
 pub(crate) async fn answers_arrive_as_calls_complete(connect: impl Connect) {
-    let client = DemoClient::new(connect.connect(MethodTable::new()).await);
+    let client = rpc::Client::new(connect.connect(MethodTable::new()).await);
     let started = Instant::now();
     let slow = tokio::spawn({
         let client = client.clone();
@@ -105,7 +105,7 @@ pub(crate) async fn answers_arrive_as_calls_complete(connect: impl Connect) {
 
 pub(crate) async fn pending_calls_fail_when_the_connection_closes(connect: impl Connect) {
     let conn = connect.connect(MethodTable::new()).await;
-    let client = DemoClient::new(conn.clone());
+    let client = rpc::Client::new(conn.clone());
     let pending = tokio::spawn({
         let client = client.clone();
         async move { client.sleep(5_000).await }
@@ -121,7 +121,7 @@ pub(crate) async fn pending_calls_fail_when_the_connection_closes(connect: impl 
 }
 
 pub(crate) async fn panics_and_timeouts_stay_on_their_call(connect: impl Connect) {
-    let client = DemoClient::new(connect.connect(MethodTable::new()).await);
+    let client = rpc::Client::new(connect.connect(MethodTable::new()).await);
     let err = client.boom().await.unwrap_err();
     assert_eq!(err.error_object().unwrap().code, rpc::code::INTERNAL_ERROR);
     let slow = client.clone().with_timeout(Duration::from_millis(50));
@@ -134,7 +134,7 @@ pub(crate) async fn panics_and_timeouts_stay_on_their_call(connect: impl Connect
 
 /// A method returning `()` or `None` answers `"result": null`: still an answer.
 pub(crate) async fn null_results_are_answers(connect: impl Connect) {
-    let client = DemoClient::new(connect.connect(MethodTable::new()).await);
+    let client = rpc::Client::new(connect.connect(MethodTable::new()).await);
     let within = Duration::from_secs(2);
     tokio::time::timeout(within, client.nothing())
         .await
@@ -170,7 +170,7 @@ pub(crate) async fn a_peer_that_never_reads_does_not_block_broadcasts(
     rounds: usize,
 ) {
     let (service, mut events) = peer();
-    let listener = DemoClient::new(connect.connect(service.into_rpc()).await);
+    let listener = rpc::Client::new(connect.connect(service.into_rpc()).await);
     let _stalled = stalled.await;
     let text = "x".repeat(text_len);
     let started = Instant::now();
@@ -195,7 +195,7 @@ pub(crate) type Answer = fn(&str) -> String;
 /// Calls `add` through our client over `connect`, and returns what the
 /// call ended with (never a hang: it fails the test after two seconds).
 pub(crate) async fn call_once(connect: impl Connect) -> Result<i64, rpc::Error> {
-    let client = DemoClient::new(connect.connect(MethodTable::new()).await);
+    let client = rpc::Client::new(connect.connect(MethodTable::new()).await);
     tokio::time::timeout(Duration::from_secs(2), client.add(1, 2))
         .await
         .expect("the call waited for an answer it had been given")
@@ -246,7 +246,7 @@ pub(crate) fn request_id(message: &[u8]) -> String {
 /// A notification whose handler never finishes holds up the notifications
 /// after it for a bounded time only, and the calls not at all.
 pub(crate) async fn a_stuck_notification_does_not_stall_the_connection(connect: impl Connect) {
-    let client = DemoClient::new(connect.connect(MethodTable::new()).await);
+    let client = rpc::Client::new(connect.connect(MethodTable::new()).await);
     let before = client.bumps().await.unwrap();
     client.stall().await.unwrap();
     for _ in 0..3 {

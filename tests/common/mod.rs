@@ -148,7 +148,8 @@ impl Demo for DemoService {
     async fn call_back(&self, n: i64, ctx: Context) -> Result<i64, ErrorObject> {
         let caller = rpc::duplex::caller(&ctx)
             .ok_or_else(|| ErrorObject::new(-32002, "needs a duplex connection"))?;
-        PeerClient::new(caller.client())
+        caller
+            .client()
             .double(n)
             .await
             .map_err(ErrorObject::internal_error)

@@ -7,7 +7,7 @@ trait Counter {
     async fn add(&self, a: i64, b: i64) -> i64;
 }
 
-async fn too_long(client: CounterClient) {
+async fn too_long(client: rpc::Client) {
     let b = client.batch();
     let b = b.add(0, 1).add(1, 1).add(2, 1).add(3, 1).add(4, 1);
     let b = b.add(5, 1).add(6, 1).add(7, 1).add(8, 1).add(9, 1);

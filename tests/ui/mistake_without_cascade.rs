@@ -21,10 +21,10 @@ impl Service for Impl {
 }
 
 // Code that uses the service compiles against what was generated: no
-// "no method named `into_rpc`" or "cannot find `ServiceClient`" follows.
+// "no method named `into_rpc`" or "no method named `add`" follows.
 async fn use_it() -> Result<i64, rpc::Error> {
     let table = Impl.into_rpc();
-    let client = ServiceClient::new(rpc::InProcess::new(table));
+    let client = rpc::Client::new(rpc::InProcess::new(table));
     client.add(1, 2).await
 }
 

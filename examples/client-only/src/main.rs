@@ -48,11 +48,11 @@ async fn add(url: &str, a: i64, b: i64) -> Result<i64, rpc::Error> {
     let client = if let Some(address) = url.strip_prefix("tcp://") {
         let options = rpc::tcp::StreamOptions::default();
         let connection = rpc::tcp::connect(address, &options, rpc::MethodTable::new()).await?;
-        CalculatorClient::new(connection)
+        rpc::Client::new(connection)
     } else if url.starts_with("ws://") || url.starts_with("wss://") {
-        CalculatorClient::new(rpc::ws::connect(url, rpc::MethodTable::new()).await?)
+        rpc::Client::new(rpc::ws::connect(url, rpc::MethodTable::new()).await?)
     } else {
-        CalculatorClient::new(rpc::http::HttpClient::new(url)?)
+        rpc::Client::new(rpc::http::HttpClient::new(url)?)
     };
     client.add(a, b).await
 }

@@ -48,6 +48,13 @@ impl Batch<()> {
     }
 }
 
+impl<S> Batch<S> {
+    /// The client the batch goes through.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
 /// The typed place of one call's result in a batch.
 #[derive(Debug)]
 pub struct Slot<T> {

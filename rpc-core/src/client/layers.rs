@@ -37,13 +37,7 @@ impl Service<Outgoing> for TransportService {
 
     fn call(&mut self, message: Outgoing) -> Self::Future {
         let transport = self.0.clone();
-        Box::pin(async move {
-            if message.ids.is_empty() {
-                transport.notify_with(message).await.map(|()| None)
-            } else {
-                transport.request(message).await.map(Some)
-            }
-        })
+        Box::pin(async move { transport.send(message).await })
     }
 }
 
@@ -73,68 +67,19 @@ where
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
 {
-    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Answer, Error>> {
-        let service = self.service.clone();
-        Box::pin(async move {
-            match service
-                .oneshot(message)
-                .await
-                .map_err(|e| into_error(e.into()))?
-            {
-                Some(answer) => Ok(answer),
-                None => Err(super::InvalidResponse::Empty.into()),
-            }
-        })
-    }
-
-    fn notify(&self, body: Vec<u8>) -> BoxFuture<'_, Result<(), Error>> {
-        self.notify_with(Outgoing::notification(body))
-    }
-
-    fn notify_with(&self, message: Outgoing) -> BoxFuture<'_, Result<(), Error>> {
+    fn send(&self, message: Outgoing) -> BoxFuture<'_, Result<Option<Answer>, Error>> {
         let service = self.service.clone();
         Box::pin(async move {
             service
                 .oneshot(message)
                 .await
-                .map(|_| ())
                 .map_err(|e| into_error(e.into()))
         })
     }
 
-    fn id_counter(&self) -> Option<Arc<std::sync::atomic::AtomicU64>> {
-        self.below.id_counter()
-    }
-
-    fn subscribe<'a>(
-        &'a self,
-        client: &'a super::Client,
-        call: super::SubscribeCall,
-    ) -> BoxFuture<'a, Result<super::Opened, Error>> {
-        // A plain transport below calls through `client`, hence through
-        // these layers; a reconnecting one uses its own connections.
-        self.below.subscribe(client, call)
-    }
-
-    fn unsubscribe<'a>(
-        &'a self,
-        client: &'a super::Client,
-        key: &'a str,
-        method: &'static str,
-        server_id: Box<serde_json::value::RawValue>,
-    ) -> BoxFuture<'a, Result<bool, Error>> {
-        self.below.unsubscribe(client, key, method, server_id)
-    }
-
-    fn expect_subscription(&self, method: &str) -> Option<super::Expecting> {
-        self.below.expect_subscription(method)
-    }
-
-    fn open_subscription(&self, method: &str, id: &str) -> Option<super::Inbox> {
-        self.below.open_subscription(method, id)
-    }
-
-    fn close_subscription(&self, key: &str) {
-        self.below.close_subscription(key)
+    fn subscriptions(&self) -> Option<&dyn super::Subscriptions> {
+        // A plain transport below subscribes through the client, hence
+        // through these layers; a reconnecting one over its own connections.
+        self.below.subscriptions()
     }
 }

@@ -7,7 +7,6 @@ mod layers;
 mod params;
 mod response;
 mod routes;
-mod service;
 mod subscription;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +24,6 @@ pub use params::ParamsBuilder;
 pub use response::{Answer, BatchAnswer};
 pub use routes::Expecting;
 pub(crate) use routes::{Routes, BUFFER};
-pub use service::{ServiceBatch, ServiceClient};
 pub(crate) use subscription::ServerId;
 pub use subscription::{Inbox, Notice, Opened, SubscribeCall, SubscriptionStream};
 
@@ -76,24 +74,74 @@ impl Outgoing {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Idempotent;
 
-/// Moves encoded messages to a server and answers back. Implemented by the
-/// HTTP, WebSocket and TCP clients; the engine does everything else.
+/// Moves encoded messages to a peer and its answers back: all a transport
+/// does. The HTTP, WebSocket, TCP and in-process clients implement it; the
+/// engine ([`Client`]) does ids, encoding, validation and decoding.
+///
+/// A transport that carries subscriptions (a duplex connection) also
+/// offers [`Subscriptions`]; to write one, run the duplex engine over your
+/// byte stream rather than implementing that yourself.
+///
+/// ```
+/// use rpc_core::client::{Answer, BoxFuture, Error, Outgoing, Transport};
+///
+/// /// A peer that answers every call with `null`.
+/// struct Nulls;
+///
+/// impl Transport for Nulls {
+///     fn send(&self, message: Outgoing) -> BoxFuture<'_, Result<Option<Answer>, Error>> {
+///         Box::pin(async move {
+///             let Some(id) = message.ids.first() else { return Ok(None) };
+///             let answer = format!(r#"{{"jsonrpc":"2.0","result":null,"id":{id}}}"#);
+///             Ok(Some(Answer::from(answer.into_bytes())))
+///         })
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let client = rpc_core::Client::new(Nulls);
+/// let nothing: () = client.call("anything", rpc_core::ParamsBuilder::new(false)).await.unwrap();
+/// # });
+/// ```
 pub trait Transport: Send + Sync + 'static {
-    /// Sends a request (or batch) and returns the peer's answer.
-    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Answer, Error>>;
-    /// Sends a notification (or batch of them); no answer is expected.
-    fn notify(&self, body: Vec<u8>) -> BoxFuture<'_, Result<(), Error>>;
+    /// Sends `message`. A request or batch (its [`ids`](Outgoing::ids) not
+    /// empty) comes back with the peer's answer; a notification with `None`
+    /// once sent.
+    fn send(&self, message: Outgoing) -> BoxFuture<'_, Result<Option<Answer>, Error>>;
 
-    /// [`notify`](Self::notify) with the message's context (a transport
-    /// that reads it, such as the HTTP client for headers, overrides this).
-    fn notify_with(&self, message: Outgoing) -> BoxFuture<'_, Result<(), Error>> {
-        self.notify(message.body)
+    /// What this transport adds to carry subscriptions; `None` (the
+    /// default): it carries none, and subscribing through it fails with
+    /// [`Error::Unsupported`]. A transport that wraps another forwards it.
+    fn subscriptions(&self) -> Option<&dyn Subscriptions> {
+        None
     }
+}
 
-    /// Opens a subscription: sends its call through `client` (this
-    /// transport's own client engine) and routes its notices with
-    /// [`open_subscription`](Self::open_subscription). A reconnecting
-    /// transport does more: it subscribes again on each new connection.
+/// What a duplex transport (a WebSocket or TCP connection, or a
+/// reconnecting client) adds to [`Transport`]: routes for the items of
+/// subscriptions, which arrive as notifications from the peer.
+pub trait Subscriptions: Send + Sync {
+    /// Records a subscribe call about to be sent whose items travel in
+    /// notifications `method`, so that items arriving before its answer are
+    /// kept for it. `None`: subscriptions open through
+    /// [`subscribe`](Self::subscribe) only.
+    fn expect(&self, method: &str) -> Option<Expecting>;
+
+    /// Opens the route of subscription `id`'s items, which travel in
+    /// notifications `method`; `None` when the connection has ended.
+    fn open(&self, method: &str, id: &str) -> Option<Inbox>;
+
+    /// Closes the route of the subscription known by `key` (its id, unless
+    /// [`subscribe`](Self::subscribe) said otherwise).
+    fn close(&self, key: &str);
+
+    /// The counter request ids come from: every client on one connection
+    /// shares it, since answers are matched by id whoever sent the call.
+    fn id_counter(&self) -> Arc<AtomicU64>;
+
+    /// Opens a subscription: sends its call through `client` (the engine
+    /// over this transport), then opens its route. A reconnecting transport
+    /// does more: it subscribes again on each new connection.
     fn subscribe<'a>(
         &'a self,
         client: &'a Client,
@@ -102,11 +150,10 @@ pub trait Transport: Send + Sync + 'static {
         Box::pin(client.subscribe_once(call))
     }
 
-    /// Ends the subscription known by `key` (see [`subscribe`](Self::subscribe)):
-    /// closes its route and calls `method` with `server_id` through
-    /// `client`; whether the server still had it. A reconnecting transport
-    /// sends it on its current connection only, with the id the
-    /// subscription has there.
+    /// Ends the subscription known by `key`: closes its route and calls
+    /// `method` with `server_id` through `client`; whether the server still
+    /// had it. A reconnecting transport sends it on its current connection,
+    /// with the id the subscription has there.
     fn unsubscribe<'a>(
         &'a self,
         client: &'a Client,
@@ -114,51 +161,60 @@ pub trait Transport: Send + Sync + 'static {
         method: &'static str,
         server_id: Box<serde_json::value::RawValue>,
     ) -> BoxFuture<'a, Result<bool, Error>> {
-        self.close_subscription(key);
+        self.close(key);
         let mut params = ParamsBuilder::new(false);
         params.push("id", &server_id);
         Box::pin(client.call(method, params))
     }
-
-    /// Records a subscribe call about to be sent whose items travel in
-    /// notifications `method`, so that items arriving before its answer are
-    /// kept for it (a duplex transport); `None`: this transport cannot carry
-    /// subscriptions. A transport that wraps another forwards this and
-    /// [`open_subscription`](Self::open_subscription) together: without
-    /// it, the first items of a subscription may reach the handlers instead.
-    fn expect_subscription(&self, _method: &str) -> Option<Expecting> {
-        None
-    }
-
-    /// Opens the route of subscription `id`'s notices, which travel in
-    /// notifications `method` (a duplex transport); `None`: this transport
-    /// cannot carry subscriptions.
-    fn open_subscription(&self, _method: &str, _id: &str) -> Option<Inbox> {
-        None
-    }
-
-    /// Closes the route of the subscription known by `key` (its id, unless
-    /// [`subscribe`](Self::subscribe) said otherwise).
-    fn close_subscription(&self, _key: &str) {}
-
-    /// The counter request ids come from, when the transport needs every
-    /// client on it to share one (a duplex connection matches answers by
-    /// id, whichever client sent the call). `None`: each client counts
-    /// for itself.
-    fn id_counter(&self) -> Option<Arc<AtomicU64>> {
-        None
-    }
 }
 
-/// The client engine, generic over the transport. Cheap to clone.
+/// The client: calls methods by name over any [`Transport`]. Cheap to clone.
 ///
-/// Generated clients (`<Trait>Client`) wrap one; use it directly to call
-/// methods by name.
+/// `#[rpc] trait Calculator` generates the trait `CalculatorClient`, whose
+/// typed methods every `Client` has once the trait is in scope
+/// (`client.add(1, 2)`), and `CalculatorBatch`, the same methods on a
+/// [`Batch`]. One client calls the methods of any number of services.
 #[derive(Clone)]
 pub struct Client {
     transport: Arc<dyn Transport>,
     next_id: Arc<AtomicU64>,
     timeout: Option<Duration>,
+    named: bool,
+}
+
+/// What the methods of a generated client trait (`<Trait>Client`) are
+/// called on: a [`Client`], or a type of yours that holds one.
+///
+/// ```
+/// # #[rpc_macros::rpc(crate = "rpc_core")]
+/// # trait Calculator { async fn add(&self, a: i64, b: i64) -> i64; }
+/// # struct Calc;
+/// # impl Calculator for Calc { async fn add(&self, a: i64, b: i64) -> i64 { a + b } }
+/// /// A client with a name of its own.
+/// struct Accounts {
+///     rpc: rpc_core::Client,
+/// }
+///
+/// impl rpc_core::AsClient for Accounts {
+///     fn as_client(&self) -> &rpc_core::Client {
+///         &self.rpc
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let accounts = Accounts { rpc: rpc_core::Client::new(rpc_core::InProcess::new(Calc.into_rpc())) };
+/// assert_eq!(accounts.add(1, 2).await.unwrap(), 3);
+/// # });
+/// ```
+pub trait AsClient {
+    /// The client calls go through.
+    fn as_client(&self) -> &Client;
+}
+
+impl AsClient for Client {
+    fn as_client(&self) -> &Client {
+        self
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -184,13 +240,36 @@ impl Client {
     /// [`DEFAULT_CLIENT_TIMEOUT`] for its answer, whatever the peer does.
     pub fn new(transport: impl Transport) -> Self {
         let next_id = transport
-            .id_counter()
-            .unwrap_or_else(|| Arc::new(AtomicU64::new(1)));
+            .subscriptions()
+            .map_or_else(|| Arc::new(AtomicU64::new(1)), |s| s.id_counter());
         Client {
             transport: Arc::new(transport),
             next_id,
             timeout: Some(DEFAULT_CLIENT_TIMEOUT),
+            named: false,
         }
+    }
+
+    /// Makes the typed methods of generated clients send parameters by
+    /// name (`{"a": 1}`) instead of by position (`[1]`, the default), on
+    /// this client and its clones made after. A method marked
+    /// `#[rpc(named_params)]` always sends them by name.
+    pub fn with_named_params(mut self) -> Self {
+        self.named = true;
+        self
+    }
+
+    /// Makes the typed methods of generated clients send parameters by
+    /// position (`[1]`), the default.
+    pub fn with_positional_params(mut self) -> Self {
+        self.named = false;
+        self
+    }
+
+    /// Whether typed methods send parameters by name (see
+    /// [`with_named_params`](Self::with_named_params)).
+    pub fn named_params(&self) -> bool {
+        self.named
     }
 
     /// Sets the timeout of every call made through this client (and its
@@ -306,12 +385,13 @@ impl Client {
     pub async fn notify(&self, method: &str, params: ParamsBuilder) -> Result<(), Error> {
         let body = encode::request(method, params.into_bytes()?.as_deref(), None);
         let message = Outgoing::notification(body);
-        match self.timeout {
-            None => self.transport.notify_with(message).await,
-            Some(limit) => tokio::time::timeout(limit, self.transport.notify_with(message))
+        let sent = match self.timeout {
+            None => self.transport.send(message).await,
+            Some(limit) => tokio::time::timeout(limit, self.transport.send(message))
                 .await
                 .unwrap_or(Err(Error::Timeout(limit))),
-        }
+        };
+        sent.map(drop)
     }
 
     /// Starts a batch: several calls in one round trip, results in order.
@@ -326,19 +406,20 @@ impl Client {
     }
 
     pub(crate) async fn send(&self, mut message: Outgoing) -> Result<Answer, Error> {
-        match self.timeout {
-            None => self.transport.request(message).await,
+        let answer = match self.timeout {
+            None => self.transport.send(message).await,
             Some(limit) => {
                 // The deadline travels: the HTTP client sends it as a header;
                 // on a duplex connection, a `$/cancelRequest` when it passes.
                 message
                     .context
                     .insert(crate::protocol::Deadline(std::time::Instant::now() + limit));
-                tokio::time::timeout(limit, self.transport.request(message))
+                tokio::time::timeout(limit, self.transport.send(message))
                     .await
                     .unwrap_or(Err(Error::Timeout(limit)))
             }
-        }
+        };
+        answer?.ok_or_else(|| InvalidResponse::Empty.into())
     }
 }
 
@@ -350,10 +431,7 @@ mod tests {
     struct Silent;
 
     impl Transport for Silent {
-        fn request(&self, _: Outgoing) -> BoxFuture<'_, Result<Answer, Error>> {
-            Box::pin(std::future::pending())
-        }
-        fn notify(&self, _: Vec<u8>) -> BoxFuture<'_, Result<(), Error>> {
+        fn send(&self, _: Outgoing) -> BoxFuture<'_, Result<Option<Answer>, Error>> {
             Box::pin(std::future::pending())
         }
     }

@@ -138,17 +138,24 @@ impl<T> SubscriptionStream<T> {
     pub async fn unsubscribe(mut self) -> Result<bool, Error> {
         self.open = false;
         let id = self.server_id();
-        self.client
-            .transport
-            .unsubscribe(&self.client, &self.key, self.unsubscribe, id)
-            .await
+        match self.client.transport.subscriptions() {
+            Some(routes) => {
+                routes
+                    .unsubscribe(&self.client, &self.key, self.unsubscribe, id)
+                    .await
+            }
+            None => Err(Error::Closed),
+        }
     }
 }
 
 impl<T> Drop for SubscriptionStream<T> {
     fn drop(&mut self) {
+        let Some(routes) = self.client.transport.subscriptions() else {
+            return;
+        };
         if !self.open {
-            self.client.transport.close_subscription(&self.key);
+            routes.close(&self.key);
             return;
         }
         // Best effort: tell the server, without waiting for its answer.
@@ -158,13 +165,12 @@ impl<T> Drop for SubscriptionStream<T> {
                     (self.client.clone(), self.key.clone(), self.unsubscribe);
                 let id = self.server_id();
                 runtime.spawn(async move {
-                    let _ = client
-                        .transport
-                        .unsubscribe(&client, &key, method, id)
-                        .await;
+                    if let Some(routes) = client.transport.subscriptions() {
+                        let _ = routes.unsubscribe(&client, &key, method, id).await;
+                    }
                 });
             }
-            Err(_) => self.client.transport.close_subscription(&self.key),
+            Err(_) => routes.close(&self.key),
         }
     }
 }
@@ -232,7 +238,12 @@ impl Client {
             notification,
             unsubscribe,
         };
-        let opening = self.transport.subscribe(self, call);
+        // Without routes the call still goes out: the server's answer
+        // (-32002, naming the method) says more than a local refusal.
+        let opening = match self.transport.subscriptions() {
+            Some(routes) => routes.subscribe(self, call),
+            None => Box::pin(self.subscribe_once(call)),
+        };
         let opened = match self.timeout {
             None => opening.await?,
             Some(limit) => tokio::time::timeout(limit, opening)
@@ -254,25 +265,21 @@ impl Client {
     }
 
     /// Opens a subscription by calling it through this client, then routing
-    /// its notices on the transport: what [`Transport::subscribe`](super::Transport::subscribe)
+    /// its notices on the transport: what [`Subscriptions::subscribe`](super::Subscriptions::subscribe)
     /// does unless a transport does more.
     pub(crate) async fn subscribe_once(&self, call: SubscribeCall) -> Result<Opened, Error> {
+        let routes = self.transport.subscriptions();
         // Items may come right behind the answer, before its id is known here.
-        let expecting = self.transport.expect_subscription(call.notification);
+        let _expecting = routes.and_then(|routes| routes.expect(call.notification));
         let raw_id: Box<RawValue> = self
             .call_encoded(&call.method, call.params.as_deref(), false)
             .await?;
         let id = notice::key(&raw_id);
-        let inbox = self
-            .transport
-            .open_subscription(call.notification, &id)
-            .ok_or(match expecting {
-                // A duplex transport whose connection ended meanwhile.
-                Some(_) => Error::Closed,
-                None => {
-                    Error::Unsupported("subscriptions need a duplex connection (WebSocket or TCP)")
-                }
-            })?;
+        let routes = routes.ok_or(Error::Unsupported(
+            "subscriptions need a duplex connection (WebSocket or TCP)",
+        ))?;
+        // `None`: the connection ended meanwhile.
+        let inbox = routes.open(call.notification, &id).ok_or(Error::Closed)?;
         Ok(Opened {
             inbox,
             key: id.clone(),

@@ -18,7 +18,9 @@ use super::registry::Connections;
 use super::shared::{DuplexConnection, Shared, WeakConnection};
 use super::writer::{write_loop, Outbound, Queue, Writer};
 use super::{DuplexConfig, Frame, Incoming};
-use crate::client::{Answer, BoxFuture, Client, Error, Expecting, Inbox, Outgoing, Transport};
+use crate::client::{
+    Answer, BoxFuture, Client, Error, Expecting, Inbox, Outgoing, Subscriptions, Transport,
+};
 use crate::protocol::{encode, Context, ErrorObject, Id};
 use crate::server::subscription::{Caller, Outlet, LAG_WAIT};
 use crate::server::Dispatcher;
@@ -175,7 +177,7 @@ impl DuplexConnection {
     /// Sends a notification to the peer; returns once it is written.
     pub async fn notify<P: Serialize>(&self, method: &str, params: P) -> Result<(), Error> {
         let body = encode::notification(method, &params).map_err(Error::Encode)?;
-        self.send(body, true).await
+        self.write(body, true).await
     }
 
     /// A client engine that calls the peer over this connection.
@@ -186,7 +188,7 @@ impl DuplexConnection {
     /// Queues a message; with `wait_written`, returns only once it has been
     /// written out (so a program that exits right after a notification does
     /// not lose it).
-    async fn send(&self, body: Vec<u8>, wait_written: bool) -> Result<(), Error> {
+    async fn write(&self, body: Vec<u8>, wait_written: bool) -> Result<(), Error> {
         if self.shared.is_ended() {
             return Err(Error::Closed);
         }
@@ -242,8 +244,11 @@ impl DuplexConnection {
 }
 
 impl Transport for DuplexConnection {
-    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Answer, Error>> {
+    fn send(&self, message: Outgoing) -> BoxFuture<'_, Result<Option<Answer>, Error>> {
         Box::pin(async move {
+            if message.ids.is_empty() {
+                return self.write(message.body, true).await.map(|()| None);
+            }
             let ids: Arc<[Id]> = message.ids.into();
             let answer = self
                 .shared
@@ -255,29 +260,35 @@ impl Transport for DuplexConnection {
                 ids,
                 queue: &self.shared.queue,
             };
-            self.send(message.body, false).await?;
-            answer.await.map_err(|_| self.shared.closed_error())
+            self.write(message.body, false).await?;
+            let answer = answer.await.map_err(|_| self.shared.closed_error())?;
+            Ok(Some(answer))
         })
     }
 
-    fn notify(&self, body: Vec<u8>) -> BoxFuture<'_, Result<(), Error>> {
-        Box::pin(self.send(body, true))
+    fn subscriptions(&self) -> Option<&dyn Subscriptions> {
+        Some(self)
     }
+}
 
-    fn id_counter(&self) -> Option<Arc<AtomicU64>> {
-        self.shared.next_id.lock().ok().map(|ids| ids.clone())
-    }
-
-    fn expect_subscription(&self, method: &str) -> Option<Expecting> {
+impl Subscriptions for DuplexConnection {
+    fn expect(&self, method: &str) -> Option<Expecting> {
         Some(self.shared.routes.expect(method))
     }
 
-    fn open_subscription(&self, method: &str, id: &str) -> Option<Inbox> {
+    fn open(&self, method: &str, id: &str) -> Option<Inbox> {
         self.shared.routes.open(method, id)
     }
 
-    fn close_subscription(&self, id: &str) {
+    fn close(&self, id: &str) {
         self.shared.routes.close(id);
+    }
+
+    fn id_counter(&self) -> Arc<AtomicU64> {
+        match self.shared.next_id.lock() {
+            Ok(ids) => ids.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 }
 

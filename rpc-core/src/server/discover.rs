@@ -107,11 +107,21 @@ fn method(info: &MethodInfo, schemas: &mut Schemas) -> Value {
         .map(|d| &d.errors)
         .filter(|e| !e.is_empty())
     {
-        let errors: Vec<Value> = errors
+        let listed: Vec<Value> = errors
             .iter()
             .map(|e| json!({ "code": e.code, "message": e.message }))
             .collect();
-        m.insert("errors".into(), Value::Array(errors));
+        m.insert("errors".into(), Value::Array(listed));
+        // OpenRPC's error object has no place for a schema (its `data` is a
+        // value, and it takes no extension fields): the method's
+        // `x-error-data` maps each code to the schema of its `data`.
+        let data: Map<String, Value> = errors
+            .iter()
+            .filter_map(|e| Some((e.code.to_string(), e.data.clone()?)))
+            .collect();
+        if !data.is_empty() {
+            m.insert("x-error-data".into(), Value::Object(data));
+        }
     }
     if !info.aliases.is_empty() {
         m.insert("x-aliases".into(), json!(info.aliases));

@@ -56,6 +56,8 @@ pub struct ErrorInfo {
     pub code: i64,
     /// What it means.
     pub message: Cow<'static, str>,
+    /// The schema of its `data`, when it carries some.
+    pub data: Option<Value>,
 }
 
 /// The schemas of a whole document: each named type is kept once, for
@@ -335,8 +337,9 @@ impl<T: ?Sized> ViaUndescribed for &SchemaOf<T> {
 /// implements it from each variant's code and message.
 #[doc(hidden)]
 pub trait DeclaredErrors {
-    /// Every error the type can become.
-    fn declared() -> Vec<ErrorInfo>;
+    /// Every error the type can become, with the schemas of their data
+    /// described into `schemas`.
+    fn declared(schemas: &mut Schemas) -> Vec<ErrorInfo>;
 }
 
 /// Finds the errors `E` declares, if it declares any (what `#[rpc]`
@@ -356,23 +359,23 @@ impl<E: ?Sized> ErrorsOf<E> {
 /// `E` declares its errors.
 #[doc(hidden)]
 pub trait ViaDeclared {
-    fn errors(&self) -> Vec<ErrorInfo>;
+    fn errors(&self, schemas: &mut Schemas) -> Vec<ErrorInfo>;
 }
 
 impl<E: DeclaredErrors + ?Sized> ViaDeclared for ErrorsOf<E> {
-    fn errors(&self) -> Vec<ErrorInfo> {
-        E::declared()
+    fn errors(&self, schemas: &mut Schemas) -> Vec<ErrorInfo> {
+        E::declared(schemas)
     }
 }
 
 /// `E` declares nothing (picked only when `E` is not [`DeclaredErrors`]).
 #[doc(hidden)]
 pub trait ViaNothing {
-    fn errors(&self) -> Vec<ErrorInfo>;
+    fn errors(&self, schemas: &mut Schemas) -> Vec<ErrorInfo>;
 }
 
 impl<E: ?Sized> ViaNothing for &ErrorsOf<E> {
-    fn errors(&self) -> Vec<ErrorInfo> {
+    fn errors(&self, _: &mut Schemas) -> Vec<ErrorInfo> {
         Vec::new()
     }
 }

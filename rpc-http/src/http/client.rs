@@ -440,34 +440,16 @@ fn status_error(status: StatusCode, body: &[u8]) -> Error {
 }
 
 impl Transport for HttpClient {
-    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Answer, Error>> {
+    fn send(&self, message: Outgoing) -> BoxFuture<'_, Result<Option<Answer>, Error>> {
         Box::pin(async move {
+            let notification = message.ids.is_empty();
             let (status, body) = self.post(message).await?;
-            if status.is_success() {
-                if body.is_empty() {
-                    return Err(rpc_core::InvalidResponse::Empty.into());
-                }
-                return Ok(body.into());
-            }
-            if is_jsonrpc(&body) {
-                Ok(body.into())
-            } else {
-                Err(status_error(status, &body))
-            }
-        })
-    }
-
-    fn notify(&self, body: Vec<u8>) -> BoxFuture<'_, Result<(), Error>> {
-        self.notify_with(Outgoing::notification(body))
-    }
-
-    fn notify_with(&self, message: Outgoing) -> BoxFuture<'_, Result<(), Error>> {
-        Box::pin(async move {
-            let (status, body) = self.post(message).await?;
-            if status.is_success() {
-                Ok(())
-            } else {
-                Err(status_error(status, &body))
+            match (status.is_success(), notification) {
+                (true, true) => Ok(None),
+                (true, false) if body.is_empty() => Err(rpc_core::InvalidResponse::Empty.into()),
+                // An error status with a JSON-RPC body: the body is the answer.
+                (_, false) if status.is_success() || is_jsonrpc(&body) => Ok(Some(body.into())),
+                _ => Err(status_error(status, &body)),
             }
         })
     }

@@ -588,7 +588,7 @@ fn too_large(limit: usize) -> Response {
 }
 
 fn error_reply(status: StatusCode, error: ErrorObject) -> Response {
-    json_response(status, rpc_core::response::error_response(&error))
+    json_response(status, rpc_core::protocol::response::error_response(&error))
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response {

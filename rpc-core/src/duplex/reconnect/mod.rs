@@ -66,10 +66,10 @@ use tokio_util::sync::CancellationToken;
 
 pub use state::ConnectionState;
 
-use crate::client::{Answer, BoxFuture, Client, Error, Outgoing, Transport};
+use crate::client::{Answer, BoxFuture, Client, Error, Outgoing, Subscriptions, Transport};
 use crate::client::{Inbox, Opened, SubscribeCall};
 use crate::duplex::DuplexConnection;
-use resubscribe::Subscriptions;
+use resubscribe::Tracked;
 
 /// Opens one duplex connection to one place.
 type Connect =
@@ -247,7 +247,7 @@ impl Reconnect {
             state,
             stop: stop.clone(),
             next_id: Arc::new(AtomicU64::new(1)),
-            subscriptions: Subscriptions::default(),
+            subscriptions: Tracked::default(),
             wait_while_disconnected: self.wait_while_disconnected,
             reconnects: AtomicU64::new(0),
             last_error: std::sync::Mutex::new(None),
@@ -280,7 +280,7 @@ struct Shared {
     stop: CancellationToken,
     /// Request ids, across connections.
     next_id: Arc<AtomicU64>,
-    subscriptions: Subscriptions,
+    subscriptions: Tracked,
     wait_while_disconnected: bool,
     reconnects: AtomicU64,
     /// The last attempt's error, for `connect` to return as it is.
@@ -491,7 +491,7 @@ async fn wait_before(
 }
 
 /// A reconnecting duplex client: a [`Transport`] to wrap in a generated
-/// client (`CalculatorClient::new(connection.clone())`), and the handle to
+/// client (`rpc_core::Client::new(connection.clone())`), and the handle to
 /// watch its state. Cheap to clone; when the last clone (and the last
 /// client made from it) is gone, it stops and closes its connection.
 #[derive(Clone)]
@@ -558,7 +558,10 @@ fn is_lost(error: &Error) -> bool {
 }
 
 impl Transport for Reconnecting {
-    fn request(&self, message: Outgoing) -> BoxFuture<'_, Result<Answer, Error>> {
+    fn send(&self, message: Outgoing) -> BoxFuture<'_, Result<Option<Answer>, Error>> {
+        if message.ids.is_empty() {
+            return Box::pin(self.notify(message));
+        }
         Box::pin(async move {
             let shared = self.shared();
             let idempotent = message.is_idempotent();
@@ -576,7 +579,7 @@ impl Transport for Reconnecting {
                 let Some(this) = this else {
                     return Err(Error::ConnectionLost);
                 };
-                match connection.request(this).await {
+                match connection.send(this).await {
                     Err(Error::Closed) if idempotent && resends < MAX_RESENDS => {
                         tracing::debug!(target: "rpc::reconnect", "connection lost under an idempotent call: sending it again once reconnected");
                         resends += 1;
@@ -591,15 +594,15 @@ impl Transport for Reconnecting {
         })
     }
 
-    fn notify(&self, body: Vec<u8>) -> BoxFuture<'_, Result<(), Error>> {
-        Box::pin(async move {
-            let shared = self.shared();
-            let (connection, _) = shared.connection(0, shared.wait_while_disconnected).await?;
-            match Transport::notify(&connection, body).await {
-                Err(error) if is_lost(&error) => Err(Error::ConnectionLost),
-                outcome => outcome,
-            }
-        })
+    fn subscriptions(&self) -> Option<&dyn Subscriptions> {
+        Some(self)
+    }
+}
+
+impl Subscriptions for Reconnecting {
+    fn expect(&self, _method: &str) -> Option<crate::client::Expecting> {
+        // Subscriptions open through `subscribe`, on a known connection.
+        None
     }
 
     fn subscribe<'a>(
@@ -624,16 +627,28 @@ impl Transport for Reconnecting {
         )
     }
 
-    fn open_subscription(&self, _method: &str, _id: &str) -> Option<Inbox> {
+    fn open(&self, _method: &str, _id: &str) -> Option<Inbox> {
         // Subscriptions open through `subscribe`, on a known connection.
         None
     }
 
-    fn close_subscription(&self, key: &str) {
+    fn close(&self, key: &str) {
         self.shared().subscriptions.close(self.shared(), key);
     }
 
-    fn id_counter(&self) -> Option<Arc<AtomicU64>> {
-        Some(self.shared().next_id.clone())
+    fn id_counter(&self) -> Arc<AtomicU64> {
+        self.shared().next_id.clone()
+    }
+}
+
+impl Reconnecting {
+    /// Sends a notification on the current connection.
+    async fn notify(&self, message: Outgoing) -> Result<Option<Answer>, Error> {
+        let shared = self.shared();
+        let (connection, _) = shared.connection(0, shared.wait_while_disconnected).await?;
+        match connection.send(message).await {
+            Err(error) if is_lost(&error) => Err(Error::ConnectionLost),
+            outcome => outcome,
+        }
     }
 }

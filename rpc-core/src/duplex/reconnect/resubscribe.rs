@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::{is_lost, Shared, RESUBSCRIBE_TIMEOUT};
-use crate::client::{Error, Transport};
+use crate::client::{Error, Subscriptions};
 use crate::client::{Inbox, Notice, Opened, ServerId, SubscribeCall, BUFFER};
 use crate::duplex::DuplexConnection;
 use crate::protocol::notice;
@@ -44,12 +44,12 @@ struct Record {
 
 /// Every live subscription, by key.
 #[derive(Default)]
-pub(super) struct Subscriptions {
+pub(super) struct Tracked {
     records: Mutex<HashMap<u64, Record>>,
     next_key: AtomicU64,
 }
 
-impl Subscriptions {
+impl Tracked {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Record>> {
         match self.records.lock() {
             Ok(records) => records,
@@ -79,7 +79,7 @@ impl Subscriptions {
         };
         if let Some((connection, generation)) = shared.connected() {
             if generation == record.generation {
-                connection.close_subscription(&record.route);
+                Subscriptions::close(&connection, &record.route);
             }
         }
     }
@@ -102,7 +102,7 @@ impl Subscriptions {
         if generation != record.generation {
             return Ok(false);
         }
-        connection.close_subscription(&record.route);
+        Subscriptions::close(&connection, &record.route);
         let server_id = match record.server_id.lock() {
             Ok(id) => id.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -224,10 +224,9 @@ async fn subscribe_on(
     call: &SubscribeCall,
 ) -> Result<(Box<RawValue>, Inbox), Error> {
     // Items may come right behind the answer, before its id is known here.
-    let _expecting = connection.expect_subscription(call.notification);
+    let _expecting = Subscriptions::expect(connection, call.notification);
     let raw_id: Box<RawValue> = call_on(connection, &call.method, call.params.as_deref()).await?;
-    let inbox = connection
-        .open_subscription(call.notification, &notice::key(&raw_id))
+    let inbox = Subscriptions::open(connection, call.notification, &notice::key(&raw_id))
         .ok_or(Error::Closed)?;
     Ok((raw_id, inbox))
 }
@@ -276,7 +275,7 @@ async fn resubscribe_one(
             drop(records);
             // Closed by the user meanwhile, or made again by another pass:
             // this one is not wanted.
-            connection.close_subscription(&route);
+            Subscriptions::close(&connection, &route);
             tokio::spawn(async move {
                 let mut params = crate::client::ParamsBuilder::new(false);
                 params.push("id", &raw_id);
