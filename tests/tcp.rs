@@ -12,11 +12,12 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const FRAMINGS: [Framing; 4] = [
+const FRAMINGS: [Framing; 5] = [
     Framing::Newline,
     Framing::LengthPrefix1,
     Framing::LengthPrefix2,
     Framing::LengthPrefix4,
+    Framing::ContentLength,
 ];
 
 async fn server_with(options: StreamOptions) -> std::net::SocketAddr {
@@ -48,6 +49,77 @@ async fn connector(framing: Framing) -> Connector {
                 .expect("connect")
         })
     })
+}
+
+/// Sends `bytes` raw on a new connection; everything the server writes
+/// until it closes the connection.
+async fn raw_exchange(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket.write_all(bytes).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection")
+        .unwrap();
+    String::from_utf8(answer).unwrap()
+}
+
+#[tokio::test]
+async fn content_length_framing_speaks_lsps_base_protocol() {
+    let addr = server_with(StreamOptions::framing(Framing::ContentLength)).await;
+    // Header names in any case, other headers ignored, two messages in one
+    // write; a message on its own then gets its answer the same way.
+    let call =
+        |id: u32| format!(r#"{{"jsonrpc":"2.0","method":"add","params":[{id},1],"id":{id}}}"#);
+    let (one, two) = (call(1), call(2));
+    let wire = format!(
+        "content-length: {}\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n{one}CONTENT-LENGTH: {}\r\n\r\n{two}",
+        one.len(),
+        two.len()
+    );
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket.write_all(wire.as_bytes()).await.unwrap();
+    let mut read = String::new();
+    let mut buffer = [0u8; 1024];
+    while read.matches("Content-Length").count() < 2 || !read.ends_with('}') {
+        let n = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buffer))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed early: {read}");
+        read.push_str(std::str::from_utf8(&buffer[..n]).unwrap());
+    }
+    let first = r#"{"jsonrpc":"2.0","result":2,"id":1}"#;
+    let second = r#"{"jsonrpc":"2.0","result":3,"id":2}"#;
+    assert_eq!(
+        read,
+        format!(
+            "Content-Length: {}\r\n\r\n{first}Content-Length: {}\r\n\r\n{second}",
+            first.len(),
+            second.len()
+        )
+    );
+
+    // A header block that cannot be read: one -32700 with id null, then the
+    // connection closes.
+    let oversized = format!("X-Pad: {}\r\n", "p".repeat(9000));
+    for bad in [
+        "Content-Type: x\r\n\r\n{}",
+        "Content-Length: ten\r\n\r\n{}",
+        "Content-Length: 99999999\r\n\r\n{}",
+        oversized.as_str(),
+    ] {
+        let answer = raw_exchange(addr, bad.as_bytes()).await;
+        let (headers, body) = answer.split_once("\r\n\r\n").expect("one framed answer");
+        assert_eq!(
+            headers,
+            format!("Content-Length: {}", body.len()),
+            "{bad:.30}"
+        );
+        let body: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["error"]["code"], -32700, "{bad:.30}: {body}");
+        assert_eq!(body["id"], Value::Null);
+    }
 }
 
 #[tokio::test]

@@ -13,13 +13,14 @@ fuzz_target!(|data: &[u8]| {
     let Some((&control, bytes)) = data.split_first() else {
         return;
     };
-    let framing = match control % 4 {
+    let framing = match control % 5 {
         0 => Framing::Newline,
         1 => Framing::LengthPrefix1,
         2 => Framing::LengthPrefix2,
-        _ => Framing::LengthPrefix4,
+        3 => Framing::LengthPrefix4,
+        _ => Framing::ContentLength,
     };
-    let piece = usize::from(control / 4) + 1;
+    let piece = usize::from(control / 5) + 1;
     let mut codec = StreamCodec::new(framing, MAX);
     let mut buffer = BytesMut::new();
     'feed: for chunk in bytes.chunks(piece) {

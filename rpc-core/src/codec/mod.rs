@@ -6,6 +6,9 @@
 //! - [`Framing::LengthPrefix1`], `2` and `4`: a big-endian byte count of 1, 2 or 4 bytes
 //!   before each message, as the jsonFrame library does; built on
 //!   tokio-util's `LengthDelimitedCodec`.
+//! - [`Framing::ContentLength`]: LSP's base protocol, header lines
+//!   (`Content-Length: N`) and an empty line before each message, as
+//!   language servers and vscode-jsonrpc speak it.
 
 use std::fmt;
 use std::io;
@@ -14,9 +17,11 @@ use std::str::FromStr;
 use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
+mod content_length;
 mod newline;
 mod scan;
 
+pub use content_length::{ContentLengthCodec, HeaderError, MAX_HEADER_BLOCK};
 pub use newline::NewlineCodec;
 
 /// The error a codec reports for a message longer than its limit.
@@ -39,13 +44,17 @@ pub enum Framing {
     LengthPrefix2,
     /// A big-endian four-byte length before each message.
     LengthPrefix4,
+    /// LSP's base protocol: `Content-Length: N\r\n`, other header lines
+    /// ignored, `\r\n`, then N bytes ([`ContentLengthCodec`]).
+    ContentLength,
 }
 
 impl Framing {
-    /// Bytes of the length prefix (0 for newline framing).
+    /// Bytes of the binary length prefix (0 for newline and content-length
+    /// framing).
     pub fn prefix_width(self) -> usize {
         match self {
-            Framing::Newline => 0,
+            Framing::Newline | Framing::ContentLength => 0,
             Framing::LengthPrefix1 => 1,
             Framing::LengthPrefix2 => 2,
             Framing::LengthPrefix4 => 4,
@@ -67,17 +76,19 @@ impl Framing {
 /// A framing name that [`Framing::from_str`] does not know.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown framing `{0}`; expected newline, length-prefix-1, length-prefix-2 or length-prefix-4"
+    "unknown framing `{0}`; expected newline, content-length, length-prefix-1, length-prefix-2 or length-prefix-4"
 )]
 pub struct UnknownFraming(pub String);
 
 impl FromStr for Framing {
     type Err = UnknownFraming;
 
-    /// Parses `newline`, `length-prefix-1`, `length-prefix-2` or `length-prefix-4`.
+    /// Parses `newline`, `content-length`, `length-prefix-1`,
+    /// `length-prefix-2` or `length-prefix-4`.
     fn from_str(s: &str) -> Result<Self, UnknownFraming> {
         match s {
             "newline" => Ok(Framing::Newline),
+            "content-length" => Ok(Framing::ContentLength),
             "length-prefix-1" => Ok(Framing::LengthPrefix1),
             "length-prefix-2" => Ok(Framing::LengthPrefix2),
             "length-prefix-4" => Ok(Framing::LengthPrefix4),
@@ -90,6 +101,7 @@ impl fmt::Display for Framing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Framing::Newline => f.write_str("newline"),
+            Framing::ContentLength => f.write_str("content-length"),
             Framing::LengthPrefix1 => f.write_str("length-prefix-1"),
             Framing::LengthPrefix2 => f.write_str("length-prefix-2"),
             Framing::LengthPrefix4 => f.write_str("length-prefix-4"),
@@ -104,6 +116,8 @@ pub enum StreamCodec {
     Newline(NewlineCodec),
     /// [`Framing::LengthPrefix1`], `2` or `4`.
     LengthPrefix(LengthDelimitedCodec),
+    /// [`Framing::ContentLength`].
+    ContentLength(ContentLengthCodec),
 }
 
 impl StreamCodec {
@@ -112,6 +126,9 @@ impl StreamCodec {
     pub fn new(framing: Framing, max_frame: usize) -> Self {
         match framing {
             Framing::Newline => StreamCodec::Newline(NewlineCodec::new(max_frame)),
+            Framing::ContentLength => {
+                StreamCodec::ContentLength(ContentLengthCodec::new(max_frame))
+            }
             Framing::LengthPrefix1 | Framing::LengthPrefix2 | Framing::LengthPrefix4 => {
                 StreamCodec::LengthPrefix(
                     LengthDelimitedCodec::builder()
@@ -137,6 +154,7 @@ impl Decoder for StreamCodec {
         match self {
             StreamCodec::Newline(c) => c.decode(buf),
             StreamCodec::LengthPrefix(c) => c.decode(buf),
+            StreamCodec::ContentLength(c) => c.decode(buf),
         }
     }
 
@@ -144,6 +162,7 @@ impl Decoder for StreamCodec {
         match self {
             StreamCodec::Newline(c) => c.decode_eof(buf),
             StreamCodec::LengthPrefix(c) => c.decode_eof(buf),
+            StreamCodec::ContentLength(c) => c.decode_eof(buf),
         }
     }
 }
@@ -155,6 +174,7 @@ impl Encoder<Bytes> for StreamCodec {
         match self {
             StreamCodec::Newline(c) => c.encode(bytes, dst),
             StreamCodec::LengthPrefix(c) => c.encode(bytes, dst),
+            StreamCodec::ContentLength(c) => c.encode(bytes, dst),
         }
     }
 }
@@ -256,6 +276,7 @@ mod tests {
     fn framing_names_parse() {
         for name in [
             "newline",
+            "content-length",
             "length-prefix-1",
             "length-prefix-2",
             "length-prefix-4",

@@ -122,7 +122,13 @@ where
 
 /// What a read that failed (a frame the codec refused, an I/O error) tells the peer.
 fn frame_error(e: &io::Error) -> ErrorObject {
-    let code = if e.kind() == io::ErrorKind::InvalidData {
+    let unreadable_headers = e
+        .get_ref()
+        .is_some_and(|inner| inner.is::<rpc_core::codec::HeaderError>());
+    let code = if unreadable_headers {
+        // Even one over the size limit: the block itself is what is wrong.
+        code::PARSE_ERROR
+    } else if e.kind() == io::ErrorKind::InvalidData {
         code::REQUEST_TOO_LARGE
     } else {
         code::PARSE_ERROR
