@@ -248,4 +248,12 @@ pub mod guide {
     pub struct Axum;
     #[doc = include_str!("../docs/guide/errors.md")]
     pub struct Errors;
+    #[doc = include_str!("../docs/guide/client.md")]
+    pub struct Client;
+    #[doc = include_str!("../docs/guide/batches.md")]
+    pub struct Batches;
+    #[doc = include_str!("../docs/guide/subscriptions.md")]
+    pub struct Subscriptions;
+    #[doc = include_str!("../docs/guide/middleware.md")]
+    pub struct Middleware;
 }
