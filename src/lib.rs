@@ -115,7 +115,7 @@
 pub use rpc_core::subscription::Subscription;
 pub use rpc_core::{
     code, AsClient, Client, ConfigError, Context, Deadline, Error, ErrorObject, Id, InProcess,
-    Limits, MethodTable, TransportKind,
+    Limits, MethodTable, PeerCredentials, TransportKind,
 };
 #[cfg(feature = "server")]
 pub use rpc_http::{shutdown, Shutdown};
@@ -223,12 +223,29 @@ pub mod ws {
     pub use rpc_http::ws::*;
 }
 
-/// TCP and other byte streams (Unix sockets, stdio), with newline or
-/// length-prefix framing.
+/// TCP and other byte streams (Unix sockets, stdio), with newline,
+/// content-length (LSP) or length-prefix framing.
 #[cfg(feature = "tcp")]
 pub mod tcp {
-    pub use rpc_core::codec::{Framing, NewlineCodec, StreamCodec, UnknownFraming};
+    pub use rpc_core::codec::{
+        ContentLengthCodec, Framing, HeaderError, NewlineCodec, StreamCodec, UnknownFraming,
+    };
     pub use rpc_http::tcp::*;
+}
+
+/// Unix domain sockets: [`unix::UnixServer`] (an owner-only socket file,
+/// peer credentials in the context) and [`unix::connect`].
+#[cfg(all(unix, feature = "unix"))]
+pub mod unix {
+    pub use rpc_http::unix::*;
+}
+
+/// Standard input and output: [`stdio::StdioServer`] serves on the
+/// process's own (a language server, a tool server), [`stdio::spawn`]
+/// calls a child process over its.
+#[cfg(all(unix, feature = "stdio"))]
+pub mod stdio {
+    pub use rpc_http::stdio::*;
 }
 
 #[doc(hidden)]

@@ -15,11 +15,12 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
-const FRAMINGS: [Framing; 4] = [
+const FRAMINGS: [Framing; 5] = [
     Framing::Newline,
     Framing::LengthPrefix1,
     Framing::LengthPrefix2,
     Framing::LengthPrefix4,
+    Framing::ContentLength,
 ];
 
 /// A batch of `n` calls that would each run for a minute.
@@ -40,6 +41,7 @@ fn framed(framing: Framing, message: &str) -> Vec<u8> {
         Framing::LengthPrefix1 => vec![u8::try_from(message.len()).unwrap()],
         Framing::LengthPrefix2 => u16::try_from(message.len()).unwrap().to_be_bytes().to_vec(),
         Framing::LengthPrefix4 => u32::try_from(message.len()).unwrap().to_be_bytes().to_vec(),
+        Framing::ContentLength => format!("Content-Length: {}\r\n\r\n", message.len()).into_bytes(),
         Framing::Newline => Vec::new(),
     };
     out.extend_from_slice(message.as_bytes());

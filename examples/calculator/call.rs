@@ -14,19 +14,24 @@ use crate::services::{CalculatorClient, Events, MathClient, PrintEvents};
 /// Calls, prints the outcome and says how the process exits: 0 with a
 /// result, 1 with a JSON-RPC error, 2 on a transport or protocol failure.
 pub(crate) async fn call(args: CallArgs) -> ExitCode {
-    let outcome = match connect(&args).await {
+    let mut child = None;
+    let outcome = match connect(&args, &mut child).await {
         Ok(client) => {
             let client = match args.timeout {
                 Some(timeout) => client.with_timeout(timeout),
                 None => client,
             };
-            if let Some(code) = run_subscription(&client, &args).await {
-                return code;
+            match run_subscription(&client, &args).await {
+                Some(code) => {
+                    end_child(child).await;
+                    return code;
+                }
+                None => run_call(&client, &args).await,
             }
-            run_call(&client, &args).await
         }
         Err(e) => Err(e),
     };
+    end_child(child).await;
     match outcome {
         Ok(value) => {
             println!("{value}");
@@ -109,8 +114,22 @@ async fn run_subscription(engine: &rpc::Client, args: &CallArgs) -> Option<ExitC
     Some(ExitCode::SUCCESS)
 }
 
-/// The client engine over the transport the URL names.
-async fn connect(args: &CallArgs) -> Result<rpc::Client, rpc::Error> {
+/// With `exec:`: closes the child's stdin and waits up to 5 s for it to
+/// exit before ending it.
+async fn end_child(child: Option<rpc::stdio::ChildConnection>) {
+    if let Some(child) = child {
+        if let Err(e) = child.shutdown().await {
+            eprintln!("ending the child: {e}");
+        }
+    }
+}
+
+/// The client engine over the transport the URL names; with `exec:`, the
+/// child process in `child`.
+async fn connect(
+    args: &CallArgs,
+    child: &mut Option<rpc::stdio::ChildConnection>,
+) -> Result<rpc::Client, rpc::Error> {
     let url = args.url.as_str();
     let events = PrintEvents.into_rpc();
     let ca_cert = match &args.ca_cert {
@@ -139,24 +158,47 @@ async fn connect(args: &CallArgs) -> Result<rpc::Client, rpc::Error> {
             ws = ws.with_header("authorization", bearer)?;
         }
         Ok(rpc::Client::new(ws.connect(events).await?))
-    } else if let Some(addr) = url.strip_prefix("tcp://") {
+    } else {
         if args.token.is_some() {
             return Err(rpc::ConfigError::Setting {
                 setting: "--token",
-                source: "needs http(s):// or ws(s)://: TCP carries no credentials".into(),
+                source: "needs http(s):// or ws(s)://: byte streams carry no credentials".into(),
             }
             .into());
         }
-        let addr = addr.trim_end_matches('/');
-        Ok(rpc::Client::new(
-            rpc::tcp::connect(addr, &StreamOptions::framing(args.framing), events).await?,
-        ))
-    } else {
-        Err(rpc::ConfigError::InvalidUrl {
-            url: url.to_owned(),
-            reason: "use http://, https://, ws://, wss:// or tcp://".into(),
+        let options = StreamOptions::framing(args.framing);
+        if let Some(addr) = url.strip_prefix("tcp://") {
+            let addr = addr.trim_end_matches('/');
+            Ok(rpc::Client::new(
+                rpc::tcp::connect(addr, &options, events).await?,
+            ))
+        } else if let Some(path) = url.strip_prefix("unix://") {
+            Ok(rpc::Client::new(
+                rpc::unix::connect(path, &options, events).await?,
+            ))
+        } else if let Some(command) = url.strip_prefix("exec:") {
+            let mut words = command.split(' ').filter(|w| !w.is_empty());
+            let Some(program) = words.next() else {
+                return Err(rpc::ConfigError::InvalidUrl {
+                    url: url.to_owned(),
+                    reason: "no program after `exec:`".into(),
+                }
+                .into());
+            };
+            let mut command = tokio::process::Command::new(program);
+            command.args(words);
+            let spawned = rpc::stdio::spawn(&mut command, &options, events)
+                .map_err(|e| rpc::Error::Connect(Box::new(e)))?;
+            let client = rpc::Client::new(spawned.connection().clone());
+            *child = Some(spawned);
+            Ok(client)
+        } else {
+            Err(rpc::ConfigError::InvalidUrl {
+                url: url.to_owned(),
+                reason: "use http://, https://, ws://, wss://, tcp://, unix:// or exec:".into(),
+            }
+            .into())
         }
-        .into())
     }
 }
 

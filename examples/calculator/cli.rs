@@ -63,7 +63,21 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub tcp: Option<String>,
 
-    /// How messages are delimited on TCP: newline, length-prefix-1,
+    /// Serve the TCP protocol on a Unix domain socket at PATH (created
+    /// owner-only; a stale file of a dead server is replaced, one a live
+    /// server holds is an error). Prints `unix://PATH`.
+    #[arg(long, value_name = "PATH")]
+    pub unix: Option<std::path::PathBuf>,
+
+    /// Serve one connection on this process's stdin and stdout, framed as
+    /// --framing says; stdout then carries frames only (logs go to stderr)
+    /// and the process exits 0 once stdin closes and the calls in flight
+    /// are answered. Used alone, without other listeners.
+    #[arg(long, conflicts_with_all = ["http", "tcp", "unix", "metrics"])]
+    pub stdio: bool,
+
+    /// How messages are delimited on --tcp, --unix and --stdio: newline,
+    /// content-length (LSP's base protocol), length-prefix-1,
     /// length-prefix-2 or length-prefix-4.
     #[arg(long, value_name = "FRAMING", default_value_t = Framing::Newline)]
     pub framing: Framing,
@@ -99,8 +113,10 @@ pub(crate) struct ServeArgs {
 /// Everything `call` was asked to do.
 #[derive(Debug, Args)]
 pub(crate) struct CallArgs {
-    /// The server: http://HOST:PORT/, https://..., ws://HOST:PORT/, wss://...
-    /// or tcp://HOST:PORT.
+    /// The server: http://HOST:PORT/, https://..., ws://HOST:PORT/, wss://...,
+    /// tcp://HOST:PORT, unix:///ABSOLUTE/PATH, or 'exec:PROGRAM ARG...' (spawns
+    /// PROGRAM, the text after `exec:` split on spaces, and calls it over its
+    /// stdin and stdout).
     #[arg(value_name = "URL")]
     pub url: String,
 
@@ -118,8 +134,8 @@ pub(crate) struct CallArgs {
     #[arg(long)]
     pub named: bool,
 
-    /// How messages are delimited with tcp://: newline, length-prefix-1,
-    /// length-prefix-2 or length-prefix-4.
+    /// How messages are delimited with tcp://, unix:// and exec:: newline,
+    /// content-length, length-prefix-1, length-prefix-2 or length-prefix-4.
     #[arg(long, value_name = "FRAMING", default_value_t = Framing::Newline)]
     pub framing: Framing,
 

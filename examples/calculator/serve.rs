@@ -26,13 +26,15 @@ pub(crate) async fn serve(args: ServeArgs) -> ExitCode {
     let ServeArgs {
         mut http,
         tcp,
+        unix,
+        stdio,
         framing,
         auth_token,
         backplane: backplane_url,
         allowed_origins,
         metrics: metrics_addr,
     } = args;
-    if http.is_none() && tcp.is_none() {
+    if http.is_none() && tcp.is_none() && unix.is_none() && !stdio {
         http = Some("127.0.0.1:3000".to_owned());
     }
     let (mut connections, mut topics) = (Connections::new(), Topics::new());
@@ -138,6 +140,39 @@ pub(crate) async fn serve(args: ServeArgs) -> ExitCode {
         }
         None => None,
     };
+    if stdio {
+        // stdout carries frames only: nothing is printed, logs go to stderr.
+        let dispatcher = rpc::server::Dispatcher::new(methods)
+            .with_layer(count_active(active))
+            .with_metrics();
+        let server = rpc::stdio::StdioServer::from_dispatcher(dispatcher)
+            .with_framing(framing)
+            .with_shutdown(shutdown);
+        return match server.run().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("cannot serve on stdio: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let unix = match unix {
+        Some(path) => {
+            // A Unix socket carries no credentials either, but the kernel's
+            // (`ctx.peer_credentials()`); admin calls get -32001.
+            let server = rpc::unix::UnixServer::new(methods.clone())
+                .with_framing(framing)
+                .with_connections(connections.clone())
+                .with_shutdown(shutdown.clone())
+                .with_layer(count_active(active.clone()))
+                .with_metrics();
+            match bound(&path.display().to_string(), server.bind(&path).await) {
+                Ok(listening) => Some(listening),
+                Err(code) => return code,
+            }
+        }
+        None => None,
+    };
     let tcp = match tcp {
         Some(addr) => {
             // TCP carries no credentials: admin calls get -32001.
@@ -167,6 +202,10 @@ pub(crate) async fn serve(args: ServeArgs) -> ExitCode {
             println!("tcp://{addr}");
         }
         tracing::info!("TCP framing: {framing}");
+        tasks.spawn(listening.run());
+    }
+    if let Some(listening) = unix {
+        println!("unix://{}", listening.path().display());
         tasks.spawn(listening.run());
     }
     if let Some(listening) = metrics {

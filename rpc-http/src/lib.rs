@@ -55,10 +55,14 @@ mod listener;
 mod settings;
 #[cfg(feature = "server")]
 pub mod shutdown;
+#[cfg(all(unix, feature = "stdio"))]
+pub mod stdio;
 #[cfg(feature = "tcp")]
 pub mod tcp;
 #[cfg(all(feature = "client", feature = "http"))]
 mod tls;
+#[cfg(all(unix, feature = "unix"))]
+pub mod unix;
 #[cfg(feature = "ws")]
 pub mod ws;
 

@@ -3,6 +3,7 @@
 //! drains.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -26,12 +27,60 @@ pub(crate) fn default_per_address(max_connections: usize) -> usize {
     (max_connections / 4).max(max_connections.min(64))
 }
 
+/// A socket that accepts connections: TCP, or a Unix domain socket.
+pub(crate) trait Accept: Send + 'static {
+    /// An accepted connection.
+    type Stream: Send + 'static;
+    /// Who it is from.
+    type Peer: Send + 'static;
+    /// The next connection.
+    fn accept_one(&self) -> impl Future<Output = io::Result<(Self::Stream, Self::Peer)>> + Send;
+    /// The address a connection counts under for the per-address cap;
+    /// `None`: it counts under the server's cap only.
+    fn address(peer: &Self::Peer) -> Option<IpAddr>;
+    /// Socket options for a new connection.
+    fn tune(_stream: &Self::Stream) {}
+}
+
+impl Accept for TcpListener {
+    type Stream = TcpStream;
+    type Peer = SocketAddr;
+
+    fn accept_one(&self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + Send {
+        self.accept()
+    }
+
+    fn address(peer: &SocketAddr) -> Option<IpAddr> {
+        Some(peer.ip())
+    }
+
+    fn tune(stream: &TcpStream) {
+        crate::tune(stream);
+    }
+}
+
+/// Every local process shares one "address": a Unix socket has the
+/// server's cap only (its file's mode says who may connect at all).
+#[cfg(all(unix, feature = "unix"))]
+impl Accept for tokio::net::UnixListener {
+    type Stream = tokio::net::UnixStream;
+    type Peer = tokio::net::unix::SocketAddr;
+
+    fn accept_one(&self) -> impl Future<Output = io::Result<(Self::Stream, Self::Peer)>> + Send {
+        self.accept()
+    }
+
+    fn address(_: &Self::Peer) -> Option<IpAddr> {
+        None
+    }
+}
+
 /// Accepts connections while fewer than the cap are open (further clients
 /// wait in the kernel's backlog until one closes), closes at once those of an
 /// address over its own cap, backs off when accepting fails (out of file
 /// descriptors, say) instead of spinning, and stops when told to.
-pub(crate) struct Listener {
-    listener: TcpListener,
+pub(crate) struct Listener<L = TcpListener> {
+    listener: L,
     permits: Arc<Semaphore>,
     per_address: PerAddress,
     backoff: Backoff,
@@ -39,14 +88,16 @@ pub(crate) struct Listener {
     failures: u32,
 }
 
-impl Listener {
+impl Listener<TcpListener> {
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
+impl<L: Accept> Listener<L> {
     /// A listener under `max_connections`, and `per_address` connections
     /// per address ([`default_per_address`] when `None`).
-    pub(crate) fn new(
-        listener: TcpListener,
-        max_connections: usize,
-        per_address: Option<usize>,
-    ) -> Self {
+    pub(crate) fn new(listener: L, max_connections: usize, per_address: Option<usize>) -> Self {
         let per_address = per_address.unwrap_or_else(|| default_per_address(max_connections));
         Listener {
             listener,
@@ -60,22 +111,18 @@ impl Listener {
         }
     }
 
-    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
     /// The next connection, or `None` once `stop` is cancelled.
     pub(crate) async fn accept(
         &mut self,
         stop: &CancellationToken,
-    ) -> Option<(Counted<TcpStream>, SocketAddr)> {
+    ) -> Option<(Counted<L::Stream>, L::Peer)> {
         loop {
             let permit = tokio::select! {
                 permit = self.permits.clone().acquire_owned() => permit.ok()?,
                 () = stop.cancelled() => return None,
             };
             let accepted = tokio::select! {
-                accepted = self.listener.accept() => accepted,
+                accepted = self.listener.accept_one() => accepted,
                 () = stop.cancelled() => return None,
             };
             match accepted {
@@ -87,15 +134,21 @@ impl Listener {
                     }
                     // Over its address's cap: closed at once (dropped with
                     // its permit), not left waiting in the backlog.
-                    let Some(address) = self.per_address.enter(peer.ip()) else {
-                        tracing::debug!(
-                            %peer,
-                            cap = self.per_address.cap,
-                            "closing a connection over its address's cap"
-                        );
-                        continue;
+                    let address = match L::address(&peer) {
+                        None => None,
+                        Some(ip) => match self.per_address.enter(ip) {
+                            Some(slot) => Some(slot),
+                            None => {
+                                tracing::debug!(
+                                    %ip,
+                                    cap = self.per_address.cap,
+                                    "closing a connection over its address's cap"
+                                );
+                                continue;
+                            }
+                        },
                     };
-                    crate::tune(&stream);
+                    L::tune(&stream);
                     return Some((
                         Counted {
                             stream,
@@ -196,7 +249,14 @@ impl Drop for AddressSlot {
 pub(crate) struct Counted<S> {
     stream: S,
     _permit: OwnedSemaphorePermit,
-    _address: AddressSlot,
+    _address: Option<AddressSlot>,
+}
+
+impl<S> Counted<S> {
+    /// The connection itself.
+    pub(crate) fn get_ref(&self) -> &S {
+        &self.stream
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {

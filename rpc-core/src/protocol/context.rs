@@ -97,6 +97,13 @@ impl Context {
         self.transport
     }
 
+    /// Who is at the other end of a Unix domain socket: its user, group
+    /// and process ids, as the kernel reports them (not forgeable by the
+    /// peer); `None` on other transports.
+    pub fn peer_credentials(&self) -> Option<PeerCredentials> {
+        self.get::<PeerCredentials>().copied()
+    }
+
     /// When the caller stops waiting for the answer, if it said.
     pub fn deadline(&self) -> Option<std::time::Instant> {
         self.deadline.map(|d| d.0)
@@ -160,6 +167,18 @@ impl fmt::Debug for Context {
     }
 }
 
+/// The credentials of the process at the other end of a Unix domain
+/// socket, from the kernel ([`Context::peer_credentials`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PeerCredentials {
+    /// The user id.
+    pub uid: u32,
+    /// The group id.
+    pub gid: u32,
+    /// The process id, where the platform reports it.
+    pub pid: Option<i32>,
+}
+
 /// Which transport a request came over; every transport puts it in the
 /// request [`Context`] (metrics and logs label calls with it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -168,19 +187,25 @@ pub enum TransportKind {
     Http,
     /// A WebSocket connection.
     WebSocket,
-    /// TCP or another byte stream.
+    /// TCP, plain or under TLS.
     Tcp,
+    /// A Unix domain socket.
+    Unix,
+    /// The process's standard input and output (or a child's).
+    Stdio,
     /// The in-process transport (`InProcess`): no network.
     InProcess,
 }
 
 impl TransportKind {
-    /// `http`, `websocket`, `tcp` or `in-process`.
+    /// `http`, `websocket`, `tcp`, `unix`, `stdio` or `in-process`.
     pub fn as_str(self) -> &'static str {
         match self {
             TransportKind::Http => "http",
             TransportKind::WebSocket => "websocket",
             TransportKind::Tcp => "tcp",
+            TransportKind::Unix => "unix",
+            TransportKind::Stdio => "stdio",
             TransportKind::InProcess => "in-process",
         }
     }

@@ -22,15 +22,25 @@ use crate::server::{MethodResult, MethodTable};
 pub(crate) const UNKNOWN_METHOD: &str = "<unknown>";
 
 /// Every transport label, in [`transport_index`] order.
-const TRANSPORTS: [&str; 5] = ["http", "websocket", "tcp", "in-process", "unknown"];
+const TRANSPORTS: [&str; 7] = [
+    "http",
+    "websocket",
+    "tcp",
+    "unix",
+    "stdio",
+    "in-process",
+    "unknown",
+];
 
 fn transport_index(ctx: &Context) -> usize {
     match ctx.get::<TransportKind>() {
         Some(TransportKind::Http) => 0,
         Some(TransportKind::WebSocket) => 1,
         Some(TransportKind::Tcp) => 2,
-        Some(TransportKind::InProcess) => 3,
-        None => 4,
+        Some(TransportKind::Unix) => 3,
+        Some(TransportKind::Stdio) => 4,
+        Some(TransportKind::InProcess) => 5,
+        None => 6,
     }
 }
 
@@ -39,7 +49,7 @@ fn transport_index(ctx: &Context) -> usize {
 struct MethodMeters {
     name: SharedString,
     /// `rpc_server_calls_total`, one per transport.
-    calls: [OnceLock<Counter>; 5],
+    calls: [OnceLock<Counter>; TRANSPORTS.len()],
     /// `rpc_server_duration_seconds`.
     duration: OnceLock<Histogram>,
 }
