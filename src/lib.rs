@@ -273,4 +273,12 @@ pub mod guide {
     pub struct Subscriptions;
     #[doc = include_str!("../docs/guide/middleware.md")]
     pub struct Middleware;
+    #[doc = include_str!("../docs/guide/schemas.md")]
+    pub struct Schemas;
+    #[doc = include_str!("../docs/guide/reconnecting.md")]
+    pub struct Reconnecting;
+    #[doc = include_str!("../docs/guide/backplane.md")]
+    pub struct Backplane;
+    #[doc = include_str!("../docs/guide/limits.md")]
+    pub struct Limits;
 }
