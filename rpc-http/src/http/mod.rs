@@ -36,6 +36,7 @@ pub use retry::{RetryLayer, RetryPolicy};
 pub(crate) use server::Shared;
 #[cfg(feature = "server")]
 pub use server::{
-    extension, router, serve, serve_app, Listening, Server, DEFAULT_HEADER_READ_TIMEOUT, READY_PATH,
+    extension, router, serve, serve_app, Listening, Server, COMPRESS_ABOVE,
+    DEFAULT_HEADER_READ_TIMEOUT, READY_PATH,
 };
 pub use status::StatusError;

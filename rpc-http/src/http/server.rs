@@ -17,12 +17,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use futures_util::FutureExt;
+use http_body_util::BodyExt;
 use rpc_core::auth::Roles;
 use rpc_core::duplex::{Connections, DuplexConfig};
 use rpc_core::trace::TraceParent;
 use rpc_core::{code, Context, Dispatcher, ErrorObject, Limits, MethodTable, TransportKind};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio_util::task::TaskTracker;
+use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 
 use crate::auth::{Authenticate, Credentials};
 use crate::http::Extensions;
@@ -36,6 +38,10 @@ use crate::Shutdown;
 /// idle keep-alive connection. Default 10 s; a connection is closed after
 /// between three quarters of it and all of it.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The smallest answer the HTTP server compresses: 1 KiB (smaller ones gain
+/// little and cost a compressor's setup).
+pub const COMPRESS_ABOVE: u16 = 1024;
 
 /// The path of the readiness probe: 200 `ready`, or 503 `draining` once the
 /// shutdown has been triggered.
@@ -67,6 +73,7 @@ pub struct Server {
     authenticate: Option<Authenticate>,
     origins: Option<Arc<[HeaderValue]>>,
     routes: Option<Router>,
+    compression: bool,
 }
 
 impl std::fmt::Debug for Server {
@@ -102,6 +109,7 @@ impl Server {
             authenticate: None,
             origins: None,
             routes: None,
+            compression: true,
         }
     }
 
@@ -194,6 +202,18 @@ impl Server {
         self
     }
 
+    /// Whether answers of [`COMPRESS_ABOVE`] bytes or more are compressed
+    /// as the request's `Accept-Encoding` allows (gzip, br or zstd; on by
+    /// default). Event streams, images and WebSocket upgrades are never
+    /// compressed. Request bodies sent with `Content-Encoding: gzip` are
+    /// accepted either way, the message size limit applying to their
+    /// decompressed size (a larger one: 413, nothing read past the limit);
+    /// other encodings get 415.
+    pub fn with_compression(mut self, compress: bool) -> Self {
+        self.compression = compress;
+        self
+    }
+
     /// Settings of WebSocket connections (keep-alive interval, in-flight limit).
     pub fn with_duplex(mut self, config: DuplexConfig) -> Self {
         self.duplex = config;
@@ -228,6 +248,7 @@ impl Server {
 
     fn router_with(mut self, tracker: TaskTracker) -> Router {
         let routes = self.routes.take();
+        let compress = self.compression;
         let cors = self.origins.as_ref().map(|origins| {
             tower_http::cors::CorsLayer::new()
                 .allow_origin(tower_http::cors::AllowOrigin::list(origins.iter().cloned()))
@@ -245,10 +266,16 @@ impl Server {
         if let Some(cors) = cors {
             router = router.layer(cors);
         }
-        match routes {
-            Some(routes) => router.merge(routes),
-            None => router,
+        if let Some(routes) = routes {
+            router = router.merge(routes);
         }
+        if compress {
+            router = router.layer(compression());
+        }
+        // gzip only: its 32 KiB window bounds what a decoder holds, where
+        // brotli's and zstd's may reach megabytes. The body's limit then
+        // applies to what comes out (see `read_body`).
+        router.layer(tower_http::decompression::RequestDecompressionLayer::new().gzip(true))
     }
 
     /// Binds `addr`; call [`Listening::run`] to serve.
@@ -273,6 +300,22 @@ impl Server {
             tracker,
         })
     }
+}
+
+/// Compresses answers of [`COMPRESS_ABOVE`] bytes or more, but not event
+/// streams (each event must go out as it comes) nor images.
+fn compression() -> tower_http::compression::CompressionLayer<impl Predicate> {
+    tower_http::compression::CompressionLayer::new()
+        // Level 4 of each: brotli's own default (11) takes hundreds of
+        // milliseconds on a large answer; gzip's 4 and zstd's 4 are close
+        // to their defaults in size and faster.
+        .quality(tower_http::CompressionLevel::Precise(4))
+        .compress_when(
+            SizeAbove::new(COMPRESS_ABOVE)
+                .and(NotForContentType::GRPC)
+                .and(NotForContentType::IMAGES)
+                .and(NotForContentType::SSE),
+        )
 }
 
 /// A bound server, ready to run.
@@ -535,13 +578,24 @@ async fn read_body(
     // Room for the whole body is taken before any of it is read (so that
     // bodies half read cannot hold the budget between them, each waiting
     // for the others); a body of unknown length takes the limit, and gives
-    // back what it did not use.
+    // back what it did not use. A gzip body is one: its `Content-Length`
+    // (the compressed size) was removed with its encoding, and the limit
+    // below counts the decompressed bytes as they come out.
     let reserved = announced.map_or(limit, |len| len as usize);
     let read = async {
         hold.take(reserved, None).await;
-        let bytes = axum::body::to_bytes(body, limit).await;
-        if let Ok(bytes) = &bytes {
-            hold.keep(bytes.len());
+        let mut body = body;
+        let bytes = http_body_util::Limited::new(&mut body, limit)
+            .collect()
+            .await
+            .map(http_body_util::Collected::to_bytes);
+        match &bytes {
+            Ok(bytes) => hold.keep(bytes.len()),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                hold.keep(0);
+                drain(&mut body).await;
+            }
+            Err(_) => {}
         }
         bytes
     };
@@ -564,7 +618,7 @@ async fn read_body(
         })?,
     };
     outcome.map_err(|e| {
-        let over = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+        let over = std::iter::successors(Some(&*e as &dyn std::error::Error), |e| e.source())
             .any(|e| e.is::<http_body_util::LengthLimitError>());
         if over {
             too_large(limit)
@@ -575,6 +629,29 @@ async fn read_body(
             )
         }
     })
+}
+
+/// Most of a body over the limit that is read on and thrown away (counted
+/// after decompression), and for how long, before the 413 goes out.
+const DRAIN: (usize, Duration) = (64 << 20, Duration::from_secs(1));
+
+/// Reads on what the peer still sends of a body over the limit, keeping
+/// none of it, within [`DRAIN`]: a peer still sending when the server
+/// closes would get a reset instead of the 413 (its unread data makes the
+/// close a reset). A gzip bomb's rest is decompressed to be thrown away,
+/// 64 MiB at most; past that, the connection is closed.
+async fn drain(body: &mut Body) {
+    let mut left = DRAIN.0;
+    let read = async {
+        while let Some(Ok(frame)) = body.frame().await {
+            let len = frame.data_ref().map_or(0, Bytes::len);
+            left = left.saturating_sub(len);
+            if left == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN.1, read).await;
 }
 
 fn too_large(limit: usize) -> Response {
