@@ -7,9 +7,12 @@
 //!    text frames), the `jsonframe` library's length-prefix framing (1, 2 and
 //!    4 bytes), Python `jsonrpcclient` (HTTP with `requests`, newline TCP) and
 //!    plain `curl`.
+//!    VS Code's `vscode-jsonrpc` speaks LSP's Content-Length framing over
+//!    stdio (spawning `calculator serve --stdio`), TCP and a Unix socket.
 //! 2. OUR generated client (`calculator call`) calls other servers: `jayson`
 //!    over HTTP, newline TCP and WebSocket, `jayson`'s dispatcher behind
-//!    `jsonframe`'s framing, and Python `jsonrpcserver` over HTTP.
+//!    `jsonframe`'s framing, Python `jsonrpcserver` over HTTP, and a
+//!    `vscode-jsonrpc` server spawned as a child (`exec:`).
 //!
 //! The peers live in `tests/peers/`; install them with
 //! `sh tests/peers/install.sh` (needs node, npm and python3). A missing peer
@@ -66,7 +69,7 @@ fn require_node() {
             Err(e) => return Err(format!("cannot run `node`: {e}")),
         }
         let modules = peers_dir().join("node_modules");
-        for package in ["jayson", "json-rpc2", "jsonframe", "ws"] {
+        for package in ["jayson", "json-rpc2", "jsonframe", "ws", "vscode-jsonrpc"] {
             if !modules.join(package).join("package.json").exists() {
                 return Err(format!(
                     "the node package `{package}` is not installed in {}",
@@ -613,6 +616,114 @@ fn curl_without_content_type_calls_our_server() {
     assert_eq!(garbage["id"], Value::Null, "{garbage}");
 }
 
+#[test]
+fn vscode_jsonrpc_client_calls_our_server_over_stdio() {
+    node_client(
+        "vscode_jsonrpc_client.js",
+        &["stdio".into(), calculator().display().to_string()],
+    );
+}
+
+#[test]
+fn vscode_jsonrpc_drives_the_language_server_example_over_stdio() {
+    let server = common::calculator::example("language_server");
+    node_client("language_server_client.js", &[server.display().to_string()]);
+}
+
+/// `calculator serve --tcp 127.0.0.1:0 --unix PATH --framing content-length`,
+/// and what it printed: its TCP address and socket path.
+fn content_length_server(dir: &Path) -> (Guard, String, String) {
+    let path = dir.join("calculator.sock");
+    let mut child = Command::new(calculator())
+        .args(["serve", "--tcp", "127.0.0.1:0", "--unix"])
+        .arg(&path)
+        .args(["--framing", "content-length"])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting the calculator example");
+    let stderr = drain(child.stderr.take().unwrap());
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = || lines.next().and_then(Result::ok).unwrap_or_default();
+    let (tcp, unix) = (next(), next());
+    let guard = Guard {
+        child,
+        name: "calculator serve --tcp --unix --framing content-length".into(),
+        stderr,
+        stdin: None,
+    };
+    assert_eq!(unix, format!("unix://{}", path.display()));
+    let tcp = tcp.strip_prefix("tcp://").expect("tcp://ADDR").to_owned();
+    (guard, tcp, path.display().to_string())
+}
+
+#[test]
+fn vscode_jsonrpc_client_calls_our_server_over_tcp_and_a_unix_socket() {
+    require_node();
+    let dir = tempdir();
+    let (_server, tcp, unix) = content_length_server(&dir);
+    let port = tcp.rsplit(':').next().unwrap_or_default().to_owned();
+    node_client("vscode_jsonrpc_client.js", &["tcp".into(), port]);
+    node_client("vscode_jsonrpc_client.js", &["unix".into(), unix]);
+}
+
+/// A fresh directory under the system's temporary one.
+fn tempdir() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("rpc-interop-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    dir
+}
+
+#[test]
+fn newline_stdio_answers_calls_batches_and_notifications() {
+    let mut child = Command::new(calculator())
+        .args(["serve", "--stdio"])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting the calculator example");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = concat!(
+        r#"{"jsonrpc":"2.0","method":"subtract","params":[42,23],"id":1}"#,
+        "\n",
+        r#"{"jsonrpc":"2.0","method":"notify_hello","params":[7]}"#,
+        "\n",
+        r#"[{"jsonrpc":"2.0","method":"add","params":{"a":1,"b":2},"id":"b1"},{"jsonrpc":"2.0","method":"update","params":[1,2,3,4,5]},{"jsonrpc":"2.0","method":"nope","id":"b2"}]"#,
+        "\n",
+        r#"{"jsonrpc":"2.0","method":"sleep","params":[300],"id":2}"#,
+        "\n",
+    );
+    std::io::Write::write_all(&mut stdin, input.as_bytes()).unwrap();
+    // Closing stdin: the call in flight is still answered, then exit 0.
+    drop(stdin);
+    let finished = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert!(finished.elapsed() < Duration::from_secs(10));
+    let answers: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line one JSON message"))
+        .collect();
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    assert!(answers.contains(&json!({"jsonrpc":"2.0","result":19,"id":1})));
+    assert!(answers.contains(&json!({"jsonrpc":"2.0","result":300,"id":2})));
+    let batch = answers
+        .iter()
+        .find(|a| a.is_array())
+        .expect("the batch's answer");
+    assert_eq!(batch[0], json!({"jsonrpc":"2.0","result":3,"id":"b1"}));
+    assert_eq!(batch[1]["error"]["code"], -32601);
+    assert_eq!(batch.as_array().map(Vec::len), Some(2));
+}
+
 // ---------------------------------------------------------------------------
 // 2. OUR generated client calling independent servers.
 // ---------------------------------------------------------------------------
@@ -768,6 +879,31 @@ fn our_client_calls_jsonframe_length_prefix_2_server() {
 #[test]
 fn our_client_calls_jsonframe_length_prefix_4_server() {
     our_client_calls_jsonframe_server(4);
+}
+
+#[test]
+fn our_client_calls_a_vscode_jsonrpc_server_it_spawns() {
+    require_node();
+    let script = peers_dir().join("vscode_jsonrpc_server.js");
+    let url = format!("exec:node {}", script.display());
+    let framing = ["--framing", "content-length"];
+    expect_result(
+        &url,
+        &[&framing[..], &["subtract", "42", "23"]].concat(),
+        json!(19),
+    );
+    expect_result(
+        &url,
+        &[&framing[..], &["--named", "subtract", "42", "23"]].concat(),
+        json!(19),
+    );
+    expect_result(&url, &[&framing[..], &["nothing"]].concat(), Value::Null);
+    expect_error(
+        &url,
+        &[&framing[..], &["fail"]].concat(),
+        -32050,
+        "failed on purpose",
+    );
 }
 
 #[test]

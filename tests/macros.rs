@@ -1170,3 +1170,85 @@ async fn a_type_without_json_schema_compiles_serves_and_is_described_as_having_n
         "{document:#}"
     );
 }
+
+/// LSP's style: each method takes its params object whole.
+mod params_object {
+    use rpc::rpc;
+    use serde::{Deserialize, Serialize};
+    use serde_json::json;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct Opened {
+        pub text_document: String,
+        pub version: Option<i64>,
+    }
+
+    #[rpc]
+    pub(crate) trait Editor {
+        #[rpc(name = "textDocument/didOpen", params_object)]
+        async fn did_open(&self, params: Opened) -> String;
+    }
+
+    struct Buffers;
+
+    impl Editor for Buffers {
+        async fn did_open(&self, params: Opened) -> String {
+            format!("{} v{}", params.text_document, params.version.unwrap_or(0))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_one_parameter_is_the_whole_params_object_both_ways() {
+        let methods = Buffers.into_rpc();
+        let dispatcher = rpc::server::Dispatcher::new(methods.clone());
+        let ctx = rpc::Context::new();
+        // Unknown fields are the type's business (serde ignores them here).
+        let answer = dispatcher
+            .handle(
+                br#"{"jsonrpc":"2.0","method":"textDocument/didOpen","params":{"textDocument":"a.rs","version":3,"languageId":"rust"},"id":1}"#,
+                &ctx,
+            )
+            .await
+            .unwrap();
+        let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(answer["result"], "a.rs v3");
+        // Positional params are not this method's shape: -32602.
+        let refused = dispatcher
+            .handle(
+                br#"{"jsonrpc":"2.0","method":"textDocument/didOpen","params":["a.rs"],"id":2}"#,
+                &ctx,
+            )
+            .await
+            .unwrap();
+        let refused: serde_json::Value = serde_json::from_slice(&refused).unwrap();
+        assert_eq!(refused["error"]["code"], -32602);
+        // The client sends the object as `params` itself, named or not.
+        let client = rpc::Client::new(rpc::InProcess::new(methods));
+        let opened = Opened {
+            text_document: "b.rs".into(),
+            version: None,
+        };
+        assert_eq!(client.did_open(opened.clone()).await.unwrap(), "b.rs v0");
+        let mut params = rpc::client::ParamsBuilder::object(&opened);
+        params.push("extra", &1);
+        assert!(
+            params.finish().is_err(),
+            "nothing is added to a whole object"
+        );
+        assert_eq!(
+            rpc::client::ParamsBuilder::object(&opened)
+                .finish()
+                .unwrap()
+                .unwrap()
+                .get(),
+            json!({"textDocument": "b.rs", "version": null}).to_string()
+        );
+        // The document says so.
+        let document: serde_json::Value =
+            serde_json::from_str(dispatcher.discovery_document().get()).unwrap();
+        let method = &document["methods"][0];
+        assert_eq!(method["paramStructure"], "by-name");
+        assert_eq!(method["x-params-object"], true);
+    }
+}

@@ -34,6 +34,8 @@ pub(crate) struct MethodAttrs {
     pub notification: Option<Span>,
     /// `named_params`: the client always sends named params for this method.
     pub named_params: bool,
+    /// `params_object`: the one parameter is the whole `params` object.
+    pub params_object: Option<proc_macro2::Span>,
     /// `idempotent`: running it twice does what running it once does, so
     /// the client may send it again after a failure.
     pub idempotent: Option<Span>,
@@ -152,6 +154,7 @@ pub(crate) fn method_attrs(cx: &Ctxt, attrs: &mut Vec<Attribute>) -> MethodAttrs
                 Meta::NameValue(nv) if nv.path.is_ident("unsubscribe") => out.unsubscribe = string_value(cx, "unsubscribe", &nv.value),
                 Meta::Path(p) if p.is_ident("notification") => out.notification = Some(span_of(p)),
                 Meta::Path(p) if p.is_ident("named_params") => out.named_params = true,
+                Meta::Path(p) if p.is_ident("params_object") => out.params_object = Some(span_of(p)),
                 Meta::Path(p) if p.is_ident("idempotent") => out.idempotent = Some(span_of(p)),
                 other if is_any(other.path(), &["name", "requires", "subscription", "unsubscribe"]) => {
                     let key = other.path().get_ident().map(ToString::to_string).unwrap_or_default();
@@ -161,13 +164,13 @@ pub(crate) fn method_attrs(cx: &Ctxt, attrs: &mut Vec<Attribute>) -> MethodAttrs
                     let key = other.path().get_ident().map(ToString::to_string).unwrap_or_default();
                     cx.error_spanned_by(other, format!("`{key}` expects a list of strings: `{key} = [\"a\", \"b\"]`"));
                 }
-                other if is_any(other.path(), &["notification", "named_params", "idempotent"]) => {
+                other if is_any(other.path(), &["notification", "named_params", "params_object", "idempotent"]) => {
                     let key = other.path().get_ident().map(ToString::to_string).unwrap_or_default();
                     cx.error_spanned_by(other, format!("`{key}` takes no value: write `#[rpc({key})]`"));
                 }
                 other => cx.error_spanned_by(
                     other.path(),
-                    "unknown #[rpc] option on a method; expected `name = \"...\"`, `aliases = [...]`, `requires = \"...\"`, `subscription = \"...\"`, `unsubscribe = \"...\"`, `notifies = [...]`, `notification`, `named_params` or `idempotent`",
+                    "unknown #[rpc] option on a method; expected `name = \"...\"`, `aliases = [...]`, `requires = \"...\"`, `subscription = \"...\"`, `unsubscribe = \"...\"`, `notifies = [...]`, `notification`, `named_params`, `params_object` or `idempotent`",
                 ),
             }
         }

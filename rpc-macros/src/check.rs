@@ -193,6 +193,22 @@ fn check_result_alias(cx: &Ctxt, ty: &Type) {
 }
 
 fn check_params(cx: &Ctxt, krate: &syn::Path, method: &Method) {
+    if let Some(span) = method.attrs.params_object {
+        if method.params.len() != 1 {
+            cx.error_spanned_by(
+                quote::quote_spanned!(span=> params_object),
+                format!(
+                    "`params_object` takes the whole `params` object as the method's one parameter; this method has {}",
+                    method.params.len()
+                ),
+            );
+        } else if method.attrs.named_params {
+            cx.error_spanned_by(
+                quote::quote_spanned!(span=> params_object),
+                "`params_object` and `named_params` do not go together: the one parameter is the whole params object",
+            );
+        }
+    }
     let mut first_optional: Option<&syn::Ident> = None;
     for param in &method.params {
         if let Type::Reference(r) = &param.ty {

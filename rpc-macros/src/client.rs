@@ -120,9 +120,16 @@ fn params(service: &Service, method: &Method) -> (Vec<TokenStream>, TokenStream)
         };
         quote!(__rpc_params.#push(#name, &#ident);)
     });
-    let build = quote! {
-        let mut __rpc_params = #krate::__private::ParamsBuilder::new(#named);
-        #(#pushes)*
+    let build = match (&method.attrs.params_object, method.params.first()) {
+        (Some(_), Some(p)) => {
+            let (ident, ty) = (&p.ident, &p.ty);
+            let object = quote_spanned!(user_span(ty)=> object::<#ty>);
+            quote!(let __rpc_params = #krate::__private::ParamsBuilder::#object(&#ident);)
+        }
+        _ => quote! {
+            let mut __rpc_params = #krate::__private::ParamsBuilder::new(#named);
+            #(#pushes)*
+        },
     };
     (decls, build)
 }

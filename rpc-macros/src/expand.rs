@@ -77,7 +77,7 @@ fn registration(service: &Service, method: &Method) -> TokenStream {
     let krate = &service.krate;
     let ident = &method.ident;
     let info = method_info(service, method);
-    let names = method.params.iter().map(|p| &p.name);
+    let names: Vec<_> = method.params.iter().map(|p| &p.name).collect();
     // Each type goes into a turbofish under its own span, so that a type that
     // is not `Deserialize` (or `Serialize`, or convertible into an error
     // object) is reported at the type in the trait, not at `#[rpc]`.
@@ -89,6 +89,18 @@ fn registration(service: &Service, method: &Method) -> TokenStream {
         };
         quote!(let #name = __rpc_params.#decode(#i)?;)
     });
+    // `params_object`: the one parameter is `params` itself.
+    let decode_params = match (&method.attrs.params_object, method.params.first()) {
+        (Some(_), Some(p)) => {
+            let (name, ty) = (&p.ident, &p.ty);
+            let parse = quote_spanned!(user_span(ty)=> parse::<#ty>);
+            quote!(let #name = __rpc_params.#parse()?;)
+        }
+        _ => quote! {
+            let mut __rpc_params = __rpc_params.decoder(&[#(#names),*])?;
+            #(#decodes)*
+        },
+    };
     let args = call_args(method);
     let call = quote!(__rpc_this.#ident(#(#args),*).await);
     // A subscription answers its id, then pushes its items.
@@ -164,6 +176,7 @@ fn registration(service: &Service, method: &Method) -> TokenStream {
                     requires: #requires,
                     subscription: ::core::option::Option::None,
                     notifies: ::std::vec::Vec::new(),
+                    params_object: false,
                     describe: ::core::option::Option::None,
                 },
                 |__rpc_params: #krate::__private::Params<'_>, __rpc_ctx: &#krate::__private::Context| {
@@ -182,8 +195,7 @@ fn registration(service: &Service, method: &Method) -> TokenStream {
         {
             let __rpc_this = ::std::sync::Arc::clone(&__rpc_this);
             #krate::__private::register(&mut __rpc_table, #info, move |__rpc_params: #krate::__private::Params<'_>, __rpc_ctx: &#krate::__private::Context| {
-                let mut __rpc_params = __rpc_params.decoder(&[#(#names),*])?;
-                #(#decodes)*
+                #decode_params
                 let __rpc_this = ::std::sync::Arc::clone(&__rpc_this);
                 #sub_context
                 #context
@@ -271,6 +283,7 @@ pub(crate) fn method_info(service: &Service, method: &Method) -> TokenStream {
     };
     let notification = method.attrs.notification.is_some();
     let idempotent = method.attrs.idempotent.is_some();
+    let params_object = method.attrs.params_object.is_some();
     let requires = match method.requires(service) {
         Some(role) => quote!(::core::option::Option::Some(#role.into())),
         None => quote!(::core::option::Option::None),
@@ -287,6 +300,7 @@ pub(crate) fn method_info(service: &Service, method: &Method) -> TokenStream {
             requires: #requires,
             subscription: #subscription,
             notifies: ::std::vec![#(#notifies.into()),*],
+            params_object: #params_object,
             describe: ::core::option::Option::Some(#describe),
         }
     }

@@ -26,6 +26,8 @@ pub struct ParamsBuilder {
     /// a later param follows them.
     skipped: usize,
     error: Option<serde_json::Error>,
+    /// `out` is the whole params value already ([`object`](Self::object)).
+    whole: bool,
 }
 
 impl ParamsBuilder {
@@ -36,6 +38,7 @@ impl ParamsBuilder {
             out: Vec::new(),
             skipped: 0,
             error: None,
+            whole: false,
         }
     }
 
@@ -44,9 +47,42 @@ impl ParamsBuilder {
         self.out.push(if self.out.is_empty() { open } else { b',' });
     }
 
+    /// `params` as one value (an object or an array), as
+    /// `#[rpc(params_object)]` methods take it; a value that serializes to
+    /// `null` sends no params, any other scalar is an encoding error.
+    ///
+    /// ```
+    /// use rpc_core::ParamsBuilder;
+    /// let p = ParamsBuilder::object(&serde_json::json!({"uri": "file:///a"}));
+    /// assert_eq!(p.finish().unwrap().unwrap().get(), r#"{"uri":"file:///a"}"#);
+    /// ```
+    pub fn object<T: Serialize + ?Sized>(value: &T) -> Self {
+        let mut builder = ParamsBuilder::default();
+        match serde_json::to_vec(value) {
+            Ok(bytes) if bytes == b"null" => {}
+            Ok(bytes) if matches!(bytes.first(), Some(b'{' | b'[')) => {
+                builder.whole = true;
+                builder.out = bytes;
+            }
+            Ok(_) => {
+                builder.error = Some(<serde_json::Error as serde::ser::Error>::custom(
+                    "params must be an object or an array",
+                ));
+            }
+            Err(e) => builder.error = Some(e),
+        }
+        builder
+    }
+
     /// Adds a parameter.
     pub fn push<T: Serialize + ?Sized>(&mut self, name: &'static str, value: &T) {
         if self.error.is_some() {
+            return;
+        }
+        if self.whole {
+            self.error = Some(<serde_json::Error as serde::ser::Error>::custom(
+                "params given whole (`ParamsBuilder::object`) take no more values",
+            ));
             return;
         }
         let start = self.out.len();
@@ -86,6 +122,9 @@ impl ParamsBuilder {
         }
         if self.out.is_empty() {
             return Ok(None);
+        }
+        if self.whole {
+            return Ok(Some(self.out));
         }
         self.out.push(if self.named { b'}' } else { b']' });
         Ok(Some(self.out))

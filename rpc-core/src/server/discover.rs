@@ -91,7 +91,14 @@ fn method(info: &MethodInfo, schemas: &mut Schemas) -> Value {
         m.insert("description".into(), json!(d));
     }
     m.insert("params".into(), Value::Array(params));
-    m.insert("paramStructure".into(), json!("either"));
+    if info.params_object {
+        // The one parameter is the whole params object: it goes by name,
+        // its fields being the names.
+        m.insert("paramStructure".into(), json!("by-name"));
+        m.insert("x-params-object".into(), json!(true));
+    } else {
+        m.insert("paramStructure".into(), json!("either"));
+    }
     let result = described
         .as_ref()
         .and_then(|d| d.result.clone())

@@ -73,6 +73,9 @@ pub struct MethodInfo {
     /// Notifications the method sends (to its caller or to every client),
     /// as `#[rpc(notifies = ["tick"])]` declares them.
     pub notifies: Vec<Cow<'static, str>>,
+    /// Whether the one parameter is the whole `params` object
+    /// (`#[rpc(params_object)]`, as LSP's methods take theirs).
+    pub params_object: bool,
     /// Describes the parameters', result's and errors' types (`#[rpc]`
     /// generates it); `None`: described from the type names only.
     pub describe: Option<crate::server::schema::Describe>,
