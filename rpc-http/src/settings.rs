@@ -136,7 +136,8 @@ macro_rules! settings_methods {
         /// Records per-call metrics through the `metrics` facade (install a
         /// recorder, e.g. a Prometheus exporter): `rpc_server_calls_total`
         /// {method, transport}, `rpc_server_errors_total` {method, code},
-        /// `rpc_server_duration_seconds` {method}, `rpc_server_calls_in_flight`.
+        /// `rpc_server_duration_seconds` {method}, `rpc_server_calls_in_flight`,
+        /// `rpc_server_connections` {transport}.
         /// A method that is not registered is labelled `<unknown>`.
         pub fn with_metrics(mut self) -> Self {
             self.settings.metrics = true;

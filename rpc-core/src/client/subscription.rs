@@ -44,9 +44,9 @@ pub(crate) type ServerId = Arc<Mutex<Box<RawValue>>>;
 #[derive(Debug)]
 pub struct Opened {
     pub(crate) inbox: Inbox,
-    /// The id the server gave it first (what [`Subscription::id`] shows).
+    /// The id the server gave it first (what [`SubscriptionStream::id`] shows).
     pub(crate) id: String,
-    /// What to close it by with [`Transport::close_subscription`](super::Transport::close_subscription).
+    /// What to close it by with [`Subscriptions::close`](super::Subscriptions::close).
     pub(crate) key: String,
     /// The id to unsubscribe with (the latest, after a resubscription).
     pub(crate) server_id: ServerId,
