@@ -255,6 +255,61 @@ pub async fn tcp(
     connections: usize,
     settings: &Settings,
 ) -> f64 {
+    let connect = move || async move {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    };
+    stream(connect, body, length_prefix, connections, settings).await
+}
+
+/// Pipelined calls over a Unix socket, newline framing.
+pub async fn unix(
+    path: std::path::PathBuf,
+    body: &str,
+    connections: usize,
+    settings: &Settings,
+) -> f64 {
+    let connect = move || {
+        let path = path.clone();
+        async move { tokio::net::UnixStream::connect(path).await }
+    };
+    stream(connect, body, false, connections, settings).await
+}
+
+/// Pipelined calls to child processes serving on their stdin and stdout
+/// (this binary with `--serve-stdio`), one per connection, newline framing.
+pub async fn stdio(body: &str, connections: usize, settings: &Settings) -> f64 {
+    let connect = || async {
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .arg("--serve-stdio")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(std::io::Error::other("no pipes"));
+        };
+        // The child ends when its stdin closes; killed on drop otherwise.
+        tokio::spawn(async move { child.wait().await });
+        Ok(tokio::io::join(stdout, stdin))
+    };
+    stream(connect, body, false, connections, settings).await
+}
+
+/// Pipelined calls on `connections` byte streams that `connect` opens.
+async fn stream<S, F, Fut>(
+    connect: F,
+    body: &str,
+    length_prefix: bool,
+    connections: usize,
+    settings: &Settings,
+) -> f64
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<S>>,
+{
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let mut frame = Vec::new();
@@ -268,11 +323,10 @@ pub async fn tcp(
     let frame = Arc::new(frame);
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let Ok(stream) = TcpStream::connect(addr).await else {
+        let Ok(stream) = connect().await else {
             continue;
         };
-        let _ = stream.set_nodelay(true);
-        let (mut read, mut write) = stream.into_split();
+        let (mut read, mut write) = tokio::io::split(stream);
         let (stop, done, frame) = (stop.clone(), done.clone(), frame.clone());
         let window = Arc::new(tokio::sync::Semaphore::new(WINDOW as usize));
         let reader_window = window.clone();

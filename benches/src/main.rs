@@ -59,7 +59,7 @@ fn median_stats(runs: Vec<HttpStats>) -> HttpStats {
     }
 }
 
-/// `--only SECTION` (http, websocket, tcp, in-process, client, subscriptions, observed, memory, backplane) runs one
+/// `--only SECTION` (http, websocket, tcp, local, in-process, client, subscriptions, observed, memory, backplane) runs one
 /// section and prints its rows without rewriting BENCHMARKS.md.
 fn only() -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -83,6 +83,15 @@ fn main() {
             .expect("runtime");
         runtime.block_on(memory::serve(&kind));
         return;
+    }
+    if args.iter().any(|a| a == "--serve-stdio") {
+        // The child process of the stdio rows: one connection on stdin/stdout.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let served = runtime.block_on(rpc::stdio::StdioServer::new(servers::methods()).run());
+        std::process::exit(i32::from(served.is_err()));
     }
     if let Some(at) = args.iter().position(|a| a == "--serve-soak") {
         // The soak's server process.
@@ -253,6 +262,31 @@ async fn run(settings: &Settings) -> Vec<Row> {
                 lower_is_better: false,
                 target: 1.0,
                 competitor: "jsonrpsee WebSocket",
+            });
+        }
+    }
+
+    // Unix sockets and stdio against our own TCP (newline framing each).
+    for connections in [1usize, 64].into_iter().filter(|_| wants("local")) {
+        let (mut t, mut u, mut s) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..settings.rounds {
+            t.push(load::tcp(ours.tcp_newline, &single, false, connections, settings).await);
+            u.push(load::unix(ours.unix.clone(), &single, connections, settings).await);
+            s.push(load::stdio(&single, connections, settings).await);
+        }
+        let theirs = median(t);
+        for (carrier, figures) in [
+            ("Unix socket", u),
+            ("stdio (server in a child process per connection)", s),
+        ] {
+            rows.push(Row {
+                name: format!("{carrier} pipelined, {connections} connection(s)"),
+                unit: "calls/s",
+                ours: median(figures),
+                theirs,
+                lower_is_better: false,
+                target: 0.0,
+                competitor: "our TCP",
             });
         }
     }
@@ -496,7 +530,12 @@ async fn backplane_rows(rows: &mut Vec<Row>) {
 const IDLE_CONNECTIONS: usize = 5000;
 
 async fn memory_rows(rows: &mut Vec<Row>) {
-    let (ours_ws, theirs_ws, ours_tcp) = memory::idle_connections(IDLE_CONNECTIONS).await;
+    let memory::Idle {
+        ours_ws,
+        theirs_ws,
+        ours_tcp,
+        ours_unix,
+    } = memory::idle_connections(IDLE_CONNECTIONS).await;
     rows.push(Row {
         name: format!("WebSocket idle connection ({IDLE_CONNECTIONS} open): resident bytes each"),
         unit: "bytes",
@@ -514,6 +553,15 @@ async fn memory_rows(rows: &mut Vec<Row>) {
         lower_is_better: true,
         target: 1.0,
         competitor: "our WebSocket",
+    });
+    rows.push(Row {
+        name: format!("Unix socket idle connection ({IDLE_CONNECTIONS} open): resident bytes each"),
+        unit: "bytes",
+        ours: ours_unix,
+        theirs: ours_tcp,
+        lower_is_better: true,
+        target: 0.0,
+        competitor: "our TCP",
     });
 }
 

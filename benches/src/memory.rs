@@ -24,20 +24,24 @@ pub async fn serve(kind: &str) {
             };
             println!("ws {addr}");
             println!("tcp none");
+            println!("unix none");
         }
         "canned" => {
             println!("ws {}", crate::canned::serve().await);
             println!("tcp none");
+            println!("unix none");
         }
         "ours" => {
             let ours = crate::servers::ours().await;
             println!("ws {}", ours.http);
             println!("tcp {}", ours.tcp_newline);
+            println!("unix {}", ours.unix.display());
         }
         _ => {
             let theirs = crate::servers::jsonrpsee_with_connections(20_000).await;
             println!("ws {}", theirs.http);
             println!("tcp none");
+            println!("unix none");
             std::mem::forget(theirs);
         }
     }
@@ -53,6 +57,7 @@ pub struct Server {
     child: Child,
     pub ws: SocketAddr,
     tcp: Option<SocketAddr>,
+    unix: Option<std::path::PathBuf>,
 }
 
 impl Server {
@@ -71,7 +76,15 @@ impl Server {
             .parse()
             .expect("ws address");
         let tcp = next().trim_start_matches("tcp ").parse().ok();
-        Server { child, ws, tcp }
+        let unix = Some(next())
+            .filter(|l| l != "unix none")
+            .map(|l| l.trim_start_matches("unix ").into());
+        Server {
+            child,
+            ws,
+            tcp,
+            unix,
+        }
     }
 
     fn rss_bytes(&self) -> f64 {
@@ -134,28 +147,50 @@ async fn open_tcp(addr: SocketAddr, n: usize, held: &mut Held) {
     }
 }
 
-async fn open(tcp: bool, addr: SocketAddr, n: usize, held: &mut Held) {
-    if tcp {
-        open_tcp(addr, n, held).await;
-    } else {
-        open_ws(addr, n, held).await;
+async fn open_unix(path: &std::path::Path, n: usize, held: &mut Held) {
+    for _ in 0..n {
+        let Ok(stream) = tokio::net::UnixStream::connect(path).await else {
+            continue;
+        };
+        let mut stream = tokio::io::BufReader::new(stream);
+        if stream
+            .get_mut()
+            .write_all(format!("{CALL}\n").as_bytes())
+            .await
+            .is_ok()
+        {
+            let mut line = String::new();
+            let _ = stream.read_line(&mut line).await;
+        }
+        held.push(Box::new(stream));
+    }
+}
+
+/// Which of a server's listeners a measurement holds connections on.
+#[derive(Clone, Copy)]
+enum Carrier {
+    WebSocket,
+    Tcp,
+    Unix,
+}
+
+async fn open(carrier: Carrier, server: &Server, n: usize, held: &mut Held) {
+    match carrier {
+        Carrier::WebSocket => open_ws(server.ws, n, held).await,
+        Carrier::Tcp => open_tcp(server.tcp.expect("a TCP listener"), n, held).await,
+        Carrier::Unix => open_unix(server.unix.as_deref().expect("a Unix socket"), n, held).await,
     }
 }
 
 /// Bytes of resident memory each idle connection costs the server: `n`
 /// connections held open, each after one call.
-async fn per_connection(server: &Server, tcp: bool, n: usize) -> f64 {
-    let addr = if tcp {
-        server.tcp.expect("a TCP listener")
-    } else {
-        server.ws
-    };
+async fn per_connection(server: &Server, carrier: Carrier, n: usize) -> f64 {
     let mut warm = Held::new();
-    open(tcp, addr, 50, &mut warm).await;
+    open(carrier, server, 50, &mut warm).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = server.rss_bytes();
     let mut held = Held::new();
-    open(tcp, addr, n, &mut held).await;
+    open(carrier, server, n, &mut held).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = server.rss_bytes();
     let opened = held.len().max(1) as f64;
@@ -164,13 +199,27 @@ async fn per_connection(server: &Server, tcp: bool, n: usize) -> f64 {
     (after - before) / opened
 }
 
-/// Per idle connection: (our WebSocket, jsonrpsee's WebSocket, our TCP).
-pub async fn idle_connections(n: usize) -> (f64, f64, f64) {
+/// Resident bytes per idle connection of each kind.
+pub struct Idle {
+    pub ours_ws: f64,
+    pub theirs_ws: f64,
+    pub ours_tcp: f64,
+    pub ours_unix: f64,
+}
+
+/// Per idle connection: our WebSocket, jsonrpsee's, our TCP and Unix socket.
+pub async fn idle_connections(n: usize) -> Idle {
     let ours = Server::start("ours");
-    let ours_ws = per_connection(&ours, false, n).await;
-    let ours_tcp = per_connection(&ours, true, n).await;
+    let ours_ws = per_connection(&ours, Carrier::WebSocket, n).await;
+    let ours_tcp = per_connection(&ours, Carrier::Tcp, n).await;
+    let ours_unix = per_connection(&ours, Carrier::Unix, n).await;
     drop(ours);
     let theirs = Server::start("jsonrpsee");
-    let theirs_ws = per_connection(&theirs, false, n).await;
-    (ours_ws, theirs_ws, ours_tcp)
+    let theirs_ws = per_connection(&theirs, Carrier::WebSocket, n).await;
+    Idle {
+        ours_ws,
+        theirs_ws,
+        ours_tcp,
+        ours_unix,
+    }
 }

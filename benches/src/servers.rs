@@ -34,6 +34,8 @@ pub struct Ours {
     pub http: SocketAddr,
     pub tcp_newline: SocketAddr,
     pub tcp_length_prefix: SocketAddr,
+    /// A Unix socket, newline framing.
+    pub unix: std::path::PathBuf,
     pub dispatcher: rpc::server::Dispatcher,
 }
 
@@ -64,10 +66,18 @@ pub async fn ours() -> Ours {
         tcp.push(server.local_addr().expect("addr"));
         tokio::spawn(server.run());
     }
+    let unix = std::env::temp_dir().join(format!("rpc-benches-{}.sock", std::process::id()));
+    let server = rpc::unix::UnixServer::new(methods.clone())
+        .bind(&unix)
+        .await
+        .expect("bind the Unix socket");
+    let unix = server.path().to_owned();
+    tokio::spawn(server.run());
     Ours {
         http,
         tcp_newline: tcp[0],
         tcp_length_prefix: tcp[1],
+        unix,
         dispatcher: rpc::server::Dispatcher::new(methods),
     }
 }

@@ -455,11 +455,9 @@ async fn worker(
     let methods: MethodTable = pushes.clone().into_rpc();
     let client = loop {
         let transport: Result<rpc::Client, rpc::Error> = match kind {
-            Kind::Http => {
-                rpc::http::HttpClient::new(&format!("http://{addr}/"))
-                    .map(rpc::Client::new)
-                    .map_err(rpc::Error::from)
-            }
+            Kind::Http => rpc::http::HttpClient::new(&format!("http://{addr}/"))
+                .map(rpc::Client::new)
+                .map_err(rpc::Error::from),
             Kind::WebSocket => {
                 let endpoint = rpc::ws::endpoint(&format!("ws://{addr}/"), methods.clone());
                 Reconnect::new(endpoint)
@@ -584,7 +582,13 @@ async fn batch(client: &rpc::Client, size: u64, a: i64, b: i64) -> Result<u64, r
 
 /// A subscription to `count` items: all of them in order, then the end (or
 /// a clear error; a resubscription starts again from 0).
-async fn subscription(client: &rpc::Client, count: u64, counts: &Counts, kinds: &Kinds, kind: Kind) {
+async fn subscription(
+    client: &rpc::Client,
+    count: u64,
+    counts: &Counts,
+    kinds: &Kinds,
+    kind: Kind,
+) {
     counts.subscriptions.fetch_add(1, Ordering::Relaxed);
     let note = |e: &rpc::Error| {
         let name = format!("{kind:?} subscription: {}", error_kind(e));
