@@ -233,6 +233,18 @@ pub mod tcp {
     pub use rpc_http::tcp::*;
 }
 
+/// TLS on rustls with ring: a server's certificate for HTTPS and WSS
+/// (`http::Server::with_tls`) and TLS over TCP (`tcp::TcpServer::with_tls`),
+/// reloadable without a restart (`tls::ServerTls`), and the TLS-over-TCP
+/// client (`tls://`).
+#[cfg(any(
+    all(feature = "client", feature = "tcp"),
+    all(feature = "server", any(feature = "http", feature = "tcp"))
+))]
+pub mod tls {
+    pub use rpc_http::tls::*;
+}
+
 /// Unix domain sockets: [`unix::UnixServer`] (an owner-only socket file,
 /// peer credentials in the context) and [`unix::connect`].
 #[cfg(all(unix, feature = "unix"))]
@@ -281,4 +293,6 @@ pub mod guide {
     pub struct Backplane;
     #[doc = include_str!("../docs/guide/limits.md")]
     pub struct Limits;
+    #[doc = include_str!("../docs/guide/tls.md")]
+    pub struct Tls;
 }

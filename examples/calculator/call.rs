@@ -172,6 +172,13 @@ async fn connect(
             Ok(rpc::Client::new(
                 rpc::tcp::connect(addr, &options, events).await?,
             ))
+        } else if url.starts_with("tls://") {
+            // TLS over TCP: the host names the certificate to expect.
+            let mut tls = rpc::tls::TlsClient::new(url).with_options(options);
+            if let Some(pem) = &ca_cert {
+                tls = tls.with_root_certificates(pem)?;
+            }
+            Ok(rpc::Client::new(tls.connect(events).await?))
         } else if let Some(path) = url.strip_prefix("unix://") {
             Ok(rpc::Client::new(
                 rpc::unix::connect(path, &options, events).await?,
@@ -195,7 +202,8 @@ async fn connect(
         } else {
             Err(rpc::ConfigError::InvalidUrl {
                 url: url.to_owned(),
-                reason: "use http://, https://, ws://, wss://, tcp://, unix:// or exec:".into(),
+                reason: "use http://, https://, ws://, wss://, tcp://, tls://, unix:// or exec:"
+                    .into(),
             }
             .into())
         }

@@ -35,7 +35,8 @@ pub(crate) enum Command {
     /// `--http`, TCP on `--tcp`.
     ///
     /// Once listening, prints one line per listener on stdout (`http://ADDR/`,
-    /// `tcp://ADDR`), so that port 0 works; logs go to stderr (`RUST_LOG`),
+    /// `tcp://ADDR`; with --tls-cert `https://ADDR/`, `tls://ADDR`), so that
+    /// port 0 works; logs go to stderr (`RUST_LOG`),
     /// the `--metrics` listener's address among them.
     /// SIGTERM and SIGINT drain the servers, then the process exits 0.
     Serve(ServeArgs),
@@ -108,15 +109,25 @@ pub(crate) struct ServeArgs {
     /// printed on stdout.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<String>,
+
+    /// Serve --http as HTTPS and WSS, and --tcp as TLS over TCP, with the
+    /// certificate chain in this PEM file (prints `https://ADDR/` and
+    /// `tls://ADDR`). SIGHUP reads it and --tls-key again.
+    #[arg(long, value_name = "CERT.pem", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key of --tls-cert, a PEM file.
+    #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 /// Everything `call` was asked to do.
 #[derive(Debug, Args)]
 pub(crate) struct CallArgs {
     /// The server: http://HOST:PORT/, https://..., ws://HOST:PORT/, wss://...,
-    /// tcp://HOST:PORT, unix:///ABSOLUTE/PATH, or 'exec:PROGRAM ARG...' (spawns
-    /// PROGRAM, the text after `exec:` split on spaces, and calls it over its
-    /// stdin and stdout).
+    /// tcp://HOST:PORT, tls://HOST:PORT (TLS over TCP), unix:///ABSOLUTE/PATH,
+    /// or 'exec:PROGRAM ARG...' (spawns PROGRAM, the text after `exec:` split
+    /// on spaces, and calls it over its stdin and stdout).
     #[arg(value_name = "URL")]
     pub url: String,
 
@@ -134,7 +145,7 @@ pub(crate) struct CallArgs {
     #[arg(long)]
     pub named: bool,
 
-    /// How messages are delimited with tcp://, unix:// and exec:: newline,
+    /// How messages are delimited with tcp://, tls://, unix:// and exec:: newline,
     /// content-length, length-prefix-1, length-prefix-2 or length-prefix-4.
     #[arg(long, value_name = "FRAMING", default_value_t = Framing::Newline)]
     pub framing: Framing,
@@ -149,7 +160,8 @@ pub(crate) struct CallArgs {
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
 
-    /// Also trust the certificate authority in this PEM file (https://, wss://).
+    /// Also trust the certificate authority in this PEM file (https://,
+    /// wss://, tls://).
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<String>,
 }

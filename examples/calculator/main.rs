@@ -3,7 +3,7 @@
 //! client built on the generated typed client.
 //!
 //! ```text
-//! calculator serve [--http ADDR] [--tcp ADDR] [--framing newline|length-prefix-1|length-prefix-2|length-prefix-4] [--auth-token TOKEN] [--backplane redis://HOST:PORT|nats://HOST:PORT]
+//! calculator serve [--http ADDR] [--tcp ADDR] [--framing newline|length-prefix-1|length-prefix-2|length-prefix-4] [--auth-token TOKEN] [--backplane redis://HOST:PORT|nats://HOST:PORT] [--tls-cert CERT.pem --tls-key KEY.pem]
 //! calculator call URL METHOD [ARG...] [--named] [--framing F] [--timeout-ms N] [--token T] [--ca-cert FILE]
 //! calculator [serve|call] --help
 //! ```

@@ -1,6 +1,7 @@
 //! `calculator serve`: the services over HTTP (POST, WebSocket, `GET
-//! /metrics`, or that on its own `--metrics` listener) and TCP, with a
-//! graceful drain on SIGTERM and SIGINT.
+//! /metrics`, or that on its own `--metrics` listener) and TCP, over TLS
+//! with `--tls-cert` (reloaded on SIGHUP), with a graceful drain on SIGTERM
+//! and SIGINT.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,10 +34,24 @@ pub(crate) async fn serve(args: ServeArgs) -> ExitCode {
         backplane: backplane_url,
         allowed_origins,
         metrics: metrics_addr,
+        tls_cert,
+        tls_key,
     } = args;
     if http.is_none() && tcp.is_none() && unix.is_none() && !stdio {
         http = Some("127.0.0.1:3000".to_owned());
     }
+    // `--tls-cert`, `--tls-key`: HTTPS, WSS and TLS over TCP; SIGHUP reads
+    // the files again.
+    let tls = match (&tls_cert, &tls_key) {
+        (Some(cert), Some(key)) => match rpc::tls::ServerTls::from_pem_files(cert, key) {
+            Ok(tls) => Some(reload_on_hangup(tls)),
+            Err(e) => {
+                eprintln!("--tls-cert/--tls-key: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
     let (mut connections, mut topics) = (Connections::new(), Topics::new());
     if let Some(url) = &backplane_url {
         // Reached in the background: a broker that is down is retried
@@ -123,6 +138,9 @@ pub(crate) async fn serve(args: ServeArgs) -> ExitCode {
             if let Some(route) = metrics_route {
                 server = server.with_routes(route);
             }
+            if let Some(tls) = &tls {
+                server = server.with_tls(tls.clone());
+            }
             // `--allowed-origin ORIGIN`...: browsers on other sites are refused.
             if !allowed_origins.is_empty() {
                 server = match server.with_allowed_origins(&allowed_origins) {
@@ -176,12 +194,15 @@ pub(crate) async fn serve(args: ServeArgs) -> ExitCode {
     let tcp = match tcp {
         Some(addr) => {
             // TCP carries no credentials: admin calls get -32001.
-            let server = rpc::tcp::TcpServer::new(methods)
+            let mut server = rpc::tcp::TcpServer::new(methods)
                 .with_framing(framing)
                 .with_connections(connections)
                 .with_shutdown(shutdown.clone())
                 .with_layer(count_active(active))
                 .with_metrics();
+            if let Some(tls) = &tls {
+                server = server.with_tls(tls.clone());
+            }
             match bound(&addr, server.bind(&addr).await) {
                 Ok(listening) => Some(listening),
                 Err(code) => return code,
@@ -193,13 +214,15 @@ pub(crate) async fn serve(args: ServeArgs) -> ExitCode {
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(listening) = http {
         if let Ok(addr) = listening.local_addr() {
-            println!("http://{addr}/");
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            println!("{scheme}://{addr}/");
         }
         tasks.spawn(listening.run());
     }
     if let Some(listening) = tcp {
         if let Ok(addr) = listening.local_addr() {
-            println!("tcp://{addr}");
+            let scheme = if tls.is_some() { "tls" } else { "tcp" };
+            println!("{scheme}://{addr}");
         }
         tracing::info!("TCP framing: {framing}");
         tasks.spawn(listening.run());
@@ -225,6 +248,32 @@ pub(crate) async fn serve(args: ServeArgs) -> ExitCode {
     }
     tracing::info!("drained; exiting");
     code
+}
+
+/// Reads the certificate and key files again on each SIGHUP: new
+/// connections get them, open ones keep theirs, and a failed read keeps the
+/// old ones (saying why on stderr). The handler is in place on return.
+fn reload_on_hangup(tls: rpc::tls::ServerTls) -> rpc::tls::ServerTls {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGHUP, the certificate will not be reloaded: {e}");
+            return tls;
+        }
+    };
+    let reloading = tls.clone();
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match reloading.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                Err(e) => tracing::error!(
+                    "SIGHUP: TLS certificate not reloaded, keeping the old one: {e}"
+                ),
+            }
+        }
+    });
+    tls
 }
 
 /// A bound listener, or exit code 2 after saying why not.

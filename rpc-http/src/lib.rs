@@ -7,6 +7,8 @@
 //! - [`ws`]: the WebSocket client ([`ws::connect`]); the server side is the
 //!   HTTP server's upgrade on the same route.
 //! - [`tcp`]: [`tcp::TcpServer`], [`tcp::connect`], [`tcp::connect_stream`].
+//! - [`tls`]: HTTPS, WSS and TLS over TCP on the servers
+//!   ([`tls::ServerTls`], reloadable), and the TLS-over-TCP client.
 //! - [`Shutdown`]: drain every server of a process on SIGTERM or Ctrl-C.
 //!
 //! # Defaults
@@ -59,8 +61,11 @@ pub mod shutdown;
 pub mod stdio;
 #[cfg(feature = "tcp")]
 pub mod tcp;
-#[cfg(all(feature = "client", feature = "http"))]
-mod tls;
+#[cfg(all(
+    any(feature = "client", feature = "server"),
+    any(feature = "http", feature = "tcp")
+))]
+pub mod tls;
 #[cfg(all(unix, feature = "unix"))]
 pub mod unix;
 #[cfg(feature = "ws")]

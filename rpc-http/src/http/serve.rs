@@ -1,8 +1,9 @@
-//! Serving HTTP/1 connections from the listener with hyper: a header read
-//! timeout (which also closes idle keep-alive connections), upgrades for
-//! WebSocket, and a graceful end on shutdown.
+//! Serving HTTP/1 connections from the listener with hyper, over TCP or
+//! TLS: a header read timeout (which also closes idle keep-alive
+//! connections), upgrades for WebSocket, and a graceful end on shutdown.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,10 +14,12 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::listener::Listener;
+use crate::tls::ServerTls;
 use crate::Shutdown;
 
 /// The server a request came through, in its extensions: its shutdown, and
@@ -33,27 +36,81 @@ pub(crate) struct Serving {
 
 /// Accepts connections until the shutdown drains, then waits for them to
 /// finish (the grace period bounds the wait); `tracker` also holds the
-/// WebSocket connections upgraded from them.
+/// WebSocket connections upgraded from them. With `tls`, each connection's
+/// handshake runs first, in its own task.
 pub(crate) async fn serve(
     mut listener: Listener,
     router: Router,
     shutdown: Shutdown,
     header_read_timeout: Duration,
     tracker: TaskTracker,
+    tls: Option<ServerTls>,
 ) -> io::Result<()> {
     let builder = http1::Builder::new();
     while let Some((io, peer)) = listener.accept(shutdown.draining_token()).await {
-        let router = router.clone();
-        let shutdown_seen = shutdown.clone();
-        let tracker_seen = tracker.clone();
+        let connection = Connection {
+            builder: builder.clone(),
+            router: router.clone(),
+            shutdown: shutdown.clone(),
+            tracker: tracker.clone(),
+            header_read_timeout,
+            peer,
+        };
+        match &tls {
+            None => tracker.spawn(connection.run(io)),
+            // The handshake runs in the connection's task, under its own
+            // timeout: a slow one never holds up accepting, and meanwhile
+            // `io` holds its place under the connection caps.
+            Some(tls) => {
+                let tls = tls.clone();
+                tracker.spawn(async move {
+                    if let Some(io) = tls.accept(io, &peer, &connection.shutdown).await {
+                        connection.run(io).await;
+                    }
+                })
+            }
+        };
+    }
+    drop(listener);
+    shutdown.wait_for(tracker).await;
+    Ok(())
+}
+
+/// One accepted connection, served over whatever stream it came as (TCP,
+/// or TLS over it).
+struct Connection {
+    builder: http1::Builder,
+    router: Router,
+    shutdown: Shutdown,
+    tracker: TaskTracker,
+    header_read_timeout: Duration,
+    peer: SocketAddr,
+}
+
+impl Connection {
+    /// Serves requests until the peer leaves, the header timeout closes an
+    /// idle connection, or the shutdown drains it.
+    async fn run<I>(self, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            builder,
+            router,
+            shutdown,
+            tracker,
+            header_read_timeout,
+            peer,
+        } = self;
         let activity = Arc::new(Activity::default());
         let seen = activity.clone();
+        let shutdown_seen = shutdown.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
             // A router mounted in an app drains with the server serving it.
             request.extensions_mut().insert(Serving {
                 shutdown: shutdown_seen.clone(),
-                tracker: tracker_seen.clone(),
+                tracker: tracker.clone(),
             });
             let busy = Busy::new(&seen);
             let answer = router.clone().oneshot(request);
@@ -72,36 +129,30 @@ pub(crate) async fn serve(
         let connection = builder
             .serve_connection(TokioIo::new(io), service)
             .with_upgrades();
-        let shutdown = shutdown.clone();
-        tracker.spawn(async move {
-            tokio::pin!(connection);
-            let outcome = tokio::select! {
-                outcome = connection.as_mut() => outcome,
-                () = activity.quiet_for(header_read_timeout) => {
-                    tracing::debug!(%peer, "closing a connection that sent no complete request header in time");
+        tokio::pin!(connection);
+        let outcome = tokio::select! {
+            outcome = connection.as_mut() => outcome,
+            () = activity.quiet_for(header_read_timeout) => {
+                tracing::debug!(%peer, "closing a connection that sent no complete request header in time");
+                return;
+            }
+            () = shutdown.draining() => {
+                if !activity.is_busy() {
+                    // Idle, or a header still arriving: close now.
                     return;
                 }
-                () = shutdown.draining() => {
-                    if !activity.is_busy() {
-                        // Idle, or a header still arriving: close now.
-                        return;
-                    }
-                    // Finish the request in flight, then close.
-                    connection.as_mut().graceful_shutdown();
-                    tokio::select! {
-                        outcome = connection.as_mut() => outcome,
-                        () = shutdown.forced() => Ok(()),
-                    }
+                // Finish the request in flight, then close.
+                connection.as_mut().graceful_shutdown();
+                tokio::select! {
+                    outcome = connection.as_mut() => outcome,
+                    () = shutdown.forced() => Ok(()),
                 }
-            };
-            if let Err(error) = outcome {
-                tracing::debug!(%peer, %error, "HTTP connection ended with an error");
             }
-        });
+        };
+        if let Err(error) = outcome {
+            tracing::debug!(%peer, %error, "HTTP connection ended with an error");
+        }
     }
-    drop(listener);
-    shutdown.wait_for(tracker).await;
-    Ok(())
 }
 
 /// What a connection is doing, as the header timeout and the drain see it.

@@ -30,6 +30,7 @@ use crate::auth::{Authenticate, Credentials};
 use crate::http::Extensions;
 use crate::listener::Listener;
 use crate::settings::{settings_methods, Settings};
+use crate::tls::ServerTls;
 use crate::Shutdown;
 
 /// How long an HTTP connection may go without a request in progress
@@ -74,6 +75,7 @@ pub struct Server {
     origins: Option<Arc<[HeaderValue]>>,
     routes: Option<Router>,
     compression: bool,
+    tls: Option<ServerTls>,
 }
 
 impl std::fmt::Debug for Server {
@@ -110,6 +112,7 @@ impl Server {
             origins: None,
             routes: None,
             compression: true,
+            tls: None,
         }
     }
 
@@ -147,7 +150,7 @@ impl Server {
     /// refused with 403. Requests without `Origin` (programs, curl) are not
     /// affected. Without it, no CORS headers are sent (browsers then block
     /// reading answers from other origins) but requests are not refused:
-    /// see the README on cross-site requests.
+    /// see the guide, docs/guide/middleware.md, on cross-site requests.
     pub fn with_allowed_origins<I, S>(mut self, origins: I) -> Result<Self, rpc_core::ConfigError>
     where
         I: IntoIterator<Item = S>,
@@ -211,6 +214,25 @@ impl Server {
     /// other encodings get 415.
     pub fn with_compression(mut self, compress: bool) -> Self {
         self.compression = compress;
+        self
+    }
+
+    /// Serves HTTPS and WSS (and only them) with this certificate: each
+    /// connection's TLS handshake runs in its own task, within the
+    /// handshake timeout, counted against the connection caps; a client
+    /// that does not speak TLS has its connection closed. Keep a clone to
+    /// [`reload`](ServerTls::reload) the certificate later.
+    ///
+    /// ```no_run
+    /// # async fn demo(methods: rpc_core::MethodTable) -> Result<(), Box<dyn std::error::Error>> {
+    /// use rpc_http::tls::ServerTls;
+    /// let tls = ServerTls::from_pem_files("cert.pem", "key.pem")?;
+    /// let server = rpc_http::http::Server::new(methods).with_tls(tls).bind("0.0.0.0:443").await?;
+    /// server.run().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_tls(mut self, tls: ServerTls) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -290,6 +312,7 @@ impl Server {
             local_addr: listener.local_addr()?,
             listener,
             header_read_timeout: self.header_read_timeout,
+            tls: self.tls.clone(),
             shutdown: self.settings.shutdown.clone(),
             router: Router::new()
                 .route(
@@ -324,6 +347,7 @@ pub struct Listening {
     local_addr: SocketAddr,
     router: Router,
     header_read_timeout: Duration,
+    tls: Option<ServerTls>,
     shutdown: Shutdown,
     tracker: TaskTracker,
 }
@@ -364,6 +388,7 @@ impl Listening {
             listener,
             router: routes,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            tls: None,
             shutdown,
             tracker: TaskTracker::new(),
         })
@@ -383,9 +408,19 @@ impl Listening {
             listener,
             router: app,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            tls: None,
             shutdown,
             tracker: TaskTracker::new(),
         })
+    }
+
+    /// Serves HTTPS (and WSS) with this certificate, as
+    /// [`Server::with_tls`] does: for an app of yours
+    /// ([`from_app`](Self::from_app)) or routes kept apart
+    /// ([`bind_routes`](Self::bind_routes)).
+    pub fn with_tls(mut self, tls: ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// The bound address (useful after binding port 0).
@@ -407,6 +442,7 @@ impl Listening {
             self.shutdown,
             self.header_read_timeout,
             self.tracker,
+            self.tls,
         )
         .await
     }

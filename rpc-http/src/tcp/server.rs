@@ -1,4 +1,4 @@
-//! The TCP server.
+//! The TCP server, and TLS over TCP.
 
 use std::io;
 use std::net::SocketAddr;
@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 use super::{connect_stream, StreamOptions};
 use crate::listener::Listener;
 use crate::settings::{settings_methods, Settings};
+use crate::tls::ServerTls;
 use crate::Shutdown;
 
 /// Configures and builds a TCP JSON-RPC server, with the same defaults as
@@ -34,6 +35,7 @@ use crate::Shutdown;
 pub struct TcpServer {
     settings: Settings,
     options: StreamOptions,
+    tls: Option<ServerTls>,
 }
 
 impl std::fmt::Debug for TcpServer {
@@ -48,6 +50,7 @@ impl TcpServer {
         TcpServer {
             settings: Settings::new(methods),
             options: StreamOptions::default(),
+            tls: None,
         }
     }
 
@@ -86,6 +89,18 @@ impl TcpServer {
         self
     }
 
+    /// Serves TLS over TCP (and only that) with this certificate, the
+    /// framing running inside it (`tls://ADDR`; clients:
+    /// [`TlsClient`](crate::tls::TlsClient), or any TLS socket). Each
+    /// connection's handshake runs in its own task, within the handshake
+    /// timeout, counted against the connection caps; a client that does
+    /// not speak TLS has its connection closed. Keep a clone to
+    /// [`reload`](ServerTls::reload) the certificate later.
+    pub fn with_tls(mut self, tls: ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Binds `addr`; call [`TcpListening::run`] to serve.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<TcpListening> {
         let dispatcher = self.settings.dispatcher();
@@ -104,6 +119,7 @@ impl TcpServer {
             ),
             dispatcher,
             options: self.options,
+            tls: self.tls,
             connections,
             shutdown,
         })
@@ -115,6 +131,7 @@ pub struct TcpListening {
     listener: Listener,
     dispatcher: Dispatcher,
     options: StreamOptions,
+    tls: Option<ServerTls>,
     connections: Connections,
     shutdown: Shutdown,
 }
@@ -148,20 +165,43 @@ impl TcpListening {
             mut listener,
             dispatcher,
             options,
+            tls,
             connections,
             shutdown,
         } = self;
         let tracker = TaskTracker::new();
         while let Some((stream, peer)) = listener.accept(shutdown.draining_token()).await {
-            let connection = connect_stream(
-                stream,
-                &options,
+            let context = Context::new().with(peer).with(TransportKind::Tcp);
+            let Some(tls) = &tls else {
+                let connection = connect_stream(
+                    stream,
+                    &options,
+                    dispatcher.clone(),
+                    context,
+                    Some(&connections),
+                );
+                let shutdown = shutdown.clone();
+                tracker.spawn(async move { shutdown.follow(&connection).await });
+                continue;
+            };
+            // The handshake runs in the connection's task, under its own
+            // timeout: a slow one never holds up accepting, and meanwhile
+            // `stream` holds its place under the connection caps.
+            let (tls, options, dispatcher, connections, shutdown) = (
+                tls.clone(),
+                options.clone(),
                 dispatcher.clone(),
-                Context::new().with(peer).with(TransportKind::Tcp),
-                Some(&connections),
+                connections.clone(),
+                shutdown.clone(),
             );
-            let shutdown = shutdown.clone();
-            tracker.spawn(async move { shutdown.follow(&connection).await });
+            tracker.spawn(async move {
+                let Some(stream) = tls.accept(stream, &peer, &shutdown).await else {
+                    return;
+                };
+                let connection =
+                    connect_stream(stream, &options, dispatcher, context, Some(&connections));
+                shutdown.follow(&connection).await;
+            });
         }
         drop(listener);
         shutdown.wait_for(tracker).await;

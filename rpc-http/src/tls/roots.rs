@@ -1,6 +1,6 @@
-//! TLS for the clients (`https://`, `wss://`): rustls on ring, trusting
-//! the Mozilla roots (webpki-roots) and the platform's store, as reqwest
-//! does, plus any certificate authority the user adds.
+//! What the clients (`https://`, `wss://`, `tls://`) trust: rustls on
+//! ring, trusting the Mozilla roots (webpki-roots) and the platform's
+//! store, as reqwest does, plus any certificate authority the user adds.
 //!
 //! The built-in roots are read once per process and shared by every
 //! client: reqwest's own would read the platform's store again for each
