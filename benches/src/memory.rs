@@ -128,28 +128,15 @@ async fn open_ws(addr: SocketAddr, n: usize, held: &mut Held) {
     }
 }
 
-async fn open_tcp(addr: SocketAddr, n: usize, held: &mut Held) {
+/// Holds `n` byte-stream connections from `connect`, each after one call.
+async fn open_streams<S, F, Fut>(connect: F, n: usize, held: &mut Held)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<S>>,
+{
     for _ in 0..n {
-        let Ok(stream) = tokio::net::TcpStream::connect(addr).await else {
-            continue;
-        };
-        let mut stream = tokio::io::BufReader::new(stream);
-        if stream
-            .get_mut()
-            .write_all(format!("{CALL}\n").as_bytes())
-            .await
-            .is_ok()
-        {
-            let mut line = String::new();
-            let _ = stream.read_line(&mut line).await;
-        }
-        held.push(Box::new(stream));
-    }
-}
-
-async fn open_unix(path: &std::path::Path, n: usize, held: &mut Held) {
-    for _ in 0..n {
-        let Ok(stream) = tokio::net::UnixStream::connect(path).await else {
+        let Ok(stream) = connect().await else {
             continue;
         };
         let mut stream = tokio::io::BufReader::new(stream);

@@ -253,7 +253,8 @@ pub(crate) struct Counted<S> {
 }
 
 impl<S> Counted<S> {
-    /// The connection itself.
+    /// The connection itself (the Unix server reads its peer's credentials).
+    #[cfg_attr(not(all(unix, feature = "unix")), allow(dead_code))]
     pub(crate) fn get_ref(&self) -> &S {
         &self.stream
     }

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use rpc_core::client::{Answer, BoxFuture, Error, Outgoing, Subscriptions, Transport};
 use rpc_core::duplex::DuplexConnection;
-use rpc_core::{Context, Dispatcher, MethodTable, TransportKind};
+use rpc_core::{MethodTable, TransportKind};
 use tokio::process::{Child, Command};
 
-use crate::tcp::{connect_stream, StreamOptions};
+use crate::tcp::{client_stream, StreamOptions};
 
 /// How long a child may take to exit once its stdin is closed before it is
 /// killed: 5 s.
@@ -44,16 +44,11 @@ pub fn spawn(
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         return Err(io::Error::other("the child has no piped stdin or stdout"));
     };
-    let options = StreamOptions {
-        first_message_timeout: None,
-        ..options.clone()
-    };
-    let connection = connect_stream(
+    let connection = client_stream(
         tokio::io::join(stdout, stdin),
-        &options,
-        Dispatcher::new(methods),
-        Context::new().with(TransportKind::Stdio),
-        None,
+        options,
+        methods,
+        TransportKind::Stdio,
     );
     Ok(ChildConnection {
         connection,

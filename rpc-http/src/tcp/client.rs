@@ -2,10 +2,10 @@
 
 use rpc_core::duplex::DuplexConnection;
 use rpc_core::reconnect::Endpoint;
-use rpc_core::{Context, Dispatcher, Error, MethodTable};
+use rpc_core::{Error, MethodTable};
 use tokio::net::{TcpStream, ToSocketAddrs};
 
-use super::{connect_stream, StreamOptions};
+use super::{client_stream, StreamOptions};
 
 /// Connects to a TCP JSON-RPC server. The returned connection is a
 /// [`Transport`](rpc_core::Transport): wrap it in a generated client.
@@ -31,17 +31,11 @@ pub async fn connect(
         .map_err(|_| Error::Timeout(crate::CONNECT_TIMEOUT))?
         .map_err(|e| Error::Connect(Box::new(e)))?;
     crate::tune(&stream);
-    // A server speaks only when asked: a silent one is no reason to close.
-    let options = StreamOptions {
-        first_message_timeout: None,
-        ..options.clone()
-    };
-    Ok(connect_stream(
+    Ok(client_stream(
         stream,
-        &options,
-        Dispatcher::new(methods),
-        Context::new().with(rpc_core::TransportKind::Tcp),
-        None,
+        options,
+        methods,
+        rpc_core::TransportKind::Tcp,
     ))
 }
 

@@ -14,4 +14,6 @@ mod stream;
 pub use client::{connect, endpoint};
 #[cfg(feature = "server")]
 pub use server::{TcpListening, TcpServer};
+#[cfg(feature = "client")]
+pub(crate) use stream::client_stream;
 pub use stream::{connect_stream, StreamOptions, DEFAULT_MESSAGE_READ_TIMEOUT};

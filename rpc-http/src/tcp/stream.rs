@@ -120,6 +120,32 @@ where
     )
 }
 
+/// The calling side of a byte stream: the duplex engine without the
+/// first-message timeout (a server speaks only when asked), serving
+/// `methods` to the peer, its context naming the transport.
+#[cfg(feature = "client")]
+pub(crate) fn client_stream<S>(
+    io: S,
+    options: &StreamOptions,
+    methods: rpc_core::MethodTable,
+    transport: rpc_core::TransportKind,
+) -> DuplexConnection
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let options = StreamOptions {
+        first_message_timeout: None,
+        ..options.clone()
+    };
+    connect_stream(
+        io,
+        &options,
+        Dispatcher::new(methods),
+        Context::new().with(transport),
+        None,
+    )
+}
+
 /// What a read that failed (a frame the codec refused, an I/O error) tells the peer.
 fn frame_error(e: &io::Error) -> ErrorObject {
     let unreadable_headers = e

@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use rpc_core::duplex::DuplexConnection;
 use rpc_core::reconnect::Endpoint;
-use rpc_core::{Context, Dispatcher, Error, MethodTable, TransportKind};
+use rpc_core::{Error, MethodTable, TransportKind};
 use tokio::net::UnixStream;
 
-use crate::tcp::{connect_stream, StreamOptions};
+use crate::tcp::{client_stream, StreamOptions};
 
 /// Connects to a JSON-RPC server on the Unix socket at `path`. The
 /// connection is a [`Transport`](rpc_core::Transport) with subscriptions:
@@ -32,17 +32,7 @@ pub async fn connect(
         .await
         .map_err(|_| Error::Timeout(crate::CONNECT_TIMEOUT))?
         .map_err(|e| Error::Connect(Box::new(e)))?;
-    let options = StreamOptions {
-        first_message_timeout: None,
-        ..options.clone()
-    };
-    Ok(connect_stream(
-        stream,
-        &options,
-        Dispatcher::new(methods),
-        Context::new().with(TransportKind::Unix),
-        None,
-    ))
+    Ok(client_stream(stream, options, methods, TransportKind::Unix))
 }
 
 /// An endpoint for a reconnecting client
