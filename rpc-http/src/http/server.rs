@@ -294,10 +294,16 @@ impl Server {
         if compress {
             router = router.layer(compression());
         }
-        // gzip only: its 32 KiB window bounds what a decoder holds, where
-        // brotli's and zstd's may reach megabytes. The body's limit then
-        // applies to what comes out (see `read_body`).
-        router.layer(tower_http::decompression::RequestDecompressionLayer::new().gzip(true))
+        // gzip only (whatever features other crates turn on in tower-http):
+        // its 32 KiB window bounds what a decoder holds, where brotli's and
+        // zstd's may reach megabytes. The body's limit then applies to what
+        // comes out (see `read_body`).
+        router.layer(
+            tower_http::decompression::RequestDecompressionLayer::new()
+                .no_br()
+                .no_zstd()
+                .no_deflate(),
+        )
     }
 
     /// Binds `addr`; call [`Listening::run`] to serve.
@@ -329,6 +335,9 @@ impl Server {
 /// streams (each event must go out as it comes) nor images.
 fn compression() -> tower_http::compression::CompressionLayer<impl Predicate> {
     tower_http::compression::CompressionLayer::new()
+        // gzip, br and zstd: deflate's framing was never agreed on by
+        // browsers and servers.
+        .no_deflate()
         // Level 4 of each: brotli's own default (11) takes hundreds of
         // milliseconds on a large answer; gzip's 4 and zstd's 4 are close
         // to their defaults in size and faster.
