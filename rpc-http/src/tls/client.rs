@@ -4,13 +4,13 @@ use std::sync::Arc;
 
 use rpc_core::duplex::DuplexConnection;
 use rpc_core::reconnect::Endpoint;
-use rpc_core::{ConfigError, Context, Dispatcher, Error, MethodTable, TransportKind};
+use rpc_core::{ConfigError, Error, MethodTable, TransportKind};
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 use tokio::net::TcpStream;
 
 use super::ExtraRoots;
-use crate::tcp::{connect_stream, StreamOptions};
+use crate::tcp::{client_stream, StreamOptions};
 
 /// Connects to a JSON-RPC server over TLS over TCP (`tls://HOST:PORT`, as
 /// [`TcpServer::with_tls`](crate::tcp::TcpServer::with_tls) serves it),
@@ -109,17 +109,11 @@ impl TlsClient {
         let stream = tokio::time::timeout(crate::CONNECT_TIMEOUT, connecting)
             .await
             .map_err(|_| Error::Timeout(crate::CONNECT_TIMEOUT))??;
-        // A server speaks only when asked: a silent one is no reason to close.
-        let options = StreamOptions {
-            first_message_timeout: None,
-            ..self.options
-        };
-        Ok(connect_stream(
+        Ok(client_stream(
             stream,
-            &options,
-            Dispatcher::new(methods),
-            Context::new().with(TransportKind::Tcp),
-            None,
+            &self.options,
+            methods,
+            TransportKind::Tcp,
         ))
     }
 }
