@@ -34,6 +34,21 @@ where
     }
 }
 
+/// What a `Result` alias (`anyhow::Result<T>`, `io::Result<T>`) stands for:
+/// `#[rpc]` names a method's error type through it when the alias hides it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `Result`",
+    label = "a type named `Result` with one type argument is taken for a `Result` alias"
+)]
+pub trait Fallible {
+    /// The error type.
+    type Err;
+}
+
+impl<T, E> Fallible for Result<T, E> {
+    type Err = E;
+}
+
 /// Implemented by the framework's [`Context`] only: a parameter written
 /// `Context` must be this one to be the request context.
 #[diagnostic::on_unimplemented(

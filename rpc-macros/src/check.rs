@@ -122,9 +122,6 @@ fn check_signature(cx: &Ctxt, method: &Method) {
     for ty in output_types {
         check_type(cx, ty, "the return type");
     }
-    if let Output::Value(ty) = &method.output {
-        check_result_alias(cx, ty);
-    }
 }
 
 /// The returned type (or `Result`'s `Ok` type) when it is a stream, which
@@ -174,21 +171,6 @@ fn is_stream(ty: &Type) -> bool {
         Type::Paren(t) => is_stream(&t.elem),
         Type::Group(t) => is_stream(&t.elem),
         _ => false,
-    }
-}
-
-/// A `Result` written with one type (an alias such as `io::Result<T>`) hides
-/// the error type from the macro, and serde would put `{"Ok": ..}` on the wire.
-fn check_result_alias(cx: &Ctxt, ty: &Type) {
-    let Type::Path(tp) = ty else { return };
-    let Some(last) = tp.path.segments.last() else {
-        return;
-    };
-    if last.ident == "Result" {
-        cx.error_spanned_by(
-            ty,
-            "#[rpc] recognises a fallible method only by `Result<T, E>` written with both types; spell out the error type (a `Result` alias hides it)",
-        );
     }
 }
 

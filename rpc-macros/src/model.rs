@@ -220,7 +220,7 @@ impl Method {
             attrs,
             params,
             context,
-            output: output(&sig.output),
+            output: output(&sig.output, krate),
             asyncness: sig.asyncness,
             receiver,
             sig: sig.clone(),
@@ -288,7 +288,7 @@ fn generic_args<'t>(ty: &'t Type, name: &str) -> Option<Vec<&'t Type>> {
         .collect()
 }
 
-fn output(ret: &ReturnType) -> Output {
+fn output(ret: &ReturnType, krate: &syn::Path) -> Output {
     match ret {
         ReturnType::Default => Output::Unit,
         ReturnType::Type(_, ty) => {
@@ -303,6 +303,19 @@ fn output(ret: &ReturnType) -> Output {
                     err: (*err).clone(),
                     whole: (**ty).clone(),
                 },
+                // A `Result` alias with the error type fixed (`anyhow::Result<T>`,
+                // `io::Result<T>`): the error type is the alias's own, named
+                // through `Fallible` (a `Result` it is not fails to compile there).
+                Some([ok]) => {
+                    let err = syn::parse_quote_spanned! {crate::expand::user_span(&**ty)=>
+                        <#ty as #krate::__private::Fallible>::Err
+                    };
+                    Output::Result {
+                        ok: (*ok).clone(),
+                        err,
+                        whole: (**ty).clone(),
+                    }
+                }
                 _ => Output::Value((**ty).clone()),
             }
         }

@@ -20,6 +20,10 @@ pub trait Shelf {
     async fn take(&self) -> Result<u32, ShelfError>;
     /// Fails with an `anyhow::Error` carrying context.
     async fn load(&self, path: String) -> Result<u32, anyhow::Error>;
+    /// The same, written as anyhow users write it.
+    async fn count(&self, path: String) -> anyhow::Result<u32>;
+    /// And with std's alias.
+    async fn size(&self, path: String) -> std::io::Result<u64>;
 }
 
 struct Wood;
@@ -34,6 +38,12 @@ impl Shelf for Wood {
     async fn load(&self, path: String) -> Result<u32, anyhow::Error> {
         let count: u32 = path.parse().context("the path is not a count")?;
         Err(anyhow::anyhow!("{count} planks, all warped")).context(format!("loading {path}"))
+    }
+    async fn count(&self, path: String) -> anyhow::Result<u32> {
+        path.parse().context("not a count")
+    }
+    async fn size(&self, path: String) -> std::io::Result<u64> {
+        std::fs::metadata(path).map(|m| m.len())
     }
 }
 
@@ -64,4 +74,20 @@ async fn anyhow_errors_answer_internal_error_with_their_context_chain() {
         err.error_object().unwrap().message,
         "Internal error: the path is not a count: invalid digit found in string"
     );
+}
+
+#[tokio::test]
+async fn result_aliases_are_fallible_methods() {
+    let client = client();
+    assert_eq!(client.count("7".into()).await.unwrap(), 7);
+    let err = client.count("seven".into()).await.unwrap_err();
+    let object = err.error_object().expect("a JSON-RPC error");
+    assert_eq!(object.code, jrpc::code::INTERNAL_ERROR);
+    assert!(
+        object.message.starts_with("Internal error: not a count"),
+        "{}",
+        object.message
+    );
+    let err = client.size("/no/such/file".into()).await.unwrap_err();
+    assert_eq!(err.error_object().unwrap().code, jrpc::code::INTERNAL_ERROR);
 }
