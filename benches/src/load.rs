@@ -39,13 +39,41 @@ fn post_request(addr: SocketAddr, body: &str) -> String {
 
 /// One keep-alive connection sending `body` and reading each answer before
 /// the next request; returns the latencies in microseconds.
-async fn http_connection(addr: SocketAddr, body: Arc<String>, stop: Arc<AtomicBool>) -> Vec<u32> {
+async fn http_connection(
+    addr: SocketAddr,
+    body: Arc<String>,
+    stop: Arc<AtomicBool>,
+    tls: Option<tokio_rustls::TlsConnector>,
+) -> Vec<u32> {
     let Ok(stream) = TcpStream::connect(addr).await else {
         return Vec::new();
     };
     let _ = stream.set_nodelay(true);
-    let mut stream = BufReader::new(stream);
-    let request = post_request(addr, &body);
+    match tls {
+        None => http_exchanges(addr, BufReader::new(stream), &body, &stop).await,
+        Some(tls) => {
+            let name = rustls::pki_types::ServerName::try_from("localhost")
+                .expect("a server name")
+                .to_owned();
+            match tls.connect(name, stream).await {
+                Ok(stream) => http_exchanges(addr, BufReader::new(stream), &body, &stop).await,
+                Err(_) => Vec::new(),
+            }
+        }
+    }
+}
+
+/// Requests one after the other on `stream` until `stop`; the latencies.
+async fn http_exchanges<S>(
+    addr: SocketAddr,
+    mut stream: BufReader<S>,
+    body: &str,
+    stop: &AtomicBool,
+) -> Vec<u32>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let request = post_request(addr, body);
     let mut latencies = Vec::with_capacity(100_000);
     let mut buf = Vec::with_capacity(64 * 1024);
     while !stop.load(Ordering::Relaxed) {
@@ -67,7 +95,10 @@ async fn http_connection(addr: SocketAddr, body: Arc<String>, stop: Arc<AtomicBo
 }
 
 /// Reads one HTTP/1.1 response with a Content-Length; returns the status.
-async fn read_http_response(stream: &mut BufReader<TcpStream>, buf: &mut Vec<u8>) -> Option<u16> {
+async fn read_http_response<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut BufReader<S>,
+    buf: &mut Vec<u8>,
+) -> Option<u16> {
     buf.clear();
     let mut chunk = [0u8; 16 * 1024];
     let header_end = loop {
@@ -123,10 +154,36 @@ pub async fn probe(addr: SocketAddr, body: &str) -> String {
 
 /// Requests/s and latency percentiles at `settings.connections` connections.
 pub async fn http(addr: SocketAddr, body: &str, settings: &Settings) -> HttpStats {
+    http_over(addr, body, settings, None).await
+}
+
+/// As [`http`], over TLS (the server's certificate is for `localhost`).
+pub async fn https(
+    addr: SocketAddr,
+    body: &str,
+    settings: &Settings,
+    tls: tokio_rustls::TlsConnector,
+) -> HttpStats {
+    http_over(addr, body, settings, Some(tls)).await
+}
+
+async fn http_over(
+    addr: SocketAddr,
+    body: &str,
+    settings: &Settings,
+    tls: Option<tokio_rustls::TlsConnector>,
+) -> HttpStats {
     let stop = Arc::new(AtomicBool::new(false));
     let body = Arc::new(body.to_owned());
     let tasks: Vec<_> = (0..settings.connections)
-        .map(|_| tokio::spawn(http_connection(addr, body.clone(), stop.clone())))
+        .map(|_| {
+            tokio::spawn(http_connection(
+                addr,
+                body.clone(),
+                stop.clone(),
+                tls.clone(),
+            ))
+        })
         .collect();
     let started = Instant::now();
     tokio::time::sleep(settings.duration).await;

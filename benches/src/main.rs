@@ -59,7 +59,7 @@ fn median_stats(runs: Vec<HttpStats>) -> HttpStats {
     }
 }
 
-/// `--only SECTION` (http, websocket, tcp, local, in-process, client, subscriptions, observed, memory, backplane) runs one
+/// `--only SECTION` (http, https, websocket, tcp, local, in-process, client, subscriptions, observed, memory, backplane) runs one
 /// section and prints its rows without rewriting BENCHMARKS.md.
 fn only() -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -226,6 +226,37 @@ async fn run(settings: &Settings) -> Vec<Row> {
                 competitor: "bare axum",
             });
         }
+    }
+
+    // HTTPS: the cost of TLS against our own plain HTTP (jsonrpsee's server
+    // has no TLS: its issue #1039). Keep-alive connections, so this is the
+    // cost per request once the handshake is done.
+    if wants("https") {
+        let (https, tls) = servers::ours_https().await;
+        let (mut plain, mut secure) = (Vec::new(), Vec::new());
+        for _ in 0..settings.rounds {
+            plain.push(load::http(ours.http, &single, settings).await);
+            secure.push(load::https(https, &single, settings, tls.clone()).await);
+        }
+        let (plain, secure) = (median_stats(plain), median_stats(secure));
+        rows.push(Row {
+            name: "HTTPS single call: requests/s".into(),
+            unit: "req/s",
+            ours: secure.rps,
+            theirs: plain.rps,
+            lower_is_better: false,
+            target: 0.0,
+            competitor: "our plain HTTP",
+        });
+        rows.push(Row {
+            name: "HTTPS single call: p99 latency".into(),
+            unit: "µs",
+            ours: secure.p99_us,
+            theirs: plain.p99_us,
+            lower_is_better: true,
+            target: 0.0,
+            competitor: "our plain HTTP",
+        });
     }
 
     for connections in [1usize, 64].into_iter().filter(|_| wants("websocket")) {

@@ -164,8 +164,14 @@ enum Carrier {
 async fn open(carrier: Carrier, server: &Server, n: usize, held: &mut Held) {
     match carrier {
         Carrier::WebSocket => open_ws(server.ws, n, held).await,
-        Carrier::Tcp => open_tcp(server.tcp.expect("a TCP listener"), n, held).await,
-        Carrier::Unix => open_unix(server.unix.as_deref().expect("a Unix socket"), n, held).await,
+        Carrier::Tcp => {
+            let addr = server.tcp.expect("a TCP listener");
+            open_streams(|| tokio::net::TcpStream::connect(addr), n, held).await;
+        }
+        Carrier::Unix => {
+            let path = server.unix.as_deref().expect("a Unix socket");
+            open_streams(|| tokio::net::UnixStream::connect(path), n, held).await;
+        }
     }
 }
 

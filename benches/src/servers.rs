@@ -182,3 +182,33 @@ pub async fn serve_axum(app: axum::Router) -> SocketAddr {
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
 }
+
+/// Our HTTP server over TLS (a certificate for `localhost` made here), and a
+/// connector that trusts it.
+pub async fn ours_https() -> (SocketAddr, tokio_rustls::TlsConnector) {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("a certificate");
+    let (cert, key) = (certified.cert.pem(), certified.key_pair.serialize_pem());
+    let tls = rpc::tls::ServerTls::from_pem(cert.as_bytes(), key.as_bytes()).expect("TLS config");
+    let listening = rpc::http::Server::new(methods())
+        .with_max_connections_per_address(usize::MAX)
+        .with_tls(tls)
+        .bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listening.local_addr().expect("addr");
+    tokio::spawn(listening.run());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certified.cert.der().clone()).expect("a root");
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    (
+        addr,
+        tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)),
+    )
+}
