@@ -12,6 +12,8 @@
 #[cfg(feature = "client")]
 mod client;
 #[cfg(feature = "server")]
+mod encoding;
+#[cfg(feature = "server")]
 mod explorer;
 #[cfg(feature = "client")]
 mod retry;

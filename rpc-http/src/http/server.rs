@@ -24,7 +24,6 @@ use rpc_core::trace::TraceParent;
 use rpc_core::{code, Context, Dispatcher, ErrorObject, Limits, MethodTable, TransportKind};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio_util::task::TaskTracker;
-use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 
 use crate::auth::{Authenticate, Credentials};
 use crate::http::Extensions;
@@ -291,19 +290,7 @@ impl Server {
         if let Some(routes) = routes {
             router = router.merge(routes);
         }
-        if compress {
-            router = router.layer(compression());
-        }
-        // gzip only (whatever features other crates turn on in tower-http):
-        // its 32 KiB window bounds what a decoder holds, where brotli's and
-        // zstd's may reach megabytes. The body's limit then applies to what
-        // comes out (see `read_body`).
-        router.layer(
-            tower_http::decompression::RequestDecompressionLayer::new()
-                .no_br()
-                .no_zstd()
-                .no_deflate(),
-        )
+        super::encoding::negotiated(router, compress)
     }
 
     /// Binds `addr`; call [`Listening::run`] to serve.
@@ -329,25 +316,6 @@ impl Server {
             tracker,
         })
     }
-}
-
-/// Compresses answers of [`COMPRESS_ABOVE`] bytes or more, but not event
-/// streams (each event must go out as it comes) nor images.
-fn compression() -> tower_http::compression::CompressionLayer<impl Predicate> {
-    tower_http::compression::CompressionLayer::new()
-        // gzip, br and zstd: deflate's framing was never agreed on by
-        // browsers and servers.
-        .no_deflate()
-        // Level 4 of each: brotli's own default (11) takes hundreds of
-        // milliseconds on a large answer; gzip's 4 and zstd's 4 are close
-        // to their defaults in size and faster.
-        .quality(tower_http::CompressionLevel::Precise(4))
-        .compress_when(
-            SizeAbove::new(COMPRESS_ABOVE)
-                .and(NotForContentType::GRPC)
-                .and(NotForContentType::IMAGES)
-                .and(NotForContentType::SSE),
-        )
 }
 
 /// A bound server, ready to run.
