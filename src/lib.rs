@@ -149,7 +149,7 @@ pub mod client {
 /// its limits, and named topics that many subscribers share.
 pub mod subscription {
     pub use rpc_core::subscription::{
-        Publisher, Subscription, Topics, LAG_WAIT, MAX_PER_CONNECTION, MAX_TOPIC_NAME,
+        Publisher, Retention, Subscription, Topics, LAG_WAIT, MAX_PER_CONNECTION, MAX_TOPIC_NAME,
     };
 }
 

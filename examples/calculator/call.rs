@@ -74,11 +74,13 @@ async fn run_subscription(engine: &rpc::Client, args: &CallArgs) -> Option<ExitC
                 .map(|s| s.map(|item| item.map(Value::from)).boxed())
         }
         "subscribe_topic" => {
-            let Some(topic) = arg::<String>(values, 0) else {
-                eprintln!("usage: subscribe_topic TOPIC");
+            let (Some(topic), Some(since)) =
+                (arg::<String>(values, 0), opt_arg::<String>(values, 1))
+            else {
+                eprintln!("usage: subscribe_topic TOPIC [SINCE]");
                 return Some(ExitCode::from(2));
             };
-            calc.subscribe_topic(topic).await.map(|s| s.boxed())
+            calc.subscribe_topic(topic, since).await.map(|s| s.boxed())
         }
         _ => return None,
     };

@@ -131,10 +131,18 @@ pub(crate) trait Calculator {
         count: Option<u64>,
     ) -> Result<Subscription<u64>, CalcError>;
 
-    /// The messages published to `topic` (notification `topic`); a name
-    /// over 256 bytes is refused.
+    /// The messages published to `topic` (notification `topic`), each with
+    /// its event id (`"event"`); a name over 256 bytes is refused.
+    ///
+    /// - `since`: an event id of this topic: first every retained message
+    ///   published after it, then live ones (a `since` no longer retained:
+    ///   one `"gap": true` notice first, then every retained message)
     #[rpc(subscription = "topic", unsubscribe = "unsubscribe_topic")]
-    async fn subscribe_topic(&self, topic: String) -> Result<Subscription<Value>, CalcError>;
+    async fn subscribe_topic(
+        &self,
+        topic: String,
+        since: Option<String>,
+    ) -> Result<Subscription<Value>, CalcError>;
 
     /// Delivers `message` to every subscriber of `topic`; returns how many
     /// subscriptions took it on this instance.
@@ -295,9 +303,13 @@ impl Calculator for Calc {
         })
     }
 
-    async fn subscribe_topic(&self, topic: String) -> Result<Subscription<Value>, CalcError> {
+    async fn subscribe_topic(
+        &self,
+        topic: String,
+        since: Option<String>,
+    ) -> Result<Subscription<Value>, CalcError> {
         self.topics
-            .subscribe(&topic)
+            .subscribe_since(&topic, since.as_deref())
             .map_err(|refused| CalcError::OutOfRange(refused.message.into_owned()))
     }
 

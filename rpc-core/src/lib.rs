@@ -65,7 +65,7 @@ pub use server::{auth, backplane, discover, middleware, schema};
 #[cfg(feature = "server")]
 pub mod subscription {
     pub use crate::server::subscription::*;
-    pub use crate::server::topics::{Topics, MAX_TOPIC_NAME};
+    pub use crate::server::topics::{Retention, Topics, MAX_TOPIC_NAME};
 }
 #[cfg(feature = "server")]
 pub use server::{

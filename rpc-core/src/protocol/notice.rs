@@ -21,6 +21,17 @@ pub(crate) fn write<T: Serialize + ?Sized>(
     id: &str,
     content: Result<&T, Option<&ErrorObject>>,
 ) -> Result<Vec<u8>, ErrorObject> {
+    write_event(method, id, content, None)
+}
+
+/// [`write`], for a topic's item: with the message's event id
+/// (`"event": EVENT`, what a subscriber resumes from).
+pub(crate) fn write_event<T: Serialize + ?Sized>(
+    method: &str,
+    id: &str,
+    content: Result<&T, Option<&ErrorObject>>,
+    event: Option<&str>,
+) -> Result<Vec<u8>, ErrorObject> {
     #[derive(Serialize)]
     struct Params<'a, T: ?Sized> {
         subscription: &'a str,
@@ -28,6 +39,8 @@ pub(crate) fn write<T: Serialize + ?Sized>(
         result: Option<&'a T>,
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<Option<&'a ErrorObject>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        event: Option<&'a str>,
     }
     #[derive(Serialize)]
     struct Notice<'a, T: ?Sized> {
@@ -46,11 +59,23 @@ pub(crate) fn write<T: Serialize + ?Sized>(
             subscription: id,
             result,
             error,
+            event,
         },
     })
     .map_err(|e| {
         ErrorObject::internal_error(format_args!("cannot serialize a subscription item: {e}"))
     })
+}
+
+/// The notice that a resumed subscription missed messages:
+/// `{"subscription": ID, "gap": true}` (its `since` was no longer retained).
+pub(crate) fn write_gap(method: &str, id: &str) -> Result<Vec<u8>, ErrorObject> {
+    serde_json::to_vec(&serde_json::json!({
+        "jsonrpc": "2.0",
+        "method": method,
+        "params": { "subscription": id, "gap": true },
+    }))
+    .map_err(ErrorObject::internal_error)
 }
 
 /// What a notice carries: an item, or the end (`None`: the items ran out).

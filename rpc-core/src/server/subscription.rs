@@ -46,10 +46,15 @@ pub struct Subscription<T> {
 }
 
 /// One item on its way out: a value to encode, or a message encoded once
-/// and shared by every subscriber (a topic's).
+/// and shared by every subscriber (a topic's, with its event id), or the
+/// notice that a resumed subscription missed messages.
 pub(crate) enum Item<T> {
     Value(T),
-    Encoded(Arc<RawValue>),
+    Encoded {
+        message: Arc<RawValue>,
+        event: Option<Arc<str>>,
+    },
+    Gap,
 }
 
 impl<T> std::fmt::Debug for Subscription<T> {
@@ -95,11 +100,11 @@ impl<T: Send + 'static> Subscription<T> {
 impl<T: Send + 'static> Subscription<T> {
     /// Items encoded once and shared, with the signal that ends it lagged.
     pub(crate) fn encoded(
-        items: impl futures_util::Stream<Item = Arc<RawValue>> + Send + 'static,
+        items: impl futures_util::Stream<Item = Item<T>> + Send + 'static,
         lagged: CancellationToken,
     ) -> Self {
         Subscription {
-            items: items.map(Item::Encoded).boxed(),
+            items: items.boxed(),
             lagged: Some(lagged),
         }
     }
@@ -301,10 +306,26 @@ async fn push<T: Serialize>(
         };
         let raw = match item {
             Item::Value(value) => value,
-            Item::Encoded(raw) => {
+            Item::Gap => match notice::write_gap(notification, &id) {
+                Ok(frame) => {
+                    if outlet.push_within(frame, LAG_WAIT).await {
+                        continue;
+                    }
+                    break Some(Some(lagged()));
+                }
+                Err(error) => break Some(Some(error)),
+            },
+            Item::Encoded {
+                message: raw,
+                event,
+            } => {
                 // Room first, then the copy: a message shared by many
                 // subscribers is copied only for those with room for it.
-                let size = raw.get().len() + notification.len() + id.len() + NOTICE_OVERHEAD;
+                let size = raw.get().len()
+                    + notification.len()
+                    + id.len()
+                    + event.as_deref().map_or(0, str::len)
+                    + NOTICE_OVERHEAD;
                 if let Some(limit) = outlet.max_message().filter(|max| size > *max) {
                     break Some(Some(too_large(size, limit)));
                 }
@@ -315,10 +336,11 @@ async fn push<T: Serialize>(
                     );
                     break Some(Some(lagged()));
                 }
-                let frame = match notice::write(notification, &id, Ok(&*raw)) {
-                    Ok(frame) => frame,
-                    Err(error) => break Some(Some(error)),
-                };
+                let frame =
+                    match notice::write_event(notification, &id, Ok(&*raw), event.as_deref()) {
+                        Ok(frame) => frame,
+                        Err(error) => break Some(Some(error)),
+                    };
                 if !outlet.push_reserved(frame, size).await {
                     break Some(Some(lagged()));
                 }

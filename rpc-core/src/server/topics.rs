@@ -4,22 +4,50 @@
 //! subscriber until its notice is written: a subscriber costs its queue's
 //! byte budget, never a copy of every message. A subscription that ends
 //! (unsubscribed, lagged, or its connection closed) leaves its topic at
-//! once, and a topic without subscribers is forgotten.
+//! once. Each message gets an event id and is retained for a while
+//! ([`Retention`]), so that a subscriber that comes back resumes after the
+//! last event it saw ([`Topics::subscribe_since`]); a topic with neither
+//! subscribers nor retained messages is forgotten.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::backplane::Backplane;
-use super::subscription::Subscription;
+use super::subscription::{Item, Subscription};
 use crate::protocol::ErrorObject;
 
 /// The longest topic name accepted by default, in bytes.
 pub const MAX_TOPIC_NAME: usize = 256;
+
+/// How much of each topic is kept for subscribers that resume: at least
+/// the last [`messages`](Self::messages), or every message younger than
+/// [`age`](Self::age), whichever is more; and never more than
+/// [`bytes`](Self::bytes) across all topics (the oldest go first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Messages kept per topic whatever their age (default 1000).
+    pub messages: usize,
+    /// Messages kept per topic whatever their number (default 5 minutes).
+    pub age: Duration,
+    /// Bytes kept across all topics, at most (default 64 MiB).
+    pub bytes: usize,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            messages: 1000,
+            age: Duration::from_secs(300),
+            bytes: 64 * 1024 * 1024,
+        }
+    }
+}
 
 /// Named topics that clients subscribe to and anyone publishes to: each
 /// subscriber gets what is published after it subscribed. Cheap to clone.
@@ -50,16 +78,48 @@ pub struct Topics {
 }
 
 struct TopicsInner {
-    /// Each topic's subscribers, by serial number.
-    subscribers: Mutex<HashMap<Box<str>, HashMap<u64, Subscriber>>>,
+    topics: Mutex<HashMap<Box<str>, Topic>>,
+    /// Serial numbers of subscribers.
     next: AtomicU64,
     max_name: usize,
+    retention: Retention,
+    /// What this instance's event ids start with: ids of another instance
+    /// (or of this one before a restart) are not taken for its own.
+    epoch: u64,
+    /// Bytes retained across all topics.
+    retained_bytes: AtomicUsize,
     backplane: std::sync::OnceLock<Backplane>,
 }
 
-/// Where one subscriber's messages go.
+/// One topic: its subscribers, by serial number, and its retained messages.
+#[derive(Default)]
+struct Topic {
+    subscribers: HashMap<u64, Subscriber>,
+    retained: VecDeque<Stored>,
+    /// The sequence number of the next message.
+    next_seq: u64,
+}
+
+/// A retained message.
+struct Stored {
+    seq: u64,
+    at: Instant,
+    event: Arc<str>,
+    message: Arc<RawValue>,
+}
+
+impl Stored {
+    fn size(&self) -> usize {
+        self.message.get().len() + self.event.len() + STORED_OVERHEAD
+    }
+}
+
+/// What a retained message costs besides its text and id (an estimate).
+const STORED_OVERHEAD: usize = 64;
+
+/// Where one subscriber's messages go, with their event ids.
 struct Subscriber {
-    sender: mpsc::Sender<Arc<RawValue>>,
+    sender: mpsc::Sender<(Arc<str>, Arc<RawValue>)>,
     /// Cancelled when its buffer is full: it ends as lagged.
     lagged: CancellationToken,
 }
@@ -72,11 +132,17 @@ const TOPICS: &str = "rpc.topic";
 
 impl Default for Topics {
     fn default() -> Self {
+        let epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
         Topics {
             inner: Arc::new(TopicsInner {
-                subscribers: Mutex::default(),
+                topics: Mutex::default(),
                 next: AtomicU64::new(0),
                 max_name: MAX_TOPIC_NAME,
+                retention: Retention::default(),
+                epoch,
+                retained_bytes: AtomicUsize::new(0),
                 backplane: std::sync::OnceLock::new(),
             }),
         }
@@ -105,6 +171,23 @@ impl Topics {
             None => tracing::warn!("with_max_name_len on topics already shared: ignored"),
         }
         self
+    }
+
+    /// Keeps what `retention` says of each topic for subscribers that
+    /// resume (default [`Retention::default`]). Set it before sharing the
+    /// topics.
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.retention = retention,
+            None => tracing::warn!("with_retention on topics already shared: ignored"),
+        }
+        self
+    }
+
+    /// Bytes of messages retained across all topics (bounded by
+    /// [`Retention::bytes`]).
+    pub fn retained_bytes(&self) -> usize {
+        self.inner.retained_bytes.load(Ordering::Relaxed)
     }
 
     /// Shares what is published with the other instances on `backplane`.
@@ -138,10 +221,25 @@ impl Topics {
     /// A name longer than the limit is refused with -32602. `T` is the item
     /// type the method declares (`Subscription<Todo>`, or `serde_json::Value`
     /// for anything): the messages go out as [`publish`](Self::publish)ed,
-    /// encoded once, so publish values of that shape.
+    /// encoded once, so publish values of that shape. Each item carries its
+    /// event id (`"event"` beside `"result"`).
     pub fn subscribe<T: Send + 'static>(
         &self,
         topic: &str,
+    ) -> Result<Subscription<T>, ErrorObject> {
+        self.subscribe_since(topic, None)
+    }
+
+    /// [`subscribe`](Self::subscribe), resuming after event `since`: first
+    /// every retained message published after it, in order, then live ones,
+    /// with none missing or repeated at the seam. A `since` no longer
+    /// retained (or not this instance's) yields one gap notice
+    /// (`{"subscription": ID, "gap": true}`) first, then every retained
+    /// message.
+    pub fn subscribe_since<T: Send + 'static>(
+        &self,
+        topic: &str,
+        since: Option<&str>,
     ) -> Result<Subscription<T>, ErrorObject> {
         if topic.len() > self.inner.max_name {
             return Err(ErrorObject::invalid_params(format_args!(
@@ -153,8 +251,29 @@ impl Topics {
         let (sender, receiver) = mpsc::channel(TOPIC_BUFFER);
         let lagged = CancellationToken::new();
         let serial = self.inner.next.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut subscribers) = self.inner.subscribers.lock() {
-            subscribers.entry(topic.into()).or_default().insert(
+        let mut replay: Vec<Item<T>> = Vec::new();
+        if let Ok(mut topics) = self.inner.topics.lock() {
+            let entry = topics.entry(topic.into()).or_default();
+            self.inner.expire(entry, Instant::now());
+            if let Some(since) = since {
+                let after = self.inner.seq_of(since).filter(|&seq| {
+                    let oldest = entry.retained.front().map_or(entry.next_seq, |m| m.seq);
+                    seq < entry.next_seq && seq + 1 >= oldest
+                });
+                if after.is_none() {
+                    replay.push(Item::Gap);
+                }
+                let after = after.map_or(0, |seq| seq + 1);
+                replay.extend(entry.retained.iter().filter(|m| m.seq >= after).map(|m| {
+                    Item::Encoded {
+                        message: m.message.clone(),
+                        event: Some(m.event.clone()),
+                    }
+                }));
+            }
+            // Registered under the same lock as the replay was read: what
+            // is published next goes to the channel, after the replay.
+            entry.subscribers.insert(
                 serial,
                 Subscriber {
                     sender,
@@ -169,10 +288,19 @@ impl Topics {
             topic: topic.into(),
             serial,
         };
-        let items =
+        let live =
             futures_util::stream::unfold((receiver, leave), |(mut receiver, leave)| async move {
-                receiver.recv().await.map(|item| (item, (receiver, leave)))
+                receiver.recv().await.map(|(event, message)| {
+                    (
+                        Item::Encoded {
+                            message,
+                            event: Some(event),
+                        },
+                        (receiver, leave),
+                    )
+                })
             });
+        let items = futures_util::StreamExt::chain(futures_util::stream::iter(replay), live);
         Ok(Subscription::encoded(items, lagged))
     }
 
@@ -193,32 +321,95 @@ impl Topics {
     }
 
     fn deliver(&self, topic: &str, message: Arc<RawValue>) -> u64 {
-        let Ok(subscribers) = self.inner.subscribers.lock() else {
+        let Ok(mut topics) = self.inner.topics.lock() else {
             return 0;
         };
-        let Some(topic) = subscribers.get(topic) else {
+        if topic.len() > self.inner.max_name {
             return 0;
+        }
+        let entry = topics.entry(topic.into()).or_default();
+        let seq = entry.next_seq;
+        entry.next_seq += 1;
+        let event: Arc<str> = Arc::from(format!("{:x}-{seq}", self.inner.epoch));
+        let stored = Stored {
+            seq,
+            at: Instant::now(),
+            event: event.clone(),
+            message: message.clone(),
         };
+        self.inner.retain(entry, stored);
         let mut reached = 0;
-        for subscriber in topic.values() {
-            match subscriber.sender.try_send(message.clone()) {
+        for subscriber in entry.subscribers.values() {
+            match subscriber.sender.try_send((event.clone(), message.clone())) {
                 Ok(()) => reached += 1,
                 Err(mpsc::error::TrySendError::Full(_)) => subscriber.lagged.cancel(),
                 // Ended: it leaves by itself.
                 Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
         }
+        if entry.subscribers.is_empty() && entry.retained.is_empty() {
+            topics.remove(topic);
+        }
         reached
     }
 
     /// How many topics have subscribers on this instance.
     pub fn len(&self) -> usize {
-        self.inner.subscribers.lock().map_or(0, |s| s.len())
+        self.inner.topics.lock().map_or(0, |topics| {
+            topics
+                .values()
+                .filter(|t| !t.subscribers.is_empty())
+                .count()
+        })
     }
 
     /// Whether no topic has subscribers on this instance.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl TopicsInner {
+    /// Keeps `stored` in `topic`, then drops what retention no longer asks
+    /// for, and the oldest while over the byte budget (this message too, if
+    /// it cannot fit at all).
+    fn retain(&self, topic: &mut Topic, stored: Stored) {
+        let size = stored.size();
+        topic.retained.push_back(stored);
+        self.retained_bytes.fetch_add(size, Ordering::Relaxed);
+        self.expire(topic, Instant::now());
+        while self.retained_bytes.load(Ordering::Relaxed) > self.retention.bytes {
+            let Some(oldest) = topic.retained.pop_front() else {
+                break;
+            };
+            self.retained_bytes
+                .fetch_sub(oldest.size(), Ordering::Relaxed);
+        }
+    }
+
+    /// Drops the messages both beyond the count and older than the age.
+    fn expire(&self, topic: &mut Topic, now: Instant) {
+        while topic.retained.len() > self.retention.messages {
+            let Some(oldest) = topic.retained.front() else {
+                break;
+            };
+            if now.duration_since(oldest.at) <= self.retention.age {
+                break;
+            }
+            if let Some(oldest) = topic.retained.pop_front() {
+                self.retained_bytes
+                    .fetch_sub(oldest.size(), Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The sequence number in this instance's event id `event`.
+    fn seq_of(&self, event: &str) -> Option<u64> {
+        let (epoch, seq) = event.split_once('-')?;
+        if u64::from_str_radix(epoch, 16).ok()? != self.epoch {
+            return None;
+        }
+        seq.parse().ok()
     }
 }
 
@@ -234,13 +425,13 @@ impl Drop for Leave {
         let Some(inner) = self.topics.upgrade() else {
             return;
         };
-        let Ok(mut subscribers) = inner.subscribers.lock() else {
+        let Ok(mut topics) = inner.topics.lock() else {
             return;
         };
-        if let Some(topic) = subscribers.get_mut(&self.topic) {
-            topic.remove(&self.serial);
-            if topic.is_empty() {
-                subscribers.remove(&self.topic);
+        if let Some(topic) = topics.get_mut(&self.topic) {
+            topic.subscribers.remove(&self.serial);
+            if topic.subscribers.is_empty() && topic.retained.is_empty() {
+                topics.remove(&self.topic);
             }
         }
     }
