@@ -295,4 +295,6 @@ pub mod guide {
     pub struct Limits;
     #[doc = include_str!("../docs/guide/tls.md")]
     pub struct Tls;
+    #[doc = include_str!("../docs/guide/local.md")]
+    pub struct Local;
 }
