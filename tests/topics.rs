@@ -202,3 +202,33 @@ async fn retention_is_bounded_in_bytes() {
     );
     assert!(topics.retained_bytes() > 50_000);
 }
+
+#[tokio::test]
+async fn the_client_stream_keeps_the_last_event_and_counts_gaps() {
+    let topics = Topics::new();
+    let addr = serve(&topics).await;
+    let client = rpc::Client::new(
+        rpc::ws::connect(&format!("ws://{addr}/"), rpc::MethodTable::new())
+            .await
+            .unwrap(),
+    );
+    topics.publish("c", &"one");
+    let mut stream = client
+        .subscribe_news("c".into(), Some("no-such-event".into()))
+        .await
+        .unwrap();
+    // The gap is no error: the retained message follows it.
+    assert_eq!(stream.next().await.unwrap().unwrap(), json!("one"));
+    assert_eq!(stream.gaps(), 1);
+    let first = stream.last_event().expect("an event id").to_owned();
+    topics.publish("c", &"two");
+    assert_eq!(stream.next().await.unwrap().unwrap(), json!("two"));
+    assert_ne!(stream.last_event(), Some(first.as_str()));
+    // Resuming after the first event gives the second again, and no gap.
+    let mut resumed = client
+        .subscribe_news("c".into(), Some(first))
+        .await
+        .unwrap();
+    assert_eq!(resumed.next().await.unwrap().unwrap(), json!("two"));
+    assert_eq!(resumed.gaps(), 0);
+}

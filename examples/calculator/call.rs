@@ -71,7 +71,7 @@ async fn run_subscription(engine: &rpc::Client, args: &CallArgs) -> Option<ExitC
             };
             calc.subscribe_ticks(interval, count)
                 .await
-                .map(|s| s.map(|item| item.map(Value::from)).boxed())
+                .map(|s| s.map(|item| item.map(|n| (Value::from(n), None))).boxed())
         }
         "subscribe_topic" => {
             let (Some(topic), Some(since)) =
@@ -80,7 +80,15 @@ async fn run_subscription(engine: &rpc::Client, args: &CallArgs) -> Option<ExitC
                 eprintln!("usage: subscribe_topic TOPIC [SINCE]");
                 return Some(ExitCode::from(2));
             };
-            calc.subscribe_topic(topic, since).await.map(|s| s.boxed())
+            // Each item with the event id the server sent beside it.
+            calc.subscribe_topic(topic, since).await.map(|s| {
+                futures_util::stream::unfold(s, |mut s| async move {
+                    let item = s.next().await?;
+                    let event = s.last_event().map(str::to_owned);
+                    Some((item.map(|value| (value, event)), s))
+                })
+                .boxed()
+            })
         }
         _ => return None,
     };
@@ -98,9 +106,13 @@ async fn run_subscription(engine: &rpc::Client, args: &CallArgs) -> Option<ExitC
     use std::io::Write;
     while let Some(item) = items.next().await {
         match item {
-            Ok(value) => {
+            Ok((value, event)) => {
+                let line = match (args.events, event) {
+                    (true, Some(event)) => serde_json::json!({"event": event, "result": value}),
+                    _ => value,
+                };
                 let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{value}");
+                let _ = writeln!(out, "{line}");
                 let _ = out.flush();
             }
             Err(rpc::Error::Call(e)) => {

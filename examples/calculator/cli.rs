@@ -160,6 +160,11 @@ pub(crate) struct CallArgs {
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
 
+    /// With `subscribe_topic`: print each item as `{"event":EVENT,"result":MESSAGE}`,
+    /// its event id beside it (what `subscribe_topic TOPIC SINCE` resumes after).
+    #[arg(long)]
+    pub events: bool,
+
     /// Also trust the certificate authority in this PEM file (https://,
     /// wss://, tls://).
     #[arg(long, value_name = "FILE")]

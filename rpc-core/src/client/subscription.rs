@@ -19,6 +19,16 @@ use crate::protocol::{notice, ErrorObject};
 pub enum Notice {
     /// An item.
     Item(Box<RawValue>),
+    /// A topic's item, with its event id (what a subscriber resumes from).
+    Event {
+        /// The item.
+        item: Box<RawValue>,
+        /// Its event id.
+        event: String,
+    },
+    /// The server says items were missed (a resumed topic subscription
+    /// whose `since` was no longer retained).
+    Gap,
     /// The end: `None` when the items ran out, else why.
     End(Option<ErrorObject>),
     /// Not an end: a reconnecting client made the subscription again, under
@@ -108,6 +118,10 @@ pub struct SubscriptionStream<T> {
     open: bool,
     /// The stream has yielded its end.
     done: bool,
+    /// The event id of the last item yielded, for a topic's.
+    last_event: Option<String>,
+    /// Gap notices the server sent (items were missed).
+    gaps: u64,
     _items: PhantomData<fn() -> T>,
 }
 
@@ -124,6 +138,20 @@ impl<T> SubscriptionStream<T> {
     /// this one, whatever id the server knows it by after reconnecting).
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The event id of the last item this stream yielded, when the server
+    /// sends them (a topic's items: `"event"` beside `"result"`): what to
+    /// resume from after a reconnection (`since`).
+    pub fn last_event(&self) -> Option<&str> {
+        self.last_event.as_deref()
+    }
+
+    /// How many times the server said items were missed (a resumed topic
+    /// subscription whose `since` was no longer retained). A gap is no
+    /// error: the stream goes on with the items that follow it.
+    pub fn gaps(&self) -> u64 {
+        self.gaps
     }
 
     /// The id to unsubscribe with: the server's latest.
@@ -175,6 +203,15 @@ impl<T> Drop for SubscriptionStream<T> {
     }
 }
 
+impl<T: DeserializeOwned> SubscriptionStream<T> {
+    fn decode(&self, raw: &RawValue) -> Result<T, Error> {
+        serde_json::from_str(raw.get()).map_err(|source| Error::Decode {
+            method: format!("subscription {}", self.id),
+            source,
+        })
+    }
+}
+
 impl<T: DeserializeOwned> futures_util::Stream for SubscriptionStream<T> {
     type Item = Result<T, Error>;
 
@@ -184,13 +221,16 @@ impl<T: DeserializeOwned> futures_util::Stream for SubscriptionStream<T> {
         }
         match self.receiver.poll_recv(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Notice::Item(raw))) => {
-                Poll::Ready(Some(serde_json::from_str(raw.get()).map_err(|source| {
-                    Error::Decode {
-                        method: format!("subscription {}", self.id),
-                        source,
-                    }
-                })))
+            Poll::Ready(Some(Notice::Item(raw))) => Poll::Ready(Some(self.decode(&raw))),
+            Poll::Ready(Some(Notice::Event { item, event })) => {
+                self.last_event = Some(event);
+                Poll::Ready(Some(self.decode(&item)))
+            }
+            Poll::Ready(Some(Notice::Gap)) => {
+                self.gaps += 1;
+                tracing::debug!(subscription = %self.id, "the server says items were missed");
+                cx.waker().wake_by_ref();
+                Poll::Pending
             }
             Poll::Ready(Some(Notice::Resubscribed(id))) => {
                 Poll::Ready(Some(Err(Error::Resubscribed { id })))
@@ -260,6 +300,8 @@ impl Client {
             unsubscribe,
             open: true,
             done: false,
+            last_event: None,
+            gaps: 0,
             _items: PhantomData,
         })
     }

@@ -81,7 +81,8 @@ pub(crate) fn write_gap(method: &str, id: &str) -> Result<Vec<u8>, ErrorObject> 
 /// What a notice carries: an item, or the end (`None`: the items ran out).
 pub(crate) type Content = Result<Box<RawValue>, Option<ErrorObject>>;
 
-/// A notice's parts: `{"subscription": ID, "result": ITEM}` or `"error"`.
+/// A notice's parts: `{"subscription": ID, "result": ITEM}` (with a
+/// topic's `"event": EVENT`), `"error"`, or `"gap": true`.
 #[derive(serde::Deserialize)]
 struct Parts<'a> {
     #[serde(borrow)]
@@ -90,6 +91,18 @@ struct Parts<'a> {
     result: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
     error: Option<&'a RawValue>,
+    #[serde(default)]
+    event: Option<String>,
+    #[serde(default)]
+    gap: bool,
+}
+
+/// The event id of a topic's item, if the notice carried one, and whether
+/// it was a gap notice instead.
+#[derive(Debug, Default)]
+pub(crate) struct Extra {
+    pub(crate) event: Option<String>,
+    pub(crate) gap: bool,
 }
 
 /// A subscription id as a client knows it: a string's content, or a
@@ -98,15 +111,28 @@ pub(crate) fn key(id: &RawValue) -> String {
     serde_json::from_str::<String>(id.get()).unwrap_or_else(|_| id.get().to_owned())
 }
 
-/// Reads `params` as a notice: the subscription's key and what it carries;
-/// `None` when the params are no notice.
-pub(crate) fn read(params: &RawValue) -> Option<(String, Content)> {
+/// Reads `params` as a notice: the subscription's key, what it carries, and
+/// its event id or gap mark (a gap notice is `Ok(null)` content with `gap`
+/// set); `None` when the params are no notice.
+pub(crate) fn read_with(params: &RawValue) -> Option<(String, Content, Extra)> {
     // Named params only: a struct also reads from an array, and
     // `["x", 1]` is no notice.
     if !params.get().starts_with('{') {
         return None;
     }
     let parts: Parts<'_> = serde_json::from_str(params.get()).ok()?;
+    if parts.gap && parts.result.is_none() && parts.error.is_none() {
+        let null = RawValue::from_string("null".to_owned()).ok()?;
+        let extra = Extra {
+            event: None,
+            gap: true,
+        };
+        return Some((key(parts.subscription), Ok(null), extra));
+    }
+    let extra = Extra {
+        event: parts.event,
+        gap: false,
+    };
     let content = match (parts.result, parts.error) {
         (Some(item), None) => Ok(item.to_owned()),
         (None, Some(error)) if error.get() == "null" => Err(None),
@@ -116,7 +142,7 @@ pub(crate) fn read(params: &RawValue) -> Option<(String, Content)> {
         )),
         _ => return None,
     };
-    Some((key(parts.subscription), content))
+    Some((key(parts.subscription), content, extra))
 }
 
 #[cfg(test)]
@@ -129,10 +155,16 @@ mod tests {
 
     #[test]
     fn a_notice_is_an_object_with_an_id_and_a_result_or_an_error() {
-        let (id, content) = read(&raw(r#"{"subscription":"a","result":[1]}"#)).unwrap();
+        let (id, content, extra) = read_with(&raw(r#"{"subscription":"a","result":[1]}"#)).unwrap();
         assert_eq!(id, "a");
         assert_eq!(content.unwrap().get(), "[1]");
-        let (id, content) = read(&raw(r#"{"subscription":7,"error":null}"#)).unwrap();
+        assert!(extra.event.is_none() && !extra.gap);
+        let (_, _, extra) =
+            read_with(&raw(r#"{"subscription":"a","result":2,"event":"e-1"}"#)).unwrap();
+        assert_eq!(extra.event.as_deref(), Some("e-1"));
+        let (_, _, extra) = read_with(&raw(r#"{"subscription":"a","gap":true}"#)).unwrap();
+        assert!(extra.gap);
+        let (id, content, _) = read_with(&raw(r#"{"subscription":7,"error":null}"#)).unwrap();
         assert_eq!(id, "7");
         assert!(matches!(content, Err(None)));
         for not_one in [
@@ -141,7 +173,7 @@ mod tests {
             r#"{"subscription":"a"}"#,
             r#"{"result":1}"#,
         ] {
-            assert!(read(&raw(not_one)).is_none(), "{not_one}");
+            assert!(read_with(&raw(not_one)).is_none(), "{not_one}");
         }
     }
 }
