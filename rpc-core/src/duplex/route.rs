@@ -71,18 +71,16 @@ impl Link {
         // An item (or the end) of one of our subscriptions: only when its
         // method and its id are the ones we subscribed with.
         if self.routes.expects(&request.method) {
-            let read = request.params.raw().and_then(notice::read_with);
-            if let Some((id, content, extra)) = read {
-                let notice = match (content, extra) {
-                    (Ok(_), notice::Extra { gap: true, .. }) => Notice::Gap,
-                    (
-                        Ok(item),
-                        notice::Extra {
-                            event: Some(event), ..
-                        },
-                    ) => Notice::Event { item, event },
-                    (Ok(item), _) => Notice::Item(item),
-                    (Err(end), _) => Notice::End(end),
+            let read = request.params.raw().and_then(notice::read);
+            if let Some((id, read)) = read {
+                let notice = match read {
+                    notice::Read::Item { item, event: None } => Notice::Item(item),
+                    notice::Read::Item {
+                        item,
+                        event: Some(event),
+                    } => Notice::Event { item, event },
+                    notice::Read::Gap => Notice::Gap,
+                    notice::Read::End(end) => Notice::End(end),
                 };
                 if self.routes.deliver(&request.method, &id, notice) {
                     return None;

@@ -78,8 +78,19 @@ pub(crate) fn write_gap(method: &str, id: &str) -> Result<Vec<u8>, ErrorObject> 
     .map_err(ErrorObject::internal_error)
 }
 
-/// What a notice carries: an item, or the end (`None`: the items ran out).
-pub(crate) type Content = Result<Box<RawValue>, Option<ErrorObject>>;
+/// What a notice carries.
+#[derive(Debug)]
+pub(crate) enum Read {
+    /// An item, with its event id when it is a topic's.
+    Item {
+        item: Box<RawValue>,
+        event: Option<String>,
+    },
+    /// The server says items were missed.
+    Gap,
+    /// The end: `None` when the items ran out, else why.
+    End(Option<ErrorObject>),
+}
 
 /// A notice's parts: `{"subscription": ID, "result": ITEM}` (with a
 /// topic's `"event": EVENT`), `"error"`, or `"gap": true`.
@@ -97,52 +108,35 @@ struct Parts<'a> {
     gap: bool,
 }
 
-/// The event id of a topic's item, if the notice carried one, and whether
-/// it was a gap notice instead.
-#[derive(Debug, Default)]
-pub(crate) struct Extra {
-    pub(crate) event: Option<String>,
-    pub(crate) gap: bool,
-}
-
 /// A subscription id as a client knows it: a string's content, or a
 /// number's text (jsonrpsee numbers its subscriptions by default).
 pub(crate) fn key(id: &RawValue) -> String {
     serde_json::from_str::<String>(id.get()).unwrap_or_else(|_| id.get().to_owned())
 }
 
-/// Reads `params` as a notice: the subscription's key, what it carries, and
-/// its event id or gap mark (a gap notice is `Ok(null)` content with `gap`
-/// set); `None` when the params are no notice.
-pub(crate) fn read_with(params: &RawValue) -> Option<(String, Content, Extra)> {
+/// Reads `params` as a notice: the subscription's key and what it
+/// carries; `None` when the params are no notice.
+pub(crate) fn read(params: &RawValue) -> Option<(String, Read)> {
     // Named params only: a struct also reads from an array, and
     // `["x", 1]` is no notice.
     if !params.get().starts_with('{') {
         return None;
     }
     let parts: Parts<'_> = serde_json::from_str(params.get()).ok()?;
-    if parts.gap && parts.result.is_none() && parts.error.is_none() {
-        let null = RawValue::from_string("null".to_owned()).ok()?;
-        let extra = Extra {
-            event: None,
-            gap: true,
-        };
-        return Some((key(parts.subscription), Ok(null), extra));
-    }
-    let extra = Extra {
-        event: parts.event,
-        gap: false,
-    };
-    let content = match (parts.result, parts.error) {
-        (Some(item), None) => Ok(item.to_owned()),
-        (None, Some(error)) if error.get() == "null" => Err(None),
-        (None, Some(error)) => Err(Some(
+    let read = match (parts.result, parts.error) {
+        (None, None) if parts.gap => Read::Gap,
+        (Some(item), None) => Read::Item {
+            item: item.to_owned(),
+            event: parts.event,
+        },
+        (None, Some(error)) if error.get() == "null" => Read::End(None),
+        (None, Some(error)) => Read::End(Some(
             serde_json::from_str(error.get())
                 .unwrap_or_else(|_| ErrorObject::internal_error("malformed end of subscription")),
         )),
         _ => return None,
     };
-    Some((key(parts.subscription), content, extra))
+    Some((key(parts.subscription), read))
 }
 
 #[cfg(test)]
@@ -155,25 +149,23 @@ mod tests {
 
     #[test]
     fn a_notice_is_an_object_with_an_id_and_a_result_or_an_error() {
-        let (id, content, extra) = read_with(&raw(r#"{"subscription":"a","result":[1]}"#)).unwrap();
+        let (id, got) = read(&raw(r#"{"subscription":"a","result":[1]}"#)).unwrap();
         assert_eq!(id, "a");
-        assert_eq!(content.unwrap().get(), "[1]");
-        assert!(extra.event.is_none() && !extra.gap);
-        let (_, _, extra) =
-            read_with(&raw(r#"{"subscription":"a","result":2,"event":"e-1"}"#)).unwrap();
-        assert_eq!(extra.event.as_deref(), Some("e-1"));
-        let (_, _, extra) = read_with(&raw(r#"{"subscription":"a","gap":true}"#)).unwrap();
-        assert!(extra.gap);
-        let (id, content, _) = read_with(&raw(r#"{"subscription":7,"error":null}"#)).unwrap();
+        assert!(matches!(got, Read::Item { item, event: None } if item.get() == "[1]"));
+        let (_, got) = read(&raw(r#"{"subscription":"a","result":2,"event":"e-1"}"#)).unwrap();
+        assert!(matches!(got, Read::Item { event: Some(e), .. } if e == "e-1"));
+        let (_, got) = read(&raw(r#"{"subscription":"a","gap":true}"#)).unwrap();
+        assert!(matches!(got, Read::Gap));
+        let (id, got) = read(&raw(r#"{"subscription":7,"error":null}"#)).unwrap();
         assert_eq!(id, "7");
-        assert!(matches!(content, Err(None)));
+        assert!(matches!(got, Read::End(None)));
         for not_one in [
             r#"["a",1]"#,
             r#"["a",1,null]"#,
             r#"{"subscription":"a"}"#,
             r#"{"result":1}"#,
         ] {
-            assert!(read_with(&raw(not_one)).is_none(), "{not_one}");
+            assert!(read(&raw(not_one)).is_none(), "{not_one}");
         }
     }
 }
