@@ -12,6 +12,8 @@ mod stream;
 
 #[cfg(feature = "client")]
 pub use client::{connect, endpoint};
+#[cfg(all(unix, feature = "server", feature = "unix"))]
+pub(crate) use server::Serving;
 #[cfg(feature = "server")]
 pub use server::{TcpListening, TcpServer};
 #[cfg(feature = "client")]

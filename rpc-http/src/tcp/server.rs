@@ -1,5 +1,6 @@
 //! The TCP server, and TLS over TCP.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use rpc_core::codec::Framing;
 use rpc_core::duplex::Connections;
 use rpc_core::{Context, Dispatcher, MethodTable, TransportKind};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio_util::task::TaskTracker;
 
@@ -117,23 +119,52 @@ impl TcpServer {
                 max_connections,
                 max_connections_per_address,
             ),
-            dispatcher,
-            options: self.options,
             tls: self.tls,
-            connections,
-            shutdown,
+            serving: Serving {
+                dispatcher,
+                options: self.options,
+                connections,
+                shutdown,
+            },
         })
+    }
+}
+
+/// What serving an accepted byte stream takes, for every stream server
+/// (TCP, Unix sockets).
+#[derive(Clone)]
+pub(crate) struct Serving {
+    pub(crate) dispatcher: Dispatcher,
+    pub(crate) options: StreamOptions,
+    pub(crate) connections: Connections,
+    pub(crate) shutdown: Shutdown,
+}
+
+impl Serving {
+    /// Starts the duplex engine on `stream` at once; the future follows
+    /// the shutdown (drain, then close at the grace's end) until the
+    /// connection has ended.
+    pub(crate) fn start<S>(&self, stream: S, context: Context) -> impl Future<Output = ()> + Send
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let connection = connect_stream(
+            stream,
+            &self.options,
+            self.dispatcher.clone(),
+            context,
+            Some(&self.connections),
+        );
+        let shutdown = self.shutdown.clone();
+        async move { shutdown.follow(&connection).await }
     }
 }
 
 /// A bound TCP server, ready to run.
 pub struct TcpListening {
     listener: Listener,
-    dispatcher: Dispatcher,
-    options: StreamOptions,
     tls: Option<ServerTls>,
-    connections: Connections,
-    shutdown: Shutdown,
+    serving: Serving,
 }
 
 impl std::fmt::Debug for TcpListening {
@@ -150,12 +181,12 @@ impl TcpListening {
 
     /// The registry of this server's open connections.
     pub fn connections(&self) -> &Connections {
-        &self.connections
+        &self.serving.connections
     }
 
     /// The shutdown this server drains on; [`Shutdown::trigger`] stops it.
     pub fn shutdown(&self) -> &Shutdown {
-        &self.shutdown
+        &self.serving.shutdown
     }
 
     /// Serves until the shutdown has drained every connection (or its
@@ -163,48 +194,29 @@ impl TcpListening {
     pub async fn run(self) -> io::Result<()> {
         let TcpListening {
             mut listener,
-            dispatcher,
-            options,
             tls,
-            connections,
-            shutdown,
+            serving,
         } = self;
         let tracker = TaskTracker::new();
-        while let Some((stream, peer)) = listener.accept(shutdown.draining_token()).await {
+        while let Some((stream, peer)) = listener.accept(serving.shutdown.draining_token()).await {
             let context = Context::new().with(peer).with(TransportKind::Tcp);
             let Some(tls) = &tls else {
-                let connection = connect_stream(
-                    stream,
-                    &options,
-                    dispatcher.clone(),
-                    context,
-                    Some(&connections),
-                );
-                let shutdown = shutdown.clone();
-                tracker.spawn(async move { shutdown.follow(&connection).await });
+                tracker.spawn(serving.start(stream, context));
                 continue;
             };
             // The handshake runs in the connection's task, under its own
             // timeout: a slow one never holds up accepting, and meanwhile
             // `stream` holds its place under the connection caps.
-            let (tls, options, dispatcher, connections, shutdown) = (
-                tls.clone(),
-                options.clone(),
-                dispatcher.clone(),
-                connections.clone(),
-                shutdown.clone(),
-            );
+            let (tls, serving) = (tls.clone(), serving.clone());
             tracker.spawn(async move {
-                let Some(stream) = tls.accept(stream, &peer, &shutdown).await else {
+                let Some(stream) = tls.accept(stream, &peer, &serving.shutdown).await else {
                     return;
                 };
-                let connection =
-                    connect_stream(stream, &options, dispatcher, context, Some(&connections));
-                shutdown.follow(&connection).await;
+                serving.start(stream, context).await;
             });
         }
         drop(listener);
-        shutdown.wait_for(tracker).await;
+        serving.shutdown.wait_for(tracker).await;
         Ok(())
     }
 }

@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 
 use rpc_core::codec::Framing;
 use rpc_core::duplex::Connections;
-use rpc_core::{Context, Dispatcher, MethodTable, PeerCredentials, TransportKind};
+use rpc_core::{Context, MethodTable, PeerCredentials, TransportKind};
 use tokio::net::UnixListener;
 use tokio_util::task::TaskTracker;
 
 use crate::listener::Listener;
 use crate::settings::{settings_methods, Settings};
-use crate::tcp::{connect_stream, StreamOptions};
+use crate::tcp::{Serving, StreamOptions};
 use crate::Shutdown;
 
 /// The mode of a new socket file: read and write for its owner only.
@@ -100,10 +100,12 @@ impl UnixServer {
         Ok(UnixListening {
             listener: Listener::new(listener, max_connections, None),
             socket: SocketFile { path, identity },
-            dispatcher,
-            options: self.options,
-            connections,
-            shutdown,
+            serving: Serving {
+                dispatcher,
+                options: self.options,
+                connections,
+                shutdown,
+            },
         })
     }
 }
@@ -174,10 +176,7 @@ impl Drop for SocketFile {
 pub struct UnixListening {
     listener: Listener<UnixListener>,
     socket: SocketFile,
-    dispatcher: Dispatcher,
-    options: StreamOptions,
-    connections: Connections,
-    shutdown: Shutdown,
+    serving: Serving,
 }
 
 impl std::fmt::Debug for UnixListening {
@@ -196,12 +195,12 @@ impl UnixListening {
 
     /// The registry of this server's open connections.
     pub fn connections(&self) -> &Connections {
-        &self.connections
+        &self.serving.connections
     }
 
     /// The shutdown this server drains on; [`Shutdown::trigger`] stops it.
     pub fn shutdown(&self) -> &Shutdown {
-        &self.shutdown
+        &self.serving.shutdown
     }
 
     /// Serves until the shutdown has drained every connection (or its grace
@@ -210,13 +209,10 @@ impl UnixListening {
         let UnixListening {
             mut listener,
             socket,
-            dispatcher,
-            options,
-            connections,
-            shutdown,
+            serving,
         } = self;
         let tracker = TaskTracker::new();
-        while let Some((stream, _)) = listener.accept(shutdown.draining_token()).await {
+        while let Some((stream, _)) = listener.accept(serving.shutdown.draining_token()).await {
             let mut context = Context::new().with(TransportKind::Unix);
             if let Ok(cred) = stream.get_ref().peer_cred() {
                 context.insert(PeerCredentials {
@@ -225,20 +221,12 @@ impl UnixListening {
                     pid: cred.pid(),
                 });
             }
-            let connection = connect_stream(
-                stream,
-                &options,
-                dispatcher.clone(),
-                context,
-                Some(&connections),
-            );
-            let shutdown = shutdown.clone();
-            tracker.spawn(async move { shutdown.follow(&connection).await });
+            tracker.spawn(serving.start(stream, context));
         }
         // New clients are refused from here on: the file goes first.
         drop(socket);
         drop(listener);
-        shutdown.wait_for(tracker).await;
+        serving.shutdown.wait_for(tracker).await;
         Ok(())
     }
 }
