@@ -28,6 +28,23 @@ fn echo_call(len: usize) -> String {
 }
 
 /// `data` gzipped by the `gzip` program.
+/// POSTs `body` as JSON with one more header (`accept-encoding` or
+/// `content-encoding`, say).
+async fn post(
+    addr: SocketAddr,
+    header: (&str, &str),
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("http://{addr}/"))
+        .header("content-type", "application/json")
+        .header(header.0, header.1)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut child = Command::new("gzip")
         .arg("-c")
@@ -157,14 +174,12 @@ async fn brotli_and_zstd_are_offered_and_nothing_without_accept_encoding() {
 async fn compression_can_be_turned_off() {
     let (addr, _shutdown) =
         http_server(Server::new(DemoService::default().into_rpc()).with_compression(false)).await;
-    let response = reqwest::Client::new()
-        .post(format!("http://{addr}/"))
-        .header("content-type", "application/json")
-        .header("accept-encoding", "gzip, br, zstd")
-        .body(echo_call(100_000))
-        .send()
-        .await
-        .unwrap();
+    let response = post(
+        addr,
+        ("accept-encoding", "gzip, br, zstd"),
+        echo_call(100_000),
+    )
+    .await;
     assert!(response.headers().get("content-encoding").is_none());
     assert!(response.bytes().await.unwrap().len() > 100_000);
 }
@@ -175,38 +190,17 @@ async fn a_gzip_request_body_is_accepted() {
     let call = echo_call(200_000);
     let compressed = gzip(call.as_bytes());
     assert!(compressed.len() < 2_000);
-    let response = reqwest::Client::new()
-        .post(format!("http://{addr}/"))
-        .header("content-type", "application/json")
-        .header("content-encoding", "gzip")
-        .body(compressed)
-        .send()
-        .await
-        .unwrap();
+    let response = post(addr, ("content-encoding", "gzip"), compressed).await;
     assert_eq!(response.status(), 200);
     let answer: serde_json::Value =
         serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
     assert_eq!(answer["result"].as_str().unwrap().len(), 200_000);
 
     // Not gzip after all: a parse error, the server goes on.
-    let response = reqwest::Client::new()
-        .post(format!("http://{addr}/"))
-        .header("content-type", "application/json")
-        .header("content-encoding", "gzip")
-        .body(call.clone())
-        .send()
-        .await
-        .unwrap();
+    let response = post(addr, ("content-encoding", "gzip"), call.clone()).await;
     assert_eq!(response.status(), 400);
     // An encoding we do not take: 415.
-    let response = reqwest::Client::new()
-        .post(format!("http://{addr}/"))
-        .header("content-type", "application/json")
-        .header("content-encoding", "br")
-        .body(call)
-        .send()
-        .await
-        .unwrap();
+    let response = post(addr, ("content-encoding", "br"), call).await;
     assert_eq!(response.status(), 415);
 }
 
@@ -219,15 +213,10 @@ async fn the_size_limit_counts_decompressed_bytes() {
         let body = gzip(echo_call(len).as_bytes());
         // Small on the wire either way.
         assert!(body.len() < 1_000);
-        reqwest::Client::new()
-            .post(format!("http://{addr}/"))
-            .header("content-type", "application/json")
-            .header("content-encoding", "gzip")
-            .body(body)
-            .send()
+        post(addr, ("content-encoding", "gzip"), body)
     };
-    assert_eq!(send(9_000).await.unwrap().status(), 200);
-    let refused = send(20_000).await.unwrap();
+    assert_eq!(send(9_000).await.status(), 200);
+    let refused = send(20_000).await;
     assert_eq!(refused.status(), 413);
     let answer: serde_json::Value =
         serde_json::from_slice(&refused.bytes().await.unwrap()).unwrap();
