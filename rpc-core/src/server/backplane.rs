@@ -10,15 +10,22 @@
 //! The brokers live in the `rpc-backplane` crate (Redis pub/sub, NATS),
 //! each behind a Cargo feature; anything else implements [`Broker`].
 //!
-//! Delivery is at most once and never waits: while the broker is down,
-//! each instance serves its own clients, what is published meanwhile
-//! reaches only local clients (it is not replayed), and the broker's
-//! client reconnects by itself. An instance never receives back what it
-//! published: each message carries its sender's id.
+//! Broadcasts are delivered at most once and never wait: while the broker
+//! is down, each instance serves its own clients, what is broadcast
+//! meanwhile reaches only local clients (it is not replayed), and the
+//! broker's client reconnects by itself. An instance never receives back
+//! what it broadcast: each message carries its sender's id.
+//!
+//! Topic messages go further where the broker keeps a log ([`TopicLog`]:
+//! Redis Streams, NATS JetStream): the broker orders them and gives them
+//! their event ids, every instance follows the log (and catches up on
+//! what was appended while it was cut off), and a subscriber that resumes
+//! on any instance is replayed from the log what it missed.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 
 /// Carries messages between instances: what a broker client (Redis,
 /// NATS) implements. Neither method may wait for the broker.
@@ -31,6 +38,70 @@ pub trait Broker: Send + Sync + 'static {
     /// Hands every message published on `channel` to `deliver`, from now
     /// on and across the broker's reconnections.
     fn listen(&self, channel: &str, deliver: Deliver);
+
+    /// The broker's log of topic messages, if it keeps one (default: none:
+    /// topic messages then travel as broadcasts do, and event ids are each
+    /// instance's own).
+    fn log(&self) -> Option<Arc<dyn TopicLog>> {
+        None
+    }
+
+    /// Whether the broker is reachable and listening now: `Err` says why
+    /// not (what the readiness probe answers). Default: always ready.
+    fn readiness(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A broker's shared, ordered and retained log of topic messages, as
+/// [`Topics`](crate::server::topics::Topics) uses it when the backplane's
+/// broker has one. The log gives each message its event id; every
+/// instance follows the whole log, so all of them hand out the same ids in
+/// the same order, and any of them can replay a topic from an id.
+pub trait TopicLog: Send + Sync + 'static {
+    /// Appends `message` (JSON text) to `topic`'s log, without waiting;
+    /// `false` when the broker cannot take it now (the message is then
+    /// delivered on this instance only, with an id of its own).
+    fn append(&self, topic: &str, message: Bytes) -> bool;
+
+    /// Hands every message appended from now on, to any topic, by any
+    /// instance (this one included), to `deliver`, in the log's order.
+    /// After the broker was lost, it goes on from the last message handed
+    /// over, so that nothing appended meanwhile is skipped (unless the log
+    /// no longer holds it).
+    fn follow(&self, deliver: Follow);
+
+    /// The messages of `topic` after event `after` (after none: all),
+    /// oldest first, as the log still holds them. An `after` that the log
+    /// no longer holds, or never did, reads as a gap plus every message
+    /// held. `Err` when the broker cannot be asked now.
+    fn read(&self, topic: &str, after: Option<&str>) -> BoxFuture<'static, Result<Read, String>>;
+}
+
+/// What a [`TopicLog`] hands to [`follow`](TopicLog::follow)ers: the topic
+/// and the message.
+pub type Follow = Arc<dyn Fn(&str, Logged) + Send + Sync>;
+
+/// A message in a [`TopicLog`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Logged {
+    /// Its event id, as clients see it and resume from.
+    pub event: String,
+    /// Its place in the log: later messages have larger ones (how
+    /// instances drop a message handed to them twice).
+    pub order: u128,
+    /// The message's JSON text.
+    pub message: Bytes,
+}
+
+/// The answer to [`TopicLog::read`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Read {
+    /// The `after` asked for is not in the log (any more): what follows may
+    /// not be all that came after it.
+    pub gap: bool,
+    /// The messages, oldest first.
+    pub messages: Vec<Logged>,
 }
 
 /// Where a [`Broker`] hands the messages of a channel.
@@ -69,6 +140,16 @@ impl Backplane {
             broker,
             origin: instance_id(),
         }
+    }
+
+    /// The broker's log of topic messages, if it keeps one.
+    pub fn log(&self) -> Option<Arc<dyn TopicLog>> {
+        self.broker.log()
+    }
+
+    /// Whether the broker is reachable and listening now (`Err`: why not).
+    pub fn readiness(&self) -> Result<(), String> {
+        self.broker.readiness()
     }
 
     /// Publishes `message` on `channel` for the other instances.

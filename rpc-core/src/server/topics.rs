@@ -8,6 +8,14 @@
 //! ([`Retention`]), so that a subscriber that comes back resumes after the
 //! last event it saw ([`Topics::subscribe_since`]); a topic with neither
 //! subscribers nor retained messages is forgotten.
+//!
+//! With a backplane whose broker keeps a log ([`TopicLog`]: Redis Streams,
+//! NATS JetStream), the log gives the event ids: a message published here
+//! is appended to it, every instance (this one too) delivers it as the
+//! log hands it over, so all instances use the same ids, and a subscriber
+//! resuming from an id this instance does not hold is replayed from the
+//! log. While the broker is away, what is published here is delivered here
+//! with ids of this instance's own.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -18,7 +26,7 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::backplane::Backplane;
+use super::backplane::{Backplane, Logged, TopicLog};
 use super::subscription::{Item, Subscription};
 use crate::protocol::ErrorObject;
 
@@ -89,6 +97,8 @@ struct TopicsInner {
     /// Bytes retained across all topics.
     retained_bytes: AtomicUsize,
     backplane: std::sync::OnceLock<Backplane>,
+    /// The backplane broker's log, when it keeps one.
+    log: std::sync::OnceLock<Arc<dyn TopicLog>>,
 }
 
 /// One topic: its subscribers, by serial number, and its retained messages.
@@ -98,6 +108,8 @@ struct Topic {
     retained: VecDeque<Stored>,
     /// The sequence number of the next message.
     next_seq: u64,
+    /// The log's place of the last message it handed over.
+    last_order: Option<u128>,
 }
 
 /// A retained message.
@@ -117,9 +129,12 @@ impl Stored {
 /// What a retained message costs besides its text and id (an estimate).
 const STORED_OVERHEAD: usize = 64;
 
+/// A message on its way to a subscriber: event id, text, place in the log.
+type Live = (Arc<str>, Arc<RawValue>, Option<u128>);
+
 /// Where one subscriber's messages go, with their event ids.
 struct Subscriber {
-    sender: mpsc::Sender<(Arc<str>, Arc<RawValue>)>,
+    sender: mpsc::Sender<Live>,
     /// Cancelled when its buffer is full: it ends as lagged.
     lagged: CancellationToken,
 }
@@ -144,6 +159,7 @@ impl Default for Topics {
                 epoch,
                 retained_bytes: AtomicUsize::new(0),
                 backplane: std::sync::OnceLock::new(),
+                log: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -193,7 +209,42 @@ impl Topics {
     /// Shares what is published with the other instances on `backplane`.
     /// Set once; later calls are ignored.
     pub fn with_backplane(self, backplane: Backplane) -> Self {
-        if self.inner.backplane.set(backplane.clone()).is_ok() {
+        if self.inner.backplane.set(backplane.clone()).is_err() {
+            return self;
+        }
+        if let Some(log) = backplane.log() {
+            let topics = Arc::downgrade(&self.inner);
+            log.follow(Arc::new(move |topic: &str, logged: Logged| {
+                let Some(inner) = topics.upgrade() else {
+                    return;
+                };
+                let Ok(text) = String::from_utf8(logged.message.to_vec()) else {
+                    tracing::warn!(
+                        topic,
+                        "a topic message in the log that is not UTF-8: skipped"
+                    );
+                    return;
+                };
+                match RawValue::from_string(text) {
+                    Ok(message) => {
+                        let event = Arc::from(logged.event);
+                        Topics { inner }.deliver(
+                            topic,
+                            Arc::from(message),
+                            Some((event, logged.order)),
+                        );
+                    }
+                    Err(error) => tracing::warn!(
+                        topic,
+                        error = error.to_string(),
+                        "a topic message in the log that is not JSON: skipped"
+                    ),
+                }
+            }));
+            let _ = self.inner.log.set(log);
+            return self;
+        }
+        {
             let topics = Arc::downgrade(&self.inner);
             backplane.listen(TOPICS, move |message| {
                 let Some(inner) = topics.upgrade() else {
@@ -203,7 +254,7 @@ impl Topics {
                 struct Published<'a>(String, #[serde(borrow)] &'a RawValue);
                 match serde_json::from_slice::<Published<'_>>(&message) {
                     Ok(Published(topic, value)) => {
-                        Topics { inner }.deliver(&topic, Arc::from(value.to_owned()));
+                        Topics { inner }.deliver(&topic, Arc::from(value.to_owned()), None);
                     }
                     Err(error) => {
                         tracing::warn!(
@@ -252,23 +303,26 @@ impl Topics {
         let lagged = CancellationToken::new();
         let serial = self.inner.next.fetch_add(1, Ordering::Relaxed);
         let mut replay: Vec<Item<T>> = Vec::new();
+        // A `since` this instance does not hold, read from the log.
+        let mut from_log = None;
         if let Ok(mut topics) = self.inner.topics.lock() {
             let entry = topics.entry(topic.into()).or_default();
             self.inner.expire(entry, Instant::now());
             if let Some(since) = since {
-                let after = self.inner.seq_of(since).filter(|&seq| {
-                    let oldest = entry.retained.front().map_or(entry.next_seq, |m| m.seq);
-                    seq < entry.next_seq && seq + 1 >= oldest
-                });
-                if after.is_none() {
-                    replay.push(Item::Gap);
-                }
-                let after = after.map_or(0, |seq| seq + 1);
-                replay.extend(entry.retained.iter().filter(|m| m.seq >= after).map(|m| {
-                    Item::Encoded {
-                        message: m.message.clone(),
-                        event: Some(m.event.clone()),
+                let start = match self.inner.position_after(entry, since) {
+                    Found::At(start) => start,
+                    Found::Elsewhere if self.inner.log.get().is_some() => {
+                        from_log = self.inner.log.get().cloned();
+                        entry.retained.len()
                     }
+                    Found::Elsewhere | Found::Gone => {
+                        replay.push(Item::Gap);
+                        0
+                    }
+                };
+                replay.extend(entry.retained.range(start..).map(|m| Item::Encoded {
+                    message: m.message.clone(),
+                    event: Some(m.event.clone()),
                 }));
             }
             // Registered under the same lock as the replay was read: what
@@ -290,17 +344,35 @@ impl Topics {
         };
         let live =
             futures_util::stream::unfold((receiver, leave), |(mut receiver, leave)| async move {
-                receiver.recv().await.map(|(event, message)| {
-                    (
-                        Item::Encoded {
-                            message,
-                            event: Some(event),
-                        },
-                        (receiver, leave),
-                    )
-                })
+                let live = receiver.recv().await?;
+                Some((live, (receiver, leave)))
             });
-        let items = futures_util::StreamExt::chain(futures_util::stream::iter(replay), live);
+        let item = |(event, message, _): Live| Item::Encoded {
+            message,
+            event: Some(event),
+        };
+        use futures_util::StreamExt;
+        let Some(log) = from_log else {
+            let items = futures_util::stream::iter(replay).chain(live.map(item));
+            return Ok(Subscription::encoded(items, lagged));
+        };
+        // Live messages wait in the channel while the log is read; those
+        // the read already returned are skipped (the log orders both).
+        let (topic, since) = (topic.to_owned(), since.unwrap_or_default().to_owned());
+        let items = futures_util::stream::once(async move {
+            let (read, last) = read_log(&*log, &topic, &since).await;
+            let live = live
+                .filter(move |(_, _, order)| {
+                    let fresh = match (order, last) {
+                        (Some(order), Some(last)) => *order > last,
+                        _ => true,
+                    };
+                    std::future::ready(fresh)
+                })
+                .map(item);
+            futures_util::stream::iter(read).chain(live)
+        })
+        .flatten();
         Ok(Subscription::encoded(items, lagged))
     }
 
@@ -308,19 +380,45 @@ impl Topics {
     /// backplane) on the other instances; returns how many subscriptions
     /// on this instance took it (a full one ends as lagged). The message
     /// is encoded once, whatever the number of subscribers.
+    ///
+    /// With a broker that keeps a log, the message is appended to it and
+    /// delivered here (as everywhere) when the log hands it back, a moment
+    /// later: the count is then of the subscriptions on this instance when
+    /// it was published.
     pub fn publish<M: serde::Serialize + ?Sized>(&self, topic: &str, message: &M) -> u64 {
         let Ok(encoded) = serde_json::value::to_raw_value(message) else {
             return 0;
         };
+        if topic.len() > self.inner.max_name {
+            return 0;
+        }
+        if let Some(log) = self.inner.log.get() {
+            if log.append(topic, bytes::Bytes::from(encoded.get().to_owned())) {
+                return self.inner.topics.lock().map_or(0, |topics| {
+                    topics.get(topic).map_or(0, |t| t.subscribers.len() as u64)
+                });
+            }
+            // The broker is away: delivered here only.
+            return self.deliver(topic, Arc::from(encoded), None);
+        }
         if let Some(backplane) = self.inner.backplane.get() {
             if let Ok(encoded) = serde_json::to_vec(&(topic, &encoded)) {
                 backplane.publish(TOPICS, &encoded);
             }
         }
-        self.deliver(topic, Arc::from(encoded))
+        self.deliver(topic, Arc::from(encoded), None)
     }
 
-    fn deliver(&self, topic: &str, message: Arc<RawValue>) -> u64 {
+    /// Retains `message` and hands it to the topic's subscribers here, with
+    /// the log's event id and place when it came from the log (a place
+    /// already passed: handed over twice, dropped), else an id of this
+    /// instance's own.
+    fn deliver(
+        &self,
+        topic: &str,
+        message: Arc<RawValue>,
+        logged: Option<(Arc<str>, u128)>,
+    ) -> u64 {
         let Ok(mut topics) = self.inner.topics.lock() else {
             return 0;
         };
@@ -328,9 +426,21 @@ impl Topics {
             return 0;
         }
         let entry = topics.entry(topic.into()).or_default();
+        let (event, order) = match logged {
+            Some((event, order)) => {
+                if entry.last_order.is_some_and(|last| order <= last) {
+                    return 0;
+                }
+                entry.last_order = Some(order);
+                (event, Some(order))
+            }
+            None => (
+                Arc::from(format!("{:x}-{}", self.inner.epoch, entry.next_seq)),
+                None,
+            ),
+        };
         let seq = entry.next_seq;
         entry.next_seq += 1;
-        let event: Arc<str> = Arc::from(format!("{:x}-{seq}", self.inner.epoch));
         let stored = Stored {
             seq,
             at: Instant::now(),
@@ -340,7 +450,10 @@ impl Topics {
         self.inner.retain(entry, stored);
         let mut reached = 0;
         for subscriber in entry.subscribers.values() {
-            match subscriber.sender.try_send((event.clone(), message.clone())) {
+            match subscriber
+                .sender
+                .try_send((event.clone(), message.clone(), order))
+            {
                 Ok(()) => reached += 1,
                 Err(mpsc::error::TrySendError::Full(_)) => subscriber.lagged.cancel(),
                 // Ended: it leaves by itself.
@@ -403,6 +516,23 @@ impl TopicsInner {
         }
     }
 
+    /// Where, in `topic`'s retained messages, those after event `since`
+    /// start.
+    fn position_after(&self, topic: &Topic, since: &str) -> Found {
+        if let Some(seq) = self.seq_of(since) {
+            // One of this instance's own ids.
+            let oldest = topic.retained.front().map_or(topic.next_seq, |m| m.seq);
+            if seq < topic.next_seq && seq + 1 >= oldest {
+                return Found::At(topic.retained.partition_point(|m| m.seq <= seq));
+            }
+            return Found::Gone;
+        }
+        match topic.retained.iter().rposition(|m| &*m.event == since) {
+            Some(at) => Found::At(at + 1),
+            None => Found::Elsewhere,
+        }
+    }
+
     /// The sequence number in this instance's event id `event`.
     fn seq_of(&self, event: &str) -> Option<u64> {
         let (epoch, seq) = event.split_once('-')?;
@@ -411,6 +541,48 @@ impl TopicsInner {
         }
         seq.parse().ok()
     }
+}
+
+/// Where a resumed subscription starts.
+enum Found {
+    /// At this index of the retained messages.
+    At(usize),
+    /// An id of this instance's own that is no longer retained: a gap.
+    Gone,
+    /// Not an id of this instance's, nor one retained here (perhaps the log
+    /// holds it).
+    Elsewhere,
+}
+
+/// The items replayed from the log after `since` (a gap first, if the log
+/// says so or cannot be read), and the log's place of the last of them.
+async fn read_log<T>(log: &dyn TopicLog, topic: &str, since: &str) -> (Vec<Item<T>>, Option<u128>) {
+    let read = match log.read(topic, Some(since)).await {
+        Ok(read) => read,
+        Err(error) => {
+            tracing::warn!(topic, error, "cannot read the topic's log to resume: a gap");
+            return (vec![Item::Gap], None);
+        }
+    };
+    let mut items = Vec::with_capacity(read.messages.len() + 1);
+    if read.gap {
+        items.push(Item::Gap);
+    }
+    let mut last = None;
+    for logged in read.messages {
+        let Ok(message) = String::from_utf8(logged.message.to_vec())
+            .map_err(|e| e.to_string())
+            .and_then(|text| RawValue::from_string(text).map_err(|e| e.to_string()))
+        else {
+            continue;
+        };
+        last = Some(logged.order);
+        items.push(Item::Encoded {
+            message: Arc::from(message),
+            event: Some(Arc::from(logged.event)),
+        });
+    }
+    (items, last)
 }
 
 /// A subscriber's place in its topic, given up when dropped.
