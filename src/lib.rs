@@ -115,7 +115,7 @@
 pub use rpc_core::subscription::Subscription;
 pub use rpc_core::{
     code, AsClient, Client, ConfigError, Context, Deadline, Error, ErrorObject, Id, InProcess,
-    Limits, MethodTable, PeerCredentials, TransportKind,
+    LastEventId, Limits, MethodTable, PeerCredentials, TransportKind,
 };
 #[cfg(feature = "server")]
 pub use rpc_http::{shutdown, Shutdown};

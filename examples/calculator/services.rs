@@ -136,12 +136,14 @@ pub(crate) trait Calculator {
     ///
     /// - `since`: an event id of this topic: first every retained message
     ///   published after it, then live ones (a `since` no longer retained:
-    ///   one `"gap": true` notice first, then every retained message)
+    ///   one `"gap": true` notice first, then every retained message); over
+    ///   server-sent events, `Last-Event-ID` stands for it when it is left out
     #[rpc(subscription = "topic", unsubscribe = "unsubscribe_topic")]
     async fn subscribe_topic(
         &self,
         topic: String,
         since: Option<String>,
+        ctx: rpc::Context,
     ) -> Result<Subscription<Value>, CalcError>;
 
     /// Delivers `message` to every subscriber of `topic`; returns how many
@@ -307,9 +309,12 @@ impl Calculator for Calc {
         &self,
         topic: String,
         since: Option<String>,
+        ctx: rpc::Context,
     ) -> Result<Subscription<Value>, CalcError> {
+        // An event stream that reconnects says where it was in its header.
+        let since = since.as_deref().or(ctx.last_event_id());
         self.topics
-            .subscribe_since(&topic, since.as_deref())
+            .subscribe_since(&topic, since)
             .map_err(|refused| CalcError::OutOfRange(refused.message.into_owned()))
     }
 

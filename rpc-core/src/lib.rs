@@ -53,9 +53,9 @@ pub mod server;
 
 // The paths users and the other crates know.
 pub use protocol::{
-    code, id, limits, trace, BoxError, Context, Deadline, ErrorObject, Id, InvalidResponse, Limits,
-    Params, ParamsDecoder, PeerCredentials, TransportKind, DEADLINE_HEADER, DEFAULT_MAX_MESSAGE,
-    DEFAULT_REQUEST_TIMEOUT,
+    code, id, limits, trace, BoxError, Context, Deadline, ErrorObject, Id, InvalidResponse,
+    LastEventId, Limits, Params, ParamsDecoder, PeerCredentials, TransportKind, DEADLINE_HEADER,
+    DEFAULT_MAX_MESSAGE, DEFAULT_REQUEST_TIMEOUT,
 };
 
 #[cfg(feature = "server")]

@@ -104,6 +104,24 @@ impl Context {
         self.get::<PeerCredentials>().copied()
     }
 
+    /// The event id a server-sent event stream resumes after: its
+    /// `Last-Event-ID` header (a browser's `EventSource` sends it by itself
+    /// when it reconnects). A subscription handler that resumes passes it
+    /// on, as a `since` parameter would be:
+    ///
+    /// ```
+    /// # use rpc_core::{Context, LastEventId};
+    /// # fn demo(topics: &rpc_core::subscription::Topics, since: Option<String>, ctx: &Context) {
+    /// let since = since.as_deref().or(ctx.last_event_id());
+    /// let items = topics.subscribe_since::<serde_json::Value>("news", since);
+    /// # }
+    /// let ctx = Context::new().with(LastEventId("7".into()));
+    /// assert_eq!(ctx.last_event_id(), Some("7"));
+    /// ```
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.get::<LastEventId>().map(|id| id.0.as_str())
+    }
+
     /// When the caller stops waiting for the answer, if it said.
     pub fn deadline(&self) -> Option<std::time::Instant> {
         self.deadline.map(|d| d.0)
@@ -167,6 +185,11 @@ impl fmt::Debug for Context {
     }
 }
 
+/// The `Last-Event-ID` of a server-sent event stream's request, in its
+/// context ([`Context::last_event_id`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LastEventId(pub String);
+
 /// The credentials of the process at the other end of a Unix domain
 /// socket, from the kernel ([`Context::peer_credentials`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -185,6 +208,9 @@ pub struct PeerCredentials {
 pub enum TransportKind {
     /// An HTTP POST.
     Http,
+    /// A server-sent event stream (an HTTP POST or GET asking for
+    /// `text/event-stream`).
+    Sse,
     /// A WebSocket connection.
     WebSocket,
     /// TCP, plain or under TLS.
@@ -198,10 +224,11 @@ pub enum TransportKind {
 }
 
 impl TransportKind {
-    /// `http`, `websocket`, `tcp`, `unix`, `stdio` or `in-process`.
+    /// `http`, `sse`, `websocket`, `tcp`, `unix`, `stdio` or `in-process`.
     pub fn as_str(self) -> &'static str {
         match self {
             TransportKind::Http => "http",
+            TransportKind::Sse => "sse",
             TransportKind::WebSocket => "websocket",
             TransportKind::Tcp => "tcp",
             TransportKind::Unix => "unix",

@@ -20,7 +20,9 @@ mod params;
 pub mod response;
 pub mod trace;
 
-pub use context::{Context, Deadline, PeerCredentials, TransportKind, DEADLINE_HEADER};
+pub use context::{
+    Context, Deadline, LastEventId, PeerCredentials, TransportKind, DEADLINE_HEADER,
+};
 pub use error::{code, BoxError, ErrorObject};
 pub use id::Id;
 pub use invalid::InvalidResponse;

@@ -22,8 +22,9 @@ use crate::server::{MethodResult, MethodTable};
 pub(crate) const UNKNOWN_METHOD: &str = "<unknown>";
 
 /// Every transport label, in [`transport_index`] order.
-const TRANSPORTS: [&str; 7] = [
+const TRANSPORTS: [&str; 8] = [
     "http",
+    "sse",
     "websocket",
     "tcp",
     "unix",
@@ -35,12 +36,13 @@ const TRANSPORTS: [&str; 7] = [
 fn transport_index(ctx: &Context) -> usize {
     match ctx.get::<TransportKind>() {
         Some(TransportKind::Http) => 0,
-        Some(TransportKind::WebSocket) => 1,
-        Some(TransportKind::Tcp) => 2,
-        Some(TransportKind::Unix) => 3,
-        Some(TransportKind::Stdio) => 4,
-        Some(TransportKind::InProcess) => 5,
-        None => 6,
+        Some(TransportKind::Sse) => 1,
+        Some(TransportKind::WebSocket) => 2,
+        Some(TransportKind::Tcp) => 3,
+        Some(TransportKind::Unix) => 4,
+        Some(TransportKind::Stdio) => 5,
+        Some(TransportKind::InProcess) => 6,
+        None => 7,
     }
 }
 

@@ -1,7 +1,10 @@
 //! HTTP: the axum server ([`router`], [`serve`], [`Server`]) and the
 //! client ([`HttpClient`], on reqwest). POST carries JSON-RPC, GET returns the
-//! OpenRPC description, [`READY_PATH`] is the readiness probe, and a
-//! WebSocket upgrade on the same route opens a duplex connection.
+//! OpenRPC description, [`READY_PATH`] is the readiness probe, a
+//! WebSocket upgrade on the same route opens a duplex connection, and a
+//! call that asks for `text/event-stream` (a POST, or a browser's
+//! `EventSource` with `GET /?method=NAME&params=JSON`) is answered as
+//! server-sent events: its answer, then its subscription's notifications.
 //!
 //! Handlers that take a `Context` find the peer address
 //! (`ctx.get::<std::net::SocketAddr>()`), the request headers
@@ -21,6 +24,8 @@ mod retry;
 pub(crate) mod serve;
 #[cfg(feature = "server")]
 mod server;
+#[cfg(feature = "server")]
+mod sse;
 mod status;
 
 #[cfg(feature = "server")]
@@ -41,4 +46,6 @@ pub use server::{
     extension, router, serve, serve_app, Listening, Server, COMPRESS_ABOVE,
     DEFAULT_HEADER_READ_TIMEOUT, READY_PATH,
 };
+#[cfg(feature = "server")]
+pub use sse::DEFAULT_SSE_KEEP_ALIVE;
 pub use status::StatusError;

@@ -75,6 +75,7 @@ pub struct Server {
     routes: Option<Router>,
     compression: bool,
     tls: Option<ServerTls>,
+    sse_keep_alive: Option<Duration>,
 }
 
 impl std::fmt::Debug for Server {
@@ -98,6 +99,8 @@ pub(crate) struct Shared {
     pub(crate) tracker: TaskTracker,
     /// The explorer page, built on first request.
     explorer: std::sync::OnceLock<bytes::Bytes>,
+    /// How often an idle event stream gets a comment.
+    pub(crate) sse_keep_alive: Option<Duration>,
 }
 
 impl Server {
@@ -112,6 +115,7 @@ impl Server {
             routes: None,
             compression: true,
             tls: None,
+            sse_keep_alive: Some(super::sse::DEFAULT_SSE_KEEP_ALIVE),
         }
     }
 
@@ -235,7 +239,17 @@ impl Server {
         self
     }
 
-    /// Settings of WebSocket connections (keep-alive interval, in-flight limit).
+    /// How often an event stream that has nothing to send gets a comment
+    /// line, so that proxies do not cut it (default
+    /// [`DEFAULT_SSE_KEEP_ALIVE`](super::DEFAULT_SSE_KEEP_ALIVE), 15 s;
+    /// `None`: never).
+    pub fn with_sse_keep_alive(mut self, every: Option<Duration>) -> Self {
+        self.sse_keep_alive = every.filter(|every| !every.is_zero());
+        self
+    }
+
+    /// Settings of WebSocket connections and event streams (keep-alive
+    /// interval, in-flight limit, queued bytes).
     pub fn with_duplex(mut self, config: DuplexConfig) -> Self {
         self.duplex = config;
         self
@@ -257,6 +271,7 @@ impl Server {
             shutdown,
             tracker,
             explorer: std::sync::OnceLock::new(),
+            sse_keep_alive: self.sse_keep_alive,
         })
     }
 
@@ -561,6 +576,13 @@ async fn on_post(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         Ok(bytes) => bytes,
         Err(response) => return response,
     };
+    if super::sse::wanted(&parts.headers) && super::sse::is_call(&bytes) {
+        drop(hold);
+        if let Some(refused) = draining(&shared, &parts) {
+            return refused;
+        }
+        return super::sse::open(shared, parts, bytes);
+    }
     let ctx = request_context(parts, &shared, TransportKind::Http);
     let answer = shared.dispatcher.handle(&bytes, &ctx).await;
     drop(hold);
@@ -677,7 +699,7 @@ fn too_large(limit: usize) -> Response {
     )
 }
 
-fn error_reply(status: StatusCode, error: ErrorObject) -> Response {
+pub(crate) fn error_reply(status: StatusCode, error: ErrorObject) -> Response {
     json_response(status, rpc_core::protocol::response::error_response(&error))
 }
 
@@ -689,6 +711,22 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// The answer to a new long-lived connection (a WebSocket, an event
+/// stream) while the server drains (also the server serving the app this
+/// router is mounted in): a reconnecting client goes elsewhere instead of
+/// being accepted and closed in a loop.
+fn draining(shared: &Shared, parts: &axum::http::request::Parts) -> Option<Response> {
+    let serving = parts.extensions.get::<super::serve::Serving>();
+    let triggered =
+        shared.shutdown.is_triggered() || serving.is_some_and(|s| s.shutdown.is_triggered());
+    triggered.then(|| {
+        error_reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorObject::new(code::SHUTTING_DOWN, "Server is shutting down"),
+        )
+    })
 }
 
 async fn on_ready(State(shutdown): State<Shutdown>) -> Response {
@@ -711,19 +749,13 @@ async fn on_get(State(shared): State<Arc<Shared>>, request: Request) -> Response
         if let Some(refused) = origin_refused(&shared, &parts.headers) {
             return refused;
         }
+        if let Some(refused) = draining(&shared, &parts) {
+            return refused;
+        }
         // The shutdown of the server serving this router, when it is
         // mounted in an app that `serve_app` serves.
+        #[cfg(feature = "ws")]
         let serving = parts.extensions.get::<super::serve::Serving>().cloned();
-        // A draining server takes no new connection: a reconnecting client
-        // goes elsewhere instead of being accepted and closed in a loop.
-        if shared.shutdown.is_triggered()
-            || serving.as_ref().is_some_and(|s| s.shutdown.is_triggered())
-        {
-            return error_reply(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorObject::new(code::SHUTTING_DOWN, "Server is shutting down"),
-            );
-        }
         #[cfg(feature = "ws")]
         return match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
             Ok(upgrade) => {
@@ -738,6 +770,17 @@ async fn on_get(State(shared): State<Arc<Shared>>, request: Request) -> Response
             "this server was built without WebSocket support\n",
         )
             .into_response();
+    }
+    if super::sse::wanted(&parts.headers) {
+        if let Some(refused) =
+            origin_refused(&shared, &parts.headers).or_else(|| draining(&shared, &parts))
+        {
+            return refused;
+        }
+        return match super::sse::call_of_query(parts.uri.query()) {
+            Ok(call) => super::sse::open(shared, parts, call),
+            Err(refused) => refused,
+        };
     }
     if super::explorer::wants_page(&parts.headers) {
         // Made once, from the document as a value (never its text parsed back).
