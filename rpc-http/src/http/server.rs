@@ -779,7 +779,7 @@ async fn on_get(State(shared): State<Arc<Shared>>, request: Request) -> Response
         }
         return match super::sse::call_of_query(parts.uri.query()) {
             Ok(call) => super::sse::open(shared, parts, call),
-            Err(refused) => refused,
+            Err(refused) => error_reply(StatusCode::BAD_REQUEST, refused),
         };
     }
     if super::explorer::wants_page(&parts.headers) {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use rpc_core::duplex::{DuplexConfig, DuplexConnection, Frame, Incoming};
@@ -29,7 +29,7 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
 use super::serve::Serving;
-use super::server::{error_reply, request_context, Shared};
+use super::server::{request_context, Shared};
 
 /// How often an idle event stream gets a comment line by default: 15 s.
 pub const DEFAULT_SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -56,15 +56,10 @@ pub(crate) fn wanted(headers: &HeaderMap) -> bool {
 }
 
 /// The call of `GET /?method=NAME&params=JSON`, as a request's text; `Err`
-/// is the answer to a query without a method, or with params that are not
-/// JSON.
-pub(crate) fn call_of_query(query: Option<&str>) -> Result<Bytes, Response> {
-    let refused = |message: String| {
-        error_reply(
-            StatusCode::BAD_REQUEST,
-            ErrorObject::new(code::INVALID_REQUEST, message),
-        )
-    };
+/// is the error (for a 400) of a query without a method, or with params
+/// that are not JSON.
+pub(crate) fn call_of_query(query: Option<&str>) -> Result<Bytes, ErrorObject> {
+    let refused = |message: String| ErrorObject::new(code::INVALID_REQUEST, message);
     let (mut method, mut params) = (None, None);
     for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match &*key {
@@ -79,12 +74,10 @@ pub(crate) fn call_of_query(query: Option<&str>) -> Result<Bytes, Response> {
         ));
     };
     let params = match &params {
-        Some(params) => Some(serde_json::from_str::<&RawValue>(params).map_err(|e| {
-            error_reply(
-                StatusCode::BAD_REQUEST,
-                ErrorObject::parse_error(format_args!("params are not JSON: {e}")),
-            )
-        })?),
+        Some(params) => Some(
+            serde_json::from_str::<&RawValue>(params)
+                .map_err(|e| ErrorObject::parse_error(format_args!("params are not JSON: {e}")))?,
+        ),
         None => None,
     };
     #[derive(serde::Serialize)]
