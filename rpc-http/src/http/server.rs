@@ -43,8 +43,10 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// little and cost a compressor's setup).
 pub const COMPRESS_ABOVE: u16 = 1024;
 
-/// The path of the readiness probe: 200 `ready`, or 503 `draining` once the
-/// shutdown has been triggered.
+/// The path of the readiness probe: 200 `ready`; 503 `draining` once the
+/// shutdown has been triggered, or `backplane: REASON` while the server's
+/// backplane ([`with_connections`](Server::with_connections)) cannot reach
+/// its broker.
 pub const READY_PATH: &str = "/ready";
 
 /// Configures and builds an HTTP (and WebSocket) JSON-RPC server.
@@ -325,7 +327,10 @@ impl Server {
             router: Router::new()
                 .route(
                     READY_PATH,
-                    get(on_ready).with_state(self.settings.shutdown.clone()),
+                    get(on_ready).with_state((
+                        self.settings.shutdown.clone(),
+                        self.settings.connections.clone(),
+                    )),
                 )
                 .merge(self.router_with(tracker.clone())),
             tracker,
@@ -729,12 +734,22 @@ fn draining(shared: &Shared, parts: &axum::http::request::Parts) -> Option<Respo
     })
 }
 
-async fn on_ready(State(shutdown): State<Shutdown>) -> Response {
+/// 200 `ready`; 503 `draining` once the shutdown has been triggered, or
+/// `backplane: REASON` while the backplane's broker is not reachable (the
+/// server still serves its own clients meanwhile, but what crosses
+/// instances does not: a balancer sends new clients elsewhere).
+async fn on_ready(State((shutdown, connections)): State<(Shutdown, Connections)>) -> Response {
     if shutdown.is_triggered() {
-        (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
-    } else {
-        (StatusCode::OK, "ready\n").into_response()
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response();
     }
+    if let Some(Err(reason)) = connections.backplane().map(|b| b.readiness()) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("backplane: {reason}\n"),
+        )
+            .into_response();
+    }
+    (StatusCode::OK, "ready\n").into_response()
 }
 
 async fn on_get(State(shared): State<Arc<Shared>>, request: Request) -> Response {
