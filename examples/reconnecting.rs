@@ -60,12 +60,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
 
     let mut ticks = client.subscribe_ticks(500, None).await?;
+    let mut gaps = 0;
     while let Some(tick) = ticks.next().await {
-        match tick {
-            Ok(i) => println!("tick {i}; 2 + {i} = {}", client.add(2, i as i64).await?),
-            Err(gap) if gap.is_gap() => eprintln!("[{gap}]"),
-            Err(end) => return Err(end.into()),
+        let i = tick?;
+        if ticks.gaps() != gaps {
+            // Ticks cannot resume: made again, they start over.
+            gaps = ticks.gaps();
+            eprintln!("[subscription made again: ticks were missed]");
         }
+        println!("tick {i}; 2 + {i} = {}", client.add(2, i as i64).await?);
     }
     Ok(())
 }

@@ -602,7 +602,7 @@ async fn subscription(
             return;
         }
     };
-    let mut expected = 0;
+    let (mut expected, mut gaps) = (0, 0);
     loop {
         let next = tokio::time::timeout(Duration::from_secs(20), items.next()).await;
         match next {
@@ -623,16 +623,18 @@ async fn subscription(
             }
             Ok(Some(Ok(item))) => {
                 counts.items.fetch_add(1, Ordering::Relaxed);
+                if items.gaps() != gaps {
+                    // Made again after a reconnection: counting anew.
+                    counts
+                        .subscriptions_resubscribed
+                        .fetch_add(items.gaps() - gaps, Ordering::Relaxed);
+                    gaps = items.gaps();
+                    expected = 0;
+                }
                 if item != expected {
                     counts.items_out_of_order.fetch_add(1, Ordering::Relaxed);
                 }
                 expected = item + 1;
-            }
-            Ok(Some(Err(e))) if e.is_gap() => {
-                counts
-                    .subscriptions_resubscribed
-                    .fetch_add(1, Ordering::Relaxed);
-                expected = 0;
             }
             Ok(Some(Err(e))) => {
                 note(&e);

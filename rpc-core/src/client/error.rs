@@ -91,14 +91,6 @@ pub enum Error {
     /// reconnects (rather than hold them), or one that gave up.
     #[error("not connected ({0})")]
     Disconnected(String),
-    /// Not an end: a subscription of a reconnecting client was made again
-    /// on a new connection, and items the server sent meanwhile are lost.
-    /// The stream goes on after it (see [`Error::is_gap`]).
-    #[error("subscription re-established as `{id}` after a reconnection: items sent meanwhile were missed")]
-    Resubscribed {
-        /// The subscription's id on the new connection.
-        id: String,
-    },
     /// The connection ended because a message broke the transport's rules
     /// (on WebSocket: 1009 for a message over the size limit, 1002 for a
     /// protocol error), before the answer arrived.
@@ -153,12 +145,6 @@ impl Error {
             Error::Transport(e) | Error::Connect(e) => e.downcast_ref::<T>(),
             _ => None,
         }
-    }
-
-    /// Whether this is a gap in a subscription's stream
-    /// ([`Error::Resubscribed`]) rather than its end: the items go on after it.
-    pub fn is_gap(&self) -> bool {
-        matches!(self, Error::Resubscribed { .. })
     }
 
     /// The error object the server sent, if this is a JSON-RPC error.

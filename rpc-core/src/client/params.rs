@@ -28,6 +28,13 @@ pub struct ParamsBuilder {
     error: Option<serde_json::Error>,
     /// `out` is the whole params value already ([`object`](Self::object)).
     whole: bool,
+    /// Params pushed or left out so far.
+    slots: usize,
+    /// The place of the param named `since`, if there is one: where a
+    /// reconnecting client puts the last event id to resume a subscription.
+    since: Option<usize>,
+    /// Whether `since` was given a value.
+    since_given: bool,
 }
 
 impl ParamsBuilder {
@@ -39,6 +46,9 @@ impl ParamsBuilder {
             skipped: 0,
             error: None,
             whole: false,
+            slots: 0,
+            since: None,
+            since_given: false,
         }
     }
 
@@ -74,8 +84,29 @@ impl ParamsBuilder {
         builder
     }
 
+    /// Counts a param slot, noting the place of `since`.
+    fn slot(&mut self, name: &str) {
+        if name == "since" {
+            self.since = Some(self.slots);
+        }
+        self.slots += 1;
+    }
+
+    /// Where a reconnecting client puts the last event id: the param named
+    /// `since`, by name or position.
+    pub(crate) fn resume(&self) -> Option<Resume> {
+        let at = self.since?;
+        (!self.whole).then_some(Resume {
+            named: self.named,
+            at,
+            given: self.since_given,
+        })
+    }
+
     /// Adds a parameter.
     pub fn push<T: Serialize + ?Sized>(&mut self, name: &'static str, value: &T) {
+        self.slot(name);
+        self.since_given |= name == "since";
         if self.error.is_some() {
             return;
         }
@@ -110,8 +141,12 @@ impl ParamsBuilder {
     pub fn push_optional<T: Serialize>(&mut self, name: &'static str, value: &Option<T>) {
         match value {
             Some(v) => self.push(name, v),
-            None if self.named => {}
-            None => self.skipped += 1,
+            None => {
+                self.slot(name);
+                if !self.named {
+                    self.skipped += 1;
+                }
+            }
         }
     }
 
@@ -142,6 +177,42 @@ impl ParamsBuilder {
     }
 }
 
+/// Where a subscription's `since` param goes: a subscription call that
+/// has one can be made again from the last event id its stream saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Resume {
+    named: bool,
+    at: usize,
+    /// The first call gave `since` a value: made again as it was, it
+    /// resumes from there.
+    pub(crate) given: bool,
+}
+
+impl Resume {
+    /// `params` (as first sent) with `since` set to `event`.
+    pub(crate) fn apply(self, params: Option<&[u8]>, event: &str) -> Option<Vec<u8>> {
+        use serde_json::Value;
+        let mut value: Value = match params {
+            Some(params) => serde_json::from_slice(params).ok()?,
+            None if self.named => Value::Object(Default::default()),
+            None => Value::Array(Vec::new()),
+        };
+        match &mut value {
+            Value::Object(fields) if self.named => {
+                fields.insert("since".into(), Value::from(event));
+            }
+            Value::Array(values) if !self.named => {
+                if values.len() <= self.at {
+                    values.resize(self.at + 1, Value::Null);
+                }
+                values[self.at] = Value::from(event);
+            }
+            _ => return None,
+        }
+        serde_json::to_vec(&value).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +235,41 @@ mod tests {
         assert_eq!(built(true, fill).as_deref(), Some(r#"{"a":1,"c":"x"}"#));
         assert_eq!(built(false, |p| p.push_optional("a", &None::<i64>)), None);
         assert_eq!(built(true, |_| {}), None);
+    }
+
+    #[test]
+    fn since_is_found_by_name_and_set_in_place() {
+        let fill = |p: &mut ParamsBuilder| {
+            p.push("topic", &"news");
+            p.push_optional("since", &None::<String>);
+        };
+        for named in [false, true] {
+            let mut p = ParamsBuilder::new(named);
+            fill(&mut p);
+            let resume = p.resume().unwrap();
+            let sent = p.into_bytes().unwrap();
+            let again = resume.apply(sent.as_deref(), "7-3").unwrap();
+            let expected: &[u8] = if named {
+                br#"{"since":"7-3","topic":"news"}"#
+            } else {
+                br#"["news","7-3"]"#
+            };
+            assert_eq!(again, expected);
+        }
+        // A since given at first is replaced.
+        let mut p = ParamsBuilder::new(false);
+        p.push_optional("since", &Some("1-1"));
+        p.push("topic", &"news");
+        let resume = p.resume().unwrap();
+        let sent = p.into_bytes().unwrap();
+        assert_eq!(
+            resume.apply(sent.as_deref(), "1-9").unwrap(),
+            br#"["1-9","news"]"#
+        );
+        // No since, no resume.
+        let mut p = ParamsBuilder::new(false);
+        p.push("interval_ms", &10);
+        assert!(p.resume().is_none());
     }
 
     #[test]

@@ -76,6 +76,21 @@ pub struct SubscribeCall {
     pub notification: &'static str,
     /// The method that ends a subscription.
     pub unsubscribe: &'static str,
+    /// Where its `since` param goes, if it has one (a topic subscription
+    /// resumable from an event id).
+    pub(crate) resume: Option<super::params::Resume>,
+}
+
+impl SubscribeCall {
+    /// The call again, resuming after `event` when it has a `since` param:
+    /// `None` when it cannot resume.
+    pub(crate) fn resumed(&self, event: &str) -> Option<SubscribeCall> {
+        let params = self.resume?.apply(self.params.as_deref(), event)?;
+        Some(SubscribeCall {
+            params: Some(params),
+            ..self.clone()
+        })
+    }
 }
 
 /// A subscription's items, as the server pushes them: a stream of typed
@@ -83,21 +98,25 @@ pub struct SubscribeCall {
 /// ended with an error, such as -32004 when we did not keep up). Dropping
 /// it unsubscribes.
 ///
-/// Over a reconnecting client ([`reconnect`](crate::reconnect)), one
-/// `Err` is not an end: [`Error::Resubscribed`] marks a gap (the
-/// subscription was made again on a new connection; items sent meanwhile
-/// are lost) and items follow it. `?` or `try_next()` stop at it; to read
-/// on, match it with [`Error::is_gap`]:
+/// A gap is not an error: items the stream could not get (a resumed
+/// topic subscription whose `since` the server no longer holds, or a
+/// subscription a [reconnecting](crate::reconnect) client had to make
+/// again without a way to resume it) are counted in
+/// [`gaps`](SubscriptionStream::gaps), and the items after them follow.
+/// A reconnecting client resumes a subscription that has a `since` param
+/// (as topics do) from the last event id it saw: no gap then, unless the
+/// server says so.
 ///
 /// ```no_run
 /// # async fn demo(mut ticks: rpc_core::SubscriptionStream<u64>) -> Result<(), rpc_core::Error> {
 /// use futures_util::StreamExt;
-/// while let Some(item) = ticks.next().await {
-///     match item {
-///         Ok(tick) => println!("{tick}"),
-///         Err(gap) if gap.is_gap() => println!("some ticks were missed"),
-///         Err(end) => return Err(end),
+/// let mut missed = 0;
+/// while let Some(tick) = ticks.next().await {
+///     if ticks.gaps() != missed {
+///         missed = ticks.gaps();
+///         println!("some ticks were missed");
 ///     }
+///     println!("{}", tick?);
 /// }
 /// # Ok(()) }
 /// ```
@@ -147,9 +166,11 @@ impl<T> SubscriptionStream<T> {
         self.last_event.as_deref()
     }
 
-    /// How many times the server said items were missed (a resumed topic
-    /// subscription whose `since` was no longer retained). A gap is no
-    /// error: the stream goes on with the items that follow it.
+    /// How many times items were missed: the server said so (a resumed
+    /// topic subscription whose `since` was no longer retained), or a
+    /// reconnecting client made the subscription again without a way to
+    /// resume it. A gap is no error: the stream goes on with the items
+    /// that follow it.
     pub fn gaps(&self) -> u64 {
         self.gaps
     }
@@ -233,7 +254,10 @@ impl<T: DeserializeOwned> futures_util::Stream for SubscriptionStream<T> {
                 Poll::Pending
             }
             Poll::Ready(Some(Notice::Resubscribed(id))) => {
-                Poll::Ready(Some(Err(Error::Resubscribed { id })))
+                self.gaps += 1;
+                tracing::debug!(subscription = %self.id, new_id = %id, "made again after a reconnection: items were missed");
+                cx.waker().wake_by_ref();
+                Poll::Pending
             }
             Poll::Ready(Some(Notice::End(end))) => {
                 self.open = false;
@@ -272,11 +296,13 @@ impl Client {
         notification: &'static str,
         unsubscribe: &'static str,
     ) -> Result<SubscriptionStream<T>, Error> {
+        let resume = params.resume();
         let call = SubscribeCall {
             method: method.to_owned(),
             params: params.into_bytes()?,
             notification,
             unsubscribe,
+            resume,
         };
         // Without routes the call still goes out: the server's answer
         // (-32002, naming the method) says more than a local refusal.

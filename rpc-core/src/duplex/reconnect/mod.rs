@@ -17,8 +17,10 @@
 //!   except idempotent ones ([`Client::call_idempotent`](crate::client::Client::call_idempotent),
 //!   `#[rpc(idempotent)]`), which are sent again on the next connection;
 //! - subscriptions are made again on the next connection: each stream
-//!   yields [`Error::Resubscribed`] (a gap: items sent meanwhile are lost;
-//!   [`Error::is_gap`]) and goes on with the new subscription's items;
+//!   resumes after the last event id it got when it has a `since` param (a
+//!   topic's: nothing is missed, the server says when it cannot replay
+//!   all); any other counts a gap (`SubscriptionStream::gaps`: items sent
+//!   meanwhile are lost), and goes on with the new subscription's items;
 //! - the methods the client serves to the server (its [`MethodTable`](crate::server::MethodTable))
 //!   are served on every new connection, as the endpoint opens it.
 //!

@@ -1,6 +1,8 @@
 //! A reconnecting client's subscriptions: each user stream outlives the
 //! connections it is fed from; after a reconnection the subscription is
-//! made again, and the stream told of the gap.
+//! made again. One with a `since` param (a topic's) resumes after the last
+//! event id its stream got, and the server replays what was missed; any
+//! other is told of the gap.
 //!
 //! One forwarder task per subscription and connection moves the
 //! connection's notices to the user stream. The forwarder of a new
@@ -40,6 +42,18 @@ struct Record {
     generation: u64,
     /// The task moving that connection's notices to the stream.
     forwarder: Option<JoinHandle<()>>,
+    /// The event id of the last item handed to the stream.
+    last_event: LastEvent,
+}
+
+/// The event id of the last item a forwarder handed to its stream.
+type LastEvent = Arc<Mutex<Option<String>>>;
+
+fn read(last: &LastEvent) -> Option<String> {
+    match last.lock() {
+        Ok(last) => last.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
 }
 
 /// Every live subscription, by key.
@@ -157,15 +171,19 @@ pub(super) async fn open(shared: Arc<Shared>, call: SubscribeCall) -> Result<Ope
         let server_id: ServerId = Arc::new(Mutex::new(raw_id));
         let (stream, receiver) = mpsc::channel(BUFFER);
         let lagged = Arc::new(AtomicBool::new(false));
+        let last_event = LastEvent::default();
         {
             // The forwarder starts under the lock: it finds its record.
             let mut records = shared.subscriptions.lock();
             let forwarder = tokio::spawn(forward(
                 shared.clone(),
-                key,
-                generation,
-                inbox,
-                stream.clone(),
+                Feed {
+                    key,
+                    generation,
+                    inbox,
+                    stream: stream.clone(),
+                    last_event: last_event.clone(),
+                },
                 None,
             ));
             records.insert(
@@ -178,6 +196,7 @@ pub(super) async fn open(shared: Arc<Shared>, call: SubscribeCall) -> Result<Ope
                     route: route.clone(),
                     generation,
                     forwarder: Some(forwarder),
+                    last_event,
                 },
             );
         }
@@ -238,8 +257,22 @@ async fn resubscribe_one(
     generation: u64,
     key: u64,
 ) {
-    let call = match shared.subscriptions.lock().get(&key) {
-        Some(record) if record.generation < generation => record.call.clone(),
+    let (call, resumed) = match shared.subscriptions.lock().get(&key) {
+        Some(record) if record.generation < generation => {
+            // After the last event handed to the stream; the previous
+            // forwarder may hand over more before this one starts: those
+            // the replay repeats are skipped (see `forward`).
+            let last = read(&record.last_event);
+            match last.as_deref().and_then(|last| record.call.resumed(last)) {
+                Some(resumed) => (resumed, Resumed::After(last)),
+                // No item yet: as first made, from its own `since` if it
+                // had one.
+                None if last.is_none() && record.call.resume.is_some_and(|r| r.given) => {
+                    (record.call.clone(), Resumed::After(None))
+                }
+                None => (record.call.clone(), Resumed::No),
+            }
+        }
         _ => return,
     };
     let made = tokio::time::timeout(RESUBSCRIBE_TIMEOUT, subscribe_on(&connection, &call))
@@ -291,55 +324,123 @@ async fn resubscribe_one(
     if let Ok(mut id) = record.server_id.lock() {
         *id = raw_id;
     }
-    tracing::info!(target: "rpc::reconnect", method = &*call.method, id = &*route, "subscription made again");
+    tracing::info!(target: "rpc::reconnect", method = &*call.method, id = &*route, resumed = matches!(resumed, Resumed::After(_)), "subscription made again");
     let previous = record.forwarder.take();
     record.forwarder = Some(tokio::spawn(forward(
         shared.clone(),
-        key,
-        generation,
-        inbox,
-        record.stream.clone(),
-        Some((previous, Notice::Resubscribed(route))),
+        Feed {
+            key,
+            generation,
+            inbox,
+            stream: record.stream.clone(),
+            last_event: record.last_event.clone(),
+        },
+        Some(Handover {
+            previous,
+            route,
+            resumed,
+        }),
     )));
 }
 
-/// Moves the notices of subscription `key` on the connection of
-/// `generation` to its user stream, until the subscription or the
-/// connection ends, or the user goes. A forwarder after a reconnection
-/// first waits for the previous one to hand over what it had, then sends
-/// the gap notice.
-async fn forward(
-    shared: Arc<Shared>,
+/// How a subscription was made again.
+enum Resumed {
+    /// Resuming after this event id (`None`: from the call's own `since`):
+    /// the server replays what came after, no gap unless it says so.
+    After(Option<String>),
+    /// Afresh: what was sent meanwhile is missed.
+    No,
+}
+
+/// What one forwarder moves: a connection's notices of subscription `key`
+/// to its user stream.
+struct Feed {
     key: u64,
+    /// The connection's.
     generation: u64,
     inbox: Inbox,
     stream: mpsc::Sender<Notice>,
-    gap: Option<(Option<JoinHandle<()>>, Notice)>,
-) {
+    last_event: LastEvent,
+}
+
+/// What a forwarder after a reconnection takes over from the one before.
+struct Handover {
+    previous: Option<JoinHandle<()>>,
+    /// The subscription's route on the new connection.
+    route: String,
+    resumed: Resumed,
+}
+
+/// Moves the notices of a subscription on one connection to its user
+/// stream, until the subscription or the connection ends, or the user
+/// goes. A forwarder after a reconnection first waits for the previous one
+/// to hand over what it had; then, if the subscription was made afresh, it
+/// sends the gap notice; if it resumed, it skips the replayed items the
+/// previous forwarder already handed over (those after the event id it
+/// resumed from, up to the last one handed over).
+async fn forward(shared: Arc<Shared>, feed: Feed, handover: Option<Handover>) {
+    let Feed {
+        key,
+        generation,
+        inbox,
+        stream,
+        last_event,
+    } = feed;
     let Inbox {
         mut receiver,
         lagged,
     } = inbox;
-    if let Some((previous, notice)) = gap {
+    // Replayed items to skip, up to and including this event id.
+    let mut skip_through = None;
+    if let Some(Handover {
+        previous,
+        route,
+        resumed,
+    }) = handover
+    {
         if let Some(previous) = previous {
             let _ = previous.await;
         }
-        if stream.send(notice).await.is_err() {
-            return;
+        match resumed {
+            Resumed::After(from) => {
+                skip_through = read(&last_event).filter(|handed| from.as_ref() != Some(handed));
+            }
+            Resumed::No => {
+                if stream.send(Notice::Resubscribed(route)).await.is_err() {
+                    return;
+                }
+            }
         }
     }
     while let Some(notice) = receiver.recv().await {
-        if matches!(notice, Notice::End(_)) {
-            // An end from a connection the subscription has moved on from
-            // (made again already) is not the end of the stream.
-            if shared
-                .subscriptions
-                .remove_if_current(key, generation)
-                .is_some()
-            {
-                let _ = stream.send(notice).await;
+        match &notice {
+            Notice::End(_) => {
+                // An end from a connection the subscription has moved on
+                // from (made again already) is not the end of the stream.
+                if shared
+                    .subscriptions
+                    .remove_if_current(key, generation)
+                    .is_some()
+                {
+                    let _ = stream.send(notice).await;
+                }
+                return;
             }
-            return;
+            Notice::Event { event, .. } => {
+                if let Some(through) = &skip_through {
+                    if through == event {
+                        skip_through = None;
+                    }
+                    continue;
+                }
+                if let Ok(mut last) = last_event.lock() {
+                    *last = Some(event.clone());
+                }
+            }
+            // The server could not replay all: what follows is not what
+            // was handed over already.
+            Notice::Gap => skip_through = None,
+            Notice::Item(_) | Notice::Resubscribed(_) => {}
         }
         if stream.send(notice).await.is_err() {
             return;
