@@ -6,104 +6,14 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::broker::Broker;
 use common::calculator::Served;
-use common::free_port;
 use futures_util::StreamExt;
 use rpc::rpc;
 use tokio::sync::mpsc;
-
-/// A broker process, stopped when dropped.
-struct Broker {
-    kind: &'static str,
-    port: u16,
-    child: Option<Child>,
-}
-
-/// A program from the system's packages (Debian puts nats-server in /usr/sbin).
-fn program(name: &str) -> String {
-    for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin"] {
-        let path = format!("{dir}/{name}");
-        if std::path::Path::new(&path).exists() {
-            return path;
-        }
-    }
-    name.to_owned()
-}
-
-impl Broker {
-    fn new(kind: &'static str) -> Broker {
-        Broker {
-            kind,
-            port: free_port(),
-            child: None,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("{}://127.0.0.1:{}", self.kind, self.port)
-    }
-
-    fn start(&mut self) {
-        let port = self.port.to_string();
-        let mut command = match self.kind {
-            "redis" => {
-                let mut c = Command::new(program("redis-server"));
-                c.args([
-                    "--port",
-                    &port,
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ]);
-                c
-            }
-            _ => {
-                let mut c = Command::new(program("nats-server"));
-                c.args(["-a", "127.0.0.1", "-p", &port]);
-                c
-            }
-        };
-        let child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "starting the {} broker (tests/peers/install.sh installs it): {e}",
-                    self.kind
-                )
-            });
-        self.child = Some(child);
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "the {} broker did not start",
-                self.kind
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 async fn calculator(backplane: &str) -> Served {
     let backplane = backplane.to_owned();

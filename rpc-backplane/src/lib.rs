@@ -17,9 +17,20 @@
 //! reached in the background, again after every loss, with back-off; while
 //! it is unreachable each instance serves its own clients, messages
 //! published meanwhile reach only local clients (they are not replayed),
-//! and failures are logged (target `rpc::backplane`).
+//! readiness ([`Backplane::readiness`]) says why, and failures are logged
+//! (target `rpc::backplane`).
+//!
+//! Both keep a [log](rpc_core::backplane::TopicLog) of topic messages in
+//! the broker (Redis Streams, NATS JetStream), which gives every message
+//! its event id: each instance follows the log, so all hand out the same
+//! ids in the same order, and a subscriber that resumes on any instance
+//! is replayed what it missed, as far as the log retains it
+//! ([`Retention`]). Broadcasts are not logged.
 
 use rpc_core::backplane::Backplane;
+/// How much of each topic the brokers' logs retain
+/// ([`RedisBroker::with_retention`], [`NatsBroker::with_retention`]).
+pub use rpc_core::subscription::Retention;
 
 #[cfg(feature = "nats")]
 mod nats;
@@ -46,6 +57,20 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+}
+
+/// `url` with any `user:password@` replaced by `***@`: what logs and
+/// readiness show of it.
+#[cfg(any(feature = "redis", feature = "nats"))]
+pub(crate) fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
 }
 
 /// What `connect` takes in this build.
@@ -78,4 +103,18 @@ pub async fn connect(url: &str) -> Result<Backplane, Error> {
 pub(crate) fn backoff() -> rpc_core::backoff::Backoff {
     use std::time::Duration;
     rpc_core::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(5), 0.5)
+}
+
+#[cfg(all(test, any(feature = "redis", feature = "nats")))]
+mod tests {
+    #[test]
+    fn credentials_in_a_url_are_never_shown() {
+        assert_eq!(
+            super::redacted("redis://:s3cret@cache:6379/0"),
+            "redis://***@cache:6379/0"
+        );
+        assert_eq!(super::redacted("nats://ann:pw@a:4222"), "nats://***@a:4222");
+        assert_eq!(super::redacted("redis://cache:6379"), "redis://cache:6379");
+        assert_eq!(super::redacted("redis://h/x@y"), "redis://h/x@y");
+    }
 }

@@ -298,5 +298,6 @@ pub(crate) fn resident() -> usize {
     pages * 4096
 }
 
+pub(crate) mod broker;
 pub(crate) mod calculator;
 pub(crate) mod duplex;
