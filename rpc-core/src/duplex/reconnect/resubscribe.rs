@@ -257,18 +257,27 @@ async fn resubscribe_one(
     generation: u64,
     key: u64,
 ) {
+    // A subscription that can resume stops taking what its old connection
+    // delivered but did not hand over yet: the server replays it.
+    let stopped = match shared.subscriptions.lock().get_mut(&key) {
+        Some(record) if record.generation < generation && record.call.resume.is_some() => {
+            record.forwarder.take().inspect(JoinHandle::abort)
+        }
+        _ => None,
+    };
+    if let Some(stopped) = stopped {
+        let _ = stopped.await;
+    }
     let (call, resumed) = match shared.subscriptions.lock().get(&key) {
         Some(record) if record.generation < generation => {
-            // After the last event handed to the stream; the previous
-            // forwarder may hand over more before this one starts: those
-            // the replay repeats are skipped (see `forward`).
+            // After the last event handed to the stream.
             let last = read(&record.last_event);
             match last.as_deref().and_then(|last| record.call.resumed(last)) {
-                Some(resumed) => (resumed, Resumed::After(last)),
+                Some(resumed) => (resumed, Resumed::After),
                 // No item yet: as first made, from its own `since` if it
                 // had one.
                 None if last.is_none() && record.call.resume.is_some_and(|r| r.given) => {
-                    (record.call.clone(), Resumed::After(None))
+                    (record.call.clone(), Resumed::After)
                 }
                 None => (record.call.clone(), Resumed::No),
             }
@@ -324,7 +333,7 @@ async fn resubscribe_one(
     if let Ok(mut id) = record.server_id.lock() {
         *id = raw_id;
     }
-    tracing::info!(target: "rpc::reconnect", method = &*call.method, id = &*route, resumed = matches!(resumed, Resumed::After(_)), "subscription made again");
+    tracing::info!(target: "rpc::reconnect", method = &*call.method, id = &*route, resumed = matches!(resumed, Resumed::After), "subscription made again");
     let previous = record.forwarder.take();
     record.forwarder = Some(tokio::spawn(forward(
         shared.clone(),
@@ -345,9 +354,10 @@ async fn resubscribe_one(
 
 /// How a subscription was made again.
 enum Resumed {
-    /// Resuming after this event id (`None`: from the call's own `since`):
-    /// the server replays what came after, no gap unless it says so.
-    After(Option<String>),
+    /// Resuming after the last event id handed to the stream (or from the
+    /// call's own `since`): the server replays what came after, no gap
+    /// unless it says so.
+    After,
     /// Afresh: what was sent meanwhile is missed.
     No,
 }
@@ -374,10 +384,9 @@ struct Handover {
 /// Moves the notices of a subscription on one connection to its user
 /// stream, until the subscription or the connection ends, or the user
 /// goes. A forwarder after a reconnection first waits for the previous one
-/// to hand over what it had; then, if the subscription was made afresh, it
-/// sends the gap notice; if it resumed, it skips the replayed items the
-/// previous forwarder already handed over (those after the event id it
-/// resumed from, up to the last one handed over).
+/// to hand over what it had (a resumed subscription's was stopped: the
+/// replay brings what it had not handed over); then, if the subscription
+/// was made afresh, it sends the gap notice.
 async fn forward(shared: Arc<Shared>, feed: Feed, handover: Option<Handover>) {
     let Feed {
         key,
@@ -390,8 +399,6 @@ async fn forward(shared: Arc<Shared>, feed: Feed, handover: Option<Handover>) {
         mut receiver,
         lagged,
     } = inbox;
-    // Replayed items to skip, up to and including this event id.
-    let mut skip_through = None;
     if let Some(Handover {
         previous,
         route,
@@ -401,49 +408,37 @@ async fn forward(shared: Arc<Shared>, feed: Feed, handover: Option<Handover>) {
         if let Some(previous) = previous {
             let _ = previous.await;
         }
-        match resumed {
-            Resumed::After(from) => {
-                skip_through = read(&last_event).filter(|handed| from.as_ref() != Some(handed));
-            }
-            Resumed::No => {
-                if stream.send(Notice::Resubscribed(route)).await.is_err() {
-                    return;
-                }
-            }
+        if matches!(resumed, Resumed::No) && stream.send(Notice::Resubscribed(route)).await.is_err()
+        {
+            return;
         }
     }
     while let Some(notice) = receiver.recv().await {
-        match &notice {
-            Notice::End(_) => {
-                // An end from a connection the subscription has moved on
-                // from (made again already) is not the end of the stream.
-                if shared
-                    .subscriptions
-                    .remove_if_current(key, generation)
-                    .is_some()
-                {
-                    let _ = stream.send(notice).await;
-                }
-                return;
+        if matches!(notice, Notice::End(_)) {
+            // An end from a connection the subscription has moved on from
+            // (made again already) is not the end of the stream.
+            if shared
+                .subscriptions
+                .remove_if_current(key, generation)
+                .is_some()
+            {
+                let _ = stream.send(notice).await;
             }
-            Notice::Event { event, .. } => {
-                if let Some(through) = &skip_through {
-                    if through == event {
-                        skip_through = None;
-                    }
-                    continue;
-                }
-                if let Ok(mut last) = last_event.lock() {
-                    *last = Some(event.clone());
-                }
-            }
-            // The server could not replay all: what follows is not what
-            // was handed over already.
-            Notice::Gap => skip_through = None,
-            Notice::Item(_) | Notice::Resubscribed(_) => {}
+            return;
         }
+        let event = match &notice {
+            Notice::Event { event, .. } => Some(event.clone()),
+            _ => None,
+        };
+        // Stopped while waiting here (the subscription resumes elsewhere),
+        // the notice is not sent, and the last event stays the one before.
         if stream.send(notice).await.is_err() {
             return;
+        }
+        if let Some(event) = event {
+            if let Ok(mut last) = last_event.lock() {
+                *last = Some(event);
+            }
         }
     }
     if lagged.load(Ordering::Relaxed) {
