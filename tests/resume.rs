@@ -329,6 +329,40 @@ async fn an_id_no_longer_held_gets_a_gap(kind: &'static str) {
     assert_eq!(resumed.gaps(), 0, "{kind}");
 }
 
+async fn the_log_keeps_within_its_byte_budget(kind: &'static str) {
+    let mut broker = Broker::new(kind);
+    broker.start();
+    // Room for about ten of these messages, whatever their number or age.
+    let budget = Retention {
+        messages: 1000,
+        age: Duration::from_secs(3600),
+        bytes: 20_000,
+    };
+    let a = instance(&broker, budget).await;
+    let (_client, mut on_a) = a.subscribe("big", None).await;
+    const TOTAL: u64 = 50;
+    for n in 0..TOTAL {
+        a.topics
+            .publish("big", &json!({"n": n, "pad": "x".repeat(2000)}));
+        assert_eq!(next(&mut on_a).await.0["n"], json!(n), "{kind}");
+    }
+    // All it holds, from an instance that holds none.
+    let c = instance(&broker, budget).await;
+    let (_client, mut all) = c.subscribe("big", Some("no-such-event")).await;
+    let mut kept = Vec::new();
+    while kept.last() != Some(&(TOTAL - 1)) {
+        kept.push(next(&mut all).await.0["n"].as_u64().expect("an item"));
+    }
+    assert_eq!(all.gaps(), 1, "{kind}");
+    let oldest = kept[0];
+    assert_eq!(kept, (oldest..TOTAL).collect::<Vec<_>>(), "{kind}");
+    assert!(
+        (1..=12).contains(&kept.len()),
+        "{kind}: {} messages of 2 KB kept in 20 KB",
+        kept.len()
+    );
+}
+
 async fn an_instance_serves_its_own_subscribers_while_the_broker_is_down(kind: &'static str) {
     let mut broker = Broker::new(kind);
     broker.start();
@@ -397,6 +431,16 @@ async fn redis_an_id_no_longer_held_gets_a_gap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_an_id_no_longer_held_gets_a_gap() {
     an_id_no_longer_held_gets_a_gap("nats").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_the_log_keeps_within_its_byte_budget() {
+    the_log_keeps_within_its_byte_budget("redis").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_the_log_keeps_within_its_byte_budget() {
+    the_log_keeps_within_its_byte_budget("nats").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

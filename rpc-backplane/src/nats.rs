@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer, stream};
 use bytes::Bytes;
@@ -37,6 +37,8 @@ const BLOCK: Duration = Duration::from_secs(1);
 const PAGE: usize = 512;
 /// Appends whose acknowledgements are awaited at once.
 const IN_FLIGHT: usize = 256;
+/// A set-up that lasted this long resets the back-off.
+const HEALTHY: Duration = Duration::from_secs(10);
 /// A consumer of ours that nobody pulls from for this long is removed by
 /// the server (one left behind by a lost connection).
 const IDLE_CONSUMER: Duration = Duration::from_secs(60);
@@ -361,11 +363,17 @@ impl TopicLog for NatsLog {
 
     fn read(&self, topic: &str, after: Option<&str>) -> BoxFuture<'static, Result<Read, String>> {
         let url = self.state.url.clone();
-        let set_up = self.state.status.lock().is_ok_and(|s| s.stream.is_ok());
-        if !self.connected() || !set_up {
-            return Box::pin(std::future::ready(Err(format!(
-                "NATS at {url} unreachable"
-            ))));
+        let stream = match self.state.status.lock() {
+            Ok(status) => status.stream.clone(),
+            Err(_) => Err("the broker's state is poisoned".to_owned()),
+        };
+        let unavailable = match stream {
+            _ if !self.connected() => Some(format!("NATS at {url} unreachable")),
+            Err(why) => Some(why),
+            Ok(()) => None,
+        };
+        if let Some(why) = unavailable {
+            return Box::pin(std::future::ready(Err(why)));
         }
         let (jetstream, state) = (self.jetstream.clone(), self.state.clone());
         let (subject, after) = (subject(topic), after.map(str::to_owned));
@@ -410,9 +418,12 @@ async fn append_in_order(
 
 /// What made the keeper start over.
 enum Outcome {
-    /// The connection was lost, or the follower failed: why.
-    Lost(String),
-    /// A first follower, or new limits: set up again at once.
+    /// The connection was lost (the client says so itself).
+    Disconnected,
+    /// Setting up or following failed: why.
+    Failed(String),
+    /// A first follower, new limits, or a new connection: set up again at
+    /// once.
     Changed,
 }
 
@@ -440,24 +451,35 @@ async fn keep(
             }
         }
         connection.borrow_and_update();
+        let started = Instant::now();
         let outcome = tokio::select! {
             () = stop.cancelled() => return,
-            _ = connection.changed() => Outcome::Lost("the connection was lost".to_owned()),
+            _ = connection.changed() => match *connection.borrow_and_update() {
+                true => Outcome::Changed,
+                false => Outcome::Disconnected,
+            },
             () = state.changed.notified() => Outcome::Changed,
             outcome = keep_connection(&jetstream, &state, &mut last) => outcome,
         };
-        match outcome {
+        let reason = match outcome {
             Outcome::Changed => continue,
-            Outcome::Lost(reason) => {
-                state.set_stream(Err(format!("NATS at {}: {reason}", state.url)));
-                state.set_follower(Err(format!(
-                    "NATS at {}: not following the stream: {reason}",
-                    state.url
-                )));
+            Outcome::Disconnected => "the connection was lost".to_owned(),
+            Outcome::Failed(reason) => {
                 if attempt % 10 == 0 {
                     tracing::warn!(target: "rpc::backplane", url = state.url.as_str(), reason = reason.as_str(), "the topic log on NATS is not available; retrying");
                 }
+                reason
             }
+        };
+        state.set_stream(Err(format!("NATS at {}: {reason}", state.url)));
+        state.set_follower(Err(format!(
+            "NATS at {}: not following the stream: {reason}",
+            state.url
+        )));
+        // A set-up that did not last is not made again at once.
+        if started.elapsed() >= HEALTHY {
+            attempt = 0;
+            waits.reset();
         }
         tokio::select! {
             () = stop.cancelled() => return,
@@ -478,9 +500,9 @@ async fn keep_connection(
     let (stream, info) = match tokio::time::timeout(WAIT, set_up(jetstream, &retention)).await {
         Ok(Ok(set_up)) => set_up,
         Ok(Err(error)) => {
-            return Outcome::Lost(format!("cannot set up the stream {STREAM}: {error}"))
+            return Outcome::Failed(format!("cannot set up the stream {STREAM}: {error}"))
         }
-        Err(_) => return Outcome::Lost(format!("no answer setting up the stream {STREAM}")),
+        Err(_) => return Outcome::Failed(format!("no answer setting up the stream {STREAM}")),
     };
     let epoch = u64::try_from(info.created.unix_timestamp_nanos()).unwrap_or(0);
     let known = state.epoch.swap(epoch, Ordering::AcqRel);
@@ -500,7 +522,7 @@ async fn keep_connection(
         None => info.state.last_sequence + 1,
     };
     *last = Some(start - 1);
-    Outcome::Lost(follow(&stream, state, start, last).await)
+    Outcome::Failed(follow(&stream, state, start, last).await)
 }
 
 /// The stream, created with `retention` or given it; and what it holds.

@@ -51,6 +51,9 @@ const LOG_CAP: usize = 100_000;
 /// Appends to a stream between two trims of it (fewer for a smaller
 /// `Retention::messages`): what a trim costs is spread over them.
 const TRIM_EVERY: usize = 64;
+/// How long a topic's stream outlives its last append, at least (longer
+/// when [`Retention::age`] is).
+const IDLE_TOPIC: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long one `XREAD` of the follower waits for news.
 const BLOCK: Duration = Duration::from_secs(1);
 /// Most entries read in one round trip (following and replaying).
@@ -69,9 +72,13 @@ const APPEND: &str = include_str!("redis/append.lua");
 /// keeps at least its last [`Retention::messages`] or every message younger
 /// than [`Retention::age`], whichever is more (checked every 64 appends or
 /// so, so a little more is held between two checks), and each stream is cut
-/// to about [`Retention::bytes`] as Redis counts its memory (per topic, not
-/// across topics). A third connection follows the log; after a loss it goes
-/// on from the last entry it handed over.
+/// to about [`Retention::bytes`] as Redis estimates its memory (per topic,
+/// not across topics; the log too); a topic nobody publishes to for a day (or for `age`, if
+/// longer) is forgotten, so that topics used once do not pile up in Redis.
+/// A third connection follows the log; after a loss it goes on from the
+/// last entry it handed over (as far as the log, about 100 000 entries,
+/// still holds it). Messages are appended at most once: those on their way
+/// when the connection is lost may be lost.
 pub struct RedisBroker {
     outgoing: mpsc::Sender<Outgoing>,
     shared: Arc<Shared>,
@@ -435,6 +442,7 @@ fn append(
     retention: &Retention,
 ) {
     let every = TRIM_EVERY.min(retention.messages).max(1);
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     pipeline
         .cmd("EVALSHA")
         .arg(script)
@@ -445,9 +453,10 @@ fn append(
         .arg(message)
         .arg(LOG_CAP)
         .arg(retention.messages)
-        .arg(u64::try_from(retention.age.as_millis()).unwrap_or(u64::MAX))
+        .arg(ms(retention.age))
         .arg(retention.bytes)
         .arg(every)
+        .arg(ms(retention.age.max(IDLE_TOPIC)))
         .ignore();
 }
 
