@@ -18,8 +18,10 @@
 //! document's `paramStructure` says; dotted names become nested objects
 //! (`client.math.multiply(6, 7)`); notifications resolve once sent;
 //! subscriptions (`x-subscription`) resolve to an `AsyncIterable` of items
-//! with `unsubscribe()`. No runtime dependency: the `fetch` and `WebSocket`
-//! globals. A schema construct TypeScript cannot express becomes `unknown`,
+//! with `unsubscribe()`, `lastEvent` and `gaps` (see
+//! [Subscriptions](#subscriptions)), over `ws(s)://` and, as server-sent
+//! events, over `http(s)://`. No runtime dependency: the `fetch` and
+//! `WebSocket` globals. A schema construct TypeScript cannot express becomes `unknown`,
 //! with a comment. It compiles with TypeScript 7 and TypeScript 5 under
 //! `tsc --strict --target es2022 --module nodenext --moduleResolution nodenext
 //! --skipLibCheck --lib es2022,dom` (and targets down to es2017).
@@ -51,6 +53,40 @@
 //! strings (and plain numbers there) into bigints; any marked literal left
 //! becomes a `number`. Texts without a run of 16 digits skip all this.
 //!
+//! # Subscriptions
+//!
+//! Over `ws(s)://` a subscription lives on the client's WebSocket. Over
+//! `http(s)://` each is an event stream of its own: its call POSTed with
+//! `Accept: text/event-stream`, the answer as the first event, then every
+//! notification as a WebSocket would carry it, until the end notice.
+//! `unsubscribe()` (or leaving a `for await` loop) aborts that request, and
+//! the server unsubscribes when the stream closes. The stream is read as the
+//! HTML standard says (`data:` lines joined by `\n`, `id:`, comments, CRLF,
+//! LF or CR line ends, chunks and UTF-8 characters split anywhere) with
+//! `fetch`'s streaming body, which node 20+ and browsers have.
+//!
+//! The public `Subscription<T>` adds to the items:
+//!
+//! - `lastEvent`: the event id of the last item read, when the server sends
+//!   one beside it (a topic's items carry `"event"`), as the Rust client's
+//!   `SubscriptionStream::last_event()`;
+//! - `gaps`: how many times items were missed, up to the last item read:
+//!   the server said so (`"gap": true`, for a `since` it no longer holds), or
+//!   a reconnection had to make the subscription again with no event id to
+//!   resume from (as `SubscriptionStream::gaps()`). A gap is no error: the
+//!   items after it follow, so a reader that compares `gaps` after each item
+//!   knows where one was.
+//!
+//! Resuming: a subscription method with a parameter named `since` (the
+//! generated method passes its position to the runtime) resumes after an
+//! event id. When a reconnection makes such a subscription again, its
+//! `since` is the event id of the last item received (or, if none came, the
+//! `since` it was first given), so that the server replays what was
+//! published meanwhile and nothing is lost or repeated; over `http(s)://`
+//! the request also carries `Last-Event-ID` (the last `id:` of the stream),
+//! as a browser's `EventSource` sends. A subscription that cannot resume
+//! starts anew and counts a gap.
+//!
 //! # Credentials, reconnection, error codes
 //!
 //! - `token`: over HTTP, the header `Authorization: Bearer TOKEN`; over
@@ -59,15 +95,21 @@
 //!   reads as the same credentials. A token that is no valid subprotocol
 //!   (letters, digits, ``!#$%&'*+-.^_`|~``) is refused at `new Client`.
 //! - `reconnect` (`true`, or `{ initialDelayMs?, maxDelayMs?, maxAttempts? }`,
-//!   defaults 100 ms, 30 s, no limit): when a WebSocket drops (not by
-//!   `close()`), calls in flight reject with an `Error` saying the
-//!   connection was lost (the server may or may not have run them); the
-//!   client reconnects in the background, waiting between attempts (doubling,
-//!   capped, each wait between half and all of it), and re-issues every
-//!   subscription still being read with its original parameters (a new `id`;
-//!   items sent while it was down are lost; a refusal ends it with that
-//!   `RpcError`). Calls made meanwhile wait for the connection within their
-//!   timeout. Without it, a drop ends every subscription with an error.
+//!   defaults 100 ms, 30 s, no limit): over `ws(s)://`, off unless given:
+//!   when a WebSocket drops (not by `close()`), calls in flight reject with
+//!   an `Error` saying the connection was lost (the server may or may not
+//!   have run them); the client reconnects in the background, waiting
+//!   between attempts (doubling, capped, each wait between half and all of
+//!   it), and makes every subscription still being read again (a new `id`),
+//!   resuming those that can (see [Subscriptions](#subscriptions)); a
+//!   refusal ends it with that `RpcError`. Calls made meanwhile wait for the
+//!   connection within their timeout. Without it, a drop ends every
+//!   subscription with an error. Over `http(s)://`, on unless `false`: an
+//!   event stream that drops before its end (a network failure, a restart, a
+//!   server draining: 503, -32099) is made again with the same back-off; an
+//!   error answer other than -32099 or -32005, or a 4xx status, ends it with
+//!   that error. With `false`, a drop ends the subscription with an error.
+//!   `close()` ends a client's event streams too.
 //! - `ErrorCode`: `PARSE_ERROR` (-32700) to `INTERNAL_ERROR` (-32603), then
 //!   `UNAUTHORIZED` (-32001), `DUPLEX_REQUIRED` (-32002),
 //!   `SUBSCRIPTION_LAGGED` (-32004), `OVERLOADED` (-32005),

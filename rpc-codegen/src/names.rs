@@ -132,6 +132,10 @@ pub(crate) const MODULE_TYPES: &[&str] = &[
     "TypeError",
     "Math",
     "Infinity",
+    "AbortController",
+    "TextDecoder",
+    "Uint8Array",
+    "ReadableStreamDefaultReader",
     // The module's own.
     "Client",
     "Batch",
@@ -151,6 +155,12 @@ pub(crate) const MODULE_TYPES: &[&str] = &[
     "Waiter",
     "OpenSocket",
     "Inexact",
+    "Entry",
+    "StreamEvent",
+    "EventStreamDecoder",
+    "EventReader",
+    "Refusal",
+    "EventStream",
 ];
 
 /// The runtime's function that makes positional params.

@@ -66,19 +66,29 @@ export interface ClientOptions {
    */
   token?: string;
   /**
-   * WebSocket only: when the connection drops (not by `close()`), reconnect in the
-   * background, waiting between attempts (exponential back-off with jitter, capped), and
-   * re-issue every subscription still being read, with its original parameters: the
-   * server gives it a new `id`, and items sent while the connection was down are lost.
-   * Calls in flight when it drops reject with an `Error` saying the connection was lost
-   * (the server may or may not have run them); calls made while it is down wait for the
-   * next connection within their timeout. `true` for the defaults. Without it, a dropped
-   * connection ends every subscription with an error, and the next call connects anew.
+   * How a client gets over a lost connection (`true`: the defaults of `ReconnectOptions`).
+   *
+   * Over `ws(s)://`, off unless given: when the WebSocket drops (not by `close()`), the
+   * client reconnects in the background, waiting between attempts (exponential back-off with
+   * jitter, capped), and makes every subscription still being read again: the server gives it
+   * a new `id`. One with a `since` parameter (a topic's) resumes after the event id of the last
+   * item it received, so that no item is lost or repeated; any other starts anew, and the items
+   * sent meanwhile are lost (`Subscription.gaps` counts it). Calls in flight when it drops
+   * reject with an `Error` saying the connection was lost (the server may or may not have run
+   * them); calls made while it is down wait for the next connection within their timeout.
+   * Without it, a dropped connection ends every subscription with an error, and the next call
+   * connects anew.
+   *
+   * Over `http(s)://`, on unless `false`: a subscription is an event stream (server-sent
+   * events); when it drops before its end (a network failure, a restart, a server draining),
+   * it is made again with the same back-off, with `Last-Event-ID` (and its `since`, if it has
+   * one) set to the last event id it received, as a browser's `EventSource` does. With
+   * `false`, a drop ends it with an error.
    */
   reconnect?: boolean | ReconnectOptions;
 }
 
-/** How a WebSocket client reconnects (`ClientOptions.reconnect`). */
+/** How a client reconnects (`ClientOptions.reconnect`). */
 export interface ReconnectOptions {
   /** The wait before the first attempt, in milliseconds (default 100); it doubles after each failure. */
   initialDelayMs?: number;
@@ -134,10 +144,41 @@ export type BatchResults<T extends readonly BatchCall<unknown>[]> = {
   -readonly [K in keyof T]: T[K] extends BatchCall<infer R> ? R | RpcError : never;
 };
 
-/** A subscription's items as they come; `unsubscribe()` ends it. */
+/**
+ * A subscription's items as they come; `unsubscribe()` (or leaving a `for await` loop) ends it.
+ * Over `ws(s)://` it lives on the WebSocket; over `http(s)://` it is an event stream of its own
+ * (server-sent events).
+ *
+ * Items may carry an event id (a topic's do): `lastEvent` is the last one read, which a new
+ * subscription can resume after (`since`). A gap, items that were missed, is no error: it is
+ * counted in `gaps` and the items after it follow.
+ *
+ * ```ts
+ * const news = await client.subscribe_topic("news"); // a topic of the calculator example
+ * let missed = 0;
+ * for await (const message of news) {
+ *   if (news.gaps !== missed) {
+ *     missed = news.gaps;
+ *     console.log("some messages were missed before this one");
+ *   }
+ *   console.log(news.lastEvent, message);
+ * }
+ * ```
+ */
 export interface Subscription<T> extends AsyncIterable<T> {
-  /** The id the server gave it (a new one after a reconnection re-issued it). */
+  /** The id the server gave it (a new one after a reconnection made it again). */
   readonly id: string;
+  /**
+   * The event id of the last item read, if the server sent one with it (`"event"` beside
+   * `"result"`, as a topic's items have): where a reconnection resumes from.
+   */
+  readonly lastEvent: string | undefined;
+  /**
+   * How many times items were missed, up to the last item read: the server said so (a
+   * `since` it no longer holds: `"gap": true`), or a reconnection had to make the subscription
+   * again with no event id to resume from.
+   */
+  readonly gaps: number;
   /** Ends it; whether the server still had it. */
   unsubscribe(): Promise<boolean>;
 }
@@ -344,25 +385,95 @@ function settle(answer: Answer | undefined): unknown {
   return answer.result;
 }
 
+/** An item with its event id, if it came with one; `undefined` marks a gap. */
+type Entry<T> = { item: T; event: string | undefined } | undefined;
+
 /** Items of one subscription, queued until read. */
 class Items<T> implements Subscription<T> {
-  private readonly queue: T[] = [];
+  id = "";
+  lastEvent: string | undefined;
+  gaps = 0;
+  /** The event id of the last item received (read or queued): where a new call resumes. */
+  received: string | undefined;
+  private readonly queue: Array<Entry<T>> = [];
   private readonly waiting: Array<{ resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void }> = [];
   private ended: { error?: unknown } | undefined;
   constructor(
-    public id: string,
-    private readonly connection: Connection,
     /** The call that made it, to make it again after a reconnection. */
     readonly call: Wire,
     readonly unsubscribeMethod: string,
+    /** The position of its parameter `since`, which resumes it after an event id. */
+    private readonly since: number | undefined,
+    /** Ends it on its carrier; whether the server still had it. */
+    private readonly stop: (items: Items<T>) => Promise<boolean>,
   ) {}
   get isEnded(): boolean {
     return this.ended !== undefined;
   }
-  push(item: T): void {
+  /**
+   * The call to make it again, and whether that resumes it: with `since` set to the last
+   * event id received, or as first made if it gave a `since` and nothing came since.
+   */
+  again(): { call: Wire; resumes: boolean } {
+    const at = this.since;
+    const params = this.call.params;
+    if (at === undefined) return { call: this.call, resumes: false };
+    if (this.received === undefined) {
+      const given = Array.isArray(params) ? params[at] : params?.since;
+      return { call: this.call, resumes: given !== undefined && given !== null };
+    }
+    let resumed: Wire["params"];
+    if (params !== undefined && !Array.isArray(params)) {
+      resumed = { ...params, since: this.received };
+    } else {
+      const list = [...(params ?? [])];
+      while (list.length < at) list.push(null);
+      list[at] = this.received;
+      resumed = list;
+    }
+    return { call: { ...this.call, params: resumed }, resumes: true };
+  }
+  /**
+   * Takes a notice of this subscription (big literals still marked): an item, a gap or the
+   * end; whether it was the end.
+   */
+  take(notice: Record<string, unknown>, marker: string | undefined, named: ReadonlyMap<string, Places>): boolean {
+    if ("result" in notice) {
+      let item: unknown;
+      try {
+        item = exact(notice.result, this.call.places, marker, named);
+      } catch (error) {
+        if (!(error instanceof Inexact)) throw error;
+        this.end(new RpcError(-32603, error.message, error.literal));
+        return true;
+      }
+      this.push(inexact(item, marker) as T, typeof notice.event === "string" ? notice.event : undefined);
+    } else if (notice.gap === true) {
+      this.gap();
+    } else if ("error" in notice) {
+      const e = inexact(notice.error, marker) as Answer["error"] | null;
+      this.end(e ? new RpcError(e.code, e.message, e.data) : undefined);
+      return true;
+    }
+    return false;
+  }
+  push(item: T, event: string | undefined): void {
+    if (this.ended) return;
+    if (event !== undefined) this.received = event;
     const next = this.waiting.shift();
-    if (next) next.resolve({ value: item, done: false });
-    else this.queue.push(item);
+    if (next) {
+      if (event !== undefined) this.lastEvent = event;
+      next.resolve({ value: item, done: false });
+    } else {
+      this.queue.push({ item, event });
+    }
+  }
+  /** Items were missed here. */
+  gap(): void {
+    if (this.ended) return;
+    // Counted when read up to: before the next item.
+    if (this.waiting.length > 0) this.gaps++;
+    else this.queue.push(undefined);
   }
   end(error?: unknown): void {
     if (this.ended) return;
@@ -372,17 +483,21 @@ class Items<T> implements Subscription<T> {
       else next.reject(error);
     }
   }
-  async unsubscribe(): Promise<boolean> {
-    const live = this.connection.forget(this as Items<unknown>);
-    this.end();
-    // Over a connection that is gone, the server has forgotten it already.
-    if (!live || !this.connection.isOpen()) return false;
-    return (await this.connection.request(__rpcWire(this.unsubscribeMethod, [this.id]))) as boolean;
+  unsubscribe(): Promise<boolean> {
+    return this.stop(this);
   }
   [Symbol.asyncIterator](): AsyncIterator<T> {
     return {
       next: (): Promise<IteratorResult<T>> => {
-        if (this.queue.length > 0) return Promise.resolve({ value: this.queue.shift() as T, done: false });
+        while (this.queue.length > 0) {
+          const entry = this.queue.shift();
+          if (entry === undefined) {
+            this.gaps++;
+            continue;
+          }
+          if (entry.event !== undefined) this.lastEvent = entry.event;
+          return Promise.resolve({ value: entry.item, done: false });
+        }
         if (this.ended) {
           const error = this.ended.error;
           this.ended = { error: undefined };
@@ -427,15 +542,19 @@ class Connection {
   private readonly waitingForSocket: Array<() => void> = [];
   /** Bumped by `close()`: a reconnection of an older count stops. */
   private closes = 0;
+  /** Subscriptions over HTTP, each an event stream, until they end. */
+  private readonly streams = new Set<EventStream>();
   readonly duplex: boolean;
-  private readonly timeoutMs: number;
+  readonly timeoutMs: number;
   private readonly reconnect: Required<ReconnectOptions> | undefined;
+  /** How event streams are made again (`reconnect` over HTTP: on unless `false`). */
+  readonly streamReconnect: Required<ReconnectOptions> | undefined;
 
   constructor(
     readonly url: string,
     readonly options: ClientOptions,
     /** The places of the document's schemas, by their type's name. */
-    private readonly named: ReadonlyMap<string, Places>,
+    readonly named: ReadonlyMap<string, Places>,
   ) {
     this.duplex = /^wss?:\/\//i.test(url);
     if (!this.duplex && !/^https?:\/\//i.test(url)) {
@@ -448,11 +567,13 @@ class Connection {
     }
     this.timeoutMs = options.timeoutMs ?? 30000;
     const reconnect = options.reconnect === true ? {} : options.reconnect || undefined;
-    this.reconnect = reconnect && {
-      initialDelayMs: reconnect.initialDelayMs ?? 100,
-      maxDelayMs: reconnect.maxDelayMs ?? 30000,
-      maxAttempts: reconnect.maxAttempts ?? Infinity,
-    };
+    const settings = (given: ReconnectOptions): Required<ReconnectOptions> => ({
+      initialDelayMs: given.initialDelayMs ?? 100,
+      maxDelayMs: given.maxDelayMs ?? 30000,
+      maxAttempts: given.maxAttempts ?? Infinity,
+    });
+    this.reconnect = reconnect && settings(reconnect);
+    this.streamReconnect = options.reconnect === false ? undefined : settings(reconnect ?? {});
   }
 
   on(method: string, handler: (params: unknown) => void): void {
@@ -468,22 +589,23 @@ class Connection {
     for (const waiting of this.waitingForSocket.splice(0)) waiting();
     const current = this.current;
     this.current = undefined;
-    for (const items of this.lost) items.end(new Error("connection closed"));
+    const closed = new Error("connection closed");
+    for (const items of [...this.lost, ...this.items.values()]) items.end(closed);
     this.lost.clear();
+    this.items.clear();
+    for (const stream of [...this.streams]) stream.close(closed);
     if (current) void current.socket.then((s) => s.close(1000), () => undefined);
   }
 
-  /** Whether a WebSocket is open (or opening). */
-  isOpen(): boolean {
-    return this.current !== undefined;
-  }
-
-  /** Stops delivering to `items`; whether the server has it on the current connection. */
-  forget(items: Items<unknown>): boolean {
+  /** Ends `items` of the WebSocket; whether the server still had it. */
+  private async unsubscribeOnSocket(items: Items<unknown>): Promise<boolean> {
     this.lost.delete(items);
-    if (this.items.get(items.id) !== items) return false;
-    this.items.delete(items.id);
-    return true;
+    const live = this.items.get(items.id) === items;
+    if (live) this.items.delete(items.id);
+    items.end();
+    // Over a connection that is gone, the server has forgotten it already.
+    if (!live || this.current === undefined) return false;
+    return (await this.request(__rpcWire(items.unsubscribeMethod, [items.id]))) as boolean;
   }
 
   async request(call: Wire): Promise<unknown> {
@@ -515,16 +637,33 @@ class Connection {
     });
   }
 
-  async subscribe<T>(call: Wire, unsubscribeMethod: string): Promise<Subscription<T>> {
-    if (!this.duplex) throw new Error("subscriptions need a WebSocket (ws:// or wss://)");
-    const items = new Items<unknown>("", this, call, unsubscribeMethod);
-    await this.issue(items);
+  /**
+   * Calls a subscription method; `since` is the position of its parameter of that name, which
+   * resumes it after an event id.
+   */
+  async subscribe<T>(call: Wire, unsubscribeMethod: string, since?: number): Promise<Subscription<T>> {
+    if (!this.duplex) {
+      const stream = new EventStream(this, call, unsubscribeMethod, since, (s) => this.streams.delete(s));
+      this.streams.add(stream);
+      try {
+        await stream.open();
+      } catch (error) {
+        this.streams.delete(stream);
+        throw error;
+      }
+      return stream.items as Items<unknown> as Subscription<T>;
+    }
+    const items = new Items<unknown>(call, unsubscribeMethod, since, (i) => this.unsubscribeOnSocket(i));
+    await this.issue(items, call, false);
     return items as Subscription<T>;
   }
 
-  /** Makes the call of `items` and delivers what the server sends under the id it answers. */
-  private async issue(items: Items<unknown>): Promise<void> {
-    const id = String(await this.request(__rpcWire(items.call.method, items.call.params)));
+  /**
+   * Makes `call` for `items` and delivers what the server sends under the id it answers,
+   * after a gap if `gap`.
+   */
+  private async issue(items: Items<unknown>, call: Wire, gap: boolean): Promise<void> {
+    const id = String(await this.request(__rpcWire(call.method, call.params)));
     if (items.isEnded) {
       // Unsubscribed while the call was on its way.
       this.request(__rpcWire(items.unsubscribeMethod, [id])).catch(() => false);
@@ -532,6 +671,7 @@ class Connection {
     }
     items.id = id;
     this.items.set(id, items);
+    if (gap) items.gap();
     // Items that came before the answer was read.
     for (const [forId, notice, marker] of this.early.splice(0)) {
       if (forId === id) this.deliver(id, notice, marker);
@@ -539,7 +679,8 @@ class Connection {
     }
   }
 
-  private message(call: Wire, id: number | undefined): Record<string, unknown> {
+  /** The request object of `call` with `id` (none: a notification). */
+  message(call: Wire, id: number | undefined): Record<string, unknown> {
     const m: Record<string, unknown> = { jsonrpc: "2.0", method: call.method };
     if (call.params !== undefined) m.params = call.params;
     if (id !== undefined) m.id = id;
@@ -551,17 +692,22 @@ class Connection {
     return this.duplex ? this.sendOnSocket(message, expected) : this.post(message, expected);
   }
 
+  /** The headers of an HTTP request: `own`, the token's, then those of the options. */
+  headers(own: Record<string, string>): Record<string, string> {
+    const headers = { ...own };
+    const given = Object.keys(this.options.headers ?? {}).some((name) => name.toLowerCase() === "authorization");
+    if (this.options.token !== undefined && !given) headers["Authorization"] = `Bearer ${this.options.token}`;
+    return { ...headers, ...(this.options.headers ?? {}) };
+  }
+
   private async post(message: unknown, expected: Map<number, Places | undefined>): Promise<Map<number | string, Answer>> {
     const body = encodeJson(message);
     let response: Response;
     let text: string;
-    const headers: Record<string, string> = { "Content-Type": "application/json" };
-    const given = Object.keys(this.options.headers ?? {}).some((name) => name.toLowerCase() === "authorization");
-    if (this.options.token !== undefined && !given) headers["Authorization"] = `Bearer ${this.options.token}`;
     try {
       response = await fetch(this.url, {
         method: "POST",
-        headers: { ...headers, ...(this.options.headers ?? {}) },
+        headers: this.headers({ "Content-Type": "application/json" }),
         body,
         signal: AbortSignal.timeout(this.timeoutMs),
       });
@@ -660,9 +806,7 @@ class Connection {
           this.lost.clear();
           return;
         }
-        // Exponential, capped, and with jitter: between half the delay and all of it.
-        const delay = Math.min(settings.maxDelayMs, settings.initialDelayMs * 2 ** Math.min(failures, 30));
-        await new Promise((resolve) => setTimeout(resolve, delay / 2 + (Math.random() * delay) / 2));
+        await new Promise((resolve) => setTimeout(resolve, backOff(settings, failures)));
         if (closes !== this.closes) return;
         try {
           await this.open();
@@ -671,7 +815,8 @@ class Connection {
             if (closes !== this.closes) return;
             if (!this.lost.has(items)) continue;
             try {
-              await this.issue(items);
+              const again = items.again();
+              await this.issue(items, again.call, !again.resumes);
               this.lost.delete(items);
             } catch (error) {
               if (!(error instanceof RpcError)) throw error;
@@ -733,26 +878,10 @@ class Connection {
     if (handler) handler(inexact(params, marker));
   }
 
-  /** A subscription notice: an item, or the end. */
+  /** A subscription notice: an item, a gap, or the end. */
   private deliver(id: string, notice: Record<string, unknown>, marker: string | undefined): void {
     const items = this.items.get(id);
-    if (!items) return;
-    if ("result" in notice) {
-      let item: unknown;
-      try {
-        item = exact(notice.result, items.call.places, marker, this.named);
-      } catch (error) {
-        if (!(error instanceof Inexact)) throw error;
-        items.end(new RpcError(-32603, error.message, error.literal));
-        this.items.delete(id);
-        return;
-      }
-      items.push(inexact(item, marker));
-    } else if ("error" in notice) {
-      const e = inexact(notice.error, marker) as Answer["error"] | null;
-      items.end(e ? new RpcError(e.code, e.message, e.data) : undefined);
-      this.items.delete(id);
-    }
+    if (items && items.take(notice, marker, this.named)) this.items.delete(id);
   }
 
   private async sendOnSocket(message: unknown, expected: Map<number, Places | undefined>): Promise<Map<number | string, Answer>> {
@@ -800,6 +929,321 @@ class Connection {
       throw error;
     } finally {
       clearTimeout(timer);
+    }
+  }
+}
+
+/** The wait before attempt `failures + 1` of a reconnection: doubling, capped, between half and all of it. */
+function backOff(settings: Required<ReconnectOptions>, failures: number): number {
+  const delay = Math.min(settings.maxDelayMs, settings.initialDelayMs * 2 ** Math.min(failures, 30));
+  return delay / 2 + (Math.random() * delay) / 2;
+}
+
+// ---- Subscriptions over HTTP: server-sent events ----
+
+/** One event of a `text/event-stream`. */
+interface StreamEvent {
+  /** Its `data:` lines, joined by `\n`. */
+  data: string;
+  /** The stream's last event id when it came (set by `id:`, kept from event to event). */
+  id: string;
+}
+
+/**
+ * The events of a `text/event-stream` body, read as the HTML standard says, from its bytes in
+ * chunks split anywhere (in a line, in a CRLF, in a UTF-8 character): a line ends with CRLF, LF
+ * or CR; `data:` lines join with `\n`; `id:` sets the last event id (one holding NUL is
+ * ignored); a line starting with `:` is a comment; one space after a field's colon is dropped;
+ * a blank line ends an event, and one without data is none. An event the body ends in the
+ * middle of is dropped (never handed over).
+ */
+class EventStreamDecoder {
+  private readonly text = new TextDecoder();
+  /** Text after the last line end. */
+  private rest = "";
+  /** The last text ended with CR: an LF next ends no other line. */
+  private afterCr = false;
+  /** The `data:` values of the event so far, each followed by `\n`. */
+  private data = "";
+  constructor(
+    /** The last event id: a new stream starts with the one its request resumed from. */
+    private lastId: string,
+  ) {}
+
+  /** The events `chunk` completes. */
+  push(chunk: Uint8Array): StreamEvent[] {
+    let text = this.text.decode(chunk, { stream: true });
+    if (text === "") return [];
+    if (this.afterCr && text.startsWith("\n")) text = text.slice(1);
+    this.afterCr = false;
+    const events: StreamEvent[] = [];
+    const ends = /\r\n|\r|\n/g;
+    // Only the new text can hold a line end.
+    ends.lastIndex = this.rest.length;
+    this.rest += text;
+    let start = 0;
+    for (let end = ends.exec(this.rest); end !== null; end = ends.exec(this.rest)) {
+      const event = this.line(this.rest.slice(start, end.index));
+      if (event) events.push(event);
+      start = end.index + end[0].length;
+      if (end[0] === "\r" && start === this.rest.length) this.afterCr = true;
+    }
+    this.rest = this.rest.slice(start);
+    return events;
+  }
+
+  /** Takes one line; the event it ends, if any. */
+  private line(line: string): StreamEvent | undefined {
+    if (line === "") {
+      const data = this.data;
+      this.data = "";
+      return data === "" ? undefined : { data: data.slice(0, -1), id: this.lastId };
+    }
+    if (line.startsWith(":")) return undefined;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "data") this.data += value + "\n";
+    else if (field === "id" && !value.includes("\0")) this.lastId = value;
+    // `event` and `retry` mean nothing here; other fields are ignored, as the standard says.
+    return undefined;
+  }
+}
+
+/** The events of a response's body, one at a time. */
+class EventReader {
+  private readonly decoder: EventStreamDecoder;
+  private readonly ready: StreamEvent[] = [];
+  constructor(
+    private readonly body: ReadableStreamDefaultReader<Uint8Array>,
+    lastId: string,
+  ) {
+    this.decoder = new EventStreamDecoder(lastId);
+  }
+
+  /** The next event; `undefined` once the body has ended. Rejects when it fails or is aborted. */
+  async next(): Promise<StreamEvent | undefined> {
+    while (this.ready.length === 0) {
+      const chunk = await this.body.read();
+      if (chunk.done) return undefined;
+      this.ready.push(...this.decoder.push(chunk.value));
+    }
+    return this.ready.shift();
+  }
+}
+
+/** An answer that no later attempt will change: no event stream, no JSON-RPC error, and a status that is not 408, 429 or 5xx. */
+class Refusal extends Error {}
+
+/** Whether another attempt may succeed where `error` failed. */
+function retriable(error: unknown): boolean {
+  if (error instanceof RpcError) return error.code === ErrorCode.SHUTTING_DOWN || error.code === ErrorCode.OVERLOADED;
+  return !(error instanceof Refusal);
+}
+
+/**
+ * One subscription over HTTP: its call POSTed with `Accept: text/event-stream`, answered as an
+ * event stream (the answer, then each notification as a WebSocket would carry it, the end
+ * included, each with an `id:`), and made again when the stream drops before the end, with
+ * `Last-Event-ID` and `since` set to resume after the last event received. Aborting the
+ * request ends it: the server unsubscribes when the stream closes.
+ */
+class EventStream {
+  readonly items: Items<unknown>;
+  /** The request under way, to abort. */
+  private request: AbortController | undefined;
+  /** The stream's last event id: `Last-Event-ID` of the next request. */
+  private lastId = "";
+  /** Answered, and neither ended nor dropped since: the server has it. */
+  private live = false;
+  private stopped = false;
+  /** Ends the wait before the next attempt. */
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly connection: Connection,
+    call: Wire,
+    unsubscribeMethod: string,
+    since: number | undefined,
+    /** Called once it has ended. */
+    private readonly ended: (stream: EventStream) => void,
+  ) {
+    this.items = new Items<unknown>(call, unsubscribeMethod, since, () => Promise.resolve(this.close()));
+  }
+
+  /** Makes the call and waits for its answer; the items then come in the background. */
+  async open(): Promise<void> {
+    const reading = await this.connect(this.items.call);
+    this.follow(reading).catch((error: unknown) => this.close(error));
+  }
+
+  /** Ends it, its items with `error` if given; whether the server still had it. */
+  close(error?: unknown): boolean {
+    const live = this.live;
+    this.live = false;
+    this.stopped = true;
+    this.request?.abort();
+    this.wake?.();
+    this.items.end(error);
+    this.ended(this);
+    return live;
+  }
+
+  /** POSTs `call` and reads its stream up to the answer, which names the subscription. */
+  private async connect(call: Wire): Promise<EventReader> {
+    const { url, timeoutMs } = this.connection;
+    const request = new AbortController();
+    this.request = request;
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      request.abort();
+    }, timeoutMs);
+    const headers = this.connection.headers({ "Content-Type": "application/json" });
+    headers["Accept"] = "text/event-stream";
+    if (this.lastId !== "") headers["Last-Event-ID"] = this.lastId;
+    const failed = (error: unknown): Error => {
+      if (this.stopped) return new Error("the subscription was closed before its answer came");
+      if (late) return new Error(`no answer from ${url} within ${timeoutMs} ms`);
+      return new Error(`cannot reach ${url}: ${String(error)}`);
+    };
+    try {
+      let response: Response;
+      try {
+        response = await fetch(url, {
+          method: "POST",
+          headers,
+          body: encodeJson(this.connection.message(call, 1)),
+          signal: request.signal,
+        });
+      } catch (error) {
+        throw failed(error);
+      }
+      if (response.body === null || !/^text\/event-stream\b/i.test(response.headers.get("Content-Type") ?? "")) {
+        throw this.refusal(response.status, await response.text().catch(() => ""));
+      }
+      const reading = new EventReader(response.body.getReader(), this.lastId);
+      let event: StreamEvent | undefined;
+      try {
+        event = await reading.next();
+      } catch (error) {
+        throw failed(error);
+      }
+      if (event === undefined) throw new Error(`the event stream from ${url} ended before the answer`);
+      let parsed: Parsed | undefined;
+      try {
+        parsed = parseJson(event.data);
+      } catch {
+        parsed = undefined;
+      }
+      const answer = parsed?.value as Answer | null | undefined;
+      if (!parsed || typeof answer !== "object" || answer === null || !("result" in answer || "error" in answer)) {
+        throw new Error(`not a JSON-RPC answer from ${url}: ${event.data.slice(0, 200)}`);
+      }
+      this.items.id = String(settle(decode(answer, undefined, parsed.marker, this.connection.named)));
+      this.live = true;
+      return reading;
+    } catch (error) {
+      request.abort();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Why a response that is no event stream refused the call. */
+  private refusal(status: number, text: string): Error {
+    let answer: Answer | undefined;
+    try {
+      const value = JSON.parse(text) as unknown;
+      answer = (Array.isArray(value) ? value[0] : value) as Answer | undefined;
+    } catch {
+      answer = undefined;
+    }
+    const error = answer?.error;
+    if (error && typeof error === "object" && typeof error.code === "number") {
+      return new RpcError(error.code, String(error.message), error.data);
+    }
+    const message = `HTTP ${status} from ${this.connection.url}, not an event stream: ${text.slice(0, 200)}`;
+    const temporary = status === 408 || status === 429 || status >= 500;
+    return temporary ? new Error(message) : new Refusal(message);
+  }
+
+  /** Reads the items; when the stream drops before their end, makes the call again. */
+  private async follow(reading: EventReader): Promise<void> {
+    for (let next: EventReader | undefined = reading; next !== undefined; ) {
+      const ended = await this.read(next);
+      this.live = false;
+      if (this.stopped) return;
+      if (ended) {
+        this.close();
+        return;
+      }
+      const settings = this.connection.streamReconnect;
+      if (!settings) {
+        this.close(new Error(`the event stream from ${this.connection.url} ended before the subscription did`));
+        return;
+      }
+      next = await this.reconnect(settings);
+    }
+  }
+
+  /** Delivers the notices of `reading`; whether the subscription ended (else the stream dropped). */
+  private async read(reading: EventReader): Promise<boolean> {
+    for (;;) {
+      let event: StreamEvent | undefined;
+      try {
+        event = await reading.next();
+      } catch {
+        return false;
+      }
+      if (event === undefined) return false;
+      this.lastId = event.id;
+      let parsed: Parsed;
+      try {
+        parsed = parseJson(event.data);
+      } catch {
+        continue;
+      }
+      const message = parsed.value as Record<string, unknown> | null;
+      if (typeof message !== "object" || message === null || typeof message.method !== "string") continue;
+      const notice = message.params as Record<string, unknown> | null;
+      if (typeof notice !== "object" || notice === null || String(notice.subscription) !== this.items.id) continue;
+      if (this.items.take(notice, parsed.marker, this.connection.named)) return true;
+    }
+  }
+
+  /** Makes the call again, backing off, until it is answered; `undefined` when it will not be. */
+  private async reconnect(settings: Required<ReconnectOptions>): Promise<EventReader | undefined> {
+    for (let failures = 0; ; failures++) {
+      if (failures >= settings.maxAttempts) {
+        this.close(new Error(`the event stream from ${this.connection.url} dropped: not made again after ${failures} attempts`));
+        return undefined;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, backOff(settings, failures));
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+      if (this.stopped) return undefined;
+      // `Last-Event-ID` resumes it after the last event received, and `since` does if it has one.
+      const again = this.items.again();
+      const resumes = again.resumes || this.items.received !== undefined;
+      try {
+        const reading = await this.connect(again.call);
+        if (!resumes) this.items.gap();
+        return reading;
+      } catch (error) {
+        if (this.stopped) return undefined;
+        if (!retriable(error)) {
+          this.close(error);
+          return undefined;
+        }
+      }
     }
   }
 }

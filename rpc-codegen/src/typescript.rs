@@ -41,6 +41,15 @@ const INTEGERS: &str = "\
 // JSON number. Every other integer, and any number in a value typed `unknown`, is a `number`.
 ";
 
+/// What every module says about subscriptions (the crate docs say the same).
+const SUBSCRIPTIONS: &str = "\
+// Subscriptions: over ws(s):// on the WebSocket; over http(s):// each is an event stream of its
+// own (server-sent events: the call POSTed with `Accept: text/event-stream`). A subscription
+// method with a parameter `since` (a topic's) resumes after an event id: a reconnection makes
+// it again from the last event id it received (`Last-Event-ID` too, over http(s)://), so that
+// nothing is lost or repeated. See `Subscription` (`lastEvent`, `gaps`) and `ClientOptions.reconnect`.
+";
+
 /// One method, ready to write.
 struct Method {
     /// The wire name.
@@ -252,6 +261,7 @@ pub fn typescript_with(document: &Value, options: Options) -> Result<String, Err
         one_line(version)
     ));
     out.push_str("// Needs the `fetch` and `WebSocket` globals (browsers, node 22+, node 20 with --experimental-websocket).\n");
+    out.push_str(SUBSCRIPTIONS);
     out.push_str(NAMING);
     out.push_str(INTEGERS);
     out.push('\n');
@@ -739,10 +749,20 @@ fn expression(method: &Method, target: Target) -> String {
     let call = wire_call(method);
     match (target, &method.subscription) {
         (Target::Batch, _) => format!("({{ wire: {call} }})"),
-        (Target::Client, Some((_, unsubscribe))) => format!(
-            "this.connection.subscribe({call}, {})",
-            Value::String(unsubscribe.clone())
-        ),
+        (Target::Client, Some((_, unsubscribe))) => {
+            // A parameter `since` resumes the subscription after an event id:
+            // the runtime sets it when it makes the subscription again.
+            let since = method
+                .params
+                .iter()
+                .position(|p| p.wire == "since")
+                .map(|at| format!(", {at}"))
+                .unwrap_or_default();
+            format!(
+                "this.connection.subscribe({call}, {}{since})",
+                Value::String(unsubscribe.clone())
+            )
+        }
         (Target::Client, None) => format!(
             "this.connection.request({call}) as {}",
             return_type(method, target)

@@ -3,7 +3,9 @@
 //! the command DESIGN section 6 gives, under TypeScript 7 and TypeScript 5
 //! both, and run with node against the calculator over HTTP and WebSocket
 //! (integers beyond 2^53 exactly, a bearer token, a reconnection that
-//! re-issues a subscription); mistakes fail to compile; the
+//! re-issues a subscription, topic subscriptions that resume without loss
+//! over server-sent events and WebSocket; an event stream read however its
+//! bytes are split); mistakes fail to compile; the
 //! OpenRPC project's example documents generate code that compiles; so do
 //! hostile documents (names TypeScript, JavaScript or the runtime reserve,
 //! a method `then`, a namespace `__proto__`), whose clients stay working
@@ -393,6 +395,44 @@ fn a_websocket_client_reconnects_and_resubscribes_when_the_server_restarts() {
         );
         println!("{compiler:?}: {}", stderr.trim());
     }
+}
+
+#[test]
+fn topic_subscriptions_resume_after_a_cut_connection_without_loss_or_repeat_over_sse_and_websocket()
+{
+    // The script cuts its own proxy between the client and the calculator,
+    // which stays up: a restarted calculator would have lost what it retained.
+    let served = calculator::Served::start("newline");
+    let dir = workdir("ts-topics");
+    let module = generate(&served.http);
+    // `since` is where the runtime puts the last event id to resume from.
+    assert!(
+        module.contains(r#""unsubscribe_topic", 1)"#) && module.contains(r#""unsubscribe_ticks")"#),
+        "{module}"
+    );
+    std::fs::write(dir.join("calculator.ts"), &module).unwrap();
+    std::fs::write(dir.join("topics.ts"), include_str!("typescript/topics.ts")).unwrap();
+    compile_and_run(
+        &dir,
+        &["calculator.ts", "topics.ts"],
+        &[
+            "--experimental-websocket",
+            "topics.js",
+            &served.http,
+            &served.ws(),
+        ],
+    );
+}
+
+#[test]
+fn an_event_stream_is_read_the_same_however_its_bytes_are_split_and_resumes_with_last_event_id() {
+    // A mock `fetch`: the stream's bytes cut at every boundary, which TCP
+    // would not do on demand.
+    let served = calculator::Served::start("newline");
+    let dir = workdir("ts-events");
+    std::fs::write(dir.join("calculator.ts"), generate(&served.http)).unwrap();
+    std::fs::write(dir.join("events.ts"), include_str!("typescript/events.ts")).unwrap();
+    compile_and_run(&dir, &["calculator.ts", "events.ts"], &["events.js"]);
 }
 
 /// What a finished child wrote on stderr.
