@@ -1140,3 +1140,109 @@ async fn a_browser_event_source_gets_items_and_resumes_with_last_event_id_after_
         "{requests:?}"
     );
 }
+
+fn resident_of(pid: u32) -> usize {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).unwrap_or_default();
+    statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(0)
+        * 4096
+}
+
+async fn unread_stream(addr: &str, topic: &str) -> Exchange {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(addr.parse().unwrap()).await.unwrap();
+    let request = get(addr, &query("subscribe_topic", &json!([topic])), "");
+    let mut stream = Exchange::over(tcp, request.as_bytes()).await;
+    subscribed(&mut stream).await;
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_lagged_with_its_budget_full_still_ends() {
+    let topics = Topics::new().with_retention(Retention {
+        messages: 2,
+        age: Duration::ZERO,
+        bytes: 4 << 20,
+    });
+    let methods = Desk {
+        topics: topics.clone(),
+    }
+    .into_rpc();
+    let server = rpc::http::Server::new(methods).with_sse_keep_alive(Some(Duration::from_secs(1)));
+    let (addr, _shutdown) = common::http_server(server).await;
+    let mut stream = unread_stream(&addr.to_string(), "flood").await;
+    // Each message larger than the connection's whole budget (1 MiB).
+    let pad = "x".repeat(1100 * 1024);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut published = 0;
+    while !topics.is_empty() {
+        topics.publish("flood", &json!({"n": published, "pad": pad}));
+        published += 1;
+        assert!(Instant::now() < deadline, "still subscribed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let reading = Instant::now();
+    let mut received = 0;
+    let end = loop {
+        let piece = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match stream.piece_within(Duration::from_secs(60)).await {
+                    Some(Piece::Comment(_)) => {}
+                    other => return other,
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the subscription ended {published} messages in, but its stream is still open {:?} after reading resumed: {received} items, then only keep-alives",
+                reading.elapsed()
+            )
+        });
+        match piece {
+            Some(Piece::Event(e)) if e.data["params"].get("result").is_some() => received += 1,
+            other => break other,
+        }
+    };
+    let Some(Piece::Event(end)) = end else {
+        panic!("the stream closed without the end notice")
+    };
+    assert_eq!(end.data["params"]["error"]["code"], -32004, "{}", end.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_not_read_hold_no_more_than_their_byte_budgets() {
+    let served = calculator(&[]).await;
+    let addr = served.http_addr();
+    let pid = served.child.id();
+    let mut streams = Vec::new();
+    for _ in 0..10 {
+        streams.push(unread_stream(&addr, "flood").await);
+    }
+    let before = resident_of(pid);
+    let pad = "x".repeat(1 << 20);
+    let messages = 20;
+    for n in 0..messages {
+        publish(&served.http, "flood", json!({"n": n, "pad": pad})).await;
+    }
+    let grown = resident_of(pid).saturating_sub(before);
+    // Retained messages (shared), per stream its budget and one message
+    // in writing, 32 MiB slack.
+    let allowed = (messages + streams.len() * 2 + 32) << 20;
+    println!(
+        "server resident grew {} MiB for {} unread streams of {messages} 1 MiB messages",
+        grown >> 20,
+        streams.len()
+    );
+    assert!(
+        grown <= allowed,
+        "resident grew {} MiB for {} streams (allowed {} MiB)",
+        grown >> 20,
+        streams.len(),
+        allowed >> 20
+    );
+}

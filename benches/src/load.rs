@@ -210,6 +210,7 @@ async fn http_over(
 /// clients, each subscribed once to `subscribe_numbers`.
 pub async fn subscriptions(addr: SocketAddr, subscribers: usize, settings: &Settings) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
+    let items = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..subscribers {
         let Ok((mut socket, _)) = tokio_tungstenite::connect_async(format!("ws://{addr}/")).await
@@ -220,29 +221,86 @@ pub async fn subscriptions(addr: SocketAddr, subscribers: usize, settings: &Sett
         if socket.send(Message::text(subscribe)).await.is_err() {
             continue;
         }
-        let stop = stop.clone();
+        let (stop, items) = (stop.clone(), items.clone());
         tasks.push(tokio::spawn(async move {
-            let mut items = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 match socket.next().await {
-                    Some(Ok(Message::Text(_) | Message::Binary(_))) => items += 1,
+                    Some(Ok(Message::Text(_) | Message::Binary(_))) => {
+                        items.fetch_add(1, Ordering::Relaxed);
+                    }
                     Some(Ok(_)) => {}
                     _ => break,
                 }
             }
-            // The answer to the subscribe call is not an item.
-            items.saturating_sub(1)
         }));
     }
-    let started = Instant::now();
+    rate(&items, &stop, tasks, settings).await
+}
+
+/// Items/s counted in `items` over the run's duration, from now (what came
+/// while the subscribers were being set up is not counted), then stops the
+/// `tasks`.
+async fn rate(
+    items: &AtomicU64,
+    stop: &AtomicBool,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    settings: &Settings,
+) -> f64 {
+    let (started, before) = (Instant::now(), items.load(Ordering::Relaxed));
     tokio::time::sleep(settings.duration).await;
+    let (elapsed, after) = (started.elapsed().as_secs_f64(), items.load(Ordering::Relaxed));
     stop.store(true, Ordering::Relaxed);
-    let elapsed = started.elapsed().as_secs_f64();
-    let mut total = 0u64;
     for task in tasks {
-        total += task.await.unwrap_or(0);
+        task.abort();
+        let _ = task.await;
     }
-    total as f64 / elapsed
+    (after - before) as f64 / elapsed
+}
+
+/// Subscription items/s to `subscribers` server-sent event streams
+/// (`POST /` with `Accept: text/event-stream`), read raw: the events are
+/// counted by their blank-line ends.
+pub async fn sse_subscriptions(addr: SocketAddr, subscribers: usize, settings: &Settings) -> f64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let items = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    let body = r#"{"jsonrpc":"2.0","method":"subscribe_numbers","id":1}"#;
+    let request = format!(
+        "POST / HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    for _ in 0..subscribers {
+        let Ok(mut socket) = TcpStream::connect(addr).await else {
+            continue;
+        };
+        if socket.write_all(request.as_bytes()).await.is_err() {
+            continue;
+        }
+        let (stop, items) = (stop.clone(), items.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut buffer = vec![0u8; 64 * 1024];
+            let mut previous = 0u8;
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(read) = socket.read(&mut buffer).await else {
+                    break;
+                };
+                if read == 0 {
+                    break;
+                }
+                // An event ends with an empty line: "\n\n", perhaps split
+                // across reads.
+                let mut ends = 0;
+                for &byte in &buffer[..read] {
+                    if byte == b'\n' && previous == b'\n' {
+                        ends += 1;
+                    }
+                    previous = byte;
+                }
+                items.fetch_add(ends, Ordering::Relaxed);
+            }
+        }));
+    }
+    rate(&items, &stop, tasks, settings).await
 }
 
 /// Most requests in flight per pipelined connection.

@@ -343,6 +343,24 @@ async fn run(settings: &Settings) -> Vec<Row> {
             target: 1.0,
             competitor: "jsonrpsee",
         });
+        // Server-sent events against our own WebSocket (jsonrpsee has no
+        // event streams): the same subscription, the same server.
+        for subscribers in [1, 1000] {
+            let (mut sse, mut ws) = (Vec::new(), Vec::new());
+            for _ in 0..settings.rounds {
+                sse.push(load::sse_subscriptions(ours.http, subscribers, settings).await);
+                ws.push(load::subscriptions(ours.http, subscribers, settings).await);
+            }
+            rows.push(Row {
+                name: format!("SSE subscription items, {subscribers} subscriber{}", if subscribers == 1 { "" } else { "s" }),
+                unit: "items/s",
+                ours: median(sse),
+                theirs: median(ws),
+                lower_is_better: false,
+                target: 0.8,
+                competitor: "our WebSocket",
+            });
+        }
     }
     if wants("observed") {
         observed_rows(settings, &mut rows).await;

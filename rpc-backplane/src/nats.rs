@@ -667,7 +667,10 @@ async fn read(
             }
             // Still held, and a message of this topic?
             Some(sequence) => match stream.get_raw_message(sequence).await {
-                Ok(message) if message.subject.as_str() == subject => Some(sequence),
+                Ok(message) if message.subject.as_str() == subject => {
+                    read.after = Some(state.order(sequence));
+                    Some(sequence)
+                }
                 Ok(_) => {
                     read.gap = true;
                     None

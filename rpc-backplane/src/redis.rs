@@ -623,6 +623,7 @@ async fn read(
             let full = page.len() == PAGE;
             let mut page = page.into_iter();
             if page.next().is_some_and(|first| first.id == after) {
+                read.after = order_of(after);
                 let page: Vec<StreamId> = page.collect();
                 let newest = page
                     .last()

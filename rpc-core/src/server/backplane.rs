@@ -100,6 +100,9 @@ pub struct Read {
     /// The `after` asked for is not in the log (any more): what follows may
     /// not be all that came after it.
     pub gap: bool,
+    /// The place of `after` in the log, when it holds it: live messages at
+    /// or before it are not sent again, even when no message follows it yet.
+    pub after: Option<u128>,
     /// The messages, oldest first.
     pub messages: Vec<Logged>,
 }

@@ -366,7 +366,10 @@ async fn push<T: Serialize>(
         outlet.close(&id);
         if let Some(error) = end {
             if let Ok(frame) = notice::write::<T>(notification, &id, Err(error.as_ref())) {
-                outlet.push_within(frame, LAG_WAIT).await;
+                // Past the byte budget if it is full (a lagging subscriber
+                // is why, most often): the end is small, one per
+                // subscription, and the peer must learn of it.
+                outlet.push_reserved(frame, 0).await;
             }
         }
     }

@@ -568,7 +568,9 @@ async fn read_log<T>(log: &dyn TopicLog, topic: &str, since: &str) -> (Vec<Item<
     if read.gap {
         items.push(Item::Gap);
     }
-    let mut last = None;
+    // With nothing after `since` yet, `since` itself is the floor: this
+    // instance, catching up, may still deliver it live.
+    let mut last = read.after;
     for logged in read.messages {
         let Ok(message) = String::from_utf8(logged.message.to_vec())
             .map_err(|e| e.to_string())

@@ -296,6 +296,8 @@ impl Server {
                     header::AUTHORIZATION,
                     header::HeaderName::from_static("traceparent"),
                     header::HeaderName::from_static(rpc_core::DEADLINE_HEADER),
+                    // An event stream resuming after its last event.
+                    header::HeaderName::from_static("last-event-id"),
                 ])
         });
         let mut router = Router::new()

@@ -21,12 +21,11 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use rpc_core::duplex::{DuplexConfig, DuplexConnection, Frame, Incoming};
 use rpc_core::{code, ErrorObject, LastEventId, TransportKind};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tokio::sync::mpsc;
 
 use super::serve::Serving;
 use super::server::{request_context, Shared};
@@ -37,9 +36,10 @@ pub const DEFAULT_SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// The longest `Last-Event-ID` taken; a longer one is ignored.
 const MAX_EVENT_ID: usize = 256;
 
-/// Frames from the engine not yet turned into events: the engine's own
-/// queue (bounded in bytes) holds the rest.
-const FRAMES: usize = 16;
+/// Bytes of frames from the engine not yet turned into events: past them
+/// the engine's writer waits, and its own queue (bounded in bytes, with
+/// the lag policy) holds the rest. One frame larger than this still goes.
+const PIPE_BYTES: usize = 64 * 1024;
 
 /// Whether the request asks for an event stream.
 pub(crate) fn wanted(headers: &HeaderMap) -> bool {
@@ -128,8 +128,7 @@ pub(crate) fn open(
     if let Some(id) = &last_event {
         context.insert(LastEventId(id.clone()));
     }
-    let (frames, received) = mpsc::channel::<Frame>(FRAMES);
-    let outgoing = tokio_util::sync::PollSender::new(frames).sink_map_err(|_| ());
+    let (outgoing, received) = pipe();
     // The peer sends this one message, then nothing (its end is the
     // response body's: dropped, the engine is closed).
     let incoming = futures_util::stream::iter([Ok(Incoming::Message(request))])
@@ -141,7 +140,7 @@ pub(crate) fn open(
     };
     let connection = DuplexConnection::spawn(
         incoming,
-        Box::pin(outgoing),
+        outgoing,
         shared.dispatcher.clone(),
         context,
         Some(&shared.connections),
@@ -172,8 +171,8 @@ pub(crate) fn open(
         _close: CloseOnDrop(connection),
     };
     let stream = futures_util::stream::unfold(events, |mut events| async move {
-        let event = events.next().await?;
-        Some((Ok::<_, std::convert::Infallible>(event), events))
+        let chunk = events.chunk().await?;
+        Some((Ok::<_, std::convert::Infallible>(chunk), events))
     });
     let mut response = Response::new(Body::from_stream(stream));
     let headers = response.headers_mut();
@@ -226,7 +225,7 @@ enum Phase {
 
 /// The events of one stream, from the engine's frames.
 struct Events {
-    received: mpsc::Receiver<Frame>,
+    received: Received,
     phase: Phase,
     /// Events after the answer that had no event id of their own.
     count: u64,
@@ -236,7 +235,54 @@ struct Events {
     _close: CloseOnDrop,
 }
 
+/// Events written out in one chunk at most, when more are ready at once.
+const CHUNK: usize = 64 * 1024;
+
 impl Events {
+    /// The next chunk of the stream: the next event (or a keep-alive
+    /// comment), with those ready behind it; `None` once it has ended.
+    async fn chunk(&mut self) -> Option<Bytes> {
+        let first = self.next().await?;
+        let mut chunk = match self.ready() {
+            Some(second) => {
+                let mut chunk = Vec::with_capacity((first.len() + second.len()) * 2);
+                chunk.extend_from_slice(&first);
+                chunk.extend_from_slice(&second);
+                chunk
+            }
+            None => return Some(first),
+        };
+        while chunk.len() < CHUNK {
+            match self.ready() {
+                Some(event) => chunk.extend_from_slice(&event),
+                None => break,
+            }
+        }
+        Some(Bytes::from(chunk))
+    }
+
+    /// An event already waiting, if any.
+    fn ready(&mut self) -> Option<Bytes> {
+        loop {
+            if matches!(self.phase, Phase::Done) {
+                return None;
+            }
+            match self.received.try_recv()? {
+                Frame::Message(message) => {
+                    if let Some(event) = self.event(&message) {
+                        return Some(event);
+                    }
+                }
+                Frame::Ping => {}
+                // Drained or closed: the stream ends after this chunk.
+                Frame::Close { .. } => {
+                    self.phase = Phase::Done;
+                    return None;
+                }
+            }
+        }
+    }
+
     /// The next piece of the stream: an event, or a keep-alive comment;
     /// `None` once it has ended.
     async fn next(&mut self) -> Option<Bytes> {
@@ -306,6 +352,157 @@ impl Events {
                 Some(frame_event(Some(&id), message))
             }
             Phase::Done => None,
+        }
+    }
+}
+
+/// The frames between the engine's writer and the response body, bounded
+/// in bytes ([`PIPE_BYTES`]).
+fn pipe() -> (Pipe, Received) {
+    let shared = Arc::new(std::sync::Mutex::new(PipeState::default()));
+    (Pipe(shared.clone()), Received(shared))
+}
+
+#[derive(Default)]
+struct PipeState {
+    frames: std::collections::VecDeque<Frame>,
+    bytes: usize,
+    /// The body is gone: the writer fails.
+    reader_gone: bool,
+    /// The writer finished (or is gone): the body ends once it has all.
+    writer_done: bool,
+    writer: Option<std::task::Waker>,
+    reader: Option<std::task::Waker>,
+}
+
+fn frame_bytes(frame: &Frame) -> usize {
+    match frame {
+        Frame::Message(message) => message.len(),
+        Frame::Ping | Frame::Close { .. } => 0,
+    }
+}
+
+/// The engine's end: a sink of frames that waits while the body holds
+/// [`PIPE_BYTES`] it has not taken.
+struct Pipe(Arc<std::sync::Mutex<PipeState>>);
+
+impl Pipe {
+    fn state(&self) -> std::sync::MutexGuard<'_, PipeState> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl futures_util::Sink<Frame> for Pipe {
+    type Error = ();
+
+    fn poll_ready(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), ()>> {
+        let mut state = self.state();
+        if state.reader_gone {
+            return std::task::Poll::Ready(Err(()));
+        }
+        if state.bytes >= PIPE_BYTES {
+            state.writer = Some(cx.waker().clone());
+            return std::task::Poll::Pending;
+        }
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: std::pin::Pin<&mut Self>, frame: Frame) -> Result<(), ()> {
+        let mut state = self.state();
+        if state.reader_gone {
+            return Err(());
+        }
+        state.bytes += frame_bytes(&frame);
+        state.frames.push_back(frame);
+        if let Some(reader) = state.reader.take() {
+            reader.wake();
+        }
+        Ok(())
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), ()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), ()>> {
+        let mut state = self.state();
+        state.writer_done = true;
+        if let Some(reader) = state.reader.take() {
+            reader.wake();
+        }
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        let mut state = self.state();
+        state.writer_done = true;
+        if let Some(reader) = state.reader.take() {
+            reader.wake();
+        }
+    }
+}
+
+/// The body's end of the pipe.
+struct Received(Arc<std::sync::Mutex<PipeState>>);
+
+impl Received {
+    fn state(&self) -> std::sync::MutexGuard<'_, PipeState> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The next frame, `None` once the writer is done and all is taken.
+    async fn recv(&mut self) -> Option<Frame> {
+        std::future::poll_fn(|cx| {
+            let mut state = self.state();
+            if let Some(frame) = Self::take(&mut state) {
+                return std::task::Poll::Ready(Some(frame));
+            }
+            if state.writer_done {
+                return std::task::Poll::Ready(None);
+            }
+            state.reader = Some(cx.waker().clone());
+            std::task::Poll::Pending
+        })
+        .await
+    }
+
+    /// A frame already there, if any.
+    fn try_recv(&mut self) -> Option<Frame> {
+        Self::take(&mut self.state())
+    }
+
+    fn take(state: &mut PipeState) -> Option<Frame> {
+        let frame = state.frames.pop_front()?;
+        state.bytes -= frame_bytes(&frame);
+        if let Some(writer) = state.writer.take() {
+            writer.wake();
+        }
+        Some(frame)
+    }
+}
+
+impl Drop for Received {
+    fn drop(&mut self) {
+        let mut state = self.state();
+        state.reader_gone = true;
+        state.frames.clear();
+        if let Some(writer) = state.writer.take() {
+            writer.wake();
         }
     }
 }
