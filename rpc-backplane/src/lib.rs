@@ -29,7 +29,7 @@
 
 use rpc_core::backplane::Backplane;
 /// How much of each topic the brokers' logs retain
-/// ([`RedisBroker::with_retention`], [`NatsBroker::with_retention`]).
+/// (`RedisBroker::with_retention`, `NatsBroker::with_retention`).
 pub use rpc_core::subscription::Retention;
 
 #[cfg(feature = "nats")]
