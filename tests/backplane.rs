@@ -190,12 +190,35 @@ async fn down_at_start(kind: &'static str) {
         calculator(&broker.url()).await,
         calculator(&broker.url()).await,
     );
-    // Serving meanwhile.
+    // Serving meanwhile, but not ready: the probe says why.
     let sum: i64 = call(&a, "add", &[serde_json::json!(1), serde_json::json!(1)]).await;
     assert_eq!(sum, 2);
+    let (status, body) = ready(&a).await;
+    assert_eq!(status, 503, "{kind}: {body}");
+    assert!(body.starts_with("backplane: "), "{kind}: {body}");
     let (_on_b, mut heard_b) = listener(&b).await;
     broker.start();
     until_heard(&a, &mut heard_b, "late", Duration::from_secs(20)).await;
+    // Ready once the broker's subscription is live.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = ready(&a).await;
+        if status == 200 {
+            assert_eq!(body, "ready\n");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{kind}: /ready still says {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `GET /ready` of a served calculator: its status and body.
+async fn ready(served: &Served) -> (u16, String) {
+    let response = reqwest::get(format!("{}ready", served.http)).await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
