@@ -307,18 +307,33 @@ pub(crate) fn method_info(service: &Service, method: &Method) -> TokenStream {
 }
 
 /// The description of parameter `name` in a method's doc comment: a line
-/// `` - `name`: text `` (or `*` for `-`, `—` for `:`).
+/// `` - `name`: text `` (or `*` for `-`, `—` for `:`), and the lines
+/// indented under it that carry on its text.
 fn param_doc(docs: &str, name: &str) -> Option<String> {
     let tick = format!("`{name}`");
-    docs.lines().find_map(|line| {
+    let indent = |line: &str| line.len() - line.trim_start().len();
+    let mut lines = docs.lines();
+    let (bullet, first) = lines.by_ref().find_map(|line| {
         let rest = line.trim_start().strip_prefix(['-', '*'])?.trim_start();
         let rest = rest.strip_prefix(&tick)?.trim_start();
         let rest = rest
             .strip_prefix(':')
             .or_else(|| rest.strip_prefix('—'))
             .or_else(|| rest.strip_prefix('-'))?;
-        Some(rest.trim().to_owned()).filter(|d| !d.is_empty())
-    })
+        Some((indent(line), rest.trim().to_owned()))
+    })?;
+    let mut text = first;
+    for line in lines {
+        let more = line.trim();
+        if more.is_empty() || indent(line) <= bullet || more.starts_with(['-', '*']) {
+            break;
+        }
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(more);
+    }
+    Some(text).filter(|d| !d.is_empty())
 }
 
 /// The function that describes a method's types for discovery: each
@@ -417,4 +432,21 @@ pub(crate) fn user_span<T: ToTokens>(tokens: &T) -> Span {
 /// The name of a generated item: `<Trait><suffix>`.
 pub(crate) fn derived_ident(service: &Service, suffix: &str) -> syn::Ident {
     format_ident!("{}{}", service.item.ident, suffix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::param_doc;
+
+    #[test]
+    fn a_param_description_carries_on_over_the_lines_indented_under_it() {
+        let docs = " Subscribes.\n\n - `topic`: its name\n - `since`: an event id: first every\n   retained message after it,\n   then live ones\n - `other`: x\n\n More text.";
+        assert_eq!(param_doc(docs, "topic").as_deref(), Some("its name"));
+        assert_eq!(
+            param_doc(docs, "since").as_deref(),
+            Some("an event id: first every retained message after it, then live ones")
+        );
+        assert_eq!(param_doc(docs, "other").as_deref(), Some("x"));
+        assert_eq!(param_doc(docs, "missing"), None);
+    }
 }
