@@ -240,118 +240,118 @@ const CHUNK: usize = 64 * 1024;
 
 impl Events {
     /// The next chunk of the stream: the next event (or a keep-alive
-    /// comment), with those ready behind it; `None` once it has ended.
+    /// comment), with those ready behind it, written once each into one
+    /// buffer; `None` once it has ended.
     async fn chunk(&mut self) -> Option<Bytes> {
-        let first = self.next().await?;
-        let mut chunk = match self.ready() {
-            Some(second) => {
-                let mut chunk = Vec::with_capacity((first.len() + second.len()) * 2);
-                chunk.extend_from_slice(&first);
-                chunk.extend_from_slice(&second);
-                chunk
-            }
-            None => return Some(first),
-        };
-        while chunk.len() < CHUNK {
-            match self.ready() {
-                Some(event) => chunk.extend_from_slice(&event),
-                None => break,
-            }
+        let mut chunk = Vec::new();
+        if !self.next(&mut chunk).await {
+            return None;
         }
+        while chunk.len() < CHUNK && self.ready(&mut chunk) {}
         Some(Bytes::from(chunk))
     }
 
-    /// An event already waiting, if any.
-    fn ready(&mut self) -> Option<Bytes> {
+    /// Writes an event already waiting into `out`: whether there was one.
+    fn ready(&mut self, out: &mut Vec<u8>) -> bool {
         loop {
             if matches!(self.phase, Phase::Done) {
-                return None;
+                return false;
             }
-            match self.received.try_recv()? {
+            let Some(frame) = self.received.try_recv() else {
+                return false;
+            };
+            match frame {
                 Frame::Message(message) => {
-                    if let Some(event) = self.event(&message) {
-                        return Some(event);
+                    if self.event(&message, out) {
+                        return true;
                     }
                 }
                 Frame::Ping => {}
                 // Drained or closed: the stream ends after this chunk.
                 Frame::Close { .. } => {
                     self.phase = Phase::Done;
-                    return None;
+                    return false;
                 }
             }
         }
     }
 
-    /// The next piece of the stream: an event, or a keep-alive comment;
-    /// `None` once it has ended.
-    async fn next(&mut self) -> Option<Bytes> {
+    /// Writes the next piece of the stream into `out` (an event, or a
+    /// keep-alive comment), waiting for it: `false` once it has ended.
+    async fn next(&mut self, out: &mut Vec<u8>) -> bool {
         loop {
             if matches!(self.phase, Phase::Done) {
-                return None;
+                return false;
             }
             let frame = match &mut self.ticker {
                 Some(ticker) => tokio::select! {
                     frame = self.received.recv() => frame,
-                    _ = ticker.tick() => return Some(Bytes::from_static(b": keep-alive\n\n")),
+                    _ = ticker.tick() => {
+                        out.extend_from_slice(b": keep-alive\n\n");
+                        return true;
+                    }
                 },
                 None => self.received.recv().await,
             };
-            match frame? {
-                Frame::Message(message) => {
-                    if let Some(event) = self.event(&message) {
-                        return Some(event);
+            match frame {
+                Some(Frame::Message(message)) => {
+                    if self.event(&message, out) {
+                        return true;
                     }
                 }
-                Frame::Ping => {}
+                Some(Frame::Ping) => {}
                 // Drained (the server is shutting down) or closed.
-                Frame::Close { .. } => return None,
+                Some(Frame::Close { .. }) | None => return false,
             }
         }
     }
 
-    /// The event carrying `message`, advancing the phase; `None` for a
-    /// message with no place on this stream (a call of the server's to its
-    /// peer, which cannot answer here).
-    fn event(&mut self, message: &[u8]) -> Option<Bytes> {
-        let peek: Peek<'_> = serde_json::from_slice(message).ok()?;
+    /// Writes the event carrying `message` into `out`, advancing the phase:
+    /// `false` for a message with no place on this stream (a call of the
+    /// server's to its peer, which cannot answer here).
+    fn event(&mut self, message: &[u8], out: &mut Vec<u8>) -> bool {
+        let Ok(peek) = serde_json::from_slice::<Peek<'_>>(message) else {
+            return false;
+        };
         match self.phase {
             Phase::Answer { subscription } => {
                 if peek.method.is_some() {
-                    return None;
+                    return false;
                 }
                 self.phase = if subscription && peek.error.is_none() {
                     Phase::Items
                 } else {
                     Phase::Done
                 };
-                Some(frame_event(None, message))
+                write_event(out, None, message);
+                true
             }
             Phase::Items => {
-                let params = peek.params?;
+                let Some(params) = peek.params else {
+                    return false;
+                };
                 if params.error.is_some() {
                     self.phase = Phase::Done;
                 }
-                let id = match params.event {
+                match params.event {
                     Some(event) => {
-                        let event = event.into_owned();
-                        self.last_event = Some(event.clone());
-                        event
+                        write_event(out, Some(&event), message);
+                        self.last_event = Some(event.into_owned());
                     }
                     // A gap, the end, or an item of a subscription without
                     // event ids: the last id again (a reconnection resumes
                     // where it was), else a count.
                     None => match &self.last_event {
-                        Some(last) => last.clone(),
+                        Some(last) => write_event(out, Some(last), message),
                         None => {
                             self.count += 1;
-                            self.count.to_string()
+                            write_event(out, Some(&self.count.to_string()), message);
                         }
                     },
-                };
-                Some(frame_event(Some(&id), message))
+                }
+                true
             }
-            Phase::Done => None,
+            Phase::Done => false,
         }
     }
 }
@@ -532,26 +532,25 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValu
     <&'de RawValue>::deserialize(d).map(Some)
 }
 
-/// One event: `id: ID` (when given), then the message as its data. A
-/// message is one line (the engine writes compact JSON); an event id with
-/// a line break is not sent.
-fn frame_event(id: Option<&str>, message: &[u8]) -> Bytes {
-    let mut event = Vec::with_capacity(message.len() + 16 + id.map_or(0, str::len));
+/// Writes one event into `out`: `id: ID` (when given), then the message as
+/// its data. A message is one line (the engine writes compact JSON); an
+/// event id with a line break is not sent.
+fn write_event(out: &mut Vec<u8>, id: Option<&str>, message: &[u8]) {
+    out.reserve(message.len() + 16 + id.map_or(0, str::len));
     if let Some(id) = id.filter(|id| !id.contains(['\n', '\r', '\0'])) {
-        event.extend_from_slice(b"id: ");
-        event.extend_from_slice(id.as_bytes());
-        event.push(b'\n');
+        out.extend_from_slice(b"id: ");
+        out.extend_from_slice(id.as_bytes());
+        out.push(b'\n');
     }
     // JSON text never holds a raw line break inside a string; between
     // tokens it may (a handler's pre-serialized value): each line its own
     // `data:`.
     for line in message.split(|&b| b == b'\n') {
-        event.extend_from_slice(b"data: ");
-        event.extend_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
-        event.push(b'\n');
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
+        out.push(b'\n');
     }
-    event.push(b'\n');
-    Bytes::from(event)
+    out.push(b'\n');
 }
 
 #[cfg(test)]
@@ -584,6 +583,12 @@ mod tests {
         assert!(call_of_query(Some("params=%5B%5D")).is_err());
         assert!(call_of_query(Some("method=add&params=%5B1%2C")).is_err());
         assert!(call_of_query(None).is_err());
+    }
+
+    fn frame_event(id: Option<&str>, message: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_event(&mut out, id, message);
+        out
     }
 
     #[test]
