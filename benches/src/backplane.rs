@@ -27,12 +27,17 @@ pub struct Figures {
 pub struct Broker {
     pub url: String,
     child: Child,
+    /// JetStream's store, removed with the broker.
+    store: Option<std::path::PathBuf>,
 }
 
 impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(store) = &self.store {
+            let _ = std::fs::remove_dir_all(store);
+        }
     }
 }
 
@@ -51,6 +56,7 @@ pub fn broker(kind: &str) -> Option<Broker> {
         .ok()?
         .port();
     let p = port.to_string();
+    let store = (kind != "redis").then(|| std::env::temp_dir().join(format!("rpc-bench-nats-{port}")));
     let child = match kind {
         "redis" => Command::new(program("redis-server")?)
             .args([
@@ -67,8 +73,10 @@ pub fn broker(kind: &str) -> Option<Broker> {
             .stderr(Stdio::null())
             .spawn()
             .ok()?,
+        // JetStream on: topic messages live in its log.
         _ => Command::new(program("nats-server")?)
-            .args(["-a", "127.0.0.1", "-p", &p])
+            .args(["-a", "127.0.0.1", "-p", &p, "-js", "-sd"])
+            .arg(store.as_ref()?)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -84,6 +92,7 @@ pub fn broker(kind: &str) -> Option<Broker> {
     Some(Broker {
         url: format!("{kind}://127.0.0.1:{port}"),
         child,
+        store,
     })
 }
 

@@ -15,6 +15,7 @@ mod memory;
 mod observed;
 mod servers;
 mod soak;
+mod topics;
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -59,7 +60,7 @@ fn median_stats(runs: Vec<HttpStats>) -> HttpStats {
     }
 }
 
-/// `--only SECTION` (http, https, websocket, tcp, local, in-process, client, subscriptions, observed, memory, backplane) runs one
+/// `--only SECTION` (http, https, websocket, tcp, local, in-process, client, subscriptions, observed, memory, backplane, topics) runs one
 /// section and prints its rows without rewriting BENCHMARKS.md.
 fn only() -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -368,6 +369,9 @@ async fn run(settings: &Settings) -> Vec<Row> {
     if wants("backplane") {
         backplane_rows(&mut rows).await;
     }
+    if wants("topics") {
+        topic_rows(&mut rows).await;
+    }
     if wants("memory") {
         memory_rows(&mut rows).await;
     }
@@ -526,6 +530,93 @@ async fn client(settings: &Settings, rows: &mut Vec<Row>) {
 
 /// Broadcast latency and throughput from one instance to the 64 clients of
 /// another through Redis and NATS, beside one instance's own clients.
+/// What resumable topics cost: retention on against off, each broker's
+/// log against its plain pub/sub, the bytes of 1000 retained messages,
+/// and replaying 1000 messages to a subscriber that resumes.
+async fn topic_rows(rows: &mut Vec<Row>) {
+    use rpc::subscription::Retention;
+    use topics::Carrier;
+    let off = Retention {
+        messages: 0,
+        age: Duration::ZERO,
+        bytes: 0,
+    };
+    let on = Retention::default();
+    if let (Some(kept), Some(none)) = (
+        topics::delivery(None, Carrier::Local, on).await,
+        topics::delivery(None, Carrier::Local, off).await,
+    ) {
+        rows.push(Row {
+            name: "Topic messages to a WebSocket subscriber, one instance: retention on".into(),
+            unit: "msgs/s",
+            ours: kept,
+            theirs: none,
+            lower_is_better: false,
+            target: 0.9,
+            competitor: "retention off",
+        });
+    }
+    let (retained, text) = topics::retained_bytes();
+    rows.push(Row {
+        name: "Retention: bytes held for 1000 messages of about 120 bytes".into(),
+        unit: "bytes",
+        ours: retained,
+        theirs: text,
+        lower_is_better: true,
+        target: 0.0,
+        competitor: "their JSON text",
+    });
+    if let Some((local, _)) = topics::replay(None).await {
+        rows.push(Row {
+            name: "Resume: replaying 1000 messages from the instance's retention".into(),
+            unit: "ms",
+            ours: local,
+            theirs: local,
+            lower_is_better: true,
+            target: 0.0,
+            competitor: "(itself)",
+        });
+    }
+    for kind in ["redis", "nats"] {
+        let Some(broker) = backplane::broker(kind) else {
+            eprintln!("topics: no {kind} server installed");
+            continue;
+        };
+        let (name, log) = if kind == "redis" {
+            ("Redis", "Redis Streams")
+        } else {
+            ("NATS", "JetStream")
+        };
+        match (
+            topics::delivery(Some(&broker.url), Carrier::Log, on).await,
+            topics::delivery(Some(&broker.url), Carrier::PubSub, on).await,
+        ) {
+            (Some(logged), Some(plain)) => rows.push(Row {
+                name: format!("Topic messages to a subscriber of another instance via the {log} log"),
+                unit: "msgs/s",
+                ours: logged,
+                theirs: plain,
+                lower_is_better: false,
+                target: 0.0,
+                competitor: if kind == "redis" { "Redis pub/sub" } else { "NATS core pub/sub" },
+            }),
+            _ => eprintln!("topics: the {name} delivery measurement failed"),
+        }
+        match topics::replay(Some(&broker.url)).await {
+            Some((local, Some(from_log))) => rows.push(Row {
+                name: format!("Resume on a later instance: replaying 1000 messages from the {log} log"),
+                unit: "ms",
+                ours: from_log,
+                theirs: local,
+                lower_is_better: true,
+                target: 0.0,
+                competitor: "from the instance's retention",
+            }),
+            _ => eprintln!("topics: the {name} replay measurement failed"),
+        }
+    }
+}
+
 async fn backplane_rows(rows: &mut Vec<Row>) {
     let Some(local) = backplane::measure(None).await else {
         eprintln!("backplane: the in-process measurement failed");

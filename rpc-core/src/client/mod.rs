@@ -23,9 +23,9 @@ pub use layers::TransportService;
 pub use params::ParamsBuilder;
 pub use response::{Answer, BatchAnswer};
 pub use routes::Expecting;
-pub(crate) use routes::{Routes, BUFFER};
-pub(crate) use subscription::ServerId;
+pub(crate) use routes::Routes;
 pub use subscription::{Inbox, Notice, Opened, SubscribeCall, SubscriptionStream};
+pub(crate) use subscription::{Queued, ServerId};
 
 use crate::protocol::{encode, Id};
 

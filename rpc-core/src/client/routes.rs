@@ -4,16 +4,21 @@
 //! notification, whatever its params hold, is the user's.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-use super::subscription::{Inbox, Notice};
+use super::subscription::{Inbox, Notice, Queued};
 
-/// Items buffered per subscription before the stream is read; beyond,
-/// the subscription ends as lagged (and is unsubscribed).
-pub(crate) const BUFFER: usize = 256;
+/// Notices buffered per subscription before the stream is read, at most
+/// (a resumed topic's replay comes in a burst: 1000 messages by default).
+pub(crate) const BUFFER: usize = 4096;
+
+/// Bytes of items buffered per subscription before the stream is read;
+/// beyond (or past [`BUFFER`] items), the subscription ends as lagged (and
+/// is unsubscribed). One item larger than this still goes, alone.
+pub(crate) const BUFFER_BYTES: usize = 1 << 20;
 
 /// Notices kept at most for subscriptions being opened (their id's answer
 /// is on its way to the caller).
@@ -34,6 +39,8 @@ struct Route {
     method: Box<str>,
     sender: mpsc::Sender<Notice>,
     lagged: Arc<AtomicBool>,
+    /// Bytes of the notices sent and not read yet.
+    queued: Arc<AtomicUsize>,
     /// Whether a notification with this id but another method was reported.
     warned: bool,
 }
@@ -148,6 +155,7 @@ impl Routes {
     pub(crate) fn open(&self, method: &str, id: &str) -> Option<Inbox> {
         let (sender, receiver) = mpsc::channel(BUFFER);
         let lagged = Arc::new(AtomicBool::new(false));
+        let queued = Arc::new(AtomicUsize::new(0));
         let mut table = self.0.lock().ok()?;
         if table.closed {
             return None;
@@ -157,6 +165,7 @@ impl Routes {
         for (for_method, for_id, notice) in early {
             if *for_method == *method && for_id == id {
                 ended |= matches!(notice, Notice::End(_));
+                queued.fetch_add(notice.bytes(), Ordering::AcqRel);
                 let _ = sender.try_send(notice);
             } else {
                 table.early.push_back((for_method, for_id, notice));
@@ -170,13 +179,17 @@ impl Routes {
                 method: method.into(),
                 sender,
                 lagged: lagged.clone(),
+                queued: queued.clone(),
                 warned: false,
             };
             if let Some(replaced) = table.open.insert(id.to_owned(), route) {
                 table.release(&replaced.method, Use::Open);
             }
         }
-        Some(Inbox { receiver, lagged })
+        Some(Inbox {
+            receiver: Queued::new(receiver, queued),
+            lagged,
+        })
     }
 
     /// Ends every route: the connection is over.
@@ -212,7 +225,17 @@ impl Routes {
         let end = matches!(notice, Notice::End(_));
         match table.open.get_mut(id) {
             Some(route) if *route.method == *method => {
-                match route.sender.try_send(notice) {
+                let size = notice.bytes();
+                let held = route.queued.load(Ordering::Acquire);
+                let sent = if held > 0 && held + size > BUFFER_BYTES {
+                    Err(())
+                } else {
+                    route.queued.fetch_add(size, Ordering::AcqRel);
+                    route.sender.try_send(notice).map_err(|_| {
+                        route.queued.fetch_sub(size, Ordering::AcqRel);
+                    })
+                };
+                match sent {
                     Ok(()) if end => table.remove(id),
                     Ok(()) => {}
                     // The stream is not read: it ends as lagged.
@@ -355,5 +378,30 @@ mod tests {
         drop(failed);
         assert!(!routes.expects("news"));
         assert!(!routes.deliver("news", "9", item(3)));
+    }
+
+    #[test]
+    fn a_route_holds_its_bytes_bound_and_gives_them_back_as_read() {
+        let routes = Arc::new(Routes::default());
+        let mut inbox = routes.open("ticks", "1").unwrap();
+        let big = |n: usize| Notice::Item(serde_json::value::to_raw_value(&"x".repeat(n)).unwrap());
+        // Half the bound twice fits; a third does not while they wait.
+        assert!(routes.deliver("ticks", "1", big(BUFFER_BYTES / 2 - 2)));
+        assert!(routes.deliver("ticks", "1", big(BUFFER_BYTES / 2 - 2)));
+        assert!(!inbox.lagged.load(Ordering::Relaxed));
+        // Read one: room again.
+        assert!(matches!(inbox.receiver.try_recv(), Ok(Notice::Item(_))));
+        assert!(routes.deliver("ticks", "1", big(BUFFER_BYTES / 2 - 2)));
+        assert!(!inbox.lagged.load(Ordering::Relaxed));
+        assert!(routes.deliver("ticks", "1", big(10)));
+        assert!(
+            inbox.lagged.load(Ordering::Relaxed),
+            "over the bound: lagged"
+        );
+        // One item larger than the bound still goes, alone.
+        let mut alone = routes.open("ticks", "2").unwrap();
+        assert!(routes.deliver("ticks", "2", big(BUFFER_BYTES * 2)));
+        assert!(!alone.lagged.load(Ordering::Relaxed));
+        assert!(matches!(alone.receiver.try_recv(), Ok(Notice::Item(_))));
     }
 }

@@ -37,12 +37,71 @@ pub enum Notice {
     Resubscribed(String),
 }
 
+impl Notice {
+    /// The bytes it holds (what an inbox's byte bound counts).
+    pub(crate) fn bytes(&self) -> usize {
+        match self {
+            Notice::Item(item) => item.get().len(),
+            Notice::Event { item, event } => item.get().len() + event.len(),
+            Notice::Gap | Notice::End(_) | Notice::Resubscribed(_) => 0,
+        }
+    }
+}
+
 /// The receiving end of one subscription's route on a connection: its
 /// notices, and whether they overflowed.
 #[derive(Debug)]
 pub struct Inbox {
-    pub(crate) receiver: mpsc::Receiver<Notice>,
+    pub(crate) receiver: Queued,
     pub(crate) lagged: Arc<AtomicBool>,
+}
+
+/// Notices waiting to be read, and the bytes they hold: the route counts
+/// what it sends, this gives it back as they are read.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    receiver: mpsc::Receiver<Notice>,
+    bytes: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Queued {
+    pub(crate) fn new(
+        receiver: mpsc::Receiver<Notice>,
+        bytes: Arc<std::sync::atomic::AtomicUsize>,
+    ) -> Self {
+        Queued { receiver, bytes }
+    }
+
+    fn taken(&self, notice: Option<Notice>) -> Option<Notice> {
+        if let Some(notice) = &notice {
+            let size = notice.bytes();
+            let _ = self
+                .bytes
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
+                    Some(b.saturating_sub(size))
+                });
+        }
+        notice
+    }
+
+    pub(crate) fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<Notice>> {
+        self.receiver.poll_recv(cx).map(|notice| self.taken(notice))
+    }
+
+    pub(crate) async fn recv(&mut self) -> Option<Notice> {
+        let notice = self.receiver.recv().await;
+        self.taken(notice)
+    }
+
+    pub(crate) fn close(&mut self) {
+        self.receiver.close();
+    }
+
+    #[cfg(test)]
+    pub(crate) fn try_recv(&mut self) -> Result<Notice, mpsc::error::TryRecvError> {
+        let notice = self.receiver.try_recv()?;
+        Ok(self.taken(Some(notice)).unwrap_or(Notice::Gap))
+    }
 }
 
 /// A subscription id as the server sent it (a string or a number), shared
@@ -127,7 +186,7 @@ pub struct SubscriptionStream<T> {
     /// The id as the server sent it (a string or a number), for
     /// unsubscribing; a reconnecting client updates it.
     server_id: ServerId,
-    receiver: mpsc::Receiver<Notice>,
+    receiver: Queued,
     /// Set when our buffer overflowed (else a route closed without an end
     /// means the connection ended).
     lagged: Arc<AtomicBool>,

@@ -22,7 +22,10 @@ use tokio::task::JoinHandle;
 
 use super::{is_lost, Shared, RESUBSCRIBE_TIMEOUT};
 use crate::client::{Error, Subscriptions};
-use crate::client::{Inbox, Notice, Opened, ServerId, SubscribeCall, BUFFER};
+use crate::client::{Inbox, Notice, Opened, ServerId, SubscribeCall};
+
+/// Notices moved to a user stream and not read yet, at most.
+const STREAM_BUFFER: usize = 256;
 use crate::duplex::DuplexConnection;
 use crate::protocol::notice;
 
@@ -169,7 +172,9 @@ pub(super) async fn open(shared: Arc<Shared>, call: SubscribeCall) -> Result<Ope
             .fetch_add(1, Ordering::Relaxed);
         let route = notice::key(&raw_id);
         let server_id: ServerId = Arc::new(Mutex::new(raw_id));
-        let (stream, receiver) = mpsc::channel(BUFFER);
+        // The forwarders wait for room here; past it, each connection's
+        // inbox (bounded in bytes) fills.
+        let (stream, receiver) = mpsc::channel(STREAM_BUFFER);
         let lagged = Arc::new(AtomicBool::new(false));
         let last_event = LastEvent::default();
         {
@@ -213,7 +218,10 @@ pub(super) async fn open(shared: Arc<Shared>, call: SubscribeCall) -> Result<Ope
             }
         }
         return Ok(Opened {
-            inbox: Inbox { receiver, lagged },
+            inbox: Inbox {
+                receiver: crate::client::Queued::new(receiver, Default::default()),
+                lagged,
+            },
             id: route,
             key: key.to_string(),
             server_id,
