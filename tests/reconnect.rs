@@ -520,7 +520,9 @@ async fn a_reconnecting_subscription_that_is_not_read_ends_as_lagged() {
         .unwrap();
     let client = rpc::Client::new(connection.clone());
     let mut ticks = client.subscribe_ticks(1, None).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Past what the stream, the inbox (4096 items) and the connection
+    // (the server's 1 MiB queue) hold, at a tick a ms.
+    tokio::time::sleep(Duration::from_secs(20)).await;
     let mut items = 0;
     let end = loop {
         match next(&mut ticks).await {
