@@ -29,8 +29,7 @@ use crate::Shutdown;
 #[derive(Clone)]
 pub(crate) struct Serving {
     pub(crate) shutdown: Shutdown,
-    /// Read by the WebSocket upgrade only.
-    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
+    /// Counts the long-lived connections (WebSocket, event streams).
     pub(crate) tracker: TaskTracker,
 }
 

@@ -87,8 +87,6 @@ impl std::fmt::Debug for Server {
 }
 
 /// What every request handler shares.
-// Without WebSocket, only the dispatcher is read (the rest serves upgrades).
-#[cfg_attr(not(feature = "ws"), allow(dead_code))]
 pub(crate) struct Shared {
     pub(crate) dispatcher: Dispatcher,
     authenticate: Option<Authenticate>,
@@ -97,7 +95,8 @@ pub(crate) struct Shared {
     pub(crate) connections: Connections,
     pub(crate) duplex: DuplexConfig,
     pub(crate) shutdown: Shutdown,
-    /// Upgraded WebSocket connections, so that shutdown waits for them.
+    /// Long-lived connections (WebSocket, event streams), so that
+    /// shutdown waits for them.
     pub(crate) tracker: TaskTracker,
     /// The explorer page, built on first request.
     explorer: std::sync::OnceLock<bytes::Bytes>,
@@ -508,6 +507,37 @@ pub fn router(methods: MethodTable) -> Router {
 /// ```
 pub fn extension<T: Send + Sync + 'static>(ctx: &Context) -> Option<&T> {
     ctx.get::<Extensions>()?.get::<T>()
+}
+
+impl Shared {
+    /// Counts a long-lived connection (a WebSocket, an event stream) as one
+    /// of this server's from now, and of the server serving the app this
+    /// router is mounted in (`serving`), until [`Held::follow`] returns.
+    pub(crate) fn hold(&self, serving: Option<&super::serve::Serving>) -> Held {
+        Held {
+            _tracked: self.tracker.token(),
+            served: serving.map(|s| (s.tracker.token(), s.shutdown.clone())),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+}
+
+/// A long-lived connection's place among its servers' connections.
+pub(crate) struct Held {
+    /// Counts while held; given back when `follow` returns.
+    _tracked: tokio_util::task::task_tracker::TaskTrackerToken,
+    served: Option<(tokio_util::task::task_tracker::TaskTrackerToken, Shutdown)>,
+    shutdown: Shutdown,
+}
+
+impl Held {
+    /// Drains `connection` on either server's shutdown (closes it once the
+    /// grace period is over), and returns when it has ended: then it no
+    /// longer counts.
+    pub(crate) async fn follow(self, connection: &rpc_core::duplex::DuplexConnection) {
+        let other = self.served.as_ref().map(|(_, shutdown)| shutdown);
+        self.shutdown.follow_with(other, connection).await;
+    }
 }
 
 /// What a handler learns of the request: peer, transport, roles (from

@@ -148,16 +148,10 @@ pub(crate) fn open(
     );
     // Counted as a connection of the server until it ends, so that a
     // shutdown drains it and waits for it.
-    let tracked = shared.tracker.token();
-    let served = serving.as_ref().map(|s| s.tracker.token());
+    let held = shared.hold(serving.as_ref());
     let drained = connection.clone();
+    tokio::spawn(async move { held.follow(&drained).await });
     let keep_alive = shared.sse_keep_alive;
-    tokio::spawn(async move {
-        let other = serving.map(|s| s.shutdown);
-        shared.shutdown.follow_with(other.as_ref(), &drained).await;
-        drop(tracked);
-        drop(served);
-    });
     let events = Events {
         received,
         phase: Phase::Answer { subscription },

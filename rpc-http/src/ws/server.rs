@@ -19,12 +19,10 @@ pub(crate) fn accept(
     context: Context,
     serving: Option<Serving>,
 ) -> Response {
-    // Counted as a connection of the server until it ends, so that a
-    // shutdown waits for it.
-    let tracked = shared.tracker.token();
-    // And of the server serving the app this router is mounted in.
-    let served = serving.as_ref().map(|s| s.tracker.token());
-    let serving = serving.map(|s| s.shutdown);
+    // Counted as a connection of the server (and of the one serving the
+    // app this router is mounted in) until it ends, so that a shutdown
+    // waits for it.
+    let held = shared.hold(serving.as_ref());
     let max = shared.dispatcher.limits().max_message_bytes;
     upgrade
         // Browsers that offer subprotocols (`jsonrpc`, and `bearer.TOKEN`
@@ -49,11 +47,6 @@ pub(crate) fn accept(
                 Some(&shared.connections),
                 shared.duplex.clone(),
             );
-            shared
-                .shutdown
-                .follow_with(serving.as_ref(), &connection)
-                .await;
-            drop(tracked);
-            drop(served);
+            held.follow(&connection).await;
         })
 }
