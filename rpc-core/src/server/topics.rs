@@ -218,25 +218,14 @@ impl Topics {
                 let Some(inner) = topics.upgrade() else {
                     return;
                 };
-                let Ok(text) = String::from_utf8(logged.message.to_vec()) else {
-                    tracing::warn!(
-                        topic,
-                        "a topic message in the log that is not UTF-8: skipped"
-                    );
-                    return;
-                };
-                match RawValue::from_string(text) {
+                match logged_json(&logged.message) {
                     Ok(message) => {
                         let event = Arc::from(logged.event);
-                        Topics { inner }.deliver(
-                            topic,
-                            Arc::from(message),
-                            Some((event, logged.order)),
-                        );
+                        Topics { inner }.deliver(topic, message, Some((event, logged.order)));
                     }
                     Err(error) => tracing::warn!(
                         topic,
-                        error = error.to_string(),
+                        error,
                         "a topic message in the log that is not JSON: skipped"
                     ),
                 }
@@ -244,27 +233,25 @@ impl Topics {
             let _ = self.inner.log.set(log);
             return self;
         }
-        {
-            let topics = Arc::downgrade(&self.inner);
-            backplane.listen(TOPICS, move |message| {
-                let Some(inner) = topics.upgrade() else {
-                    return;
-                };
-                #[derive(serde::Deserialize)]
-                struct Published<'a>(String, #[serde(borrow)] &'a RawValue);
-                match serde_json::from_slice::<Published<'_>>(&message) {
-                    Ok(Published(topic, value)) => {
-                        Topics { inner }.deliver(&topic, Arc::from(value.to_owned()), None);
-                    }
-                    Err(error) => {
-                        tracing::warn!(
-                            error = error.to_string(),
-                            "an unreadable topic message from the backplane"
-                        )
-                    }
+        let topics = Arc::downgrade(&self.inner);
+        backplane.listen(TOPICS, move |message| {
+            let Some(inner) = topics.upgrade() else {
+                return;
+            };
+            #[derive(serde::Deserialize)]
+            struct Published<'a>(String, #[serde(borrow)] &'a RawValue);
+            match serde_json::from_slice::<Published<'_>>(&message) {
+                Ok(Published(topic, value)) => {
+                    Topics { inner }.deliver(&topic, Arc::from(value.to_owned()), None);
                 }
-            });
-        }
+                Err(error) => {
+                    tracing::warn!(
+                        error = error.to_string(),
+                        "an unreadable topic message from the backplane"
+                    )
+                }
+            }
+        });
         self
     }
 
@@ -554,6 +541,15 @@ enum Found {
     Elsewhere,
 }
 
+/// A logged message's text as JSON, checked (the log is another program's
+/// to write to).
+fn logged_json(message: &[u8]) -> Result<Arc<RawValue>, String> {
+    let text = String::from_utf8(message.to_vec()).map_err(|e| e.to_string())?;
+    RawValue::from_string(text)
+        .map(Arc::from)
+        .map_err(|e| e.to_string())
+}
+
 /// The items replayed from the log after `since` (a gap first, if the log
 /// says so or cannot be read), and the log's place of the last of them.
 async fn read_log<T>(log: &dyn TopicLog, topic: &str, since: &str) -> (Vec<Item<T>>, Option<u128>) {
@@ -572,15 +568,12 @@ async fn read_log<T>(log: &dyn TopicLog, topic: &str, since: &str) -> (Vec<Item<
     // instance, catching up, may still deliver it live.
     let mut last = read.after;
     for logged in read.messages {
-        let Ok(message) = String::from_utf8(logged.message.to_vec())
-            .map_err(|e| e.to_string())
-            .and_then(|text| RawValue::from_string(text).map_err(|e| e.to_string()))
-        else {
+        let Ok(message) = logged_json(&logged.message) else {
             continue;
         };
         last = Some(logged.order);
         items.push(Item::Encoded {
-            message: Arc::from(message),
+            message,
             event: Some(Arc::from(logged.event)),
         });
     }
