@@ -56,7 +56,8 @@ pub fn broker(kind: &str) -> Option<Broker> {
         .ok()?
         .port();
     let p = port.to_string();
-    let store = (kind != "redis").then(|| std::env::temp_dir().join(format!("rpc-bench-nats-{port}")));
+    let store =
+        (kind != "redis").then(|| std::env::temp_dir().join(format!("rpc-bench-nats-{port}")));
     let child = match kind {
         "redis" => Command::new(program("redis-server")?)
             .args([

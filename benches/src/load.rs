@@ -248,7 +248,10 @@ async fn rate(
 ) -> f64 {
     let (started, before) = (Instant::now(), items.load(Ordering::Relaxed));
     tokio::time::sleep(settings.duration).await;
-    let (elapsed, after) = (started.elapsed().as_secs_f64(), items.load(Ordering::Relaxed));
+    let (elapsed, after) = (
+        started.elapsed().as_secs_f64(),
+        items.load(Ordering::Relaxed),
+    );
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         task.abort();
@@ -303,6 +306,20 @@ pub async fn sse_subscriptions(addr: SocketAddr, subscribers: usize, settings: &
     rate(&items, &stop, tasks, settings).await
 }
 
+/// The WebSocket upgrade every contender gets, with the bearer token the
+/// observed servers check.
+fn ws_request(addr: SocketAddr) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{addr}/")
+        .into_client_request()
+        .expect("a WebSocket URL");
+    let bearer = format!("Bearer {}", crate::observed::TOKEN);
+    request
+        .headers_mut()
+        .insert("authorization", bearer.parse().expect("a header value"));
+    request
+}
+
 /// Most requests in flight per pipelined connection.
 const WINDOW: u64 = 128;
 
@@ -317,8 +334,7 @@ pub async fn websocket(
     let done = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let Ok((socket, _)) = tokio_tungstenite::connect_async(format!("ws://{addr}/")).await
-        else {
+        let Ok((socket, _)) = tokio_tungstenite::connect_async(ws_request(addr)).await else {
             continue;
         };
         let (mut sink, mut stream) = socket.split();

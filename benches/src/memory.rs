@@ -16,11 +16,13 @@ const CALL: &str = r#"{"jsonrpc":"2.0","method":"subtract","params":[42,23],"id"
 /// The server side of the measurement: serve until stdin closes.
 pub async fn serve(kind: &str) {
     match kind {
-        "ours-plain" | "ours-observed" | "jsonrpsee-observed" => {
+        "ours-plain" | "ours-observed" | "ours-traced" | "jsonrpsee-observed"
+        | "jsonrpsee-traced" => {
+            let spans = kind.ends_with("-traced");
             let addr = match kind {
                 "ours-plain" => crate::observed::ours_plain().await,
-                "ours-observed" => crate::observed::ours_observed().await,
-                _ => crate::observed::jsonrpsee_observed().await,
+                "ours-observed" | "ours-traced" => crate::observed::ours_observed(spans).await,
+                _ => crate::observed::jsonrpsee_observed(spans).await,
             };
             println!("ws {addr}");
             println!("tcp none");

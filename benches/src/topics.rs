@@ -77,7 +77,11 @@ async fn backplane(url: &str, carrier: Carrier) -> Option<Backplane> {
         ..Retention::default()
     };
     let broker: Arc<dyn Broker> = if url.starts_with("redis") {
-        Arc::new(rpc_backplane::RedisBroker::new(url).ok()?.with_retention(retention))
+        Arc::new(
+            rpc_backplane::RedisBroker::new(url)
+                .ok()?
+                .with_retention(retention),
+        )
     } else {
         Arc::new(
             rpc_backplane::NatsBroker::connect(url)
@@ -116,7 +120,11 @@ async fn instance(backplane: Option<Backplane>, retention: Retention) -> (Topics
     (topics, addr)
 }
 
-async fn subscribe(addr: SocketAddr, topic: &str, since: Option<&str>) -> Option<(rpc::Client, SubscriptionStream<Value>)> {
+async fn subscribe(
+    addr: SocketAddr,
+    topic: &str,
+    since: Option<&str>,
+) -> Option<(rpc::Client, SubscriptionStream<Value>)> {
     let connection = rpc::ws::connect(&format!("ws://{addr}/"), rpc::MethodTable::new())
         .await
         .ok()?;
