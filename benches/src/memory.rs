@@ -89,6 +89,11 @@ impl Server {
         }
     }
 
+    /// The server process's id (for its figures in /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn rss_bytes(&self) -> f64 {
         rss(self.child.id()).unwrap_or(0) as f64
     }
