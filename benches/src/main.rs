@@ -10,6 +10,7 @@
 mod alloc;
 mod backplane;
 mod canned;
+mod large;
 mod load;
 mod memory;
 mod observed;
@@ -60,7 +61,7 @@ fn median_stats(runs: Vec<HttpStats>) -> HttpStats {
     }
 }
 
-/// `--only SECTION` (http, https, websocket, tcp, local, in-process, client, subscriptions, observed, memory, backplane, topics) runs one
+/// `--only SECTION` (http, https, websocket, tcp, local, in-process, client, subscriptions, observed, memory, large, backplane, topics) runs one
 /// section and prints its rows without rewriting BENCHMARKS.md.
 fn only() -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -377,6 +378,9 @@ async fn run(settings: &Settings) -> Vec<Row> {
     }
     if wants("memory") {
         memory_rows(&mut rows).await;
+    }
+    if wants("large") {
+        large::rows(settings, &mut rows).await;
     }
     rows
 }

@@ -1,4 +1,5 @@
-//! The three contenders, serving the same `subtract` method.
+//! The three contenders, serving the same `subtract` method (and the two
+//! frameworks the same `echo`, for the large-payload rows).
 
 use std::net::SocketAddr;
 
@@ -12,6 +13,9 @@ pub trait Bench {
     /// minuend - subtrahend.
     async fn subtract(&self, minuend: i64, subtrahend: i64) -> i64;
 
+    /// The text, as it came.
+    async fn echo(&self, text: String) -> String;
+
     /// 0, 1, 2, ... as fast as the subscriber takes them.
     #[rpc(subscription = "numbers", unsubscribe = "unsubscribe_numbers")]
     async fn subscribe_numbers(&self) -> rpc::Subscription<u64>;
@@ -22,6 +26,10 @@ struct Impl;
 impl Bench for Impl {
     async fn subtract(&self, minuend: i64, subtrahend: i64) -> i64 {
         minuend.wrapping_sub(subtrahend)
+    }
+
+    async fn echo(&self, text: String) -> String {
+        text
     }
 
     async fn subscribe_numbers(&self) -> rpc::Subscription<u64> {
@@ -95,6 +103,13 @@ pub fn jsonrpsee_module() -> jsonrpsee::RpcModule<()> {
         .register_async_method("subtract", |params, _, _| async move {
             let (minuend, subtrahend): (i64, i64) = params.parse()?;
             Ok::<i64, jsonrpsee::types::ErrorObjectOwned>(minuend.wrapping_sub(subtrahend))
+        })
+        .expect("register");
+    module
+        .register_async_method("echo", |params, _, _| async move {
+            let mut params = params.sequence();
+            let text: String = params.next()?;
+            Ok::<String, jsonrpsee::types::ErrorObjectOwned>(text)
         })
         .expect("register");
     module
