@@ -604,6 +604,13 @@ async fn the_calculators_admin_methods_metrics_and_call_log() {
         "{metrics}"
     );
     assert!(!metrics.contains("nope1"));
+    // A batch member's duration is its own, not the batch's.
+    client
+        .post(&served.http)
+        .body(r#"[{"jsonrpc":"2.0","method":"sleep","params":[300],"id":"slow"},{"jsonrpc":"2.0","method":"add","params":[1,2],"id":"fast"}]"#)
+        .send()
+        .await
+        .unwrap();
     // One debug event per call, with method, id, transport, outcome and duration.
     drop(served);
     let log = std::fs::read_to_string(&log).unwrap();
@@ -611,7 +618,21 @@ async fn the_calculators_admin_methods_metrics_and_call_log() {
         .lines()
         .filter(|l| l.contains("rpc::call: call"))
         .collect();
-    assert_eq!(events.len(), 9, "{log}");
+    assert_eq!(events.len(), 11, "{log}");
+    let duration = |id: &str| -> u64 {
+        let event = events
+            .iter()
+            .find(|l| l.contains(&format!(r#"id="\"{id}\"""#)))
+            .unwrap_or_else(|| panic!("no event for {id} in {log}"));
+        event
+            .split("duration_us=")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|digits| digits.parse().ok())
+            .unwrap_or_else(|| panic!("no duration in {event}"))
+    };
+    assert!(duration("slow") >= 300_000, "{log}");
+    assert!(duration("fast") < 100_000, "{log}");
     let traced = events
         .iter()
         .find(|l| l.contains(r#"id="\"traced\"""#))

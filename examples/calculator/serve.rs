@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use rpc::auth::{Credentials, Roles};
 use rpc::duplex::Connections;
-use rpc::middleware::{from_fn, Call, FromFnLayer, Next};
+use rpc::middleware::{from_fn, Call, CallLayer, Next};
 use rpc::subscription::Topics;
 
 use crate::cli::ServeArgs;
@@ -286,26 +286,15 @@ fn bound<T>(addr: &str, bind: std::io::Result<T>) -> Result<T, ExitCode> {
 
 /// A middleware counting the handler futures alive: one more when a call
 /// starts, one less when its future ends or is dropped (a closed connection).
-fn count_active(
-    active: Arc<AtomicU64>,
-) -> FromFnLayer<impl Fn(Call, Next) -> CallFuture + Clone + Send + Sync + 'static> {
-    from_fn(move |call: Call, next: Next| -> CallFuture {
+fn count_active(active: Arc<AtomicU64>) -> impl CallLayer + Clone {
+    from_fn(move |call: Call, next: Next| {
         let alive = Alive::new(&active);
-        Box::pin(async move {
+        async move {
             let _alive = alive;
             next.run(call).await
-        })
+        }
     })
 }
-
-/// What a call through the middleware comes to.
-type CallFuture = std::pin::Pin<
-    Box<
-        dyn std::future::Future<
-                Output = Result<Box<serde_json::value::RawValue>, rpc::client::BoxError>,
-            > + Send,
-    >,
->;
 
 /// Counts one live call until dropped.
 struct Alive(Arc<AtomicU64>);

@@ -6,6 +6,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::Poll;
+use std::time::Instant;
 
 use futures_util::future::{CatchUnwind, FutureExt};
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -17,9 +18,9 @@ use super::cancel::{Registered, Running};
 use crate::protocol::cancel;
 use crate::protocol::message::{self, Entry, Message};
 use crate::protocol::response::{error_response, write_batch, write_response};
-use crate::protocol::{code, Context, ErrorObject, Id, Limits};
+use crate::protocol::{code, Context, ErrorObject, Id, Limits, Params};
 use crate::server::middleware::{
-    error_object, Call as LayerCall, CallLayer, CallService, Handlers,
+    error_object, Call as LayerCall, CallFuture, CallLayer, CallService, Handlers,
 };
 use crate::server::observe::{self, Meters, Observed};
 use crate::server::{discover, MethodFuture, MethodResult, MethodTable};
@@ -194,10 +195,19 @@ impl Dispatcher {
         how: Dispatch<'_>,
     ) -> Option<Vec<u8>> {
         let Dispatch { refusal, running } = how;
+        let calls = match &message {
+            Message::Single(_) => 1,
+            Message::Batch(entries) => entries.len(),
+        };
+        let _in_flight = self
+            .meters
+            .as_deref()
+            .filter(|_| refusal.is_none())
+            .map(|meters| meters.in_flight(calls));
         match message {
             Message::Single(entry) => {
-                let mut calls = [self.start(entry, ctx, refusal)];
-                self.run(&mut calls, running).await;
+                let mut calls = [Self::start(entry)];
+                self.run(&mut calls, ctx, refusal, running).await;
                 let [call] = calls;
                 let (id, outcome) = call.answer()?;
                 let size = outcome.as_ref().map_or(96, |r| r.get().len() + 40);
@@ -228,13 +238,13 @@ impl Dispatcher {
                                     observed: None,
                                 }
                             } else {
-                                self.start(e, ctx, refusal)
+                                Self::start(e)
                             }
                         }
-                        _ => self.start(e, ctx, refusal),
+                        _ => Self::start(e),
                     })
                     .collect();
-                self.run(&mut calls, running).await;
+                self.run(&mut calls, ctx, refusal, running).await;
                 let answers = calls.into_iter().filter_map(Call::answer);
                 if self.limits.max_response_bytes.is_none() {
                     return write_batch(answers);
@@ -284,14 +294,9 @@ impl Dispatcher {
         }
     }
 
-    /// Looks the method up and starts its handler (which decodes the
-    /// params); with a `refusal`, answers with it instead.
-    fn start<'a>(
-        &'a self,
-        entry: Entry<'a>,
-        ctx: &Context,
-        refusal: Option<&ErrorObject>,
-    ) -> Call<'a> {
+    /// One member of a message, not started yet: an invalid member or a
+    /// response among calls is answered at once.
+    fn start<'a>(entry: Entry<'a>) -> Call<'a> {
         let invalid = |id, error| Call {
             id,
             answer: true,
@@ -308,122 +313,159 @@ impl Dispatcher {
             Entry::Notification(request) => (request, false),
             Entry::Request(request) => (request, true),
         };
-        let registered = self.methods.get(&request.method);
+        Call {
+            id: request.id,
+            answer,
+            method: request.method,
+            state: State::Ready(request.params),
+            observed: None,
+        }
+    }
+
+    /// Looks the method up and starts its handler (which decodes the
+    /// params), through the middleware when there is some; with a
+    /// `refusal`, answers with it instead. `observing`: the call is
+    /// observed, and started at that instant.
+    fn begin<'a>(
+        &'a self,
+        call: &mut Call<'a>,
+        params: Params<'a>,
+        ctx: &Context,
+        refusal: Option<&ErrorObject>,
+        observing: Option<Instant>,
+    ) {
+        let registered = self.methods.get(&call.method);
         let meters = self.meters.as_deref();
-        let observed = (refusal.is_none() && observe::wanted(meters))
-            .then(|| Observed::start(&request.method, request.id, ctx, meters));
+        let observed =
+            observing.map(|at| Observed::start(&call.method, registered, call.id, ctx, meters, at));
         // An observed call's future runs inside its span (handler logs nest).
         let span = observed.as_ref().map(|o| &o.span);
-        let running = |future: MethodFuture, instrumented: bool| {
-            let future = match span {
-                Some(span) if !instrumented => Box::pin(future.instrument(span.clone())),
-                _ => future,
-            };
-            State::Running(AssertUnwindSafe(future).catch_unwind())
-        };
+        let running = |future: Flight| State::Running(AssertUnwindSafe(future).catch_unwind());
         let entered = observed.as_ref().map(|o| o.span.enter());
         let state = match (refusal, registered) {
             // A refused notification does not run (and is not answered).
             (Some(refusal), _) => State::Done(Err(refusal.clone())),
             // A subscription sent as a notification could never tell its id.
-            (None, Some(method)) if !answer && method.info.subscription.is_some() => {
+            (None, Some(method)) if !call.answer && method.info.subscription.is_some() => {
                 State::Done(Err(ErrorObject::invalid_request(
                     "a subscription needs an id to answer with",
                 )))
             }
             (None, _) if self.stack.is_some() => {
-                match self.through_layers(&request, registered, ctx, span) {
-                    Some(future) => running(future, true),
+                match self.through_layers(call, params, registered, ctx, span) {
+                    Some(future) => running(future),
                     None => State::Done(Err(ErrorObject::internal_error("no middleware"))),
                 }
             }
             (None, _) => {
                 let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    begin(&self.methods, &request.method, request.params, ctx, || {
+                    begin(&self.methods, &call.method, params, ctx, || {
                         self.discovery_document().to_owned()
                     })
                 }));
                 match started {
-                    Ok(Begun::Running(future)) => running(future, false),
+                    Ok(Begun::Running(future)) => running(Flight::Handler(match span {
+                        Some(span) => Box::pin(future.instrument(span.clone())),
+                        None => future,
+                    })),
                     Ok(Begun::Done(outcome)) => State::Done(outcome),
-                    Err(_) => State::Done(Err(panicked(&request.method))),
+                    Err(_) => State::Done(Err(panicked(&call.method))),
                 }
             }
         };
         drop(entered);
-        Call {
-            id: request.id,
-            answer,
-            method: request.method,
-            state,
-            observed,
-        }
+        call.state = state;
+        call.observed = observed;
     }
 
     /// Starts a call through the middleware: the call is copied out of the
     /// message (layers own what they see).
     fn through_layers(
         &self,
-        request: &message::Request<'_>,
+        call: &Call<'_>,
+        params: Params<'_>,
         registered: Option<&crate::server::Method>,
         ctx: &Context,
         span: Option<&tracing::Span>,
-    ) -> Option<MethodFuture> {
+    ) -> Option<Flight> {
         let stack = self.stack.as_ref()?;
         // A registered name is usually `'static`: no copy of it.
         let method = match registered.map(|m| &m.info().name) {
-            Some(name) if *name == request.method => name.clone(),
-            _ => std::borrow::Cow::Owned(request.method.clone().into_owned()),
+            Some(name) if *name == call.method => name.clone(),
+            _ => std::borrow::Cow::Owned(call.method.clone().into_owned()),
         };
         let call = LayerCall::new(
             method,
-            request.params.raw().map(ToOwned::to_owned),
-            request.id.map(|raw| Id::from_raw(raw).unwrap_or(Id::Null)),
+            params.raw().map(ToOwned::to_owned),
+            call.id.map(|raw| Id::from_raw(raw).unwrap_or(Id::Null)),
             ctx.clone(),
         );
         // The layers' own work happens when the future is polled, where a
         // panic is caught; inside the call's span when it has one.
-        let future = futures_util::TryFutureExt::map_err(stack.run(call), error_object);
+        let future = stack.run(call);
         Some(match span {
-            Some(span) => Box::pin(future.instrument(span.clone())),
-            None => Box::pin(future),
+            Some(span) => Flight::Handler(Box::pin(
+                futures_util::TryFutureExt::map_err(future, error_object).instrument(span.clone()),
+            )),
+            None => Flight::Layers(future),
         })
     }
 
-    /// Drives every started call to completion, concurrently, under one
-    /// deadline for the whole message. Calls that finish on their first poll
-    /// (the common case) cost no task and no timer.
-    async fn run(&self, calls: &mut [Call<'_>], running: Option<&Arc<Running>>) {
+    /// Starts every call of a message and drives it to completion,
+    /// concurrently, under one deadline for the whole message. Each call
+    /// is started and polled once before the next starts: calls that
+    /// finish then (the common case) cost no task and no timer, and an
+    /// observed one costs one clock read (its end is the next one's start).
+    async fn run<'a>(
+        &'a self,
+        calls: &mut [Call<'a>],
+        ctx: &Context,
+        refusal: Option<&ErrorObject>,
+        running: Option<&Arc<Running>>,
+    ) {
+        let observing = refusal.is_none() && observe::wanted(self.meters.as_deref());
+        let mut clock = observing.then(Instant::now);
         // Created only when a call is still running after its first poll.
         let mut waiting: Option<FuturesUnordered<Indexed>> = None;
         // Moving the reborrows in keeps the future `Send` (a closure that
         // borrows a `&mut` in place would need the calls to be `Sync`).
-        let (first_pass, queue) = (&mut *calls, &mut waiting);
+        let (first_pass, queue, clock) = (&mut *calls, &mut waiting, &mut clock);
         std::future::poll_fn(move |cx| {
             for (index, call) in first_pass.iter_mut().enumerate() {
-                let State::Running(future) = &mut call.state else {
-                    continue;
-                };
-                match future.poll_unpin(cx) {
-                    Poll::Ready(outcome) => call.finish(outcome),
-                    Poll::Pending => {
-                        if let State::Running(future) =
-                            std::mem::replace(&mut call.state, State::Waiting)
-                        {
-                            // A request still running may be cancelled by its id.
-                            let cancel = running
-                                .filter(|_| call.answer)
-                                .zip(call.id.and_then(Id::from_raw))
-                                .and_then(|(running, id)| running.register(id));
-                            queue
-                                .get_or_insert_with(FuturesUnordered::new)
-                                .push(Indexed {
-                                    index,
-                                    future,
-                                    cancel,
-                                });
+                if let State::Ready(params) = call.state {
+                    self.begin(call, params, ctx, refusal, *clock);
+                }
+                if let State::Running(future) = &mut call.state {
+                    match future.poll_unpin(cx) {
+                        Poll::Ready(outcome) => call.state = State::Done(settled(call, outcome)),
+                        Poll::Pending => {
+                            if let State::Running(future) =
+                                std::mem::replace(&mut call.state, State::Waiting)
+                            {
+                                // A request still running may be cancelled by its id.
+                                let cancel = running
+                                    .filter(|_| call.answer)
+                                    .zip(call.id.and_then(Id::from_raw))
+                                    .and_then(|(running, id)| running.register(id));
+                                queue
+                                    .get_or_insert_with(FuturesUnordered::new)
+                                    .push(Indexed {
+                                        index,
+                                        future,
+                                        cancel,
+                                    });
+                            }
                         }
                     }
+                }
+                if clock.is_some() {
+                    let now = Instant::now();
+                    if let State::Done(outcome) = &call.state {
+                        if let Some(observed) = call.observed.take() {
+                            observed.finish(&call.method, call.id, outcome, now);
+                        }
+                    }
+                    *clock = Some(now);
                 }
             }
             Poll::Ready(())
@@ -483,15 +525,35 @@ struct Call<'a> {
     /// Whether it gets an answer (not a notification).
     answer: bool,
     method: Cow<'a, str>,
-    state: State,
+    state: State<'a>,
     /// Its span, start time and metrics, when calls are observed.
     observed: Option<Observed<'a>>,
 }
 
-/// A handler's future whose panic becomes an outcome.
-type Guarded = CatchUnwind<AssertUnwindSafe<MethodFuture>>;
+/// A call's future whose panic becomes an outcome.
+type Guarded = CatchUnwind<AssertUnwindSafe<Flight>>;
 
-enum State {
+/// A call on its way: its handler's future, or its way through the
+/// middleware (not boxed again).
+enum Flight {
+    Handler(MethodFuture),
+    Layers(CallFuture),
+}
+
+impl Future for Flight {
+    type Output = MethodResult;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<MethodResult> {
+        match self.get_mut() {
+            Flight::Handler(future) => future.as_mut().poll(cx),
+            Flight::Layers(future) => Pin::new(future).poll(cx).map_err(error_object),
+        }
+    }
+}
+
+enum State<'a> {
+    /// Not started yet: its params.
+    Ready(Params<'a>),
     Running(Guarded),
     /// Moved into the set of calls still running.
     Waiting,
@@ -499,20 +561,26 @@ enum State {
 }
 
 impl<'a> Call<'a> {
+    /// Its outcome, come after its first poll.
     fn finish(&mut self, outcome: std::thread::Result<MethodResult>) {
-        self.state = State::Done(outcome.unwrap_or_else(|_| Err(panicked(&self.method))));
+        let outcome = settled(self, outcome);
+        if let Some(observed) = self.observed.take() {
+            observed.finish(&self.method, self.id, &outcome, Instant::now());
+        }
+        self.state = State::Done(outcome);
     }
 
     /// The id and outcome to answer with, or `None` for a notification.
     fn answer(self) -> Option<(Option<&'a RawValue>, MethodResult)> {
         let outcome = match self.state {
             State::Done(outcome) => outcome,
-            State::Running(_) | State::Waiting => {
+            State::Ready(_) | State::Running(_) | State::Waiting => {
                 Err(ErrorObject::internal_error("the call did not finish"))
             }
         };
+        // Timed out, or never finished.
         if let Some(observed) = self.observed {
-            observed.finish(&self.method, self.id, &outcome);
+            observed.finish(&self.method, self.id, &outcome, Instant::now());
         }
         if !self.answer {
             if let Err(e) = &outcome {
@@ -553,6 +621,11 @@ impl Future for Indexed {
         }
         self.future.poll_unpin(cx).map(|outcome| (index, outcome))
     }
+}
+
+/// A call's outcome, a panic in its handler answered as -32603.
+fn settled(call: &Call<'_>, outcome: std::thread::Result<MethodResult>) -> MethodResult {
+    outcome.unwrap_or_else(|_| Err(panicked(&call.method)))
 }
 
 fn panicked(method: &str) -> ErrorObject {

@@ -163,7 +163,13 @@ where
 {
     fn wrap(&self, inner: CallService) -> CallService {
         use tower::ServiceExt;
-        CallService::new(self.layer(inner).map_err(Into::into))
+        // A layer whose service is erased already (a `from_fn` layer's)
+        // runs as it is: no clone per call, no readiness wait, no second box.
+        let service = self.layer(inner);
+        match (&service as &dyn std::any::Any).downcast_ref::<CallService>() {
+            Some(erased) => erased.clone(),
+            None => CallService::new(service.map_err(Into::into)),
+        }
     }
 }
 
@@ -338,53 +344,44 @@ impl Next {
     }
 }
 
-/// The layer [`from_fn`] makes.
+/// The layer [`from_fn`] makes. Its service is a [`CallService`] that
+/// calls the function by reference: per call, one box for the function's
+/// future and one handle on the rest of the stack for its [`Next`].
 #[derive(Clone, Debug)]
 pub struct FromFnLayer<F> {
     f: F,
 }
 
-impl<F: Clone> tower::Layer<CallService> for FromFnLayer<F> {
-    type Service = FromFn<F>;
-
-    fn layer(&self, inner: CallService) -> FromFn<F> {
-        FromFn {
-            f: self.f.clone(),
-            inner,
-        }
-    }
-}
-
-/// The service a [`FromFnLayer`] puts around calls.
-#[derive(Clone)]
-pub struct FromFn<F> {
-    f: F,
-    inner: CallService,
-}
-
-impl<F> std::fmt::Debug for FromFn<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FromFn").finish_non_exhaustive()
-    }
-}
-
-impl<F, Fut> Service<Call> for FromFn<F>
+impl<F, Fut> tower::Layer<CallService> for FromFnLayer<F>
 where
     F: Fn(Call, Next) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<Box<RawValue>, BoxError>> + Send + 'static,
 {
-    type Response = Box<RawValue>;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Box<RawValue>, BoxError>> + Send>>;
+    type Service = CallService;
 
-    fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
+    fn layer(&self, inner: CallService) -> CallService {
+        CallService(Arc::new(FromFn {
+            f: self.f.clone(),
+            inner,
+        }))
     }
+}
 
-    fn call(&mut self, call: Call) -> Self::Future {
+/// The function of a [`FromFnLayer`] above the rest of the stack.
+struct FromFn<F> {
+    f: F,
+    inner: CallService,
+}
+
+impl<F, Fut> Shared for FromFn<F>
+where
+    F: Fn(Call, Next) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Box<RawValue>, BoxError>> + Send + 'static,
+{
+    fn run(&self, call: Call) -> CallFuture {
         let next = Next {
             inner: self.inner.clone(),
         };
-        Box::pin((self.f)(call, next))
+        CallFuture(Inner::Boxed(Box::pin((self.f)(call, next))))
     }
 }

@@ -8,6 +8,7 @@
 //! gets it), and a call only bumps it.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -15,7 +16,7 @@ use metrics::{Counter, Gauge, Histogram, SharedString};
 use serde_json::value::RawValue;
 
 use crate::protocol::{Context, ErrorObject, TransportKind};
-use crate::server::{MethodResult, MethodTable};
+use crate::server::{Method, MethodResult, MethodTable};
 
 /// A method label for one that is not registered: labels stay bounded
 /// whatever callers send.
@@ -86,33 +87,94 @@ impl MethodMeters {
 /// Every metric handle of a dispatcher, registered once.
 pub(crate) struct Meters {
     in_flight: Gauge,
-    methods: HashMap<Box<str>, MethodMeters>,
+    /// By the address of the method's (shared) info: the method was
+    /// looked up already, its name is not hashed again.
+    methods: HashMap<usize, MethodMeters, BuildHasherDefault<ByAddress>>,
+    discover: MethodMeters,
     unknown: MethodMeters,
 }
 
 impl Meters {
     pub(crate) fn new(table: &MethodTable) -> Meters {
-        let mut methods = HashMap::new();
+        let mut methods = HashMap::default();
         for info in table.methods() {
-            let name = SharedString::from(info.name.clone());
-            for called in std::iter::once(&info.name).chain(&info.aliases) {
-                methods.insert(Box::from(called.as_ref()), MethodMeters::new(name.clone()));
+            if let Some(method) = table.get(&info.name) {
+                let name = SharedString::from(info.name.clone());
+                methods.insert(address(method), MethodMeters::new(name));
             }
         }
         let discover = crate::server::discover::METHOD;
-        methods.insert(
-            Box::from(discover),
-            MethodMeters::new(SharedString::const_str(discover)),
-        );
         Meters {
             in_flight: metrics::gauge!("rpc_server_calls_in_flight"),
             methods,
+            discover: MethodMeters::new(SharedString::const_str(discover)),
             unknown: MethodMeters::new(SharedString::const_str(UNKNOWN_METHOD)),
         }
     }
 
-    fn of(&self, called: &str) -> &MethodMeters {
-        self.methods.get(called).unwrap_or(&self.unknown)
+    fn of(&self, registered: Option<&Method>, called: &str) -> &MethodMeters {
+        match registered {
+            Some(method) => self.methods.get(&address(method)).unwrap_or(&self.unknown),
+            None if called == crate::server::discover::METHOD => &self.discover,
+            None => &self.unknown,
+        }
+    }
+
+    /// `calls` more in flight until the guard is dropped: counted once per
+    /// message (a batch's members together), not per call, so that calls
+    /// on every thread do not take turns on the gauge's one atomic.
+    pub(crate) fn in_flight(&self, calls: usize) -> InFlight<'_> {
+        let calls = calls as f64;
+        self.in_flight.increment(calls);
+        InFlight {
+            gauge: &self.in_flight,
+            calls,
+        }
+    }
+}
+
+/// The key of a method's meters: the address of its info, which its
+/// aliases share.
+fn address(method: &Method) -> usize {
+    std::sync::Arc::as_ptr(&method.info) as usize
+}
+
+/// Hashes an address: one multiplication, folded (the low bits of an
+/// address are zeros).
+#[derive(Default)]
+struct ByAddress(u64);
+
+impl Hasher for ByAddress {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(*byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let mixed = u128::from(n) * 0x9E37_79B9_7F4A_7C15;
+        self.0 = (mixed as u64) ^ ((mixed >> 64) as u64);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// Calls of one message in flight; no longer once dropped (answered, or
+/// the connection closed).
+pub(crate) struct InFlight<'m> {
+    gauge: &'m Gauge,
+    calls: f64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.gauge.decrement(self.calls);
     }
 }
 
@@ -125,17 +187,20 @@ pub(crate) fn wanted(meters: Option<&Meters>) -> bool {
 pub(crate) struct Observed<'m> {
     at: Instant,
     transport: &'static str,
-    meters: Option<(&'m Meters, &'m MethodMeters)>,
+    meters: Option<&'m MethodMeters>,
     pub(crate) span: tracing::Span,
 }
 
 impl<'m> Observed<'m> {
-    /// Starts observing a call of `called`.
+    /// Starts observing a call of `called` (`registered`: its method, when
+    /// there is one).
     pub(crate) fn start(
         called: &str,
+        registered: Option<&Method>,
         id: Option<&RawValue>,
         ctx: &Context,
         meters: Option<&'m Meters>,
+        at: Instant,
     ) -> Observed<'m> {
         let index = transport_index(ctx);
         let transport = TRANSPORTS[index];
@@ -156,15 +221,14 @@ impl<'m> Observed<'m> {
             crate::protocol::trace::continue_trace(&span, parent);
         }
         let meters = meters.map(|all| {
-            let method = all.of(called);
-            all.in_flight.increment(1.0);
+            let method = all.of(registered, called);
             if let Some(calls) = method.calls(index) {
                 calls.increment(1);
             }
-            (all, method)
+            method
         });
         Observed {
-            at: Instant::now(),
+            at,
             transport,
             meters,
             span,
@@ -172,8 +236,14 @@ impl<'m> Observed<'m> {
     }
 
     /// Records the outcome: the event, the span's error code, the metrics.
-    pub(crate) fn finish(self, called: &str, id: Option<&RawValue>, outcome: &MethodResult) {
-        let elapsed = self.at.elapsed();
+    pub(crate) fn finish(
+        self,
+        called: &str,
+        id: Option<&RawValue>,
+        outcome: &MethodResult,
+        now: Instant,
+    ) {
+        let elapsed = now.saturating_duration_since(self.at);
         let code = outcome.as_ref().err().map(|e: &ErrorObject| e.code);
         if let Some(code) = code {
             self.span.record("rpc.jsonrpc.error_code", code);
@@ -189,21 +259,12 @@ impl<'m> Observed<'m> {
             duration_us = elapsed.as_micros() as u64,
             "call"
         );
-        if let Some((_, method)) = self.meters {
+        if let Some(method) = self.meters {
             method.duration().record(elapsed.as_secs_f64());
             if let Some(code) = code {
                 metrics::counter!("rpc_server_errors_total", "method" => method.name.clone(), "code" => code.to_string())
                     .increment(1);
             }
-        }
-    }
-}
-
-impl Drop for Observed<'_> {
-    fn drop(&mut self) {
-        // Finished or dropped (a closed connection): no longer in flight.
-        if let Some((all, _)) = self.meters {
-            all.in_flight.decrement(1.0);
         }
     }
 }
