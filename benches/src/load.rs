@@ -540,7 +540,7 @@ pub async fn in_process_ours(dispatcher: &rpc::server::Dispatcher, body: &str) -
     for _ in 0..1000 {
         std::hint::black_box(dispatcher.handle(body.as_bytes(), &ctx).await);
     }
-    let allocs = crate::alloc::count();
+    let allocs = crate::alloc::start();
     let started = Instant::now();
     for _ in 0..IN_PROCESS_CALLS {
         std::hint::black_box(
@@ -556,7 +556,7 @@ pub async fn in_process_jsonrpsee(module: &jsonrpsee::RpcModule<()>, body: &str)
     for _ in 0..1000 {
         let _ = std::hint::black_box(module.raw_json_request(body, 1).await);
     }
-    let allocs = crate::alloc::count();
+    let allocs = crate::alloc::start();
     let started = Instant::now();
     for _ in 0..IN_PROCESS_CALLS {
         let _ = std::hint::black_box(module.raw_json_request(std::hint::black_box(body), 1).await);
@@ -566,7 +566,7 @@ pub async fn in_process_jsonrpsee(module: &jsonrpsee::RpcModule<()>, body: &str)
 
 fn finish(started: Instant, allocs_before: u64) -> InProcess {
     let elapsed = started.elapsed();
-    let allocs = crate::alloc::count() - allocs_before;
+    let allocs = crate::alloc::stop() - allocs_before;
     InProcess {
         ns_per_call: elapsed.as_nanos() as f64 / IN_PROCESS_CALLS as f64,
         allocs_per_call: allocs as f64 / IN_PROCESS_CALLS as f64,
@@ -655,12 +655,12 @@ where
     Fut: std::future::Future<Output = bool> + Send,
 {
     let cpu = crate::canned::cpu_seconds();
-    let allocs = crate::alloc::count();
+    let allocs = crate::alloc::start();
     let started = Instant::now();
     let rate = drive(settings, call).await;
     let calls = rate * started.elapsed().as_secs_f64();
     let cpu = crate::canned::cpu_seconds() - cpu;
-    let allocs = (crate::alloc::count() - allocs) as f64;
+    let allocs = (crate::alloc::stop() - allocs) as f64;
     let per_call = |total: f64| {
         if calls > 0.0 {
             total / calls

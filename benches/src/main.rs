@@ -96,7 +96,8 @@ fn main() {
         std::process::exit(i32::from(served.is_err()));
     }
     if let Some(at) = args.iter().position(|a| a == "--serve-soak") {
-        // The soak's server process.
+        // The soak's server process: it reports the bytes it holds.
+        alloc::start();
         let port = |i: usize| args.get(at + i).and_then(|p| p.parse().ok()).unwrap_or(0);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
