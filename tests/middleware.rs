@@ -604,13 +604,31 @@ async fn the_calculators_admin_methods_metrics_and_call_log() {
         "{metrics}"
     );
     assert!(!metrics.contains("nope1"));
-    // A batch member's duration is its own, not the batch's.
-    client
-        .post(&served.http)
-        .body(r#"[{"jsonrpc":"2.0","method":"sleep","params":[300],"id":"slow"},{"jsonrpc":"2.0","method":"add","params":[1,2],"id":"fast"}]"#)
-        .send()
-        .await
-        .unwrap();
+    // A batch member's duration is its own, not the batch's; in flight is
+    // what still runs after its first poll (`add` is answered at once).
+    let batch = tokio::spawn(
+        client
+            .post(&served.http)
+            .body(r#"[{"jsonrpc":"2.0","method":"sleep","params":[300],"id":"slow"},{"jsonrpc":"2.0","method":"add","params":[1,2],"id":"fast"}]"#)
+            .send(),
+    );
+    let in_flight = || async {
+        let metrics = reqwest::get(format!("{}metrics", served.http))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metrics
+            .lines()
+            .find(|l| l.starts_with("rpc_server_calls_in_flight "))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(in_flight().await, Some(1.0));
+    batch.await.unwrap().unwrap();
+    assert_eq!(in_flight().await, Some(0.0));
     // One debug event per call, with method, id, transport, outcome and duration.
     drop(served);
     let log = std::fs::read_to_string(&log).unwrap();

@@ -84,7 +84,9 @@ impl Dispatcher {
     /// `rpc_server_calls_total` {method, transport},
     /// `rpc_server_errors_total` {method, code},
     /// `rpc_server_duration_seconds` {method}, and the gauge
-    /// `rpc_server_calls_in_flight`. A method that is not registered is
+    /// `rpc_server_calls_in_flight` (calls still running after their first
+    /// poll: one answered at once is never counted, and moves no shared
+    /// atomic). A method that is not registered is
     /// labelled `<unknown>`, so labels stay bounded whatever callers send.
     /// A server's open duplex connections are the gauge
     /// `rpc_server_connections` {transport}. Off by default. (Spans and a debug event per call, target
@@ -195,15 +197,6 @@ impl Dispatcher {
         how: Dispatch<'_>,
     ) -> Option<Vec<u8>> {
         let Dispatch { refusal, running } = how;
-        let calls = match &message {
-            Message::Single(_) => 1,
-            Message::Batch(entries) => entries.len(),
-        };
-        let _in_flight = self
-            .meters
-            .as_deref()
-            .filter(|_| refusal.is_none())
-            .map(|meters| meters.in_flight(calls));
         match message {
             Message::Single(entry) => {
                 let mut calls = [Self::start(entry)];
@@ -472,6 +465,14 @@ impl Dispatcher {
         })
         .await;
         let Some(mut waiting) = waiting else { return };
+        // In flight: the calls still running after their first poll, until
+        // the message is answered (or dropped with its connection). A call
+        // answered at once never waited: it moves no shared gauge.
+        let _in_flight = self
+            .meters
+            .as_deref()
+            .filter(|_| observing)
+            .map(|meters| meters.in_flight(waiting.len()));
         let limit = self.limits.request_timeout;
         let deadline = async {
             match limit {

@@ -121,8 +121,9 @@ impl Meters {
     }
 
     /// `calls` more in flight until the guard is dropped: counted once per
-    /// message (a batch's members together), not per call, so that calls
-    /// on every thread do not take turns on the gauge's one atomic.
+    /// message (a batch's members together), not per call, and only for
+    /// calls still running after their first poll, so that calls on every
+    /// thread do not take turns on the gauge's one atomic.
     pub(crate) fn in_flight(&self, calls: usize) -> InFlight<'_> {
         let calls = calls as f64;
         self.in_flight.increment(calls);
