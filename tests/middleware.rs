@@ -629,6 +629,34 @@ async fn the_calculators_admin_methods_metrics_and_call_log() {
     assert_eq!(in_flight().await, Some(1.0));
     batch.await.unwrap().unwrap();
     assert_eq!(in_flight().await, Some(0.0));
+    // A batch's calls are counted per method, whatever their order.
+    let call = |method: &str, id: u32| {
+        format!(r#"{{"jsonrpc":"2.0","method":"{method}","params":[1,2],"id":{id}}}"#)
+    };
+    let mixed = [
+        call("add", 1),
+        call("add", 2),
+        call("nope3", 3),
+        call("add", 4),
+    ];
+    client
+        .post(&served.http)
+        .body(format!("[{}]", mixed.join(",")))
+        .send()
+        .await
+        .unwrap();
+    let metrics = reqwest::get(format!("{}metrics", served.http))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for counted in [
+        r#"rpc_server_calls_total{method="add",transport="http"} 6"#,
+        r#"rpc_server_calls_total{method="<unknown>",transport="http"} 3"#,
+    ] {
+        assert!(metrics.contains(counted), "{counted} in\n{metrics}");
+    }
     // One debug event per call, with method, id, transport, outcome and duration.
     drop(served);
     let log = std::fs::read_to_string(&log).unwrap();
@@ -636,7 +664,7 @@ async fn the_calculators_admin_methods_metrics_and_call_log() {
         .lines()
         .filter(|l| l.contains("rpc::call: call"))
         .collect();
-    assert_eq!(events.len(), 11, "{log}");
+    assert_eq!(events.len(), 15, "{log}");
     let duration = |id: &str| -> u64 {
         let event = events
             .iter()

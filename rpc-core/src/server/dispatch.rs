@@ -22,7 +22,7 @@ use crate::protocol::{code, Context, ErrorObject, Id, Limits, Params};
 use crate::server::middleware::{
     error_object, Call as LayerCall, CallFuture, CallLayer, CallService, Handlers,
 };
-use crate::server::observe::{self, Meters, Observed};
+use crate::server::observe::{self, Meters, Observed, Tally};
 use crate::server::{discover, MethodFuture, MethodResult, MethodTable};
 
 /// Runs messages against a [`MethodTable`].
@@ -326,11 +326,12 @@ impl Dispatcher {
         ctx: &Context,
         refusal: Option<&ErrorObject>,
         observing: Option<Instant>,
+        tally: &mut Tally<'a>,
     ) {
         let registered = self.methods.get(&call.method);
         let meters = self.meters.as_deref();
-        let observed =
-            observing.map(|at| Observed::start(&call.method, registered, call.id, ctx, meters, at));
+        let observed = observing
+            .map(|at| Observed::start(&call.method, registered, call.id, ctx, meters, at, tally));
         // An observed call's future runs inside its span (handler logs nest).
         let span = observed.as_ref().map(|o| &o.span);
         let running = |future: Flight| State::Running(AssertUnwindSafe(future).catch_unwind());
@@ -422,11 +423,13 @@ impl Dispatcher {
         let mut waiting: Option<FuturesUnordered<Indexed>> = None;
         // Moving the reborrows in keeps the future `Send` (a closure that
         // borrows a `&mut` in place would need the calls to be `Sync`).
-        let (first_pass, queue, clock) = (&mut *calls, &mut waiting, &mut clock);
+        let mut counted = Tally::default();
+        let (first_pass, queue, clock, tally) =
+            (&mut *calls, &mut waiting, &mut clock, &mut counted);
         std::future::poll_fn(move |cx| {
             for (index, call) in first_pass.iter_mut().enumerate() {
                 if let State::Ready(params) = call.state {
-                    self.begin(call, params, ctx, refusal, *clock);
+                    self.begin(call, params, ctx, refusal, *clock, tally);
                 }
                 if let State::Running(future) = &mut call.state {
                     match future.poll_unpin(cx) {
@@ -464,6 +467,7 @@ impl Dispatcher {
             Poll::Ready(())
         })
         .await;
+        drop(counted);
         let Some(mut waiting) = waiting else { return };
         // In flight: the calls still running after their first poll, until
         // the message is answered (or dropped with its connection). A call

@@ -166,6 +166,36 @@ impl Hasher for ByAddress {
     }
 }
 
+/// The calls of one message counted so far, added to their counter when
+/// the method or transport changes, or when the message is started: a
+/// batch of 100 calls of one method adds 100 once, instead of 100 times
+/// 1 on a counter that calls on every thread share.
+#[derive(Default)]
+pub(crate) struct Tally<'m> {
+    counting: Option<(&'m Counter, u64)>,
+}
+
+impl<'m> Tally<'m> {
+    fn count(&mut self, counter: &'m Counter) {
+        match &mut self.counting {
+            Some((same, calls)) if std::ptr::eq(*same, counter) => *calls += 1,
+            counting => {
+                if let Some((other, calls)) = counting.replace((counter, 1)) {
+                    other.increment(calls);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Tally<'_> {
+    fn drop(&mut self) {
+        if let Some((counter, calls)) = self.counting.take() {
+            counter.increment(calls);
+        }
+    }
+}
+
 /// Calls of one message in flight; no longer once dropped (answered, or
 /// the connection closed).
 pub(crate) struct InFlight<'m> {
@@ -202,6 +232,7 @@ impl<'m> Observed<'m> {
         ctx: &Context,
         meters: Option<&'m Meters>,
         at: Instant,
+        tally: &mut Tally<'m>,
     ) -> Observed<'m> {
         let index = transport_index(ctx);
         let transport = TRANSPORTS[index];
@@ -213,10 +244,14 @@ impl<'m> Observed<'m> {
             rpc.jsonrpc.request_id = id.map(|id| id.get()),
             rpc.jsonrpc.error_code = tracing::field::Empty,
             transport,
-            peer = ctx.get::<std::net::SocketAddr>().map(tracing::field::display),
+            peer = ctx.peer().map(tracing::field::display),
             trace_id = tracing::field::Empty,
         );
-        if let Some(parent) = ctx.get::<crate::protocol::trace::TraceParent>() {
+        // The caller's trace, for a span that is recorded.
+        if let Some(parent) = ctx
+            .get::<crate::protocol::trace::TraceParent>()
+            .filter(|_| !span.is_disabled())
+        {
             span.record("trace_id", parent.trace_id_hex());
             #[cfg(feature = "otel")]
             crate::protocol::trace::continue_trace(&span, parent);
@@ -224,7 +259,7 @@ impl<'m> Observed<'m> {
         let meters = meters.map(|all| {
             let method = all.of(registered, called);
             if let Some(calls) = method.calls(index) {
-                calls.increment(1);
+                tally.count(calls);
             }
             method
         });
