@@ -112,6 +112,7 @@
 //! the dispatcher and `rpc::InProcess` are always there.
 #![warn(missing_docs)]
 
+pub use rpc_core::protocol::response::RawJson;
 pub use rpc_core::subscription::Subscription;
 pub use rpc_core::{
     code, AsClient, Client, ConfigError, Context, Deadline, Error, ErrorObject, Id, InProcess,

@@ -124,13 +124,9 @@ fn registration(service: &Service, method: &Method) -> TokenStream {
     let outcome = match &method.output {
         _ if subscription.is_some() => quote!(#subscription),
         Output::Unit => quote!({ #call; #krate::__private::to_result(&()) }),
-        Output::Value(ty) => {
-            let to_result = quote_spanned!(user_span(ty)=> to_result::<#ty>);
-            quote!(#krate::__private::#to_result(&#call))
-        }
+        Output::Value(ty) => result(krate, ty, &call),
         Output::Result { ok, err, .. } => {
-            let to_result = quote_spanned!(user_span(ok)=> to_result::<#ok>);
-            let ok_result = quote!(#krate::__private::#to_result(&value));
+            let ok_result = result(krate, ok, &quote!(value));
             let err_object = error_object::convert(err);
             quote! {
                 match #call {
@@ -203,6 +199,19 @@ fn registration(service: &Service, method: &Method) -> TokenStream {
             });
         }
     }
+}
+
+/// The result of `value`, a method's return value of type `ty`: moved in
+/// when it is pre-serialized JSON (or a `String`, quoted in place),
+/// serialized otherwise; a type that cannot be is reported at `ty`.
+fn result(krate: &syn::Path, ty: &syn::Type, value: &TokenStream) -> TokenStream {
+    let to_result = quote_spanned!(user_span(ty)=> to_result::<#ty>);
+    quote! {{
+        #[allow(unused_imports)]
+        use #krate::__private::{ViaIntoResult as _, ViaSerialize as _};
+        let __rpc_value = #value;
+        (&&#krate::__private::result_of(&__rpc_value)).result_kind().#to_result(__rpc_value)
+    }}
 }
 
 /// The arguments of the call to the user's method, context included.
