@@ -298,4 +298,6 @@ pub mod guide {
     pub struct Tls;
     #[doc = include_str!("../docs/guide/local.md")]
     pub struct Local;
+    #[doc = include_str!("../docs/guide/large.md")]
+    pub struct Large;
 }
