@@ -96,9 +96,11 @@ fn registration(service: &Service, method: &Method) -> TokenStream {
             let parse = quote_spanned!(user_span(ty)=> parse::<#ty>);
             quote!(let #name = __rpc_params.#parse()?;)
         }
+        // Positional values are decoded where they stand, in one pass.
         _ => quote! {
-            let mut __rpc_params = __rpc_params.decoder(&[#(#names),*])?;
+            let mut __rpc_params = __rpc_params.decoder_in_order(&[#(#names),*])?;
             #(#decodes)*
+            __rpc_params.finish()?;
         },
     };
     let args = call_args(method);
