@@ -179,6 +179,22 @@ pub fn write_response(
     out.push(b'}');
 }
 
+/// The response to one request whose `result` is large, written around
+/// the result in its own buffer (grown at its end, its text moved up once)
+/// instead of copied into a new one: the answer to an N-byte result holds
+/// N bytes, not 2N. The same bytes as [`write_response`].
+pub fn response_around(id: Option<&RawValue>, result: Box<RawValue>) -> Vec<u8> {
+    const HEAD: &[u8] = br#"{"jsonrpc":"2.0","result":"#;
+    let id = id.map_or("null", RawValue::get).as_bytes();
+    let mut out = String::from(Box::<str>::from(result)).into_bytes();
+    out.reserve_exact(HEAD.len() + 6 + id.len() + 1);
+    out.splice(0..0, HEAD.iter().copied());
+    out.extend_from_slice(br#","id":"#);
+    out.extend_from_slice(id);
+    out.push(b'}');
+    out
+}
+
 fn write_error_object(out: &mut Vec<u8>, error: &ErrorObject) {
     if serde_json::to_writer(&mut *out, error).is_err() {
         // Only `data` can fail to serialize (e.g. a non-finite float); keep the rest.
@@ -214,6 +230,18 @@ pub(crate) fn write_batch<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_response_around_its_result_is_the_response_written_anew() {
+        let result = format!(r#"{{"text":"{}","n":[1, 2]}}"#, "x".repeat(100_000));
+        for id in [None, Some("7"), Some(r#""a-string""#), Some("null")] {
+            let id = id.map(|id| RawValue::from_string(id.to_owned()).unwrap());
+            let raw = RawValue::from_string(result.clone()).unwrap();
+            let mut written = Vec::new();
+            write_response(&mut written, id.as_deref(), &Ok(raw.clone()));
+            assert_eq!(response_around(id.as_deref(), raw), written);
+        }
+    }
 
     #[test]
     fn needs_escape_is_what_serde_json_escapes() {

@@ -17,7 +17,7 @@ use super::call::{begin, Begun};
 use super::cancel::{Registered, Running};
 use crate::protocol::cancel;
 use crate::protocol::message::{self, Entry, Message};
-use crate::protocol::response::{error_response, write_batch, write_response};
+use crate::protocol::response::{error_response, response_around, write_batch, write_response};
 use crate::protocol::{code, Context, ErrorObject, Id, Limits, Params};
 use crate::server::middleware::{
     error_object, Call as LayerCall, CallFuture, CallLayer, CallService, Handlers,
@@ -203,9 +203,16 @@ impl Dispatcher {
                 self.run(&mut calls, ctx, refusal, running).await;
                 let [call] = calls;
                 let (id, outcome) = call.answer()?;
-                let size = outcome.as_ref().map_or(96, |r| r.get().len() + 40);
-                let mut out = Vec::with_capacity(size);
-                write_response(&mut out, id, &outcome);
+                let out = match outcome {
+                    // A large result is answered in its own buffer.
+                    Ok(result) if result.get().len() >= LARGE_RESULT => response_around(id, result),
+                    outcome => {
+                        let size = outcome.as_ref().map_or(96, |r| r.get().len() + 40);
+                        let mut out = Vec::with_capacity(size);
+                        write_response(&mut out, id, &outcome);
+                        out
+                    }
+                };
                 Some(self.within_limit(out, || [id]))
             }
             Message::Batch(entries) => {
@@ -511,6 +518,10 @@ fn render_discovery(methods: &MethodTable) -> Box<RawValue> {
     // A `Value` always serializes; fall back to `null` rather than panic.
     serde_json::value::to_raw_value(&document).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
+
+/// From this size on, a single call's result is answered in its own
+/// buffer (moved up once) rather than copied into a new one.
+const LARGE_RESULT: usize = 64 << 10;
 
 /// What the connection a message came on asks of its dispatch, beside
 /// the message; the default (plain HTTP, in-process) asks nothing.
