@@ -1,11 +1,14 @@
 //! The read loop: routes each incoming message, runs the peer's calls, and
 //! ends the connection (cancelling its calls, or draining them).
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::OptionFuture;
 use futures_util::{FutureExt, Stream, StreamExt};
 use tokio::sync::Semaphore;
+use tokio::time::Sleep;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -13,7 +16,7 @@ use super::budget::Budget;
 use super::keep_alive::{clock, tick};
 use super::route::Link;
 use super::shared::WeakConnection;
-use super::writer::Queue;
+use super::writer::{Offered, Queue};
 use super::{Frame, Incoming, KeepAlive, GOING_AWAY};
 use crate::protocol::response::error_response;
 use crate::protocol::{code, Context, ErrorObject};
@@ -64,6 +67,9 @@ pub(super) async fn read_loop<I>(mut incoming: I, reader: Reader)
 where
     I: Stream<Item = Result<Incoming, ErrorObject>> + Unpin,
 {
+    // Borrowed, not moved out: a future keeps what it was given for its
+    // whole life, and moving the fields out would keep them twice. `open`
+    // is uncounted when `reader` drops, as the loop ends.
     let Reader {
         connection,
         budget,
@@ -75,17 +81,16 @@ where
         max_in_flight,
         keep_alive,
         half_close_grace,
-        open,
-    } = reader;
-    // Uncounted when the loop ends: the connection is over.
-    let _open = open;
+        open: _open,
+    } = &reader;
+    let keep_alive = *keep_alive;
     // When the peer was last heard from, for the keep-alive's deadline.
     let mut heard = tokio::time::Instant::now();
     let mut liveness = clock(keep_alive.map(|k| k.timeout()));
     // Every call and notification still running; a closed connection
     // cancels them (each one races `done`).
     let calls = TaskTracker::new();
-    let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
+    let permits = Arc::new(Semaphore::new((*max_in_flight).max(1)));
     // Notifications start in the order they came (ticks, chat messages),
     // each once the one before has finished or has run for a second;
     // requests run concurrently, never behind them.
@@ -96,8 +101,8 @@ where
     // After the peer's end of file (a half-close, or a close), nothing more
     // is read: the calls left get `half_close_grace` to be answered.
     let mut finished = false;
-    let grace = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(grace);
+    // Set at the end of file (boxed: most connections never need it).
+    let mut grace: Option<Pin<Box<Sleep>>> = None;
     loop {
         // Biased: what has arrived is read before the keep-alive looks at
         // how long the peer has been silent (the reader may have been
@@ -120,7 +125,7 @@ where
             biased;
             () = done.cancelled() => break,
             () = calls.wait(), if finished => break,
-            () = &mut grace, if finished => {
+            Some(()) = OptionFuture::from(grace.as_mut().map(Pin::as_mut)), if finished => {
                 tracing::debug!("cancelling the calls still running after the peer's end of file");
                 break;
             }
@@ -145,7 +150,7 @@ where
             () = calls.wait(), if draining => {
                 if let Some(connection) = connection.upgrade() {
                     let close = Frame::Close { code: GOING_AWAY, reason: "server shutting down" };
-                    send(&connection.shared.queue, close, &done).await;
+                    send(&connection.shared.queue, close, done).await;
                 }
                 break;
             }
@@ -165,9 +170,7 @@ where
             Ok(Incoming::Finished) => {
                 finished = true;
                 calls.close();
-                grace
-                    .as_mut()
-                    .reset(tokio::time::Instant::now() + half_close_grace);
+                grace = Some(Box::pin(tokio::time::sleep(*half_close_grace)));
                 continue;
             }
             Ok(Incoming::Violation { code, reason }) => {
@@ -177,13 +180,13 @@ where
                     "closing a connection whose peer broke the protocol"
                 );
                 let _ = shared.ended_by.set((code, reason));
-                send(&shared.queue, Frame::Close { code, reason }, &done).await;
+                send(&shared.queue, Frame::Close { code, reason }, done).await;
                 break;
             }
             Err(error) => {
                 tracing::debug!(%error, "closing connection after a framing error");
                 let answer = error_response(&error);
-                send(&shared.queue, Frame::Message(answer.into()), &done).await;
+                send(&shared.queue, Frame::Message(answer.into()), done).await;
                 break;
             }
         };
@@ -219,7 +222,7 @@ where
         match call.as_mut().now_or_never() {
             Some((answer, deferred)) => {
                 if let Some(answer) = answer {
-                    send(&sender, Frame::Message(answer.into()), &done).await;
+                    send(&sender, Frame::Message(answer.into()), done).await;
                 }
                 deferred.into_iter().for_each(|start| start());
             }
@@ -263,9 +266,18 @@ where
 /// connection lives: a peer that does not read cannot hold a task here
 /// longer than the write-stall timeout.
 async fn send(queue: &Queue, frame: Frame, done: &CancellationToken) {
-    tokio::select! {
-        biased;
-        _ = queue.send(frame.into(), None) => {}
-        () = done.cancelled() => {}
-    }
+    // Most of the time there is room: queued at once.
+    let Err(Offered::Full(outbound)) = queue.offer(frame.into()) else {
+        return;
+    };
+    // Waiting is rare, and its future large: boxed, so that the read loop
+    // (which lasts as long as its connection) does not carry it.
+    let waiting = Box::pin(async move {
+        tokio::select! {
+            biased;
+            _ = queue.send(outbound, None) => {}
+            () = done.cancelled() => {}
+        }
+    });
+    waiting.await;
 }

@@ -46,6 +46,14 @@ pub(super) enum Refused {
     Closed,
 }
 
+/// Why [`Queue::offer`] did not queue a frame.
+pub(super) enum Offered {
+    /// No room now: the frame, to wait with.
+    Full(Outbound),
+    /// The connection has ended.
+    Closed,
+}
+
 /// The queue of frames toward the peer, bounded in bytes (the connection's
 /// budget and its server's) and in frames.
 #[derive(Clone)]
@@ -123,15 +131,23 @@ impl Queue {
 
     /// Queues `outbound` now or not at all.
     pub(super) fn try_send(&self, outbound: Outbound) -> Result<(), Refused> {
+        self.offer(outbound).map_err(|e| match e {
+            Offered::Full(_) => Refused::Full,
+            Offered::Closed => Refused::Closed,
+        })
+    }
+
+    /// Queues `outbound` now if there is room, or gives it back.
+    pub(super) fn offer(&self, outbound: Outbound) -> Result<(), Offered> {
         let bytes = outbound.bytes();
         if bytes > 0 && !self.budget.try_take(bytes) {
-            return Err(Refused::Full);
+            return Err(Offered::Full(outbound));
         }
         self.sender.try_send(outbound).map_err(|e| {
             self.budget.give(bytes);
             match e {
-                mpsc::error::TrySendError::Full(_) => Refused::Full,
-                mpsc::error::TrySendError::Closed(_) => Refused::Closed,
+                mpsc::error::TrySendError::Full(outbound) => Offered::Full(outbound),
+                mpsc::error::TrySendError::Closed(_) => Offered::Closed,
             }
         })
     }
