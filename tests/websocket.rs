@@ -486,3 +486,131 @@ async fn answers_to_a_peer_that_never_reads_stay_within_the_byte_budget_until_it
     .await;
     assert!(closed.is_ok(), "the stalled connection is still open");
 }
+
+/// Reads frames until the answer to a call (text or binary) or the close
+/// frame; `Err(code)` for a close.
+async fn answer_or_close(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> Result<Value, u16> {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .expect("neither an answer nor a close");
+        match msg {
+            Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(&t).unwrap()),
+            Some(Ok(Message::Binary(b))) => return Ok(serde_json::from_slice(&b).unwrap()),
+            Some(Ok(Message::Close(frame))) => return Err(frame.map_or(0, |f| f.code.into())),
+            Some(Ok(_)) => continue,
+            None | Some(Err(_)) => return Err(0),
+        }
+    }
+}
+
+#[tokio::test]
+async fn messages_of_4_mb_and_just_under_the_limit_are_answered_and_one_over_it_is_refused() {
+    // The server's read buffer is a few hundred bytes: large messages
+    // arrive in many reads, through a read-ahead buffer, and still whole.
+    let url = server().await;
+    let limit = rpc::Limits::default().max_message_bytes;
+    let call = |id: u64, text_len: usize| {
+        format!(
+            r#"{{"jsonrpc":"2.0","method":"echo","params":["{}"],"id":{id}}}"#,
+            "y".repeat(text_len)
+        )
+    };
+    let envelope = call(0, 0).len();
+    let mut ws = raw(&url).await;
+    for (id, size) in [(1, 4_000_000), (2, limit - 100)] {
+        let text_len = size - envelope;
+        ws.send(Message::text(call(id, text_len))).await.unwrap();
+        let answer = answer_or_close(&mut ws).await.expect("answered");
+        assert_eq!(answer["id"], id);
+        let echoed = answer["result"].as_str().expect("the text back");
+        assert_eq!(echoed.len(), text_len, "message of {size} bytes");
+        assert!(echoed.bytes().all(|b| b == b'y'));
+    }
+    // Over the limit: refused with 1009 as soon as the frame's header says
+    // so, as before (the peer is still writing the rest: a raw socket
+    // sends only its start, so that the close is not lost in a reset).
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("ws://").trim_end_matches('/');
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    upgrade_by_hand(&mut socket, addr).await;
+    let over = call(3, limit + 1 - envelope);
+    let frame = text_frame(over.as_bytes());
+    socket.write_all(&frame[..64 << 10]).await.unwrap();
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut reply)).await;
+    let at = reply
+        .iter()
+        .position(|b| *b == 0x88)
+        .expect("no close frame");
+    assert_eq!(&reply[at + 2..at + 4], &1009u16.to_be_bytes(), "{reply:?}");
+}
+
+#[tokio::test]
+async fn frames_split_at_every_byte_and_sent_together_are_answered_in_order() {
+    use tokio::io::AsyncWriteExt;
+    let (addr, _token) = http_server(Server::new(DemoService::default().into_rpc())).await;
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.set_nodelay(true).unwrap();
+    upgrade_by_hand(&mut socket, addr).await;
+    let call = |id: u64| {
+        let text = "z".repeat(id as usize * 37);
+        text_frame(
+            format!(r#"{{"jsonrpc":"2.0","method":"echo","params":["{text}"],"id":{id}}}"#)
+                .as_bytes(),
+        )
+    };
+    // One frame a byte at a time, each byte its own read on the server.
+    for byte in call(1) {
+        socket.write_all(&[byte]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // Then a hundred frames in one write, 140 KB, more than the server
+    // reads at once: whole frames come out of its read-ahead buffer, and
+    // frames that straddle two of its reads too.
+    let together: Vec<u8> = (2..102).flat_map(call).collect();
+    socket.write_all(&together).await.unwrap();
+    let (reader, _writer) = socket.into_split();
+    let mut frames = tokio_tungstenite::WebSocketStream::from_raw_socket(
+        tokio::io::join(reader, tokio::io::sink()),
+        tokio_tungstenite::tungstenite::protocol::Role::Client,
+        None,
+    )
+    .await;
+    for id in 1..102u64 {
+        let answer = loop {
+            match tokio::time::timeout(Duration::from_secs(5), frames.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => break serde_json::from_str::<Value>(&t).unwrap(),
+                Ok(Some(Ok(_))) => continue,
+                other => panic!("no answer to {id}: {other:?}"),
+            }
+        };
+        assert_eq!(answer["id"], id);
+        assert_eq!(answer["result"].as_str().unwrap().len(), id as usize * 37);
+    }
+}
+
+#[tokio::test]
+async fn handlers_see_the_upgrade_requests_headers_but_not_the_handshakes_own() {
+    let url = server().await;
+    let connection = rpc::ws::WsClient::new(&url)
+        .with_header("x-tenant", "acme")
+        .unwrap()
+        .connect(MethodTable::new())
+        .await
+        .unwrap();
+    let client = rpc::Client::new(connection);
+    assert_eq!(
+        client.header("x-tenant".into()).await.unwrap().as_deref(),
+        Some("acme")
+    );
+    assert!(client.header("host".into()).await.unwrap().is_some());
+    for handshake in ["sec-websocket-key", "sec-websocket-version", "upgrade"] {
+        assert_eq!(client.header(handshake.into()).await.unwrap(), None);
+    }
+}

@@ -7,10 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-#[cfg(feature = "ws")]
-use axum::extract::ws::WebSocketUpgrade;
-#[cfg(feature = "ws")]
-use axum::extract::FromRequestParts;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -804,12 +800,12 @@ async fn on_get(State(shared): State<Arc<Shared>>, request: Request) -> Response
         #[cfg(feature = "ws")]
         let serving = parts.extensions.get::<super::serve::Serving>().cloned();
         #[cfg(feature = "ws")]
-        return match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        return match crate::ws::Upgrade::check(&mut parts).await {
             Ok(upgrade) => {
                 let context = request_context(parts, &shared, TransportKind::WebSocket);
                 crate::ws::accept(upgrade, shared, context, serving)
             }
-            Err(rejection) => rejection.into_response(),
+            Err(refused) => refused,
         };
         #[cfg(not(feature = "ws"))]
         return (

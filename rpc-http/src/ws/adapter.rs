@@ -1,5 +1,6 @@
-//! The one WebSocket adapter: a socket of some library's messages becomes
-//! the engine's stream of incoming messages and sink of [`Frame`]s.
+//! The one WebSocket adapter: a tungstenite socket (a server's or a
+//! client's) becomes the engine's stream of incoming messages and sink of
+//! [`Frame`]s.
 
 use std::future::ready;
 
@@ -7,6 +8,9 @@ use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use rpc_core::duplex::{Frame, Incoming};
 use rpc_core::ErrorObject;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error, Message, Utf8Bytes};
 
 /// What a received WebSocket message means to the engine.
 pub(crate) enum Received {
@@ -20,14 +24,10 @@ pub(crate) enum Received {
     Violation { code: u16, reason: &'static str },
 }
 
-/// The close code and reason for a read error caused by the peer (found in
-/// the error or its sources); `None` for I/O errors and the like.
-fn violation(error: &(dyn std::error::Error + 'static)) -> Option<(u16, &'static str)> {
-    use tokio_tungstenite::tungstenite::error::ProtocolError;
-    use tokio_tungstenite::tungstenite::Error;
-    let cause = std::iter::successors(Some(error), |e| e.source())
-        .find_map(|e| e.downcast_ref::<Error>())?;
-    match cause {
+/// The close code and reason for a read error caused by the peer; `None`
+/// for I/O errors and the like.
+fn violation(error: &Error) -> Option<(u16, &'static str)> {
+    match error {
         // The peer vanished (its process killed, say): an end, not a violation.
         Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
         Error::Capacity(_) => Some((1009, "message too big")),
@@ -37,31 +37,22 @@ fn violation(error: &(dyn std::error::Error + 'static)) -> Option<(u16, &'static
     }
 }
 
-/// A WebSocket library's message type (axum's on the server, tungstenite's
-/// on the client).
-pub(crate) trait WsMessage: Sized {
-    fn received(self) -> Received;
-    fn from_frame(frame: Frame) -> Self;
-}
-
 /// Splits `socket` into what [`DuplexConnection::spawn`](rpc_core::duplex::DuplexConnection::spawn)
 /// takes. A read error (a message over the size limit, a broken socket)
 /// ends the incoming stream like a close.
-pub(crate) fn adapt<S, M, E>(
+pub(crate) fn adapt<S>(
     socket: S,
 ) -> (
     impl Stream<Item = Result<Incoming, ErrorObject>> + Send + Unpin + 'static,
     impl Sink<Frame> + Send + Unpin + 'static,
 )
 where
-    S: Stream<Item = Result<M, E>> + Sink<M, Error = E> + Send + 'static,
-    M: WsMessage + Send + 'static,
-    E: std::error::Error + Send + 'static,
+    S: Stream<Item = Result<Message, Error>> + Sink<Message, Error = Error> + Send + 'static,
 {
     let (sink, stream) = socket.split();
     let incoming = stream
         .map(|m| match m {
-            Ok(message) => message.received(),
+            Ok(message) => received(message),
             Err(error) => violation(&error).map_or(Received::Close, |(code, reason)| {
                 Received::Violation { code, reason }
             }),
@@ -77,54 +68,30 @@ where
             Received::Violation { code, reason } => Ok(Incoming::Violation { code, reason }),
             Received::Close | Received::Control => Ok(Incoming::Alive),
         });
-    let outgoing = sink.with(|frame: Frame| ready(Ok::<_, E>(M::from_frame(frame))));
+    let outgoing = sink.with(|frame: Frame| ready(Ok::<_, Error>(message(frame))));
     (Box::pin(incoming), Box::pin(outgoing))
 }
 
-/// Both libraries' message types have the same shape (axum's mirrors
-/// tungstenite's): one implementation, written once.
-macro_rules! ws_message {
-    ($message:path, $close_frame:path, $utf8:path) => {
-        impl WsMessage for $message {
-            fn received(self) -> Received {
-                use $message as Message;
-                match self {
-                    Message::Text(text) => Received::Data(Bytes::from(text)),
-                    Message::Binary(bytes) => Received::Data(bytes),
-                    Message::Close(_) => Received::Close,
-                    _ => Received::Control,
-                }
-            }
-
-            fn from_frame(frame: Frame) -> Self {
-                use $close_frame as CloseFrame;
-                use $message as Message;
-                use $utf8 as Utf8Bytes;
-                match frame {
-                    Frame::Message(bytes) => match Utf8Bytes::try_from(bytes.clone()) {
-                        Ok(text) => Message::Text(text),
-                        Err(_) => Message::Binary(bytes),
-                    },
-                    Frame::Ping => Message::Ping(Bytes::new()),
-                    Frame::Close { code, reason } => Message::Close(Some(CloseFrame {
-                        code: code.into(),
-                        reason: Utf8Bytes::from_static(reason),
-                    })),
-                }
-            }
-        }
-    };
+fn received(message: Message) -> Received {
+    match message {
+        Message::Text(text) => Received::Data(Bytes::from(text)),
+        Message::Binary(bytes) => Received::Data(bytes),
+        Message::Close(_) => Received::Close,
+        _ => Received::Control,
+    }
 }
 
-#[cfg(feature = "server")]
-ws_message!(
-    axum::extract::ws::Message,
-    axum::extract::ws::CloseFrame,
-    axum::extract::ws::Utf8Bytes
-);
-#[cfg(feature = "client")]
-ws_message!(
-    tokio_tungstenite::tungstenite::Message,
-    tokio_tungstenite::tungstenite::protocol::CloseFrame,
-    tokio_tungstenite::tungstenite::Utf8Bytes
-);
+/// The message that carries `frame`: text when it is UTF-8 (JSON always is).
+fn message(frame: Frame) -> Message {
+    match frame {
+        Frame::Message(bytes) => match Utf8Bytes::try_from(bytes.clone()) {
+            Ok(text) => Message::Text(text),
+            Err(_) => Message::Binary(bytes),
+        },
+        Frame::Ping => Message::Ping(Bytes::new()),
+        Frame::Close { code, reason } => Message::Close(Some(CloseFrame {
+            code: code.into(),
+            reason: Utf8Bytes::from_static(reason),
+        })),
+    }
+}
