@@ -209,11 +209,16 @@ pub struct Idle {
 
 /// Per idle connection: our WebSocket, jsonrpsee's, our TCP and Unix socket.
 pub async fn idle_connections(n: usize) -> Idle {
-    let ours = Server::start("ours");
-    let ours_ws = per_connection(&ours, Carrier::WebSocket, n).await;
-    let ours_tcp = per_connection(&ours, Carrier::Tcp, n).await;
-    let ours_unix = per_connection(&ours, Carrier::Unix, n).await;
-    drop(ours);
+    // A fresh server process per carrier: one that reused what the last
+    // carrier's connections freed would look smaller than it is.
+    let mut ours = Vec::new();
+    for carrier in [Carrier::WebSocket, Carrier::Tcp, Carrier::Unix] {
+        let server = Server::start("ours");
+        ours.push(per_connection(&server, carrier, n).await);
+    }
+    let [ours_ws, ours_tcp, ours_unix] = ours[..] else {
+        unreachable!("three carriers measured")
+    };
     let theirs = Server::start("jsonrpsee");
     let theirs_ws = per_connection(&theirs, Carrier::WebSocket, n).await;
     Idle {
