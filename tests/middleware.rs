@@ -531,12 +531,15 @@ async fn the_calculators_admin_methods_metrics_and_call_log() {
         assert!(err.contains(want_err), "{err}");
     }
     // /metrics counts what was called.
-    let metrics = reqwest::get(format!("{}metrics", served.http))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = || async {
+        reqwest::get(format!("{}metrics", served.http))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let metrics = scrape().await;
     let value = |line: &str| -> Option<f64> {
         metrics
             .lines()
@@ -593,12 +596,7 @@ async fn the_calculators_admin_methods_metrics_and_call_log() {
         .send()
         .await
         .unwrap();
-    let metrics = reqwest::get(format!("{}metrics", served.http))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape().await;
     assert!(
         metrics.contains(r#"rpc_server_calls_total{method="<unknown>",transport="http"} 2"#),
         "{metrics}"
@@ -613,12 +611,7 @@ async fn the_calculators_admin_methods_metrics_and_call_log() {
             .send(),
     );
     let in_flight = || async {
-        let metrics = reqwest::get(format!("{}metrics", served.http))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = scrape().await;
         metrics
             .lines()
             .find(|l| l.starts_with("rpc_server_calls_in_flight "))
@@ -645,12 +638,7 @@ async fn the_calculators_admin_methods_metrics_and_call_log() {
         .send()
         .await
         .unwrap();
-    let metrics = reqwest::get(format!("{}metrics", served.http))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape().await;
     for counted in [
         r#"rpc_server_calls_total{method="add",transport="http"} 6"#,
         r#"rpc_server_calls_total{method="<unknown>",transport="http"} 3"#,
