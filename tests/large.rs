@@ -107,6 +107,11 @@ async fn a_4_mib_string_echoes_exactly_over_http() {
     let _alone = ONE_AT_A_TIME.lock().await;
     let addr = server().await;
     let client = rpc::Client::new(rpc::http::HttpClient::new(&format!("http://{addr}/")).unwrap());
+    echoes_exactly(&client).await;
+}
+
+/// 4 MiB of plain text and of text to escape come back as they went.
+async fn echoes_exactly(client: &rpc::Client) {
     for text in [plain(4 * MIB), mixed(4 * MIB)] {
         let echoed = client.echo(text.clone()).await.unwrap();
         assert!(echoed == text, "the echo differs");
@@ -120,11 +125,7 @@ async fn a_4_mib_string_echoes_exactly_over_websocket() {
     let connection = rpc::ws::connect(&format!("ws://{addr}/"), rpc::MethodTable::new())
         .await
         .unwrap();
-    let client = rpc::Client::new(connection);
-    for text in [plain(4 * MIB), mixed(4 * MIB)] {
-        let echoed = client.echo(text.clone()).await.unwrap();
-        assert!(echoed == text, "the echo differs");
-    }
+    echoes_exactly(&rpc::Client::new(connection)).await;
 }
 
 #[tokio::test]
